@@ -1,0 +1,2 @@
+//! spindle-runtime (work in progress).
+pub mod io;
