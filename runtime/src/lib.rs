@@ -1,2 +1,28 @@
-//! spindle-runtime (work in progress).
+//! spindle's runtime: executor, tasks, timers, networking and IO traits.
+//!
+//! Most users depend on the facade crate `spindle`, which re-exports this
+//! one. The pieces, in the order a wake travels through them:
+//!
+//! * [`spindle_reactor`] (its own crate): epoll tells which descriptors are ready.
+//! * `driver`: turns each readiness event into a wake of the waiting task
+//!   (a [`Registration`](driver) per descriptor).
+//! * `task`: the task allocation, its state machine and its `Waker`.
+//! * `executor`: the run queue and the loop that polls tasks and turns the reactor.
+//! * [`time`]: the timer wheel behind [`time::sleep`] and [`time::timeout`].
+//! * [`net`] and [`io`]: sockets that wait through the driver, and the
+//!   `AsyncRead` / `AsyncWrite` traits with their helpers.
+//!
+//! docs/architecture.md in the repository walks through them with a diagram.
+
+#![warn(missing_docs)]
+
+mod coop;
+mod driver;
+mod executor;
 pub mod io;
+mod runtime;
+pub mod task;
+pub mod time;
+
+pub use runtime::{block_on, Builder, Handle, Runtime};
+pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};

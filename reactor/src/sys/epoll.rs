@@ -1,0 +1,166 @@
+//! The epoll backend: an epoll instance plus an eventfd for cross-thread wake-ups.
+//!
+//! Registrations are edge-triggered (`EPOLLET`) and ask for `EPOLLRDHUP`, so a
+//! peer's half-close is reported as readiness. The eventfd is registered
+//! level-triggered under [`Token::NOTIFY`]; `wait` drains it and does not
+//! report it, so a notification shows up as an early return with no events.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use super::syscall;
+use crate::{Event, Events, Interest, Token};
+
+/// An epoll instance and its notifier.
+#[derive(Debug)]
+pub(crate) struct Poller {
+    epoll: OwnedFd,
+    eventfd: OwnedFd,
+}
+
+impl Poller {
+    /// Creates the epoll instance and the eventfd, both close-on-exec.
+    pub(crate) fn new() -> io::Result<Poller> {
+        let epoll = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        // SAFETY: epoll_create1 just returned this descriptor and nothing else owns it.
+        let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+        let eventfd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+        // SAFETY: eventfd just returned this descriptor and nothing else owns it.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(eventfd) };
+        let poller = Poller { epoll, eventfd };
+        poller.ctl(
+            libc::EPOLL_CTL_ADD,
+            poller.eventfd.as_raw_fd(),
+            Some(Token::NOTIFY),
+            libc::EPOLLIN as u32,
+        )?;
+        Ok(poller)
+    }
+
+    /// Starts watching `fd` for `interest`, edge-triggered.
+    pub(crate) fn add(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, Some(token), flags(interest))
+    }
+
+    /// Changes the token or interest of a watched `fd`.
+    pub(crate) fn modify(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, Some(token), flags(interest))
+    }
+
+    /// Stops watching `fd`. No event for it is returned after this.
+    pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, None, 0)
+    }
+
+    /// Blocks until an event, a notification, or the timeout; fills `events`.
+    pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        events.list.clear();
+        let raw = &mut events.raw;
+        raw.clear();
+        let res = syscall!(epoll_wait(
+            self.epoll.as_raw_fd(),
+            raw.as_mut_ptr(),
+            raw.capacity() as libc::c_int,
+            timeout_ms(timeout),
+        ));
+        let n = match res {
+            Ok(n) => n as usize,
+            // A signal interrupted the wait: report no events, the caller loops.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e),
+        };
+        // SAFETY: epoll_wait initialised the first `n` entries (n <= capacity).
+        unsafe { raw.set_len(n) };
+        for ev in raw.iter() {
+            let bits = ev.events;
+            let token = Token(ev.u64 as usize);
+            if token == Token::NOTIFY {
+                self.drain_notify();
+                continue;
+            }
+            let error = bits & libc::EPOLLERR as u32 != 0;
+            let hup = bits & libc::EPOLLHUP as u32 != 0;
+            let rdhup = bits & libc::EPOLLRDHUP as u32 != 0;
+            events.list.push(Event {
+                token,
+                readable: bits & (libc::EPOLLIN | libc::EPOLLPRI) as u32 != 0
+                    || hup
+                    || rdhup
+                    || error,
+                writable: bits & libc::EPOLLOUT as u32 != 0 || hup || error,
+                error,
+                read_closed: hup || rdhup,
+                write_closed: hup || error,
+            });
+        }
+        Ok(())
+    }
+
+    /// Wakes a thread blocked in [`wait`](Self::wait), from any thread.
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        let one: u64 = 1;
+        // SAFETY: the pointer is to a live u64 and the length is its size.
+        let res = syscall!(write(
+            self.eventfd.as_raw_fd(),
+            &one as *const u64 as *const libc::c_void,
+            8
+        ));
+        match res {
+            // EAGAIN means the counter is saturated: a wake-up is already pending.
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn drain_notify(&self) {
+        let mut buf: u64 = 0;
+        // SAFETY: the pointer is to a live u64 and the length is its size. A
+        // failure (EAGAIN: already drained) needs no handling.
+        let _ = syscall!(read(
+            self.eventfd.as_raw_fd(),
+            &mut buf as *mut u64 as *mut libc::c_void,
+            8
+        ));
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, token: Option<Token>, events: u32) -> io::Result<()> {
+        if token == Some(Token::NOTIFY) && fd != self.eventfd.as_raw_fd() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Token(usize::MAX) is reserved for the poller's notifier",
+            ));
+        }
+        let mut ev = libc::epoll_event {
+            events,
+            u64: token.map_or(0, |t| t.0 as u64),
+        };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call
+        // (EPOLL_CTL_DEL ignores it); the kernel validates `fd`.
+        syscall!(epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut ev))?;
+        Ok(())
+    }
+}
+
+fn flags(interest: Interest) -> u32 {
+    let mut flags = libc::EPOLLET | libc::EPOLLRDHUP;
+    if interest.is_readable() {
+        flags |= libc::EPOLLIN;
+    }
+    if interest.is_writable() {
+        flags |= libc::EPOLLOUT;
+    }
+    flags as u32
+}
+
+/// Converts a timeout to epoll's milliseconds, rounding up so a sub-millisecond
+/// wait does not become a busy loop of zero-timeout calls.
+fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! [`Registration`]: one file descriptor known to the reactor, and
+//! [`ScheduledIo`]: the readiness and wakers the reactor updates for it.
+//!
+//! # Readiness and the tick
+//!
+//! `ScheduledIo::readiness` packs the ready bits with a counter (the tick)
+//! that the driver bumps on every event. An IO operation reads the bits,
+//! tries the system call, and on `WouldBlock` clears the bits it saw, but
+//! only if the tick is unchanged: if an event arrived in between, the newer
+//! readiness must not be thrown away.
+
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use spindle_reactor::{Event, Interest, Token};
+
+use crate::coop;
+use crate::executor::{context, Shared};
+use crate::task::AtomicWaker;
+
+const READABLE: usize = 1 << 0;
+const WRITABLE: usize = 1 << 1;
+const READ_CLOSED: usize = 1 << 2;
+const WRITE_CLOSED: usize = 1 << 3;
+const ERROR: usize = 1 << 4;
+const READY_MASK: usize = (1 << 16) - 1;
+const TICK_ONE: usize = 1 << 16;
+
+/// Which half of a descriptor an operation waits on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    fn mask(self) -> usize {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
+        }
+    }
+}
+
+/// A snapshot of readiness, to clear exactly what was seen.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct ReadyEvent {
+    tick: usize,
+    ready: usize,
+}
+
+impl ReadyEvent {
+    /// The peer will send nothing more.
+    pub(crate) fn is_read_closed(&self) -> bool {
+        self.ready & READ_CLOSED != 0
+    }
+}
+
+/// Readiness and waiters of one registered descriptor.
+pub(crate) struct ScheduledIo {
+    readiness: AtomicUsize,
+    reader: AtomicWaker,
+    writer: AtomicWaker,
+}
+
+impl ScheduledIo {
+    fn waker(&self, dir: Direction) -> &AtomicWaker {
+        match dir {
+            Direction::Read => &self.reader,
+            Direction::Write => &self.writer,
+        }
+    }
+
+    /// Called by the driver for each event.
+    pub(crate) fn set_readiness(&self, event: &Event) {
+        let mut bits = 0;
+        if event.is_readable() {
+            bits |= READABLE;
+        }
+        if event.is_writable() {
+            bits |= WRITABLE;
+        }
+        if event.is_read_closed() {
+            bits |= READ_CLOSED;
+        }
+        if event.is_write_closed() {
+            bits |= WRITE_CLOSED;
+        }
+        if event.is_error() {
+            bits |= ERROR;
+        }
+        let mut cur = self.readiness.load(Acquire);
+        loop {
+            let next = (cur & !READY_MASK).wrapping_add(TICK_ONE) | (cur & READY_MASK) | bits;
+            match self
+                .readiness
+                .compare_exchange_weak(cur, next, AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        if bits & Direction::Read.mask() != 0 {
+            self.reader.wake_by_ref();
+        }
+        if bits & Direction::Write.mask() != 0 {
+            self.writer.wake_by_ref();
+        }
+    }
+
+    fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
+        let cur = self.readiness.load(Acquire);
+        let ready = cur & dir.mask();
+        (ready != 0).then_some(ReadyEvent {
+            tick: cur & !READY_MASK,
+            ready,
+        })
+    }
+}
+
+/// A file descriptor registered with the current runtime's reactor.
+///
+/// Drop it before closing the descriptor: dropping removes the descriptor
+/// from epoll. IO types keep the registration as a field declared before the
+/// owned descriptor, so field drop order does this for them.
+pub(crate) struct Registration {
+    shared: Arc<Shared>,
+    io: NonNull<ScheduledIo>,
+    fd: RawFd,
+}
+
+// SAFETY: `ScheduledIo` is all atomics; the pointer is owned by this
+// registration and freed only in Drop.
+unsafe impl Send for Registration {}
+// SAFETY: as above; every method takes `&self` and uses atomics.
+unsafe impl Sync for Registration {}
+
+impl Registration {
+    /// Registers `fd` with the runtime running on this thread.
+    pub(crate) fn new(fd: RawFd, interest: Interest) -> io::Result<Registration> {
+        let shared =
+            context::with_current(|local| local.map(|l| l.shared.clone())).ok_or_else(|| {
+                io::Error::other(
+                    "spindle IO objects must be created inside a runtime (in block_on or a task)",
+                )
+            })?;
+        Registration::with_shared(shared, fd, interest)
+    }
+
+    pub(crate) fn with_shared(
+        shared: Arc<Shared>,
+        fd: RawFd,
+        interest: Interest,
+    ) -> io::Result<Registration> {
+        let io = Box::new(ScheduledIo {
+            readiness: AtomicUsize::new(0),
+            reader: AtomicWaker::new(),
+            writer: AtomicWaker::new(),
+        });
+        let io = NonNull::from(Box::leak(io));
+        let token = Token(io.as_ptr() as usize);
+        if let Err(e) = shared.io.poller.add(fd, token, interest) {
+            // SAFETY: never shared with the kernel; we still own it.
+            drop(unsafe { Box::from_raw(io.as_ptr()) });
+            return Err(e);
+        }
+        shared
+            .io
+            .registrations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Registration { shared, io, fd })
+    }
+
+    fn io(&self) -> &ScheduledIo {
+        // SAFETY: owned by this registration until Drop.
+        unsafe { self.io.as_ref() }
+    }
+
+    /// Ready if `dir` is (believed) ready; otherwise stores the waker and
+    /// returns `Pending` until the reactor reports readiness.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
+        ready!(coop::poll_proceed(cx));
+        let io = self.io();
+        if let Some(ev) = io.snapshot(dir) {
+            return Poll::Ready(ev);
+        }
+        io.waker(dir).register(cx.waker());
+        match io.snapshot(dir) {
+            Some(ev) => Poll::Ready(ev),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Waits until `dir` is ready.
+    pub(crate) async fn readiness(&self, dir: Direction) -> ReadyEvent {
+        poll_fn(|cx| self.poll_ready(cx, dir)).await
+    }
+
+    /// Forgets the readiness in `event`, unless newer readiness has arrived.
+    pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
+        let io = self.io();
+        let clear = event.ready & (READABLE | WRITABLE);
+        let mut cur = io.readiness.load(Acquire);
+        while cur & !READY_MASK == event.tick {
+            match io
+                .readiness
+                .compare_exchange_weak(cur, cur & !clear, AcqRel, Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after
+    /// clearing the readiness it saw) until `op` gives a real answer.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let ev = ready!(self.poll_ready(cx, dir));
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// Like [`poll_io`](Self::poll_io) for reads and writes on a *stream*
+    /// socket or pipe: a transfer shorter than the buffer proves the kernel
+    /// buffer was drained (or filled), so readiness is cleared at once and
+    /// the next call waits instead of paying for a `WouldBlock` system call.
+    pub(crate) fn poll_stream_io(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        len: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let ev = ready!(self.poll_ready(cx, dir));
+            match op() {
+                Ok(n) if n > 0 && n < len => {
+                    self.clear_readiness(ev);
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// Runs `op` once if `dir` is believed ready, without waiting: for the
+    /// `try_read` / `try_write` family. `WouldBlock` clears the readiness.
+    pub(crate) fn try_io<R>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let Some(ev) = self.io().snapshot(dir) else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let res = op();
+        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.clear_readiness(ev);
+        }
+        res
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // The descriptor is still open (see the type's docs); an error here
+        // only means the kernel already forgot it.
+        let _ = self.shared.io.poller.delete(self.fd);
+        self.shared
+            .io
+            .registrations
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: we own the allocation; nothing else frees it.
+        let io = unsafe { Box::from_raw(self.io.as_ptr()) };
+        let on_owner_thread = context::with_current(|local| {
+            local.is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared))
+        });
+        if on_owner_thread {
+            // Events are dispatched in one batch between task polls, so none
+            // can still name this ScheduledIo: free it now.
+            drop(io);
+        } else {
+            self.shared.io.defer_release(io);
+        }
+    }
+}

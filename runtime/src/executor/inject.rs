@@ -1,0 +1,74 @@
+//! The injection queue: how tasks reach a runtime from other threads.
+//!
+//! A waker fired on a plain thread, or `Handle::spawn` called from one, cannot
+//! touch the runtime's local run queue. It pushes here instead, under a
+//! mutex, and the executor drains the queue between tasks. An atomic length
+//! lets the executor check for work without taking the lock.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+
+use crate::task::raw::TaskRef;
+
+pub(crate) struct Inject {
+    inner: Mutex<Inner>,
+    len: AtomicUsize,
+}
+
+struct Inner {
+    tasks: VecDeque<TaskRef>,
+    closed: bool,
+}
+
+impl Inject {
+    pub(crate) fn new() -> Inject {
+        Inject {
+            inner: Mutex::new(Inner {
+                tasks: VecDeque::new(),
+                closed: false,
+            }),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Nothing that runs under this lock can panic, but stay usable if it did.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a task; gives it back if the runtime has shut down.
+    pub(crate) fn push(&self, task: TaskRef) -> Result<(), TaskRef> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(task);
+        }
+        inner.tasks.push_back(task);
+        self.len.fetch_add(1, SeqCst);
+        Ok(())
+    }
+
+    pub(crate) fn pop(&self) -> Option<TaskRef> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut inner = self.lock();
+        let task = inner.tasks.pop_front();
+        if task.is_some() {
+            self.len.fetch_sub(1, SeqCst);
+        }
+        task
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(SeqCst) == 0
+    }
+
+    /// Refuses all further pushes and returns what was queued.
+    pub(crate) fn close(&self) -> VecDeque<TaskRef> {
+        let mut inner = self.lock();
+        inner.closed = true;
+        self.len.store(0, SeqCst);
+        std::mem::take(&mut inner.tasks)
+    }
+}

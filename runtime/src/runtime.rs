@@ -1,0 +1,203 @@
+//! [`Runtime`], its [`Builder`], and the thread-safe [`Handle`].
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::executor::{context, Config, Local, Shared};
+use crate::task::JoinHandle;
+
+/// A single-threaded async runtime: an executor, a reactor and a timer wheel.
+///
+/// Everything spawned on it runs on the thread that calls
+/// [`block_on`](Runtime::block_on). Several runtimes may live on several
+/// threads at once; they share nothing.
+///
+/// A `Runtime` stays on the thread that created it (it is not `Send`): tasks
+/// spawned with [`spawn_local`](crate::spawn_local) may hold values that must
+/// not change threads. To hand work to it from elsewhere, use a
+/// [`Handle`].
+///
+/// Dropping the runtime drops every task it still holds (their futures, and
+/// with them their sockets and timers), so nothing it ran outlives it.
+///
+/// ```
+/// let rt = spindle_runtime::Runtime::new()?;
+/// let answer = rt.block_on(async {
+///     let task = spindle_runtime::spawn(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    local: Local,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Runtime {
+    /// A runtime with default settings.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Starts configuring a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `future` to completion on this thread, running all spawned tasks
+    /// meanwhile, and returns its output.
+    ///
+    /// Tasks that are still pending when it returns stay in the runtime and
+    /// resume at the next `block_on`.
+    ///
+    /// # Panics
+    /// If called from inside a runtime (a task or another `block_on`): that
+    /// would stall the outer runtime. Use `.await` there.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.local.block_on(future)
+    }
+
+    /// Spawns a task; it runs during the next `block_on`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.local.spawn(future)
+    }
+
+    /// A handle for spawning onto this runtime from any thread.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.local.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.local.shutdown();
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = spindle_runtime::Runtime::builder().event_interval(31).build()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// Default settings.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// How many tasks run between two checks of the reactor when tasks are
+    /// always ready (default 61). Lower favours IO latency, higher favours
+    /// throughput of compute-bound tasks.
+    pub fn event_interval(mut self, polls: u32) -> Builder {
+        self.config.event_interval = polls.max(1);
+        self
+    }
+
+    /// How often (in task polls) the queue of tasks woken from other threads
+    /// is served before the local queue (default 31).
+    pub fn inject_interval(mut self, polls: u32) -> Builder {
+        self.config.inject_interval = polls.max(1);
+        self
+    }
+
+    /// How many readiness events one `epoll_wait` may return (default 1024).
+    pub fn max_io_events_per_tick(mut self, events: usize) -> Builder {
+        self.config.events_capacity = events.max(1);
+        self
+    }
+
+    /// Creates the runtime: an epoll instance and an eventfd, both close-on-exec.
+    pub fn build(self) -> io::Result<Runtime> {
+        Ok(Runtime {
+            local: Local::new(self.config)?,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// A cheap, cloneable, thread-safe reference to a runtime, for spawning
+/// onto it from any thread.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// The handle of the runtime running on this thread.
+    ///
+    /// # Panics
+    /// Outside a runtime; see [`try_current`](Handle::try_current).
+    #[track_caller]
+    pub fn current() -> Handle {
+        Handle::try_current().expect("Handle::current called outside a spindle runtime")
+    }
+
+    /// The handle of the runtime running on this thread, if any.
+    pub fn try_current() -> Option<Handle> {
+        context::with_current(|local| {
+            local.map(|l| Handle {
+                shared: l.shared.clone(),
+            })
+        })
+    }
+
+    /// Spawns a task from any thread. It runs when the runtime next runs
+    /// (waking it if it is asleep). If the runtime was dropped, the task is
+    /// dropped at once and its handle reports a cancelled `JoinError`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let local = context::with_current(|local| {
+            local.is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared))
+        });
+        if local {
+            crate::task::spawn(future)
+        } else {
+            self.shared.spawn_remote(future)
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// Runs `future` to completion on a new runtime on this thread.
+///
+/// Shorthand for `Runtime::new()?.block_on(future)`; the runtime, and every
+/// task still in it, is dropped when the future completes.
+///
+/// # Panics
+/// If the runtime cannot be created (the process is out of file
+/// descriptors), or if called inside a runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    Runtime::new()
+        .unwrap_or_else(|e| panic!("failed to create a spindle runtime: {e}"))
+        .block_on(future)
+}

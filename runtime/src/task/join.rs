@@ -1,0 +1,203 @@
+//! [`JoinHandle`] and [`JoinError`]: awaiting a spawned task's result.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use super::raw::{drop_ref, Header, TaskRef};
+
+/// An owned permission to await a spawned task's output.
+///
+/// Awaiting it gives `Ok(output)`, or a [`JoinError`] if the task panicked
+/// or was aborted. Dropping the handle *detaches* the task: it keeps running
+/// and its output is dropped when it finishes.
+pub struct JoinHandle<T> {
+    raw: NonNull<Header>,
+    _output: PhantomData<T>,
+}
+
+// SAFETY: the handle only moves `T` out of the task (which requires T: Send to
+// cross threads) and touches the header through atomics.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only allows `abort` and `is_finished`, both atomic.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(raw: NonNull<Header>) -> JoinHandle<T> {
+        JoinHandle {
+            raw,
+            _output: PhantomData,
+        }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the handle holds a reference to the task.
+        unsafe { self.raw.as_ref() }
+    }
+
+    /// Asks the task to stop. The next time its runtime looks at it, the
+    /// future is dropped and awaiting this handle gives a cancelled
+    /// [`JoinError`]. A task that already finished keeps its output.
+    pub fn abort(&self) {
+        if self.header().state.transition_to_cancelled() {
+            // SAFETY: the transition took a reference for the queue entry.
+            let task = unsafe { TaskRef::from_raw(self.raw) };
+            crate::executor::schedule(task);
+        }
+    }
+
+    /// True once the task has finished (completed, panicked or been cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.header().state.is_complete()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        std::task::ready!(crate::coop::poll_proceed(cx));
+        let header = self.header();
+        if !header.state.is_complete() {
+            header.join_waker.register(cx.waker());
+            if !header.state.is_complete() {
+                return Poll::Pending;
+            }
+        }
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: COMPLETE was observed with Acquire ordering and this handle
+        // holds the join interest, so the output is ours to take; `out` has
+        // the type the vtable writes for this task.
+        unsafe { (header.vtable.read_output)(self.raw, &mut out as *mut _ as *mut ()) };
+        out
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let header = self.header();
+        if header.state.unset_join_interest() {
+            // SAFETY: the task completed before we gave up interest, so the
+            // output (if not yet taken) is ours to drop.
+            unsafe { (header.vtable.drop_output)(self.raw) };
+        }
+        // SAFETY: the handle owned one reference.
+        unsafe { drop_ref(self.raw) };
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Why a task did not produce its output: it panicked, or it was cancelled.
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    Panic {
+        message: Option<String>,
+        payload: Mutex<Box<dyn Any + Send + 'static>>,
+    },
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        JoinError {
+            repr: Repr::Panic {
+                message,
+                payload: Mutex::new(payload),
+            },
+        }
+    }
+
+    /// True if the task was aborted (or its runtime shut down) before finishing.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// True if the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic { .. })
+    }
+
+    /// The panic message, if the task panicked with a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panic { message, .. } => message.as_deref(),
+            Repr::Cancelled => None,
+        }
+    }
+
+    /// The panic payload, to pass to `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    /// If the task was cancelled rather than panicking.
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .expect("`JoinError` reason is not a panic.")
+    }
+
+    /// The panic payload, or the error back if the task was cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic { payload, .. } => {
+                Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner()))
+            }
+            Repr::Cancelled => Err(self),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panic {
+                message: Some(m), ..
+            } => write!(f, "task panicked with message {m:?}"),
+            Repr::Panic { message: None, .. } => f.write_str("task panicked"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic { message, .. } => write!(f, "JoinError::Panic({message:?})"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    fn from(e: JoinError) -> io::Error {
+        io::Error::other(e)
+    }
+}

@@ -1,0 +1,138 @@
+//! Tasks: spawned futures, how they are woken, and how their results come back.
+//!
+//! # What a task is
+//!
+//! A task is a future the runtime owns and drives to completion on its own,
+//! apart from the code that spawned it. [`spawn`] moves the future into one
+//! heap allocation that holds a small header, then the future itself, and
+//! later (in the same bytes) its output. Nothing else is allocated per task:
+//! the run queue holds pointers to the header, and a `Waker` is that same
+//! pointer with a vtable.
+//!
+//! # The state machine
+//!
+//! The header starts with one atomic word (see `state.rs`): five flags and a
+//! reference count.
+//!
+//! ```text
+//!             spawn
+//!               |
+//!               v        executor pops it          poll -> Pending,
+//!   +------> SCHEDULED ---------------------> RUNNING ----------------+
+//!   |        (queued)                          |   ^   no wake came   |
+//!   |                                          |   |                  v
+//!   |   woken while running: requeued         |   |                IDLE
+//!   +--------<--------------------------------+   |                  |
+//!   |                                              |                  |
+//!   +----------------------------------------------+------<-----------+
+//!               a Waker::wake on an idle task schedules it again
+//!
+//!   RUNNING --poll -> Ready (or panic)--> COMPLETE: output stored, JoinHandle woken
+//!   any    --JoinHandle::abort--------->  CANCELLED, then dropped by its executor
+//! ```
+//!
+//! * A **wake** of an idle task sets SCHEDULED and pushes the task on a queue;
+//!   a wake of a task that is already scheduled does nothing, so a task is
+//!   never in a queue twice. A wake while RUNNING only sets SCHEDULED; the
+//!   executor sees it when the poll returns and puts the task back at the
+//!   end of the run queue (this is how [`yield_now`] works).
+//! * **Completion** stores the output (or the caught panic), sets COMPLETE
+//!   and wakes the [`JoinHandle`]. If the handle was already dropped, the
+//!   output is dropped right away.
+//! * **Abort** sets CANCELLED. An idle task is scheduled so its executor
+//!   notices; the executor drops the future instead of polling it, and the
+//!   handle receives a cancelled [`JoinError`].
+//! * **References**: the run-queue entry, the owner's task list, the
+//!   `JoinHandle` and each `Waker` hold one. The last one to go frees the
+//!   allocation.
+//!
+//! A task's future is only ever polled or dropped on the thread of the
+//! runtime that owns it. That is what makes [`spawn_local`] (futures that
+//! are not `Send`) sound, and it is why a wake from that same thread needs
+//! no lock: it is a compare-and-swap on the state word and a push onto a
+//! thread-local queue.
+
+mod atomic_waker;
+mod join;
+pub(crate) mod raw;
+mod state;
+mod waker;
+
+pub(crate) use atomic_waker::AtomicWaker;
+pub use join::{JoinError, JoinHandle};
+pub(crate) use state::{ToIdle, ToRunning};
+pub(crate) use waker::borrowed_waker;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::executor::context;
+
+/// Spawns a `Send` future onto the current runtime and returns a handle to
+/// its output.
+///
+/// The task starts running the next time the runtime's executor gets
+/// control (at the spawner's next `.await` that returns `Pending`), whether
+/// or not the handle is awaited.
+///
+/// # Panics
+/// If called outside a runtime, that is, not inside
+/// [`Runtime::block_on`](crate::Runtime::block_on) or a task. Use
+/// [`Handle::spawn`](crate::Handle::spawn) to spawn from another thread.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_local(future)
+}
+
+/// Spawns a future that need not be `Send` onto the current runtime.
+///
+/// spindle's runtime runs every task on the thread that owns it, so a
+/// `!Send` future (one holding an `Rc`, say) can be spawned directly.
+///
+/// # Panics
+/// If called outside a runtime.
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match context::with_current(|local| local.map(|l| l.spawn(future))) {
+        Some(handle) => handle,
+        None => panic!(
+            "spindle::spawn must be called from inside a runtime (in block_on or a task); \
+             use Handle::spawn from other threads"
+        ),
+    }
+}
+
+/// Gives other tasks (and the reactor) a turn, then resumes.
+///
+/// The current task goes to the back of the run queue. A loop that never
+/// waits on anything should call this now and then; the cooperative budget
+/// forces it anyway after a bounded number of ready operations.
+pub async fn yield_now() {
+    YieldNow { yielded: false }.await
+}
+
+struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

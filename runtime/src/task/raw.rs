@@ -1,0 +1,228 @@
+//! The task allocation: header, then the future or its output, in one block.
+//!
+//! ```text
+//!  Cell<F> (one Box per task)
+//!  +------------------------------+
+//!  | Header                       |  state word, vtable, owning runtime,
+//!  |                              |  slot in the owner's task list, join waker
+//!  +------------------------------+
+//!  | Stage<F>                     |  Running(F) -> Finished(output) -> Consumed
+//!  +------------------------------+
+//! ```
+//!
+//! Everything outside this file sees a task as a `NonNull<Header>`; the
+//! `Vtable`, built once per future type, is how it reaches the typed part.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::atomic_waker::AtomicWaker;
+use super::state::State;
+use super::JoinError;
+use crate::executor::Shared;
+
+/// `owned_index` of a task that has not yet reached its owner's task list
+/// (spawned from another thread and still in the injection queue).
+pub(crate) const NOT_OWNED: usize = usize::MAX;
+
+/// The untyped front of every task.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    /// The runtime the task belongs to: wakes are sent there.
+    pub(crate) shared: Arc<Shared>,
+    /// Index in the owner's task list. Touched only on the owner's thread.
+    pub(crate) owned_index: UnsafeCell<usize>,
+    /// The `JoinHandle`'s waker.
+    pub(crate) join_waker: AtomicWaker,
+}
+
+/// The typed operations on a task, one static table per future type.
+pub(crate) struct Vtable {
+    /// Polls the future; true if it finished (its output, or its panic, is stored).
+    pub(crate) poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> bool,
+    /// Drops the future and stores a cancellation error as the output.
+    pub(crate) cancel: unsafe fn(NonNull<Header>),
+    /// Moves the output into `*mut Poll<Result<T, JoinError>>`.
+    pub(crate) read_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the output, if it is still there.
+    pub(crate) drop_output: unsafe fn(NonNull<Header>),
+    /// Frees the allocation.
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+}
+
+#[repr(C)]
+struct Cell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+impl<F: Future> Cell<F> {
+    const VTABLE: Vtable = Vtable {
+        poll: poll::<F>,
+        cancel: cancel::<F>,
+        read_output: read_output::<F>,
+        drop_output: drop_output::<F>,
+        dealloc: dealloc::<F>,
+    };
+}
+
+/// One counted reference to a task; dropping it gives the reference back.
+pub(crate) struct TaskRef(NonNull<Header>);
+
+// SAFETY: a TaskRef is a pointer plus a reference count kept atomically. It
+// may travel to another thread (a waker on a plain thread re-queues the task
+// through the injection queue), but the future is only ever polled or dropped
+// by the runtime that owns it, on its thread.
+unsafe impl Send for TaskRef {}
+
+impl TaskRef {
+    /// Takes over one reference the caller already holds.
+    ///
+    /// # Safety
+    /// `ptr` is a live task and the caller gives up one reference it owns.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> TaskRef {
+        TaskRef(ptr)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the reference we hold keeps the allocation alive.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.0
+    }
+
+    /// Gives up ownership of the reference without dropping it.
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        let ptr = self.0;
+        std::mem::forget(self);
+        ptr
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { drop_ref(self.0) }
+    }
+}
+
+/// Drops one reference, freeing the task if it was the last.
+///
+/// # Safety
+/// The caller owns one reference to the live task `ptr`.
+pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
+    let header = ptr.as_ref();
+    if header.state.ref_dec() {
+        (header.vtable.dealloc)(ptr);
+    }
+}
+
+/// Allocates a task. Returns the run-queue reference, the task-list
+/// reference and the `JoinHandle`'s reference (three in all, see `State::new`).
+pub(crate) fn allocate<F: Future + 'static>(
+    future: F,
+    shared: Arc<Shared>,
+    owned_index: usize,
+) -> (TaskRef, TaskRef, NonNull<Header>) {
+    let cell = Box::new(Cell {
+        header: Header {
+            state: State::new(),
+            vtable: &Cell::<F>::VTABLE,
+            shared,
+            owned_index: UnsafeCell::new(owned_index),
+            join_waker: AtomicWaker::new(),
+        },
+        stage: UnsafeCell::new(Stage::Running(future)),
+    });
+    // SAFETY: Box::into_raw never returns null; Cell is repr(C) with the
+    // header first, so the cell pointer is also a header pointer.
+    let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(cell)).cast::<Header>() };
+    (TaskRef(ptr), TaskRef(ptr), ptr)
+}
+
+/// # Safety (for all the vtable functions below)
+/// `ptr` points at a live `Cell<F>` of this `F`, and the caller has the right
+/// to touch the stage: it is the owner thread running the task (`poll`,
+/// `cancel`), or it observed COMPLETE and holds the join interest
+/// (`read_output`, `drop_output`), or it dropped the last reference (`dealloc`).
+unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
+    &mut *ptr.cast::<Cell<F>>().as_ref().stage.get()
+}
+
+/// Drops whatever the stage holds in place (a pinned future must be dropped
+/// where it lies) and leaves `Consumed`. Returns the panic of a Drop impl.
+unsafe fn clear_stage<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + Send>> {
+    // SAFETY: the stage is valid; after drop_in_place (even one that
+    // unwinds, which still drops the remaining fields) we overwrite it
+    // without reading it.
+    let res = panic::catch_unwind(AssertUnwindSafe(|| ptr::drop_in_place(stage)));
+    ptr::write(stage, Stage::Consumed);
+    res.err()
+}
+
+unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
+    let stage = stage::<F>(ptr);
+    let Stage::Running(future) = stage else {
+        unreachable!("a task was polled after its future finished")
+    };
+    // SAFETY: the future lives in the heap cell and is never moved.
+    let future = Pin::new_unchecked(future);
+    match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        Ok(Poll::Pending) => false,
+        Ok(Poll::Ready(output)) => {
+            clear_stage::<F>(stage);
+            ptr::write(stage, Stage::Finished(Ok(output)));
+            true
+        }
+        Err(payload) => {
+            clear_stage::<F>(stage);
+            ptr::write(stage, Stage::Finished(Err(JoinError::panic(payload))));
+            true
+        }
+    }
+}
+
+unsafe fn cancel<F: Future>(ptr: NonNull<Header>) {
+    let stage = stage::<F>(ptr);
+    let error = match clear_stage::<F>(stage) {
+        Some(payload) => JoinError::panic(payload),
+        None => JoinError::cancelled(),
+    };
+    ptr::write(stage, Stage::Finished(Err(error)));
+}
+
+unsafe fn read_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
+    let stage = stage::<F>(ptr);
+    let dst = dst as *mut Poll<Result<F::Output, JoinError>>;
+    match std::mem::replace(stage, Stage::Consumed) {
+        Stage::Finished(output) => *dst = Poll::Ready(output),
+        _ => panic!("JoinHandle polled after it returned its output"),
+    }
+}
+
+unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) {
+    let stage = stage::<F>(ptr);
+    if matches!(stage, Stage::Finished(_)) {
+        clear_stage::<F>(stage);
+    }
+}
+
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    drop(Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()));
+}

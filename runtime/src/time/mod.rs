@@ -1,0 +1,22 @@
+//! Time: sleeping, deadlines and periodic ticks.
+//!
+//! Every runtime has one [`TimerWheel`](wheel) on its own thread. A
+//! [`Sleep`] puts an entry in it on first poll; the executor, at each turn,
+//! asks the wheel how long it may block in `epoll_wait` (until the next
+//! deadline) and afterwards fires every entry that is due, waking its task.
+//! Resolution is one millisecond; insertion and cancellation are O(1), so a
+//! million live timers cost one small slab entry each.
+//!
+//! A `Sleep` dropped on another thread (it is `Send`) cannot touch the wheel;
+//! it queues its key on the runtime's shared half and the runtime removes the
+//! entry at its next turn.
+
+mod interval;
+mod sleep;
+mod timeout;
+pub(crate) mod wheel;
+
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use sleep::{sleep, sleep_until, Sleep};
+pub use std::time::{Duration, Instant};
+pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

@@ -1,0 +1,374 @@
+//! [`TimerWheel`]: a hierarchical timing wheel with 1 ms resolution.
+//!
+//! # How the wheel works
+//!
+//! Time is counted in ticks of one millisecond since the wheel was made.
+//! There are six levels of 64 slots. A slot on level 0 covers 1 ms, on
+//! level 1 64 ms, on level 2 about 4 s, and so on up to level 5, whose slots
+//! cover about 12 days; the whole wheel spans about 2.2 years.
+//!
+//! A timer goes on the *lowest* level whose slot can tell it apart from the
+//! current time: the level is the position of the highest bit in which the
+//! deadline differs from `elapsed`, divided by six. So a timer 5 ms away
+//! sits on level 0, one 3 s away on level 1. Within a level the slot is the
+//! six bits of the deadline belonging to that level.
+//!
+//! Each slot is a doubly linked list threaded through a slab of entries, and
+//! each level keeps a 64-bit mask of its non-empty slots. Inserting and
+//! cancelling are therefore O(1): link or unlink one entry, set or clear one
+//! bit. Finding the next deadline is a few `trailing_zeros` over the masks.
+//!
+//! As time advances, the loop takes the next non-empty slot whose start has
+//! come. Entries whose deadline has passed fire; the others (a level-1 slot
+//! holds 64 ms worth of deadlines) are put back, one level lower. Every
+//! timer is moved at most once per level, at most six times in all.
+
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+const LEVELS: usize = 6;
+const SLOT_BITS: u32 = 6;
+const SLOTS: usize = 1 << SLOT_BITS;
+/// The farthest deadline the wheel can hold, in ticks (about 2.2 years).
+const MAX_TICKS: u64 = (1 << (SLOT_BITS as u64 * LEVELS as u64)) - 1;
+const NIL: u32 = u32::MAX;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Place {
+    /// Linked into `levels[level].heads[slot]`.
+    Linked { level: u8, slot: u8 },
+    /// Its deadline passed; its waker was taken and woken.
+    Fired,
+}
+
+struct Entry {
+    when: u64,
+    waker: Option<Waker>,
+    prev: u32,
+    next: u32,
+    place: Place,
+}
+
+struct Level {
+    occupied: u64,
+    heads: [u32; SLOTS],
+}
+
+/// All the live timers of one runtime.
+pub(crate) struct TimerWheel {
+    start: Instant,
+    /// Ticks processed so far: every deadline at or before it has fired.
+    elapsed: u64,
+    levels: [Level; LEVELS],
+    entries: Slab<Entry>,
+}
+
+impl TimerWheel {
+    pub(crate) fn new(start: Instant) -> TimerWheel {
+        TimerWheel {
+            start,
+            elapsed: 0,
+            levels: std::array::from_fn(|_| Level {
+                occupied: 0,
+                heads: [NIL; SLOTS],
+            }),
+            entries: Slab::new(),
+        }
+    }
+
+    /// The tick at which a deadline is due: rounded up, so a timer never
+    /// fires early.
+    fn tick_for(&self, deadline: Instant) -> u64 {
+        let nanos = deadline.saturating_duration_since(self.start).as_nanos();
+        let ticks = nanos.div_ceil(1_000_000);
+        ticks.min((self.elapsed + MAX_TICKS) as u128) as u64
+    }
+
+    fn now_tick(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_millis() as u64
+    }
+
+    /// Number of timers registered (fired or not) and not yet removed.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Adds a timer; returns its key. A deadline already processed is
+    /// marked fired at once (see [`poll`](Self::poll)).
+    pub(crate) fn insert(&mut self, deadline: Instant, waker: &Waker) -> usize {
+        let when = self.tick_for(deadline);
+        let fired = when <= self.elapsed;
+        let key = self.entries.insert(Entry {
+            when,
+            waker: (!fired).then(|| waker.clone()),
+            prev: NIL,
+            next: NIL,
+            place: Place::Fired,
+        });
+        assert!(key < NIL as usize, "more than 4 billion live timers");
+        if !fired {
+            self.link(key as u32);
+        }
+        key
+    }
+
+    /// True if the timer fired; otherwise makes sure `waker` is the one that
+    /// will be woken.
+    pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> bool {
+        let entry = &mut self.entries[key];
+        match entry.place {
+            Place::Fired => true,
+            Place::Linked { .. } => {
+                match &entry.waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    _ => entry.waker = Some(waker.clone()),
+                }
+                false
+            }
+        }
+    }
+
+    /// Removes a timer, fired or not.
+    pub(crate) fn remove(&mut self, key: usize) {
+        if let Some(entry) = self.entries.get(key) {
+            if matches!(entry.place, Place::Linked { .. }) {
+                self.unlink(key as u32);
+            }
+            self.entries.remove(key);
+        }
+    }
+
+    /// How long the loop may sleep before the next timer is due; `None` if
+    /// there are no pending timers.
+    pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        let (_, _, deadline) = self.next_expiration()?;
+        let at = self.start + Duration::from_millis(deadline);
+        Some(at.saturating_duration_since(now))
+    }
+
+    /// Fires every timer due at `now`, pushing their wakers onto `fired`.
+    pub(crate) fn advance(&mut self, now: Instant, fired: &mut Vec<Waker>) {
+        let now = self.now_tick(now);
+        while let Some((level, slot, deadline)) = self.next_expiration() {
+            if deadline > now {
+                break;
+            }
+            self.elapsed = deadline;
+            let lvl = &mut self.levels[level];
+            let mut key = std::mem::replace(&mut lvl.heads[slot], NIL);
+            lvl.occupied &= !(1 << slot);
+            while key != NIL {
+                let entry = &mut self.entries[key as usize];
+                let next = entry.next;
+                entry.prev = NIL;
+                entry.next = NIL;
+                if entry.when <= self.elapsed {
+                    entry.place = Place::Fired;
+                    if let Some(w) = entry.waker.take() {
+                        fired.push(w);
+                    }
+                } else {
+                    self.link(key);
+                }
+                key = next;
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    fn level_for(&self, when: u64) -> usize {
+        let mut masked = (self.elapsed ^ when) | (SLOTS as u64 - 1);
+        if masked >= MAX_TICKS {
+            masked = MAX_TICKS - 1;
+        }
+        let significant = 63 - masked.leading_zeros() as usize;
+        significant / SLOT_BITS as usize
+    }
+
+    fn link(&mut self, key: u32) {
+        let when = self.entries[key as usize].when;
+        let level = self.level_for(when);
+        let slot = ((when >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+        let head = self.levels[level].heads[slot];
+        if head != NIL {
+            self.entries[head as usize].prev = key;
+        }
+        let entry = &mut self.entries[key as usize];
+        entry.prev = NIL;
+        entry.next = head;
+        entry.place = Place::Linked {
+            level: level as u8,
+            slot: slot as u8,
+        };
+        let lvl = &mut self.levels[level];
+        lvl.heads[slot] = key;
+        lvl.occupied |= 1 << slot;
+    }
+
+    fn unlink(&mut self, key: u32) {
+        let entry = &self.entries[key as usize];
+        let Place::Linked { level, slot } = entry.place else {
+            return;
+        };
+        let (prev, next) = (entry.prev, entry.next);
+        let (level, slot) = (level as usize, slot as usize);
+        if prev == NIL {
+            self.levels[level].heads[slot] = next;
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.entries[next as usize].prev = prev;
+        }
+        if self.levels[level].heads[slot] == NIL {
+            self.levels[level].occupied &= !(1 << slot);
+        }
+        let entry = &mut self.entries[key as usize];
+        entry.prev = NIL;
+        entry.next = NIL;
+        entry.place = Place::Fired;
+    }
+
+    /// The first non-empty slot at or after the current time, lowest level
+    /// first, with the tick at which that slot starts.
+    fn next_expiration(&self) -> Option<(usize, usize, u64)> {
+        for (level, lvl) in self.levels.iter().enumerate() {
+            if lvl.occupied == 0 {
+                continue;
+            }
+            let slot_range = 1u64 << (level as u32 * SLOT_BITS);
+            let level_range = slot_range << SLOT_BITS;
+            let now_slot = self.elapsed / slot_range;
+            let rotated = lvl.occupied.rotate_right((now_slot % SLOTS as u64) as u32);
+            let slot = ((rotated.trailing_zeros() as u64 + now_slot) % SLOTS as u64) as usize;
+            let level_start = self.elapsed & !(level_range - 1);
+            let mut deadline = level_start + slot as u64 * slot_range;
+            if deadline <= self.elapsed && level > 0 {
+                // The slot lies "behind" us on this level: it is for the
+                // next turn of the level.
+                deadline += level_range;
+            }
+            return Some((level, slot, deadline.max(self.elapsed)));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn fires_each_timer_once_at_or_after_its_deadline() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        // Deadlines spread over every level up to ~12 days.
+        let deadlines: Vec<u64> = vec![
+            1,
+            2,
+            63,
+            64,
+            65,
+            100,
+            4095,
+            4096,
+            4097,
+            300_000,
+            20_000_000,
+            1_000_000_000,
+        ];
+        let keys: Vec<usize> = deadlines
+            .iter()
+            .map(|&d| wheel.insert(start + ms(d), &waker))
+            .collect();
+        let mut fired = Vec::new();
+        for (i, &d) in deadlines.iter().enumerate() {
+            wheel.advance(start + ms(d - 1), &mut fired);
+            assert!(!wheel.poll(keys[i], &waker), "timer {d} fired early");
+            wheel.advance(start + ms(d), &mut fired);
+            assert!(wheel.poll(keys[i], &waker), "timer {d} did not fire");
+            assert_eq!(fired.len(), i + 1);
+        }
+        for w in fired.drain(..) {
+            w.wake();
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), deadlines.len());
+    }
+
+    #[test]
+    fn removed_timer_never_fires_and_next_timeout_follows() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let a = wheel.insert(start + ms(10), &waker);
+        let b = wheel.insert(start + ms(20), &waker);
+        assert_eq!(wheel.next_timeout(start), Some(ms(10)));
+        wheel.remove(a);
+        assert_eq!(wheel.next_timeout(start), Some(ms(20)));
+        let mut fired = Vec::new();
+        wheel.advance(start + ms(15), &mut fired);
+        assert!(fired.is_empty());
+        wheel.advance(start + ms(20), &mut fired);
+        assert_eq!(fired.len(), 1);
+        assert!(wheel.poll(b, &waker));
+        wheel.remove(b);
+        assert_eq!(wheel.len(), 0);
+        assert_eq!(wheel.next_timeout(start), None);
+    }
+
+    #[test]
+    fn past_deadline_is_fired_on_insert() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut fired = Vec::new();
+        wheel.advance(start + ms(50), &mut fired);
+        let k = wheel.insert(start + ms(10), &waker);
+        assert!(wheel.poll(k, &waker));
+    }
+
+    #[test]
+    fn many_timers_in_random_order_fire_in_order() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        let mut keys = Vec::new();
+        for _ in 0..10_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let d = 1 + seed % 200_000;
+            keys.push((d, wheel.insert(start + ms(d), &waker)));
+        }
+        let mut fired = Vec::new();
+        let mut t = 0;
+        while t <= 200_000 {
+            t += 997;
+            wheel.advance(start + ms(t), &mut fired);
+            for &(d, k) in &keys {
+                assert_eq!(wheel.poll(k, &waker), d <= t, "deadline {d} at time {t}");
+            }
+        }
+        assert_eq!(fired.len(), 10_000);
+    }
+}
