@@ -31,6 +31,8 @@ use spindle_reactor::{Event, Poller};
 pub(crate) struct IoShared {
     pub(crate) poller: Poller,
     registrations: AtomicUsize,
+    // Boxed on purpose: the address is the epoll token and must not move.
+    #[allow(clippy::vec_box)]
     pending_release: Mutex<Vec<Box<ScheduledIo>>>,
     has_pending: AtomicBool,
 }

@@ -280,7 +280,7 @@ impl Local {
     }
 
     fn next_task(&self, tick: u32) -> Option<TaskRef> {
-        if tick % self.config.inject_interval == 0 {
+        if tick.is_multiple_of(self.config.inject_interval) {
             if let Some(task) = self.shared.inject.pop() {
                 return Some(task);
             }
