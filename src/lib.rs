@@ -1,1 +1,35 @@
+//! # spindle
+//!
+//! An async runtime for Rust, built from scratch to be read: its own epoll
+//! reactor, its own executor and task queue, its own timer wheel, and
+//! sockets and IO traits on top.
+//!
+//! ```no_run
+//! use spindle::io::{AsyncReadExt, AsyncWriteExt};
+//! use spindle::net::TcpListener;
+//!
+//! fn main() -> std::io::Result<()> {
+//!     spindle::block_on(async {
+//!         let listener = TcpListener::bind("127.0.0.1:7000").await?;
+//!         loop {
+//!             let (mut stream, _) = listener.accept().await?;
+//!             spindle::spawn(async move {
+//!                 let mut buf = [0u8; 1024];
+//!                 while let Ok(n) = stream.read(&mut buf).await {
+//!                     if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+//!                         break;
+//!                     }
+//!                 }
+//!             });
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! The crate is a facade over two crates you can also use on their own:
+//! [`reactor`] (`spindle-reactor`: OS readiness, no tasks) and
+//! `spindle-runtime` (executor, tasks, time, net, io), whose items are
+//! re-exported here.
 
+pub use spindle_reactor as reactor;
+pub use spindle_runtime::*;

@@ -20,6 +20,7 @@ mod coop;
 mod driver;
 mod executor;
 pub mod io;
+pub mod net;
 mod runtime;
 pub mod task;
 pub mod time;
