@@ -276,6 +276,30 @@ impl Registration {
     }
 }
 
+impl Registration {
+    /// [`try_io`](Self::try_io) for stream sockets and pipes: a transfer
+    /// shorter than `len` also clears the readiness it saw, as in
+    /// [`poll_stream_io`](Self::poll_stream_io), so the next wait goes
+    /// straight to the reactor instead of paying for a `WouldBlock`.
+    pub(crate) fn try_stream_io(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnOnce() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let Some(ev) = self.io().snapshot(dir) else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let res = op();
+        match &res {
+            Ok(n) if *n > 0 && *n < len => self.clear_readiness(ev),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
+            _ => {}
+        }
+        res
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         // The descriptor is still open (see the type's docs); an error here

@@ -15,7 +15,7 @@
 //! ```text
 //!   loop {
 //!       if the main future was woken: poll it; return if Ready
-//!       run up to EVENT_INTERVAL tasks from the run queue
+//!       run tasks from the run queue, up to EVENT_INTERVAL polls since the last turn
 //!       if nothing is runnable: wait in epoll until an event, a timer, or a notify
 //!       else if EVENT_INTERVAL tasks ran: poll epoll without waiting
 //!       fire due timers
@@ -43,7 +43,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -258,7 +258,7 @@ impl Local {
                 }
                 since_turn += 1;
             }
-            while since_turn < event_interval && !shared.main_woken.load(Relaxed) {
+            while since_turn < event_interval {
                 tick = tick.wrapping_add(1);
                 let Some(task) = self.next_task(tick) else {
                     break;
@@ -334,8 +334,10 @@ impl Local {
         // SAFETY: `owned_index` is only touched on the owner's thread.
         let index = unsafe { std::mem::replace(&mut *slot, RELEASED) };
         let owned = self.owned.borrow_mut().try_remove(index);
-        drop(owned);
-        drop(task);
+        match owned {
+            Some(owned) => raw::drop_two(owned, task),
+            None => drop(task),
+        }
     }
 
     /// One turn of the reactor: wait for IO (or not), fire due timers.

@@ -122,6 +122,22 @@ impl Drop for TaskRef {
     }
 }
 
+/// Drops two references (a task's run-queue and task-list references, both
+/// released on completion) with one atomic operation.
+pub(crate) fn drop_two(a: TaskRef, b: TaskRef) {
+    debug_assert_eq!(a.0, b.0);
+    let ptr = a.0;
+    std::mem::forget(a);
+    std::mem::forget(b);
+    // SAFETY: we owned both references to the live task `ptr`.
+    unsafe {
+        let header = ptr.as_ref();
+        if header.state.ref_dec_by(2) {
+            (header.vtable.dealloc)(ptr);
+        }
+    }
+}
+
 /// Drops one reference, freeing the task if it was the last.
 ///
 /// # Safety

@@ -156,9 +156,14 @@ impl State {
 
     /// Drops one reference. Returns true if it was the last one.
     pub(crate) fn ref_dec(&self) -> bool {
-        let prev = self.0.fetch_sub(REF_ONE, AcqRel);
-        debug_assert!(prev & REF_MASK >= REF_ONE);
-        prev & REF_MASK == REF_ONE
+        self.ref_dec_by(1)
+    }
+
+    /// Drops `n` references at once. Returns true if they were the last.
+    pub(crate) fn ref_dec_by(&self, n: usize) -> bool {
+        let prev = self.0.fetch_sub(n * REF_ONE, AcqRel);
+        debug_assert!(prev & REF_MASK >= n * REF_ONE);
+        prev & REF_MASK == n * REF_ONE
     }
 }
 
