@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod blocking;
 mod coop;
 mod driver;
 mod executor;
@@ -25,5 +26,6 @@ mod runtime;
 pub mod task;
 pub mod time;
 
+pub use blocking::spawn_blocking;
 pub use runtime::{block_on, Builder, Handle, Runtime};
 pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};

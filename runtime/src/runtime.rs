@@ -128,6 +128,20 @@ impl Builder {
         self
     }
 
+    /// The most threads the blocking pool may run at once (default 512).
+    /// Jobs beyond that wait in the pool's queue.
+    pub fn max_blocking_threads(mut self, threads: usize) -> Builder {
+        self.config.blocking.max_threads = threads.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits
+    /// (default 10 s).
+    pub fn thread_keep_alive(mut self, keep_alive: std::time::Duration) -> Builder {
+        self.config.blocking.keep_alive = keep_alive;
+        self
+    }
+
     /// Creates the runtime: an epoll instance and an eventfd, both close-on-exec.
     pub fn build(self) -> io::Result<Runtime> {
         Ok(Runtime {
@@ -179,6 +193,20 @@ impl Handle {
         } else {
             self.shared.spawn_remote(future)
         }
+    }
+}
+
+impl Handle {
+    /// Runs a blocking closure on the runtime's blocking pool, from any thread.
+    /// See [`spawn_blocking`](crate::spawn_blocking).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared
+            .blocking
+            .spawn(crate::blocking::BlockingTask::new(f), &self.shared)
     }
 }
 

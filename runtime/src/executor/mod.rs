@@ -51,6 +51,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 use spindle_reactor::{Events, Poller};
 
+use crate::blocking::{BlockingPool, PoolConfig};
 use crate::coop;
 use crate::driver::{self, IoShared};
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
@@ -59,12 +60,13 @@ use crate::time::wheel::TimerWheel;
 use inject::Inject;
 
 /// `owned_index` of a task that has left its owner's task list.
-const RELEASED: usize = usize::MAX - 1;
+pub(crate) const RELEASED: usize = usize::MAX - 1;
 
 /// Tunables, set through [`Builder`](crate::Builder).
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) event_interval: u32,
+    pub(crate) blocking: PoolConfig,
     pub(crate) inject_interval: u32,
     pub(crate) events_capacity: usize,
 }
@@ -73,6 +75,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             event_interval: 61,
+            blocking: PoolConfig::default(),
             inject_interval: 31,
             events_capacity: 1024,
         }
@@ -89,6 +92,7 @@ pub(crate) struct Shared {
     /// Someone already wrote the eventfd for this sleep.
     notified: AtomicBool,
     pub(crate) io: IoShared,
+    pub(crate) blocking: BlockingPool,
     /// Timer entries to remove, from `Sleep`s dropped on other threads.
     timer_cancels: Mutex<Vec<usize>>,
     has_timer_cancels: AtomicBool,
@@ -199,6 +203,7 @@ impl Local {
             parked: AtomicBool::new(false),
             notified: AtomicBool::new(false),
             io: IoShared::new(Poller::new()?),
+            blocking: BlockingPool::new(config.blocking.clone()),
             timer_cancels: Mutex::new(Vec::new()),
             has_timer_cancels: AtomicBool::new(false),
         });
@@ -400,6 +405,7 @@ impl Local {
     pub(crate) fn shutdown(&self) {
         let _enter = context::enter(self);
         let orphans = self.shared.inject.close();
+        self.shared.blocking.shutdown();
         // Dropping a future can spawn or wake other tasks; repeat until quiet.
         loop {
             let owned: Vec<TaskRef> = self.owned.borrow_mut().drain().collect();
@@ -436,7 +442,7 @@ impl Local {
 }
 
 /// Drops a task's future (if it has not finished) and completes it as cancelled.
-fn cancel_and_complete(task: &TaskRef) {
+pub(crate) fn cancel_and_complete(task: &TaskRef) {
     let header = task.header();
     if header.state.is_complete() {
         return;
@@ -449,7 +455,7 @@ fn cancel_and_complete(task: &TaskRef) {
 
 /// Marks the task COMPLETE and hands the output to its `JoinHandle`, or
 /// drops it if no one is waiting for it.
-fn publish_completion(task: &TaskRef) {
+pub(crate) fn publish_completion(task: &TaskRef) {
     let header = task.header();
     if header.state.transition_to_complete() {
         header.join_waker.wake();
