@@ -24,6 +24,11 @@ pub(crate) fn reset() {
     let _ = REMAINING.try_with(|r| r.set(BUDGET));
 }
 
+/// Lifts the budget: polls outside a runtime's loop are not limited.
+pub(crate) fn unconstrain() {
+    let _ = REMAINING.try_with(|r| r.set(UNCONSTRAINED));
+}
+
 /// Takes one unit of budget, or returns `Pending` (after waking the task) if
 /// none is left. Outside a runtime there is no budget and this is always ready.
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {

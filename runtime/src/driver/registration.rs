@@ -54,13 +54,6 @@ pub(crate) struct ReadyEvent {
     ready: usize,
 }
 
-impl ReadyEvent {
-    /// The peer will send nothing more.
-    pub(crate) fn is_read_closed(&self) -> bool {
-        self.ready & READ_CLOSED != 0
-    }
-}
-
 /// Readiness and waiters of one registered descriptor.
 pub(crate) struct ScheduledIo {
     readiness: AtomicUsize,
@@ -183,17 +176,22 @@ impl Registration {
 
     /// Ready if `dir` is (believed) ready; otherwise stores the waker and
     /// returns `Pending` until the reactor reports readiness.
+    ///
+    /// Only a ready answer takes a unit of the task's cooperative budget.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
-        ready!(coop::poll_proceed(cx));
         let io = self.io();
-        if let Some(ev) = io.snapshot(dir) {
-            return Poll::Ready(ev);
-        }
-        io.waker(dir).register(cx.waker());
-        match io.snapshot(dir) {
-            Some(ev) => Poll::Ready(ev),
-            None => Poll::Pending,
-        }
+        let ev = match io.snapshot(dir) {
+            Some(ev) => ev,
+            None => {
+                io.waker(dir).register(cx.waker());
+                match io.snapshot(dir) {
+                    Some(ev) => ev,
+                    None => return Poll::Pending,
+                }
+            }
+        };
+        ready!(coop::poll_proceed(cx));
+        Poll::Ready(ev)
     }
 
     /// Waits until `dir` is ready.
@@ -297,6 +295,12 @@ impl Registration {
             _ => {}
         }
         res
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration").field("fd", &self.fd).finish()
     }
 }
 

@@ -155,6 +155,16 @@ impl Shared {
     }
 }
 
+/// Lifts the cooperative budget when `block_on` returns (or unwinds), so
+/// code running on this thread afterwards is not throttled.
+struct UnconstrainOnExit;
+
+impl Drop for UnconstrainOnExit {
+    fn drop(&mut self) {
+        coop::unconstrain();
+    }
+}
+
 /// The main future's waker.
 struct MainWaker(Arc<Shared>);
 
@@ -247,6 +257,7 @@ impl Local {
             );
         }
         let _enter = context::enter(self);
+        let _budget = UnconstrainOnExit;
         let waker = Waker::from(Arc::new(MainWaker(self.shared.clone())));
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
