@@ -5,7 +5,7 @@
 //!
 //! * [`spindle_reactor`] (its own crate): epoll tells which descriptors are ready.
 //! * `driver`: turns each readiness event into a wake of the waiting task
-//!   (a [`Registration`](driver) per descriptor).
+//!   (a `Registration` per descriptor).
 //! * `task`: the task allocation, its state machine and its `Waker`.
 //! * `executor`: the run queue and the loop that polls tasks and turns the reactor.
 //! * [`time`]: the timer wheel behind [`time::sleep`] and [`time::timeout`].
@@ -17,12 +17,18 @@
 #![warn(missing_docs)]
 
 mod blocking;
+pub mod channel;
 mod coop;
 mod driver;
 mod executor;
+pub mod fs;
 pub mod io;
 pub mod net;
+pub mod pool;
+pub mod process;
 mod runtime;
+pub mod signal;
+pub mod sync;
 pub mod task;
 pub mod time;
 

@@ -28,11 +28,17 @@ fn blocking_calls_overlap_and_the_loop_keeps_running() {
         let timer_done = start.elapsed();
         let mut sum = 0;
         for job in jobs {
-            sum += timeout(Duration::from_secs(10), job).await.unwrap().unwrap();
+            sum += timeout(Duration::from_secs(10), job)
+                .await
+                .unwrap()
+                .unwrap();
         }
         let jobs_done = start.elapsed();
         assert_eq!(sum, 28);
-        assert!(timer_done < jobs_done, "the timer waited for the blocking jobs");
+        assert!(
+            timer_done < jobs_done,
+            "the timer waited for the blocking jobs"
+        );
         assert!(jobs_done >= Duration::from_millis(100));
     });
 }
@@ -40,7 +46,9 @@ fn blocking_calls_overlap_and_the_loop_keeps_running() {
 #[test]
 fn panic_in_blocking_job_is_a_join_error() {
     block_on(async {
-        let err = spawn_blocking(|| -> u32 { panic!("disk on fire") }).await.unwrap_err();
+        let err = spawn_blocking(|| -> u32 { panic!("disk on fire") })
+            .await
+            .unwrap_err();
         assert!(err.is_panic());
         assert_eq!(err.panic_message(), Some("disk on fire"));
         // The pool keeps working.

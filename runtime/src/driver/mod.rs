@@ -16,11 +16,9 @@
 //! task polls, so no event for it can be waiting. From another thread the
 //! free is deferred to the runtime's next turn (`release_pending`).
 
-#[allow(dead_code)] // used by `net`, which is being written next
 mod registration;
 
-#[allow(unused_imports)]
-pub(crate) use registration::{Direction, ReadyEvent, Registration, ScheduledIo};
+pub(crate) use registration::{Direction, Registration, ScheduledIo};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
@@ -64,7 +62,6 @@ impl IoShared {
         }
     }
 
-    #[allow(dead_code)]
     fn defer_release(&self, io: Box<ScheduledIo>) {
         self.pending_release
             .lock()

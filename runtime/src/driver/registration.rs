@@ -300,7 +300,9 @@ impl Registration {
 
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration").field("fd", &self.fd).finish()
+        f.debug_struct("Registration")
+            .field("fd", &self.fd)
+            .finish()
     }
 }
 

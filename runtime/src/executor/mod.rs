@@ -15,17 +15,18 @@
 //! ```text
 //!   loop {
 //!       if the main future was woken: poll it; return if Ready
-//!       run tasks from the run queue, up to EVENT_INTERVAL polls since the last turn
-//!       if nothing is runnable: wait in epoll until an event, a timer, or a notify
-//!       else if EVENT_INTERVAL tasks ran: poll epoll without waiting
-//!       fire due timers
+//!       run tasks until event_interval polls (main future included) since the last turn
+//!       if nothing is runnable:        turn(block)  -- epoll_wait until an event, a timer or a notify
+//!       else if event_interval reached: turn(no wait) -- epoll_wait with a zero timeout
 //!   }
+//!   turn = epoll_wait, dispatch events to wakers, fire due timers
 //! ```
 //!
-//! Checking the reactor every `EVENT_INTERVAL` polls, even when tasks are
-//! always ready, is what keeps a busy task from starving IO and timers.
-//! Every `INJECT_INTERVAL` polls the injection queue is served first, so
-//! tasks woken from other threads are not starved by local ones either.
+//! `event_interval` (61 by default, [`Builder::event_interval`](crate::Builder::event_interval))
+//! is what keeps a busy task from starving IO and timers: even when tasks
+//! are always ready, the reactor is checked that often. Every
+//! `inject_interval` polls (31 by default) the injection queue is served
+//! first, so tasks woken from other threads are not starved by local ones.
 //!
 //! # Sleeping and waking up
 //!

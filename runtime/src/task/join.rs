@@ -64,7 +64,6 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        std::task::ready!(crate::coop::poll_proceed(cx));
         let header = self.header();
         if !header.state.is_complete() {
             header.join_waker.register(cx.waker());
@@ -72,6 +71,8 @@ impl<T> Future for JoinHandle<T> {
                 return Poll::Pending;
             }
         }
+        // Only a ready answer spends cooperative budget.
+        std::task::ready!(crate::coop::poll_proceed(cx));
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: COMPLETE was observed with Acquire ordering and this handle
         // holds the join interest, so the output is ours to take; `out` has

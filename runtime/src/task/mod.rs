@@ -46,11 +46,13 @@
 //!   `JoinHandle` and each `Waker` hold one. The last one to go frees the
 //!   allocation.
 //!
-//! A task's future is only ever polled or dropped on the thread of the
-//! runtime that owns it. That is what makes [`spawn_local`] (futures that
-//! are not `Send`) sound, and it is why a wake from that same thread needs
-//! no lock: it is a compare-and-swap on the state word and a push onto a
-//! thread-local queue.
+//! A task's future is polled and dropped on the thread of the runtime that
+//! owns it. That is what makes [`spawn_local`] (futures that are not `Send`)
+//! sound, and it is why a wake from that same thread needs no lock: it is a
+//! compare-and-swap on the state word and a push onto a thread-local queue.
+//! Two exceptions, both for `Send` futures only: a `spawn_blocking` job runs
+//! on a pool thread, and a task handed to a runtime that has already shut
+//! down is dropped by the thread that spawned it.
 
 mod atomic_waker;
 mod join;

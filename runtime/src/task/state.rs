@@ -34,7 +34,9 @@ pub(crate) enum ToRunning {
     Poll,
     /// Drop the future: the task was aborted.
     Cancel,
-    /// Nothing: it already completed (it was cancelled while queued).
+    /// Nothing: it already completed while its queue entry was waiting (a
+    /// defensive case: shutdown and the blocking pool complete tasks only
+    /// after taking them out of every queue).
     Done,
 }
 

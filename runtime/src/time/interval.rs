@@ -68,8 +68,8 @@ impl Interval {
 
     /// Polls for the next tick.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
-        ready!(crate::coop::poll_proceed(cx));
         ready!(self.sleep.poll_elapsed(cx));
+        ready!(crate::coop::poll_proceed(cx));
         let scheduled = self.sleep.deadline();
         let now = Instant::now();
         let mut next = scheduled + self.period;
@@ -78,9 +78,10 @@ impl Interval {
                 MissedTickBehavior::Burst => next,
                 MissedTickBehavior::Delay => now + self.period,
                 MissedTickBehavior::Skip => {
+                    let period = self.period.as_nanos();
                     let behind = now.duration_since(scheduled).as_nanos();
-                    let periods = behind / self.period.as_nanos() + 1;
-                    scheduled + self.period * periods as u32
+                    let skip = (behind / period + 1).saturating_mul(period);
+                    scheduled + Duration::from_nanos(skip.min(u64::MAX as u128) as u64)
                 }
             };
         }

@@ -141,8 +141,9 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        ready!(coop::poll_proceed(cx));
-        self.get_mut().poll_elapsed(cx)
+        ready!(self.get_mut().poll_elapsed(cx));
+        // Only a ready answer spends cooperative budget.
+        coop::poll_proceed(cx)
     }
 }
 
