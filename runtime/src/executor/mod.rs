@@ -418,6 +418,17 @@ impl Local {
         let _enter = context::enter(self);
         let orphans = self.shared.inject.close();
         self.shared.blocking.shutdown();
+        // Tasks that reached the injection queue but never ran. Their
+        // futures' Drop impls may spawn more tasks: those land on the task
+        // list, which the loop below empties.
+        for task in orphans {
+            // SAFETY: owner thread; tasks still in the injection queue were never adopted.
+            if unsafe { *task.header().owned_index.get() } == NOT_OWNED {
+                // SAFETY: `spawn_remote` reserved this reference.
+                let owned = unsafe { TaskRef::from_raw(task.as_ptr()) };
+                cancel_and_complete(&owned);
+            }
+        }
         // Dropping a future can spawn or wake other tasks; repeat until quiet.
         loop {
             let owned: Vec<TaskRef> = self.owned.borrow_mut().drain().collect();
@@ -428,14 +439,6 @@ impl Local {
                 // SAFETY: owner thread.
                 unsafe { *task.header().owned_index.get() = RELEASED };
                 cancel_and_complete(&task);
-            }
-        }
-        for task in orphans {
-            // SAFETY: owner thread; tasks still in the injection queue were never adopted.
-            if unsafe { *task.header().owned_index.get() } == NOT_OWNED {
-                // SAFETY: `spawn_remote` reserved this reference.
-                let owned = unsafe { TaskRef::from_raw(task.as_ptr()) };
-                cancel_and_complete(&owned);
             }
         }
         loop {
