@@ -202,7 +202,9 @@ impl Registration {
     /// Forgets the readiness in `event`, unless newer readiness has arrived.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
         let io = self.io();
-        let clear = event.ready & (READABLE | WRITABLE);
+        // ERROR too: a WouldBlock proves the pending error was consumed;
+        // a sticky ERROR would make every later wait ready at once (spin).
+        let clear = event.ready & (READABLE | WRITABLE | ERROR);
         let mut cur = io.readiness.load(Acquire);
         while cur & !READY_MASK == event.tick {
             match io

@@ -1,0 +1,422 @@
+//! Scale targets: spindle vs tokio (current-thread), each case in a fresh
+//! child process so that peak RSS is per runtime and per case.
+//!
+//! ```text
+//! cargo bench --bench scale                  # parent: every case, both runtimes, 5 runs
+//! cargo bench --bench scale -- --runs 3      # fewer runs
+//! cargo bench --bench scale -- --case sleep  # one case only
+//! cargo bench --bench scale -- --quiet-wait 0 # don't wait for a quiet machine
+//! cargo bench --bench scale -- --case spawn --rt spindle --child  # one child run
+//! ```
+//!
+//! Cases:
+//! * `spawn`: inside `block_on`, spawn 1_000_000 tasks, then await every
+//!   `JoinHandle`. The time is that of the spawn + join part only.
+//! * `sleep`: inside `block_on`, spawn 1_000_000 tasks each sleeping a
+//!   deterministic pseudo-random 1..=100 ms (LCG), then await every handle.
+//!   The time is from the first spawn to the last join.
+//!
+//! Before each child the parent waits (up to `--quiet-wait` seconds, default
+//! 30) until other processes use < 15% of a CPU, and after it prints how
+//! much CPU other processes used while the child ran; a run during which
+//! they used more than `--max-other` (default 0.10 of a CPU) is repeated, up
+//! to `--attempts` (default 3) times in all, keeping the least disturbed.
+//!
+//! Each child prints one line `RESULT case=.. rt=.. ms=.. maxrss_kb=..`, where
+//! `maxrss_kb` is `getrusage(RUSAGE_SELF).ru_maxrss` of the child at the end.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TASKS: u64 = 1_000_000;
+const CASES: [&str; 2] = ["spawn", "sleep"];
+const RTS: [&str; 2] = ["spindle", "tokio"];
+
+struct Args {
+    case: Option<String>,
+    rt: Option<String>,
+    runs: usize,
+    tasks: u64,
+    child: bool,
+    quiet_wait: f64,
+    max_other: f64,
+    attempts: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        case: None,
+        rt: None,
+        runs: 5,
+        tasks: TASKS,
+        child: false,
+        quiet_wait: 30.0,
+        max_other: 0.10,
+        attempts: 3,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--case" => args.case = it.next(),
+            "--rt" => args.rt = it.next(),
+            "--runs" => {
+                args.runs = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--runs takes a number")
+            }
+            "--tasks" => {
+                args.tasks = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--tasks takes a number")
+            }
+            "--child" => args.child = true,
+            "--max-other" => {
+                args.max_other = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--max-other takes a share of a CPU")
+            }
+            "--attempts" => {
+                args.attempts = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--attempts takes a number")
+            }
+            "--quiet-wait" => {
+                args.quiet_wait = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--quiet-wait takes seconds")
+            }
+            // `cargo bench` passes `--bench`; criterion-style filters and
+            // anything else are ignored.
+            _ => {}
+        }
+    }
+    args
+}
+
+/// Deterministic pseudo-random sleep durations in 1..=100 ms (64-bit LCG,
+/// Knuth's MMIX constants), the same sequence for both runtimes.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next_ms(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        1 + (self.0 >> 33) % 100
+    }
+}
+
+fn max_rss_kb() -> i64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru.ru_maxrss as i64
+    }
+}
+
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+/// Busy time of the whole machine (all CPUs), in seconds, from /proc/stat:
+/// user + nice + system + irq + softirq + steal.
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
+    let cpu = stat.lines().next().expect("cpu line");
+    let f: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / clk_tck()
+}
+
+/// Waits (up to `max`) until other processes use less than 15% of one CPU
+/// over one second, so a measurement does not start in the middle of
+/// someone's build. Returns how long it waited.
+fn wait_quiet(max: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let b0 = machine_busy_seconds();
+        std::thread::sleep(Duration::from_secs(1));
+        let busy = machine_busy_seconds() - b0;
+        if busy < 0.15 || start.elapsed() >= max {
+            return start.elapsed();
+        }
+    }
+}
+
+/// user + sys CPU seconds of all waited-for children of this process.
+fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn spindle_spawn(tasks: u64) -> Duration {
+    let rt = spindle::Runtime::new().expect("spindle runtime");
+    rt.block_on(async move {
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(tasks as usize);
+        for i in 0..tasks {
+            handles.push(spindle::spawn(async move { i }));
+        }
+        let mut sum = 0u64;
+        for h in handles {
+            sum += h.await.expect("task failed");
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(sum, tasks * (tasks - 1) / 2);
+        elapsed
+    })
+}
+
+fn tokio_spawn(tasks: u64) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(tasks as usize);
+        for i in 0..tasks {
+            handles.push(tokio::spawn(async move { i }));
+        }
+        let mut sum = 0u64;
+        for h in handles {
+            sum += h.await.expect("task failed");
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(sum, tasks * (tasks - 1) / 2);
+        elapsed
+    })
+}
+
+fn spindle_sleep(tasks: u64) -> Duration {
+    let rt = spindle::Runtime::new().expect("spindle runtime");
+    rt.block_on(async move {
+        let mut lcg = Lcg(0x5eed);
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(tasks as usize);
+        for _ in 0..tasks {
+            let ms = lcg.next_ms();
+            handles.push(spindle::spawn(async move {
+                spindle::time::sleep(Duration::from_millis(ms)).await;
+            }));
+        }
+        for h in handles {
+            h.await.expect("task failed");
+        }
+        start.elapsed()
+    })
+}
+
+fn tokio_sleep(tasks: u64) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let mut lcg = Lcg(0x5eed);
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(tasks as usize);
+        for _ in 0..tasks {
+            let ms = lcg.next_ms();
+            handles.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }));
+        }
+        for h in handles {
+            h.await.expect("task failed");
+        }
+        start.elapsed()
+    })
+}
+
+fn run_child(case: &str, rt: &str, tasks: u64) {
+    let elapsed = match (case, rt) {
+        ("spawn", "spindle") => spindle_spawn(tasks),
+        ("spawn", "tokio") => tokio_spawn(tasks),
+        ("sleep", "spindle") => spindle_sleep(tasks),
+        ("sleep", "tokio") => tokio_sleep(tasks),
+        _ => {
+            eprintln!("unknown case/runtime: {case} {rt}");
+            std::process::exit(2);
+        }
+    };
+    println!(
+        "RESULT case={case} rt={rt} ms={:.3} maxrss_kb={}",
+        elapsed.as_secs_f64() * 1e3,
+        max_rss_kb()
+    );
+}
+
+/// One fresh child process; returns (milliseconds, peak RSS in KiB, the CPU
+/// other processes on the machine used while the child ran, as a share of
+/// one CPU).
+fn spawn_child(case: &str, rt: &str, tasks: u64) -> (f64, i64, f64) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let busy0 = machine_busy_seconds();
+    let child0 = children_cpu_seconds();
+    let wall = Instant::now();
+    let out = Command::new(exe)
+        .args(["--child", "--case", case, "--rt", rt])
+        .args(["--tasks", &tasks.to_string()])
+        .output()
+        .expect("failed to run child");
+    let wall = wall.elapsed().as_secs_f64();
+    let foreign =
+        ((machine_busy_seconds() - busy0) - (children_cpu_seconds() - child0)).max(0.0) / wall;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprintln!(
+            "child {case}/{rt} failed: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::process::exit(1);
+    }
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("child {case}/{rt} printed no RESULT line: {stdout}"));
+    let field = |name: &str| -> &str {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    let ms: f64 = field("ms=").parse().expect("ms");
+    let rss: i64 = field("maxrss_kb=").parse().expect("maxrss_kb");
+    (ms, rss, foreign)
+}
+
+fn median_f64(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    if args.child {
+        let case = args.case.as_deref().expect("--case needed");
+        let rt = args.rt.as_deref().expect("--rt needed");
+        run_child(case, rt, args.tasks);
+        return;
+    }
+
+    let cases: Vec<&str> = match &args.case {
+        Some(c) => vec![c.as_str()],
+        None => CASES.to_vec(),
+    };
+    let runs = args.runs.max(1);
+    println!(
+        "scale: {} tasks, {} runs per case and runtime, each run a fresh process",
+        args.tasks, runs
+    );
+    // samples[case][rt] = Vec<(ms, rss_kb)>
+    let mut samples = vec![vec![Vec::new(); RTS.len()]; cases.len()];
+    let mut max_other = vec![vec![0.0f64; RTS.len()]; cases.len()];
+    for run in 0..runs {
+        for (ci, case) in cases.iter().enumerate() {
+            // Alternate which runtime goes first from one run to the next.
+            let order: [usize; 2] = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+            for ri in order {
+                let mut best: Option<(f64, i64, f64)> = None;
+                for attempt in 1..=args.attempts.max(1) {
+                    if args.quiet_wait > 0.0 {
+                        let waited = wait_quiet(Duration::from_secs_f64(args.quiet_wait));
+                        if waited > Duration::from_millis(1500) {
+                            println!(
+                                "  (waited {:.0} s for other processes to quiet down)",
+                                waited.as_secs_f64()
+                            );
+                        }
+                    }
+                    let (ms, rss, other) = spawn_child(case, RTS[ri], args.tasks);
+                    let disturbed = other > args.max_other;
+                    println!(
+                        "  run {}/{} {:<5} {:<7} {:>10.1} ms {:>10} KiB maxrss  other processes {:>3.0}% CPU{}",
+                        run + 1,
+                        runs,
+                        case,
+                        RTS[ri],
+                        ms,
+                        rss,
+                        other * 100.0,
+                        if disturbed {
+                            format!("  (disturbed, attempt {attempt})")
+                        } else {
+                            String::new()
+                        }
+                    );
+                    if best.is_none_or(|b| other < b.2) {
+                        best = Some((ms, rss, other));
+                    }
+                    if !disturbed {
+                        break;
+                    }
+                }
+                let (ms, rss, other) = best.unwrap();
+                max_other[ci][ri] = f64::max(max_other[ci][ri], other);
+                samples[ci][ri].push((ms, rss));
+            }
+        }
+    }
+
+    println!();
+    println!(
+        "'other CPU' is the most CPU other processes used during a kept run (share of one CPU)."
+    );
+    println!(
+        "| case  | runtime | median time (ms) | median maxrss (MiB) | time spindle/tokio | maxrss spindle/tokio | other CPU (max) |"
+    );
+    println!(
+        "|-------|---------|------------------|---------------------|--------------------|----------------------|-----------------|"
+    );
+    for (ci, case) in cases.iter().enumerate() {
+        let mut med = [(0.0, 0.0); 2];
+        for ri in 0..RTS.len() {
+            let mut t: Vec<f64> = samples[ci][ri].iter().map(|s| s.0).collect();
+            let mut r: Vec<f64> = samples[ci][ri].iter().map(|s| s.1 as f64).collect();
+            med[ri] = (median_f64(&mut t), median_f64(&mut r));
+        }
+        for ri in 0..RTS.len() {
+            let (tr, rr) = if ri == 0 {
+                (
+                    format!("{:.3}", med[0].0 / med[1].0),
+                    format!("{:.3}", med[0].1 / med[1].1),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            println!(
+                "| {:<5} | {:<7} | {:>16.1} | {:>19.1} | {:>18} | {:>20} | {:>14.0}% |",
+                case,
+                RTS[ri],
+                med[ri].0,
+                med[ri].1 / 1024.0,
+                tr,
+                rr,
+                max_other[ci][ri] * 100.0
+            );
+        }
+    }
+}

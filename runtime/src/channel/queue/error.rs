@@ -1,0 +1,103 @@
+//! The errors of [`Queue`](super::Queue). Every failed put carries its
+//! value back.
+
+use std::fmt;
+
+/// The queue was closed: returned by [`Queue::put`](super::Queue::put)
+/// (with the value inside) and by [`Queue::get`](super::Queue::get) once
+/// a closed queue is drained (with `()` inside).
+#[derive(PartialEq, Eq, Clone, Copy, Default)]
+pub struct QueueClosed<T = ()>(pub T);
+
+impl<T> QueueClosed<T> {
+    /// The value that was not put.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for QueueClosed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("QueueClosed(..)")
+    }
+}
+
+impl<T> fmt::Display for QueueClosed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("queue closed")
+    }
+}
+
+impl<T> std::error::Error for QueueClosed<T> {}
+
+/// Why [`Queue::put_nowait`](super::Queue::put_nowait) did not put; the
+/// value is inside either way.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum PutError<T> {
+    /// The queue is full (or waiting putters hold the free slots).
+    Full(T),
+    /// The queue was closed.
+    Closed(T),
+}
+
+impl<T> PutError<T> {
+    /// The value that was not put.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(v) | PutError::Closed(v) => v,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::Full(_) => f.write_str("Full(..)"),
+            PutError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::Full(_) => f.write_str("queue full"),
+            PutError::Closed(_) => f.write_str("queue closed"),
+        }
+    }
+}
+
+impl<T> std::error::Error for PutError<T> {}
+
+/// Why [`Queue::get_nowait`](super::Queue::get_nowait) returned nothing.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum GetError {
+    /// Nothing available right now (or waiting getters are owed it).
+    Empty,
+    /// The queue was closed and everything left has been taken.
+    Closed,
+}
+
+impl fmt::Display for GetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetError::Empty => f.write_str("queue empty"),
+            GetError::Closed => f.write_str("queue closed"),
+        }
+    }
+}
+
+impl std::error::Error for GetError {}
+
+/// [`Queue::try_task_done`](super::Queue::try_task_done) was called more
+/// times than items were put (Python raises `ValueError` here).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct TaskDoneError;
+
+impl fmt::Display for TaskDoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("task_done() called more times than there were items put")
+    }
+}
+
+impl std::error::Error for TaskDoneError {}

@@ -1,0 +1,545 @@
+//! The system-call layer of `net`: every `libc` call and every `unsafe`
+//! block of the networking code lives in this file, and nowhere else.
+//!
+//! Each function is a thin, safe wrapper around one system call. It takes
+//! borrowed descriptors and Rust buffers, turns a `-1` return into the
+//! `io::Error` of `errno`, and hands new descriptors back as [`OwnedFd`],
+//! which closes them on drop. Three rules hold for every socket here:
+//!
+//! * Every descriptor is created close-on-exec and non-blocking in the same
+//!   call (`SOCK_CLOEXEC | SOCK_NONBLOCK` on `socket`, `socketpair` and
+//!   `accept4`), so none leaks into a child process, none can block the
+//!   runtime's thread, and no `fcntl` race window exists.
+//! * Every send passes `MSG_NOSIGNAL`: writing to a connection the peer has
+//!   reset fails with `EPIPE` instead of raising a process-killing `SIGPIPE`.
+//! * Addresses cross the boundary as [`SockAddr`], a `sockaddr_storage` and
+//!   its length, converted from and to `std::net::SocketAddr` and unix paths.
+
+use std::ffi::OsStr;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::{self, MaybeUninit};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::SocketAddr as UnixAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// The most buffers one vectored call passes (Linux's `UIO_MAXIOV`); the
+/// rest are left for the next call.
+pub(crate) const MAX_IOV: usize = 1024;
+
+/// Address family of a new socket.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Family {
+    V4,
+    V6,
+    Unix,
+}
+
+impl Family {
+    /// The family that can reach `addr`.
+    pub(crate) fn of(addr: &SocketAddr) -> Family {
+        match addr {
+            SocketAddr::V4(_) => Family::V4,
+            SocketAddr::V6(_) => Family::V6,
+        }
+    }
+
+    fn raw(self) -> libc::c_int {
+        match self {
+            Family::V4 => libc::AF_INET,
+            Family::V6 => libc::AF_INET6,
+            Family::Unix => libc::AF_UNIX,
+        }
+    }
+}
+
+/// Socket type: a byte stream or datagrams.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Type {
+    Stream,
+    Datagram,
+}
+
+impl Type {
+    /// The type argument, with the flags every spindle socket gets.
+    fn raw(self) -> libc::c_int {
+        let ty = match self {
+            Type::Stream => libc::SOCK_STREAM,
+            Type::Datagram => libc::SOCK_DGRAM,
+        };
+        ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK
+    }
+}
+
+/// A boolean or integer socket option.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Opt {
+    ReuseAddr,
+    NoDelay,
+    Ttl,
+    Broadcast,
+}
+
+impl Opt {
+    fn level_name(self) -> (libc::c_int, libc::c_int) {
+        match self {
+            Opt::ReuseAddr => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+            Opt::NoDelay => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            Opt::Ttl => (libc::IPPROTO_IP, libc::IP_TTL),
+            Opt::Broadcast => (libc::SOL_SOCKET, libc::SO_BROADCAST),
+        }
+    }
+}
+
+/// What an `accept` failure means for the listener.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AcceptFailure {
+    /// The pending connection died before it was accepted (or a signal
+    /// interrupted the call): try the next one at once.
+    Retry,
+    /// Out of descriptors or kernel memory: report it, then back off.
+    Exhausted,
+    /// Anything else: report it.
+    Other,
+}
+
+/// Classifies an error of [`accept`].
+pub(crate) fn accept_failure(e: &io::Error) -> AcceptFailure {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+            AcceptFailure::Exhausted
+        }
+        // accept(2): "Linux accept() passes already-pending network errors on
+        // the new socket as an error code from accept()" and they should be
+        // treated like EAGAIN: they concern that one connection only.
+        Some(
+            libc::ECONNABORTED
+            | libc::EINTR
+            | libc::EPROTO
+            | libc::ENETDOWN
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::ENONET,
+        ) => AcceptFailure::Retry,
+        _ => AcceptFailure::Other,
+    }
+}
+
+fn cvt(res: libc::c_int) -> io::Result<libc::c_int> {
+    if res == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(res)
+    }
+}
+
+fn cvt_len(res: libc::ssize_t) -> io::Result<usize> {
+    if res < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(res as usize)
+    }
+}
+
+/// Takes ownership of a descriptor a system call just created.
+fn owned(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful call that created it
+    // (socket, socketpair, accept4); nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `socket(2)`: a new close-on-exec, non-blocking socket.
+pub(crate) fn socket(family: Family, ty: Type) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; the kernel validates them.
+    let fd = cvt(unsafe { libc::socket(family.raw(), ty.raw(), 0) })?;
+    Ok(owned(fd))
+}
+
+/// `socketpair(2)`: two connected close-on-exec, non-blocking unix sockets.
+pub(crate) fn socketpair(ty: Type) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` is a writable array of two ints, as socketpair requires.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty.raw(), 0, fds.as_mut_ptr()) })?;
+    Ok((owned(fds[0]), owned(fds[1])))
+}
+
+/// `bind(2)`.
+pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SockAddr) -> io::Result<()> {
+    // SAFETY: `addr.as_ptr()` points to `addr.len` initialised bytes.
+    cvt(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) })?;
+    Ok(())
+}
+
+/// `listen(2)`.
+pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(())
+}
+
+/// `connect(2)` on a non-blocking socket: `Ok(true)` if connected already,
+/// `Ok(false)` if the connection is in progress (wait until writable, then
+/// check [`take_error`]).
+pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &SockAddr) -> io::Result<bool> {
+    // SAFETY: `addr.as_ptr()` points to `addr.len` initialised bytes.
+    match cvt(unsafe { libc::connect(fd.as_raw_fd(), addr.as_ptr(), addr.len) }) {
+        Ok(_) => Ok(true),
+        // EINTR: the connection continues in the background, like EINPROGRESS.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `accept4(2)`: the next pending connection, close-on-exec and non-blocking.
+pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SockAddr)> {
+    let mut addr = SockAddr::empty();
+    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: `addr` has room for `addr.len` bytes; the kernel writes at most
+    // that many and stores the real length back.
+    let new =
+        cvt(unsafe { libc::accept4(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len, flags) })?;
+    Ok((owned(new), addr))
+}
+
+fn peek_flag(peek: bool) -> libc::c_int {
+    if peek {
+        libc::MSG_PEEK
+    } else {
+        0
+    }
+}
+
+/// `recv(2)`, optionally with `MSG_PEEK`.
+pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    let flags = peek_flag(peek);
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    cvt_len(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })
+}
+
+/// `send(2)` with `MSG_NOSIGNAL`.
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL;
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+    cvt_len(unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) })
+}
+
+/// `readv(2)` into several buffers.
+pub(crate) fn recv_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    let count = bufs.len().min(MAX_IOV) as libc::c_int;
+    // SAFETY: `IoSliceMut` is guaranteed ABI-compatible with `iovec` on unix,
+    // and each one is valid for writes of its length.
+    cvt_len(unsafe { libc::readv(fd.as_raw_fd(), bufs.as_mut_ptr().cast(), count) })
+}
+
+/// `sendmsg(2)` of several buffers, with `MSG_NOSIGNAL`.
+pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid: null pointers and zero lengths.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    // `IoSlice` is guaranteed ABI-compatible with `iovec` on unix; sendmsg
+    // only reads through the (formally mutable) pointer.
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+    msg.msg_iovlen = bufs.len().min(MAX_IOV) as _;
+    // SAFETY: `msg` points at `msg_iovlen` live iovecs, each valid for reads
+    // of its length; no name and no control data.
+    cvt_len(unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+}
+
+/// `recvfrom(2)`, optionally with `MSG_PEEK`: a datagram and its sender.
+pub(crate) fn recv_from(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    peek: bool,
+) -> io::Result<(usize, SockAddr)> {
+    let mut addr = SockAddr::empty();
+    let flags = peek_flag(peek);
+    // SAFETY: `buf` is valid for writes of its length; `addr` has room for
+    // `addr.len` bytes and the kernel stores the real length back.
+    let n = cvt_len(unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+            addr.as_mut_ptr(),
+            &mut addr.len,
+        )
+    })?;
+    Ok((n, addr))
+}
+
+/// `sendto(2)` with `MSG_NOSIGNAL`.
+pub(crate) fn send_to(fd: BorrowedFd<'_>, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of its length; `addr.as_ptr()` points
+    // to `addr.len` initialised bytes.
+    cvt_len(unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+            addr.as_ptr(),
+            addr.len,
+        )
+    })
+}
+
+/// `getsockname(2)`.
+pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
+    let mut addr = SockAddr::empty();
+    // SAFETY: `addr` has room for `addr.len` bytes; the length is updated.
+    cvt(unsafe { libc::getsockname(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len) })?;
+    Ok(addr)
+}
+
+/// `getpeername(2)`; `NotConnected` while a connect is still in progress.
+pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<SockAddr> {
+    let mut addr = SockAddr::empty();
+    // SAFETY: `addr` has room for `addr.len` bytes; the length is updated.
+    cvt(unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr(), &mut addr.len) })?;
+    Ok(addr)
+}
+
+/// `shutdown(2)`.
+pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: Shutdown) -> io::Result<()> {
+    let how = match how {
+        Shutdown::Read => libc::SHUT_RD,
+        Shutdown::Write => libc::SHUT_WR,
+        Shutdown::Both => libc::SHUT_RDWR,
+    };
+    // SAFETY: plain integer arguments.
+    cvt(unsafe { libc::shutdown(fd.as_raw_fd(), how) })?;
+    Ok(())
+}
+
+/// Sets a socket option whose value is a plain C type (`c_int`, `linger`).
+fn setsockopt<T: Copy>(fd: BorrowedFd<'_>, level: i32, name: i32, value: T) -> io::Result<()> {
+    let len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` is a live `T` of `len` bytes; callers pass the C type
+    // the option expects, and the kernel checks the length.
+    cvt(unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&raw const value).cast(), len) })?;
+    Ok(())
+}
+
+/// Reads a socket option whose value is a plain C type (`c_int`, `linger`,
+/// `ucred`): integers only, so any bytes the kernel writes are a valid `T`.
+fn getsockopt<T: Copy>(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<T> {
+    let mut value = MaybeUninit::<T>::zeroed();
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` has room for `len` bytes; the kernel writes at most that.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })?;
+    // SAFETY: zero-initialised, then (partly) overwritten by the kernel; the
+    // types used here are plain integers, valid for any bit pattern.
+    Ok(unsafe { value.assume_init() })
+}
+
+/// Sets an integer or boolean option.
+pub(crate) fn set_opt(fd: BorrowedFd<'_>, opt: Opt, value: u32) -> io::Result<()> {
+    let (level, name) = opt.level_name();
+    setsockopt(fd, level, name, value as libc::c_int)
+}
+
+/// Reads an integer or boolean option.
+pub(crate) fn opt(fd: BorrowedFd<'_>, opt: Opt) -> io::Result<u32> {
+    let (level, name) = opt.level_name();
+    getsockopt::<libc::c_int>(fd, level, name).map(|v| v as u32)
+}
+
+/// `SO_LINGER`: `Some(d)` makes close wait up to `d` for unsent data;
+/// `Some(ZERO)` makes close reset the connection (RST) at once.
+pub(crate) fn set_linger(fd: BorrowedFd<'_>, linger: Option<Duration>) -> io::Result<()> {
+    let value = libc::linger {
+        l_onoff: linger.is_some() as libc::c_int,
+        l_linger: linger.map_or(0, |d| {
+            d.as_secs().min(libc::c_int::MAX as u64) as libc::c_int
+        }),
+    };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, value)
+}
+
+/// Reads `SO_LINGER`.
+pub(crate) fn linger(fd: BorrowedFd<'_>) -> io::Result<Option<Duration>> {
+    let value: libc::linger = getsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER)?;
+    Ok((value.l_onoff != 0).then(|| Duration::from_secs(value.l_linger as u64)))
+}
+
+/// Takes the pending error (`SO_ERROR`), clearing it.
+pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+    let errno: libc::c_int = getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    Ok((errno != 0).then(|| io::Error::from_raw_os_error(errno)))
+}
+
+/// `SO_PEERCRED` of a unix socket: (pid, uid, gid) of the peer process.
+pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
+    let cred: libc::ucred = getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED)?;
+    Ok((cred.pid, cred.uid, cred.gid))
+}
+
+/// A socket address as the kernel takes it: storage big enough for every
+/// family, and how many of its bytes are used.
+pub(crate) struct SockAddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+impl SockAddr {
+    /// Zeroed storage with its full size as the length, for the kernel to fill.
+    fn empty() -> SockAddr {
+        SockAddr {
+            // SAFETY: sockaddr_storage is plain integers; all-zero is valid.
+            storage: unsafe { mem::zeroed() },
+            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        }
+    }
+
+    fn as_ptr(&self) -> *const libc::sockaddr {
+        (&raw const self.storage).cast()
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
+        (&raw mut self.storage).cast()
+    }
+
+    /// Stores `value`, one of the `sockaddr_*` types, at the start.
+    fn put<T: Copy>(&mut self, value: T) {
+        assert!(mem::size_of::<T>() <= mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: sockaddr_storage is at least as large (checked) and as
+        // aligned as every sockaddr type, and `value` is fully initialised.
+        unsafe { self.as_mut_ptr().cast::<T>().write(value) };
+        self.len = mem::size_of::<T>() as libc::socklen_t;
+    }
+
+    /// Reads the start as `T`, one of the `sockaddr_*` types, after the
+    /// caller checked the family says it is one.
+    fn get<T: Copy>(&self) -> T {
+        assert!(mem::size_of::<T>() <= mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: in bounds and aligned as in `put`; the storage is fully
+        // initialised (zeroed, then written) and `T` is plain integers.
+        unsafe { self.as_ptr().cast::<T>().read() }
+    }
+
+    fn family(&self) -> libc::c_int {
+        self.storage.ss_family as libc::c_int
+    }
+
+    /// An IPv4 or IPv6 address.
+    pub(crate) fn from_inet(addr: &SocketAddr) -> SockAddr {
+        let mut out = SockAddr::empty();
+        match addr {
+            SocketAddr::V4(a) => out.put(libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            }),
+            SocketAddr::V6(a) => out.put(libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            }),
+        }
+        out
+    }
+
+    /// A unix socket path. A path starting with a NUL byte names an
+    /// address in Linux's abstract namespace.
+    pub(crate) fn from_path(path: &Path) -> io::Result<SockAddr> {
+        let bytes = path.as_os_str().as_bytes();
+        let abstract_name = bytes.first() == Some(&0);
+        let invalid = |msg| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        let mut un = libc::sockaddr_un {
+            sun_family: libc::AF_UNIX as libc::sa_family_t,
+            sun_path: [0; 108],
+        };
+        if bytes.len() >= un.sun_path.len() {
+            return invalid("unix socket path must be shorter than 108 bytes");
+        }
+        if !abstract_name && bytes.contains(&0) {
+            return invalid("unix socket path must not contain NUL bytes");
+        }
+        for (dst, src) in un.sun_path.iter_mut().zip(bytes) {
+            *dst = *src as libc::c_char;
+        }
+        let mut out = SockAddr::empty();
+        out.put(un);
+        // A path name counts its terminating NUL; an abstract name does not.
+        let nul = usize::from(!abstract_name && !bytes.is_empty());
+        out.len = (mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + nul) as _;
+        Ok(out)
+    }
+
+    /// As an IPv4 or IPv6 address.
+    pub(crate) fn to_inet(&self) -> io::Result<SocketAddr> {
+        match self.family() {
+            libc::AF_INET => {
+                let sin: libc::sockaddr_in = self.get();
+                let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                Ok(SocketAddrV4::new(ip, u16::from_be(sin.sin_port)).into())
+            }
+            libc::AF_INET6 => {
+                let sin6: libc::sockaddr_in6 = self.get();
+                let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                let port = u16::from_be(sin6.sin6_port);
+                Ok(SocketAddrV6::new(ip, port, sin6.sin6_flowinfo, sin6.sin6_scope_id).into())
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not an IPv4 or IPv6 socket address",
+            )),
+        }
+    }
+
+    /// As a unix socket address: a path, an abstract name, or unnamed.
+    /// The kernel reports an unbound datagram sender with length 0 (not
+    /// even a family); that is unnamed too.
+    pub(crate) fn to_unix(&self) -> io::Result<UnixAddr> {
+        if self.len != 0 && self.family() != libc::AF_UNIX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a unix socket address",
+            ));
+        }
+        let un: libc::sockaddr_un = self.get();
+        let offset = mem::offset_of!(libc::sockaddr_un, sun_path);
+        let len = (self.len as usize)
+            .saturating_sub(offset)
+            .min(un.sun_path.len());
+        let mut bytes = [0u8; 108];
+        for (dst, src) in bytes.iter_mut().zip(&un.sun_path[..len]) {
+            *dst = *src as u8;
+        }
+        let bytes = &bytes[..len];
+        match bytes.first() {
+            // No path: an unnamed socket (unbound, or one end of a pair).
+            // std has no constructor for that; an empty path name yields
+            // exactly that address (a unit test checks it).
+            None => UnixAddr::from_pathname(""),
+            Some(0) => UnixAddr::from_abstract_name(&bytes[1..]),
+            Some(_) => {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(len);
+                UnixAddr::from_pathname(OsStr::from_bytes(&bytes[..end]))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "sys_tests.rs"]
+mod tests;

@@ -1,0 +1,359 @@
+//! The parent side of one worker: a task on the pool's runtime that writes
+//! the worker's frames, reads its answers, and replaces it when it dies.
+//!
+//! # One task, both directions
+//!
+//! The worker's socket is non-blocking and registered with the reactor for
+//! reading and writing. Each poll of the driver loops over
+//! "write what is unsent (one `writev` of up to 64 frames), read what has
+//! arrived (one `read` of up to the buffer's free space, then hand every
+//! complete answer to its handle)" until neither makes progress. The
+//! parent never blocks on the socket in either direction, so a 64 MB
+//! argument going out and a 64 MB result coming in at the same time cannot
+//! deadlock: the worker blocks on its writes only while the parent is busy
+//! reading.
+//!
+//! # How faults are detected
+//!
+//! * A panic is caught in the worker and comes back as a PANIC answer:
+//!   nothing dies.
+//! * Anything that kills the worker (abort, a signal, `exit`) closes its end
+//!   of the socket, so the driver's read returns EOF. The driver then
+//!   reaps the process (`waitpid`, retried with short sleeps since the
+//!   socket closes a moment before the process becomes a zombie) to learn
+//!   the signal or exit status, and reads the worker's `RunSlot`: the id of
+//!   the task it was running, if any. That task fails with
+//!   [`PoolError::WorkerDied`]; every other task the worker held goes back
+//!   to the front of the queue (they had not started, or finished without
+//!   their answer getting out: they run again). Then a new worker is
+//!   started in the same slot. Three replacements in a row that die
+//!   before their handshake mark the pool broken instead of restarting
+//!   forever.
+//! * An answer that makes no sense (unknown id, bad frame) is a protocol
+//!   error: the worker is killed and handled as above.
+//! * If the runtime drops the driver (the runtime shut down), its `Drop`
+//!   kills and reaps the worker so no process outlives the pool's runtime.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use spindle_reactor::Interest;
+
+use super::builder::StartMethod;
+use super::frame::{self, Frame, FrameBuf};
+use super::process::{Completion, Inner};
+use super::spawn::{self, Launched};
+use super::sys::{self, Exit, RunSlot};
+use super::PoolError;
+use crate::driver::{Direction, Registration};
+
+const MAX_IOV: usize = 64;
+const MAX_WRITE: usize = 4 << 20;
+
+/// The parent's connection to one worker process.
+pub(super) struct Conn {
+    // Declared before `sock`: deregistered before the socket closes.
+    reg: Registration,
+    sock: UnixStream,
+    pid: u32,
+    slot: RunSlot,
+    rbuf: FrameBuf,
+    greeted: bool,
+    write_done: bool,
+    frames: Vec<Frame>,
+}
+
+impl Conn {
+    /// Registers a started worker's socket with the current runtime.
+    pub(super) fn new(worker: Launched, rbuf: FrameBuf, greeted: bool) -> io::Result<Conn> {
+        worker.sock.set_nonblocking(true)?;
+        let reg = Registration::new(worker.sock.as_raw_fd(), Interest::BOTH)?;
+        Ok(Conn {
+            reg,
+            sock: worker.sock,
+            pid: worker.pid,
+            slot: worker.slot,
+            rbuf,
+            greeted,
+            write_done: false,
+            frames: Vec::new(),
+        })
+    }
+
+    /// Starts a replacement worker (its HELLO is read by the driver).
+    fn relaunch(start: StartMethod) -> io::Result<Conn> {
+        let worker = spawn::launch(start)?;
+        let pid = worker.pid;
+        Conn::new(worker, FrameBuf::new(), false).inspect_err(|_| {
+            sys::kill(pid);
+            let _ = sys::wait(pid);
+        })
+    }
+}
+
+/// Starts the driver task of worker slot `idx` on the current runtime.
+pub(super) fn spawn_driver(inner: Arc<Inner>, idx: usize, conn: Conn) {
+    drop(crate::spawn(drive(Driver {
+        inner,
+        idx,
+        conn: Some(conn),
+    })));
+}
+
+struct Driver {
+    inner: Arc<Inner>,
+    idx: usize,
+    conn: Option<Conn>,
+}
+
+async fn drive(mut d: Driver) {
+    loop {
+        let (inner, idx) = (&d.inner, d.idx);
+        let conn = d.conn.as_mut().expect("a live connection");
+        let ended = poll_fn(|cx| step(inner, idx, conn, cx)).await;
+        if ended.is_err() {
+            // A protocol or IO error: the worker may still be running.
+            sys::kill(conn.pid);
+        }
+        let exit = reap(conn.pid).await;
+        let conn = d.conn.take().expect("a live connection");
+        let (running, greeted) = (conn.slot.get(), conn.greeted);
+        drop(conn);
+        if !d
+            .inner
+            .worker_exited(d.idx, exit, running, greeted, ended.err())
+        {
+            return;
+        }
+        match Conn::relaunch(d.inner.start) {
+            Ok(conn) => {
+                d.inner.worker_started(d.idx, conn.pid);
+                d.conn = Some(conn);
+            }
+            Err(e) => {
+                d.inner.retire(
+                    d.idx,
+                    Vec::new(),
+                    Some(format!("cannot start a worker: {e}")),
+                );
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    /// Runs with a connection only if the runtime dropped the task early.
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        sys::kill(conn.pid);
+        let _ = sys::wait(conn.pid);
+        drop(conn);
+        let lost = self.inner.lock().workers[self.idx]
+            .inflight
+            .drain(..)
+            .collect();
+        self.inner.retire(self.idx, lost, None);
+    }
+}
+
+/// Writes and reads until neither makes progress; `Ready` at EOF or on error.
+fn step(inner: &Inner, idx: usize, conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    loop {
+        let mut progress = false;
+        if !conn.write_done {
+            match write_some(inner, idx, conn, cx) {
+                Poll::Ready(Ok(wrote)) => progress |= wrote,
+                // The worker is gone (EPIPE): the read side will see EOF.
+                Poll::Ready(Err(_)) => conn.write_done = true,
+                Poll::Pending => {}
+            }
+        }
+        match read_some(inner, idx, conn, cx) {
+            Poll::Ready(Ok(true)) => progress = true,
+            Poll::Ready(Ok(false)) => return Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {}
+        }
+        if !progress {
+            return Poll::Pending;
+        }
+    }
+}
+
+/// One `writev` of unsent frames. `Ok(false)`: nothing to send.
+fn write_some(
+    inner: &Inner,
+    idx: usize,
+    conn: &mut Conn,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<bool>> {
+    let mut state = inner.lock();
+    let nothing_left = state.closing && state.queue.is_empty();
+    let w = &mut state.workers[idx];
+    match &w.waker {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => w.waker = Some(cx.waker().clone()),
+    }
+    if w.written == w.inflight.len() {
+        if nothing_left && w.inflight.is_empty() {
+            // Shutting down and idle: EOF tells the worker to exit.
+            w.accepting = false;
+            conn.write_done = true;
+            let _ = conn.sock.shutdown(Shutdown::Write);
+        }
+        return Poll::Ready(Ok(false));
+    }
+    let mut iov = [IoSlice::new(&[]); MAX_IOV];
+    let (mut n, mut len) = (0, 0);
+    for (i, task) in w.inflight.iter().enumerate().skip(w.written) {
+        let skip = if i == w.written { w.offset } else { 0 };
+        iov[n] = IoSlice::new(&task.frame[skip..]);
+        len += task.frame.len() - skip;
+        n += 1;
+        if n == MAX_IOV || len >= MAX_WRITE {
+            break;
+        }
+    }
+    let mut sock: &UnixStream = &conn.sock;
+    let wrote = ready!(conn
+        .reg
+        .poll_stream_io(cx, Direction::Write, len, || sock.write_vectored(&iov[..n])))?;
+    let mut left = wrote;
+    while left > 0 {
+        let rest = w.inflight[w.written].frame.len() - w.offset;
+        if left >= rest {
+            left -= rest;
+            w.written += 1;
+            w.offset = 0;
+        } else {
+            w.offset += left;
+            left = 0;
+        }
+    }
+    Poll::Ready(Ok(wrote > 0))
+}
+
+/// One `read`, then every complete answer. `Ok(false)`: EOF.
+fn read_some(
+    inner: &Inner,
+    idx: usize,
+    conn: &mut Conn,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<bool>> {
+    let Conn {
+        reg, sock, rbuf, ..
+    } = conn;
+    let spare = rbuf.spare()?;
+    let len = spare.len();
+    let mut sock: &UnixStream = sock;
+    match ready!(reg.poll_stream_io(cx, Direction::Read, len, || sock.read(spare))) {
+        Ok(0) => Poll::Ready(Ok(false)),
+        Ok(n) => {
+            rbuf.filled(n);
+            answers(inner, idx, conn)?;
+            Poll::Ready(Ok(true))
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Poll::Ready(Ok(false)),
+        Err(e) => Poll::Ready(Err(e)),
+    }
+}
+
+/// Matches every complete answer in the read buffer with its task.
+fn answers(inner: &Inner, idx: usize, conn: &mut Conn) -> io::Result<()> {
+    let mut frames = std::mem::take(&mut conn.frames);
+    let mut result = Ok(());
+    while let Some(f) = conn.rbuf.next_frame()? {
+        if conn.greeted {
+            frames.push(f);
+            continue;
+        }
+        spawn::check_hello(f.kind, conn.rbuf.bytes(f.body))?;
+        conn.greeted = true;
+    }
+    let mut done: Vec<(Completion, Frame)> = Vec::with_capacity(frames.len());
+    let wakers = {
+        let mut state = inner.lock();
+        let w = &mut state.workers[idx];
+        for f in frames.drain(..) {
+            let pos = match w.inflight.front() {
+                Some(first) if first.id == f.id => Some(0),
+                _ => w.inflight.iter().position(|t| t.id == f.id),
+            };
+            match pos {
+                Some(pos)
+                    if pos < w.written
+                        && matches!(f.kind, frame::OK | frame::PANIC | frame::REJECT) =>
+                {
+                    let task = w.inflight.remove(pos).expect("found above");
+                    w.written -= 1;
+                    done.push((task.done, f));
+                }
+                _ => {
+                    result = Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a worker sent a stray frame",
+                    ));
+                    break;
+                }
+            }
+        }
+        inner.dispatch(&mut state)
+    };
+    conn.frames = frames;
+    wakers.into_iter().for_each(Waker::wake);
+    for (completion, f) in done {
+        let body = conn.rbuf.bytes(f.body);
+        let answer = match f.kind {
+            frame::OK => Ok(body),
+            frame::PANIC => Err(PoolError::Panicked(
+                String::from_utf8_lossy(body).into_owned(),
+            )),
+            _ => Err(PoolError::Rejected(
+                String::from_utf8_lossy(body).into_owned(),
+            )),
+        };
+        complete(completion, answer);
+    }
+    result
+}
+
+/// Delivers an answer; a panicking `on_done` callback must not kill the driver.
+pub(super) fn complete(done: Completion, answer: Result<&[u8], PoolError>) {
+    if catch_unwind(AssertUnwindSafe(|| done(answer))).is_err() {
+        eprintln!("spindle: a ProcessPool task callback panicked");
+    }
+}
+
+/// Waits until `pid` has exited and returns how (the socket closes a moment
+/// before the process can be reaped, hence the short sleeps).
+async fn reap(pid: u32) -> Exit {
+    let started = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match sys::try_wait(pid) {
+            Ok(Some(exit)) => return exit,
+            Ok(None) => {}
+            Err(_) => {
+                return Exit {
+                    signal: None,
+                    code: None,
+                }
+            }
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            sys::kill(pid);
+        }
+        crate::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,112 @@
+//! Pools: a fixed set of threads ([`ThreadPool`]) or processes
+//! ([`ProcessPool`]) that run many jobs, like Python's
+//! `concurrent.futures.ThreadPoolExecutor` / `ProcessPoolExecutor` and
+//! `multiprocessing.Pool`.
+//!
+//! # Why a pool
+//!
+//! Starting a thread or a process per job is wasteful, and starting a
+//! thousand at once overloads the machine. A pool starts `n` of them once
+//! (usually `n` = the number of cores) and feeds them jobs from a queue:
+//! ten jobs on `Pool(4)` run four at a time, each worker taking the next job
+//! when it is done with the last.
+//!
+//! Every submission returns a [`TaskHandle`] at once (an "asynchronous
+//! submission", `apply_async` / `submit` in Python). The handle is a future
+//! (`.await` it in a task), can be waited on from a plain thread
+//! ([`TaskHandle::wait`], Python's `future.result()`), or can be given a
+//! callback that receives the result when it is ready ([`TaskHandle::on_done`],
+//! Python's `add_done_callback` / `apply_async(callback=..)`). `map` submits a
+//! whole list and gives the results back in input order ([`MapHandle`]).
+//! Nothing here blocks an event loop unless you ask it to with `wait`.
+//!
+//! # Threads or processes
+//!
+//! * [`ThreadPool`]: `n` threads in this process, independent of any runtime.
+//!   Jobs are closures that may borrow nothing but may capture anything
+//!   `Send`. Cheap hand-off (a queue push); use it for blocking calls and
+//!   CPU work that does not need isolation.
+//!   (For one-off blocking calls inside a runtime, [`spawn_blocking`](crate::spawn_blocking)
+//!   is simpler.)
+//! * [`ProcessPool`]: `n` worker *processes*. A job is a plain function
+//!   `fn(A) -> R` plus an argument; both the argument and the result cross
+//!   the process boundary as bytes ([`Wire`]). It costs a copy and a few
+//!   system calls per batch of jobs, and buys isolation: a job that
+//!   crashes (`abort`, a segfault, `kill -9`) takes down one worker, not
+//!   your program. The pool reports the crash on that one job
+//!   ([`PoolError::WorkerDied`]), starts a replacement worker and keeps going.
+//!
+//! # What a program using `ProcessPool` must do
+//!
+//! Workers are started by running *this same program* again (Python's
+//! "spawn" start method). Its `main` must therefore begin with
+//! [`worker_main`], and the pool must be created inside a runtime (its
+//! sockets are driven by tasks of that runtime):
+//!
+//! ```no_run
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     spindle_runtime::pool::worker_main(); // first line: in a worker, never returns
+//!     spindle_runtime::block_on(async {
+//!         let pool = spindle_runtime::pool::ProcessPool::new(2)?;
+//!         let squares = pool.map(square, 1..=10u64).await.map_err(std::io::Error::other)?;
+//!         assert_eq!(squares[9], 100);
+//!         pool.shutdown().await;
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! Test binaries have libtest's `main`, which does not call `worker_main`:
+//! give process-pool tests their own `main` (`harness = false`, as
+//! `runtime/tests/pool_process.rs` does), or use [`StartMethod::Fork`].
+//!
+//! # How the process pool works
+//!
+//! * **Starting a worker** (`spawn.rs`): a `socketpair` (both ends
+//!   close-on-exec) and an 8-byte shared memory word; then
+//!   `/proc/self/exe` is executed with `SPINDLE_POOL_WORKER=<fds>:<parent pid>`
+//!   in its environment. A pre-exec hook in the child asks the kernel to
+//!   kill it when its parent dies (`PR_SET_PDEATHSIG`), and leaves it no
+//!   inherited descriptor but those two. [`StartMethod::Fork`] forks instead.
+//! * **Calling a function** (`sys.rs`): a function pointer cannot be sent,
+//!   but both processes run the same file, so functions sit at the same
+//!   distance from each other: the parent sends `address(f) - address(worker_main)`,
+//!   along with the offset of the generic glue that decodes `A`, calls `f`
+//!   and encodes `R`, and a hash of the types that the glue checks.
+//! * **Frames** (`frame.rs`): `[len u64][kind u8][id u64][body]`, many per
+//!   system call in both directions. Answers come back in order and are
+//!   matched to handles by task id.
+//! * **Faults** (`driver.rs`, `faults.rs`): a panic is caught in the
+//!   worker and answered as an error. A worker that dies closes its
+//!   socket; the parent reaps it (signal or exit status), reads the shared
+//!   word to learn which task it was running, fails that one task with
+//!   [`PoolError::WorkerDied`], sends the worker's other tasks again and
+//!   starts a replacement.
+
+mod builder;
+mod driver;
+mod error;
+mod faults;
+mod frame;
+mod handle;
+mod process;
+mod spawn;
+mod sys;
+mod thread;
+mod wire;
+mod worker;
+
+pub use builder::{ProcessPoolBuilder, StartMethod};
+pub use error::PoolError;
+pub use handle::{MapHandle, TaskHandle};
+pub use process::ProcessPool;
+pub use thread::ThreadPool;
+pub use wire::{DecodeError, Wire};
+pub use worker::worker_main;
+
+#[cfg(test)]
+mod tests;

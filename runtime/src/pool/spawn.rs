@@ -1,0 +1,144 @@
+//! Starting one worker process, and its handshake.
+//!
+//! 1. `UnixStream::pair()`: a connected `SOCK_STREAM` socket pair, both
+//!    ends close-on-exec. `RunSlot::create()`: an 8-byte memfd (also
+//!    close-on-exec) mapped shared, where the worker notes its running task.
+//! 2. Start the process:
+//!    * `Spawn` (default): `Command::new("/proc/self/exe")`, the very file
+//!      this process runs, with `SPINDLE_POOL_WORKER=<sock fd>:<slot fd>:<parent pid>`
+//!      in its environment. A pre-exec hook in the child sets
+//!      `PR_SET_PDEATHSIG = SIGKILL` (the worker dies with the parent),
+//!      checks the parent is still there, marks every other descriptor
+//!      close-on-exec and clears the flag on the two it must inherit. The
+//!      new program's `main` calls [`worker_main`](super::worker_main),
+//!      which finds the variable and serves tasks instead of returning.
+//!    * `Fork`: `fork()`; the child does the same descriptor cleanup
+//!      (closing instead of marking) and serves tasks on a fresh thread.
+//! 3. The parent closes its copies of the child's ends: from now on, the
+//!    socket reaching EOF means the worker is gone.
+//! 4. The worker's first frame is HELLO with its "probe" offset; the parent
+//!    compares it with its own (same binary?) before sending tasks. At pool
+//!    creation this handshake is awaited here, blocking, so a program that
+//!    forgot `worker_main` gets an error from `ProcessPool::new`.
+
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::builder::StartMethod;
+use super::frame::{self, FrameBuf};
+use super::sys::{self, RunSlot};
+use super::worker;
+
+/// The environment variable that turns a process into a worker.
+pub(super) const ENV: &str = "SPINDLE_POOL_WORKER";
+
+/// A started worker process, before it is handed to its driver.
+pub(super) struct Launched {
+    pub(super) sock: UnixStream,
+    pub(super) pid: u32,
+    pub(super) slot: RunSlot,
+}
+
+/// Starts one worker; does not wait for its HELLO.
+pub(super) fn launch(method: StartMethod) -> io::Result<Launched> {
+    let (sock, child_end) = UnixStream::pair()?;
+    let (slot, slot_fd) = RunSlot::create()?;
+    let keep = [child_end.as_raw_fd(), slot_fd.as_raw_fd()];
+    let pid = match method {
+        StartMethod::Spawn => {
+            let mut cmd = Command::new("/proc/self/exe");
+            if let Some(arg0) = std::env::args_os().next() {
+                cmd.arg0(arg0);
+            }
+            cmd.env(
+                ENV,
+                format!("{}:{}:{}", keep[0], keep[1], std::process::id()),
+            )
+            .stdin(Stdio::null());
+            sys::configure_child(&mut cmd, keep);
+            // The `Child` is dropped without waiting: the driver reaps the
+            // pid itself (`sys::try_wait`), like it does for forked workers.
+            cmd.spawn()?.id()
+        }
+        StartMethod::Fork => sys::fork_worker(keep, move || worker::serve_forked(keep))?,
+    };
+    drop(child_end);
+    drop(slot_fd);
+    Ok(Launched { sock, pid, slot })
+}
+
+/// Waits (blocking, at most `timeout`) for the worker's HELLO and checks it.
+pub(super) fn handshake(
+    worker: &mut Launched,
+    rbuf: &mut FrameBuf,
+    timeout: Duration,
+) -> io::Result<()> {
+    worker.sock.set_read_timeout(Some(timeout))?;
+    loop {
+        if let Some(f) = rbuf.next_frame()? {
+            check_hello(f.kind, rbuf.bytes(f.body))?;
+            break;
+        }
+        let n = match (&worker.sock).read(rbuf.spare()?) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "worker process {} did not report within {timeout:?}; {HINT}",
+                        worker.pid
+                    ),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            let exit = sys::try_wait(worker.pid).ok().flatten();
+            return Err(io::Error::other(format!(
+                "worker process {} exited before its handshake ({exit:?}); {HINT}",
+                worker.pid
+            )));
+        }
+        rbuf.filled(n);
+    }
+    worker.sock.set_read_timeout(None)
+}
+
+const HINT: &str = "does the program's main() call spindle::pool::worker_main() first?";
+
+/// Checks a worker's first frame.
+pub(super) fn check_hello(kind: u8, body: &[u8]) -> io::Result<()> {
+    if kind != frame::HELLO {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a worker spoke before its HELLO",
+        ));
+    }
+    if frame::i64_at(body, 0) != Some(sys::probe()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the worker runs a different binary (HELLO probe mismatch)",
+        ));
+    }
+    Ok(())
+}
+
+/// Kills and reaps workers that will not be used (a failed pool start).
+pub(super) fn discard(workers: Vec<Launched>) {
+    for w in &workers {
+        sys::kill(w.pid);
+    }
+    for w in workers {
+        let _ = sys::wait(w.pid);
+    }
+}

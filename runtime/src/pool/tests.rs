@@ -1,0 +1,102 @@
+//! Unit tests of the pieces that need no second process: the wire format,
+//! the frame buffer, and calling a function through its offset.
+
+use super::frame::{self, FrameBuf};
+use super::sys;
+use super::wire::{from_bytes, to_bytes, Wire};
+
+fn round_trip<T: Wire + PartialEq + std::fmt::Debug>(value: T) {
+    let bytes = to_bytes(&value);
+    assert_eq!(from_bytes::<T>(&bytes).unwrap(), value);
+}
+
+#[test]
+fn wire_round_trips() {
+    round_trip(0xdead_beef_u32);
+    round_trip(-5i64);
+    round_trip(u128::MAX);
+    round_trip(usize::MAX);
+    round_trip(1.5f64);
+    round_trip(true);
+    round_trip('é');
+    round_trip(());
+    round_trip(String::from("héllo"));
+    round_trip(vec![1u8, 2, 3]);
+    round_trip(vec![vec![1u16], vec![], vec![2, 3]]);
+    round_trip(Some(vec![String::from("a")]));
+    round_trip(None::<u8>);
+    round_trip((1u8, -2i32, String::from("x"), vec![0.5f32]));
+    round_trip(Ok::<u32, String>(3));
+    round_trip(Err::<u32, String>("no".into()));
+}
+
+#[test]
+fn wire_rejects_bad_input() {
+    assert!(from_bytes::<u32>(&[1, 2]).is_err());
+    assert!(from_bytes::<bool>(&[2]).is_err());
+    assert!(from_bytes::<String>(&to_bytes(&vec![0xffu8])).is_err());
+    assert!(from_bytes::<u8>(&[1, 2]).is_err(), "trailing bytes");
+    // A length far beyond the input fails instead of allocating it.
+    assert!(from_bytes::<Vec<u8>>(&to_bytes(&u64::MAX)).is_err());
+    assert!(from_bytes::<Vec<u64>>(&to_bytes(&(1u64 << 40))).is_err());
+}
+
+#[test]
+fn frame_buf_cuts_frames_and_grows_for_large_ones() {
+    let mut stream = Vec::new();
+    frame::push_frame(&mut stream, frame::OK, 7, b"abc");
+    let big = vec![9u8; 1 << 20];
+    frame::push_frame(&mut stream, frame::OK, 8, &big);
+    let mut buf = FrameBuf::new();
+    let mut got = Vec::new();
+    let mut fed = 0;
+    while got.len() < 2 {
+        while let Some(f) = buf.next_frame().unwrap() {
+            got.push((f.id, buf.bytes(f.body).to_vec()));
+        }
+        let spare = buf.spare().unwrap();
+        let n = spare.len().min(stream.len() - fed).min(10_000);
+        spare[..n].copy_from_slice(&stream[fed..fed + n]);
+        fed += n;
+        buf.filled(n);
+    }
+    assert_eq!(got[0], (7, b"abc".to_vec()));
+    assert_eq!(got[1].0, 8);
+    assert_eq!(got[1].1, big);
+    assert!(!buf.has_partial());
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn task_body(site: sys::CallSite, hash: u64, arg: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&site.trampoline.to_le_bytes());
+    body.extend_from_slice(&site.function.to_le_bytes());
+    body.extend_from_slice(&hash.to_le_bytes());
+    body.extend_from_slice(arg);
+    body
+}
+
+#[test]
+fn invoke_calls_through_the_offset_and_checks_types() {
+    let site = sys::call_site(square as fn(u64) -> u64);
+    let mut out = Vec::new();
+    sys::invoke(
+        &task_body(site, site.type_hash, &to_bytes(&12u64)),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(from_bytes::<u64>(&out).unwrap(), 144);
+
+    let err = sys::invoke(
+        &task_body(site, site.type_hash ^ 1, &to_bytes(&12u64)),
+        &mut Vec::new(),
+    );
+    assert!(err.unwrap_err().contains("type check failed"));
+
+    let err = sys::invoke(&task_body(site, site.type_hash, &[1, 2]), &mut Vec::new());
+    assert!(err.unwrap_err().contains("did not decode"));
+    assert_ne!(sys::type_hash::<u64, u64>(), sys::type_hash::<u64, u32>());
+}
