@@ -13,7 +13,8 @@
 //! 3. You get back [`Events`]: for each ready descriptor, its token and what
 //!    it is ready for. The token tells you which of your connections it is.
 //!
-//! The epoll backend is **edge-triggered**: an event is reported when a
+//! Four backends implement it ([`Backend`]: select, poll, epoll, io_uring),
+//! one file each under `sys/`. The default, epoll, is **edge-triggered**: an event is reported when a
 //! descriptor *becomes* ready, not for as long as it stays ready. After an
 //! event you must read (or write) until the call fails with `WouldBlock`;
 //! only then will the next arrival of data produce a new event. This is what
@@ -41,12 +42,14 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod backend;
 mod event;
 mod interest;
 mod poller;
 mod sys;
 mod token;
 
+pub use backend::{Backend, UnknownBackend};
 pub use event::{Event, Events};
 pub use interest::Interest;
 pub use poller::Poller;

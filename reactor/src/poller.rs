@@ -1,11 +1,14 @@
 //! [`Poller`]: the public face of the OS readiness backends.
+//!
+//! It holds one backend from `sys/` and forwards each of the five methods
+//! (`add`, `modify`, `delete`, `wait`, `notify`) to it.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
 use crate::sys;
-use crate::{Events, Interest, Token};
+use crate::{Backend, Events, Interest, Token};
 
 /// Waits for readiness on many file descriptors at once.
 ///
@@ -17,34 +20,93 @@ use crate::{Events, Interest, Token};
 /// harmless but skips the error check.
 #[derive(Debug)]
 pub struct Poller {
-    backend: sys::epoll::Poller,
+    backend: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Epoll(sys::epoll::Poller),
+    Poll(sys::poll::Poller),
+    Select(sys::select::Poller),
+    IoUring(sys::uring::Poller),
+}
+
+/// Calls the same method on whichever backend is inside.
+macro_rules! each {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match &$self.backend {
+            Inner::Epoll(p) => p.$method($($arg),*),
+            Inner::Poll(p) => p.$method($($arg),*),
+            Inner::Select(p) => p.$method($($arg),*),
+            Inner::IoUring(p) => p.$method($($arg),*),
+        }
+    };
 }
 
 impl Poller {
     /// Creates a poller on the default backend (epoll).
     pub fn new() -> io::Result<Poller> {
-        Ok(Poller {
-            backend: sys::epoll::Poller::new()?,
-        })
+        Poller::with_backend(Backend::Epoll)
+    }
+
+    /// Creates a poller on the given backend.
+    ///
+    /// Fails if the kernel refuses it (io_uring can be missing or disabled);
+    /// the caller decides whether to fall back.
+    pub fn with_backend(backend: Backend) -> io::Result<Poller> {
+        let backend = match backend {
+            Backend::Epoll => Inner::Epoll(sys::epoll::Poller::new()?),
+            Backend::Poll => Inner::Poll(sys::poll::Poller::new()?),
+            Backend::Select => Inner::Select(sys::select::Poller::new()?),
+            Backend::IoUring => Inner::IoUring(sys::uring::Poller::new()?),
+        };
+        Ok(Poller { backend })
+    }
+
+    /// Which backend this poller uses.
+    pub fn backend(&self) -> Backend {
+        match self.backend {
+            Inner::Epoll(_) => Backend::Epoll,
+            Inner::Poll(_) => Backend::Poll,
+            Inner::Select(_) => Backend::Select,
+            Inner::IoUring(_) => Backend::IoUring,
+        }
+    }
+
+    /// How events are re-armed. Every backend reports one event per change
+    /// of readiness of an armed direction:
+    ///
+    /// * `true` (epoll, io_uring): edge-triggered. A direction stays armed;
+    ///   the next event comes when new readiness arrives, which is only
+    ///   guaranteed after you have read or written until `WouldBlock`.
+    /// * `false` (poll, select): level-triggered underneath. A direction is
+    ///   disarmed once reported; after reading or writing until
+    ///   `WouldBlock`, call [`modify`](Poller::modify) to arm it again.
+    ///
+    /// Calling `modify` after `WouldBlock` is correct on every backend, so a
+    /// portable loop can always do it; spindle's runtime skips it when this
+    /// returns `true`.
+    pub fn is_edge_triggered(&self) -> bool {
+        matches!(self.backend, Inner::Epoll(_) | Inner::IoUring(_))
     }
 
     /// Starts watching `fd` for `interest`; events carry `token`.
     ///
-    /// The descriptor should be in non-blocking mode: events are
-    /// edge-triggered, so after each event the owner reads or writes until
-    /// `WouldBlock`.
+    /// The descriptor should be in non-blocking mode: after each event the
+    /// owner reads or writes until `WouldBlock`.
     pub fn add(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        self.backend.add(fd, token, interest)
+        each!(self.add(fd, token, interest))
     }
 
-    /// Changes what `fd` is watched for, or the token it reports.
+    /// Changes what `fd` is watched for, or the token it reports; on the
+    /// level-triggered backends this also re-arms reported directions.
     pub fn modify(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        self.backend.modify(fd, token, interest)
+        each!(self.modify(fd, token, interest))
     }
 
     /// Stops watching `fd`.
     pub fn delete(&self, fd: RawFd) -> io::Result<()> {
-        self.backend.delete(fd)
+        each!(self.delete(fd))
     }
 
     /// Waits until a watched descriptor is ready, `timeout` passes (`None`:
@@ -52,12 +114,12 @@ impl Poller {
     ///
     /// An interrupted wait (a signal) returns `Ok` with no events.
     pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        self.backend.wait(events, timeout)
+        each!(self.wait(events, timeout))
     }
 
     /// Wakes the thread blocked in [`wait`](Poller::wait), or makes its next
     /// wait return at once. Safe to call from any thread, any number of times.
     pub fn notify(&self) -> io::Result<()> {
-        self.backend.notify()
+        each!(self.notify())
     }
 }

@@ -34,4 +34,5 @@ pub mod time;
 
 pub use blocking::spawn_blocking;
 pub use runtime::{block_on, Builder, Handle, Runtime};
+pub use spindle_reactor::Backend;
 pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};

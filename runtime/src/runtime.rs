@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::executor::{context, Config, Local, Shared};
 use crate::task::JoinHandle;
+use spindle_reactor::Backend;
 
 /// A single-threaded async runtime: an executor, a reactor and a timer wheel.
 ///
@@ -68,6 +69,11 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         self.local.spawn(future)
+    }
+
+    /// The readiness backend this runtime runs on.
+    pub fn backend(&self) -> Backend {
+        self.local.shared.io.poller.backend()
     }
 
     /// A handle for spawning onto this runtime from any thread.
@@ -139,6 +145,17 @@ impl Builder {
     /// (default 10 s).
     pub fn thread_keep_alive(mut self, keep_alive: std::time::Duration) -> Builder {
         self.config.blocking.keep_alive = keep_alive;
+        self
+    }
+
+    /// The readiness backend: epoll (the default), poll, select or io_uring.
+    ///
+    /// Without this call the environment variable `SPINDLE_POLLER` chooses
+    /// (`SPINDLE_POLLER=select cargo run --example echo_server`), else epoll.
+    /// An io_uring the kernel refuses falls back to epoll with one line on
+    /// stderr; select limits descriptors to numbers below 1024.
+    pub fn poller(mut self, backend: Backend) -> Builder {
+        self.config.poller = Some(backend);
         self
     }
 

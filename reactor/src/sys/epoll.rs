@@ -9,14 +9,15 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::syscall;
+use super::eventfd::EventFd;
+use super::{syscall, timeout_ms};
 use crate::{Event, Events, Interest, Token};
 
 /// An epoll instance and its notifier.
 #[derive(Debug)]
 pub(crate) struct Poller {
     epoll: OwnedFd,
-    eventfd: OwnedFd,
+    notify: EventFd,
 }
 
 impl Poller {
@@ -25,13 +26,13 @@ impl Poller {
         let epoll = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
         // SAFETY: epoll_create1 just returned this descriptor and nothing else owns it.
         let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
-        let eventfd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
-        // SAFETY: eventfd just returned this descriptor and nothing else owns it.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(eventfd) };
-        let poller = Poller { epoll, eventfd };
+        let poller = Poller {
+            epoll,
+            notify: EventFd::new()?,
+        };
         poller.ctl(
             libc::EPOLL_CTL_ADD,
-            poller.eventfd.as_raw_fd(),
+            poller.notify.fd(),
             Some(Token::NOTIFY),
             libc::EPOLLIN as u32,
         )?;
@@ -76,7 +77,7 @@ impl Poller {
             let bits = ev.events;
             let token = Token(ev.u64 as usize);
             if token == Token::NOTIFY {
-                self.drain_notify();
+                self.notify.drain();
                 continue;
             }
             let error = bits & libc::EPOLLERR as u32 != 0;
@@ -99,33 +100,11 @@ impl Poller {
 
     /// Wakes a thread blocked in [`wait`](Self::wait), from any thread.
     pub(crate) fn notify(&self) -> io::Result<()> {
-        let one: u64 = 1;
-        // SAFETY: the pointer is to a live u64 and the length is its size.
-        let res = syscall!(write(
-            self.eventfd.as_raw_fd(),
-            &one as *const u64 as *const libc::c_void,
-            8
-        ));
-        match res {
-            // EAGAIN means the counter is saturated: a wake-up is already pending.
-            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    fn drain_notify(&self) {
-        let mut buf: u64 = 0;
-        // SAFETY: the pointer is to a live u64 and the length is its size. A
-        // failure (EAGAIN: already drained) needs no handling.
-        let _ = syscall!(read(
-            self.eventfd.as_raw_fd(),
-            &mut buf as *mut u64 as *mut libc::c_void,
-            8
-        ));
+        self.notify.notify()
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, token: Option<Token>, events: u32) -> io::Result<()> {
-        if token == Some(Token::NOTIFY) && fd != self.eventfd.as_raw_fd() {
+        if token == Some(Token::NOTIFY) && fd != self.notify.fd() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "Token(usize::MAX) is reserved for the poller's notifier",
@@ -151,16 +130,4 @@ fn flags(interest: Interest) -> u32 {
         flags |= libc::EPOLLOUT;
     }
     flags as u32
-}
-
-/// Converts a timeout to epoll's milliseconds, rounding up so a sub-millisecond
-/// wait does not become a busy loop of zero-timeout calls.
-fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
-    match timeout {
-        None => -1,
-        Some(d) => {
-            let ms = d.as_nanos().div_ceil(1_000_000);
-            ms.min(libc::c_int::MAX as u128) as libc::c_int
-        }
-    }
 }

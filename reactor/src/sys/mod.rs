@@ -5,6 +5,11 @@
 //! All `unsafe` of this crate lives here, next to the system call it guards.
 
 pub(crate) mod epoll;
+mod eventfd;
+mod level;
+pub(crate) mod poll;
+pub(crate) mod select;
+pub(crate) mod uring;
 
 /// Calls a libc function that returns -1 on error, turning that into `io::Error`.
 macro_rules! syscall {
@@ -20,3 +25,15 @@ macro_rules! syscall {
     }};
 }
 pub(crate) use syscall;
+
+/// Converts a timeout to milliseconds for epoll_wait and poll, rounding up so
+/// a sub-millisecond wait does not become a busy loop of zero-timeout calls.
+pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}

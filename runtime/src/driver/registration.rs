@@ -125,6 +125,7 @@ pub(crate) struct Registration {
     shared: Arc<Shared>,
     io: NonNull<ScheduledIo>,
     fd: RawFd,
+    interest: Interest,
 }
 
 // SAFETY: `ScheduledIo` is all atomics; the pointer is owned by this
@@ -166,7 +167,12 @@ impl Registration {
             .io
             .registrations
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(Registration { shared, io, fd })
+        Ok(Registration {
+            shared,
+            io,
+            fd,
+            interest,
+        })
     }
 
     fn io(&self) -> &ScheduledIo {
@@ -211,10 +217,32 @@ impl Registration {
                 .readiness
                 .compare_exchange_weak(cur, cur & !clear, AcqRel, Acquire)
             {
-                Ok(_) => return,
+                Ok(_) => return self.rearm(cur & !clear),
                 Err(actual) => cur = actual,
             }
         }
+    }
+
+    /// On the level-triggered backends (poll, select) a reported direction
+    /// stays disarmed until we say it is worth watching again: now that its
+    /// readiness is cleared. Edge-triggered backends need nothing.
+    fn rearm(&self, readiness: usize) {
+        let poller = &self.shared.io.poller;
+        if poller.is_edge_triggered() {
+            return;
+        }
+        let read = self.interest.is_readable() && readiness & READABLE == 0;
+        let write = self.interest.is_writable() && readiness & WRITABLE == 0;
+        let armed = match (read, write) {
+            (true, true) => Interest::BOTH,
+            (true, false) => Interest::READABLE,
+            (false, true) => Interest::WRITABLE,
+            (false, false) => return,
+        };
+        let token = Token(self.io.as_ptr() as usize);
+        // Fails only if the descriptor was already closed, and then no
+        // event is owed for it.
+        let _ = poller.modify(self.fd, token, armed);
     }
 
     /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after

@@ -50,7 +50,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
-use spindle_reactor::{Events, Poller};
+use spindle_reactor::{Backend, Events, Poller};
 
 use crate::blocking::{BlockingPool, PoolConfig};
 use crate::coop;
@@ -70,6 +70,8 @@ pub(crate) struct Config {
     pub(crate) blocking: PoolConfig,
     pub(crate) inject_interval: u32,
     pub(crate) events_capacity: usize,
+    /// The readiness backend asked for in the builder, if any.
+    pub(crate) poller: Option<Backend>,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             blocking: PoolConfig::default(),
             inject_interval: 31,
             events_capacity: 1024,
+            poller: None,
         }
     }
 }
@@ -213,7 +216,7 @@ impl Local {
             main_woken: AtomicBool::new(false),
             parked: AtomicBool::new(false),
             notified: AtomicBool::new(false),
-            io: IoShared::new(Poller::new()?),
+            io: IoShared::new(open_poller(config.poller)?),
             blocking: BlockingPool::new(config.blocking.clone()),
             timer_cancels: Mutex::new(Vec::new()),
             has_timer_cancels: AtomicBool::new(false),
@@ -453,6 +456,24 @@ impl Local {
         );
         drop(timers);
         self.shared.io.release_pending();
+    }
+}
+
+/// Opens the poller: the builder's choice, else `SPINDLE_POLLER`, else epoll.
+/// An io_uring the kernel refuses falls back to epoll, with one line on stderr.
+fn open_poller(chosen: Option<Backend>) -> std::io::Result<Poller> {
+    let backend = match chosen {
+        Some(b) => b,
+        None => Backend::from_env()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
+            .unwrap_or_default(),
+    };
+    match Poller::with_backend(backend) {
+        Err(e) if backend == Backend::IoUring => {
+            eprintln!("spindle: io_uring unavailable ({e}); falling back to epoll");
+            Poller::with_backend(Backend::Epoll)
+        }
+        res => res,
     }
 }
 

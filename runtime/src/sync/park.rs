@@ -66,10 +66,8 @@ pub(crate) fn block_on_thread<F: Future>(future: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
-        // A fresh cooperative budget per poll, as the executor grants one
-        // per task poll; otherwise a budget left over by a runtime that ran
-        // on this thread earlier could make every poll yield, forever.
-        crate::coop::reset();
+        // No cooperative budget here: outside a runtime it is unconstrained
+        // (block_on lifts it on exit), and this loop must not throttle.
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }

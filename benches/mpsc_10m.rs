@@ -1,0 +1,212 @@
+//! The two headline cases of the sync/channel issue, timed directly (no
+//! criterion): spindle vs tokio's current-thread runtime.
+//!
+//! ```text
+//! cargo bench --bench mpsc_10m
+//! ```
+//!
+//! * **mpsc**: one task sends 10,000,000 `u64` to another through a bounded
+//!   channel of capacity 1024. Figure: time per message.
+//! * **mutex**: 64 tasks each lock a mutex, `yield_now` while holding it
+//!   (so the other 63 queue behind it), and unlock; 1,000,000 locks in all.
+//!   Figure: time per lock.
+//!
+//! Each case runs 3 times per runtime, alternating spindle and tokio, each
+//! run on a fresh runtime; the medians and their ratio are printed. The
+//! issue's targets: mpsc spindle/tokio <= 0.7, mutex <= 0.8.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MESSAGES: u64 = 10_000_000;
+const CAP: usize = 1024;
+const LOCK_TASKS: usize = 64;
+const LOCKS: usize = 1_000_000;
+const RUNS: usize = 3;
+
+fn spindle_mpsc() -> Duration {
+    let rt = spindle::Runtime::new().expect("spindle runtime");
+    rt.block_on(async {
+        let start = Instant::now();
+        let (tx, mut rx) = spindle::channel::mpsc::channel::<u64>(CAP);
+        spindle::spawn(async move {
+            for i in 0..MESSAGES {
+                tx.send(i).await.unwrap();
+            }
+        });
+        let mut sum = 0u64;
+        while let Some(i) = rx.recv().await {
+            sum = sum.wrapping_add(i);
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(sum, MESSAGES * (MESSAGES - 1) / 2);
+        elapsed
+    })
+}
+
+fn tokio_mpsc() -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let start = Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAP);
+        tokio::spawn(async move {
+            for i in 0..MESSAGES {
+                tx.send(i).await.unwrap();
+            }
+        });
+        let mut sum = 0u64;
+        while let Some(i) = rx.recv().await {
+            sum = sum.wrapping_add(i);
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(sum, MESSAGES * (MESSAGES - 1) / 2);
+        elapsed
+    })
+}
+
+fn spindle_mutex() -> Duration {
+    let rt = spindle::Runtime::new().expect("spindle runtime");
+    rt.block_on(async {
+        let start = Instant::now();
+        let m = Arc::new(spindle::sync::Mutex::new(0usize));
+        let handles: Vec<_> = (0..LOCK_TASKS)
+            .map(|_| {
+                let m = m.clone();
+                spindle::spawn(async move {
+                    for _ in 0..LOCKS / LOCK_TASKS {
+                        let mut g = m.lock().await;
+                        *g += 1;
+                        spindle::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(*m.lock().await, LOCKS / LOCK_TASKS * LOCK_TASKS);
+        elapsed
+    })
+}
+
+fn tokio_mutex() -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let start = Instant::now();
+        let m = Arc::new(tokio::sync::Mutex::new(0usize));
+        let handles: Vec<_> = (0..LOCK_TASKS)
+            .map(|_| {
+                let m = m.clone();
+                tokio::spawn(async move {
+                    for _ in 0..LOCKS / LOCK_TASKS {
+                        let mut g = m.lock().await;
+                        *g += 1;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(*m.lock().await, LOCKS / LOCK_TASKS * LOCK_TASKS);
+        elapsed
+    })
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ns_per(d: Duration, n: usize) -> f64 {
+    d.as_nanos() as f64 / n as f64
+}
+
+/// Runs both sides `RUNS` times, alternating, and prints the figures.
+/// Returns the ratio spindle/tokio of the medians.
+fn case(
+    name: &str,
+    unit: &str,
+    n: usize,
+    spindle: fn() -> Duration,
+    tokio: fn() -> Duration,
+) -> f64 {
+    let mut s = Vec::new();
+    let mut t = Vec::new();
+    for run in 1..=RUNS {
+        let ds = spindle();
+        let dt = tokio();
+        println!(
+            "{name} run {run}: spindle {:8.2} ms ({:6.2} ns/{unit})   tokio {:8.2} ms ({:6.2} ns/{unit})",
+            ds.as_secs_f64() * 1e3,
+            ns_per(ds, n),
+            dt.as_secs_f64() * 1e3,
+            ns_per(dt, n)
+        );
+        s.push(ds);
+        t.push(dt);
+    }
+    let (ms, mt) = (median(s), median(t));
+    let ratio = ms.as_secs_f64() / mt.as_secs_f64();
+    println!(
+        "{name} median: spindle {:.2} ns/{unit}, tokio {:.2} ns/{unit}, ratio spindle/tokio {:.3}",
+        ns_per(ms, n),
+        ns_per(mt, n),
+        ratio
+    );
+    ratio
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too
+    // (without it), where a quick pass is enough.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("mpsc_10m: skipped (run with `cargo bench --bench mpsc_10m`)");
+        return;
+    }
+    println!(
+        "bounded mpsc, {MESSAGES} messages, one task -> another, capacity {CAP}; \
+         {RUNS} runs each, alternating"
+    );
+    let mpsc = case(
+        "mpsc_10m",
+        "msg",
+        MESSAGES as usize,
+        spindle_mpsc,
+        tokio_mpsc,
+    );
+    println!();
+    println!(
+        "mutex, {LOCK_TASKS} tasks x {} locks (lock, yield_now holding it, unlock); \
+         {RUNS} runs each, alternating",
+        LOCKS / LOCK_TASKS
+    );
+    let mutex = case(
+        "mutex_1m",
+        "lock",
+        LOCKS / LOCK_TASKS * LOCK_TASKS,
+        spindle_mutex,
+        tokio_mutex,
+    );
+    println!();
+    let verdict = |r: f64, target: f64| if r <= target { "MET" } else { "NOT met" };
+    println!(
+        "target mpsc  spindle/tokio <= 0.70: {:.3} -> {}",
+        mpsc,
+        verdict(mpsc, 0.7)
+    );
+    println!(
+        "target mutex spindle/tokio <= 0.80: {:.3} -> {}",
+        mutex,
+        verdict(mutex, 0.8)
+    );
+}
