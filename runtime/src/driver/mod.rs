@@ -18,7 +18,7 @@
 
 mod registration;
 
-pub(crate) use registration::{Direction, Registration, ScheduledIo};
+pub(crate) use registration::{Direction, Registration, ScheduledIo, WaitSlot, Waiter};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;

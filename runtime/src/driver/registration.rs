@@ -13,9 +13,11 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll, Waker};
+
+use slab::Slab;
 
 use spindle_reactor::{Event, Interest, Token};
 
@@ -55,10 +57,21 @@ pub(crate) struct ReadyEvent {
 }
 
 /// Readiness and waiters of one registered descriptor.
+///
+/// Two kinds of waiter. The `poll_*` methods (behind `AsyncRead`,
+/// `AsyncWrite`, `poll_accept`) have nowhere to keep state between polls, so
+/// each direction has one slot, `reader` / `writer`, lock-free: the last
+/// poller of a direction is the one woken, as in tokio. The `&self` async
+/// methods (`readable()`, `accept()`, `recv_from()`, ...) may be awaited by
+/// any number of tasks at once; each of their futures owns an entry in
+/// `waiters` and removes it when it completes or is dropped.
 pub(crate) struct ScheduledIo {
     readiness: AtomicUsize,
     reader: AtomicWaker,
     writer: AtomicWaker,
+    waiters: Mutex<Slab<(Direction, Waker)>>,
+    /// Entries in `waiters`, so the driver skips the lock when there are none.
+    waiting: AtomicUsize,
 }
 
 impl ScheduledIo {
@@ -90,9 +103,11 @@ impl ScheduledIo {
         let mut cur = self.readiness.load(Acquire);
         loop {
             let next = (cur & !READY_MASK).wrapping_add(TICK_ONE) | (cur & READY_MASK) | bits;
+            // SeqCst pairs with the waiter's `waiting` increment and
+            // re-check in `poll_ready_shared`: one of the two sees the other.
             match self
                 .readiness
-                .compare_exchange_weak(cur, next, AcqRel, Acquire)
+                .compare_exchange_weak(cur, next, SeqCst, Acquire)
             {
                 Ok(_) => break,
                 Err(actual) => cur = actual,
@@ -104,10 +119,18 @@ impl ScheduledIo {
         if bits & Direction::Write.mask() != 0 {
             self.writer.wake_by_ref();
         }
+        if self.waiting.load(SeqCst) > 0 {
+            let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, (dir, waker)) in waiters.iter() {
+                if bits & dir.mask() != 0 {
+                    waker.wake_by_ref();
+                }
+            }
+        }
     }
 
     fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
-        let cur = self.readiness.load(Acquire);
+        let cur = self.readiness.load(SeqCst);
         let ready = cur & dir.mask();
         (ready != 0).then_some(ReadyEvent {
             tick: cur & !READY_MASK,
@@ -155,6 +178,8 @@ impl Registration {
             readiness: AtomicUsize::new(0),
             reader: AtomicWaker::new(),
             writer: AtomicWaker::new(),
+            waiters: Mutex::new(Slab::new()),
+            waiting: AtomicUsize::new(0),
         });
         let io = NonNull::from(Box::leak(io));
         let token = Token(io.as_ptr() as usize);
@@ -200,9 +225,86 @@ impl Registration {
         Poll::Ready(ev)
     }
 
-    /// Waits until `dir` is ready.
+    /// Like [`poll_ready`](Self::poll_ready), for futures of `&self`
+    /// methods: any number may wait at once, each with its own [`WaitSlot`].
+    pub(crate) fn poll_ready_shared(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        slot: &mut WaitSlot,
+    ) -> Poll<ReadyEvent> {
+        let io = self.io();
+        let ev = match io.snapshot(dir) {
+            Some(ev) => ev,
+            None => {
+                let mut waiters = io.waiters.lock().unwrap_or_else(|e| e.into_inner());
+                match slot.key {
+                    Some(key) => {
+                        let (_, w) = &mut waiters[key];
+                        if !w.will_wake(cx.waker()) {
+                            *w = cx.waker().clone();
+                        }
+                    }
+                    None => {
+                        slot.key = Some(waiters.insert((dir, cx.waker().clone())));
+                        io.waiting.fetch_add(1, SeqCst);
+                    }
+                }
+                // Re-check after announcing ourselves (see `set_readiness`).
+                match io.snapshot(dir) {
+                    Some(ev) => ev,
+                    None => return Poll::Pending,
+                }
+            }
+        };
+        self.leave(slot);
+        ready!(coop::poll_proceed(cx));
+        Poll::Ready(ev)
+    }
+
+    /// Takes a waiter's entry out of the list.
+    fn leave(&self, slot: &mut WaitSlot) {
+        if let Some(key) = slot.key.take() {
+            let io = self.io();
+            io.waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(key);
+            io.waiting.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Waits until `dir` is ready; any number of tasks may wait at once.
     pub(crate) async fn readiness(&self, dir: Direction) -> ReadyEvent {
-        poll_fn(|cx| self.poll_ready(cx, dir)).await
+        let mut slot = Waiter::new(self);
+        poll_fn(|cx| self.poll_ready_shared(cx, dir, &mut slot.inner)).await
+    }
+
+    /// [`poll_io`](Self::poll_io) for `&self` methods, with a [`WaitSlot`].
+    pub(crate) fn poll_io_shared<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        slot: &mut WaitSlot,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let ev = ready!(self.poll_ready_shared(cx, dir, slot));
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// The future form of [`poll_io_shared`](Self::poll_io_shared).
+    pub(crate) async fn async_io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut slot = Waiter::new(self);
+        poll_fn(|cx| self.poll_io_shared(cx, dir, &mut slot.inner, &mut op)).await
     }
 
     /// Forgets the readiness in `event`, unless newer readiness has arrived.
@@ -325,6 +427,34 @@ impl Registration {
             _ => {}
         }
         res
+    }
+}
+
+/// A waiting future's entry in a registration's waiter list.
+#[derive(Debug, Default)]
+pub(crate) struct WaitSlot {
+    key: Option<usize>,
+}
+
+/// A [`WaitSlot`] that leaves the list when dropped (a cancelled wait).
+pub(crate) struct Waiter<'a> {
+    registration: &'a Registration,
+    pub(crate) inner: WaitSlot,
+}
+
+impl<'a> Waiter<'a> {
+    /// An empty entry for a wait on `registration`.
+    pub(crate) fn new(registration: &'a Registration) -> Waiter<'a> {
+        Waiter {
+            registration,
+            inner: WaitSlot::default(),
+        }
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.registration.leave(&mut self.inner);
     }
 }
 

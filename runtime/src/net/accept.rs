@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use super::socket::Socket;
 use super::sys::{self, AcceptFailure, SockAddr};
-use crate::driver::Direction;
+use crate::driver::{Direction, WaitSlot};
 use crate::time::{sleep, Sleep};
 
 /// First pause after an exhaustion error, in milliseconds.
@@ -67,14 +67,21 @@ impl Acceptor {
 
     /// Accepts one connection: waits out an armed pause, then until the
     /// listener is readable, then calls `accept4`.
+    ///
+    /// With a `slot` the caller is one of any number of tasks accepting at
+    /// once (`accept().await`); without, it is the single `poll_accept` caller.
     pub(crate) fn poll_accept(
         &self,
         listener: &Socket,
         cx: &mut Context<'_>,
+        mut slot: Option<&mut WaitSlot>,
     ) -> Poll<io::Result<(OwnedFd, SockAddr)>> {
         ready!(self.poll_pause(cx));
         loop {
-            let res = ready!(listener.poll_io(cx, Direction::Read, sys::accept));
+            let res = ready!(match slot.as_deref_mut() {
+                Some(slot) => listener.poll_io_shared(cx, Direction::Read, slot, sys::accept),
+                None => listener.poll_io(cx, Direction::Read, sys::accept),
+            });
             let err = match res {
                 Ok(accepted) => {
                     if self.next_pause_ms.load(Ordering::Relaxed) != FIRST_PAUSE_MS {

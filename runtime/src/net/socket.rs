@@ -16,7 +16,6 @@
 //! for every family.
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -25,7 +24,7 @@ use std::task::{Context, Poll};
 use spindle_reactor::Interest;
 
 use super::sys::{self, SockAddr};
-use crate::driver::{Direction, Registration};
+use crate::driver::{Direction, Registration, WaitSlot};
 
 /// A registered, non-blocking socket.
 pub(crate) struct Socket {
@@ -83,13 +82,34 @@ impl Socket {
         self.registration.poll_io(cx, dir, || op(self.fd.as_fd()))
     }
 
-    /// The future form of [`poll_io`](Self::poll_io).
+    /// Waits for readiness and runs `op` until it gives a real answer; any
+    /// number of tasks may do this at once on the same socket.
     pub(crate) async fn io<R>(
         &self,
         dir: Direction,
         mut op: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,
     ) -> io::Result<R> {
-        poll_fn(|cx| self.poll_io(cx, dir, &mut op)).await
+        self.registration
+            .async_io(dir, || op(self.fd.as_fd()))
+            .await
+    }
+
+    /// [`poll_io`](Self::poll_io) for a waiter with its own entry in the
+    /// registration's waiter list (see `driver::Waiter`).
+    pub(crate) fn poll_io_shared<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        slot: &mut WaitSlot,
+        mut op: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.registration
+            .poll_io_shared(cx, dir, slot, || op(self.fd.as_fd()))
+    }
+
+    /// The socket's registration with the reactor.
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.registration
     }
 
     /// Stream read. An empty `buf` reads nothing and does not wait.

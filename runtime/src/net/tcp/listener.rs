@@ -6,6 +6,7 @@
 //! through the shared [`Acceptor`], which backs off when the process is out
 //! of descriptors.
 
+use crate::driver::Waiter;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -93,13 +94,19 @@ impl TcpListener {
     /// A connection the client aborted before it was accepted
     /// (`ECONNABORTED`) is skipped silently.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
+        let mut waiter = Waiter::new(self.sock.registration());
+        let (fd, addr) = poll_fn(|cx| {
+            self.acceptor
+                .poll_accept(&self.sock, cx, Some(&mut waiter.inner))
+        })
+        .await?;
+        Ok((TcpStream::from_socket(Socket::new(fd)?), addr.to_inet()?))
     }
 
     /// The poll form of [`accept`](Self::accept), with the same back-off.
     /// Only the waker of the last call is woken.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let (fd, addr) = ready!(self.acceptor.poll_accept(&self.sock, cx))?;
+        let (fd, addr) = ready!(self.acceptor.poll_accept(&self.sock, cx, None))?;
         let stream = TcpStream::from_socket(Socket::new(fd)?);
         Poll::Ready(Ok((stream, addr.to_inet()?)))
     }

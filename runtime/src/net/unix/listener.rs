@@ -4,6 +4,7 @@
 //! round trip). Accepting goes through the shared [`Acceptor`], with the
 //! same descriptor-exhaustion back-off as TCP.
 
+use crate::driver::Waiter;
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::AsFd;
@@ -64,12 +65,18 @@ impl UnixListener {
     /// the next call first sleeps a back-off of 10 ms doubling to 1 s, exactly
     /// as [`TcpListener::accept`](crate::net::TcpListener::accept) describes.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
+        let mut waiter = Waiter::new(self.sock.registration());
+        let (fd, addr) = poll_fn(|cx| {
+            self.acceptor
+                .poll_accept(&self.sock, cx, Some(&mut waiter.inner))
+        })
+        .await?;
+        Ok((UnixStream::from_socket(Socket::new(fd)?), addr.to_unix()?))
     }
 
     /// The poll form of [`accept`](Self::accept), with the same back-off.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
-        let (fd, addr) = ready!(self.acceptor.poll_accept(&self.sock, cx))?;
+        let (fd, addr) = ready!(self.acceptor.poll_accept(&self.sock, cx, None))?;
         let stream = UnixStream::from_socket(Socket::new(fd)?);
         Poll::Ready(Ok((stream, addr.to_unix()?)))
     }
