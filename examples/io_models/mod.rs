@@ -1,0 +1,191 @@
+//! Eight ways to write the same TCP echo server, one per IO model of the
+//! course notes, so they can be run, read and measured side by side.
+//!
+//! | model | file | notes' name | who waits for data |
+//! |---|---|---|---|
+//! | [`Model::Blocking`] | `blocking.rs` | 循环服务器 (loop server) | the only thread, in `read` |
+//! | [`Model::Threaded`] | `threaded.rs` | 多线程并发 | one thread per client, each in its `read` |
+//! | [`Model::Forked`] | `forked.rs` | 多进程并发 (`os.fork`) | one process per client, each in its `read` |
+//! | [`Model::NonBlocking`] | `nonblocking.rs` | 非阻塞IO (`setblocking(False)`) | nobody: the loop asks every socket, again and again |
+//! | [`Model::Select`] | `select.rs` | IO多路复用: `select` | the only thread, in `select(2)`, for all sockets |
+//! | [`Model::Poll`] | `poll.rs` | IO多路复用: `poll` | the only thread, in `poll(2)` |
+//! | [`Model::Epoll`] | `epoll.rs` | IO多路复用: `epoll` | the only thread, in `epoll_wait(2)` |
+//! | [`Model::Async`] | `spindle_async.rs` | 异步 (async/await) | tasks suspend; the runtime's thread waits in the backend |
+//!
+//! Every read, in every model, has the same two phases (the notes: 等待数据准备,
+//! 将数据从内核拷贝到进程中):
+//!
+//! ```text
+//!   phase 1: waiting for data     the bytes are still on the network; the
+//!                                 kernel has nothing to hand over yet
+//!   phase 2: copying the data     the bytes are in the kernel's socket buffer;
+//!                                 read(2) copies them into our buffer
+//! ```
+//!
+//! The models differ only in *who* sits still during phase 1, and how many
+//! clients one sleeper can stand for. Phase 2 is always done by the server
+//! itself, inside `read`, and is short. Each file's docs draw its own
+//! timeline.
+//!
+//! The protocol is a plain echo: whatever bytes arrive are written back
+//! unchanged, with no framing. Every model copes with partial writes and
+//! with clients that close at any moment.
+//!
+//! Used by the `io_model` example (one model, one port) and by the
+//! `showdown` example, both through `#[path = "io_models/mod.rs"] mod io_models;`.
+
+// Each including binary uses a different subset of this module (the
+// `io_model` example never calls `async_all`, the showdown may not call
+// `parse`), so unused items are expected here.
+#![allow(dead_code)]
+
+mod blocking;
+mod common;
+mod epoll;
+mod forked;
+mod nonblocking;
+mod poll;
+mod reactor_loop;
+mod select;
+mod spindle_async;
+mod threaded;
+
+use std::io;
+use std::net::TcpListener;
+
+use spindle::Backend;
+
+/// One way of serving many clients: the IO models of the course notes,
+/// plus spindle's async runtime on a chosen readiness backend.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// The loop server (循环服务器): accept one client, echo it until it
+    /// closes, then accept the next. Blocking calls, one thread.
+    Blocking,
+    /// A thread per connection, each with blocking calls.
+    Threaded,
+    /// A process per connection (`fork`), each with blocking calls.
+    Forked,
+    /// One thread, non-blocking sockets, and a loop that tries every socket
+    /// in turn (`setblocking(False)` busy polling).
+    NonBlocking,
+    /// One thread, a readiness loop on `select(2)`.
+    Select,
+    /// One thread, a readiness loop on `poll(2)`.
+    Poll,
+    /// One thread, a readiness loop on `epoll(7)`.
+    Epoll,
+    /// spindle's async runtime on the given backend: a task per connection.
+    Async(Backend),
+}
+
+impl Model {
+    /// The eight models, in the order of the notes; the async model runs on
+    /// epoll here (see [`Model::async_all`] for the others).
+    pub fn all() -> Vec<Model> {
+        vec![
+            Model::Blocking,
+            Model::Threaded,
+            Model::Forked,
+            Model::NonBlocking,
+            Model::Select,
+            Model::Poll,
+            Model::Epoll,
+            Model::Async(Backend::Epoll),
+        ]
+    }
+
+    /// The async model on each backend: select, poll, epoll, io_uring.
+    pub fn async_all() -> Vec<Model> {
+        Backend::ALL.iter().map(|&b| Model::Async(b)).collect()
+    }
+
+    /// The model's name on the command line and in reports: `blocking`,
+    /// `threads`, `fork`, `nonblocking`, `select`, `poll`, `epoll`, or
+    /// `spindle-<backend>` (`spindle-epoll`, `spindle-poll`,
+    /// `spindle-select`, `spindle-io_uring`).
+    pub fn name(&self) -> String {
+        match self {
+            Model::Blocking => "blocking".to_string(),
+            Model::Threaded => "threads".to_string(),
+            Model::Forked => "fork".to_string(),
+            Model::NonBlocking => "nonblocking".to_string(),
+            Model::Select => "select".to_string(),
+            Model::Poll => "poll".to_string(),
+            Model::Epoll => "epoll".to_string(),
+            Model::Async(backend) => format!("spindle-{}", backend.name()),
+        }
+    }
+
+    /// The model a name stands for: every [`name`](Model::name), ignoring
+    /// case, plus a few aliases (`loop`, `threaded`, `forked`,
+    /// `non-blocking`, `spindle` / `async` for `spindle-epoll`, and
+    /// `async-<backend>`). `None` for anything else.
+    pub fn parse(s: &str) -> Option<Model> {
+        let s = s.trim().to_ascii_lowercase();
+        let model = match s.as_str() {
+            "blocking" | "loop" => Model::Blocking,
+            "threads" | "threaded" | "thread" => Model::Threaded,
+            "fork" | "forked" | "process" => Model::Forked,
+            "nonblocking" | "non-blocking" => Model::NonBlocking,
+            "select" => Model::Select,
+            "poll" => Model::Poll,
+            "epoll" => Model::Epoll,
+            "spindle" | "async" => Model::Async(Backend::Epoll),
+            other => {
+                let backend = other
+                    .strip_prefix("spindle-")
+                    .or_else(|| other.strip_prefix("async-"))?;
+                Model::Async(backend.parse().ok()?)
+            }
+        };
+        Some(model)
+    }
+
+    /// How many clients the model can serve at the same time, if it has a
+    /// hard limit:
+    ///
+    /// * `Some(1)` for [`Model::Blocking`]: the loop server serves one
+    ///   client at a time; the others wait in the listen queue until it
+    ///   is done (their connects succeed, their echoes do not come).
+    /// * `Some(1020)` for the select-based models ([`Model::Select`] and
+    ///   `Model::Async(Backend::Select)`): `select(2)` cannot watch a
+    ///   descriptor numbered 1024 or more, and a few low numbers are taken
+    ///   (stdio, the listener, the poller's own eventfd), so about 1020
+    ///   connections fit. Past that the server closes new connections at
+    ///   once and keeps serving the others.
+    /// * `None` for the rest: bounded only by memory, descriptors
+    ///   (`RLIMIT_NOFILE`) and, for threads and processes, the system's
+    ///   thread and process limits.
+    pub fn max_conns(&self) -> Option<usize> {
+        match self {
+            Model::Blocking => Some(1),
+            Model::Select | Model::Async(Backend::Select) => Some(1020),
+            _ => None,
+        }
+    }
+}
+
+/// Serves the echo protocol on `listener` (bound, listening, in blocking
+/// mode, as `std::net::TcpListener::bind` returns it) with `model`, forever.
+///
+/// Returns only if the model cannot run at all (the poller or the runtime
+/// cannot be created, the listener cannot be switched to non-blocking
+/// mode) or its loop fails in a way it cannot recover from. Errors of one
+/// connection close that connection and are otherwise ignored.
+///
+/// [`Model::Forked`] calls `fork(2)`: call it from a single-threaded process
+/// (the child of a fork gets only the calling thread; locks held by other
+/// threads would stay locked in it forever).
+pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
+    match *model {
+        Model::Blocking => blocking::serve(listener),
+        Model::Threaded => threaded::serve(listener),
+        Model::Forked => forked::serve(listener),
+        Model::NonBlocking => nonblocking::serve(listener),
+        Model::Select => select::serve(listener),
+        Model::Poll => poll::serve(listener),
+        Model::Epoll => epoll::serve(listener),
+        Model::Async(backend) => spindle_async::serve(backend, listener),
+    }
+}
