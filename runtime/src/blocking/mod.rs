@@ -16,7 +16,7 @@
 
 mod pool;
 
-pub(crate) use pool::{BlockingPool, PoolConfig};
+pub(crate) use pool::{BlockingPool, PoolConfig, SPIN};
 
 use std::future::Future;
 use std::pin::Pin;

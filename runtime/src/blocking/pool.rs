@@ -5,14 +5,27 @@
 //! one. A thread runs jobs until the queue is empty, then waits on the
 //! condition variable; after `keep_alive` with nothing to do it exits.
 //!
+//! # Spinning before sleeping
+//!
+//! Handing a job to a sleeping thread costs a futex wake and a context
+//! switch on each side, which dominates a short job. So a thread that has
+//! just finished a job first spins for a few tens of microseconds, watching
+//! the queue, before it sleeps (at most one thread spins at a time), and
+//! `spawn` does not wake anyone when a spinner will pick the job up. The
+//! executor does the same on its side (see `Local::turn`): while jobs are
+//! running and recent jobs were short, it watches for their completion a
+//! moment before blocking in the poller. Both spins are bounded by
+//! [`SPIN`], so an idle pool or runtime goes to sleep promptly.
+//!
 //! When the runtime shuts down the pool stops taking jobs, cancels those
 //! still queued (their handles report cancelled), and lets idle threads exit.
 //! Jobs already running finish on their own threads; nobody waits for them.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::BlockingTask;
 use crate::executor::{cancel_and_complete, publish_completion, Shared, RELEASED};
@@ -35,6 +48,9 @@ impl Default for PoolConfig {
     }
 }
 
+/// How long a pool thread (or the executor) watches for work before sleeping.
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
+
 pub(crate) struct BlockingPool {
     inner: Arc<Inner>,
 }
@@ -43,12 +59,20 @@ struct Inner {
     state: Mutex<State>,
     wake: Condvar,
     config: PoolConfig,
+    /// Jobs in the queue, readable without the lock (for spinners).
+    queued: AtomicUsize,
+    /// Jobs queued or running: the executor spins only while this is non-zero.
+    in_flight: AtomicUsize,
+    /// A moving average of job durations, in nanoseconds.
+    avg_job_ns: AtomicU64,
 }
 
 struct State {
     queue: VecDeque<TaskRef>,
     threads: usize,
     idle: usize,
+    /// A thread is spinning and will take the next job without a wake-up.
+    spinning: bool,
     shutdown: bool,
 }
 
@@ -60,10 +84,14 @@ impl BlockingPool {
                     queue: VecDeque::new(),
                     threads: 0,
                     idle: 0,
+                    spinning: false,
                     shutdown: false,
                 }),
                 wake: Condvar::new(),
                 config,
+                queued: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
+                avg_job_ns: AtomicU64::new(u64::MAX),
             }),
         }
     }
@@ -84,7 +112,11 @@ impl BlockingPool {
             return JoinHandle::new(join);
         }
         state.queue.push_back(notified);
-        if state.idle > 0 {
+        self.inner.queued.fetch_add(1, Ordering::SeqCst);
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        if state.spinning {
+            // The spinning thread takes it.
+        } else if state.idle > 0 {
             self.inner.wake.notify_one();
         } else if state.threads < self.inner.config.max_threads {
             let inner = self.inner.clone();
@@ -96,6 +128,8 @@ impl BlockingPool {
                 Err(e) if state.threads == 0 => {
                     // No thread will ever run the job: fail it rather than hang.
                     let job = state.queue.pop_back().expect("just pushed");
+                    self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+                    self.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
                     drop(state);
                     eprintln!("spindle: cannot start a blocking-pool thread: {e}");
                     cancel_and_complete(&job);
@@ -112,12 +146,25 @@ impl BlockingPool {
         let queued = {
             let mut state = self.inner.lock();
             state.shutdown = true;
+            self.inner.queued.store(0, Ordering::SeqCst);
             std::mem::take(&mut state.queue)
         };
+        self.inner
+            .in_flight
+            .fetch_sub(queued.len(), Ordering::SeqCst);
         self.inner.wake.notify_all();
         for job in queued {
             cancel_and_complete(&job);
         }
+    }
+}
+
+impl BlockingPool {
+    /// True if jobs are queued or running and recent jobs took less than
+    /// [`SPIN`]: then a result is likely to come back within a spin.
+    pub(crate) fn expects_result_soon(&self) -> bool {
+        self.inner.in_flight.load(Ordering::SeqCst) > 0
+            && self.inner.avg_job_ns.load(Ordering::Relaxed) < SPIN.as_nanos() as u64
     }
 }
 
@@ -126,14 +173,29 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A pool thread's life: run jobs, wait a while for more, exit.
+    /// A pool thread's life: run jobs, spin a moment for more, wait a while
+    /// for more, exit.
     fn work(&self) {
         let mut state = self.lock();
         loop {
             if let Some(job) = state.queue.pop_front() {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
                 drop(state);
+                let start = Instant::now();
                 run(job);
+                self.record(start.elapsed());
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
                 state = self.lock();
+                if state.queue.is_empty() && !state.spinning && !state.shutdown {
+                    state.spinning = true;
+                    drop(state);
+                    let deadline = Instant::now() + SPIN;
+                    while self.queued.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+                        std::hint::spin_loop();
+                    }
+                    state = self.lock();
+                    state.spinning = false;
+                }
                 continue;
             }
             if state.shutdown {
@@ -151,6 +213,18 @@ impl Inner {
             }
         }
         state.threads -= 1;
+    }
+
+    /// Folds one job's duration into the moving average (weight 1/8).
+    fn record(&self, took: Duration) {
+        let ns = took.as_nanos().min(u64::MAX as u128 / 2) as u64;
+        let avg = self.avg_job_ns.load(Ordering::Relaxed);
+        let next = if avg == u64::MAX {
+            ns
+        } else {
+            avg - avg / 8 + ns / 8
+        };
+        self.avg_job_ns.store(next, Ordering::Relaxed);
     }
 }
 

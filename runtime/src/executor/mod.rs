@@ -368,6 +368,19 @@ impl Local {
         } else {
             Some(Duration::ZERO)
         };
+        if may_block && shared.blocking.expects_result_soon() {
+            // A short blocking job is running: its result will arrive through
+            // the injection queue in a moment. Watching for it briefly (not
+            // yet marked parked, so the pool thread need not write the
+            // eventfd) beats a sleep in the poller and a wake-up.
+            let until = Instant::now() + crate::blocking::SPIN;
+            while shared.inject.is_empty()
+                && !shared.main_woken.load(SeqCst)
+                && Instant::now() < until
+            {
+                std::hint::spin_loop();
+            }
+        }
         if may_block {
             shared.parked.store(true, SeqCst);
             if !shared.inject.is_empty() || shared.main_woken.load(SeqCst) {
