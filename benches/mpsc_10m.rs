@@ -11,11 +11,23 @@
 //!   (so the other 63 queue behind it), and unlock; 1,000,000 locks in all.
 //!   Figure: time per lock.
 //!
+//! * **mutex, self-waking yield** (for information, no target): the mutex
+//!   case again, but both runtimes yield through the same tiny future that
+//!   wakes itself and returns `Pending` once. tokio's `yield_now` defers
+//!   its wake-up until the scheduler has polled its IO driver; in the mutex
+//!   pattern (every other task is waiting for the lock) that is one
+//!   `epoll_wait` system call per lock, which spindle's `yield_now` (a push
+//!   onto the run queue) does not make. This case takes that difference
+//!   out and compares the lock hand-over itself.
+//!
 //! Each case runs 3 times per runtime, alternating spindle and tokio, each
 //! run on a fresh runtime; the medians and their ratio are printed. The
 //! issue's targets: mpsc spindle/tokio <= 0.7, mutex <= 0.8.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 const MESSAGES: u64 = 10_000_000;
@@ -67,7 +79,49 @@ fn tokio_mpsc() -> Duration {
     })
 }
 
+/// Returns `Pending` once after waking its own task: a yield that goes
+/// straight through the waker on both runtimes.
+struct SelfWakingYield(bool);
+
+impl Future for SelfWakingYield {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// How the mutex tasks yield while holding the lock.
+#[derive(Clone, Copy)]
+enum Yield {
+    /// The runtime's own `yield_now`.
+    Runtime,
+    /// [`SelfWakingYield`] on both runtimes.
+    SelfWaking,
+}
+
 fn spindle_mutex() -> Duration {
+    spindle_mutex_with(Yield::Runtime)
+}
+
+fn tokio_mutex() -> Duration {
+    tokio_mutex_with(Yield::Runtime)
+}
+
+fn spindle_mutex_self_waking() -> Duration {
+    spindle_mutex_with(Yield::SelfWaking)
+}
+
+fn tokio_mutex_self_waking() -> Duration {
+    tokio_mutex_with(Yield::SelfWaking)
+}
+
+fn spindle_mutex_with(how: Yield) -> Duration {
     let rt = spindle::Runtime::new().expect("spindle runtime");
     rt.block_on(async {
         let start = Instant::now();
@@ -79,7 +133,10 @@ fn spindle_mutex() -> Duration {
                     for _ in 0..LOCKS / LOCK_TASKS {
                         let mut g = m.lock().await;
                         *g += 1;
-                        spindle::yield_now().await;
+                        match how {
+                            Yield::Runtime => spindle::yield_now().await,
+                            Yield::SelfWaking => SelfWakingYield(false).await,
+                        }
                     }
                 })
             })
@@ -93,7 +150,7 @@ fn spindle_mutex() -> Duration {
     })
 }
 
-fn tokio_mutex() -> Duration {
+fn tokio_mutex_with(how: Yield) -> Duration {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,7 +165,10 @@ fn tokio_mutex() -> Duration {
                     for _ in 0..LOCKS / LOCK_TASKS {
                         let mut g = m.lock().await;
                         *g += 1;
-                        tokio::task::yield_now().await;
+                        match how {
+                            Yield::Runtime => tokio::task::yield_now().await,
+                            Yield::SelfWaking => SelfWakingYield(false).await,
+                        }
                     }
                 })
             })
@@ -196,6 +256,18 @@ fn main() {
         LOCKS / LOCK_TASKS * LOCK_TASKS,
         spindle_mutex,
         tokio_mutex,
+    );
+    println!();
+    println!(
+        "for information: the mutex case with a self-waking yield on both runtimes \
+         (no driver poll per tokio yield_now)"
+    );
+    case(
+        "mutex_1m_selfwake",
+        "lock",
+        LOCKS / LOCK_TASKS * LOCK_TASKS,
+        spindle_mutex_self_waking,
+        tokio_mutex_self_waking,
     );
     println!();
     let verdict = |r: f64, target: f64| if r <= target { "MET" } else { "NOT met" };

@@ -12,6 +12,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use spindle::reactor::{Event, Interest};
@@ -55,14 +56,19 @@ pub fn echo_blocking(mut stream: TcpStream) -> io::Result<()> {
 ///
 /// A client that reset before we accepted it, or a signal, is skipped and
 /// the caller may retry at once (returns `false`). Anything else (out of
-/// descriptors, out of memory) is logged and followed by a short pause
-/// (returns `true`), so a loop that retries does not burn a core while the
-/// condition lasts.
+/// descriptors, out of memory) is followed by a short pause (returns
+/// `true`), so a loop that retries does not burn a core while the condition
+/// lasts. It is logged at the 1st, 2nd, 4th, 8th... such failure, so a long
+/// spell of them does not flood stderr.
 pub fn accept_failed(e: &io::Error) -> bool {
+    static FAILURES: AtomicU64 = AtomicU64::new(0);
     match e.kind() {
         ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::WouldBlock => false,
         _ => {
-            eprintln!("accept failed: {e}");
+            let n = FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                eprintln!("accept failed ({n} so far): {e}");
+            }
             std::thread::sleep(ACCEPT_PAUSE);
             true
         }
@@ -81,9 +87,9 @@ pub fn report(e: &io::Error) {
 }
 
 /// Counts connections closed at once because they could not be registered
-/// (with select: a descriptor at or above 1024). One line on stderr at the
-/// 1st, 2nd, 4th, 8th... refusal: the log grows with the logarithm of the
-/// count, never with each connection.
+/// (with select: a descriptor at or above 1024). The first refusal is
+/// logged with its reason, then one short line at the 10th, 100th, 1000th...:
+/// the log grows with the logarithm of the count, never per connection.
 #[derive(Debug, Default)]
 pub struct Refusals(u64);
 
@@ -91,8 +97,10 @@ impl Refusals {
     /// Counts one refused connection, whose registration failed with `e`.
     pub fn record(&mut self, e: &io::Error) {
         self.0 += 1;
-        if self.0.is_power_of_two() {
-            eprintln!("refused {} connection(s) so far: {e}", self.0);
+        if self.0 == 1 {
+            eprintln!("refusing a connection: {e}");
+        } else if self.0.ilog10() != (self.0 - 1).ilog10() {
+            eprintln!("refused {} connections so far", self.0);
         }
     }
 }
@@ -154,9 +162,10 @@ impl Echo {
                     let data = &buf[..n];
                     // Nothing queued: answer straight from the stack buffer
                     // and keep only what the socket did not take.
-                    let sent = match self.pending.is_empty() {
-                        true => write_now(stream, data, &mut self.can_write)?,
-                        false => 0,
+                    let sent = if self.pending.is_empty() {
+                        write_now(stream, data, &mut self.can_write)?
+                    } else {
+                        0
                     };
                     self.pending.extend_from_slice(&data[sent..]);
                 }

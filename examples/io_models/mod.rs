@@ -33,11 +33,8 @@
 //!
 //! Used by the `io_model` example (one model, one port) and by the
 //! `showdown` example, both through `#[path = "io_models/mod.rs"] mod io_models;`.
-
-// Each including binary uses a different subset of this module (the
-// `io_model` example never calls `async_all`, the showdown may not call
-// `parse`), so unused items are expected here.
-#![allow(dead_code)]
+//! Each uses a different subset, so put `#[allow(dead_code)]` on that `mod`
+//! item (an inner attribute here would clash with it).
 
 mod blocking;
 mod common;

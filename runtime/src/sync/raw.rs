@@ -139,8 +139,13 @@ impl RawSemaphore {
         if n == 0 {
             return;
         }
-        let mut wakers = WakeList::new();
         let mut state = lock(&self.state);
+        if state.waiters.is_empty() {
+            // Nobody to hand permits to: the common, uncontended case.
+            state.permits += n;
+            return;
+        }
+        let mut wakers = WakeList::new();
         state.release(n, &mut wakers);
         drop(state);
         wakers.wake_all();

@@ -1,0 +1,516 @@
+//! The IO-model showdown: every echo server in `examples/io_models/`, under
+//! the same load, side by side.
+//!
+//! ```text
+//! cargo run --release --example showdown                 # the full run, about two minutes
+//! cargo run --release --example showdown -- --quick      # a smaller run, under a minute
+//! cargo run --release --example showdown -- --models threads,epoll,spindle-epoll --conns 1,1000 --secs 5
+//! ```
+//!
+//! For each model and each connection count this program
+//!
+//! 1. starts the model's server as a **child process**: it runs itself again
+//!    as `showdown --serve MODEL --addr 127.0.0.1:0`; the child binds, prints
+//!    `listening on ADDR` and hands the listener to `io_models::serve`. The
+//!    child leads a process group of its own, so the fork model's children
+//!    are in it too and one `kill(-pgid, SIGKILL)` ends them all;
+//! 2. opens N connections and drives them with a **closed-loop** load
+//!    generator: each connection sends a message (`--size` bytes, 64 by
+//!    default), waits for the whole echo, and sends the next. The load
+//!    generator does not use the spindle runtime, which is under test: up to
+//!    64 connections it is one plain thread per connection with blocking
+//!    sockets, above that two threads each run an edge-triggered epoll loop
+//!    over half the connections (through `spindle::reactor::Poller`, the bare
+//!    readiness layer);
+//! 3. waits until every connection has had one answer, warms up, then
+//!    measures for `--secs`: requests per second, p50/p99 latency, the
+//!    server's CPU time per request, memory and threads (see below);
+//! 4. kills the server (and its process group) before the next point.
+//!
+//! It prints a table on stdout (markdown), a progress line per point on
+//! stderr, and writes the results as JSON (`--json`, default
+//! `docs/showdown.json`) and as an SVG chart of requests/s against
+//! connections (`--svg`, default `docs/showdown.svg`). `--quick` writes no
+//! files unless `--json`/`--svg` are given, so a smoke test does not
+//! overwrite the committed results.
+//!
+//! # What is measured
+//!
+//! * **req/s**: replies received in the measured window, divided by its length.
+//! * **p50/p99**: the time from writing a request to reading the last byte of
+//!   its echo, measured in the load generator with `Instant`, kept in a
+//!   log-linear histogram (buckets 1/32 of a power of two wide, so about 3%).
+//! * **server CPU µs/req**: `utime + stime + cutime + cstime` from
+//!   `/proc/PID/stat`, summed over **every process in the server's process
+//!   group** (the server, and the fork model's per-connection children),
+//!   sampled at the start and the end of the window, divided by the
+//!   requests served in it. The `cutime/cstime` terms carry the time of
+//!   children that exited and were reaped during the window; a child still
+//!   alive is counted by its own `utime/stime`. Resolution: one clock tick
+//!   (10 ms), small next to a window's total.
+//! * **RSS kB**: `VmRSS` from `/proc/PID/status` at the end of the window,
+//!   with all N connections open, summed over the process group. For the
+//!   fork model the sum counts pages shared between the processes (the
+//!   program text, libc) once per process.
+//! * **threads**: `Threads` from `/proc/PID/status`, summed over the group
+//!   (for the fork model: one per process).
+//!
+//! Nothing is pinned by default: server and load generator share the
+//! machine's cores and compete for them, so the numbers are those of the
+//! whole system, client included. `--pin` puts the server on CPU 0 and the
+//! load generator on CPU 1 (`sched_setaffinity`).
+//!
+//! A model that cannot take a connection count (`Model::max_conns`: select
+//! and its `FD_SETSIZE` of 1024, or the blocking server that serves one
+//! client at a time) gets a row with `-` and a note instead of a run.
+//! Children are killed when their point ends, when this program panics
+//! (`Drop`), and on Ctrl-C (a signal handler kills the current group).
+
+#[allow(dead_code)]
+#[path = "io_models/mod.rs"]
+mod io_models;
+#[path = "showdown/load.rs"]
+mod load;
+#[path = "showdown/report.rs"]
+mod report;
+#[path = "showdown/server.rs"]
+mod server;
+#[path = "showdown/svg.rs"]
+mod svg;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::exit;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use io_models::Model;
+use report::{Machine, Record, Settings};
+use server::Server;
+
+const DEFAULT_CONNS: [usize; 4] = [1, 50, 1000, 5000];
+const QUICK_CONNS: [usize; 3] = [1, 50, 1000];
+/// The models run by default; `spindle-poll` and `spindle-select` are
+/// selectable with `--models`.
+const DEFAULT_MODELS: [&str; 9] = [
+    "blocking",
+    "threads",
+    "fork",
+    "nonblocking",
+    "select",
+    "poll",
+    "epoll",
+    "spindle-epoll",
+    "spindle-io_uring",
+];
+/// How long every connection may take to get its first answer.
+const FIRST_ROUND_TIMEOUT: Duration = Duration::from_secs(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Options {
+    models: Vec<String>,
+    conns: Vec<usize>,
+    secs: f64,
+    warmup: f64,
+    size: usize,
+    client_threads: usize,
+    json: Option<PathBuf>,
+    svg: Option<PathBuf>,
+    pin: bool,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--serve") {
+        serve_child(&args[1..]);
+    }
+    let opts = parse_args(&args);
+    server::raise_fd_limit();
+    server::install_cleanup();
+    if opts.pin {
+        if server::online_cpus() < 2 {
+            eprintln!("showdown: --pin needs two CPUs; running unpinned");
+        } else if let Err(e) = server::pin_current_thread(1) {
+            eprintln!("showdown: could not pin the load generator to CPU 1: {e}");
+        }
+    }
+
+    let machine = Machine::detect();
+    let command = if args.is_empty() {
+        "cargo run --release --example showdown".to_string()
+    } else {
+        format!(
+            "cargo run --release --example showdown -- {}",
+            args.join(" ")
+        )
+    };
+    eprintln!(
+        "showdown: {} models x {:?} connections, {} s per point (+{} s warm-up), {}-byte messages",
+        opts.models.len(),
+        opts.conns,
+        opts.secs,
+        opts.warmup,
+        opts.size
+    );
+    eprintln!(
+        "showdown: {} CPUs ({}), Linux {}, load average {}{}",
+        machine.nproc,
+        machine.cpu,
+        machine.kernel,
+        machine.loadavg,
+        if opts.pin {
+            ", server pinned to CPU 0, load to CPU 1"
+        } else {
+            ", nothing pinned"
+        }
+    );
+
+    let total = opts.models.len() * opts.conns.len();
+    let started = Instant::now();
+    let mut records = Vec::new();
+    let mut index = 0;
+    for name in &opts.models {
+        let model = Model::parse(name).expect("checked by parse_args");
+        for &conns in &opts.conns {
+            index += 1;
+            eprint!("[{index:>2}/{total}] {name} @ {conns} conns ... ");
+            let _ = std::io::stderr().flush();
+            let record = match skip_reason(&model, conns) {
+                Some(note) => Record::skipped(name, conns, note),
+                None => run_point(name, conns, &opts),
+            };
+            match (&record.rps, &record.note) {
+                (Some(rps), None) => eprintln!("{rps:.0} req/s"),
+                (Some(rps), Some(note)) => eprintln!("{rps:.0} req/s ({note})"),
+                (None, Some(note)) => eprintln!("- ({note})"),
+                (None, None) => eprintln!("-"),
+            }
+            records.push(record);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!("showdown: done in {elapsed:.0} s");
+
+    let settings = Settings {
+        secs: opts.secs,
+        warmup: opts.warmup,
+        size: opts.size,
+        client_threads: opts.client_threads,
+        pin: opts.pin,
+        conns: opts.conns.clone(),
+        models: opts.models.clone(),
+        elapsed_secs: elapsed,
+    };
+    println!("{}", report::markdown_table(&records));
+    if let Some(path) = &opts.json {
+        let text = report::json(&command, &machine, &settings, &records);
+        match std::fs::write(path, text) {
+            Ok(()) => eprintln!("showdown: wrote {}", path.display()),
+            Err(e) => eprintln!("showdown: could not write {}: {e}", path.display()),
+        }
+    }
+    if let Some(path) = &opts.svg {
+        let text = svg::chart(&machine, &settings, &records);
+        match std::fs::write(path, text) {
+            Ok(()) => eprintln!("showdown: wrote {}", path.display()),
+            Err(e) => eprintln!("showdown: could not write {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Why `model` does not run at `conns` connections, if it does not.
+fn skip_reason(model: &Model, conns: usize) -> Option<String> {
+    match model.max_conns() {
+        Some(1) if conns > 1 => Some("skipped: serves one client at a time".to_string()),
+        Some(max) if conns > max => Some(format!(
+            "skipped: select: FD_SETSIZE 1024 (at most {max} connections)"
+        )),
+        _ => None,
+    }
+}
+
+/// One point: a fresh server, `conns` connections, warm-up, measurement.
+fn run_point(name: &str, conns: usize, opts: &Options) -> Record {
+    let mut server = match Server::start(name, opts.pin) {
+        Ok(server) => server,
+        Err(e) => return Record::failed(name, conns, format!("server did not start: {e}")),
+    };
+    let streams = match connect_all(server.addr(), conns) {
+        Ok(streams) => streams,
+        Err(e) => return Record::failed(name, conns, server.explain(e)),
+    };
+    let load = match load::Load::start(streams, opts.size, opts.client_threads) {
+        Ok(load) => load,
+        Err(e) => return Record::failed(name, conns, format!("load generator: {e}")),
+    };
+
+    // Every connection gets one answer before the clock starts, so a server
+    // that is slow to accept (fork, threads at 5000) is measured serving.
+    let deadline = Instant::now() + FIRST_ROUND_TIMEOUT;
+    while load.answered() < load.live() && Instant::now() < deadline && server.running() {
+        thread::sleep(Duration::from_millis(2));
+    }
+    let mut notes = Vec::new();
+    if load.answered() < conns {
+        notes.push(format!(
+            "only {} of {conns} connections answered within {} s",
+            load.answered(),
+            FIRST_ROUND_TIMEOUT.as_secs()
+        ));
+    }
+    load.warm_up();
+    thread::sleep(Duration::from_secs_f64(opts.warmup));
+
+    let before = server.sample();
+    let client_before = server::self_cpu_ns();
+    let t0 = Instant::now();
+    load.begin();
+    thread::sleep(Duration::from_secs_f64(opts.secs));
+    load.end();
+    let window = t0.elapsed().as_secs_f64();
+    let after = server.sample();
+    let client_after = server::self_cpu_ns();
+    let alive = server.running();
+
+    server.kill();
+    let outcome = load.finish();
+
+    if !alive {
+        notes.push(server.explain("server exited during the run".to_string()));
+    }
+    if outcome.errors > 0 {
+        notes.push(format!(
+            "{} connection errors (first: {})",
+            outcome.errors,
+            outcome.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    let requests = outcome.requests;
+    let mut record = Record::measured(name, conns);
+    record.requests = requests;
+    record.secs = window;
+    record.errors = outcome.errors;
+    if requests > 0 {
+        let per_req = |ns: u64| ns as f64 / 1e3 / requests as f64;
+        record.rps = Some(requests as f64 / window);
+        record.p50_us = Some(outcome.hist.quantile(0.50) / 1000.0);
+        record.p99_us = Some(outcome.hist.quantile(0.99) / 1000.0);
+        record.cpu_us_per_req = Some(per_req(after.cpu_ns.saturating_sub(before.cpu_ns)));
+        record.client_cpu_us_per_req = Some(per_req(client_after.saturating_sub(client_before)));
+    } else {
+        notes.push("no replies in the measured window".to_string());
+    }
+    record.rss_kb = Some(after.rss_kb);
+    record.threads = Some(after.threads);
+    record.procs = Some(after.procs);
+    if !notes.is_empty() {
+        record.note = Some(notes.join("; "));
+    }
+    record
+}
+
+/// Opens `n` connections to `addr`, one after the other.
+fn connect_all(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
+    let mut streams = Vec::with_capacity(n);
+    for i in 0..n {
+        let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+            .map_err(|e| format!("connect {} of {n} failed: {e}", i + 1))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("set_nodelay: {e}"))?;
+        streams.push(stream);
+    }
+    Ok(streams)
+}
+
+/// The child side: `showdown --serve MODEL --addr ADDR [--cpu N]`.
+fn serve_child(args: &[String]) -> ! {
+    let mut args = args.iter();
+    let name = args.next().cloned().unwrap_or_default();
+    let mut addr = "127.0.0.1:0".to_string();
+    let mut cpu = None;
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--addr", Some(value)) => addr = value.clone(),
+            ("--cpu", Some(value)) => cpu = value.parse::<usize>().ok(),
+            _ => {
+                eprintln!("showdown --serve: unexpected argument {arg:?}");
+                exit(2);
+            }
+        }
+    }
+    let Some(model) = Model::parse(&name) else {
+        eprintln!("showdown --serve: unknown model {name:?}");
+        exit(2);
+    };
+    server::raise_fd_limit();
+    if let Some(cpu) = cpu {
+        if let Err(e) = server::pin_current_thread(cpu) {
+            eprintln!("showdown --serve: could not pin to CPU {cpu}: {e}");
+        }
+    }
+    let listener = match server::bind(&addr) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("showdown --serve: bind {addr}: {e}");
+            exit(1);
+        }
+    };
+    match listener.local_addr() {
+        Ok(local) => println!("listening on {local}"),
+        Err(e) => {
+            eprintln!("showdown --serve: local_addr: {e}");
+            exit(1);
+        }
+    }
+    let _ = std::io::stdout().flush();
+    match io_models::serve(&model, listener) {
+        Ok(()) => exit(0),
+        Err(e) => {
+            eprintln!("showdown --serve {name}: {e}");
+            exit(1);
+        }
+    }
+}
+
+fn parse_args(args: &[String]) -> Options {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut models: Option<Vec<String>> = None;
+    let mut conns: Option<Vec<usize>> = None;
+    let mut secs = None;
+    let mut warmup = None;
+    let mut size = 64;
+    let mut client_threads = 2;
+    let mut json = None;
+    let mut svg = None;
+    let mut no_files = false;
+    let mut pin = false;
+    let mut quick = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| match it.next() {
+            Some(v) => v.clone(),
+            None => usage(&format!("{arg} needs {what}")),
+        };
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--pin" => pin = true,
+            "--no-files" => no_files = true,
+            "--models" => models = Some(parse_models(&value("a list of models"))),
+            "--conns" => conns = Some(parse_list(arg, &value("a list of numbers"))),
+            "--secs" => secs = Some(parse_secs(arg, &value("seconds"))),
+            "--warmup" => warmup = Some(parse_secs(arg, &value("seconds"))),
+            "--size" => size = parse_num(arg, &value("a byte count")),
+            "--client-threads" => client_threads = parse_num(arg, &value("a count")),
+            "--json" => json = Some(PathBuf::from(value("a file"))),
+            "--svg" => svg = Some(PathBuf::from(value("a file"))),
+            "-h" | "--help" => usage(""),
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    if size == 0 || client_threads == 0 {
+        usage("--size and --client-threads must be at least 1");
+    }
+    if !quick && !no_files {
+        json = json.or_else(|| Some(manifest.join("docs/showdown.json")));
+        svg = svg.or_else(|| Some(manifest.join("docs/showdown.svg")));
+    }
+    if no_files {
+        json = None;
+        svg = None;
+    }
+    let default_conns: &[usize] = if quick { &QUICK_CONNS } else { &DEFAULT_CONNS };
+    Options {
+        models: models.unwrap_or_else(|| DEFAULT_MODELS.iter().map(|s| s.to_string()).collect()),
+        conns: conns.unwrap_or_else(|| default_conns.to_vec()),
+        secs: secs.unwrap_or(if quick { 1.0 } else { 3.0 }),
+        warmup: warmup.unwrap_or(if quick { 0.25 } else { 0.5 }),
+        size,
+        client_threads,
+        json,
+        svg,
+        pin,
+    }
+}
+
+/// `a,b,c`; `all` is every model, `async` (or `spindle`) every spindle one.
+fn parse_models(list: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match word {
+            "all" => names.extend(
+                Model::all()
+                    .iter()
+                    .chain(&Model::async_all())
+                    .map(Model::name),
+            ),
+            "async" | "spindle" => names.extend(Model::async_all().iter().map(Model::name)),
+            "default" => names.extend(DEFAULT_MODELS.iter().map(|s| s.to_string())),
+            _ => match Model::parse(word) {
+                Some(model) => names.push(model.name()),
+                None => usage(&format!("unknown model {word:?}")),
+            },
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    if names.is_empty() {
+        usage("--models needs at least one model");
+    }
+    names
+}
+
+fn parse_list(flag: &str, list: &str) -> Vec<usize> {
+    let values: Vec<usize> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(|w| parse_num(flag, w))
+        .collect();
+    if values.is_empty() || values.contains(&0) {
+        usage(&format!("{flag} needs positive numbers"));
+    }
+    values
+}
+
+fn parse_num(flag: &str, value: &str) -> usize {
+    value
+        .parse()
+        .unwrap_or_else(|_| usage(&format!("{flag}: {value:?} is not a number")))
+}
+
+fn parse_secs(flag: &str, value: &str) -> f64 {
+    match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => s,
+        _ => usage(&format!("{flag}: {value:?} is not a number of seconds")),
+    }
+}
+
+fn usage(problem: &str) -> ! {
+    if !problem.is_empty() {
+        eprintln!("showdown: {problem}");
+    }
+    let names: Vec<String> = Model::all().iter().map(Model::name).collect();
+    eprintln!(
+        "usage: cargo run --release --example showdown -- [options]\n\
+         \n\
+         --quick              conns 1,50,1000 and 1 s points (under a minute); writes\n\
+         \x20                    no files unless --json/--svg are given\n\
+         --models a,b,c       models to run (default: {}); also all, async\n\
+         --conns 1,50,...     connection counts (default: 1,50,1000,5000)\n\
+         --secs S             measured seconds per point (default 3, quick 1)\n\
+         --warmup S           warm-up seconds per point (default 0.5, quick 0.25)\n\
+         --size N             message size in bytes (default 64)\n\
+         --client-threads N   load threads above 64 connections (default 2)\n\
+         --pin                server on CPU 0, load generator on CPU 1\n\
+         --json FILE          results as JSON (default docs/showdown.json)\n\
+         --svg FILE           chart (default docs/showdown.svg)\n\
+         --no-files           write neither\n\
+         \n\
+         models: {}",
+        DEFAULT_MODELS.join(","),
+        names.join(", ")
+    );
+    exit(if problem.is_empty() { 0 } else { 2 });
+}

@@ -1,0 +1,335 @@
+//! Every IO model of `examples/io_models/` echoes correctly, and the
+//! select-based ones refuse connections past `FD_SETSIZE` without hanging.
+//!
+//! Each server runs in a child process: the `io_model` example binary, which
+//! `cargo test` builds into `target/<profile>/examples/` before it runs the
+//! tests. (`cargo test --test io_models` alone does not build examples: run
+//! `cargo build --examples` first.) A child process is required by the fork
+//! model and keeps each model's threads and descriptors apart.
+
+// Uses only part of the module.
+#[allow(dead_code)]
+#[path = "../examples/io_models/mod.rs"]
+mod io_models;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use io_models::Model;
+
+/// Bound on every blocking step, so a broken server fails a test instead
+/// of hanging it.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Message sizes each client sends, one at a time, waiting for each echo.
+const SIZES: [usize; 8] = [1, 64, 2, 1000, 4096, 65_536, 100_000, 64];
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `io_model --model NAME --addr 127.0.0.1:0` and reads the
+    /// address from its `listening on ADDR` line.
+    fn start(model: &Model) -> Server {
+        let bin = example_binary();
+        let name = model.name();
+        let mut child = Command::new(&bin)
+            .args(["--model", &name, "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Reads the first line, then keeps draining so the server never
+        // writes into a closed pipe.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                panic!("{name}: no `listening on` line from the server: {other:?}");
+            }
+        };
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: unexpected first line {line:?}"));
+        Server { child, addr }
+    }
+
+    /// Panics if the server process has exited.
+    fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!("the server exited: {status}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/<profile>/examples/io_model`, next to this test's `deps/` dir.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary in target/<profile>/deps");
+    let bin = profile_dir.join("examples").join("io_model");
+    assert!(
+        bin.exists(),
+        "{} not found: the io_models tests run the `io_model` example, which \
+         `cargo test` builds but `cargo test --test io_models` does not; \
+         run `cargo build --examples` first (same profile and target dir)",
+        bin.display()
+    );
+    bin
+}
+
+/// Connects with bounded timeouts for connect, read and write.
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+/// A message that differs per client, round and position.
+fn message(client: usize, round: usize, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i * 31 + client * 7 + round * 13) as u8)
+        .collect()
+}
+
+/// Sends `msg` (from a second thread, so a large message cannot deadlock
+/// against its own echo) and checks that exactly `msg` comes back.
+fn echo_once(stream: &mut TcpStream, msg: &[u8], what: &str) {
+    let mut writer = stream.try_clone().expect("try_clone");
+    let mut got = vec![0u8; msg.len()];
+    std::thread::scope(|s| {
+        let sender = s.spawn(move || writer.write_all(msg));
+        stream
+            .read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("{what}: reading the echo of {} bytes: {e}", msg.len()));
+        sender.join().unwrap().expect("write");
+    });
+    assert!(got == msg, "{what}: wrong echo for {} bytes", msg.len());
+}
+
+/// One client's conversation: every size in [`SIZES`], then close.
+fn conversation(addr: SocketAddr, client: usize, model: &str) {
+    let mut stream = connect(addr);
+    for (round, &len) in SIZES.iter().enumerate() {
+        let what = format!("{model}, client {client}, round {round}");
+        echo_once(&mut stream, &message(client, round, len), &what);
+    }
+}
+
+/// Three clients, concurrently (one after the other for the loop server,
+/// which serves one at a time by design).
+fn check_model(model: Model) {
+    let mut server = Server::start(&model);
+    let name = model.name();
+    if model == Model::Blocking {
+        for client in 0..3 {
+            conversation(server.addr, client, &name);
+        }
+    } else {
+        std::thread::scope(|s| {
+            for client in 0..3 {
+                let (addr, name) = (server.addr, &name);
+                s.spawn(move || conversation(addr, client, name));
+            }
+        });
+    }
+    server.assert_alive();
+    if model == Model::Forked {
+        check_no_zombies(&mut server);
+    }
+}
+
+/// The fork server reaps its children: once the clients have left, one more
+/// accept collects them, leaving at most that newest child's zombie.
+fn check_no_zombies(server: &mut Server) {
+    std::thread::sleep(Duration::from_millis(200));
+    conversation(server.addr, 9, "fork");
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = server.child.id();
+    let zombies: Vec<u32> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                return false;
+            };
+            // "pid (comm) state ppid ...": parse after the last ')'.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let ppid = fields.next().and_then(|f| f.parse::<u32>().ok());
+            state == Some("Z") && ppid == Some(pid)
+        })
+        .collect();
+    assert!(zombies.len() <= 1, "fork server left zombies: {zombies:?}");
+}
+
+macro_rules! model_tests {
+    ($($test:ident: $name:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_model(Model::parse($name).expect("a model name"));
+            }
+        )*
+
+        /// The tests above cover exactly the models the module offers.
+        #[test]
+        fn every_model_is_tested() {
+            let mut offered: Vec<String> = Model::all().iter().map(Model::name).collect();
+            offered.extend(Model::async_all().iter().map(Model::name));
+            offered.sort();
+            offered.dedup();
+            let mut tested = vec![$($name.to_string()),*];
+            tested.sort();
+            assert_eq!(offered, tested);
+        }
+    };
+}
+
+model_tests! {
+    blocking: "blocking",
+    threads: "threads",
+    fork: "fork",
+    nonblocking: "nonblocking",
+    select: "select",
+    poll: "poll",
+    epoll: "epoll",
+    spindle_epoll: "spindle-epoll",
+    spindle_poll: "spindle-poll",
+    spindle_select: "spindle-select",
+    spindle_io_uring: "spindle-io_uring",
+}
+
+#[test]
+fn names_parse_back() {
+    for model in Model::all().into_iter().chain(Model::async_all()) {
+        assert_eq!(Model::parse(&model.name()), Some(model));
+    }
+    assert_eq!(Model::parse("nope"), None);
+    assert_eq!(Model::parse("spindle-nope"), None);
+    assert_eq!(Model::all().len(), 8);
+}
+
+// ---------------------------------------------------------------------------
+// select's FD_SETSIZE limit
+// ---------------------------------------------------------------------------
+
+/// Connections opened against a select server: well past 1024.
+const MANY: usize = 1100;
+
+/// Raises this process's soft descriptor limit to the hard limit (children
+/// inherit it). Returns the new soft limit.
+fn raise_fd_limit() -> libc::rlim_t {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a live, writable rlimit for the call's duration.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: `lim` is a valid rlimit; raising the soft limit up to the
+        // hard one needs no privilege and affects only descriptor counts.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    }
+    lim.rlim_cur
+}
+
+/// Whether the server still holds the connection open: a non-blocking read
+/// would block (open) or reports end-of-stream or a reset (closed).
+fn is_open(stream: &mut TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let open = match stream.read(&mut [0u8; 1]) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => true,
+        Ok(0) => false,
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => false,
+        other => panic!("unexpected read result on an idle connection: {other:?}"),
+    };
+    stream.set_nonblocking(false).unwrap();
+    open
+}
+
+/// Opens [`MANY`] connections; the server must serve the first ~1020, close
+/// the rest at once, and go on serving.
+fn check_select_limit(model: Model) {
+    // Two such tests may run at once, plus the others: leave headroom.
+    let limit = raise_fd_limit();
+    if limit < 3 * MANY as libc::rlim_t {
+        eprintln!("skipping the FD_SETSIZE test: RLIMIT_NOFILE is only {limit}");
+        return;
+    }
+    let mut server = Server::start(&model);
+    let mut conns: Vec<TcpStream> = (0..MANY).map(|_| connect(server.addr)).collect();
+
+    // The newest connections are past the limit: closed by the server, at
+    // once (a read times out after TIMEOUT if the server left them hanging).
+    for (i, stream) in conns.iter_mut().enumerate().skip(MANY - 20) {
+        match stream.read(&mut [0u8; 1]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("connection {i} past FD_SETSIZE was not closed: {other:?}"),
+        }
+    }
+
+    // Exactly a prefix is open: those the server accepted below fd 1024.
+    let open: Vec<bool> = conns.iter_mut().map(is_open).collect();
+    let n_open = open.iter().take_while(|&&o| o).count();
+    assert!(
+        open[n_open..].iter().all(|&o| !o),
+        "open connections are not a prefix: {open:?}"
+    );
+    assert!(
+        (900..=1021).contains(&n_open),
+        "{n_open} connections kept open; expected about 1020"
+    );
+
+    // The first, a middle one and the last kept (server fd 1023) still echo.
+    for i in [0, n_open / 2, n_open - 1] {
+        echo_once(
+            &mut conns[i],
+            &message(i, 0, 1000),
+            &format!("connection {i}"),
+        );
+    }
+
+    // Closing them all frees the slots; the server is alive and serving.
+    drop(conns);
+    std::thread::sleep(Duration::from_millis(100));
+    server.assert_alive();
+    conversation(server.addr, 0, &model.name());
+}
+
+#[test]
+fn select_refuses_past_fd_setsize() {
+    check_select_limit(Model::Select);
+}
+
+#[test]
+fn spindle_select_refuses_past_fd_setsize() {
+    check_select_limit(Model::Async(spindle::Backend::Select));
+}
