@@ -85,10 +85,13 @@ impl<T> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let header = self.header();
-        // Take our waker back out of the task. Left there, it would keep the
-        // awaiting task alive as long as this one, and freeing a long chain
-        // of tasks that await each other would recurse once per link.
-        drop(header.join_waker.take());
+        // Take our waker back out of an unfinished task. Left there, it would
+        // keep the awaiting task alive as long as this one, and freeing a
+        // long chain of tasks that await each other would recurse once per
+        // link. A completed task's waker was already taken by its completion.
+        if !header.state.is_complete() {
+            drop(header.join_waker.take());
+        }
         if header.state.unset_join_interest() {
             // SAFETY: the task completed before we gave up interest, so the
             // output (if not yet taken) is ours to drop.
