@@ -46,14 +46,22 @@
 //!   sampled at the start and the end of the window, divided by the
 //!   requests served in it. The `cutime/cstime` terms carry the time of
 //!   children that exited and were reaped during the window; a child still
-//!   alive is counted by its own `utime/stime`. Resolution: one clock tick
-//!   (10 ms), small next to a window's total.
+//!   alive is counted by its own `utime/stime`. Those are in clock ticks
+//!   (10 ms) rounded down per process, which would lose most of the time
+//!   of a thousand small fork children, so for a single-threaded process
+//!   the exact equivalent is read instead: the first field of
+//!   `/proc/PID/schedstat`, nanoseconds on the CPU.
 //! * **RSS kB**: `VmRSS` from `/proc/PID/status` at the end of the window,
 //!   with all N connections open, summed over the process group. For the
 //!   fork model the sum counts pages shared between the processes (the
 //!   program text, libc) once per process.
 //! * **threads**: `Threads` from `/proc/PID/status`, summed over the group
 //!   (for the fork model: one per process).
+//!
+//! * **other CPU** (JSON `other_cpu_pct`, and a note above 15%): CPU time
+//!   the rest of the machine used during the window (`/proc/stat` busy time
+//!   minus the server's and the load generator's), in percent of one CPU.
+//!   A point measured while something else ran is marked, not hidden.
 //!
 //! Nothing is pinned by default: server and load generator share the
 //! machine's cores and compete for them, so the numbers are those of the
@@ -107,6 +115,9 @@ const DEFAULT_MODELS: [&str; 9] = [
 /// How long every connection may take to get its first answer.
 const FIRST_ROUND_TIMEOUT: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A point notes CPU used by the rest of the machine above this (percent of
+/// one CPU): the figures are then disturbed.
+const OTHER_CPU_NOTE: f64 = 15.0;
 
 struct Options {
     models: Vec<String>,
@@ -264,11 +275,13 @@ fn run_point(name: &str, conns: usize, opts: &Options) -> Record {
 
     let before = server.sample();
     let client_before = server::self_cpu_ns();
+    let machine_before = server::machine_cpu_ns();
     let t0 = Instant::now();
     load.begin();
     thread::sleep(Duration::from_secs_f64(opts.secs));
     load.end();
     let window = t0.elapsed().as_secs_f64();
+    let machine_after = server::machine_cpu_ns();
     let after = server.sample();
     let client_after = server::self_cpu_ns();
     let alive = server.running();
@@ -286,18 +299,35 @@ fn run_point(name: &str, conns: usize, opts: &Options) -> Record {
             outcome.first_error.as_deref().unwrap_or("?")
         ));
     }
+    // Everything else that ran on the machine during the window: other
+    // processes, kernel threads, and the steal of the hypervisor.
+    let server_ns = after.cpu_ns.saturating_sub(before.cpu_ns);
+    let client_ns = client_after.saturating_sub(client_before);
+    let busy_ns = machine_after.0.saturating_sub(machine_before.0);
+    let other = busy_ns.saturating_sub(server_ns + client_ns) as f64 / 1e9 / window * 100.0;
+    let steal = machine_after.1.saturating_sub(machine_before.1) as f64 / 1e9 / window * 100.0;
+    if other > OTHER_CPU_NOTE {
+        notes.push(format!(
+            "the rest of the machine used {other:.0}% of a CPU meanwhile"
+        ));
+    }
+    if steal > OTHER_CPU_NOTE {
+        notes.push(format!("hypervisor steal {steal:.0}% of a CPU"));
+    }
     let requests = outcome.requests;
     let mut record = Record::measured(name, conns);
     record.requests = requests;
     record.secs = window;
     record.errors = outcome.errors;
+    record.other_cpu_pct = Some(other);
+    record.steal_pct = Some(steal);
     if requests > 0 {
         let per_req = |ns: u64| ns as f64 / 1e3 / requests as f64;
         record.rps = Some(requests as f64 / window);
         record.p50_us = Some(outcome.hist.quantile(0.50) / 1000.0);
         record.p99_us = Some(outcome.hist.quantile(0.99) / 1000.0);
-        record.cpu_us_per_req = Some(per_req(after.cpu_ns.saturating_sub(before.cpu_ns)));
-        record.client_cpu_us_per_req = Some(per_req(client_after.saturating_sub(client_before)));
+        record.cpu_us_per_req = Some(per_req(server_ns));
+        record.client_cpu_us_per_req = Some(per_req(client_ns));
     } else {
         notes.push("no replies in the measured window".to_string());
     }

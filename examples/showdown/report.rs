@@ -15,6 +15,10 @@ pub struct Record {
     pub rss_kb: Option<u64>,
     pub threads: Option<u64>,
     pub procs: Option<u64>,
+    /// CPU used by everything but the server and the load generator during
+    /// the window, and the hypervisor's steal, in percent of one CPU.
+    pub other_cpu_pct: Option<f64>,
+    pub steal_pct: Option<f64>,
     pub requests: u64,
     pub errors: u64,
     pub secs: f64,
@@ -34,6 +38,8 @@ impl Record {
             rss_kb: None,
             threads: None,
             procs: None,
+            other_cpu_pct: None,
+            steal_pct: None,
             requests: 0,
             errors: 0,
             secs: 0.0,
@@ -252,7 +258,7 @@ pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Re
     );
     let _ = writeln!(
         out,
-        "  \"fields\": {{\"rps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"cpu_us_per_req\": {}, \"client_cpu_us_per_req\": {}, \"rss_kb\": {}, \"threads\": {}, \"procs\": {}}},",
+        "  \"fields\": {{\"rps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"cpu_us_per_req\": {}, \"client_cpu_us_per_req\": {}, \"rss_kb\": {}, \"threads\": {}, \"procs\": {}, \"other_cpu_pct\": {}}},",
         json_str("replies received in the measured window / its length in seconds; null if the point was skipped or failed"),
         json_str("median request latency in µs (write of the request to the last byte of its echo), measured in the load generator"),
         json_str("99th percentile of the same latency, µs"),
@@ -260,13 +266,14 @@ pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Re
         json_str("CPU time of the load generator (this process, all threads) per request, µs"),
         json_str("VmRSS from /proc/PID/status at the end of the window (connections open), summed over the server's process group"),
         json_str("Threads from /proc/PID/status at the end of the window, summed over the server's process group"),
-        json_str("processes in the server's process group at the end of the window")
+        json_str("processes in the server's process group at the end of the window"),
+        json_str("CPU used during the window by everything but the server and the load generator (other processes, kernel threads), percent of one CPU: /proc/stat busy time minus the two; above 15 the row has a note")
     );
     out.push_str("  \"results\": [\n");
     for (i, r) in records.iter().enumerate() {
         let _ = write!(
             out,
-            "    {{\"model\": {}, \"conns\": {}, \"rps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"cpu_us_per_req\": {}, \"client_cpu_us_per_req\": {}, \"rss_kb\": {}, \"threads\": {}, \"procs\": {}, \"requests\": {}, \"errors\": {}, \"secs\": {}, \"note\": {}}}",
+            "    {{\"model\": {}, \"conns\": {}, \"rps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"cpu_us_per_req\": {}, \"client_cpu_us_per_req\": {}, \"rss_kb\": {}, \"threads\": {}, \"procs\": {}, \"other_cpu_pct\": {}, \"steal_pct\": {}, \"requests\": {}, \"errors\": {}, \"secs\": {}, \"note\": {}}}",
             json_str(&r.model),
             r.conns,
             json_num(r.rps, 1),
@@ -277,6 +284,8 @@ pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Re
             json_int(r.rss_kb),
             json_int(r.threads),
             json_int(r.procs),
+            json_num(r.other_cpu_pct, 1),
+            json_num(r.steal_pct, 1),
             r.requests,
             r.errors,
             json_num(Some(r.secs), 3),

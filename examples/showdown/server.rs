@@ -266,6 +266,29 @@ fn status_field(status: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The whole machine's CPU time from the first line of `/proc/stat`, in ns:
+/// (busy: user + nice + system + irq + softirq, steal).
+pub fn machine_cpu_ns() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    let tick_ns = 1e9 / ticks_per_sec();
+    // user nice system idle iowait irq softirq steal (guest time is
+    // already inside user).
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    (
+        (busy as f64 * tick_ns) as u64,
+        (at(7) as f64 * tick_ns) as u64,
+    )
+}
+
 /// Clock ticks per second, the unit of `/proc/PID/stat` times.
 pub fn ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.

@@ -281,18 +281,25 @@ pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> Stri
                 r#" stroke-dasharray="6 3""#
             }
         );
-        let ran = records.iter().any(|r| r.model == *model && r.rps.is_some());
-        let note = records
-            .iter()
-            .filter(|r| r.model == *model && r.rps.is_none())
-            .map(|r| r.conns.to_string())
-            .collect::<Vec<_>>();
-        let suffix = if !ran {
-            "(no data)".to_string()
-        } else if note.is_empty() {
-            String::new()
-        } else {
-            format!("(none at {})", note.join("/"))
+        let mine = || records.iter().filter(|r| r.model == *model);
+        let max_ran = mine().filter(|r| r.rps.is_some()).map(|r| r.conns).max();
+        let missing: Vec<usize> = mine()
+            .filter(|r| r.rps.is_none())
+            .map(|r| r.conns)
+            .collect();
+        let suffix = match max_ran {
+            None => "(no data)".to_string(),
+            _ if missing.is_empty() => String::new(),
+            // Skipped above a limit (blocking, select): say the limit.
+            Some(max) if missing.iter().all(|&c| c > max) => format!("(up to {max})"),
+            Some(_) => format!(
+                "(none at {})",
+                missing
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
         };
         let _ = writeln!(
             s,
