@@ -15,14 +15,18 @@
 //! executor does the same on its side (see `Local::turn`): while jobs are
 //! running and recent jobs were short, it watches for their completion a
 //! moment before blocking in the poller. Both spins are bounded by
-//! [`SPIN`], so an idle pool or runtime goes to sleep promptly.
+//! [`SPIN`], so an idle pool or runtime goes to sleep promptly. Spinning is
+//! skipped when the process can use only one CPU (there the spinner would
+//! burn the very time slice the other side needs), and after a few spins in
+//! a row that found nothing (say, the other CPU is busy elsewhere), until an
+//! occasional probe succeeds again.
 //!
 //! When the runtime shuts down the pool stops taking jobs, cancels those
 //! still queued (their handles report cancelled), and lets idle threads exit.
 //! Jobs already running finish on their own threads; nobody waits for them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -51,6 +55,17 @@ impl Default for PoolConfig {
 /// How long a pool thread (or the executor) watches for work before sleeping.
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
+/// After this many spins in a row that found nothing, spinning stops (but
+/// for an occasional probe) until one succeeds again.
+const MAX_MISSES: u32 = 3;
+
+/// True if this process may run on more than one CPU. On one CPU a spin
+/// only burns the time slice the other side needs to make progress.
+fn spinning_can_help() -> bool {
+    static MULTI_CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MULTI_CPU.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
 pub(crate) struct BlockingPool {
     inner: Arc<Inner>,
 }
@@ -65,6 +80,10 @@ struct Inner {
     in_flight: AtomicUsize,
     /// A moving average of job durations, in nanoseconds.
     avg_job_ns: AtomicU64,
+    /// Spins in a row (either side) that ended with nothing handed over.
+    spin_misses: AtomicU32,
+    /// Counts refused spins, to let one through now and then as a probe.
+    spin_skips: AtomicU32,
 }
 
 struct State {
@@ -92,6 +111,8 @@ impl BlockingPool {
                 queued: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 avg_job_ns: AtomicU64::new(u64::MAX),
+                spin_misses: AtomicU32::new(0),
+                spin_skips: AtomicU32::new(0),
             }),
         }
     }
@@ -165,10 +186,36 @@ impl BlockingPool {
     pub(crate) fn expects_result_soon(&self) -> bool {
         self.inner.in_flight.load(Ordering::SeqCst) > 0
             && self.inner.avg_job_ns.load(Ordering::Relaxed) < SPIN.as_nanos() as u64
+            && self.inner.may_spin()
+    }
+
+    /// Tells the pool whether the executor's spin saw the result arrive.
+    pub(crate) fn spin_result(&self, handed_over: bool) {
+        self.inner.spin_result(handed_over);
     }
 }
 
 impl Inner {
+    /// Whether spinning is worth trying now: several CPUs, and recent spins
+    /// have paid off (after a run of misses, one attempt in 64 probes again).
+    fn may_spin(&self) -> bool {
+        if !spinning_can_help() {
+            return false;
+        }
+        if self.spin_misses.load(Ordering::Relaxed) < MAX_MISSES {
+            return true;
+        }
+        self.spin_skips.fetch_add(1, Ordering::Relaxed) % 64 == 0
+    }
+
+    fn spin_result(&self, handed_over: bool) {
+        if handed_over {
+            self.spin_misses.store(0, Ordering::Relaxed);
+        } else {
+            self.spin_misses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -186,13 +233,14 @@ impl Inner {
                 self.record(start.elapsed());
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);
                 state = self.lock();
-                if state.queue.is_empty() && !state.spinning && !state.shutdown {
+                if state.queue.is_empty() && !state.spinning && !state.shutdown && self.may_spin() {
                     state.spinning = true;
                     drop(state);
                     let deadline = Instant::now() + SPIN;
                     while self.queued.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
                         std::hint::spin_loop();
                     }
+                    self.spin_result(self.queued.load(Ordering::SeqCst) > 0);
                     state = self.lock();
                     state.spinning = false;
                 }

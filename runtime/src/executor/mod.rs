@@ -380,6 +380,9 @@ impl Local {
             {
                 std::hint::spin_loop();
             }
+            shared
+                .blocking
+                .spin_result(!shared.inject.is_empty() || shared.main_woken.load(SeqCst));
         }
         if may_block {
             shared.parked.store(true, SeqCst);
