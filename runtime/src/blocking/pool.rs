@@ -205,7 +205,9 @@ impl Inner {
         if self.spin_misses.load(Ordering::Relaxed) < MAX_MISSES {
             return true;
         }
-        self.spin_skips.fetch_add(1, Ordering::Relaxed) % 64 == 0
+        self.spin_skips
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(64)
     }
 
     fn spin_result(&self, handed_over: bool) {
