@@ -47,7 +47,12 @@ impl Child {
         let pid = std.id();
         let exit = match Exit::new(pid) {
             Ok(exit) => exit,
+            // ESRCH: the kernel has already reaped the child (SIGCHLD is
+            // ignored in this process), so its pid may belong to someone
+            // else by now: neither signal nor wait for it.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(e),
             Err(e) => {
+                // Not reaped yet, so the pid is still this child's.
                 let _ = sys::send_sigkill(pid, None);
                 reap::reap_on_thread(pid);
                 return Err(e);
