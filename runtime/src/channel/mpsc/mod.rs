@@ -56,6 +56,66 @@
 //! under that same lock once per batch, and (bounded) gives its slot back
 //! with a single atomic add. The design is in `chan.rs`.
 
+/// The receiving half's methods and `Stream` impl, the same for the bounded
+/// and the unbounded channel (only what `close` does to senders differs,
+/// hence its doc comment as a parameter).
+macro_rules! receiver_api {
+    ($name:ident, $close_doc:literal) => {
+        impl<T> $name<T> {
+            /// Receives the next value, waiting while the channel is empty.
+            /// Returns `None` once every sender is gone (or the receiver was
+            /// closed) and everything buffered has been received.
+            ///
+            /// Cancellation safe: a value is only taken when the future completes.
+            pub async fn recv(&mut self) -> Option<T> {
+                poll_fn(|cx| self.rx.poll_recv(cx)).await
+            }
+
+            /// Polls for the next value; see [`recv`](Self::recv).
+            pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+                self.rx.poll_recv(cx)
+            }
+
+            /// Receives without waiting.
+            pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+                self.rx.try_recv()
+            }
+
+            /// Receives by parking this OS thread while the channel is empty.
+            ///
+            /// # Panics
+            /// If called on a thread running a spindle runtime.
+            #[track_caller]
+            pub fn blocking_recv(&mut self) -> Option<T> {
+                block_on_thread(self.recv())
+            }
+
+            #[doc = $close_doc]
+            pub fn close(&mut self) {
+                self.rx.close();
+            }
+
+            /// Values buffered right now.
+            pub fn len(&self) -> usize {
+                self.rx.len()
+            }
+
+            /// True if nothing is buffered right now.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+
+        impl<T> Stream for $name<T> {
+            type Item = T;
+
+            fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+                self.rx.poll_recv(cx)
+            }
+        }
+    };
+}
+
 mod bounded;
 mod chan;
 pub mod error;

@@ -107,60 +107,12 @@ impl<T> Drop for UnboundedSender<T> {
     }
 }
 
-impl<T> UnboundedReceiver<T> {
-    /// Receives the next value, waiting while the channel is empty.
-    /// Returns `None` once every sender is gone (or the receiver was
-    /// closed) and everything buffered has been received.
-    ///
-    /// Cancellation safe: a value is only taken when the future completes.
-    pub async fn recv(&mut self) -> Option<T> {
-        poll_fn(|cx| self.rx.poll_recv(cx)).await
-    }
-
-    /// Polls for the next value; see [`recv`](Self::recv).
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
-    }
-
-    /// Receives without waiting.
-    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.rx.try_recv()
-    }
-
-    /// Receives by parking this OS thread while the channel is empty.
-    ///
-    /// # Panics
-    /// If called on a thread running a spindle runtime.
-    #[track_caller]
-    pub fn blocking_recv(&mut self) -> Option<T> {
-        block_on_thread(self.recv())
-    }
-
-    /// Closes the channel: every send from now on fails with its value
-    /// handed back, and `closed()` wakes. Values already buffered can still
-    /// be received; then `recv` returns `None`.
-    pub fn close(&mut self) {
-        self.rx.close();
-    }
-
-    /// Values buffered right now.
-    pub fn len(&self) -> usize {
-        self.rx.len()
-    }
-
-    /// True if nothing is buffered right now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl<T> Stream for UnboundedReceiver<T> {
-    type Item = T;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
-    }
-}
+receiver_api!(
+    UnboundedReceiver,
+    "Closes the channel: every send from now on fails with its value \
+handed back, and `closed()` wakes. Values already buffered can still be \
+received; then `recv` returns `None`."
+);
 
 impl<T> fmt::Debug for UnboundedSender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
