@@ -1,6 +1,6 @@
 //! Time: sleeping, deadlines and periodic ticks.
 //!
-//! Every runtime has one [`TimerWheel`](wheel) on its own thread. A
+//! Every runtime has one `TimerWheel` (`wheel.rs`) on its own thread. A
 //! [`Sleep`] puts an entry in it on first poll; the executor, at each turn,
 //! asks the wheel how long it may block in `epoll_wait` (until the next
 //! deadline) and afterwards fires every entry that is due, waking its task.
