@@ -9,10 +9,8 @@
 
 use std::future::{poll_fn, Future};
 use std::io::{Read, Write};
-use std::panic;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -22,6 +20,9 @@ use spindle_runtime::io::{AsyncReadExt, AsyncWriteExt};
 use spindle_runtime::time::{interval, sleep, sleep_until, timeout};
 use spindle_runtime::{block_on, spawn, yield_now, Builder, JoinHandle, Runtime};
 
+mod support;
+use support::bounded;
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -30,23 +31,6 @@ const HANG: Duration = Duration::from_secs(10);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        let v = f();
-        let _ = tx.send(());
-        v
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => match t.join() {
-            Ok(v) => v,
-            Err(p) => panic::resume_unwind(p),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
-    }
 }
 
 /// Wraps a future and counts how many times it is polled.

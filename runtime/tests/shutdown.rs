@@ -11,7 +11,7 @@ use std::future::{pending, poll_fn, Future};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::thread;
@@ -20,40 +20,14 @@ use std::time::Duration;
 use spindle_runtime::time::{sleep, timeout};
 use spindle_runtime::{block_on, spawn, yield_now, JoinError, JoinHandle, Runtime};
 
+mod support;
+use support::{bounded, counter, OnDrop};
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
 const HANG: Duration = Duration::from_secs(10);
-
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        let v = f();
-        let _ = tx.send(());
-        v
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => match t.join() {
-            Ok(v) => v,
-            Err(p) => panic::resume_unwind(p),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
-    }
-}
-
-struct OnDrop(Arc<AtomicUsize>);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
-}
 
 /// A future that holds a drop counter, records whether it was ever polled,
 /// then behaves like `inner`.

@@ -1,32 +1,15 @@
 //! `sync::Barrier`: one leader per generation, reuse over generations, and
 //! a cancelled wait that withdraws its arrival.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 
 use spindle_runtime::sync::Barrier;
 use spindle_runtime::{block_on, spawn, Runtime};
 
-#[derive(Default)]
-struct Count(AtomicUsize);
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-fn counter() -> (Arc<Count>, Waker) {
-    let c = Arc::new(Count::default());
-    (c.clone(), Waker::from(c))
-}
-fn wakes(c: &Count) -> usize {
-    c.0.load(SeqCst)
-}
-fn poll<F: Future>(f: Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(w))
-}
+mod sync_support;
+use sync_support::{counter, poll, wakes};
 
 #[test]
 fn last_arrival_leads_and_releases_the_rest() {

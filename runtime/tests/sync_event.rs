@@ -1,34 +1,16 @@
 //! `sync::Event`: Python's `Event` semantics (set / clear / is_set / wait),
 //! with tasks, plain threads and cancelled waiters.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use spindle_runtime::sync::Event;
 use spindle_runtime::time::timeout;
 use spindle_runtime::{block_on, spawn, yield_now};
 
-#[derive(Default)]
-struct Count(AtomicUsize);
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-fn counter() -> (Arc<Count>, Waker) {
-    let c = Arc::new(Count::default());
-    (c.clone(), Waker::from(c))
-}
-fn wakes(c: &Count) -> usize {
-    c.0.load(SeqCst)
-}
-fn poll<F: Future>(f: Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(w))
-}
+mod sync_support;
+use sync_support::{counter, poll, wakes};
 
 #[test]
 fn set_clear_is_set_and_wait() {

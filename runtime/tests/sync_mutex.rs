@@ -5,10 +5,10 @@
 //! counts its wakes: no sleeps decide an order.
 
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use spindle_runtime::sync::{Mutex, Notify, OwnedMutexGuard};
@@ -16,23 +16,8 @@ use spindle_runtime::time::timeout;
 use spindle_runtime::{block_on, spawn, yield_now, Runtime};
 
 /// A waker that counts how often it was woken.
-#[derive(Default)]
-struct Count(AtomicUsize);
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-fn counter() -> (Arc<Count>, Waker) {
-    let c = Arc::new(Count::default());
-    (c.clone(), Waker::from(c))
-}
-fn wakes(c: &Count) -> usize {
-    c.0.load(SeqCst)
-}
-fn poll<F: Future>(f: Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(w))
-}
+mod sync_support;
+use sync_support::{counter, poll, wakes};
 
 #[test]
 fn lock_try_lock_get_mut_into_inner() {

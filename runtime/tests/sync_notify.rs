@@ -1,34 +1,16 @@
 //! `sync::Notify`: the stored permit, `notify_waiters`, and a `notify_one`
 //! that survives the cancellation of the waiter it picked.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use spindle_runtime::sync::Notify;
 use spindle_runtime::time::timeout;
 use spindle_runtime::{block_on, spawn, yield_now, Runtime};
 
-#[derive(Default)]
-struct Count(AtomicUsize);
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-fn counter() -> (Arc<Count>, Waker) {
-    let c = Arc::new(Count::default());
-    (c.clone(), Waker::from(c))
-}
-fn wakes(c: &Count) -> usize {
-    c.0.load(SeqCst)
-}
-fn poll<F: Future>(f: Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(w))
-}
+mod sync_support;
+use sync_support::{counter, poll, wakes};
 
 #[test]
 fn notify_one_stores_one_permit() {

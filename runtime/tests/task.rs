@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self};
 use std::sync::{Arc, Barrier, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -26,44 +26,15 @@ use spindle_runtime::{
     block_on, spawn, spawn_local, yield_now, Handle, JoinError, JoinHandle, Runtime,
 };
 
+mod support;
+use support::{bounded, counter, OnDrop};
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
 /// Generous bound for awaits that must complete "soon" (only detects hangs).
 const HANG: Duration = Duration::from_secs(10);
-
-/// Runs `f` on its own thread and fails the test if it does not finish
-/// within `secs` seconds (the stuck thread is leaked; the process ends anyway).
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        let v = f();
-        let _ = tx.send(());
-        v
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => match t.join() {
-            Ok(v) => v,
-            Err(p) => panic::resume_unwind(p),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
-    }
-}
-
-/// Counts drops.
-struct OnDrop(Arc<AtomicUsize>);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
-}
 
 /// A one-shot channel usable from any thread (std only).
 struct Chan<T> {

@@ -13,7 +13,6 @@ use std::future::{pending, poll_fn, ready, Future};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -26,6 +25,9 @@ use spindle_runtime::time::{
 };
 use spindle_runtime::{block_on, spawn, yield_now, JoinHandle, Runtime};
 
+mod support;
+use support::bounded;
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -34,23 +36,6 @@ const HANG: Duration = Duration::from_secs(10);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        let v = f();
-        let _ = tx.send(());
-        v
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => match t.join() {
-            Ok(v) => v,
-            Err(p) => panic::resume_unwind(p),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
-    }
 }
 
 /// Deterministic pseudo-random numbers (64-bit LCG).
