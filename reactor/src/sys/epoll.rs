@@ -10,8 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::eventfd::EventFd;
-use super::{syscall, timeout_ms};
-use crate::{Event, Events, Interest, Token};
+use super::{event_from_poll_bits, syscall, timeout_ms};
+use crate::{Events, Interest, Token};
 
 /// An epoll instance and its notifier.
 #[derive(Debug)]
@@ -80,20 +80,7 @@ impl Poller {
                 self.notify.drain();
                 continue;
             }
-            let error = bits & libc::EPOLLERR as u32 != 0;
-            let hup = bits & libc::EPOLLHUP as u32 != 0;
-            let rdhup = bits & libc::EPOLLRDHUP as u32 != 0;
-            events.list.push(Event {
-                token,
-                readable: bits & (libc::EPOLLIN | libc::EPOLLPRI) as u32 != 0
-                    || hup
-                    || rdhup
-                    || error,
-                writable: bits & libc::EPOLLOUT as u32 != 0 || hup || error,
-                error,
-                read_closed: hup || rdhup,
-                write_closed: hup || error,
-            });
+            events.list.push(event_from_poll_bits(token, bits));
         }
         Ok(())
     }

@@ -26,6 +26,35 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
+/// Builds an [`Event`](crate::Event) from `poll(2)`-style readiness bits, as
+/// epoll and io_uring's poll requests both report them (Linux gives the
+/// `EPOLL*` flags the same values as the `POLL*` ones; checked below).
+/// Hang-ups and errors count as readable and writable, so the waiting side
+/// tries its call and gets the end of stream or the error from it.
+pub(crate) fn event_from_poll_bits(token: crate::Token, bits: u32) -> crate::Event {
+    let has = |flag: libc::c_short| bits & flag as u32 != 0;
+    let error = has(libc::POLLERR);
+    let hup = has(libc::POLLHUP);
+    let rdhup = has(libc::POLLRDHUP);
+    crate::Event {
+        token,
+        readable: has(libc::POLLIN) || has(libc::POLLPRI) || hup || rdhup || error,
+        writable: has(libc::POLLOUT) || hup || error,
+        error,
+        read_closed: hup || rdhup,
+        write_closed: hup || error,
+    }
+}
+
+const _: () = {
+    assert!(libc::EPOLLIN == libc::POLLIN as libc::c_int);
+    assert!(libc::EPOLLPRI == libc::POLLPRI as libc::c_int);
+    assert!(libc::EPOLLOUT == libc::POLLOUT as libc::c_int);
+    assert!(libc::EPOLLERR == libc::POLLERR as libc::c_int);
+    assert!(libc::EPOLLHUP == libc::POLLHUP as libc::c_int);
+    assert!(libc::EPOLLRDHUP == libc::POLLRDHUP as libc::c_int);
+};
+
 /// Converts a timeout to milliseconds for epoll_wait and poll, rounding up so
 /// a sub-millisecond wait does not become a busy loop of zero-timeout calls.
 pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> libc::c_int {

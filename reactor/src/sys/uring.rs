@@ -32,8 +32,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::event_from_poll_bits;
 use super::eventfd::EventFd;
-use crate::{Event, Events, Interest, Token};
+use crate::{Events, Interest, Token};
 
 const IORING_OFF_SQ_RING: libc::off_t = 0;
 const IORING_OFF_CQ_RING: libc::off_t = 0x800_0000;
@@ -457,7 +458,9 @@ impl Poller {
                         continue; // deleted: a stale completion
                     };
                     if cqe.res >= 0 {
-                        events.list.push(event(token, cqe.res as u32));
+                        events
+                            .list
+                            .push(event_from_poll_bits(token, cqe.res as u32));
                     }
                     if ended {
                         // The kernel dropped the multishot request (overflow
@@ -521,21 +524,6 @@ fn mask(interest: Interest) -> u32 {
         m |= libc::POLLOUT as u32;
     }
     m
-}
-
-fn event(token: Token, bits: u32) -> Event {
-    let has = |flag: libc::c_short| bits & flag as u32 != 0;
-    let error = has(libc::POLLERR);
-    let hup = has(libc::POLLHUP);
-    let rdhup = has(libc::POLLRDHUP);
-    Event {
-        token,
-        readable: has(libc::POLLIN) || has(libc::POLLPRI) || hup || rdhup || error,
-        writable: has(libc::POLLOUT) || hup || error,
-        error,
-        read_closed: hup || rdhup,
-        write_closed: hup || error,
-    }
 }
 
 /// Request ids are sequential `u64`s: a multiply spreads them over the
