@@ -152,3 +152,180 @@ fn backend_names_round_trip() {
     }
     assert!("kqueue".parse::<Backend>().is_err());
 }
+
+#[test]
+fn a_zero_timeout_wait_reports_readiness_that_arrived_since() {
+    // The runtime polls with a zero timeout between tasks; readiness that
+    // arrived meanwhile must show up without a blocking wait (io_uring holds
+    // such completions back until the ring is entered).
+    for p in pollers() {
+        let b = p.backend();
+        let (mut a, c) = pair();
+        p.add(c.as_raw_fd(), Token(5), Interest::READABLE).unwrap();
+        assert!(wait(&p, 0).is_empty(), "{b}");
+        a.write_all(b"x").unwrap();
+        let seen = (0..1000).find_map(|_| {
+            let evs = wait(&p, 0);
+            (!evs.is_empty()).then_some(evs)
+        });
+        assert_eq!(seen, Some(vec![(Token(5), true, false)]), "{b}");
+    }
+}
+
+#[test]
+fn registrations_from_another_thread_are_seen_by_the_waiter() {
+    for p in pollers() {
+        let b = p.backend();
+        let p = std::sync::Arc::new(p);
+        let (mut a, c) = pair();
+        // The waiter has waited once before (io_uring: it owns the ring now).
+        assert!(wait(&p, 0).is_empty(), "{b}");
+        let p2 = p.clone();
+        let fd = c.as_raw_fd();
+        std::thread::spawn(move || p2.add(fd, Token(9), Interest::READABLE))
+            .join()
+            .unwrap()
+            .unwrap();
+        a.write_all(b"x").unwrap();
+        assert_eq!(wait(&p, 1000), vec![(Token(9), true, false)], "{b}");
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain get/setrlimit on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
+#[test]
+fn more_registrations_at_once_than_the_io_uring_ring_holds() {
+    // 1500 registrations before any wait: more than io_uring's 1024-entry
+    // submission ring, so some wait beside it until the wait submits them.
+    // (select stops at FD_SETSIZE, tested above.)
+    raise_fd_limit();
+    const N: usize = 1500;
+    for p in pollers()
+        .into_iter()
+        .filter(|p| p.backend() != Backend::Select)
+    {
+        let b = p.backend();
+        let (mut a, c) = pair();
+        // Numbered from 8192 up, so tests running beside this one still get
+        // low descriptors (select's notifier must stay under 1024).
+        // SAFETY: dup of an open descriptor; each result is closed below.
+        let fds: Vec<i32> = (0..N)
+            .map(|_| unsafe { libc::fcntl(c.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 8192) })
+            .collect();
+        assert!(fds.iter().all(|&fd| fd >= 0), "{b}: dup failed");
+        for (i, &fd) in fds.iter().enumerate() {
+            p.add(fd, Token(i), Interest::READABLE).unwrap();
+        }
+        a.write_all(b"x").unwrap();
+        let mut seen = vec![false; N];
+        let mut events = Events::with_capacity(4096);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.iter().any(|s| !s) && Instant::now() < deadline {
+            p.wait(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            for e in events.iter() {
+                seen[e.token().0] = true;
+            }
+        }
+        let missing = seen.iter().filter(|s| !**s).count();
+        assert_eq!(
+            missing, 0,
+            "{b}: {missing} of {N} registrations never reported"
+        );
+        for fd in fds {
+            p.delete(fd).unwrap();
+            // SAFETY: we own these duplicates.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+#[test]
+fn io_uring_refuses_a_wait_from_a_second_thread_with_a_reason() {
+    let Ok(p) = Poller::with_backend(Backend::IoUring) else {
+        eprintln!("skipping: no io_uring");
+        return;
+    };
+    let p = std::sync::Arc::new(p);
+    assert!(wait(&p, 0).is_empty());
+    let p2 = p.clone();
+    let other = std::thread::spawn(move || {
+        let mut events = Events::with_capacity(4);
+        p2.wait(&mut events, Some(Duration::ZERO))
+            .and_then(|()| p2.wait(&mut events, Some(Duration::from_millis(10))))
+    })
+    .join()
+    .unwrap();
+    match other {
+        // A kernel before 6.1 gets a ring any thread may wait on.
+        Ok(()) => eprintln!("this kernel has no IORING_SETUP_SINGLE_ISSUER"),
+        Err(e) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+            assert!(e.to_string().contains("first waited"), "{e}");
+        }
+    }
+    // The first thread goes on waiting as before.
+    let (mut a, c) = pair();
+    p.add(c.as_raw_fd(), Token(2), Interest::READABLE).unwrap();
+    a.write_all(b"x").unwrap();
+    assert_eq!(wait(&p, 1000), vec![(Token(2), true, false)]);
+}
+
+#[test]
+fn closing_a_deleted_descriptor_really_closes_it() {
+    // io_uring's poll request holds its own reference to the file: the
+    // reader must still see the writer's close once it is deleted.
+    for p in pollers() {
+        let b = p.backend();
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills the two-element array.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+            0
+        );
+        // SAFETY: both ends are fresh descriptors owned by nothing else.
+        let (r, w) = unsafe {
+            use std::os::fd::FromRawFd;
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
+        };
+        p.add(w.as_raw_fd(), Token(4), Interest::WRITABLE).unwrap();
+        assert_eq!(wait(&p, 1000), vec![(Token(4), false, true)], "{b}");
+        // Fill the pipe, then let the reader make room: the writer's
+        // registration has a wake-up in flight (io_uring: not yet delivered,
+        // so the request cannot be cancelled at once) when it is deleted.
+        while (&w).write(&[7u8; 4096]).is_ok() {}
+        let mut buf = [0u8; 65536];
+        let mut drained = 0;
+        while let Ok(n) = (&r).read(&mut buf) {
+            drained += n;
+        }
+        assert!(drained > 0, "{b}");
+        p.delete(w.as_raw_fd()).unwrap();
+        drop(w);
+        // The waiter goes on waiting, as an event loop does.
+        let mut closed = false;
+        for _ in 0..100 {
+            wait(&p, 10);
+            if matches!((&r).read(&mut buf), Ok(0)) {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "{b}: the reader never saw the close");
+    }
+}

@@ -395,7 +395,10 @@ impl Local {
         if timeout != Some(Duration::ZERO) || shared.io.has_registrations() {
             let mut events = self.events.borrow_mut();
             if let Err(e) = shared.io.poller.wait(&mut events, timeout) {
-                panic!("spindle: epoll_wait failed: {e}");
+                panic!(
+                    "spindle: waiting on the {} poller failed: {e}",
+                    shared.io.poller.backend()
+                );
             }
             for event in events.iter() {
                 // SAFETY: every token we register is a live ScheduledIo; a

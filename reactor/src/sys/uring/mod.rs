@@ -1,0 +1,485 @@
+//! The io_uring backend: readiness from multishot poll requests, built on the
+//! raw system calls and the rings they share with the kernel (`abi.rs`).
+//!
+//! # The rings
+//!
+//! `io_uring_setup` creates two ring buffers in memory mapped into both the
+//! kernel and this process. We write requests (SQEs) into the submission
+//! ring and move its tail; the kernel writes results (CQEs) into the
+//! completion ring and moves that tail; `io_uring_enter` tells the kernel how
+//! many new requests there are and, optionally, waits for completions.
+//!
+//! # Readiness through multishot poll
+//!
+//! Each registration is one `POLL_ADD` request with the multishot flag: it
+//! stays armed and posts a completion every time the descriptor's readiness
+//! changes (edge-triggered, like `EPOLLET`). `modify` replaces the request,
+//! `delete` cancels it with `POLL_REMOVE`. Requests are only queued by
+//! `add`/`modify`/`delete` (into a side list if the ring is full); the next
+//! `wait` submits the whole batch in the same `io_uring_enter` that waits
+//! for completions, so a loop turn costs one system call however many
+//! registrations changed, and only the waiting thread ever enters the ring.
+//!
+//! Every request carries a fresh 64-bit id, never reused. A completion whose
+//! id is no longer in the table (its registration was deleted, and the
+//! cancellation or a last event is still in flight) is dropped, so a stale
+//! completion can never be mistaken for a newer registration.
+//!
+//! # Who turns a wake-up into a completion
+//!
+//! When a socket becomes readable, the kernel's wake-up runs on whichever
+//! CPU delivered the data. io_uring does not post the completion there: it
+//! queues *completion work* for the ring's thread. How that work reaches
+//! our thread decides what a request costs:
+//!
+//! * plain rings interrupt the thread (an inter-processor interrupt) to
+//!   run it at once: on a busy server that is one interrupt per event, and
+//!   io_uring cost twice epoll's CPU per request;
+//! * `COOP_TASKRUN` (Linux 5.19) runs it the next time the thread returns
+//!   from any system call, so our `recv`/`send` calls pick it up;
+//! * `DEFER_TASKRUN` (Linux 6.1) keeps it until the thread enters the ring
+//!   to wait, and runs the whole batch there. Our loop enters once per turn
+//!   anyway, so this is the cheapest: no interrupts, no work tacked on to
+//!   other calls, and the sleeping thread is woken once per batch.
+//!
+//! We ask for the best the kernel has, in that order. `DEFER_TASKRUN`
+//! requires `SINGLE_ISSUER`: one thread submits and waits. The ring is
+//! created disabled and the first thread to `wait` enables it, becoming that
+//! thread; `add`/`modify`/`delete` from other threads only write to the
+//! shared ring memory, which is allowed. A later `wait` from another thread
+//! fails with an error that says so (a spindle runtime never does that: it
+//! waits on the thread that built it). The `TASKRUN_FLAG` word tells a
+//! non-blocking `wait` when there is queued work worth a system call.
+
+mod abi;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use self::abi::*;
+use super::event_from_poll_bits;
+use super::eventfd::EventFd;
+use crate::{Events, Interest, Token};
+
+const ENTRIES: u32 = 1024;
+/// The request id of the notifier's poll request.
+const NOTIFY_ID: u64 = u64::MAX;
+/// Set in the `user_data` of a `POLL_REMOVE`; the rest is the id it
+/// removes. Registration ids count up from 0 and never reach this bit.
+const REMOVE_TAG: u64 = 1 << 62;
+/// The set-ups to try, best first (see the module docs); a kernel that does
+/// not know a flag refuses with `EINVAL` and we try the next.
+const SETUPS: [u32; 3] = [
+    IORING_SETUP_SINGLE_ISSUER
+        | IORING_SETUP_DEFER_TASKRUN
+        | IORING_SETUP_R_DISABLED
+        | IORING_SETUP_TASKRUN_FLAG
+        | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
+    0,
+];
+
+/// The submission side: only touched under `Poller::sq`.
+struct Submission {
+    /// The kernel's flags word of the submission ring (IORING_SQ_TASKRUN).
+    flags: *const AtomicU32,
+    tail: *const AtomicU32,
+    head: *const AtomicU32,
+    mask: u32,
+    entries: u32,
+    sqes: *mut Sqe,
+    local_tail: u32,
+    /// Requests in the ring the kernel has not taken yet.
+    unsubmitted: u32,
+    /// Requests that did not fit in the ring, oldest first.
+    overflow: Vec<Sqe>,
+    /// Created with R_DISABLED and not yet enabled by a first `wait`.
+    disabled: bool,
+    /// Registrations: request id -> (fd, token, poll mask), and fd -> id.
+    by_id: HashMap<u64, (RawFd, Token, u32), BuildIdHasher>,
+    by_fd: HashMap<RawFd, u64>,
+    next_id: u64,
+}
+
+/// The completion side: only touched under `Poller::cq`.
+struct Completion {
+    head: *const AtomicU32,
+    tail: *const AtomicU32,
+    mask: u32,
+    cqes: *const Cqe,
+}
+
+pub(crate) struct Poller {
+    ring: OwnedFd,
+    sq: Mutex<Submission>,
+    cq: Mutex<Completion>,
+    notify: EventFd,
+    _maps: Vec<Mmap>,
+}
+
+// SAFETY: the raw pointers point into ring memory owned by `_maps`; the
+// submission side is only used under the `sq` mutex and the completion side
+// under the `cq` mutex, and the kernel synchronises with us through the
+// atomic head/tail words.
+unsafe impl Send for Poller {}
+// SAFETY: as above.
+unsafe impl Sync for Poller {}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoUringPoller")
+            .field("fd", &self.ring.as_raw_fd())
+            .finish()
+    }
+}
+
+impl Poller {
+    pub(crate) fn new() -> io::Result<Poller> {
+        let (ring, p) = setup_best()?;
+        let needed = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
+        if p.features & needed != needed {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring on this kernel lacks multishot poll or timed waits (needs Linux 5.13+)",
+            ));
+        }
+        // One mapping serves both rings (FEAT_SINGLE_MMAP), another the SQEs.
+        let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
+        let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<Cqe>();
+        let rings = Mmap::new(ring.as_raw_fd(), sq_len.max(cq_len), IORING_OFF_SQ_RING)?;
+        let sqes = Mmap::new(
+            ring.as_raw_fd(),
+            p.sq_entries as usize * std::mem::size_of::<Sqe>(),
+            IORING_OFF_SQES,
+        )?;
+        // The ring's index array maps slot i to entry i, once and for all.
+        let array: *mut u32 = rings.at(p.sq_off.array);
+        for i in 0..p.sq_entries {
+            // SAFETY: `array` has sq_entries u32 slots inside the mapping.
+            unsafe { array.add(i as usize).write(i) };
+        }
+        // SAFETY: offsets from the kernel, inside the mapping; read once here.
+        let (sq_mask, sq_tail, cq_mask) = unsafe {
+            (
+                *rings.at::<u32>(p.sq_off.ring_mask),
+                (*rings.at::<AtomicU32>(p.sq_off.tail)).load(Ordering::Acquire),
+                *rings.at::<u32>(p.cq_off.ring_mask),
+            )
+        };
+        let mut sq = Submission {
+            flags: rings.at(p.sq_off.flags),
+            tail: rings.at(p.sq_off.tail),
+            head: rings.at(p.sq_off.head),
+            mask: sq_mask,
+            entries: p.sq_entries,
+            sqes: sqes.at(0),
+            local_tail: sq_tail,
+            unsubmitted: 0,
+            overflow: Vec::new(),
+            disabled: p.flags & IORING_SETUP_R_DISABLED != 0,
+            by_id: HashMap::default(),
+            by_fd: HashMap::new(),
+            next_id: 0,
+        };
+        let cq = Completion {
+            head: rings.at(p.cq_off.head),
+            tail: rings.at(p.cq_off.tail),
+            mask: cq_mask,
+            cqes: rings.at(p.cq_off.cqes),
+        };
+        let notify = EventFd::new()?;
+        sq.push(poll_add(notify.fd(), libc::POLLIN as u32, NOTIFY_ID));
+        Ok(Poller {
+            ring,
+            sq: Mutex::new(sq),
+            cq: Mutex::new(cq),
+            notify,
+            _maps: vec![rings, sqes],
+        })
+    }
+
+    fn sq(&self) -> MutexGuard<'_, Submission> {
+        self.sq.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cq(&self) -> MutexGuard<'_, Completion> {
+        self.cq.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn add(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        if token == Token::NOTIFY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Token(usize::MAX) is reserved for the poller's notifier",
+            ));
+        }
+        let mut sq = self.sq();
+        if sq.by_fd.contains_key(&fd) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        let id = sq.next_id;
+        sq.next_id += 1;
+        let bits = mask(interest);
+        sq.push(poll_add(fd, bits, id));
+        sq.by_id.insert(id, (fd, token, bits));
+        sq.by_fd.insert(fd, id);
+        Ok(())
+    }
+
+    pub(crate) fn modify(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.delete(fd)?;
+        self.add(fd, token, interest)
+    }
+
+    pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
+        let mut sq = self.sq();
+        let id = sq
+            .by_fd
+            .remove(&fd)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        sq.by_id.remove(&id);
+        sq.push(poll_remove(id));
+        Ok(())
+    }
+
+    pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        events.list.clear();
+        let block = timeout != Some(Duration::ZERO);
+        // Usually one round; more only if requests overflowed the ring.
+        loop {
+            let (submit, taskrun, more) = {
+                let mut sq = self.sq();
+                if sq.disabled {
+                    enable_rings(&self.ring)?;
+                    sq.disabled = false;
+                }
+                sq.refill();
+                // SAFETY: the flags word is valid for the ring's life.
+                let flags = unsafe { (*sq.flags).load(Ordering::Acquire) };
+                (
+                    sq.unsubmitted,
+                    flags & IORING_SQ_TASKRUN != 0,
+                    !sq.overflow.is_empty(),
+                )
+            };
+            // Sleep only if there is nothing to reap and nothing left over.
+            let sleep = block && !more && !self.cq().has_entries();
+            if submit > 0 || sleep || taskrun {
+                let getevents = if sleep || taskrun {
+                    IORING_ENTER_GETEVENTS
+                } else {
+                    0
+                };
+                let taken = enter(
+                    &self.ring,
+                    submit,
+                    sleep as u32,
+                    getevents,
+                    timeout.filter(|_| sleep),
+                )?;
+                self.sq().unsubmitted -= taken.min(submit);
+                if more && taken == 0 {
+                    break; // the kernel wants completions reaped first
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        self.reap(events)
+    }
+
+    /// Turns the completions in the ring into events (up to the capacity of
+    /// `events`) and re-arms multishot requests the kernel ended.
+    fn reap(&self, events: &mut Events) -> io::Result<()> {
+        let cq = self.cq();
+        // SAFETY: ring words valid for the ring's life; we are the only reader.
+        let mut head = unsafe { (*cq.head).load(Ordering::Relaxed) };
+        // SAFETY: as above; Acquire makes the entries before the tail visible.
+        let tail = unsafe { (*cq.tail).load(Ordering::Acquire) };
+        let mut rearm = Vec::new();
+        let mut remove_again = Vec::new();
+        // One lock for the whole batch of completions.
+        let mut sq = self.sq();
+        while head != tail && events.list.len() < events.capacity {
+            // SAFETY: entries between head and tail are written by the kernel.
+            let cqe = unsafe { &*cq.cqes.add((head & cq.mask) as usize) };
+            head = head.wrapping_add(1);
+            let ended = cqe.flags & IORING_CQE_F_MORE == 0;
+            match cqe.user_data {
+                NOTIFY_ID => {
+                    self.notify.drain();
+                    if ended {
+                        rearm.push((self.notify.fd(), libc::POLLIN as u32, NOTIFY_ID));
+                    }
+                }
+                data if data & REMOVE_TAG != 0 => {
+                    // The request was busy delivering a wake-up, so it could
+                    // not be cancelled; it would stay armed and keep the
+                    // file open. Ask again: by then the wake-up is done.
+                    if cqe.res == -libc::EALREADY {
+                        remove_again.push(data & !REMOVE_TAG);
+                    }
+                }
+                id => {
+                    let Some(&(fd, token, bits)) = sq.by_id.get(&id) else {
+                        continue; // deleted: a stale completion
+                    };
+                    if cqe.res < 0 {
+                        // The request failed (say EBADF: the descriptor was
+                        // closed before the request was submitted). Report
+                        // an error so the owner's next call finds out why.
+                        events
+                            .list
+                            .push(event_from_poll_bits(token, libc::POLLERR as u32));
+                        continue;
+                    }
+                    events
+                        .list
+                        .push(event_from_poll_bits(token, cqe.res as u32));
+                    if ended {
+                        // The kernel ended the multishot request (say the
+                        // completion ring overflowed): arm a new one.
+                        rearm.push((fd, bits, id));
+                    }
+                }
+            }
+        }
+        // SAFETY: as above; Release hands the consumed slots back to the kernel.
+        unsafe { (*cq.head).store(head, Ordering::Release) };
+        drop(cq);
+        for (fd, bits, id) in rearm {
+            sq.push(poll_add(fd, bits, id));
+        }
+        for id in remove_again {
+            sq.push(poll_remove(id));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        self.notify.notify()
+    }
+}
+
+impl Submission {
+    /// Queues one request for the next `wait` to submit; if the ring is
+    /// full, it waits in `overflow` until there is room.
+    fn push(&mut self, sqe: Sqe) {
+        if !self.overflow.is_empty() || !self.write(sqe) {
+            self.overflow.push(sqe);
+        }
+    }
+
+    /// Moves overflowed requests into the ring as far as there is room.
+    fn refill(&mut self) {
+        let mut moved = 0;
+        while moved < self.overflow.len() && self.write(self.overflow[moved]) {
+            moved += 1;
+        }
+        self.overflow.drain(..moved);
+    }
+
+    /// Writes `sqe` into the ring and publishes it; false if the ring is full.
+    fn write(&mut self, sqe: Sqe) -> bool {
+        // SAFETY: the kernel's head pointer stays valid for the ring's life.
+        let head = unsafe { (*self.head).load(Ordering::Acquire) };
+        if self.local_tail.wrapping_sub(head) == self.entries {
+            return false;
+        }
+        let index = self.local_tail & self.mask;
+        // SAFETY: `index` is below sq_entries, and the kernel does not read
+        // this slot until the tail is published below.
+        unsafe { self.sqes.add(index as usize).write(sqe) };
+        self.local_tail = self.local_tail.wrapping_add(1);
+        // SAFETY: as for head; Release publishes the entry written above.
+        unsafe { (*self.tail).store(self.local_tail, Ordering::Release) };
+        self.unsubmitted += 1;
+        true
+    }
+}
+
+impl Completion {
+    /// Whether completions are waiting to be reaped.
+    fn has_entries(&self) -> bool {
+        // SAFETY: ring words valid for the ring's life.
+        unsafe { (*self.head).load(Ordering::Relaxed) != (*self.tail).load(Ordering::Acquire) }
+    }
+}
+
+/// Sets up a ring with the first of [`SETUPS`] the kernel accepts.
+fn setup_best() -> io::Result<(OwnedFd, Params)> {
+    let mut last = None;
+    for flags in SETUPS {
+        match setup(ENTRIES, flags) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            res => return res,
+        }
+    }
+    Err(last.expect("SETUPS is not empty"))
+}
+
+fn poll_add(fd: RawFd, events: u32, id: u64) -> Sqe {
+    Sqe {
+        opcode: IORING_OP_POLL_ADD,
+        fd,
+        len: IORING_POLL_ADD_MULTI,
+        op_flags: events,
+        user_data: id,
+        ..Sqe::default()
+    }
+}
+
+fn poll_remove(id: u64) -> Sqe {
+    Sqe {
+        opcode: IORING_OP_POLL_REMOVE,
+        fd: -1,
+        addr: id,
+        user_data: id | REMOVE_TAG,
+        ..Sqe::default()
+    }
+}
+
+fn mask(interest: Interest) -> u32 {
+    let mut m = libc::POLLRDHUP as u32;
+    if interest.is_readable() {
+        m |= libc::POLLIN as u32;
+    }
+    if interest.is_writable() {
+        m |= libc::POLLOUT as u32;
+    }
+    m
+}
+
+/// Request ids are sequential `u64`s: a multiply spreads them over the
+/// table at a fraction of the cost of the default SipHash.
+#[derive(Default, Clone, Copy)]
+struct BuildIdHasher;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::BuildHasher for BuildIdHasher {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
