@@ -390,26 +390,32 @@ impl Local {
                 timeout = Some(Duration::ZERO);
             }
         }
+        let mut events = self.events.borrow_mut();
         // With no descriptor registered there is nothing a zero wait could
         // report, so skip the system call.
         if timeout != Some(Duration::ZERO) || shared.io.has_registrations() {
-            let mut events = self.events.borrow_mut();
             if let Err(e) = shared.io.poller.wait(&mut events, timeout) {
                 panic!(
                     "spindle: waiting on the {} poller failed: {e}",
                     shared.io.poller.backend()
                 );
             }
-            for event in events.iter() {
-                // SAFETY: every token we register is a live ScheduledIo; a
-                // ScheduledIo is only freed off the event path (see driver).
-                unsafe { driver::dispatch(event) };
-            }
+        } else {
+            events.clear();
         }
         if may_block {
+            // Awake again before the events wake anything: a wake from here
+            // on needs no eventfd write (the loop looks at its queues before
+            // it sleeps again).
             shared.parked.store(false, SeqCst);
             shared.notified.store(false, SeqCst);
         }
+        for event in events.iter() {
+            // SAFETY: every token we register is a live ScheduledIo; a
+            // ScheduledIo is only freed off the event path (see driver).
+            unsafe { driver::dispatch(event) };
+        }
+        drop(events);
         self.fire_timers();
         shared.io.release_pending();
         if shared.has_timer_cancels.swap(false, SeqCst) {
