@@ -63,6 +63,11 @@
 //!   minus the server's and the load generator's), in percent of one CPU.
 //!   A point measured while something else ran is marked, not hidden.
 //!
+//! * **rounds** (`--rounds N`): every point is run N times, the models
+//!   taking turns within a round; the table shows medians, the JSON keeps
+//!   the range, and each model's figures are also given as the median of
+//!   its per-round ratios to the first model named (see `showdown/rounds.rs`).
+//!
 //! Nothing is pinned by default: server and load generator share the
 //! machine's cores and compete for them, so the numbers are those of the
 //! whole system, client included. `--pin` puts the server on CPU 0 and the
@@ -81,6 +86,8 @@ mod io_models;
 mod load;
 #[path = "showdown/report.rs"]
 mod report;
+#[path = "showdown/rounds.rs"]
+mod rounds;
 #[path = "showdown/server.rs"]
 mod server;
 #[path = "showdown/svg.rs"]
@@ -129,6 +136,7 @@ struct Options {
     json: Option<PathBuf>,
     svg: Option<PathBuf>,
     pin: bool,
+    rounds: usize,
 }
 
 fn main() {
@@ -177,29 +185,45 @@ fn main() {
         }
     );
 
-    let total = opts.models.len() * opts.conns.len();
+    let total = opts.models.len() * opts.conns.len() * opts.rounds;
     let started = Instant::now();
-    let mut records = Vec::new();
+    let mut rounds = Vec::new();
     let mut index = 0;
-    for name in &opts.models {
-        let model = Model::parse(name).expect("checked by parse_args");
-        for &conns in &opts.conns {
-            index += 1;
-            eprint!("[{index:>2}/{total}] {name} @ {conns} conns ... ");
-            let _ = std::io::stderr().flush();
-            let record = match skip_reason(&model, conns) {
-                Some(note) => Record::skipped(name, conns, note),
-                None => run_point(name, conns, &opts),
-            };
-            match (&record.rps, &record.note) {
-                (Some(rps), None) => eprintln!("{rps:.0} req/s"),
-                (Some(rps), Some(note)) => eprintln!("{rps:.0} req/s ({note})"),
-                (None, Some(note)) => eprintln!("- ({note})"),
-                (None, None) => eprintln!("-"),
+    for round in 1..=opts.rounds {
+        let mut records = Vec::new();
+        for name in &opts.models {
+            let model = Model::parse(name).expect("checked by parse_args");
+            for &conns in &opts.conns {
+                index += 1;
+                if opts.rounds > 1 {
+                    eprint!("[{index:>2}/{total}] round {round}: {name} @ {conns} conns ... ");
+                } else {
+                    eprint!("[{index:>2}/{total}] {name} @ {conns} conns ... ");
+                }
+                let _ = std::io::stderr().flush();
+                let record = match skip_reason(&model, conns) {
+                    Some(note) => Record::skipped(name, conns, note),
+                    None => run_point(name, conns, &opts),
+                };
+                match (&record.rps, &record.note) {
+                    (Some(rps), None) => eprintln!("{rps:.0} req/s"),
+                    (Some(rps), Some(note)) => eprintln!("{rps:.0} req/s ({note})"),
+                    (None, Some(note)) => eprintln!("- ({note})"),
+                    (None, None) => eprintln!("-"),
+                }
+                records.push(record);
             }
-            records.push(record);
         }
+        rounds.push(records);
     }
+    let (records, ratios) = if opts.rounds > 1 {
+        (
+            rounds::median_records(&rounds),
+            rounds::paired_ratios(&rounds, &opts.models, &opts.conns),
+        )
+    } else {
+        (rounds.pop().unwrap_or_default(), Vec::new())
+    };
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!("showdown: done in {elapsed:.0} s");
 
@@ -211,11 +235,19 @@ fn main() {
         pin: opts.pin,
         conns: opts.conns.clone(),
         models: opts.models.clone(),
+        rounds: opts.rounds,
         elapsed_secs: elapsed,
     };
+    if opts.rounds > 1 {
+        println!("Medians of {} rounds:\n", opts.rounds);
+    }
     println!("{}", report::markdown_table(&records));
+    if !ratios.is_empty() {
+        println!("\nPaired within each round (median of the per-round ratios):\n");
+        print!("{}", rounds::ratio_lines(&ratios));
+    }
     if let Some(path) = &opts.json {
-        let text = report::json(&command, &machine, &settings, &records);
+        let text = report::json(&command, &machine, &settings, &records, &ratios);
         match std::fs::write(path, text) {
             Ok(()) => eprintln!("showdown: wrote {}", path.display()),
             Err(e) => eprintln!("showdown: could not write {}: {e}", path.display()),
@@ -417,6 +449,7 @@ fn parse_args(args: &[String]) -> Options {
     let mut no_files = false;
     let mut pin = false;
     let mut quick = false;
+    let mut rounds = 1;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |what: &str| match it.next() {
@@ -432,6 +465,7 @@ fn parse_args(args: &[String]) -> Options {
             "--secs" => secs = Some(parse_secs(arg, &value("seconds"))),
             "--warmup" => warmup = Some(parse_secs(arg, &value("seconds"))),
             "--size" => size = parse_num(arg, &value("a byte count")),
+            "--rounds" => rounds = parse_num(arg, &value("a count")),
             "--client-threads" => client_threads = parse_num(arg, &value("a count")),
             "--json" => json = Some(PathBuf::from(value("a file"))),
             "--svg" => svg = Some(PathBuf::from(value("a file"))),
@@ -439,8 +473,8 @@ fn parse_args(args: &[String]) -> Options {
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
-    if size == 0 || client_threads == 0 {
-        usage("--size and --client-threads must be at least 1");
+    if size == 0 || client_threads == 0 || rounds == 0 {
+        usage("--size, --client-threads and --rounds must be at least 1");
     }
     if !quick && !no_files {
         json = json.or_else(|| Some(manifest.join("docs/showdown.json")));
@@ -461,6 +495,7 @@ fn parse_args(args: &[String]) -> Options {
         json,
         svg,
         pin,
+        rounds,
     }
 }
 
@@ -534,6 +569,8 @@ fn usage(problem: &str) -> ! {
          --size N             message size in bytes (default 64)\n\
          --client-threads N   load threads above 64 connections (default 2)\n\
          --pin                server on CPU 0, load generator on CPU 1\n\
+         --rounds N           run every point N times, models taking turns; report\n\
+         \x20                    medians and each model's per-round ratio to the first\n\
          --json FILE          results as JSON (default docs/showdown.json)\n\
          --svg FILE           chart (default docs/showdown.svg)\n\
          --no-files           write neither\n\

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::rounds::Ratio;
+
 /// One row: a model at one connection count, measured or skipped.
 pub struct Record {
     pub model: String,
@@ -23,6 +25,11 @@ pub struct Record {
     pub errors: u64,
     pub secs: f64,
     pub note: Option<String>,
+    /// How many rounds the figures are the median of (`--rounds`).
+    pub rounds: usize,
+    /// Over the rounds: the lowest and highest req/s and CPU per request.
+    pub rps_range: Option<(f64, f64)>,
+    pub cpu_us_per_req_range: Option<(f64, f64)>,
 }
 
 impl Record {
@@ -44,6 +51,9 @@ impl Record {
             errors: 0,
             secs: 0.0,
             note: None,
+            rounds: 1,
+            rps_range: None,
+            cpu_us_per_req_range: None,
         }
     }
 
@@ -105,6 +115,7 @@ pub struct Settings {
     pub pin: bool,
     pub conns: Vec<usize>,
     pub models: Vec<String>,
+    pub rounds: usize,
     pub elapsed_secs: f64,
 }
 
@@ -226,12 +237,32 @@ fn json_num(v: Option<f64>, decimals: usize) -> String {
     }
 }
 
+/// `[low, high]`, or `null`.
+fn json_pair(v: Option<(f64, f64)>, decimals: usize) -> String {
+    v.map_or_else(
+        || "null".into(),
+        |(a, b)| {
+            format!(
+                "[{}, {}]",
+                json_num(Some(a), decimals),
+                json_num(Some(b), decimals)
+            )
+        },
+    )
+}
+
 fn json_int(v: Option<u64>) -> String {
     v.map_or_else(|| "null".into(), |v| v.to_string())
 }
 
 /// The whole run as a JSON document; `results` holds one object per point.
-pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Record]) -> String {
+pub fn json(
+    command: &str,
+    machine: &Machine,
+    settings: &Settings,
+    records: &[Record],
+    ratios: &[Ratio],
+) -> String {
     let mut out = String::from("{\n");
     let _ = writeln!(out, "  \"command\": {},", json_str(command));
     let _ = writeln!(
@@ -246,7 +277,7 @@ pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Re
     let list = |items: Vec<String>| items.join(", ");
     let _ = writeln!(
         out,
-        "  \"settings\": {{\"secs\": {}, \"warmup_secs\": {}, \"size\": {}, \"client_threads\": {}, \"pin\": {}, \"conns\": [{}], \"models\": [{}], \"elapsed_secs\": {:.1}}},",
+        "  \"settings\": {{\"secs\": {}, \"warmup_secs\": {}, \"size\": {}, \"client_threads\": {}, \"pin\": {}, \"conns\": [{}], \"models\": [{}], \"rounds\": {}, \"elapsed_secs\": {:.1}}},",
         settings.secs,
         settings.warmup,
         settings.size,
@@ -254,6 +285,7 @@ pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Re
         settings.pin,
         list(settings.conns.iter().map(|c| c.to_string()).collect()),
         list(settings.models.iter().map(|m| json_str(m)).collect()),
+        settings.rounds,
         settings.elapsed_secs
     );
     let _ = writeln!(
@@ -273,7 +305,7 @@ pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Re
     for (i, r) in records.iter().enumerate() {
         let _ = write!(
             out,
-            "    {{\"model\": {}, \"conns\": {}, \"rps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"cpu_us_per_req\": {}, \"client_cpu_us_per_req\": {}, \"rss_kb\": {}, \"threads\": {}, \"procs\": {}, \"other_cpu_pct\": {}, \"steal_pct\": {}, \"requests\": {}, \"errors\": {}, \"secs\": {}, \"note\": {}}}",
+            "    {{\"model\": {}, \"conns\": {}, \"rps\": {}, \"p50_us\": {}, \"p99_us\": {}, \"cpu_us_per_req\": {}, \"client_cpu_us_per_req\": {}, \"rss_kb\": {}, \"threads\": {}, \"procs\": {}, \"other_cpu_pct\": {}, \"steal_pct\": {}, \"requests\": {}, \"errors\": {}, \"secs\": {}, \"rounds\": {}, \"rps_range\": {}, \"cpu_us_per_req_range\": {}, \"note\": {}}}",
             json_str(&r.model),
             r.conns,
             json_num(r.rps, 1),
@@ -289,9 +321,27 @@ pub fn json(command: &str, machine: &Machine, settings: &Settings, records: &[Re
             r.requests,
             r.errors,
             json_num(Some(r.secs), 3),
+            r.rounds,
+            json_pair(r.rps_range, 1),
+            json_pair(r.cpu_us_per_req_range, 2),
             r.note.as_deref().map_or_else(|| "null".into(), json_str)
         );
         out.push_str(if i + 1 < records.len() { ",\n" } else { "\n" });
+    }
+    out.push_str("  ],\n  \"ratios\": [\n");
+    for (i, r) in ratios.iter().enumerate() {
+        let _ = write!(
+            out,
+            "    {{\"model\": {}, \"base\": {}, \"conns\": {}, \"pairs\": {}, \"cpu_us_per_req\": {}, \"cpu_us_per_req_range\": {}, \"rps\": {}}}",
+            json_str(&r.model),
+            json_str(&r.base),
+            r.conns,
+            r.pairs,
+            json_num(Some(r.cpu.0), 3),
+            json_pair(Some((r.cpu.1, r.cpu.2)), 3),
+            json_num(Some(r.rps), 3)
+        );
+        out.push_str(if i + 1 < ratios.len() { ",\n" } else { "\n" });
     }
     out.push_str("  ]\n}\n");
     out

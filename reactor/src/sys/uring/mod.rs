@@ -105,7 +105,8 @@ struct Submission {
     next_id: u64,
 }
 
-/// The completion side: only touched under `Poller::cq`.
+/// The completion side: where the ring's words are. Only the thread holding
+/// `Poller::reaping` moves the head.
 struct Completion {
     head: *const AtomicU32,
     tail: *const AtomicU32,
@@ -116,14 +117,15 @@ struct Completion {
 pub(crate) struct Poller {
     ring: OwnedFd,
     sq: Mutex<Submission>,
-    cq: Mutex<Completion>,
+    cq: Completion,
+    reaping: Mutex<()>,
     notify: EventFd,
     _maps: Vec<Mmap>,
 }
 
 // SAFETY: the raw pointers point into ring memory owned by `_maps`; the
-// submission side is only used under the `sq` mutex and the completion side
-// under the `cq` mutex, and the kernel synchronises with us through the
+// submission side is only used under the `sq` mutex, the completion head
+// only moves under the `reaping` mutex, and the kernel synchronises with us through the
 // atomic head/tail words.
 unsafe impl Send for Poller {}
 // SAFETY: as above.
@@ -196,7 +198,8 @@ impl Poller {
         Ok(Poller {
             ring,
             sq: Mutex::new(sq),
-            cq: Mutex::new(cq),
+            cq,
+            reaping: Mutex::new(()),
             notify,
             _maps: vec![rings, sqes],
         })
@@ -204,10 +207,6 @@ impl Poller {
 
     fn sq(&self) -> MutexGuard<'_, Submission> {
         self.sq.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn cq(&self) -> MutexGuard<'_, Completion> {
-        self.cq.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn add(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
@@ -267,7 +266,7 @@ impl Poller {
                 )
             };
             // Sleep only if there is nothing to reap and nothing left over.
-            let sleep = block && !more && !self.cq().has_entries();
+            let sleep = block && !more && !self.cq.has_entries();
             if submit > 0 || sleep || taskrun {
                 let getevents = if sleep || taskrun {
                     IORING_ENTER_GETEVENTS
@@ -281,7 +280,9 @@ impl Poller {
                     getevents,
                     timeout.filter(|_| sleep),
                 )?;
-                self.sq().unsubmitted -= taken.min(submit);
+                if taken > 0 {
+                    self.sq().unsubmitted -= taken.min(submit);
+                }
                 if more && taken == 0 {
                     break; // the kernel wants completions reaped first
                 }
@@ -296,11 +297,15 @@ impl Poller {
     /// Turns the completions in the ring into events (up to the capacity of
     /// `events`) and re-arms multishot requests the kernel ended.
     fn reap(&self, events: &mut Events) -> io::Result<()> {
-        let cq = self.cq();
+        let reaping = self.reaping.lock().unwrap_or_else(|e| e.into_inner());
+        let cq = &self.cq;
         // SAFETY: ring words valid for the ring's life; we are the only reader.
         let mut head = unsafe { (*cq.head).load(Ordering::Relaxed) };
         // SAFETY: as above; Acquire makes the entries before the tail visible.
         let tail = unsafe { (*cq.tail).load(Ordering::Acquire) };
+        if head == tail {
+            return Ok(());
+        }
         let mut rearm = Vec::new();
         let mut remove_again = Vec::new();
         // One lock for the whole batch of completions.
@@ -351,7 +356,7 @@ impl Poller {
         }
         // SAFETY: as above; Release hands the consumed slots back to the kernel.
         unsafe { (*cq.head).store(head, Ordering::Release) };
-        drop(cq);
+        drop(reaping);
         for (fd, bits, id) in rearm {
             sq.push(poll_add(fd, bits, id));
         }
