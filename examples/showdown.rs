@@ -66,7 +66,8 @@
 //! * **rounds** (`--rounds N`): every point is run N times, the models
 //!   taking turns within a round; the table shows medians, the JSON keeps
 //!   the range, and each model's figures are also given as the median of
-//!   its per-round ratios to the first model named (see `showdown/rounds.rs`).
+//!   its per-round ratios to one model's (`--base`, by default the first
+//!   named; see `showdown/rounds.rs`).
 //!
 //! Nothing is pinned by default: server and load generator share the
 //! machine's cores and compete for them, so the numbers are those of the
@@ -137,6 +138,8 @@ struct Options {
     svg: Option<PathBuf>,
     pin: bool,
     rounds: usize,
+    /// The model the paired ratios divide by.
+    base: String,
 }
 
 fn main() {
@@ -219,7 +222,7 @@ fn main() {
     let (records, ratios) = if opts.rounds > 1 {
         (
             rounds::median_records(&rounds),
-            rounds::paired_ratios(&rounds, &opts.models, &opts.conns),
+            rounds::paired_ratios(&rounds, &opts.base, &opts.models, &opts.conns),
         )
     } else {
         (rounds.pop().unwrap_or_default(), Vec::new())
@@ -450,6 +453,7 @@ fn parse_args(args: &[String]) -> Options {
     let mut pin = false;
     let mut quick = false;
     let mut rounds = 1;
+    let mut base = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |what: &str| match it.next() {
@@ -466,6 +470,7 @@ fn parse_args(args: &[String]) -> Options {
             "--warmup" => warmup = Some(parse_secs(arg, &value("seconds"))),
             "--size" => size = parse_num(arg, &value("a byte count")),
             "--rounds" => rounds = parse_num(arg, &value("a count")),
+            "--base" => base = Some(value("a model")),
             "--client-threads" => client_threads = parse_num(arg, &value("a count")),
             "--json" => json = Some(PathBuf::from(value("a file"))),
             "--svg" => svg = Some(PathBuf::from(value("a file"))),
@@ -485,8 +490,15 @@ fn parse_args(args: &[String]) -> Options {
         svg = None;
     }
     let default_conns: &[usize] = if quick { &QUICK_CONNS } else { &DEFAULT_CONNS };
+    let models = models.unwrap_or_else(|| DEFAULT_MODELS.iter().map(|s| s.to_string()).collect());
+    let base = match base {
+        Some(b) if models.contains(&b) => b,
+        Some(b) => usage(&format!("--base {b}: not one of the models run")),
+        None => models[0].clone(),
+    };
     Options {
-        models: models.unwrap_or_else(|| DEFAULT_MODELS.iter().map(|s| s.to_string()).collect()),
+        models,
+        base,
         conns: conns.unwrap_or_else(|| default_conns.to_vec()),
         secs: secs.unwrap_or(if quick { 1.0 } else { 3.0 }),
         warmup: warmup.unwrap_or(if quick { 0.25 } else { 0.5 }),
@@ -570,7 +582,8 @@ fn usage(problem: &str) -> ! {
          --client-threads N   load threads above 64 connections (default 2)\n\
          --pin                server on CPU 0, load generator on CPU 1\n\
          --rounds N           run every point N times, models taking turns; report\n\
-         \x20                    medians and each model's per-round ratio to the first\n\
+         \x20                    medians and each model's per-round ratios to --base\n\
+         --base MODEL         the model ratios divide by (default: the first of --models)\n\
          --json FILE          results as JSON (default docs/showdown.json)\n\
          --svg FILE           chart (default docs/showdown.svg)\n\
          --no-files           write neither\n\

@@ -7,7 +7,7 @@
 //! * one record per point whose figures are the medians over the rounds
 //!   (and whose `*_range` fields keep the lowest and highest value), and
 //! * paired ratios: within each round, each model's figure divided by the
-//!   first model's at the same connection count, then the median of those
+//!   base model's (`--base`) at the same connection count, then the median of those
 //!   ratios. The two runs of a pair ran seconds apart, so a slow spell of
 //!   the machine tends to hit both; the median of the ratios is steadier
 //!   than the ratio of the medians.
@@ -114,19 +114,21 @@ pub struct Ratio {
     pub pairs: usize,
 }
 
-/// Paired ratios of every model to the first of `models`, per connection
-/// count; points without figures in a round are left out of that round.
-pub fn paired_ratios(rounds: &[Vec<Record>], models: &[String], conns: &[usize]) -> Vec<Ratio> {
-    let Some(base) = models.first() else {
-        return Vec::new();
-    };
+/// Paired ratios of every other model to `base`, per connection count;
+/// points without figures in a round are left out of that round.
+pub fn paired_ratios(
+    rounds: &[Vec<Record>],
+    base: &str,
+    models: &[String],
+    conns: &[usize],
+) -> Vec<Ratio> {
     let find = |round: &[Record], model: &str, c: usize| -> Option<(f64, f64)> {
         let r = round.iter().find(|r| r.model == model && r.conns == c)?;
         Some((r.cpu_us_per_req?, r.rps?))
     };
     let mut out = Vec::new();
     for &c in conns {
-        for model in &models[1..] {
+        for model in models.iter().filter(|m| *m != base) {
             let (mut cpu, mut rps) = (Vec::new(), Vec::new());
             for round in rounds {
                 if let (Some(b), Some(m)) = (find(round, base, c), find(round, model, c)) {
@@ -139,7 +141,7 @@ pub fn paired_ratios(rounds: &[Vec<Record>], models: &[String], conns: &[usize])
             };
             out.push(Ratio {
                 model: model.clone(),
-                base: base.clone(),
+                base: base.to_string(),
                 conns: c,
                 pairs: cpu.len(),
                 cpu: (median(&mut cpu).unwrap_or(f64::NAN), lo, hi),

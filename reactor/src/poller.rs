@@ -14,10 +14,15 @@ use crate::{Backend, Events, Interest, Token};
 ///
 /// A `Poller` is `Send + Sync`: one thread waits while others add, modify or
 /// delete registrations, or call [`notify`](Poller::notify) to wake it.
+/// Keep the waiting on one thread: on io_uring (Linux 6.1 and later) the
+/// first thread that waits becomes the only one allowed to, and a wait from
+/// another thread fails with [`ErrorKind::Unsupported`](io::ErrorKind::Unsupported).
 ///
 /// The poller does not own the descriptors it watches. Delete a descriptor
-/// before closing it; closing first leaves the kernel to forget it, which is
-/// harmless but skips the error check.
+/// before closing it. Closing first does not work the same on every
+/// backend: epoll forgets the descriptor, but an io_uring poll request keeps
+/// the file open (its peer never sees the close) until the registration is
+/// deleted.
 #[derive(Debug)]
 pub struct Poller {
     backend: Inner,
@@ -112,7 +117,10 @@ impl Poller {
     /// Waits until a watched descriptor is ready, `timeout` passes (`None`:
     /// forever) or [`notify`](Poller::notify) is called, and fills `events`.
     ///
-    /// An interrupted wait (a signal) returns `Ok` with no events.
+    /// An interrupted wait (a signal) returns `Ok` with no events. On
+    /// io_uring, registrations added or deleted since the last wait are
+    /// submitted to the kernel here, and a wait from a thread other than the
+    /// first one to wait fails (see the type's docs).
     pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         each!(self.wait(events, timeout))
     }
