@@ -198,11 +198,12 @@ fn main() {
             let model = Model::parse(name).expect("checked by parse_args");
             for &conns in &opts.conns {
                 index += 1;
-                if opts.rounds > 1 {
-                    eprint!("[{index:>2}/{total}] round {round}: {name} @ {conns} conns ... ");
+                let tag = if opts.rounds > 1 {
+                    format!("round {round}: ")
                 } else {
-                    eprint!("[{index:>2}/{total}] {name} @ {conns} conns ... ");
-                }
+                    String::new()
+                };
+                eprint!("[{index:>2}/{total}] {tag}{name} @ {conns} conns ... ");
                 let _ = std::io::stderr().flush();
                 let record = match skip_reason(&model, conns) {
                     Some(note) => Record::skipped(name, conns, note),

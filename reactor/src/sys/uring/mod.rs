@@ -291,24 +291,24 @@ impl Poller {
                 break;
             }
         }
-        self.reap(events)
+        self.reap(events);
+        Ok(())
     }
 
     /// Turns the completions in the ring into events (up to the capacity of
     /// `events`) and re-arms multishot requests the kernel ended.
-    fn reap(&self, events: &mut Events) -> io::Result<()> {
-        let reaping = self.reaping.lock().unwrap_or_else(|e| e.into_inner());
+    fn reap(&self, events: &mut Events) {
+        let _reaping = self.reaping.lock().unwrap_or_else(|e| e.into_inner());
         let cq = &self.cq;
         // SAFETY: ring words valid for the ring's life; we are the only reader.
         let mut head = unsafe { (*cq.head).load(Ordering::Relaxed) };
         // SAFETY: as above; Acquire makes the entries before the tail visible.
         let tail = unsafe { (*cq.tail).load(Ordering::Acquire) };
         if head == tail {
-            return Ok(());
+            return;
         }
-        let mut rearm = Vec::new();
-        let mut remove_again = Vec::new();
-        // One lock for the whole batch of completions.
+        // One lock for the whole batch of completions; requests that must be
+        // made again are queued for the next wait as we go.
         let mut sq = self.sq();
         while head != tail && events.list.len() < events.capacity {
             // SAFETY: entries between head and tail are written by the kernel.
@@ -319,7 +319,7 @@ impl Poller {
                 NOTIFY_ID => {
                     self.notify.drain();
                     if ended {
-                        rearm.push((self.notify.fd(), libc::POLLIN as u32, NOTIFY_ID));
+                        sq.push(poll_add(self.notify.fd(), libc::POLLIN as u32, NOTIFY_ID));
                     }
                 }
                 data if data & REMOVE_TAG != 0 => {
@@ -327,7 +327,7 @@ impl Poller {
                     // not be cancelled; it would stay armed and keep the
                     // file open. Ask again: by then the wake-up is done.
                     if cqe.res == -libc::EALREADY {
-                        remove_again.push(data & !REMOVE_TAG);
+                        sq.push(poll_remove(data & !REMOVE_TAG));
                     }
                 }
                 id => {
@@ -349,21 +349,13 @@ impl Poller {
                     if ended {
                         // The kernel ended the multishot request (say the
                         // completion ring overflowed): arm a new one.
-                        rearm.push((fd, bits, id));
+                        sq.push(poll_add(fd, bits, id));
                     }
                 }
             }
         }
         // SAFETY: as above; Release hands the consumed slots back to the kernel.
         unsafe { (*cq.head).store(head, Ordering::Release) };
-        drop(reaping);
-        for (fd, bits, id) in rearm {
-            sq.push(poll_add(fd, bits, id));
-        }
-        for id in remove_again {
-            sq.push(poll_remove(id));
-        }
-        Ok(())
     }
 
     pub(crate) fn notify(&self) -> io::Result<()> {
