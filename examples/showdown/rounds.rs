@@ -28,10 +28,10 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
-fn range(values: &[f64]) -> Option<(f64, f64)> {
-    let lo = values.iter().copied().reduce(f64::min)?;
-    let hi = values.iter().copied().reduce(f64::max)?;
-    Some((lo, hi))
+/// `(median, lowest, highest)` of `values`, which end up sorted.
+fn spread(values: &mut [f64]) -> Option<(f64, f64, f64)> {
+    let mid = median(values)?;
+    Some((mid, values[0], values[values.len() - 1]))
 }
 
 /// One record per point: `rounds[r][i]` is point `i` of round `r`, and every
@@ -60,13 +60,13 @@ fn combine(runs: &[&Record]) -> Record {
         )
         .map(|v| v.round() as u64)
     };
-    let rps = floats(|r| r.rps);
-    let cpu = floats(|r| r.cpu_us_per_req);
+    let rps = spread(&mut floats(|r| r.rps));
+    let cpu = spread(&mut floats(|r| r.cpu_us_per_req));
     let mut record = Record::measured(&first.model, first.conns);
-    record.rps = median(&mut rps.clone());
-    record.rps_range = range(&rps);
-    record.cpu_us_per_req = median(&mut cpu.clone());
-    record.cpu_us_per_req_range = range(&cpu);
+    record.rps = rps.map(|(mid, _, _)| mid);
+    record.rps_range = rps.map(|(_, lo, hi)| (lo, hi));
+    record.cpu_us_per_req = cpu.map(|(mid, _, _)| mid);
+    record.cpu_us_per_req_range = cpu.map(|(_, lo, hi)| (lo, hi));
     record.p50_us = median(&mut floats(|r| r.p50_us));
     record.p99_us = median(&mut floats(|r| r.p99_us));
     record.client_cpu_us_per_req = median(&mut floats(|r| r.client_cpu_us_per_req));
@@ -136,15 +136,16 @@ pub fn paired_ratios(
                     rps.push(m.1 / b.1);
                 }
             }
-            let Some((lo, hi)) = range(&cpu) else {
+            let pairs = cpu.len();
+            let Some(cpu) = spread(&mut cpu) else {
                 continue;
             };
             out.push(Ratio {
                 model: model.clone(),
                 base: base.to_string(),
                 conns: c,
-                pairs: cpu.len(),
-                cpu: (median(&mut cpu).unwrap_or(f64::NAN), lo, hi),
+                pairs,
+                cpu,
                 rps: median(&mut rps).unwrap_or(f64::NAN),
             });
         }
