@@ -15,7 +15,11 @@
 //! interrupted and runs to the end.
 
 mod pool;
+#[cfg(test)]
+mod tests;
 
+#[cfg(test)]
+use pool::spinning_can_help;
 pub(crate) use pool::{BlockingPool, PoolConfig, SPIN};
 
 use std::future::Future;

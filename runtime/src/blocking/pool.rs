@@ -21,12 +21,31 @@
 //! a row that found nothing (say, the other CPU is busy elsewhere), until an
 //! occasional probe succeeds again.
 //!
+//! # Every job gets a thread
+//!
+//! A blocking job may wait for another one (a blocking producer and its
+//! consumer, the two halves of a pipe copy), so the pool must never leave a
+//! queued job waiting behind a job that is running. `spawn` therefore hands
+//! every job its own *taker*, a thread that is bound to come to the queue:
+//!
+//! 1. the spinning thread, if it has not been promised a job yet
+//!    (`spinner_claimed`);
+//! 2. else an idle thread: `spawn` moves it from `idle` to `notified` at
+//!    once, under the lock, so a burst of spawns wakes as many threads as
+//!    there are jobs, not the same sleeper over and over;
+//! 3. else a new thread, below `max_threads`.
+//!
+//! Only at the limit does a job wait for a running one to finish. A woken
+//! thread takes one `notified` ticket; a thread that wakes without a ticket
+//! (a spurious wake-up, or another thread took it first) waits again, so
+//! `idle == waiting threads - notified` holds at all times.
+//!
 //! When the runtime shuts down the pool stops taking jobs, cancels those
 //! still queued (their handles report cancelled), and lets idle threads exit.
 //! Jobs already running finish on their own threads; nobody waits for them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -41,6 +60,8 @@ use crate::task::{JoinHandle, ToRunning};
 pub(crate) struct PoolConfig {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
+    /// How long a thread spins for the next job before it sleeps.
+    pub(crate) spin: Duration,
 }
 
 impl Default for PoolConfig {
@@ -48,6 +69,7 @@ impl Default for PoolConfig {
         PoolConfig {
             max_threads: 512,
             keep_alive: Duration::from_secs(10),
+            spin: SPIN,
         }
     }
 }
@@ -61,7 +83,7 @@ const MAX_MISSES: u32 = 3;
 
 /// True if this process may run on more than one CPU. On one CPU a spin
 /// only burns the time slice the other side needs to make progress.
-fn spinning_can_help() -> bool {
+pub(crate) fn spinning_can_help() -> bool {
     static MULTI_CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *MULTI_CPU.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
@@ -76,6 +98,8 @@ struct Inner {
     config: PoolConfig,
     /// Jobs in the queue, readable without the lock (for spinners).
     queued: AtomicUsize,
+    /// Set at shutdown, so a spinner stops at once.
+    closed: AtomicBool,
     /// Jobs queued or running: the executor spins only while this is non-zero.
     in_flight: AtomicUsize,
     /// A moving average of job durations, in nanoseconds.
@@ -89,9 +113,15 @@ struct Inner {
 struct State {
     queue: VecDeque<TaskRef>,
     threads: usize,
+    /// Threads waiting on `wake` that no `spawn` has woken yet.
     idle: usize,
-    /// A thread is spinning and will take the next job without a wake-up.
+    /// Wake-ups sent to waiting threads and not yet taken by one.
+    notified: usize,
+    /// A thread is spinning, watching the queue.
     spinning: bool,
+    /// The spinning thread is promised to a job already: the next job needs
+    /// another thread.
+    spinner_claimed: bool,
     shutdown: bool,
 }
 
@@ -103,12 +133,15 @@ impl BlockingPool {
                     queue: VecDeque::new(),
                     threads: 0,
                     idle: 0,
+                    notified: 0,
                     spinning: false,
+                    spinner_claimed: false,
                     shutdown: false,
                 }),
                 wake: Condvar::new(),
                 config,
                 queued: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 avg_job_ns: AtomicU64::new(u64::MAX),
                 spin_misses: AtomicU32::new(0),
@@ -132,12 +165,26 @@ impl BlockingPool {
             cancel_and_complete(&notified);
             return JoinHandle::new(join);
         }
-        state.queue.push_back(notified);
+        let refused = self.enqueue(&mut state, notified);
+        drop(state);
+        if let Some(job) = refused {
+            cancel_and_complete(&job);
+        }
+        JoinHandle::new(join)
+    }
+
+    /// Queues `job` and finds it its taker (see the module docs). Gives the
+    /// job back, to be cancelled once the lock is released, if no thread can
+    /// ever run it.
+    fn enqueue(&self, state: &mut State, job: TaskRef) -> Option<TaskRef> {
+        state.queue.push_back(job);
         self.inner.queued.fetch_add(1, Ordering::SeqCst);
         self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
-        if state.spinning {
-            // The spinning thread takes it.
+        if state.spinning && !state.spinner_claimed {
+            state.spinner_claimed = true;
         } else if state.idle > 0 {
+            state.idle -= 1;
+            state.notified += 1;
             self.inner.wake.notify_one();
         } else if state.threads < self.inner.config.max_threads {
             let inner = self.inner.clone();
@@ -148,18 +195,18 @@ impl BlockingPool {
                 Ok(_) => state.threads += 1,
                 Err(e) if state.threads == 0 => {
                     // No thread will ever run the job: fail it rather than hang.
-                    let job = state.queue.pop_back().expect("just pushed");
+                    eprintln!("spindle: cannot start a blocking-pool thread: {e}");
                     self.inner.queued.fetch_sub(1, Ordering::SeqCst);
                     self.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    drop(state);
-                    eprintln!("spindle: cannot start a blocking-pool thread: {e}");
-                    cancel_and_complete(&job);
+                    return state.queue.pop_back();
                 }
                 // Existing threads will get to the job.
                 Err(_) => {}
             }
         }
-        JoinHandle::new(join)
+        // Else every thread is busy and the limit is reached: the job waits
+        // for the first one that finishes.
+        None
     }
 
     /// Cancels queued jobs and lets idle threads exit.
@@ -167,6 +214,7 @@ impl BlockingPool {
         let queued = {
             let mut state = self.inner.lock();
             state.shutdown = true;
+            self.inner.closed.store(true, Ordering::SeqCst);
             self.inner.queued.store(0, Ordering::SeqCst);
             std::mem::take(&mut state.queue)
         };
@@ -238,13 +286,19 @@ impl Inner {
                 if state.queue.is_empty() && !state.spinning && !state.shutdown && self.may_spin() {
                     state.spinning = true;
                     drop(state);
-                    let deadline = Instant::now() + SPIN;
-                    while self.queued.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+                    let deadline = Instant::now() + self.config.spin;
+                    while self.queued.load(Ordering::SeqCst) == 0
+                        && !self.closed.load(Ordering::SeqCst)
+                        && Instant::now() < deadline
+                    {
                         std::hint::spin_loop();
                     }
                     self.spin_result(self.queued.load(Ordering::SeqCst) > 0);
                     state = self.lock();
+                    // A job that claimed this spinner is in the queue now:
+                    // the pop at the top of the loop takes it.
                     state.spinning = false;
+                    state.spinner_claimed = false;
                 }
                 continue;
             }
@@ -252,13 +306,26 @@ impl Inner {
                 break;
             }
             state.idle += 1;
-            let (next, timeout) = self
-                .wake
-                .wait_timeout(state, self.config.keep_alive)
-                .unwrap_or_else(|e| e.into_inner());
-            state = next;
-            state.idle -= 1;
-            if timeout.timed_out() && state.queue.is_empty() {
+            let mut exit = false;
+            loop {
+                let (next, timeout) = self
+                    .wake
+                    .wait_timeout(state, self.config.keep_alive)
+                    .unwrap_or_else(|e| e.into_inner());
+                state = next;
+                if state.notified > 0 {
+                    // `spawn` already took us off `idle`.
+                    state.notified -= 1;
+                    break;
+                }
+                if state.shutdown || timeout.timed_out() {
+                    state.idle -= 1;
+                    exit = !state.shutdown;
+                    break;
+                }
+                // A spurious wake-up, or another thread took the ticket.
+            }
+            if exit {
                 break;
             }
         }
@@ -275,6 +342,41 @@ impl Inner {
             avg - avg / 8 + ns / 8
         };
         self.avg_job_ns.store(next, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+impl BlockingPool {
+    /// Runs `f` on the pool's state, for tests that wait for a thread to be
+    /// idle or spinning.
+    pub(crate) fn inspect<R>(&self, f: impl FnOnce(usize, bool) -> R) -> R {
+        let state = self.inner.lock();
+        f(state.idle, state.spinning)
+    }
+
+    /// Queues several jobs under one hold of the lock, so that no pool
+    /// thread can change state between them (tests only).
+    pub(crate) fn spawn_together<F, R>(
+        &self,
+        jobs: Vec<BlockingTask<F>>,
+        shared: &Arc<Shared>,
+    ) -> Vec<JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut state = self.inner.lock();
+        let handles = jobs
+            .into_iter()
+            .map(|job| {
+                let (notified, owned, join) = raw::allocate(job, shared.clone(), RELEASED);
+                drop(owned);
+                assert!(self.enqueue(&mut state, notified).is_none());
+                JoinHandle::new(join)
+            })
+            .collect();
+        drop(state);
+        handles
     }
 }
 
