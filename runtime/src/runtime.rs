@@ -187,11 +187,31 @@ impl Handle {
 
     /// The handle of the runtime running on this thread, if any.
     pub fn try_current() -> Option<Handle> {
-        context::with_current(|local| {
-            local.map(|l| Handle {
-                shared: l.shared.clone(),
-            })
-        })
+        context::current_shared().map(|shared| Handle { shared })
+    }
+
+    /// Enters the runtime on this thread until the guard drops: meanwhile
+    /// [`Handle::current`], [`spawn`](crate::spawn),
+    /// [`spawn_blocking`](crate::spawn_blocking), timers and new sockets use
+    /// this runtime, even though this thread does not run it (another
+    /// thread's `block_on` drives the tasks, timers and IO). A
+    /// `spawn_blocking` closure runs entered like this already.
+    ///
+    /// ```
+    /// let rt = spindle_runtime::Runtime::new().unwrap();
+    /// let handle = rt.handle();
+    /// let job = std::thread::spawn(move || {
+    ///     let _guard = handle.enter();
+    ///     spindle_runtime::spawn(async { 6 * 7 })
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(rt.block_on(job).unwrap(), 42);
+    /// ```
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard {
+            _entered: context::enter_shared(self.shared.clone()),
+        }
     }
 
     /// Spawns a task from any thread. It runs when the runtime next runs
@@ -224,6 +244,21 @@ impl Handle {
         self.shared
             .blocking
             .spawn(crate::blocking::BlockingTask::new(f), &self.shared)
+    }
+}
+
+/// Keeps a runtime entered on this thread; see [`Handle::enter`].
+///
+/// Guards nest: dropping one restores the runtime entered before it. A
+/// guard is not `Send`, as it belongs to the thread that entered.
+#[must_use = "the runtime stays entered only while the guard lives"]
+pub struct EnterGuard {
+    _entered: context::EnterShared,
+}
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
     }
 }
 

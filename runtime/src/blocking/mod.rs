@@ -13,6 +13,10 @@
 //! it is polled by a pool thread instead of the executor, and `abort` only
 //! helps while the job is still queued: a closure that has started cannot be
 //! interrupted and runs to the end.
+//!
+//! A closure runs with its runtime *entered* (see `executor::context`):
+//! inside it `Handle::current()`, `spawn`, `spawn_blocking`, timers and new
+//! sockets all reach the runtime that spawned the job.
 
 mod pool;
 #[cfg(test)]
@@ -54,7 +58,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    match context::with_current(|local| local.map(|l| l.shared.clone())) {
+    match context::current_shared() {
         Some(shared) => shared.blocking.spawn(BlockingTask::new(f), &shared),
         None => panic!(
             "spindle::spawn_blocking must be called from inside a runtime; \

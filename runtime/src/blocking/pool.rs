@@ -51,6 +51,7 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use super::BlockingTask;
+use crate::executor::context;
 use crate::executor::{cancel_and_complete, publish_completion, Shared, RELEASED};
 use crate::task::raw::{self, TaskRef};
 use crate::task::{JoinHandle, ToRunning};
@@ -383,6 +384,8 @@ impl BlockingPool {
 /// Runs one job on this pool thread and publishes its result.
 fn run(job: TaskRef) {
     let header = job.header();
+    // The closure sees the runtime that spawned it as the current one.
+    let _entered = context::enter_shared(header.shared.clone());
     let ptr = job.as_ptr();
     match header.state.transition_to_running() {
         ToRunning::Done => {}

@@ -160,12 +160,12 @@ unsafe impl Sync for Registration {}
 impl Registration {
     /// Registers `fd` with the runtime running on this thread.
     pub(crate) fn new(fd: RawFd, interest: Interest) -> io::Result<Registration> {
-        let shared =
-            context::with_current(|local| local.map(|l| l.shared.clone())).ok_or_else(|| {
-                io::Error::other(
-                    "spindle IO objects must be created inside a runtime (in block_on or a task)",
-                )
-            })?;
+        let shared = context::current_shared().ok_or_else(|| {
+            io::Error::other(
+                "spindle IO objects must be created inside a runtime (in block_on, a task, \
+                 a spawn_blocking closure or under Handle::enter)",
+            )
+        })?;
         Registration::with_shared(shared, fd, interest)
     }
 

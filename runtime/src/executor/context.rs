@@ -1,18 +1,32 @@
-//! Which runtime, if any, is running on this thread right now.
+//! Which runtime, if any, this thread belongs to right now.
 //!
-//! `block_on` (and a runtime's shutdown) set a thread-local pointer to the
-//! runtime's [`Local`] half for as long as they run. `spawn`, timers and IO
-//! registrations find their runtime through it, and a waker uses it to tell
-//! a wake on the runtime's own thread (push on the local queue) from one on
-//! any other thread (go through the injection queue).
+//! Two kinds of membership:
+//!
+//! * **Running it.** `block_on` (and a runtime's shutdown) set a
+//!   thread-local pointer to the runtime's [`Local`] half for as long as
+//!   they run. A waker uses it to tell a wake on the runtime's own thread
+//!   (push on the local queue) from one on any other thread (go through the
+//!   injection queue), and `spawn_local` and timers use the local half
+//!   directly.
+//! * **Entered.** A thread that does not run the loop can still *enter* a
+//!   runtime: every blocking-pool thread enters the runtime of the job it
+//!   runs, and [`Handle::enter`](crate::Handle::enter) enters one on any
+//!   thread. Such a thread holds the runtime's [`Shared`] half, so
+//!   `Handle::current()`, `spawn` (of `Send` futures), `spawn_blocking`,
+//!   timers and new sockets work there, through the thread-safe paths.
+//!
+//! [`current_shared`] answers "which runtime is current" for both kinds:
+//! the runtime being run wins over an entered one.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ptr;
+use std::sync::Arc;
 
-use super::Local;
+use super::{Local, Shared};
 
 thread_local! {
     static CURRENT: Cell<*const Local> = const { Cell::new(ptr::null()) };
+    static ENTERED: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
 }
 
 /// Calls `f` with the runtime running on this thread, if any.
@@ -24,7 +38,15 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Local>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
-/// True if some runtime is running on this thread.
+/// The shared half of the current runtime: the one running on this thread,
+/// else the one this thread entered.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    with_current(|local| local.map(|l| l.shared.clone()))
+        .or_else(|| ENTERED.try_with(|e| e.borrow().clone()).ok().flatten())
+}
+
+/// True if some runtime is *running* on this thread (entering one does not
+/// count: a thread that only entered a runtime may still `block_on`).
 pub(crate) fn is_inside() -> bool {
     CURRENT.try_with(|c| !c.get().is_null()).unwrap_or(false)
 }
@@ -47,5 +69,28 @@ pub(crate) fn enter(local: &Local) -> Enter<'_> {
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.prev));
+    }
+}
+
+/// Restores the previously entered runtime when dropped.
+pub(crate) struct EnterShared {
+    prev: Option<Arc<Shared>>,
+    /// Guards nest on one thread: the guard must not move to another.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Makes `shared` the entered runtime of this thread until the guard drops.
+pub(crate) fn enter_shared(shared: Arc<Shared>) -> EnterShared {
+    let prev = ENTERED.with(|e| e.replace(Some(shared)));
+    EnterShared {
+        prev,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+impl Drop for EnterShared {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        let _ = ENTERED.try_with(|e| *e.borrow_mut() = prev);
     }
 }

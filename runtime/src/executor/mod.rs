@@ -57,6 +57,7 @@ use crate::coop;
 use crate::driver::{self, IoShared};
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
 use crate::task::{borrowed_waker, JoinHandle, ToIdle, ToRunning};
+use crate::time::remote::RemoteTimer;
 use crate::time::wheel::TimerWheel;
 use inject::Inject;
 
@@ -100,6 +101,10 @@ pub(crate) struct Shared {
     /// Timer entries to remove, from `Sleep`s dropped on other threads.
     timer_cancels: Mutex<Vec<usize>>,
     has_timer_cancels: AtomicBool,
+    /// Timers to insert, from `Sleep`s polled on threads that only entered
+    /// the runtime; `None` once the runtime has shut down.
+    timer_inserts: Mutex<Option<Vec<Arc<RemoteTimer>>>>,
+    has_timer_inserts: AtomicBool,
 }
 
 impl Shared {
@@ -150,6 +155,19 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .push(key);
         self.has_timer_cancels.store(true, SeqCst);
+    }
+
+    /// Queues a timer from a thread that does not run the loop, and wakes
+    /// the loop so it inserts the timer before it next sleeps. False if the
+    /// runtime has shut down.
+    pub(crate) fn insert_timer_remote(&self, timer: Arc<RemoteTimer>) -> bool {
+        match &mut *self.timer_inserts.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(list) => list.push(timer),
+            None => return false,
+        }
+        self.has_timer_inserts.store(true, SeqCst);
+        self.unpark();
+        true
     }
 
     /// Wakes the future passed to `block_on`.
@@ -220,6 +238,8 @@ impl Local {
             blocking: BlockingPool::new(config.blocking.clone()),
             timer_cancels: Mutex::new(Vec::new()),
             has_timer_cancels: AtomicBool::new(false),
+            timer_inserts: Mutex::new(Some(Vec::new())),
+            has_timer_inserts: AtomicBool::new(false),
         });
         Ok(Local {
             shared,
@@ -363,6 +383,7 @@ impl Local {
     /// One turn of the reactor: wait for IO (or not), fire due timers.
     fn turn(&self, may_block: bool) {
         let shared = &*self.shared;
+        self.insert_remote_timers();
         let mut timeout = if may_block {
             self.timers.borrow().next_timeout(Instant::now())
         } else {
@@ -386,7 +407,10 @@ impl Local {
         }
         if may_block {
             shared.parked.store(true, SeqCst);
-            if !shared.inject.is_empty() || shared.main_woken.load(SeqCst) {
+            if !shared.inject.is_empty()
+                || shared.main_woken.load(SeqCst)
+                || shared.has_timer_inserts.load(SeqCst)
+            {
                 timeout = Some(Duration::ZERO);
             }
         }
@@ -428,6 +452,42 @@ impl Local {
             let mut timers = self.timers.borrow_mut();
             for key in keys {
                 timers.remove(key);
+            }
+        }
+    }
+
+    /// Puts the timers queued by other threads into the wheel.
+    fn insert_remote_timers(&self) {
+        if !self.shared.has_timer_inserts.swap(false, SeqCst) {
+            return;
+        }
+        let queued = match &mut *self
+            .shared
+            .timer_inserts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(list) => std::mem::take(list),
+            None => return,
+        };
+        let now = Instant::now();
+        for timer in queued {
+            if timer.deadline <= now {
+                timer.fire();
+                continue;
+            }
+            let Some(waker) = timer.wheel_waker() else {
+                continue; // its Sleep let go already
+            };
+            let mut timers = self.timers.borrow_mut();
+            let key = timers.insert(timer.deadline, &waker);
+            let fired = timers.poll(key, &waker);
+            if fired || !timer.set_key(key) {
+                timers.remove(key);
+            }
+            drop(timers);
+            if fired {
+                timer.fire();
             }
         }
     }
@@ -474,6 +534,17 @@ impl Local {
             if task.is_none() {
                 break;
             }
+        }
+        // Remote timers still queued, and those in the wheel (dropping the
+        // wheel drops their wakers), learn that the runtime is gone.
+        let queued = self
+            .shared
+            .timer_inserts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        for timer in queued.into_iter().flatten() {
+            timer.orphan();
         }
         let timers = std::mem::replace(
             &mut *self.timers.borrow_mut(),

@@ -80,15 +80,29 @@ use crate::executor::context;
 ///
 /// # Panics
 /// If called outside a runtime, that is, not inside
-/// [`Runtime::block_on`](crate::Runtime::block_on) or a task. Use
-/// [`Handle::spawn`](crate::Handle::spawn) to spawn from another thread.
+/// [`Runtime::block_on`](crate::Runtime::block_on), a task, a
+/// [`spawn_blocking`](crate::spawn_blocking) closure or a thread that
+/// [entered](crate::Handle::enter) a runtime. Use
+/// [`Handle::spawn`](crate::Handle::spawn) to spawn from other threads.
 #[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    spawn_local(future)
+    if context::is_inside() {
+        return spawn_local(future);
+    }
+    // A thread that only entered a runtime (a `spawn_blocking` closure,
+    // `Handle::enter`) sends the task to the runtime's thread.
+    match context::current_shared() {
+        Some(shared) => shared.spawn_remote(future),
+        None => panic!(
+            "spindle::spawn must be called from inside a runtime (in block_on, a task, \
+             a spawn_blocking closure or under Handle::enter); \
+             use Handle::spawn from other threads"
+        ),
+    }
 }
 
 /// Spawns a future that need not be `Send` onto the current runtime.

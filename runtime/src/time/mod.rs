@@ -9,9 +9,12 @@
 //!
 //! A `Sleep` dropped on another thread (it is `Send`) cannot touch the wheel;
 //! it queues its key on the runtime's shared half and the runtime removes the
-//! entry at its next turn.
+//! entry at its next turn. Likewise a `Sleep` polled on a thread that only
+//! entered the runtime (a `spawn_blocking` closure) queues a
+//! `RemoteTimer` that the loop inserts for it (`remote.rs`).
 
 mod interval;
+pub(crate) mod remote;
 mod sleep;
 mod timeout;
 pub(crate) mod wheel;

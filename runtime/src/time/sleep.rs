@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::remote::{RemotePoll, RemoteTimer};
 use crate::coop;
 use crate::executor::{context, Shared};
 
@@ -50,90 +51,123 @@ pub struct Sleep {
     entry: Option<TimerEntry>,
 }
 
-/// Where a sleep's timer lives: which runtime's wheel, and its key there.
-struct TimerEntry {
-    shared: Arc<Shared>,
-    key: usize,
+/// Where a registered `Sleep`'s timer lives.
+enum TimerEntry {
+    /// In the wheel of the runtime running on the thread that polled it.
+    Local { shared: Arc<Shared>, key: usize },
+    /// Registered from a thread that only entered the runtime (see `remote.rs`).
+    Remote {
+        shared: Arc<Shared>,
+        timer: Arc<RemoteTimer>,
+    },
 }
 
 impl std::fmt::Debug for TimerEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TimerEntry")
-            .field("key", &self.key)
-            .finish()
+        match self {
+            TimerEntry::Local { key, .. } => f.debug_struct("Local").field("key", key).finish(),
+            TimerEntry::Remote { timer, .. } => f
+                .debug_struct("Remote")
+                .field("deadline", &timer.deadline)
+                .finish(),
+        }
     }
 }
 
 impl Sleep {
-    /// The instant at which this sleep completes.
+    /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
 
-    /// True once the deadline has passed.
+    /// True if the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
         Instant::now() >= self.deadline
     }
 
-    /// Moves the deadline; the sleep can be awaited again afterwards.
+    /// Moves the deadline; the next poll registers the new one.
     pub fn reset(&mut self, deadline: Instant) {
         self.release();
         self.deadline = deadline;
     }
 
-    /// Leaves the wheel, from whatever thread we are on.
     fn release(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            let local = context::with_current(|local| match local {
-                Some(l) if Arc::ptr_eq(&l.shared, &entry.shared) => {
-                    l.timers.borrow_mut().remove(entry.key);
-                    true
-                }
-                _ => false,
-            });
-            if !local {
-                entry.shared.cancel_timer_remote(entry.key);
+        let (shared, key) = match self.entry.take() {
+            None => return,
+            Some(TimerEntry::Local { shared, key }) => (shared, key),
+            Some(TimerEntry::Remote { shared, timer }) => match timer.cancel() {
+                Some(key) => (shared, key),
+                None => return, // never reached the wheel
+            },
+        };
+        let local = context::with_current(|local| match local {
+            Some(l) if Arc::ptr_eq(&l.shared, &shared) => {
+                l.timers.borrow_mut().remove(key);
+                true
             }
+            _ => false,
+        });
+        if !local {
+            shared.cancel_timer_remote(key);
         }
     }
 
-    /// Polls without taking from the cooperative budget (used by `Timeout`,
-    /// so a deadline still fires when the inner future spent the budget).
     pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let registered_here = context::with_current(|local| {
-            let local = local.expect(
-                "a spindle timer was polled outside a runtime; \
-                 timers work inside block_on or a spawned task",
-            );
-            if let Some(entry) = &self.entry {
-                if Arc::ptr_eq(&local.shared, &entry.shared) {
-                    let fired = local.timers.borrow_mut().poll(entry.key, cx.waker());
-                    return Some(fired);
+        let fired = match &self.entry {
+            Some(TimerEntry::Local { shared, key }) => context::with_current(|local| match local {
+                Some(l) if Arc::ptr_eq(&l.shared, shared) => {
+                    Some(l.timers.borrow_mut().poll(*key, cx.waker()))
                 }
-                // Moved to another runtime: fall through and re-register.
-                return None;
-            }
-            if Instant::now() >= self.deadline {
-                return Some(true);
-            }
-            let key = local.timers.borrow_mut().insert(self.deadline, cx.waker());
-            self.entry = Some(TimerEntry {
-                shared: local.shared.clone(),
-                key,
-            });
-            Some(false)
-        });
-        match registered_here {
+                // Moved to another runtime: register there instead.
+                _ => None,
+            }),
+            Some(TimerEntry::Remote { timer, .. }) => match timer.poll(cx.waker()) {
+                RemotePoll::Fired => Some(true),
+                RemotePoll::Pending => Some(false),
+                // Its runtime shut down: register with the current one.
+                RemotePoll::Orphaned => None,
+            },
+            None => None,
+        };
+        match fired {
             Some(true) => {
                 self.release();
-                Poll::Ready(())
+                return Poll::Ready(());
             }
-            Some(false) => Poll::Pending,
-            None => {
-                self.release();
-                self.poll_elapsed(cx)
-            }
+            Some(false) => return Poll::Pending,
+            None => self.release(),
         }
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        self.entry = Some(self.register(cx));
+        Poll::Pending
+    }
+
+    /// Puts the timer in the current runtime's wheel: directly on the
+    /// runtime's own thread, through the shared half from a thread that
+    /// only entered the runtime.
+    fn register(&self, cx: &Context<'_>) -> TimerEntry {
+        let local = context::with_current(|local| {
+            local.map(|l| TimerEntry::Local {
+                key: l.timers.borrow_mut().insert(self.deadline, cx.waker()),
+                shared: l.shared.clone(),
+            })
+        });
+        if let Some(entry) = local {
+            return entry;
+        }
+        let shared = context::current_shared().expect(
+            "a spindle timer was polled outside a runtime; timers work inside block_on, \
+             a spawned task, a spawn_blocking closure or under Handle::enter",
+        );
+        let timer = RemoteTimer::new(self.deadline, cx.waker());
+        if !shared.insert_timer_remote(timer.clone()) {
+            panic!(
+                "a spindle timer was polled on a thread that entered a runtime that has shut down"
+            );
+        }
+        TimerEntry::Remote { shared, timer }
     }
 }
 

@@ -42,3 +42,36 @@ impl Drop for OnDrop {
 pub fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
 }
+
+/// A minimal executor of its own, for driving one future on a thread that is
+/// not running spindle (as tokio's tests use `futures::executor::block_on`):
+/// polls, then parks the thread until the waker has been called.
+pub fn foreign_block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unparker {
+        thread: thread::Thread,
+        woken: std::sync::atomic::AtomicBool,
+    }
+    impl std::task::Wake for Unparker {
+        fn wake(self: Arc<Self>) {
+            self.woken.store(true, SeqCst);
+            self.thread.unpark();
+        }
+    }
+    let unparker = Arc::new(Unparker {
+        thread: thread::current(),
+        woken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let waker = std::task::Waker::from(unparker.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        // A flag, not just the park token: code inside the future (a
+        // channel, say) may consume the token itself.
+        while !unparker.woken.swap(false, SeqCst) {
+            thread::park();
+        }
+    }
+}
