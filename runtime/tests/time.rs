@@ -567,6 +567,41 @@ fn interval_is_a_stream() {
     });
 }
 
+/// A period too long to add to an `Instant` (up to `Duration::MAX`) puts
+/// the next tick in the far future instead of overflowing: the first tick
+/// completes at once, the next one stays pending, and `reset` works too.
+#[test]
+fn interval_with_an_unrepresentable_period_saturates() {
+    bounded(20, || {
+        block_on(async {
+            for missed in [
+                MissedTickBehavior::Burst,
+                MissedTickBehavior::Delay,
+                MissedTickBehavior::Skip,
+            ] {
+                for period in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+                    let start = Instant::now();
+                    let mut iv = interval(period);
+                    iv.set_missed_tick_behavior(missed);
+                    assert!(iv.tick().await >= start);
+                    assert!(
+                        timeout(ms(3), iv.tick()).await.is_err(),
+                        "{missed:?}: a second tick {period:?} later fired"
+                    );
+                    iv.reset();
+                    assert!(timeout(ms(2), iv.tick()).await.is_err());
+                    assert_eq!(iv.period(), period);
+                }
+            }
+            // Three years: within what an `Instant` holds but beyond the
+            // timer wheel's reach.
+            let mut iv = interval_at(Instant::now(), Duration::from_secs(3 * 365 * 86_400));
+            iv.tick().await;
+            assert!(timeout(ms(3), iv.tick()).await.is_err());
+        })
+    });
+}
+
 #[test]
 fn interval_zero_period_panics() {
     let r = panic::catch_unwind(|| interval(Duration::ZERO));
