@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use spindle_runtime::io::{AsyncReadExt, AsyncWriteExt};
+use spindle_runtime::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use spindle_runtime::net::{
     TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
 };
@@ -201,5 +201,83 @@ fn stream_dropped_on_another_thread() {
         c2.write_all(b"k").await.unwrap();
         s2.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"k");
+    });
+}
+
+/// A (client, server) pair whose client has been closed with an RST
+/// (`SO_LINGER` 0), and the server has seen the reset: its connection is
+/// gone, which Linux reports to `shutdown(SHUT_WR)` as `ENOTCONN`.
+async fn reset_by_peer(listener: &TcpListener) -> TcpStream {
+    let (client, server) = tcp_pair(listener).await;
+    client.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(client);
+    // Wait for the RST to arrive (a real event, no sleeping): the socket
+    // turns readable and holds ECONNRESET as its pending error.
+    server.readable().await.unwrap();
+    let pending = server.take_error().unwrap().expect("no pending error");
+    assert_eq!(pending.kind(), ErrorKind::ConnectionReset);
+    // The raw system call says the connection is gone...
+    let raw = server.shutdown_std(std::net::Shutdown::Write).unwrap_err();
+    assert_eq!(raw.kind(), ErrorKind::NotConnected);
+    server
+}
+
+/// Shutting down the write side of a connection the peer already reset
+/// succeeds (there is nobody left to tell), as it does in tokio: hyper shuts
+/// down every connection a client closes, and must not log an error for
+/// each. Covers the stream itself, both kinds of write half, a repeated
+/// shutdown, and the poll method under `AsyncWriteExt::shutdown`.
+#[test]
+fn shutdown_after_peer_reset_is_ok() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+
+        let mut server = reset_by_peer(&listener).await;
+        server.shutdown().await.unwrap();
+        server.shutdown().await.unwrap();
+        // A read still reports what happened to the connection.
+        let mut buf = [0u8; 4];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+
+        let mut server = reset_by_peer(&listener).await;
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut server).poll_shutdown(cx))
+            .await
+            .unwrap();
+
+        let mut server = reset_by_peer(&listener).await;
+        let (_read, mut write) = server.split();
+        write.shutdown().await.unwrap();
+
+        let server = reset_by_peer(&listener).await;
+        let (read, mut write) = server.into_split();
+        write.shutdown().await.unwrap();
+        drop(write);
+        drop(read);
+
+        // The same stream, reset while we were reading from it.
+        let (client, mut server) = tcp_pair(&listener).await;
+        client.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(client);
+        let err = server.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+        server.shutdown().await.unwrap();
+    });
+}
+
+/// A unix stream whose peer is gone shuts down cleanly too (Linux does not
+/// report `ENOTCONN` for unix streams; this pins that down for the shared
+/// code path).
+#[test]
+fn unix_shutdown_after_peer_closed_is_ok() {
+    run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let (_read, mut write) = a.into_split();
+        write.shutdown().await.unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let mut a = a;
+        a.shutdown().await.unwrap();
+        a.shutdown().await.unwrap();
     });
 }

@@ -12,9 +12,9 @@
 use std::future::{pending, poll_fn, ready, Future};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -275,18 +275,92 @@ fn sleep_moved_to_another_runtime() {
 
 /// A registered `Sleep`, moved to a plain thread and dropped there: no
 /// crash, and the runtime keeps running its timers.
+/// A waker that records that a timer fired, and hands the wake on to the
+/// task waiting for that (see [`fired`](FiredFlag::fired)).
+#[derive(Default)]
+struct FiredFlag {
+    fired: AtomicBool,
+    waiter: Mutex<Option<Waker>>,
+}
+
+impl Wake for FiredFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, SeqCst);
+        if let Some(waiter) = self.waiter.lock().unwrap().take() {
+            waiter.wake();
+        }
+    }
+}
+
+impl FiredFlag {
+    /// Completes once the flag's waker has been woken.
+    async fn fired(&self) {
+        poll_fn(|cx| {
+            // Leave our waker before looking, so a wake in between is seen.
+            *self.waiter.lock().unwrap() = Some(cx.waker().clone());
+            if self.fired.load(SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// A `sleep(d)` that is registered in the current runtime's wheel with
+/// `waker`. Registering takes a first poll that finds the deadline still
+/// ahead; if the thread lost the CPU for `d` between making the sleep and
+/// polling it (under load, or valgrind), that poll is already `Ready` and
+/// registers nothing, so try again with a fresh sleep.
+fn registered_sleep(d: Duration, waker: &Waker) -> Sleep {
+    loop {
+        let mut s = sleep(d);
+        if Pin::new(&mut s)
+            .poll(&mut Context::from_waker(waker))
+            .is_pending()
+        {
+            return s;
+        }
+    }
+}
+
+/// The waker of the task that awaits this.
+async fn current_waker() -> Waker {
+    poll_fn(|cx| Poll::Ready(cx.waker().clone())).await
+}
+
+/// Sleeps registered here and dropped on another thread leave the wheel
+/// (through the runtime's remote-cancel queue) without upsetting it: both
+/// a timer still linked in the wheel and one that already fired but was
+/// never awaited. No step depends on how fast this thread runs: each sleep
+/// is known to be registered before it is dropped, and "already fired" is
+/// waited for through the timer's own waker.
 #[test]
 fn sleep_dropped_on_another_thread() {
     bounded(30, || {
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
             for round in 0..50u64 {
-                let mut s = sleep(ms(round % 3 + 1));
+                let flag = Arc::new(FiredFlag::default());
+                let short = registered_sleep(ms(round % 3 + 1), &Waker::from(flag.clone()));
                 let mut long = sleep(Duration::from_secs(3600));
-                assert!(poll_once(&mut s).await.is_pending());
                 assert!(poll_once(&mut long).await.is_pending());
+                if round % 2 == 0 {
+                    // The wheel has fired `short`: its entry is marked fired,
+                    // waiting for a poll that never comes.
+                    timeout(HANG, flag.fired())
+                        .await
+                        .expect("a registered sleep never fired");
+                }
+                // (Odd rounds drop `short` while it may or may not have
+                // fired: the runtime must cope with either.)
                 thread::spawn(move || {
-                    drop(s);
+                    drop(short);
                     drop(long);
                 })
                 .join()
@@ -298,10 +372,10 @@ fn sleep_dropped_on_another_thread() {
                 assert!(t.elapsed() >= ms(1));
             }
             // Many at once, dropped by another thread while timers run here.
-            let mut sleeps: Vec<Sleep> = (0..1000).map(|i| sleep(ms(1 + i % 20))).collect();
-            for s in &mut sleeps {
-                assert!(poll_once(s).await.is_pending());
-            }
+            let waker = current_waker().await;
+            let sleeps: Vec<Sleep> = (0..1000)
+                .map(|i| registered_sleep(ms(1 + i % 20), &waker))
+                .collect();
             let t = thread::spawn(move || {
                 for s in sleeps {
                     drop(s);
@@ -563,6 +637,41 @@ fn interval_is_a_stream() {
                 assert!(Instant::now() >= next);
             }
             assert_eq!(iv.size_hint().1, None);
+        })
+    });
+}
+
+/// A period too long to add to an `Instant` (up to `Duration::MAX`) puts
+/// the next tick in the far future instead of overflowing: the first tick
+/// completes at once, the next one stays pending, and `reset` works too.
+#[test]
+fn interval_with_an_unrepresentable_period_saturates() {
+    bounded(20, || {
+        block_on(async {
+            for missed in [
+                MissedTickBehavior::Burst,
+                MissedTickBehavior::Delay,
+                MissedTickBehavior::Skip,
+            ] {
+                for period in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+                    let start = Instant::now();
+                    let mut iv = interval(period);
+                    iv.set_missed_tick_behavior(missed);
+                    assert!(iv.tick().await >= start);
+                    assert!(
+                        timeout(ms(3), iv.tick()).await.is_err(),
+                        "{missed:?}: a second tick {period:?} later fired"
+                    );
+                    iv.reset();
+                    assert!(timeout(ms(2), iv.tick()).await.is_err());
+                    assert_eq!(iv.period(), period);
+                }
+            }
+            // Three years: within what an `Instant` holds but beyond the
+            // timer wheel's reach.
+            let mut iv = interval_at(Instant::now(), Duration::from_secs(3 * 365 * 86_400));
+            iv.tick().await;
+            assert!(timeout(ms(3), iv.tick()).await.is_err());
         })
     });
 }

@@ -133,26 +133,60 @@ impl<W: AsyncWrite> AsyncWrite for BufWriter<W> {
         }
     }
 
+    /// Gathers `bufs` into the buffer.
+    ///
+    /// If the inner writer has vectored IO, a batch too big for the buffer
+    /// goes to it in one call (after the buffered data). If it does not,
+    /// that call would write only the first slice, so instead the slices
+    /// are buffered in order for as long as whole slices fit, and the count
+    /// of those is returned (a short write, which `write_all`-style callers
+    /// continue). Only a single slice at least as large as the buffer goes
+    /// straight through. So 100 slices of 100 bytes through an 8 KiB
+    /// buffer take two writes, not one per slice.
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let total = bufs
-            .iter()
-            .fold(0usize, |sum, buf| sum.saturating_add(buf.len()));
-        if self.buf.len().saturating_add(total) > self.buf.capacity() {
-            ready!(self.as_mut().poll_flush_buf(cx))?;
-        }
-        let this = self.project();
-        if total >= this.buf.capacity() {
-            this.inner.poll_write_vectored(cx, bufs)
-        } else {
+        if self.inner.is_write_vectored() {
+            let total = bufs
+                .iter()
+                .fold(0usize, |sum, buf| sum.saturating_add(buf.len()));
+            if self.buf.len().saturating_add(total) > self.buf.capacity() {
+                ready!(self.as_mut().poll_flush_buf(cx))?;
+            }
+            let this = self.project();
+            if total >= this.buf.capacity() {
+                return this.inner.poll_write_vectored(cx, bufs);
+            }
             for buf in bufs {
                 this.buf.extend_from_slice(buf);
             }
-            Poll::Ready(Ok(total))
+            return Poll::Ready(Ok(total));
         }
+        let mut rest = bufs.iter().skip_while(|buf| buf.is_empty());
+        let Some(first) = rest.next() else {
+            return Poll::Ready(Ok(0));
+        };
+        // The first slice is handled like a plain `poll_write`, so there is
+        // always progress: make room for it, or write it directly.
+        if self.buf.len() + first.len() > self.buf.capacity() {
+            ready!(self.as_mut().poll_flush_buf(cx))?;
+        }
+        let this = self.project();
+        if first.len() >= this.buf.capacity() {
+            return this.inner.poll_write(cx, first);
+        }
+        this.buf.extend_from_slice(first);
+        let mut written = first.len();
+        for buf in rest {
+            if this.buf.len() + buf.len() > this.buf.capacity() {
+                break;
+            }
+            this.buf.extend_from_slice(buf);
+            written += buf.len();
+        }
+        Poll::Ready(Ok(written))
     }
 
     /// Always `true`: gathering several buffers into ours is cheap.
@@ -259,12 +293,87 @@ mod tests {
         let n = block_on(poll_fn(|cx| pinned.as_mut().poll_write_vectored(cx, &bufs))).unwrap();
         assert_eq!(n, 4);
         assert_eq!(pinned.buffer(), b"abcd");
-        // Too big to buffer: goes to the inner writer (default vectored
-        // write: first non-empty buffer only).
+        // A slice too big to buffer goes straight to the inner writer,
+        // after what was buffered.
         let big = [IoSlice::new(b"0123456789")];
         let n = block_on(poll_fn(|cx| pinned.as_mut().poll_write_vectored(cx, &big))).unwrap();
         assert_eq!(n, 10);
         assert_eq!(writer.get_ref().data, b"abcd0123456789");
+    }
+
+    /// Writes all of `bufs` with `poll_write_vectored`, as a
+    /// `write_all_vectored` would, then flushes.
+    fn write_all_vectored<W: AsyncWrite + Unpin>(writer: &mut W, bufs: &mut [IoSlice<'_>]) {
+        let mut bufs = bufs;
+        while !bufs.is_empty() {
+            let n = block_on(poll_fn(|cx| {
+                Pin::new(&mut *writer).poll_write_vectored(cx, bufs)
+            }))
+            .unwrap();
+            assert!(n > 0, "no progress");
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        block_on(writer.flush()).unwrap();
+    }
+
+    /// 100 slices of 100 bytes, each slice filled with its own number.
+    fn hundred_slices() -> Vec<Vec<u8>> {
+        (0..100u8).map(|i| vec![i; 100]).collect()
+    }
+
+    #[test]
+    fn vectored_writes_to_a_plain_writer_fill_the_buffer() {
+        for always_ready in [true, false] {
+            let slices = hundred_slices();
+            let mut inner = ChunkedWriter::new(usize::MAX);
+            inner.always_ready = always_ready;
+            assert!(!inner.is_write_vectored());
+            let mut writer = BufWriter::new(inner);
+            let mut bufs: Vec<IoSlice<'_>> = slices.iter().map(|s| IoSlice::new(s)).collect();
+            write_all_vectored(&mut writer, &mut bufs);
+            assert_eq!(writer.get_ref().data, slices.concat());
+            // 10 000 bytes through an 8 KiB buffer: two writes (81 slices,
+            // then the other 19), not one per slice.
+            assert_eq!(writer.get_ref().writes, [8100, 1900]);
+        }
+        // A slice as large as the buffer still goes straight through, after
+        // the buffered bytes, and the slices after it are left for the next
+        // call.
+        let mut writer = BufWriter::with_capacity(8, ChunkedWriter::new(100));
+        let mut bufs = [
+            IoSlice::new(b"ab"),
+            IoSlice::new(b"cd"),
+            IoSlice::new(b"0123456789"),
+            IoSlice::new(b"ef"),
+            IoSlice::new(b""),
+        ];
+        write_all_vectored(&mut writer, &mut bufs);
+        assert_eq!(writer.get_ref().data, b"abcd0123456789ef");
+        assert_eq!(writer.get_ref().writes, [4, 10, 2]);
+        // Nothing but empty slices: nothing to do.
+        let empty = [IoSlice::new(b""), IoSlice::new(b"")];
+        let mut pinned = Pin::new(&mut writer);
+        let n = block_on(poll_fn(|cx| {
+            pinned.as_mut().poll_write_vectored(cx, &empty)
+        }))
+        .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn vectored_writes_to_a_vectored_writer_go_through_in_one_call() {
+        let slices = hundred_slices();
+        let mut inner = ChunkedWriter::new(usize::MAX);
+        inner.vectored = true;
+        let mut writer = BufWriter::new(inner);
+        block_on(writer.write_all(b"head")).unwrap();
+        let mut bufs: Vec<IoSlice<'_>> = slices.iter().map(|s| IoSlice::new(s)).collect();
+        write_all_vectored(&mut writer, &mut bufs);
+        let mut expected = b"head".to_vec();
+        expected.extend(slices.concat());
+        assert_eq!(writer.get_ref().data, expected);
+        // The buffered head, then all 100 slices in one gathered write.
+        assert_eq!(writer.get_ref().writes, [4, 10_000]);
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub trait AsyncReadExt: AsyncRead {
     ///
     /// `Interrupted` errors are retried. On any other error the bytes read
     /// before it remain in `buf`, as they do if the future is dropped early.
+    /// If `buf` already has room for all the data, it is not reallocated.
     fn read_to_end<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> ReadToEnd<'a, Self>
     where
         Self: Unpin,

@@ -26,14 +26,39 @@ const MAX_READ: usize = 1024 * 1024;
 /// so big streams take big reads while small ones do not pay for zeroing
 /// space they never use. `buf` never holds zeroes that were not read, even
 /// when this returns `Pending`.
+///
+/// A caller who sized `buf` for the data (`Vec::with_capacity(len)`) must
+/// not see it reallocated: while `buf` still has the capacity it came with
+/// (`caller_capacity`), every byte of it is offered, however little is
+/// left, and once it is full the next read goes to a small buffer on the
+/// stack (a *probe*, as `std`'s `read_to_end` does). Only if that finds
+/// more data does `buf` grow; end of stream leaves it as it was. After
+/// growing, the capacity is ours, and it is grown whenever less than
+/// `MIN_READ` bytes are free.
 fn poll_read_to_end<R: AsyncRead + Unpin + ?Sized>(
     reader: &mut R,
     cx: &mut Context<'_>,
     buf: &mut Vec<u8>,
     max_read: &mut usize,
+    caller_capacity: usize,
 ) -> Poll<io::Result<()>> {
     loop {
-        if buf.capacity() - buf.len() < MIN_READ {
+        let spare = buf.capacity() - buf.len();
+        // Capacity only ever grows, so equality means we have not grown it.
+        let grown = buf.capacity() != caller_capacity;
+        if spare == 0 && !grown {
+            let mut probe = [0u8; MIN_READ];
+            match ready!(Pin::new(&mut *reader).poll_read(cx, &mut probe)) {
+                Ok(0) => return Poll::Ready(Ok(())),
+                // More data than the caller made room for: `buf` grows
+                // (geometrically, as `extend` does).
+                Ok(n) => buf.extend_from_slice(&probe[..n.min(MIN_READ)]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            continue;
+        }
+        if spare < MIN_READ && grown {
             // `reserve` grows the capacity geometrically.
             buf.reserve(MIN_READ);
         }
@@ -64,16 +89,21 @@ pub struct ReadToEnd<'a, R: ?Sized> {
     buf: &'a mut Vec<u8>,
     /// `buf.len()` when the future was created.
     start_len: usize,
+    /// `buf.capacity()` when the future was created: the caller's sizing,
+    /// kept as long as the data fits (see `poll_read_to_end`).
+    start_capacity: usize,
     max_read: usize,
 }
 
 impl<'a, R: ?Sized> ReadToEnd<'a, R> {
     pub(super) fn new(reader: &'a mut R, buf: &'a mut Vec<u8>) -> Self {
         let start_len = buf.len();
+        let start_capacity = buf.capacity();
         ReadToEnd {
             reader,
             buf,
             start_len,
+            start_capacity,
             max_read: START_READ,
         }
     }
@@ -88,7 +118,8 @@ impl<R: AsyncRead + Unpin + ?Sized> Future for ReadToEnd<'_, R> {
             this.reader,
             cx,
             this.buf,
-            &mut this.max_read
+            &mut this.max_read,
+            this.start_capacity,
         ))?;
         Poll::Ready(Ok(this.buf.len() - this.start_len))
     }
@@ -122,11 +153,14 @@ impl<R: AsyncRead + Unpin + ?Sized> Future for ReadToString<'_, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // `bytes` starts empty (capacity 0), so the first read is a small
+        // probe: an empty stream allocates nothing.
         ready!(poll_read_to_end(
             this.reader,
             cx,
             &mut this.bytes,
-            &mut this.max_read
+            &mut this.max_read,
+            0,
         ))?;
         let text = std::str::from_utf8(&this.bytes).map_err(|_| invalid_utf8())?;
         this.buf.push_str(text);
@@ -166,6 +200,63 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(block_on(reader.read_to_end(&mut out)).unwrap(), 0);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn read_to_end_keeps_a_vec_that_already_fits_the_data() {
+        let data: Vec<u8> = (0..=255).cycle().take(10_000).collect();
+        // Exactly the data's size, room to spare, and a spare tail smaller
+        // than the usual minimum read; each with a prefix already in place.
+        for (prefix, room) in [(0, 10_000), (6, 10_000), (6, 12_345), (3, 10)] {
+            let data = &data[..room.min(data.len())];
+            let mut out = Vec::with_capacity(prefix + room);
+            out.extend(std::iter::repeat_n(b'p', prefix));
+            let (capacity, ptr) = (out.capacity(), out.as_ptr());
+            for chunk in [13, 999, 100_000] {
+                out.truncate(prefix);
+                let mut reader = ChunkedReader::new(data, chunk);
+                let n = block_on(reader.read_to_end(&mut out)).unwrap();
+                assert_eq!(n, data.len());
+                assert_eq!(&out[prefix..], data);
+                assert_eq!(out.capacity(), capacity, "grew ({prefix}, {room}, {chunk})");
+                assert_eq!(out.as_ptr(), ptr, "reallocated ({prefix}, {room}, {chunk})");
+            }
+            // A slice reader fills whatever it is offered in one go.
+            out.truncate(prefix);
+            let mut src = data;
+            block_on(src.read_to_end(&mut out)).unwrap();
+            assert_eq!(&out[prefix..], data);
+            assert_eq!((out.capacity(), out.as_ptr()), (capacity, ptr));
+        }
+        // An empty stream into a full (or capacity-less) Vec allocates nothing.
+        for mut out in [Vec::new(), b"full".to_vec()] {
+            out.shrink_to_fit();
+            let capacity = out.capacity();
+            let mut reader = ChunkedReader::new(b"", 3);
+            assert_eq!(block_on(reader.read_to_end(&mut out)).unwrap(), 0);
+            assert_eq!(out.capacity(), capacity);
+        }
+    }
+
+    #[test]
+    fn read_to_end_grows_a_vec_too_small_for_the_data() {
+        // One byte more than fits: the probe finds it, and `buf` grows.
+        let data: Vec<u8> = (0..=255).cycle().take(1001).collect();
+        for chunk in [1, 32, 33, 1000, 5000] {
+            let mut out = Vec::with_capacity(1000);
+            let mut reader = ChunkedReader::new(&data, chunk);
+            assert_eq!(block_on(reader.read_to_end(&mut out)).unwrap(), 1001);
+            assert_eq!(out, data);
+            assert!(out.capacity() > 1000);
+        }
+        // Far more than fits, from a full Vec.
+        let big: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+        let mut out = b"ab".to_vec();
+        out.shrink_to_fit();
+        let mut reader = ChunkedReader::new(&big, 4096);
+        assert_eq!(block_on(reader.read_to_end(&mut out)).unwrap(), big.len());
+        assert_eq!(&out[..2], b"ab");
+        assert_eq!(&out[2..], &big[..]);
     }
 
     #[test]

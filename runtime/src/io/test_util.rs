@@ -142,6 +142,9 @@ pub(crate) struct ChunkedWriter {
     pub(crate) limit: Option<usize>,
     /// Never return `Pending`.
     pub(crate) always_ready: bool,
+    /// Have a real vectored write (gathering up to `chunk` bytes from
+    /// several buffers in one call) and say so in `is_write_vectored`.
+    pub(crate) vectored: bool,
 }
 
 impl ChunkedWriter {
@@ -169,6 +172,36 @@ impl super::AsyncWrite for ChunkedWriter {
         this.data.extend_from_slice(&buf[..n]);
         this.writes.push(n);
         Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if !self.vectored {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+            return self.poll_write(cx, first);
+        }
+        let this = self.get_mut();
+        if !this.always_ready && pending_this_time(&mut this.flip, &mut this.pendings, cx) {
+            return Poll::Pending;
+        }
+        let room = this.limit.map_or(usize::MAX, |l| l - this.data.len());
+        let mut left = this.chunk.min(room);
+        let mut n = 0;
+        for buf in bufs {
+            let take = buf.len().min(left);
+            this.data.extend_from_slice(&buf[..take]);
+            n += take;
+            left -= take;
+        }
+        this.writes.push(n);
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.vectored
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

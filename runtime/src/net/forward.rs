@@ -149,6 +149,11 @@ macro_rules! forward_methods {
     (shutdown_std) => {
         /// Shuts down the read side, the write side or both, at once.
         ///
+        /// Reports what the kernel says, like `std`'s `shutdown`: on a
+        /// connection the peer already reset that is `NotConnected`, which
+        /// [`AsyncWriteExt::shutdown`](crate::io::AsyncWriteExt::shutdown)
+        /// takes as success.
+        ///
         /// Named `shutdown_std` so it does not hide
         /// [`AsyncWriteExt::shutdown`](crate::io::AsyncWriteExt::shutdown),
         /// which shuts down the write side and is what most code wants.
@@ -186,7 +191,8 @@ macro_rules! impl_async_read {
 }
 
 /// Implements `AsyncWrite` for `$ty` through `self.sock`. Writes go out at
-/// once (flush does nothing); shutdown shuts down the write side.
+/// once (flush does nothing); shutdown shuts down the write side, and
+/// succeeds if the connection is already gone (see `Socket::shutdown_write`).
 macro_rules! impl_async_write {
     ($ty:ty) => {
         impl $crate::io::AsyncWrite for $ty {
@@ -221,7 +227,7 @@ macro_rules! impl_async_write {
                 self: ::std::pin::Pin<&mut Self>,
                 _: &mut ::std::task::Context<'_>,
             ) -> ::std::task::Poll<::std::io::Result<()>> {
-                ::std::task::Poll::Ready(self.sock.shutdown(::std::net::Shutdown::Write))
+                ::std::task::Poll::Ready(self.sock.shutdown_write())
             }
         }
     };

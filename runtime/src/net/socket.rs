@@ -239,9 +239,26 @@ impl Socket {
         self.try_io(Direction::Read, |fd| sys::recv_from(fd, buf, false))
     }
 
-    /// Shuts down one or both directions.
+    /// Shuts down one or both directions, reporting what the kernel says
+    /// (like `std`'s `shutdown`).
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         sys::shutdown(self.fd.as_fd(), how)
+    }
+
+    /// Shuts down the write direction: what `AsyncWrite::poll_shutdown` and
+    /// dropping an owned write half do.
+    ///
+    /// `ENOTCONN` counts as success. Linux answers `shutdown(SHUT_WR)` with
+    /// it once the connection is gone (the peer reset it, say), and then
+    /// there is nobody left to tell that we are done writing: the goal of
+    /// the call is met. Servers shut down every connection a client closes
+    /// (hyper does), so reporting it would turn each abrupt client exit into
+    /// an error. Other errors (`EBADF`, ...) are still reported.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self.shutdown(Shutdown::Write) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+            result => result,
+        }
     }
 
     /// Takes the pending socket error, if any.

@@ -18,7 +18,6 @@
 //! The four types are the same for every stream family, so
 //! `define_halves!` declares them once per family module.
 
-use std::net::Shutdown;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -39,9 +38,9 @@ impl Deref for ShutdownOnDrop {
 
 impl Drop for ShutdownOnDrop {
     fn drop(&mut self) {
-        // Fails only if the connection is already gone (ENOTCONN): nothing
-        // left to tell the peer.
-        let _ = self.0.shutdown(Shutdown::Write);
+        // A connection already gone counts as shut down; any other error
+        // has no one to be reported to from a destructor.
+        let _ = self.0.shutdown_write();
     }
 }
 

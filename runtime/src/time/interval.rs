@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::sleep::{sleep_until, Sleep};
+use super::sleep::{deadline_after, sleep_until, Sleep};
 
 /// What an [`Interval`] does when ticks were missed (the task was busy for
 /// longer than a period).
@@ -21,6 +21,10 @@ pub enum MissedTickBehavior {
 }
 
 /// Ticks every `period`; the first tick completes at once.
+///
+/// A period too long to add to an [`Instant`] (such as `Duration::MAX`)
+/// puts the next tick in the far future (about 30 years away): in effect,
+/// the interval ticks once.
 ///
 /// # Panics
 /// If `period` is zero.
@@ -72,16 +76,20 @@ impl Interval {
         ready!(crate::coop::poll_proceed(cx));
         let scheduled = self.sleep.deadline();
         let now = Instant::now();
-        let mut next = scheduled + self.period;
+        // Every sum saturates (see `deadline_after`): a period too long for
+        // an `Instant`, up to `Duration::MAX`, means the next tick is in
+        // the far future rather than a panic.
+        let mut next = deadline_after(scheduled, self.period);
         if next <= now {
             next = match self.missed {
                 MissedTickBehavior::Burst => next,
-                MissedTickBehavior::Delay => now + self.period,
+                MissedTickBehavior::Delay => deadline_after(now, self.period),
                 MissedTickBehavior::Skip => {
                     let period = self.period.as_nanos();
                     let behind = now.duration_since(scheduled).as_nanos();
                     let skip = (behind / period + 1).saturating_mul(period);
-                    scheduled + Duration::from_nanos(skip.min(u64::MAX as u128) as u64)
+                    let skip = Duration::from_nanos(u64::try_from(skip).unwrap_or(u64::MAX));
+                    deadline_after(scheduled, skip)
                 }
             };
         }
@@ -91,7 +99,8 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.sleep.reset(Instant::now() + self.period);
+        self.sleep
+            .reset(deadline_after(Instant::now(), self.period));
     }
 
     /// The period.

@@ -5,7 +5,10 @@
 //! asks the wheel how long it may block in `epoll_wait` (until the next
 //! deadline) and afterwards fires every entry that is due, waking its task.
 //! Resolution is one millisecond; insertion and cancellation are O(1), so a
-//! million live timers cost one small slab entry each.
+//! million live timers cost one small slab entry each. A deadline beyond
+//! the wheel's reach of about 2.2 years is carried forward until it is
+//! really due, and one no `Instant` can hold (`sleep(Duration::MAX)`)
+//! saturates to 30 years: no timer fires early, and none overflows.
 //!
 //! A `Sleep` dropped on another thread (it is `Send`) cannot touch the wheel;
 //! it queues its key on the runtime's shared half and the runtime removes the

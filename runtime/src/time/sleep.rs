@@ -21,10 +21,7 @@ use crate::executor::{context, Shared};
 /// # });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let deadline = Instant::now()
-        .checked_add(duration)
-        .unwrap_or_else(far_future);
-    sleep_until(deadline)
+    sleep_until(deadline_after(Instant::now(), duration))
 }
 
 /// Waits until `deadline`.
@@ -35,8 +32,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
-pub(crate) fn far_future() -> Instant {
-    // About 30 years: further than the wheel reaches, so it is clamped there.
+/// `at + duration`, saturating: a sum an `Instant` cannot hold (say
+/// `Duration::MAX`) becomes the far future, about 30 years from now (or
+/// `at` itself if that is later still), instead of panicking.
+///
+/// Thirty years is "never" for any process; the wheel holds such a
+/// deadline like any other beyond its reach and never fires it early.
+pub(crate) fn deadline_after(at: Instant, duration: Duration) -> Instant {
+    at.checked_add(duration)
+        .unwrap_or_else(|| far_future().max(at))
+}
+
+fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 

@@ -22,6 +22,19 @@
 //! come. Entries whose deadline has passed fire; the others (a level-1 slot
 //! holds 64 ms worth of deadlines) are put back, one level lower. Every
 //! timer is moved at most once per level, at most six times in all.
+//!
+//! # Deadlines beyond the wheel's reach
+//!
+//! A deadline more than [`MAX_TICKS`] ahead (about 2.2 years: `sleep` of
+//! three years, or `Duration::MAX`, which `sleep` turns into 30 years) has
+//! no slot of its own. Such an entry keeps its true deadline in `when` but
+//! is *placed* at the farthest tick the wheel can tell apart, `elapsed +
+//! MAX_TICKS` (see [`TimerWheel::position`]). When that slot comes round,
+//! the entry is not due yet (`when > elapsed`), so it is put back like any
+//! other cascading entry, now up to another 2.2 years ahead; it fires only
+//! once its real deadline has passed. A sleep therefore never ends early,
+//! however far away its deadline is, at the cost of one extra move every
+//! 2.2 years.
 
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -44,6 +57,7 @@ enum Place {
 }
 
 struct Entry {
+    /// The tick at which the timer is due (not clamped to the wheel's reach).
     when: u64,
     waker: Option<Waker>,
     prev: u32,
@@ -79,11 +93,19 @@ impl TimerWheel {
     }
 
     /// The tick at which a deadline is due: rounded up, so a timer never
-    /// fires early.
+    /// fires early. Saturates at `u64::MAX` (half a billion years).
     fn tick_for(&self, deadline: Instant) -> u64 {
         let nanos = deadline.saturating_duration_since(self.start).as_nanos();
         let ticks = nanos.div_ceil(1_000_000);
-        ticks.min((self.elapsed + MAX_TICKS) as u128) as u64
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+
+    /// The tick whose slot an entry due at `when` goes into: `when` itself,
+    /// or, for a deadline beyond the wheel's reach, the farthest tick the
+    /// wheel can hold (the entry is moved on from there; see the module
+    /// docs).
+    fn position(&self, when: u64) -> u64 {
+        when.min(self.elapsed.saturating_add(MAX_TICKS))
     }
 
     fn now_tick(&self, now: Instant) -> u64 {
@@ -171,6 +193,8 @@ impl TimerWheel {
                         fired.push(w);
                     }
                 } else {
+                    // Due later in this slot's span (goes one level lower),
+                    // or beyond the reach (goes back to the far end).
                     self.link(key);
                 }
                 key = next;
@@ -179,8 +203,10 @@ impl TimerWheel {
         self.elapsed = self.elapsed.max(now);
     }
 
-    fn level_for(&self, when: u64) -> usize {
-        let mut masked = (self.elapsed ^ when) | (SLOTS as u64 - 1);
+    /// The level for an entry placed at tick `position` (at most
+    /// `MAX_TICKS` ahead of `elapsed`).
+    fn level_for(&self, position: u64) -> usize {
+        let mut masked = (self.elapsed ^ position) | (SLOTS as u64 - 1);
         if masked >= MAX_TICKS {
             masked = MAX_TICKS - 1;
         }
@@ -189,9 +215,9 @@ impl TimerWheel {
     }
 
     fn link(&mut self, key: u32) {
-        let when = self.entries[key as usize].when;
-        let level = self.level_for(when);
-        let slot = ((when >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+        let position = self.position(self.entries[key as usize].when);
+        let level = self.level_for(position);
+        let slot = ((position >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
         let head = self.levels[level].heads[slot];
         if head != NIL {
             self.entries[head as usize].prev = key;
@@ -344,6 +370,96 @@ mod tests {
         wheel.advance(start + ms(50), &mut fired);
         let k = wheel.insert(start + ms(10), &waker);
         assert!(wheel.poll(k, &waker));
+    }
+
+    #[test]
+    fn deadline_beyond_the_reach_fires_when_due_not_at_the_reach() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        // Three years: further than the wheel's ~2.18-year reach.
+        let due = 3 * 365 * 86_400_000;
+        assert!(due > MAX_TICKS);
+        let far = wheel.insert(start + ms(due), &waker);
+        let near = wheel.insert(start + ms(5), &waker);
+        let mut fired = Vec::new();
+        wheel.advance(start + ms(5), &mut fired);
+        assert!(wheel.poll(near, &waker));
+        assert!(!wheel.poll(far, &waker));
+        // The loop is told to wake by the far end of the reach at the
+        // latest, so it can move the entry on; never later than the deadline.
+        let wait = wheel.next_timeout(start + ms(5)).unwrap();
+        assert!(wait <= ms(MAX_TICKS) && wait <= ms(due - 5), "{wait:?}");
+        // The tick the deadline used to be clamped to passes: not due yet.
+        for t in [MAX_TICKS, MAX_TICKS + 1, MAX_TICKS + 5, due - 1000] {
+            wheel.advance(start + ms(t), &mut fired);
+            assert!(!wheel.poll(far, &waker), "fired at tick {t}, due at {due}");
+        }
+        assert_eq!(fired.len(), 1);
+        let wait = wheel.next_timeout(start + ms(due - 10)).unwrap();
+        assert!(wait <= ms(10), "{wait:?}");
+        wheel.advance(start + ms(due - 1), &mut fired);
+        assert!(!wheel.poll(far, &waker), "fired a millisecond early");
+        wheel.advance(start + ms(due), &mut fired);
+        assert!(wheel.poll(far, &waker), "did not fire when due");
+        assert_eq!(fired.len(), 2);
+        for w in fired.drain(..) {
+            w.wake();
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        wheel.remove(far);
+        wheel.remove(near);
+        assert_eq!(wheel.next_timeout(start + ms(due)), None);
+    }
+
+    #[test]
+    fn far_deadlines_in_random_order_never_fire_early_or_late() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut seed = 0x9E3779B97F4A7C15u64;
+        let mut keys = Vec::new();
+        // Up to ten times the reach, so entries are moved on several times.
+        let span = 10 * MAX_TICKS;
+        for _ in 0..2_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let d = 1 + seed % span;
+            keys.push((d, wheel.insert(start + ms(d), &waker)));
+        }
+        let mut fired = Vec::new();
+        let mut t = 0;
+        let step = MAX_TICKS / 7 + 12_345;
+        while t <= span {
+            t += step;
+            wheel.advance(start + ms(t), &mut fired);
+            for &(d, k) in &keys {
+                assert_eq!(wheel.poll(k, &waker), d <= t, "deadline {d} at time {t}");
+            }
+        }
+        assert_eq!(fired.len(), keys.len());
+    }
+
+    #[test]
+    fn unrepresentable_deadlines_saturate_and_stay_pending() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        // Five hundred million years of milliseconds overflow u64 ticks.
+        let far = start + Duration::from_secs(u64::MAX / 1000 * 2);
+        let key = wheel.insert(far, &waker);
+        let mut fired = Vec::new();
+        for years in [1, 3, 10, 100] {
+            wheel.advance(
+                start + Duration::from_secs(years * 365 * 86_400),
+                &mut fired,
+            );
+            assert!(!wheel.poll(key, &waker), "fired after {years} years");
+            assert!(wheel.next_timeout(start).is_some());
+        }
+        assert!(fired.is_empty());
     }
 
     #[test]
