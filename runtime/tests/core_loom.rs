@@ -181,7 +181,10 @@ impl ModelTask {
             ToRunning::Poll => {}
         }
         self.future.with(|f| {
-            assert!(unsafe { (*f).is_some() }, "polled after the future was dropped")
+            assert!(
+                unsafe { (*f).is_some() },
+                "polled after the future was dropped"
+            )
         });
         self.polls.fetch_add(1, SeqCst);
         self.last_poll_saw_event

@@ -27,6 +27,19 @@
 //! the eventfd. `notified` makes that write happen once per sleep, not once
 //! per wake: the first waker to set it pays for the system call.
 //!
+//! `notified` is reset when a sleep begins, not only when it ends. A waker
+//! that read `parked` as true a moment before the loop woke up (and was
+//! then preempted, say) may set `notified` just after `after_park` cleared
+//! it. Its eventfd write is then easily consumed by a wait that never sets
+//! `parked`: the zero-timeout turn the loop takes every `event_interval`
+//! polls, or a turn that found work at its last look. Left set, that
+//! `notified` would make every waker of the *next* sleep skip its write,
+//! and the loop would sleep through the new work: a lost wake-up, until a
+//! timer or an IO event came. (`tests/core_loom/park_models.rs`,
+//! `late_notified_flag_does_not_silence_the_next_sleep`, is that case.)
+//! Resetting it before `parked` is set means that a waker that sees this
+//! sleep's `parked` also sees this sleep's fresh `notified`.
+//!
 //! # Under loom
 //!
 //! loom models `SeqCst` accesses as acquire/release only, which allows the
@@ -73,6 +86,9 @@ impl Parker {
     /// must write the eventfd; the caller must look at its queues once more
     /// *after* this call and skip the sleep if there is work.
     pub(crate) fn before_park(&self) {
+        // A fresh sleep: no one has written the eventfd for it yet. Before
+        // `parked`, so a waker that sees this sleep's `parked` sees this.
+        self.notified.swap(false, SeqCst);
         self.parked.store(true, SeqCst);
         seq_cst_store_load_for_loom();
     }

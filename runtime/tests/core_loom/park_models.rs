@@ -108,10 +108,7 @@ impl Runtime {
         }
         let mut n = self.queued.load(SeqCst);
         while n > 0 {
-            match self
-                .queued
-                .compare_exchange(n, n - 1, SeqCst, SeqCst)
-            {
+            match self.queued.compare_exchange(n, n - 1, SeqCst, SeqCst) {
                 Ok(_) => return true,
                 Err(actual) => n = actual,
             }
