@@ -30,18 +30,18 @@ fn slot() -> Arc<Slot> {
 
 /// Which of the three wake operations the notifier uses.
 #[derive(Clone, Copy)]
-enum Wake {
+enum Notify {
     Wake,
     WakeByRef,
-    TakeThenWake,
+    Take,
 }
 
-fn notify(slot: &Slot, how: Wake) {
+fn notify(slot: &Slot, how: Notify) {
     slot.ready.store(true, SeqCst);
     match how {
-        Wake::Wake => slot.waker.wake(),
-        Wake::WakeByRef => slot.waker.wake_by_ref(),
-        Wake::TakeThenWake => {
+        Notify::Wake => slot.waker.wake(),
+        Notify::WakeByRef => slot.waker.wake_by_ref(),
+        Notify::Take => {
             if let Some(w) = slot.waker.take() {
                 w.wake();
             }
@@ -49,7 +49,7 @@ fn notify(slot: &Slot, how: Wake) {
     }
 }
 
-fn register_then_wake(how: Wake) {
+fn register_then_wake(how: Notify) {
     model(move || {
         let slot = slot();
         let waiter = CountingWaker::new();
@@ -69,17 +69,17 @@ fn register_then_wake(how: Wake) {
 
 #[test]
 fn atomic_waker_register_races_wake() {
-    register_then_wake(Wake::Wake);
+    register_then_wake(Notify::Wake);
 }
 
 #[test]
 fn atomic_waker_register_races_wake_by_ref() {
-    register_then_wake(Wake::WakeByRef);
+    register_then_wake(Notify::WakeByRef);
 }
 
 #[test]
 fn atomic_waker_register_races_take() {
-    register_then_wake(Wake::TakeThenWake);
+    register_then_wake(Notify::Take);
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn atomic_waker_replaced_waker_is_the_one_woken() {
         slot.waker.register(&first.waker());
         let notifier = {
             let slot = slot.clone();
-            thread::spawn(move || notify(&slot, Wake::WakeByRef))
+            thread::spawn(move || notify(&slot, Notify::WakeByRef))
         };
         slot.waker.register(&second.waker());
         let saw_ready = slot.ready.load(SeqCst);
@@ -117,11 +117,11 @@ fn atomic_waker_two_notifiers() {
         slot.waker.register(&waiter.waker());
         let a = {
             let slot = slot.clone();
-            thread::spawn(move || notify(&slot, Wake::WakeByRef))
+            thread::spawn(move || notify(&slot, Notify::WakeByRef))
         };
         let b = {
             let slot = slot.clone();
-            thread::spawn(move || notify(&slot, Wake::Wake))
+            thread::spawn(move || notify(&slot, Notify::Wake))
         };
         a.join().unwrap();
         b.join().unwrap();
