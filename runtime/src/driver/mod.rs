@@ -16,6 +16,7 @@
 //! task polls, so no event for it can be waiting. From another thread the
 //! free is deferred to the runtime's next turn (`release_pending`).
 
+mod readiness;
 mod registration;
 
 pub(crate) use registration::{Direction, Registration, ScheduledIo, WaitSlot, Waiter};

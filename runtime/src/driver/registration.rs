@@ -7,13 +7,14 @@
 //! that the driver bumps on every event. An IO operation reads the bits,
 //! tries the system call, and on `WouldBlock` clears the bits it saw, but
 //! only if the tick is unchanged: if an event arrived in between, the newer
-//! readiness must not be thrown away.
+//! readiness must not be thrown away. That word and its operations are in
+//! `readiness.rs`.
 
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Waker};
 
@@ -25,13 +26,9 @@ use crate::coop;
 use crate::executor::{context, Shared};
 use crate::task::AtomicWaker;
 
-const READABLE: usize = 1 << 0;
-const WRITABLE: usize = 1 << 1;
-const READ_CLOSED: usize = 1 << 2;
-const WRITE_CLOSED: usize = 1 << 3;
-const ERROR: usize = 1 << 4;
-const READY_MASK: usize = (1 << 16) - 1;
-const TICK_ONE: usize = 1 << 16;
+use super::readiness::{
+    Readiness, ReadyEvent, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED,
+};
 
 /// Which half of a descriptor an operation waits on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -49,13 +46,6 @@ impl Direction {
     }
 }
 
-/// A snapshot of readiness, to clear exactly what was seen.
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct ReadyEvent {
-    tick: usize,
-    ready: usize,
-}
-
 /// Readiness and waiters of one registered descriptor.
 ///
 /// Two kinds of waiter. The `poll_*` methods (behind `AsyncRead`,
@@ -66,7 +56,7 @@ pub(crate) struct ReadyEvent {
 /// any number of tasks at once; each of their futures owns an entry in
 /// `waiters` and removes it when it completes or is dropped.
 pub(crate) struct ScheduledIo {
-    readiness: AtomicUsize,
+    readiness: Readiness,
     reader: AtomicWaker,
     writer: AtomicWaker,
     waiters: Mutex<Slab<(Direction, Waker)>>,
@@ -100,19 +90,9 @@ impl ScheduledIo {
         if event.is_error() {
             bits |= ERROR;
         }
-        let mut cur = self.readiness.load(Acquire);
-        loop {
-            let next = (cur & !READY_MASK).wrapping_add(TICK_ONE) | (cur & READY_MASK) | bits;
-            // SeqCst pairs with the waiter's `waiting` increment and
-            // re-check in `poll_ready_shared`: one of the two sees the other.
-            match self
-                .readiness
-                .compare_exchange_weak(cur, next, SeqCst, Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
-        }
+        // SeqCst inside: pairs with the waiter's `waiting` increment and
+        // re-check in `poll_ready_shared`: one of the two sees the other.
+        self.readiness.set(bits);
         if bits & Direction::Read.mask() != 0 {
             self.reader.wake_by_ref();
         }
@@ -130,12 +110,7 @@ impl ScheduledIo {
     }
 
     fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
-        let cur = self.readiness.load(SeqCst);
-        let ready = cur & dir.mask();
-        (ready != 0).then_some(ReadyEvent {
-            tick: cur & !READY_MASK,
-            ready,
-        })
+        self.readiness.snapshot(dir.mask())
     }
 }
 
@@ -175,7 +150,7 @@ impl Registration {
         interest: Interest,
     ) -> io::Result<Registration> {
         let io = Box::new(ScheduledIo {
-            readiness: AtomicUsize::new(0),
+            readiness: Readiness::new(),
             reader: AtomicWaker::new(),
             writer: AtomicWaker::new(),
             waiters: Mutex::new(Slab::new()),
@@ -309,19 +284,8 @@ impl Registration {
 
     /// Forgets the readiness in `event`, unless newer readiness has arrived.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
-        let io = self.io();
-        // ERROR too: a WouldBlock proves the pending error was consumed;
-        // a sticky ERROR would make every later wait ready at once (spin).
-        let clear = event.ready & (READABLE | WRITABLE | ERROR);
-        let mut cur = io.readiness.load(Acquire);
-        while cur & !READY_MASK == event.tick {
-            match io
-                .readiness
-                .compare_exchange_weak(cur, cur & !clear, AcqRel, Acquire)
-            {
-                Ok(_) => return self.rearm(cur & !clear),
-                Err(actual) => cur = actual,
-            }
+        if let Some(left) = self.io().readiness.clear(event) {
+            self.rearm(left);
         }
     }
 

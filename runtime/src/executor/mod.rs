@@ -35,9 +35,11 @@
 //! `parked` afterwards and, if set, writes the poller's eventfd: the
 //! sequentially consistent flag and queue length guarantee that either the
 //! loop sees the new work before it sleeps, or the writer sees it asleep.
+//! The flags and their protocol are in `park.rs`.
 
 pub(crate) mod context;
 mod inject;
+mod park;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -60,6 +62,7 @@ use crate::task::{borrowed_waker, JoinHandle, ToIdle, ToRunning};
 use crate::time::remote::RemoteTimer;
 use crate::time::wheel::TimerWheel;
 use inject::Inject;
+use park::Parker;
 
 /// `owned_index` of a task that has left its owner's task list.
 pub(crate) const RELEASED: usize = usize::MAX - 1;
@@ -92,10 +95,9 @@ pub(crate) struct Shared {
     inject: Inject,
     /// The future passed to `block_on` was woken.
     main_woken: AtomicBool,
-    /// The loop is (about to be) blocked in `epoll_wait`.
-    parked: AtomicBool,
-    /// Someone already wrote the eventfd for this sleep.
-    notified: AtomicBool,
+    /// Whether the loop is (about to be) blocked in `epoll_wait`, and
+    /// whether someone already wrote the eventfd for this sleep.
+    parker: Parker,
     pub(crate) io: IoShared,
     pub(crate) blocking: BlockingPool,
     /// Timer entries to remove, from `Sleep`s dropped on other threads.
@@ -110,7 +112,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Wakes the loop if it is asleep in `epoll_wait`.
     pub(crate) fn unpark(&self) {
-        if self.parked.load(SeqCst) && !self.notified.swap(true, SeqCst) {
+        if self.parker.unpark() {
             // Failure to write an eventfd means the process is out of order
             // already; the loop will still wake at its next timer.
             let _ = self.io.poller.notify();
@@ -232,8 +234,7 @@ impl Local {
         let shared = Arc::new(Shared {
             inject: Inject::new(),
             main_woken: AtomicBool::new(false),
-            parked: AtomicBool::new(false),
-            notified: AtomicBool::new(false),
+            parker: Parker::new(),
             io: IoShared::new(open_poller(config.poller)?),
             blocking: BlockingPool::new(config.blocking.clone()),
             timer_cancels: Mutex::new(Vec::new()),
@@ -406,7 +407,7 @@ impl Local {
                 .spin_result(!shared.inject.is_empty() || shared.main_woken.load(SeqCst));
         }
         if may_block {
-            shared.parked.store(true, SeqCst);
+            shared.parker.before_park();
             if !shared.inject.is_empty()
                 || shared.main_woken.load(SeqCst)
                 || shared.has_timer_inserts.load(SeqCst)
@@ -431,8 +432,7 @@ impl Local {
             // Awake again before the events wake anything: a wake from here
             // on needs no eventfd write (the loop looks at its queues before
             // it sleeps again).
-            shared.parked.store(false, SeqCst);
-            shared.notified.store(false, SeqCst);
+            shared.parker.after_park();
         }
         for event in events.iter() {
             // SAFETY: every token we register is a live ScheduledIo; a

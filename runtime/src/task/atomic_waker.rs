@@ -7,10 +7,10 @@
 //! WAKING bit when it lets go and performs the wake itself, so no wake-up is
 //! ever lost and neither side waits for the other.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::task::Waker;
+
+use super::loom::{AtomicUsize, UnsafeCell};
 
 const WAITING: usize = 0;
 const REGISTERING: usize = 0b01;
@@ -29,7 +29,7 @@ unsafe impl Send for AtomicWaker {}
 unsafe impl Sync for AtomicWaker {}
 
 impl AtomicWaker {
-    pub(crate) const fn new() -> AtomicWaker {
+    pub(crate) fn new() -> AtomicWaker {
         AtomicWaker {
             state: AtomicUsize::new(WAITING),
             waker: UnsafeCell::new(None),
@@ -47,13 +47,12 @@ impl AtomicWaker {
             WAITING => {
                 // SAFETY: we hold the REGISTERING bit, so no one else reads or
                 // writes the cell until we release it.
-                unsafe {
-                    let slot = &mut *self.waker.get();
-                    match slot {
+                self.waker.with_mut(|slot| unsafe {
+                    match &mut *slot {
                         Some(old) if old.will_wake(waker) => {}
-                        _ => *slot = Some(waker.clone()),
+                        slot => *slot = Some(waker.clone()),
                     }
-                }
+                });
                 if self
                     .state
                     .compare_exchange(REGISTERING, WAITING, AcqRel, Acquire)
@@ -62,7 +61,7 @@ impl AtomicWaker {
                     // A wake came in while we held the slot; it could not
                     // touch the cell, so we deliver it ourselves.
                     // SAFETY: the state is REGISTERING | WAKING: still ours.
-                    let waker = unsafe { (*self.waker.get()).take() };
+                    let waker = self.waker.with_mut(|slot| unsafe { (*slot).take() });
                     self.state.swap(WAITING, AcqRel);
                     if let Some(w) = waker {
                         w.wake();
@@ -94,9 +93,11 @@ impl AtomicWaker {
     pub(crate) fn wake_by_ref(&self) {
         if self.state.fetch_or(WAKING, AcqRel) == WAITING {
             // SAFETY: we moved the state from WAITING to WAKING: the cell is ours.
-            if let Some(w) = unsafe { &*self.waker.get() } {
-                w.wake_by_ref();
-            }
+            self.waker.with(|slot| {
+                if let Some(w) = unsafe { &*slot } {
+                    w.wake_by_ref();
+                }
+            });
             self.state.fetch_and(!WAKING, Release);
         }
     }
@@ -105,7 +106,7 @@ impl AtomicWaker {
     pub(crate) fn take(&self) -> Option<Waker> {
         if self.state.fetch_or(WAKING, AcqRel) == WAITING {
             // SAFETY: we moved the state from WAITING to WAKING: the cell is ours.
-            let waker = unsafe { (*self.waker.get()).take() };
+            let waker = self.waker.with_mut(|slot| unsafe { (*slot).take() });
             self.state.fetch_and(!WAKING, Release);
             waker
         } else {

@@ -56,6 +56,7 @@
 
 mod atomic_waker;
 mod join;
+mod loom;
 pub(crate) mod raw;
 mod state;
 mod waker;

@@ -9,8 +9,9 @@
 //! compare-and-swap, so a waker on any thread and the executor never disagree
 //! about who must enqueue the task or free it.
 
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
+
+use super::loom::AtomicUsize;
 
 /// In a run queue, or woken while running (then it goes back in afterwards).
 const SCHEDULED: usize = 1 << 0;
@@ -169,7 +170,9 @@ impl State {
     }
 }
 
-#[cfg(test)]
+// Plain unit tests; under `--cfg loom` the word is a loom atomic, usable only
+// inside a model, and `tests/core_loom.rs` checks these transitions instead.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

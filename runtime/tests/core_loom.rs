@@ -1,0 +1,408 @@
+//! loom model checks of the runtime's core hand-offs: the task state word,
+//! `AtomicWaker`, the executor's park/unpark handshake and the IO driver's
+//! readiness word. Each model drives the real code through every
+//! interleaving of a few threads (up to the preemption bound) and asserts
+//! on the outcome.
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p spindle-runtime --release --test core_loom
+//! ```
+//!
+//! # How the core code sees loom
+//!
+//! loom is a dev-dependency, so the library itself never links it. This
+//! test crate compiles the few source files it models directly: a `#[path]`
+//! on an inline module points it at a source directory, and the files named
+//! inside are the real ones. Being a `test` build with `--cfg loom`, they
+//! pick loom's atomics (and `UnsafeCell`, which checks that no two threads
+//! touch the cell without ordering between them) through their
+//! `cfg(all(loom, test))` switches: `task/loom.rs`, and the import lines of
+//! `executor/park.rs` and `driver/readiness.rs`. Those files have no other
+//! crate-internal dependencies, so nothing needs stubbing.
+//!
+//! What the models stand in for (the parts of the runtime around the real
+//! code) is small and said at each model: a counter of queue entries for
+//! the run and injection queues, a counting waker, and a mutex-and-condvar
+//! counter for the poller's eventfd. Without `--cfg loom` this file is empty.
+
+#![cfg(loom)]
+#![allow(dead_code, unused_imports)]
+
+#[path = "../src/task"]
+mod task {
+    pub(crate) mod atomic_waker;
+    mod loom;
+    pub(crate) mod state;
+
+    pub(crate) use loom::UnsafeCell;
+}
+
+#[path = "../src/executor"]
+mod executor {
+    pub(crate) mod park;
+}
+
+#[path = "../src/driver"]
+mod driver {
+    pub(crate) mod readiness;
+}
+
+#[path = "core_loom/park_models.rs"]
+mod park_models;
+#[path = "core_loom/support.rs"]
+mod support;
+#[path = "core_loom/waker_models.rs"]
+mod waker_models;
+
+use std::sync::atomic::Ordering::SeqCst;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
+use loom::sync::Arc;
+use loom::thread;
+
+use driver::readiness::{Readiness, READABLE, READ_CLOSED, WRITABLE};
+use support::{model, Tracked};
+use task::state::{State, ToIdle, ToRunning};
+use task::UnsafeCell;
+
+// ---------------------------------------------------------------------------
+// The task state word
+// ---------------------------------------------------------------------------
+
+/// The parts of a task allocation the state word guards: the future, the
+/// output, and counters of what happened to them. The cells are loom's, so
+/// a touch of the future or output that is not ordered after the state
+/// transition granting it fails the model.
+struct ModelTask {
+    state: State,
+    future: UnsafeCell<Option<Tracked>>,
+    output: UnsafeCell<Option<Tracked>>,
+    future_drops: Arc<AtomicUsize>,
+    output_drops: Arc<AtomicUsize>,
+    /// Queue entries holding the task (the run queue and the injection
+    /// queue together); each holds one reference.
+    queued: AtomicUsize,
+    /// Polls, and whether each saw the event a waker published.
+    polls: AtomicUsize,
+    last_poll_saw_event: AtomicBool,
+    /// The event a waker publishes before it wakes the task.
+    event: AtomicBool,
+    /// How many times a reference drop reported "last one".
+    freed: AtomicUsize,
+}
+
+impl ModelTask {
+    /// A freshly spawned task: scheduled (one queue entry), with a
+    /// `JoinHandle` and a task-list reference.
+    fn spawn() -> ModelTask {
+        let future_drops = Arc::new(AtomicUsize::new(0));
+        let output_drops = Arc::new(AtomicUsize::new(0));
+        ModelTask {
+            state: State::new(),
+            future: UnsafeCell::new(Some(Tracked(future_drops.clone()))),
+            output: UnsafeCell::new(None),
+            future_drops,
+            output_drops,
+            queued: AtomicUsize::new(1),
+            polls: AtomicUsize::new(0),
+            last_poll_saw_event: AtomicBool::new(false),
+            event: AtomicBool::new(false),
+            freed: AtomicUsize::new(0),
+        }
+    }
+
+    /// Puts one queue entry (with the reference it holds) in the queue. A
+    /// task is never in a queue twice.
+    fn enqueue(&self) {
+        let before = self.queued.fetch_add(1, SeqCst);
+        assert_eq!(before, 0, "a task was queued twice");
+    }
+
+    fn drop_refs(&self, n: usize) {
+        if self.state.ref_dec_by(n) {
+            self.freed.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A waker on another thread: publish the event, then wake (`Waker::wake`
+    /// of a task: `transition_to_notified`, and a queue push if it says so).
+    ///
+    /// The event is written and read with read-modify-writes, as by every
+    /// event source in the runtime (a lock, a channel's state word, an
+    /// `AtomicWaker` registered before the re-check). That matters: a wake
+    /// that finds the task already SCHEDULED writes nothing to the state
+    /// word, so the state word alone does not order a plain event store
+    /// before the coming poll's plain load.
+    fn wake(&self) {
+        self.event.swap(true, SeqCst);
+        if self.state.transition_to_notified() {
+            self.enqueue();
+        }
+    }
+
+    /// `JoinHandle::abort`.
+    fn abort(&self) {
+        if self.state.transition_to_cancelled() {
+            self.enqueue();
+        }
+    }
+
+    /// `JoinHandle`'s drop: give up the join interest, drop the output if
+    /// the task already completed, drop the handle's reference.
+    fn drop_join_handle(&self) {
+        if self.state.unset_join_interest() {
+            self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+        }
+        self.drop_refs(1);
+    }
+
+    /// The future finished (returned Ready, or was cancelled): store the
+    /// output and publish it, as `Local::complete` and `publish_completion`.
+    fn complete(&self) {
+        self.output
+            .with_mut(|out| unsafe { *out = Some(Tracked(self.output_drops.clone())) });
+        if !self.state.transition_to_complete() {
+            // No JoinHandle: the output is the executor's to drop.
+            self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+        }
+        // The run-queue entry's reference and the task-list reference.
+        self.drop_refs(2);
+    }
+
+    /// `Local::run` on one queue entry. `ready` says whether this poll
+    /// completes the future.
+    fn run_one(&self, ready: bool) {
+        let before = self.queued.fetch_sub(1, SeqCst);
+        assert!(before > 0, "ran a task that was not queued");
+        match self.state.transition_to_running() {
+            ToRunning::Done => return self.drop_refs(1),
+            ToRunning::Cancel => return self.cancel(),
+            ToRunning::Poll => {}
+        }
+        self.future.with(|f| {
+            assert!(
+                unsafe { (*f).is_some() },
+                "polled after the future was dropped"
+            )
+        });
+        self.polls.fetch_add(1, SeqCst);
+        self.last_poll_saw_event
+            .store(self.event.fetch_or(false, SeqCst), SeqCst);
+        if ready {
+            self.future.with_mut(|f| drop(unsafe { (*f).take() }));
+            return self.complete();
+        }
+        match self.state.transition_to_idle() {
+            ToIdle::Idle => self.drop_refs(1),
+            // The entry (and its reference) goes back in the queue.
+            ToIdle::Requeue => self.enqueue(),
+            ToIdle::Cancel => self.cancel(),
+        }
+    }
+
+    /// Drops the future of a cancelled task and completes it.
+    fn cancel(&self) {
+        self.future.with_mut(|f| {
+            let future = unsafe { (*f).take() };
+            assert!(future.is_some(), "a future was cancelled twice");
+        });
+        self.complete();
+    }
+
+    /// Runs queue entries until there are none (after the racing threads
+    /// are joined).
+    fn drain(&self) {
+        while self.queued.load(SeqCst) > 0 {
+            self.run_one(false);
+        }
+    }
+}
+
+#[test]
+fn join_handle_drop_races_completion() {
+    // The executor completes the task while the JoinHandle is dropped on
+    // another thread: the output is dropped exactly once, by whichever side
+    // comes second (the JoinHandle if the task was complete when it gave up
+    // interest, else the executor), and the allocation is freed once.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        let handle = {
+            let task = task.clone();
+            thread::spawn(move || task.drop_join_handle())
+        };
+        task.run_one(true);
+        handle.join().unwrap();
+        assert_eq!(task.output_drops.load(SeqCst), 1);
+        assert_eq!(task.future_drops.load(SeqCst), 1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn wake_during_poll_is_never_lost() {
+    // A waker publishes an event and wakes the task while the executor may
+    // be polling it. The last poll must see the event (else the wake-up was
+    // lost), the task is never queued twice (checked in `enqueue`), and a
+    // wake that lands while RUNNING causes exactly one more poll.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        // A waker cloned during an earlier poll, holding its own reference
+        // (`Waker::clone` takes one while the executor holds another).
+        task.state.ref_inc();
+        let waker = {
+            let task = task.clone();
+            thread::spawn(move || {
+                task.wake();
+                task.drop_refs(1);
+            })
+        };
+        task.run_one(false);
+        waker.join().unwrap();
+        task.drain();
+        assert!(task.last_poll_saw_event.load(SeqCst), "wake-up lost");
+        let polls = task.polls.load(SeqCst);
+        assert!((1..=2).contains(&polls), "{polls} polls");
+        // The handle and the task list still hold the task.
+        assert_eq!(task.freed.load(SeqCst), 0);
+        task.drop_join_handle();
+        task.drop_refs(1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn abort_races_poll_and_wake() {
+    // abort() (then the JoinHandle's drop) on one thread, a wake on
+    // another, while the executor polls the task. Whatever the order: the
+    // future is dropped exactly once and never polled after that (asserted
+    // in `run_one`), the cancelled output is dropped exactly once, the task
+    // ends COMPLETE, and the allocation is freed exactly once.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        let aborter = {
+            let task = task.clone();
+            thread::spawn(move || {
+                task.abort();
+                task.drop_join_handle();
+            })
+        };
+        task.state.ref_inc();
+        let waker = {
+            let task = task.clone();
+            thread::spawn(move || {
+                task.wake();
+                task.drop_refs(1);
+            })
+        };
+        task.run_one(false);
+        aborter.join().unwrap();
+        waker.join().unwrap();
+        task.drain();
+        assert!(task.state.is_complete());
+        assert_eq!(task.future_drops.load(SeqCst), 1);
+        assert_eq!(task.output_drops.load(SeqCst), 1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+        assert!(task.polls.load(SeqCst) <= 2);
+    });
+}
+
+#[test]
+fn refcount_reaches_zero_exactly_once_after_every_use() {
+    // Three holders drop their references concurrently (one clones and
+    // drops a waker first). Exactly one sees the count reach zero, and its
+    // "free" (a write to the cell) is ordered after every other holder's
+    // last read of the task, or loom reports the race.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        let last_user = |task: &ModelTask, n: usize| {
+            task.future.with(|f| assert!(unsafe { (*f).is_some() }));
+            if task.state.ref_dec_by(n) {
+                task.freed.fetch_add(1, SeqCst);
+                task.future.with_mut(|f| drop(unsafe { (*f).take() }));
+            }
+        };
+        let a = {
+            let task = task.clone();
+            thread::spawn(move || {
+                task.state.ref_inc();
+                last_user(&task, 1);
+                last_user(&task, 1);
+            })
+        };
+        let b = {
+            let task = task.clone();
+            thread::spawn(move || last_user(&task, 1))
+        };
+        last_user(&task, 1);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(task.freed.load(SeqCst), 1);
+        assert_eq!(task.future_drops.load(SeqCst), 1);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The driver's readiness word
+// ---------------------------------------------------------------------------
+
+#[test]
+fn clear_keeps_readiness_that_arrived_after_the_snapshot() {
+    // An IO operation snapshots READABLE, gets WouldBlock and clears what it
+    // saw, while the driver reports a new readable edge. If the snapshot was
+    // taken before the new edge, the readiness must survive the clear (the
+    // failed call may not have seen the new data); if after, the clear wins.
+    model(|| {
+        let readiness = Arc::new(Readiness::new());
+        readiness.set(READABLE);
+        let first = readiness.snapshot(READABLE).unwrap();
+        let driver = {
+            let readiness = readiness.clone();
+            thread::spawn(move || readiness.set(READABLE | WRITABLE))
+        };
+        let seen = readiness.snapshot(READABLE).unwrap();
+        let cleared = readiness.clear(seen);
+        driver.join().unwrap();
+        let now = readiness.snapshot(READABLE);
+        if seen == first {
+            // The snapshot missed the new edge (the clear itself may have
+            // come before or after it).
+            assert!(now.is_some(), "readiness that arrived later was erased");
+        } else {
+            // The snapshot saw the new edge; nothing came after it.
+            assert!(cleared.is_some() && now.is_none());
+        }
+        // The other direction is never touched by a read's clear.
+        assert!(readiness.snapshot(WRITABLE).is_some());
+    });
+}
+
+#[test]
+fn clears_race_a_closed_edge() {
+    // Two operations clear the same snapshot while the driver reports a
+    // read-closed edge. The edge arrived after the snapshot, so neither
+    // clear may erase it: READABLE from it survives, and READ_CLOSED is
+    // final (a clear never removes it, even one that wins).
+    model(|| {
+        let readiness = Arc::new(Readiness::new());
+        readiness.set(READABLE);
+        let seen = readiness.snapshot(READABLE).unwrap();
+        let driver = {
+            let readiness = readiness.clone();
+            thread::spawn(move || readiness.set(READABLE | READ_CLOSED))
+        };
+        let other = {
+            let readiness = readiness.clone();
+            thread::spawn(move || readiness.clear(seen))
+        };
+        let mine = readiness.clear(seen);
+        driver.join().unwrap();
+        let theirs = other.join().unwrap();
+        // A clear that won left nothing readable behind it.
+        for left in [mine, theirs].into_iter().flatten() {
+            assert_eq!(left & (READABLE | READ_CLOSED), 0);
+        }
+        assert!(readiness.snapshot(READ_CLOSED).is_some());
+        assert!(readiness.snapshot(READABLE).is_some());
+    });
+}
