@@ -340,8 +340,10 @@ fn rearm_adds_directions_and_never_disarms_one() {
         a.write_all(b"x").unwrap();
         p.add(c.as_raw_fd(), Token(6), Interest::BOTH).unwrap();
         assert_eq!(wait(&p, 1000), vec![(Token(6), true, true)], "{b}");
-        p.rearm(c.as_raw_fd(), Token(6), Interest::WRITABLE).unwrap();
-        p.rearm(c.as_raw_fd(), Token(6), Interest::READABLE).unwrap();
+        p.rearm(c.as_raw_fd(), Token(6), Interest::WRITABLE)
+            .unwrap();
+        p.rearm(c.as_raw_fd(), Token(6), Interest::READABLE)
+            .unwrap();
         if p.is_edge_triggered() {
             // Nothing disarmed, nothing new: rearm is a no-op here.
             assert!(wait(&p, 20).is_empty(), "{b}");
@@ -412,7 +414,11 @@ fn asleep_in_a_poller(tid: libc::pid_t) -> bool {
     let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
         return false;
     };
-    let Some(Ok(nr)) = text.split_whitespace().next().map(str::parse::<libc::c_long>) else {
+    let Some(Ok(nr)) = text
+        .split_whitespace()
+        .next()
+        .map(str::parse::<libc::c_long>)
+    else {
         return false; // "running"
     };
     #[cfg(target_arch = "x86_64")]

@@ -71,7 +71,11 @@ fn asleep_in_a_poller(tid: libc::pid_t) -> bool {
     let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
         return false;
     };
-    let Some(Ok(nr)) = text.split_whitespace().next().map(str::parse::<libc::c_long>) else {
+    let Some(Ok(nr)) = text
+        .split_whitespace()
+        .next()
+        .map(str::parse::<libc::c_long>)
+    else {
         return false; // "running"
     };
     #[cfg(target_arch = "x86_64")]

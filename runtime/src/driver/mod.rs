@@ -60,6 +60,7 @@ pub(crate) struct IoShared {
 /// to being freed. Boxed on purpose: the address is the poller token and
 /// must not move.
 #[derive(Default)]
+#[allow(clippy::vec_box)]
 struct Released {
     /// Dropped since the last turn.
     fresh: Vec<Box<ScheduledIo>>,
