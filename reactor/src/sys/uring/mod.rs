@@ -93,6 +93,7 @@
 //! non-blocking `wait` when there is queued work worth a system call.
 
 mod abi;
+mod id_hash;
 #[cfg(test)]
 mod tests;
 
@@ -104,6 +105,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use self::abi::*;
+use self::id_hash::BuildIdHasher;
 use super::event_from_poll_bits;
 use super::eventfd::EventFd;
 use crate::{Events, Interest, Token};
@@ -571,33 +573,4 @@ fn mask(interest: Interest) -> u32 {
         m |= libc::POLLOUT as u32;
     }
     m
-}
-
-/// Request ids are sequential `u64`s: a multiply spreads them over the
-/// table at a fraction of the cost of the default SipHash.
-#[derive(Default, Clone, Copy)]
-struct BuildIdHasher;
-
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::BuildHasher for BuildIdHasher {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
