@@ -1,7 +1,7 @@
 //! [`Poller`]: the public face of the OS readiness backends.
 //!
-//! It holds one backend from `sys/` and forwards each of the five methods
-//! (`add`, `modify`, `delete`, `wait`, `notify`) to it.
+//! It holds one backend from `sys/` and forwards each method (`add`,
+//! `modify`, `rearm`, `delete`, `wait`, `notify`) to it.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -20,9 +20,9 @@ use crate::{Backend, Events, Interest, Token};
 ///
 /// The poller does not own the descriptors it watches. Delete a descriptor
 /// before closing it. Closing first does not work the same on every
-/// backend: epoll forgets the descriptor, but an io_uring poll request keeps
-/// the file open (its peer never sees the close) until the registration is
-/// deleted.
+/// backend: epoll forgets the descriptor, poll and select report an error
+/// event for it once, but an io_uring poll request keeps the file open (its
+/// peer never sees the close) until the registration is deleted.
 #[derive(Debug)]
 pub struct Poller {
     backend: Inner,
@@ -86,11 +86,12 @@ impl Poller {
     ///   guaranteed after you have read or written until `WouldBlock`.
     /// * `false` (poll, select): level-triggered underneath. A direction is
     ///   disarmed once reported; after reading or writing until
-    ///   `WouldBlock`, call [`modify`](Poller::modify) to arm it again.
+    ///   `WouldBlock`, call [`rearm`](Poller::rearm) (or
+    ///   [`modify`](Poller::modify)) to arm it again.
     ///
-    /// Calling `modify` after `WouldBlock` is correct on every backend, so a
-    /// portable loop can always do it; spindle's runtime skips it when this
-    /// returns `true`.
+    /// Calling `rearm` or `modify` after `WouldBlock` is correct on every
+    /// backend, so a portable loop can always do it; spindle's runtime skips
+    /// it when this returns `true`.
     pub fn is_edge_triggered(&self) -> bool {
         matches!(self.backend, Inner::Epoll(_) | Inner::IoUring(_))
     }
@@ -109,7 +110,38 @@ impl Poller {
         each!(self.modify(fd, token, interest))
     }
 
+    /// Arms the directions in `interest` again for `fd`, registered under
+    /// `token`, after you read or wrote until `WouldBlock`: on the
+    /// level-triggered backends (see [`is_edge_triggered`](Poller::is_edge_triggered)).
+    ///
+    /// Unlike [`modify`](Poller::modify), which replaces the armed set,
+    /// `rearm` only adds to it and never disarms a direction; only an event
+    /// disarms. So re-arms of one descriptor from several threads, each for
+    /// the direction it just drained, never undo each other, whatever order
+    /// they arrive in. Arming a direction that is still ready costs at most
+    /// one extra event.
+    ///
+    /// On the edge-triggered backends a direction never disarms, so this
+    /// does nothing and returns `Ok`. Fails with `ENOENT` (on poll and
+    /// select) if `fd` is not registered under `token`.
+    pub fn rearm(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        match &self.backend {
+            Inner::Poll(p) => p.rearm(fd, token, interest),
+            Inner::Select(p) => p.rearm(fd, token, interest),
+            Inner::Epoll(_) | Inner::IoUring(_) => Ok(()),
+        }
+    }
+
     /// Stops watching `fd`.
+    ///
+    /// When this returns, the poller holds no reference to the file, or
+    /// lets it go within moments: a descriptor closed right after `delete`
+    /// is really closed (its peer sees end of stream) on every backend, even
+    /// while another thread is blocked in [`wait`](Poller::wait). (poll and
+    /// select wake that thread, which holds the file for the length of its
+    /// system call; io_uring cancels the descriptor's poll request at once
+    /// on the waiting thread, and from any other thread wakes the waiter to
+    /// do it.)
     pub fn delete(&self, fd: RawFd) -> io::Result<()> {
         each!(self.delete(fd))
     }

@@ -329,3 +329,153 @@ fn closing_a_deleted_descriptor_really_closes_it() {
         assert!(closed, "{b}: the reader never saw the close");
     }
 }
+
+#[test]
+fn rearm_adds_directions_and_never_disarms_one() {
+    // Two owners re-arm one descriptor, each for the direction it drained;
+    // in whichever order the re-arms arrive, both directions end up armed.
+    for p in pollers() {
+        let b = p.backend();
+        let (mut a, c) = pair();
+        a.write_all(b"x").unwrap();
+        p.add(c.as_raw_fd(), Token(6), Interest::BOTH).unwrap();
+        assert_eq!(wait(&p, 1000), vec![(Token(6), true, true)], "{b}");
+        p.rearm(c.as_raw_fd(), Token(6), Interest::WRITABLE)
+            .unwrap();
+        p.rearm(c.as_raw_fd(), Token(6), Interest::READABLE)
+            .unwrap();
+        if p.is_edge_triggered() {
+            // Nothing disarmed, nothing new: rearm is a no-op here.
+            assert!(wait(&p, 20).is_empty(), "{b}");
+        } else {
+            // Still readable and writable, and both armed again.
+            assert_eq!(wait(&p, 1000), vec![(Token(6), true, true)], "{b}");
+            // A token that is not the registration's is refused.
+            let err = p
+                .rearm(c.as_raw_fd(), Token(99), Interest::READABLE)
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{b}");
+        }
+    }
+}
+
+#[test]
+fn a_descriptor_closed_without_delete_never_fails_the_wait() {
+    // The owner broke the rule (close before delete). The loop must go on:
+    // poll and select report an error event for it, once.
+    for p in pollers() {
+        let b = p.backend();
+        let (_a, c) = pair();
+        let (mut x, y) = pair();
+        p.add(c.as_raw_fd(), Token(8), Interest::READABLE).unwrap();
+        p.add(y.as_raw_fd(), Token(9), Interest::READABLE).unwrap();
+        drop(c);
+        let mut events = Events::with_capacity(16);
+        p.wait(&mut events, Some(Duration::from_millis(100)))
+            .unwrap_or_else(|e| panic!("{b}: wait failed: {e}"));
+        let closed: Vec<_> = events.iter().filter(|e| e.token() == Token(8)).collect();
+        if !p.is_edge_triggered() {
+            assert_eq!(closed.len(), 1, "{b}: {events:?}");
+            assert!(closed[0].is_error(), "{b}: {events:?}");
+        }
+        // Reported once, not on every wait; the other descriptor still works.
+        x.write_all(b"x").unwrap();
+        assert_eq!(wait(&p, 1000), vec![(Token(9), true, false)], "{b}");
+        assert!(wait(&p, 20).is_empty(), "{b}");
+    }
+}
+
+#[test]
+fn a_delete_on_the_waiting_thread_closes_the_file_without_another_wait() {
+    // io_uring: the poll request holds the file; a delete on the thread
+    // that waits must cancel it at once, not at the next wait.
+    for p in pollers() {
+        let b = p.backend();
+        let (a, c) = pair();
+        p.add(c.as_raw_fd(), Token(10), Interest::READABLE).unwrap();
+        assert!(wait(&p, 0).is_empty(), "{b}");
+        p.delete(c.as_raw_fd()).unwrap();
+        drop(c);
+        // No wait from here on: the peer must see the close by itself.
+        a.set_nonblocking(false).unwrap();
+        a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            (&a).read(&mut buf).unwrap_or_else(|e| panic!("{b}: {e}")),
+            0,
+            "{b}: no end of stream"
+        );
+    }
+}
+
+/// Whether thread `tid` of this process is asleep in one of the pollers'
+/// system calls, as `/proc/self/task/<tid>/syscall` tells.
+fn asleep_in_a_poller(tid: libc::pid_t) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
+        return false;
+    };
+    let Some(Ok(nr)) = text
+        .split_whitespace()
+        .next()
+        .map(str::parse::<libc::c_long>)
+    else {
+        return false; // "running"
+    };
+    #[cfg(target_arch = "x86_64")]
+    let legacy = [libc::SYS_poll, libc::SYS_select, libc::SYS_epoll_wait];
+    #[cfg(not(target_arch = "x86_64"))]
+    let legacy: [libc::c_long; 0] = [];
+    [
+        libc::SYS_ppoll,
+        libc::SYS_pselect6,
+        libc::SYS_epoll_pwait,
+        libc::SYS_io_uring_enter,
+    ]
+    .iter()
+    .chain(legacy.iter())
+    .any(|&n| n == nr)
+}
+
+#[test]
+fn a_delete_from_another_thread_closes_the_file_while_the_waiter_sleeps() {
+    for p in pollers() {
+        let b = p.backend();
+        let p = std::sync::Arc::new(p);
+        let (a, c) = pair();
+        p.add(c.as_raw_fd(), Token(11), Interest::READABLE).unwrap();
+        assert!(wait(&p, 0).is_empty(), "{b}");
+        // The peer watches for the close, then ends the waiter's sleep
+        // below (through `x`/`y`) whether it saw the close or not.
+        let (x, y) = pair();
+        p.add(y.as_raw_fd(), Token(12), Interest::READABLE).unwrap();
+        let watcher = std::thread::spawn(move || {
+            a.set_nonblocking(false).unwrap();
+            a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 8];
+            let eof = matches!((&a).read(&mut buf), Ok(0));
+            drop(x);
+            eof
+        });
+        // The delete and close happen while the waiter is asleep in the
+        // kernel (a real condition, waited for; not a sleep).
+        // SAFETY: gettid has no preconditions.
+        let waiter = unsafe { libc::gettid() };
+        let p2 = p.clone();
+        let deleter = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !asleep_in_a_poller(waiter) && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            p2.delete(c.as_raw_fd()).unwrap();
+            drop(c);
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if wait(&p, 10_000).iter().any(|e| e.0 == Token(12)) {
+                break;
+            }
+        }
+        deleter.join().unwrap();
+        assert!(watcher.join().unwrap(), "{b}: the peer never saw the close");
+    }
+}

@@ -11,6 +11,10 @@ pub(crate) mod poll;
 pub(crate) mod select;
 pub(crate) mod uring;
 
+#[cfg(test)]
+#[path = "level_tests.rs"]
+mod level_tests;
+
 /// Calls a libc function that returns -1 on error, turning that into `io::Error`.
 macro_rules! syscall {
     ($fn:ident ( $($arg:expr),* $(,)? )) => {{

@@ -4,7 +4,12 @@
 //! the whole array to the kernel, and scans it afterwards: O(n) per wait in
 //! the number of registrations, ready or not. Unlike `select(2)` there is no
 //! limit on descriptor numbers. See `level.rs` for how one event per change
-//! is obtained from a level-triggered call.
+//! is obtained from a level-triggered call, and how changes made while a
+//! wait is blocked reach it.
+//!
+//! A descriptor closed while still registered is not an error for the call:
+//! the kernel answers `POLLNVAL` for it, which is reported as an error event
+//! (and, like any report, disarms it, so it is not reported again and again).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -17,16 +22,24 @@ use crate::{Events, Interest, Token};
 
 #[derive(Debug)]
 pub(crate) struct Poller {
-    registry: Registry,
+    pub(super) registry: Registry,
     /// The array handed to the kernel; only the waiting thread uses it.
-    fds: Mutex<Vec<libc::pollfd>>,
+    list: Mutex<List>,
+}
+
+/// One wait's `pollfd` array, and for each entry after the notifier the
+/// generation of the registration it was built from.
+#[derive(Debug, Default)]
+struct List {
+    fds: Vec<libc::pollfd>,
+    generations: Vec<u64>,
 }
 
 impl Poller {
     pub(crate) fn new() -> io::Result<Poller> {
         Ok(Poller {
             registry: Registry::new()?,
-            fds: Mutex::new(Vec::new()),
+            list: Mutex::new(List::default()),
         })
     }
 
@@ -38,15 +51,24 @@ impl Poller {
         self.registry.modify(fd, token, interest)
     }
 
+    pub(crate) fn rearm(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        self.registry.rearm(fd, token, interest)
+    }
+
     pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
         self.registry.delete(fd)
     }
 
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         events.list.clear();
-        let mut fds = self.fds.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        let List { fds, generations } = &mut *list;
         fds.clear();
+        generations.clear();
         fds.push(pollfd(self.registry.notify.fd(), libc::POLLIN));
+        // Marked before the list is built: see "Changes while a wait is
+        // blocked" in level.rs.
+        self.registry.begin_wait();
         self.registry.for_each_armed(|fd, e| {
             let mut flags = 0;
             if e.read {
@@ -56,15 +78,16 @@ impl Poller {
                 flags |= libc::POLLOUT;
             }
             fds.push(pollfd(fd, flags));
+            generations.push(e.generation);
         });
-        self.registry.set_waiting(true);
+        self.registry.list_built();
         // SAFETY: `fds` is a live, exclusively borrowed array of `len` pollfds.
         let res = syscall!(poll(
             fds.as_mut_ptr(),
             fds.len() as libc::nfds_t,
             timeout_ms(timeout)
         ));
-        self.registry.set_waiting(false);
+        self.registry.end_wait();
         match res {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -73,7 +96,8 @@ impl Poller {
         if fds[0].revents != 0 {
             self.registry.notify.drain();
         }
-        for p in fds[1..].iter().filter(|p| p.revents != 0) {
+        let built = fds[1..].iter().zip(generations.iter());
+        for (p, &generation) in built.filter(|(p, _)| p.revents != 0) {
             if events.list.len() == events.capacity {
                 // Still armed: the next wait reports the rest.
                 break;
@@ -85,7 +109,7 @@ impl Poller {
                 error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
                 hangup: r & (libc::POLLHUP | libc::POLLRDHUP) != 0,
             };
-            if let Some(ev) = self.registry.report(p.fd, seen) {
+            if let Some(ev) = self.registry.report(p.fd, generation, seen) {
                 events.list.push(ev);
             }
         }

@@ -6,7 +6,23 @@
 //! to that number is tested. Cost is O(highest descriptor) per wait, and a
 //! descriptor at or above `FD_SETSIZE` (1024) cannot be put in a set at all,
 //! so registering one fails with an error that says so. See `level.rs` for
-//! how one event per change is obtained from a level-triggered call.
+//! how one event per change is obtained from a level-triggered call, and
+//! how changes made while a wait is blocked reach it.
+//!
+//! # Closed descriptors
+//!
+//! Unlike `poll`, `select` fails the whole call with `EBADF` if any
+//! descriptor in the sets is closed. That happens in two ways, and neither
+//! may take the loop down:
+//!
+//! * a descriptor was deleted and closed on another thread after the sets
+//!   were built: the table no longer holds it, so the wait builds the sets
+//!   again and retries;
+//! * a descriptor was closed while still registered (its owner forgot to
+//!   delete it first): it is still in the table, so rebuilding would fail
+//!   again. The wait finds it (`fcntl(F_GETFD)` fails with `EBADF`) and
+//!   reports an error event for it, which also disarms it: the next wait
+//!   leaves it out, and nothing is reported again until its owner re-arms it.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -18,7 +34,7 @@ use crate::{Events, Interest, Token};
 
 #[derive(Debug)]
 pub(crate) struct Poller {
-    registry: Registry,
+    pub(super) registry: Registry,
 }
 
 impl Poller {
@@ -38,72 +54,118 @@ impl Poller {
         self.registry.modify(fd, token, interest)
     }
 
+    pub(crate) fn rearm(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        check_limit(fd)?;
+        self.registry.rearm(fd, token, interest)
+    }
+
     pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
         self.registry.delete(fd)
     }
 
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         events.list.clear();
-        let mut reads = FdSet::new();
-        let mut writes = FdSet::new();
         let notify = self.registry.notify.fd();
-        reads.insert(notify);
-        let mut max = notify;
+        // (descriptor, generation) of every registration in the sets.
         let mut watched = Vec::new();
-        self.registry.for_each_armed(|fd, e| {
-            if e.read {
-                reads.insert(fd);
+        loop {
+            let mut reads = FdSet::new();
+            let mut writes = FdSet::new();
+            reads.insert(notify);
+            let mut max = notify;
+            watched.clear();
+            // Marked before the sets are built: see "Changes while a wait is
+            // blocked" in level.rs.
+            self.registry.begin_wait();
+            self.registry.for_each_armed(|fd, e| {
+                if e.read {
+                    reads.insert(fd);
+                }
+                if e.write {
+                    writes.insert(fd);
+                }
+                max = max.max(fd);
+                watched.push((fd, e.generation));
+            });
+            self.registry.list_built();
+            let mut tv = timeout.map(|d| libc::timeval {
+                tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+                // Round up to whole microseconds so a short timeout is not zero.
+                tv_usec: d.subsec_nanos().div_ceil(1000) as libc::suseconds_t,
+            });
+            let tv_ptr = tv
+                .as_mut()
+                .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+            // SAFETY: both sets are live, exclusively borrowed fd_sets holding
+            // only descriptors below FD_SETSIZE; `tv_ptr` is null or a live timeval.
+            let res = syscall!(select(
+                max + 1,
+                &mut reads.0,
+                &mut writes.0,
+                std::ptr::null_mut(),
+                tv_ptr
+            ));
+            self.registry.end_wait();
+            match res {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                    // See "Closed descriptors" above.
+                    if self.report_closed(&watched, events) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
-            if e.write {
-                writes.insert(fd);
+            if reads.contains(notify) {
+                self.registry.notify.drain();
             }
-            max = max.max(fd);
-            watched.push(fd);
-        });
-        let mut tv = timeout.map(|d| libc::timeval {
-            tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-            // Round up to whole microseconds so a short timeout is not zero.
-            tv_usec: d.subsec_nanos().div_ceil(1000) as libc::suseconds_t,
-        });
-        let tv_ptr = tv
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
-        self.registry.set_waiting(true);
-        // SAFETY: both sets are live, exclusively borrowed fd_sets holding
-        // only descriptors below FD_SETSIZE; `tv_ptr` is null or a live timeval.
-        let res = syscall!(select(
-            max + 1,
-            &mut reads.0,
-            &mut writes.0,
-            std::ptr::null_mut(),
-            tv_ptr
-        ));
-        self.registry.set_waiting(false);
-        match res {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
+            for &(fd, generation) in &watched {
+                if events.list.len() == events.capacity {
+                    break;
+                }
+                let seen = Seen {
+                    readable: reads.contains(fd),
+                    writable: writes.contains(fd),
+                    ..Seen::default()
+                };
+                if !seen.readable && !seen.writable {
+                    continue;
+                }
+                if let Some(ev) = self.registry.report(fd, generation, seen) {
+                    events.list.push(ev);
+                }
+            }
+            return Ok(());
         }
-        if reads.contains(notify) {
-            self.registry.notify.drain();
-        }
-        for fd in watched {
+    }
+
+    /// After `EBADF`: reports an error event for each watched descriptor
+    /// that is closed but still registered (as it was when the sets were
+    /// built). True if it reported any, or if `events` is full, so the wait
+    /// returns them; false means the closed ones were all deleted
+    /// meanwhile, and the wait should rebuild its sets and try again.
+    fn report_closed(&self, watched: &[(RawFd, u64)], events: &mut Events) -> bool {
+        for &(fd, generation) in watched {
             if events.list.len() == events.capacity {
-                break;
+                return true;
             }
-            let seen = Seen {
-                readable: reads.contains(fd),
-                writable: writes.contains(fd),
-                ..Seen::default()
-            };
-            if !seen.readable && !seen.writable {
+            // SAFETY: F_GETFD only reads the descriptor's flags; any number is safe to ask about.
+            let closed = unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1
+                && io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+            if !closed {
                 continue;
             }
-            if let Some(ev) = self.registry.report(fd, seen) {
+            let seen = Seen {
+                error: true,
+                ..Seen::default()
+            };
+            if let Some(ev) = self.registry.report(fd, generation, seen) {
                 events.list.push(ev);
             }
         }
-        Ok(())
+        !events.list.is_empty()
     }
 
     pub(crate) fn notify(&self) -> io::Result<()> {

@@ -14,7 +14,27 @@
 //! A `ScheduledIo` is freed when its [`Registration`] drops. On the runtime's
 //! own thread that is immediate: events are dispatched in one go between
 //! task polls, so no event for it can be waiting. From another thread the
-//! free is deferred to the runtime's next turn (`release_pending`).
+//! free is deferred (see below).
+//!
+//! # Registrations dropped on another thread
+//!
+//! Such a drop deletes the descriptor from the poller and closes it at
+//! once, but two things are left for the runtime's thread:
+//!
+//! * freeing the `ScheduledIo`: the runtime may be dispatching a batch of
+//!   events that names it right now;
+//! * on io_uring, submitting the cancellation of the descriptor's poll
+//!   request, which holds the file open until then (only the waiting thread
+//!   may enter the ring; the reactor queues the cancel and wakes a sleeping
+//!   waiter to submit it). Any wait does it, a zero-timeout one included.
+//!
+//! The executor skips the poller in a zero-timeout turn when no descriptor
+//! is registered, so a dropped registration keeps counting as registered
+//! until it is freed, and it is freed only in the *second* turn after the
+//! drop ([`IoShared::release_pending`] ages it one turn first). The first
+//! turn that *starts* after the drop therefore still calls the poller,
+//! which submits the cancel: a busy runtime whose last socket is dropped on
+//! another thread still closes it within one turn.
 
 mod readiness;
 mod registration;
@@ -29,11 +49,25 @@ use spindle_reactor::{Event, Poller};
 /// The thread-safe part of the IO driver, kept in the runtime's `Shared`.
 pub(crate) struct IoShared {
     pub(crate) poller: Poller,
+    /// Live registrations, plus those dropped on another thread that are
+    /// not freed yet (see the module docs).
     registrations: AtomicUsize,
-    // Boxed on purpose: the address is the epoll token and must not move.
-    #[allow(clippy::vec_box)]
-    pending_release: Mutex<Vec<Box<ScheduledIo>>>,
+    released: Mutex<Released>,
+    /// `released` holds something.
     has_pending: AtomicBool,
+}
+
+/// `ScheduledIo`s of registrations dropped on other threads, on their way
+/// to being freed. Boxed on purpose: the address is the poller token and
+/// must not move.
+#[derive(Default)]
+#[allow(clippy::vec_box)]
+struct Released {
+    /// Dropped since the last turn.
+    fresh: Vec<Box<ScheduledIo>>,
+    /// Dropped before the last turn: every wait from the next turn on
+    /// started after their drop.
+    aged: Vec<Box<ScheduledIo>>,
 }
 
 impl IoShared {
@@ -41,33 +75,36 @@ impl IoShared {
         IoShared {
             poller,
             registrations: AtomicUsize::new(0),
-            pending_release: Mutex::new(Vec::new()),
+            released: Mutex::new(Released::default()),
             has_pending: AtomicBool::new(false),
         }
     }
 
+    /// Whether a wait could have something to do: a registered descriptor,
+    /// or a dropped one whose removal may still need the poller.
     pub(crate) fn has_registrations(&self) -> bool {
         self.registrations.load(SeqCst) != 0
     }
 
-    /// Frees the `ScheduledIo`s whose registrations were dropped off-thread.
+    /// Called once per turn, after the events are dispatched: frees the
+    /// `ScheduledIo`s dropped off-thread before the previous turn, and ages
+    /// those dropped since.
     pub(crate) fn release_pending(&self) {
-        if self.has_pending.swap(false, SeqCst) {
-            let list = std::mem::take(
-                &mut *self
-                    .pending_release
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            drop(list);
+        if !self.has_pending.load(SeqCst) {
+            return;
         }
+        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = std::mem::take(&mut released.fresh);
+        let free = std::mem::replace(&mut released.aged, fresh);
+        self.has_pending.store(!released.aged.is_empty(), SeqCst);
+        drop(released);
+        self.registrations.fetch_sub(free.len(), SeqCst);
+        drop(free);
     }
 
     fn defer_release(&self, io: Box<ScheduledIo>) {
-        self.pending_release
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(io);
+        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        released.fresh.push(io);
         self.has_pending.store(true, SeqCst);
     }
 }

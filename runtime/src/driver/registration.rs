@@ -9,6 +9,27 @@
 //! only if the tick is unchanged: if an event arrived in between, the newer
 //! readiness must not be thrown away. That word and its operations are in
 //! `readiness.rs`.
+//!
+//! # Re-arming on the level-triggered backends
+//!
+//! On poll and select the reactor disarms a direction when it reports it
+//! (see `Poller::is_edge_triggered`). Whoever clears a direction's readiness
+//! after `WouldBlock` therefore re-arms that direction, with
+//! `Poller::rearm`, which only adds to the armed set and never takes a
+//! direction out. Two tasks on two threads that clear and re-arm the two
+//! directions of one socket at the same moment may reach the poller in
+//! either order; each arms only its own direction, so neither can undo the
+//! other. (Computing a whole armed set from a snapshot of the readiness
+//! and replacing the poller's with `modify` could: the later call could
+//! carry the older snapshot and switch off the direction just re-armed,
+//! leaving its task waiting forever.)
+//!
+//! # Waking without the lock
+//!
+//! `set_readiness` clones the wakers of the waiter list under its lock and
+//! calls them after unlocking, as the rule in `sync/wait_list.rs` says: a
+//! wake may run any code, a waker that drops another waiter of this very
+//! registration (which takes the same lock) included.
 
 use std::future::poll_fn;
 use std::io;
@@ -24,11 +45,10 @@ use spindle_reactor::{Event, Interest, Token};
 
 use crate::coop;
 use crate::executor::{context, Shared};
+use crate::sync::wait_list::WakeList;
 use crate::task::AtomicWaker;
 
-use super::readiness::{
-    Readiness, ReadyEvent, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED,
-};
+use super::readiness::{self, Readiness, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
 
 /// Which half of a descriptor an operation waits on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -44,6 +64,14 @@ impl Direction {
             Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
         }
     }
+}
+
+/// A snapshot of one direction's readiness, to clear exactly what was seen.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct ReadyEvent {
+    seen: readiness::ReadyEvent,
+    /// The direction it was taken for: the one re-armed when it is cleared.
+    dir: Direction,
 }
 
 /// Readiness and waiters of one registered descriptor.
@@ -100,17 +128,23 @@ impl ScheduledIo {
             self.writer.wake_by_ref();
         }
         if self.waiting.load(SeqCst) > 0 {
+            let mut wakers = WakeList::new();
             let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             for (_, (dir, waker)) in waiters.iter() {
                 if bits & dir.mask() != 0 {
-                    waker.wake_by_ref();
+                    wakers.push(Some(waker.clone()));
                 }
             }
+            drop(waiters);
+            // Outside the lock: see "Waking without the lock".
+            wakers.wake_all();
         }
     }
 
     fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
-        self.readiness.snapshot(dir.mask())
+        self.readiness
+            .snapshot(dir.mask())
+            .map(|seen| ReadyEvent { seen, dir })
     }
 }
 
@@ -163,10 +197,7 @@ impl Registration {
             drop(unsafe { Box::from_raw(io.as_ptr()) });
             return Err(e);
         }
-        shared
-            .io
-            .registrations
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        shared.io.registrations.fetch_add(1, SeqCst);
         Ok(Registration {
             shared,
             io,
@@ -284,31 +315,32 @@ impl Registration {
 
     /// Forgets the readiness in `event`, unless newer readiness has arrived.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
-        if let Some(left) = self.io().readiness.clear(event) {
-            self.rearm(left);
+        if self.io().readiness.clear(event.seen).is_some() {
+            #[cfg(test)]
+            tests::between_clear_and_rearm();
+            self.rearm(event.dir);
         }
     }
 
     /// On the level-triggered backends (poll, select) a reported direction
     /// stays disarmed until we say it is worth watching again: now that its
-    /// readiness is cleared. Edge-triggered backends need nothing.
-    fn rearm(&self, readiness: usize) {
+    /// readiness is cleared. Only `dir` is armed, in addition to whatever is
+    /// armed already (see "Re-arming on the level-triggered backends").
+    /// Edge-triggered backends need nothing.
+    fn rearm(&self, dir: Direction) {
         let poller = &self.shared.io.poller;
         if poller.is_edge_triggered() {
             return;
         }
-        let read = self.interest.is_readable() && readiness & READABLE == 0;
-        let write = self.interest.is_writable() && readiness & WRITABLE == 0;
-        let armed = match (read, write) {
-            (true, true) => Interest::BOTH,
-            (true, false) => Interest::READABLE,
-            (false, true) => Interest::WRITABLE,
-            (false, false) => return,
+        let armed = match dir {
+            Direction::Read if self.interest.is_readable() => Interest::READABLE,
+            Direction::Write if self.interest.is_writable() => Interest::WRITABLE,
+            _ => return,
         };
         let token = Token(self.io.as_ptr() as usize);
         // Fails only if the descriptor was already closed, and then no
         // event is owed for it.
-        let _ = poller.modify(self.fd, token, armed);
+        let _ = poller.rearm(self.fd, token, armed);
     }
 
     /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after
@@ -435,10 +467,6 @@ impl Drop for Registration {
         // The descriptor is still open (see the type's docs); an error here
         // only means the kernel already forgot it.
         let _ = self.shared.io.poller.delete(self.fd);
-        self.shared
-            .io
-            .registrations
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         // SAFETY: we own the allocation; nothing else frees it.
         let io = unsafe { Box::from_raw(self.io.as_ptr()) };
         let on_owner_thread = context::with_current(|local| {
@@ -447,9 +475,16 @@ impl Drop for Registration {
         if on_owner_thread {
             // Events are dispatched in one batch between task polls, so none
             // can still name this ScheduledIo: free it now.
+            self.shared.io.registrations.fetch_sub(1, SeqCst);
             drop(io);
         } else {
+            // Freed (and uncounted) by the runtime's thread two turns on:
+            // see "Registrations dropped on another thread" in driver/mod.rs.
             self.shared.io.defer_release(io);
         }
     }
 }
+
+#[cfg(test)]
+#[path = "registration_tests.rs"]
+mod tests;

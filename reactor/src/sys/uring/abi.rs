@@ -12,7 +12,8 @@ use std::time::Duration;
 pub(super) const IORING_OFF_SQ_RING: libc::off_t = 0;
 pub(super) const IORING_OFF_SQES: libc::off_t = 0x1000_0000;
 pub(super) const IORING_OP_POLL_ADD: u8 = 6;
-pub(super) const IORING_OP_POLL_REMOVE: u8 = 7;
+/// Cancels a request by its `user_data` (Linux 5.5).
+pub(super) const IORING_OP_ASYNC_CANCEL: u8 = 14;
 pub(super) const IORING_POLL_ADD_MULTI: u32 = 1;
 pub(super) const IORING_CQE_F_MORE: u32 = 1 << 1;
 pub(super) const IORING_ENTER_GETEVENTS: u32 = 1;
@@ -37,6 +38,10 @@ pub(super) const IORING_SETUP_SINGLE_ISSUER: u32 = 1 << 12;
 /// Run completion work only inside `io_uring_enter` with GETEVENTS
 /// (Linux 6.1; needs SINGLE_ISSUER).
 pub(super) const IORING_SETUP_DEFER_TASKRUN: u32 = 1 << 13;
+/// The submission ring's flag that completions overflowed the completion
+/// ring: the kernel holds them in a list until an `io_uring_enter` with
+/// GETEVENTS moves them into the ring as room allows.
+pub(super) const IORING_SQ_CQ_OVERFLOW: u32 = 1 << 1;
 /// The submission ring's flag that completion work is waiting to run.
 pub(super) const IORING_SQ_TASKRUN: u32 = 1 << 2;
 const IORING_REGISTER_ENABLE_RINGS: libc::c_long = 12;

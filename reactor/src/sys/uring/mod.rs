@@ -14,16 +14,57 @@
 //! Each registration is one `POLL_ADD` request with the multishot flag: it
 //! stays armed and posts a completion every time the descriptor's readiness
 //! changes (edge-triggered, like `EPOLLET`). `modify` replaces the request,
-//! `delete` cancels it with `POLL_REMOVE`. Requests are only queued by
-//! `add`/`modify`/`delete` (into a side list if the ring is full); the next
-//! `wait` submits the whole batch in the same `io_uring_enter` that waits
-//! for completions, so a loop turn costs one system call however many
-//! registrations changed, and only the waiting thread ever enters the ring.
+//! `delete` cancels it (see below). `add` and `modify` only queue requests
+//! (into a side list if the ring is full); the next `wait` submits the whole
+//! batch in the same `io_uring_enter` that waits for completions, so a loop
+//! turn costs one system call however many registrations changed, and only
+//! the waiting thread ever enters the ring.
 //!
 //! Every request carries a fresh 64-bit id, never reused. A completion whose
 //! id is no longer in the table (its registration was deleted, and the
 //! cancellation or a last event is still in flight) is dropped, so a stale
 //! completion can never be mistaken for a newer registration.
+//!
+//! # Deleting: the poll request holds the file
+//!
+//! An armed poll request holds its own reference to the file. Closing the
+//! descriptor does not close the file while the request lives: a socket's
+//! peer sees no end of stream, a child reading a pipe never sees end of
+//! input. So a deleted registration's request must be gone *before* the
+//! caller's `close`, or very soon after, whatever the waiting thread is
+//! doing: running tasks without a wait for a long time, or asleep in one.
+//!
+//! `delete` queues an `ASYNC_CANCEL` for the request. (`POLL_REMOVE` fails
+//! with `EALREADY` while a wake-up of the request is being delivered, and
+//! would have to be retried; a cancel marks the request so that whoever
+//! owns it at that moment completes it.) The cancelled request lets go of
+//! its file in the completion work that follows, which with
+//! `DEFER_TASKRUN` runs only in an `io_uring_enter` with GETEVENTS on the
+//! waiting thread. Then:
+//!
+//! * on the waiting thread (where a runtime drops most of its sockets),
+//!   `delete` submits at once: one `io_uring_enter` that submits everything
+//!   queued and runs that work, as `epoll_ctl(DEL)` costs one system call;
+//! * from any other thread, which may not enter the ring, it wakes the
+//!   waiter through the notifier if it is asleep. A waiter woken this way
+//!   submits what was queued during its sleep before it returns. If the
+//!   waiter is not asleep, its next wait (a zero-timeout one included)
+//!   submits it; the owner must keep waiting while deletes are pending.
+//!
+//! Every `io_uring_enter` that submits also asks for GETEVENTS (with no
+//! minimum), so completion work caused by the submission runs in the same
+//! call.
+//!
+//! # Completion ring overflow
+//!
+//! If completions arrive faster than they are reaped, the completion ring
+//! fills and the kernel keeps the rest in an overflow list, flagged by
+//! `IORING_SQ_CQ_OVERFLOW` in the submission ring's flags word. They move
+//! into the ring only during an `io_uring_enter` with GETEVENTS, so a wait
+//! that sees the flag enters even when it has nothing to submit and must
+//! not block. (A multishot request whose event did not fit is ended by the
+//! kernel; its last completion is in that list, and `reap` arms a new
+//! request when it finds it.)
 //!
 //! # Who turns a wake-up into a completion
 //!
@@ -52,15 +93,19 @@
 //! non-blocking `wait` when there is queued work worth a system call.
 
 mod abi;
+mod id_hash;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use self::abi::*;
+use self::id_hash::BuildIdHasher;
 use super::event_from_poll_bits;
 use super::eventfd::EventFd;
 use crate::{Events, Interest, Token};
@@ -68,9 +113,9 @@ use crate::{Events, Interest, Token};
 const ENTRIES: u32 = 1024;
 /// The request id of the notifier's poll request.
 const NOTIFY_ID: u64 = u64::MAX;
-/// Set in the `user_data` of a `POLL_REMOVE`; the rest is the id it
-/// removes. Registration ids count up from 0 and never reach this bit.
-const REMOVE_TAG: u64 = 1 << 62;
+/// Set in the `user_data` of an `ASYNC_CANCEL`; the rest is the id it
+/// cancels. Registration ids count up from 0 and never reach this bit.
+const CANCEL_TAG: u64 = 1 << 62;
 /// The set-ups to try, best first (see the module docs); a kernel that does
 /// not know a flag refuses with `EINVAL` and we try the next.
 const SETUPS: [u32; 3] = [
@@ -85,7 +130,8 @@ const SETUPS: [u32; 3] = [
 
 /// The submission side: only touched under `Poller::sq`.
 struct Submission {
-    /// The kernel's flags word of the submission ring (IORING_SQ_TASKRUN).
+    /// The kernel's flags word of the submission ring (IORING_SQ_TASKRUN,
+    /// IORING_SQ_CQ_OVERFLOW).
     flags: *const AtomicU32,
     tail: *const AtomicU32,
     head: *const AtomicU32,
@@ -93,12 +139,13 @@ struct Submission {
     entries: u32,
     sqes: *mut Sqe,
     local_tail: u32,
-    /// Requests in the ring the kernel has not taken yet.
-    unsubmitted: u32,
     /// Requests that did not fit in the ring, oldest first.
     overflow: Vec<Sqe>,
     /// Created with R_DISABLED and not yet enabled by a first `wait`.
     disabled: bool,
+    /// The thread that waits (`pthread_self` of the first `wait`), the only
+    /// one that enters the ring; `None` before the first wait.
+    waiter: Option<libc::pthread_t>,
     /// Registrations: request id -> (fd, token, poll mask), and fd -> id.
     by_id: HashMap<u64, (RawFd, Token, u32), BuildIdHasher>,
     by_fd: HashMap<RawFd, u64>,
@@ -120,6 +167,10 @@ pub(crate) struct Poller {
     cq: Completion,
     reaping: Mutex<()>,
     notify: EventFd,
+    /// A `wait` is (about to be) asleep in the kernel: a `delete` from
+    /// another thread must wake it. Set before the wait reads what to
+    /// submit, so a request queued after that read always sees it.
+    waiting: AtomicBool,
     _maps: Vec<Mmap>,
 }
 
@@ -141,7 +192,14 @@ impl std::fmt::Debug for Poller {
 
 impl Poller {
     pub(crate) fn new() -> io::Result<Poller> {
-        let (ring, p) = setup_best()?;
+        Poller::with_entries(ENTRIES)
+    }
+
+    /// A poller whose submission ring holds `entries` requests (the kernel
+    /// rounds up to a power of two) and completion ring twice that: small
+    /// rings let tests fill them.
+    pub(crate) fn with_entries(entries: u32) -> io::Result<Poller> {
+        let (ring, p) = setup_best(entries)?;
         let needed = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
         if p.features & needed != needed {
             return Err(io::Error::new(
@@ -180,9 +238,9 @@ impl Poller {
             entries: p.sq_entries,
             sqes: sqes.at(0),
             local_tail: sq_tail,
-            unsubmitted: 0,
             overflow: Vec::new(),
             disabled: p.flags & IORING_SETUP_R_DISABLED != 0,
+            waiter: None,
             by_id: HashMap::default(),
             by_fd: HashMap::new(),
             next_id: 0,
@@ -201,6 +259,7 @@ impl Poller {
             cq,
             reaping: Mutex::new(()),
             notify,
+            waiting: AtomicBool::new(false),
             _maps: vec![rings, sqes],
         })
     }
@@ -230,69 +289,114 @@ impl Poller {
     }
 
     pub(crate) fn modify(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        self.delete(fd)?;
+        // The descriptor stays open, so the cancel need not hurry: the next
+        // wait submits it together with the new request.
+        self.sq().cancel(fd)?;
         self.add(fd, token, interest)
     }
 
     pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
         let mut sq = self.sq();
-        let id = sq
-            .by_fd
-            .remove(&fd)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        sq.by_id.remove(&id);
-        sq.push(poll_remove(id));
+        sq.cancel(fd)?;
+        // SAFETY: pthread_self has no preconditions and cannot fail.
+        let here = unsafe { libc::pthread_self() };
+        if sq.waiter.is_some_and(|w| w == here) {
+            // The waiting thread: submit now. Should the kernel refuse, the
+            // cancel stays queued and the next wait submits it, so the
+            // deletion itself has happened either way.
+            let _ = self.flush(&mut sq);
+            return Ok(());
+        }
+        drop(sq);
+        // Another thread: the waiter submits. SeqCst pairs with the store in
+        // `wait`: either the waiter's read of the queue sees the cancel, or
+        // this load sees the waiter marked and wakes it.
+        if self.waiting.load(Ordering::SeqCst) {
+            self.notify.notify()?;
+        }
         Ok(())
     }
 
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         events.list.clear();
         let block = timeout != Some(Duration::ZERO);
+        if block {
+            self.waiting.store(true, Ordering::SeqCst);
+        }
+        let res = self.submit_and_wait(block, timeout);
+        if block {
+            self.waiting.store(false, Ordering::SeqCst);
+            if res.is_ok() {
+                // Cancels queued by other threads while we slept (they woke
+                // us for this): submit them now, not at the next wait.
+                self.flush(&mut self.sq())?;
+            }
+        }
+        res?;
+        self.reap(events);
+        Ok(())
+    }
+
+    /// Submits what is queued and, if `block` and nothing is ready, sleeps
+    /// until a completion arrives or `timeout` passes.
+    fn submit_and_wait(&self, block: bool, timeout: Option<Duration>) -> io::Result<()> {
         // Usually one round; more only if requests overflowed the ring.
         loop {
-            let (submit, taskrun, more) = {
+            let (submit, flags, more) = {
                 let mut sq = self.sq();
                 if sq.disabled {
                     enable_rings(&self.ring)?;
                     sq.disabled = false;
                 }
+                if sq.waiter.is_none() {
+                    // SAFETY: pthread_self has no preconditions and cannot fail.
+                    sq.waiter = Some(unsafe { libc::pthread_self() });
+                }
                 sq.refill();
                 // SAFETY: the flags word is valid for the ring's life.
                 let flags = unsafe { (*sq.flags).load(Ordering::Acquire) };
-                (
-                    sq.unsubmitted,
-                    flags & IORING_SQ_TASKRUN != 0,
-                    !sq.overflow.is_empty(),
-                )
+                (sq.unsubmitted(), flags, !sq.overflow.is_empty())
             };
+            let taskrun = flags & IORING_SQ_TASKRUN != 0;
+            let cq_overflow = flags & IORING_SQ_CQ_OVERFLOW != 0;
             // Sleep only if there is nothing to reap and nothing left over.
-            let sleep = block && !more && !self.cq.has_entries();
-            if submit > 0 || sleep || taskrun {
-                let getevents = if sleep || taskrun {
-                    IORING_ENTER_GETEVENTS
-                } else {
-                    0
-                };
+            let sleep = block && !more && !cq_overflow && !self.cq.has_entries();
+            if submit > 0 || sleep || taskrun || cq_overflow {
+                // GETEVENTS also when not sleeping: it runs pending
+                // completion work, the work the submission itself causes,
+                // and moves overflowed completions into the ring.
                 let taken = enter(
                     &self.ring,
                     submit,
                     sleep as u32,
-                    getevents,
+                    IORING_ENTER_GETEVENTS,
                     timeout.filter(|_| sleep),
                 )?;
-                if taken > 0 {
-                    self.sq().unsubmitted -= taken.min(submit);
-                }
                 if more && taken == 0 {
-                    break; // the kernel wants completions reaped first
+                    return Ok(()); // the kernel wants completions reaped first
                 }
             }
             if !more {
-                break;
+                return Ok(());
             }
         }
-        self.reap(events);
-        Ok(())
+    }
+
+    /// Submits everything queued, without waiting, and runs the completion
+    /// work that follows (where a cancelled request lets go of its file).
+    /// Only on the waiting thread, with the submission lock held.
+    fn flush(&self, sq: &mut Submission) -> io::Result<()> {
+        loop {
+            sq.refill();
+            let submit = sq.unsubmitted();
+            if submit == 0 {
+                return Ok(());
+            }
+            let taken = enter(&self.ring, submit, 0, IORING_ENTER_GETEVENTS, None)?;
+            if taken == 0 || sq.overflow.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
     /// Turns the completions in the ring into events (up to the capacity of
@@ -322,12 +426,13 @@ impl Poller {
                         sq.push(poll_add(self.notify.fd(), libc::POLLIN as u32, NOTIFY_ID));
                     }
                 }
-                data if data & REMOVE_TAG != 0 => {
-                    // The request was busy delivering a wake-up, so it could
-                    // not be cancelled; it would stay armed and keep the
-                    // file open. Ask again: by then the wake-up is done.
+                data if data & CANCEL_TAG != 0 => {
+                    // 0, or ENOENT if the request had already ended. A poll
+                    // request is always cancelled (see "Deleting"), but
+                    // should a kernel ever answer EALREADY, the request
+                    // would stay armed and keep the file open: ask again.
                     if cqe.res == -libc::EALREADY {
-                        sq.push(poll_remove(data & !REMOVE_TAG));
+                        sq.push(cancel(data & !CANCEL_TAG));
                     }
                 }
                 id => {
@@ -364,6 +469,25 @@ impl Poller {
 }
 
 impl Submission {
+    /// Forgets the registration of `fd` and queues the cancellation of its
+    /// request.
+    fn cancel(&mut self, fd: RawFd) -> io::Result<()> {
+        let id = self
+            .by_fd
+            .remove(&fd)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        self.by_id.remove(&id);
+        self.push(cancel(id));
+        Ok(())
+    }
+
+    /// Requests in the ring the kernel has not taken yet.
+    fn unsubmitted(&self) -> u32 {
+        // SAFETY: the kernel's head pointer stays valid for the ring's life.
+        let head = unsafe { (*self.head).load(Ordering::Acquire) };
+        self.local_tail.wrapping_sub(head)
+    }
+
     /// Queues one request for the next `wait` to submit; if the ring is
     /// full, it waits in `overflow` until there is room.
     fn push(&mut self, sqe: Sqe) {
@@ -395,7 +519,6 @@ impl Submission {
         self.local_tail = self.local_tail.wrapping_add(1);
         // SAFETY: as for head; Release publishes the entry written above.
         unsafe { (*self.tail).store(self.local_tail, Ordering::Release) };
-        self.unsubmitted += 1;
         true
     }
 }
@@ -409,10 +532,10 @@ impl Completion {
 }
 
 /// Sets up a ring with the first of [`SETUPS`] the kernel accepts.
-fn setup_best() -> io::Result<(OwnedFd, Params)> {
+fn setup_best(entries: u32) -> io::Result<(OwnedFd, Params)> {
     let mut last = None;
     for flags in SETUPS {
-        match setup(ENTRIES, flags) {
+        match setup(entries, flags) {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
             res => return res,
         }
@@ -431,12 +554,12 @@ fn poll_add(fd: RawFd, events: u32, id: u64) -> Sqe {
     }
 }
 
-fn poll_remove(id: u64) -> Sqe {
+fn cancel(id: u64) -> Sqe {
     Sqe {
-        opcode: IORING_OP_POLL_REMOVE,
+        opcode: IORING_OP_ASYNC_CANCEL,
         fd: -1,
         addr: id,
-        user_data: id | REMOVE_TAG,
+        user_data: id | CANCEL_TAG,
         ..Sqe::default()
     }
 }
@@ -450,33 +573,4 @@ fn mask(interest: Interest) -> u32 {
         m |= libc::POLLOUT as u32;
     }
     m
-}
-
-/// Request ids are sequential `u64`s: a multiply spreads them over the
-/// table at a fraction of the cost of the default SipHash.
-#[derive(Default, Clone, Copy)]
-struct BuildIdHasher;
-
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::BuildHasher for BuildIdHasher {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
