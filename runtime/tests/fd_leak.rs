@@ -16,6 +16,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::Poll;
+
+use spindle_runtime::io::AsyncRead;
+use spindle_runtime::net::TcpStream;
 use spindle_runtime::time::{sleep, timeout};
 use spindle_runtime::Backend;
 use spindle_runtime::{spawn, yield_now, JoinHandle, Runtime};
@@ -127,9 +132,45 @@ fn busy_runtime(round: usize, finished: &Arc<AtomicUsize>) -> JoinHandle<()> {
     kept
 }
 
+/// A socket whose runtime was dropped, dropped in turn on another thread
+/// while the runtime's waker is still stored in it: nothing may keep the
+/// runtime (its poller and eventfd) alive afterwards.
+fn check_registration_dropped_after_its_runtime() {
+    let before = open_fds();
+    let rt = Runtime::new().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stream = rt.block_on(async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // One read that finds nothing: the main future's waker (which holds
+        // the runtime) is now stored in the socket's registration.
+        let mut buf = [0u8; 8];
+        std::future::poll_fn(|cx| {
+            let pending = Pin::new(&mut stream).poll_read(cx, &mut buf).is_pending();
+            assert!(pending);
+            Poll::Ready(())
+        })
+        .await;
+        stream
+    });
+    let (peer, _) = listener.accept().unwrap();
+    drop(rt);
+    thread::spawn(move || drop(stream)).join().unwrap();
+    drop((peer, listener));
+    let leaked: Vec<(i32, String)> = open_fds()
+        .difference(&before)
+        .map(|&fd| (fd, link(fd)))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "a registration dropped after its runtime kept the runtime alive: {leaked:?}"
+    );
+}
+
 #[test]
 fn runtimes_are_cloexec_and_leak_no_descriptors() {
     check_cloexec();
+    check_registration_dropped_after_its_runtime();
 
     let baseline = open_fds();
     let finished = Arc::new(AtomicUsize::new(0));

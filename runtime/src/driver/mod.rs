@@ -35,16 +35,39 @@
 //! turn that *starts* after the drop therefore still calls the poller,
 //! which submits the cancel: a busy runtime whose last socket is dropped on
 //! another thread still closes it within one turn.
+//!
+//! # When the runtime shuts down first
+//!
+//! A socket may outlive its runtime (moved out of `block_on`, or kept by
+//! another runtime's task). No event will ever reach it again, so waiting
+//! on it would hang forever. [`IoShared`] therefore keeps the set of live
+//! registrations (`live`); at shutdown ([`IoShared::shutdown`]) each one is
+//! deleted from the poller (which on io_uring lets go of the file), gets
+//! the `SHUTDOWN` readiness bit, and has its wakers woken. Every IO
+//! operation that finds the bit fails at once with a clear error instead of
+//! waiting; a child's exit watcher moves its pidfd to the current runtime.
+//!
+//! The same lock decides where a dropped registration's `ScheduledIo`
+//! goes: after shutdown nothing will ever dispatch events again, so it is
+//! freed at once. (Queued for a turn that never comes, its stored wakers,
+//! which can hold tasks that hold the runtime's shared half, would keep the
+//! whole runtime alive in a reference cycle.)
 
 mod readiness;
 mod registration;
 
 pub(crate) use registration::{Direction, Registration, ScheduledIo, WaitSlot, Waiter};
 
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
+use slab::Slab;
 use spindle_reactor::{Event, Poller};
+
+use crate::sync::wait_list::WakeList;
 
 /// The thread-safe part of the IO driver, kept in the runtime's `Shared`.
 pub(crate) struct IoShared {
@@ -55,7 +78,28 @@ pub(crate) struct IoShared {
     released: Mutex<Released>,
     /// `released` holds something.
     has_pending: AtomicBool,
+    /// Every registration not yet dropped (see "When the runtime shuts
+    /// down first").
+    live: Mutex<Live>,
 }
+
+/// The live registrations, and whether the runtime has shut down.
+#[derive(Default)]
+struct Live {
+    shut_down: bool,
+    entries: Slab<LiveEntry>,
+}
+
+/// One live registration: its `ScheduledIo` and descriptor.
+struct LiveEntry {
+    io: NonNull<ScheduledIo>,
+    fd: RawFd,
+}
+
+// SAFETY: the pointer is only dereferenced under the `live` lock, while the
+// entry is in the set, and a `ScheduledIo` is freed only after its entry
+// left the set (`deregister`). `ScheduledIo` itself is `Sync`.
+unsafe impl Send for LiveEntry {}
 
 /// `ScheduledIo`s of registrations dropped on other threads, on their way
 /// to being freed. Boxed on purpose: the address is the poller token and
@@ -77,7 +121,63 @@ impl IoShared {
             registrations: AtomicUsize::new(0),
             released: Mutex::new(Released::default()),
             has_pending: AtomicBool::new(false),
+            live: Mutex::new(Live::default()),
         }
+    }
+
+    fn live(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a registration to the live set; fails once the runtime has
+    /// shut down.
+    fn register(&self, io: NonNull<ScheduledIo>, fd: RawFd) -> io::Result<usize> {
+        let mut live = self.live();
+        if live.shut_down {
+            return Err(registration::runtime_gone());
+        }
+        Ok(live.entries.insert(LiveEntry { io, fd }))
+    }
+
+    /// Takes a dropped registration out of the live set and frees its
+    /// `ScheduledIo`: at once on the runtime's own thread or after
+    /// shutdown, else through `released`.
+    fn deregister(&self, key: usize, io: Box<ScheduledIo>, on_owner_thread: bool) {
+        let mut live = self.live();
+        live.entries.remove(key);
+        if live.shut_down || on_owner_thread {
+            drop(live);
+            self.registrations.fetch_sub(1, SeqCst);
+            drop(io);
+        } else {
+            // Under the `live` lock, so `shutdown` (which sets `shut_down`
+            // under it before freeing `released`) cannot miss it.
+            self.defer_release(io);
+        }
+    }
+
+    /// The runtime is shutting down: every live registration leaves the
+    /// poller, is marked `SHUTDOWN` and has its waiters woken, and every
+    /// `ScheduledIo` still waiting in `released` is freed.
+    pub(crate) fn shutdown(&self) {
+        let mut wakers = WakeList::new();
+        let mut live = self.live();
+        live.shut_down = true;
+        for (_, entry) in live.entries.iter() {
+            // Only fails if the kernel already forgot the descriptor.
+            let _ = self.poller.delete(entry.fd);
+            // SAFETY: the entry is in the set, so its ScheduledIo is alive
+            // (see `LiveEntry`).
+            unsafe { entry.io.as_ref() }.shut_down(&mut wakers);
+        }
+        drop(live);
+        wakers.wake_all();
+        let released =
+            std::mem::take(&mut *self.released.lock().unwrap_or_else(|e| e.into_inner()));
+        self.has_pending.store(false, SeqCst);
+        self.registrations
+            .fetch_sub(released.fresh.len() + released.aged.len(), SeqCst);
+        drop(released);
     }
 
     /// Whether a wait could have something to do: a registered descriptor,

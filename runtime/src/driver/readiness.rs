@@ -2,9 +2,12 @@
 //! in a single atomic word, and the two operations that race on it.
 //!
 //! ```text
-//!  bits  0         1         2            3             4      5..15   16..
-//!      READABLE  WRITABLE  READ_CLOSED  WRITE_CLOSED  ERROR   unused  tick
+//!  bits  0         1         2            3             4      5         6..15   16..
+//!      READABLE  WRITABLE  READ_CLOSED  WRITE_CLOSED  ERROR  SHUTDOWN  unused  tick
 //! ```
+//!
+//! `SHUTDOWN` is set once, when the runtime the descriptor is registered
+//! with shuts down; no clear ever removes it.
 //!
 //! The driver [`set`](Readiness::set)s bits for every event and bumps the
 //! tick. An IO operation takes a [`snapshot`](Readiness::snapshot) (the bits
@@ -36,6 +39,9 @@ pub(crate) const READ_CLOSED: usize = 1 << 2;
 pub(crate) const WRITE_CLOSED: usize = 1 << 3;
 /// An error is pending on the descriptor.
 pub(crate) const ERROR: usize = 1 << 4;
+/// The runtime this descriptor is registered with has shut down: no event
+/// will ever arrive again.
+pub(crate) const SHUTDOWN: usize = 1 << 5;
 const READY_MASK: usize = (1 << 16) - 1;
 const TICK_ONE: usize = 1 << 16;
 
@@ -44,6 +50,13 @@ const TICK_ONE: usize = 1 << 16;
 pub(crate) struct ReadyEvent {
     tick: usize,
     ready: usize,
+}
+
+impl ReadyEvent {
+    /// The bits seen.
+    pub(crate) fn ready(&self) -> usize {
+        self.ready
+    }
 }
 
 /// The readiness word of one registered descriptor.

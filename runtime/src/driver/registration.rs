@@ -48,7 +48,9 @@ use crate::executor::{context, Shared};
 use crate::sync::wait_list::WakeList;
 use crate::task::AtomicWaker;
 
-use super::readiness::{self, Readiness, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
+use super::readiness::{
+    self, Readiness, ERROR, READABLE, READ_CLOSED, SHUTDOWN, WRITABLE, WRITE_CLOSED,
+};
 
 /// Which half of a descriptor an operation waits on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -60,8 +62,8 @@ pub(crate) enum Direction {
 impl Direction {
     fn mask(self) -> usize {
         match self {
-            Direction::Read => READABLE | READ_CLOSED | ERROR,
-            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
+            Direction::Read => READABLE | READ_CLOSED | ERROR | SHUTDOWN,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR | SHUTDOWN,
         }
     }
 }
@@ -72,6 +74,21 @@ pub(crate) struct ReadyEvent {
     seen: readiness::ReadyEvent,
     /// The direction it was taken for: the one re-armed when it is cleared.
     dir: Direction,
+}
+
+impl ReadyEvent {
+    /// The registration's runtime has shut down.
+    fn is_shutdown(&self) -> bool {
+        self.seen.ready() & SHUTDOWN != 0
+    }
+}
+
+/// The error of an IO operation on a descriptor whose runtime has shut down.
+pub(crate) fn runtime_gone() -> io::Error {
+    io::Error::other(
+        "the spindle runtime this IO object was registered with has shut down; \
+         create IO objects inside the runtime that uses them",
+    )
 }
 
 /// Readiness and waiters of one registered descriptor.
@@ -97,6 +114,18 @@ impl ScheduledIo {
         match dir {
             Direction::Read => &self.reader,
             Direction::Write => &self.writer,
+        }
+    }
+
+    /// Marks the descriptor's runtime as gone and collects every waker, to
+    /// be woken once the caller has released its lock.
+    pub(crate) fn shut_down(&self, wakers: &mut WakeList) {
+        self.readiness.set(SHUTDOWN);
+        wakers.push(self.reader.take());
+        wakers.push(self.writer.take());
+        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, (_, waker)) in waiters.iter() {
+            wakers.push(Some(waker.clone()));
         }
     }
 
@@ -158,6 +187,8 @@ pub(crate) struct Registration {
     io: NonNull<ScheduledIo>,
     fd: RawFd,
     interest: Interest,
+    /// This registration's entry in the driver's live set.
+    live_key: usize,
 }
 
 // SAFETY: `ScheduledIo` is all atomics; the pointer is owned by this
@@ -192,17 +223,29 @@ impl Registration {
         });
         let io = NonNull::from(Box::leak(io));
         let token = Token(io.as_ptr() as usize);
+        let live_key = match shared.io.register(io, fd) {
+            Ok(key) => key,
+            Err(e) => {
+                // SAFETY: never shared with anyone; we still own it.
+                drop(unsafe { Box::from_raw(io.as_ptr()) });
+                return Err(e);
+            }
+        };
+        shared.io.registrations.fetch_add(1, SeqCst);
         if let Err(e) = shared.io.poller.add(fd, token, interest) {
+            // Not through Drop: its `delete` would remove whatever else is
+            // registered under `fd` (the usual cause of this error, EEXIST).
             // SAFETY: never shared with the kernel; we still own it.
-            drop(unsafe { Box::from_raw(io.as_ptr()) });
+            let io = unsafe { Box::from_raw(io.as_ptr()) };
+            shared.io.deregister(live_key, io, true);
             return Err(e);
         }
-        shared.io.registrations.fetch_add(1, SeqCst);
         Ok(Registration {
             shared,
             io,
             fd,
             interest,
+            live_key,
         })
     }
 
@@ -215,7 +258,12 @@ impl Registration {
     /// returns `Pending` until the reactor reports readiness.
     ///
     /// Only a ready answer takes a unit of the task's cooperative budget.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
+    /// Fails if the runtime this descriptor is registered with has shut down.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
         let io = self.io();
         let ev = match io.snapshot(dir) {
             Some(ev) => ev,
@@ -227,8 +275,11 @@ impl Registration {
                 }
             }
         };
+        if ev.is_shutdown() {
+            return Poll::Ready(Err(runtime_gone()));
+        }
         ready!(coop::poll_proceed(cx));
-        Poll::Ready(ev)
+        Poll::Ready(Ok(ev))
     }
 
     /// Like [`poll_ready`](Self::poll_ready), for futures of `&self`
@@ -238,7 +289,7 @@ impl Registration {
         cx: &mut Context<'_>,
         dir: Direction,
         slot: &mut WaitSlot,
-    ) -> Poll<ReadyEvent> {
+    ) -> Poll<io::Result<ReadyEvent>> {
         let io = self.io();
         let ev = match io.snapshot(dir) {
             Some(ev) => ev,
@@ -264,8 +315,11 @@ impl Registration {
             }
         };
         self.leave(slot);
+        if ev.is_shutdown() {
+            return Poll::Ready(Err(runtime_gone()));
+        }
         ready!(coop::poll_proceed(cx));
-        Poll::Ready(ev)
+        Poll::Ready(Ok(ev))
     }
 
     /// Takes a waiter's entry out of the list.
@@ -281,7 +335,8 @@ impl Registration {
     }
 
     /// Waits until `dir` is ready; any number of tasks may wait at once.
-    pub(crate) async fn readiness(&self, dir: Direction) -> ReadyEvent {
+    /// Fails if the runtime this descriptor is registered with has shut down.
+    pub(crate) async fn readiness(&self, dir: Direction) -> io::Result<ReadyEvent> {
         let mut slot = Waiter::new(self);
         poll_fn(|cx| self.poll_ready_shared(cx, dir, &mut slot.inner)).await
     }
@@ -295,7 +350,7 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         loop {
-            let ev = ready!(self.poll_ready_shared(cx, dir, slot));
+            let ev = ready!(self.poll_ready_shared(cx, dir, slot))?;
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
                 res => return Poll::Ready(res),
@@ -352,7 +407,7 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         loop {
-            let ev = ready!(self.poll_ready(cx, dir));
+            let ev = ready!(self.poll_ready(cx, dir))?;
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
                 res => return Poll::Ready(res),
@@ -372,7 +427,7 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         loop {
-            let ev = ready!(self.poll_ready(cx, dir));
+            let ev = ready!(self.poll_ready(cx, dir))?;
             match op() {
                 Ok(n) if n > 0 && n < len => {
                     self.clear_readiness(ev);
@@ -394,6 +449,9 @@ impl Registration {
         let Some(ev) = self.io().snapshot(dir) else {
             return Err(io::ErrorKind::WouldBlock.into());
         };
+        if ev.is_shutdown() {
+            return Err(runtime_gone());
+        }
         let res = op();
         if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             self.clear_readiness(ev);
@@ -416,6 +474,9 @@ impl Registration {
         let Some(ev) = self.io().snapshot(dir) else {
             return Err(io::ErrorKind::WouldBlock.into());
         };
+        if ev.is_shutdown() {
+            return Err(runtime_gone());
+        }
         let res = op();
         match &res {
             Ok(n) if *n > 0 && *n < len => self.clear_readiness(ev),
@@ -469,19 +530,17 @@ impl Drop for Registration {
         let _ = self.shared.io.poller.delete(self.fd);
         // SAFETY: we own the allocation; nothing else frees it.
         let io = unsafe { Box::from_raw(self.io.as_ptr()) };
+        // On the owner thread, events are dispatched in one batch between
+        // task polls, so none can still name this ScheduledIo: it is freed
+        // now. From another thread it is freed (and uncounted) by the
+        // runtime's thread two turns on (see "Registrations dropped on
+        // another thread" in driver/mod.rs), or now if the runtime is gone.
         let on_owner_thread = context::with_current(|local| {
             local.is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared))
         });
-        if on_owner_thread {
-            // Events are dispatched in one batch between task polls, so none
-            // can still name this ScheduledIo: free it now.
-            self.shared.io.registrations.fetch_sub(1, SeqCst);
-            drop(io);
-        } else {
-            // Freed (and uncounted) by the runtime's thread two turns on:
-            // see "Registrations dropped on another thread" in driver/mod.rs.
-            self.shared.io.defer_release(io);
-        }
+        self.shared
+            .io
+            .deregister(self.live_key, io, on_owner_thread);
     }
 }
 

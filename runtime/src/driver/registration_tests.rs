@@ -40,8 +40,8 @@ fn a_rearm_from_a_stale_view_does_not_disarm_the_other_direction() {
             peer.write_all(b"x").unwrap();
             let reg = Arc::new(Registration::new(sock.as_raw_fd(), Interest::BOTH).unwrap());
             // One event reports (and disarms) both directions.
-            let read = reg.readiness(Direction::Read).await;
-            let write = reg.readiness(Direction::Write).await;
+            let read = reg.readiness(Direction::Read).await.unwrap();
+            let write = reg.readiness(Direction::Write).await.unwrap();
             let other = reg.clone();
             HOOK.with(|h| *h.borrow_mut() = Some(Box::new(move || other.clear_readiness(write))));
             reg.clear_readiness(read);
@@ -49,11 +49,13 @@ fn a_rearm_from_a_stale_view_does_not_disarm_the_other_direction() {
             // The socket is writable, so an armed write direction reports at once.
             timeout(Duration::from_secs(5), reg.readiness(Direction::Write))
                 .await
-                .unwrap_or_else(|_| panic!("{backend}: the write direction was left disarmed"));
+                .unwrap_or_else(|_| panic!("{backend}: the write direction was left disarmed"))
+                .unwrap();
             // The byte is still unread, so the read direction reports too.
             timeout(Duration::from_secs(5), reg.readiness(Direction::Read))
                 .await
-                .unwrap_or_else(|_| panic!("{backend}: the read direction was left disarmed"));
+                .unwrap_or_else(|_| panic!("{backend}: the read direction was left disarmed"))
+                .unwrap();
             drop(reg);
             drop(sock);
         });

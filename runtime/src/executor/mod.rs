@@ -551,7 +551,9 @@ impl Local {
             TimerWheel::new(Instant::now()),
         );
         drop(timers);
-        self.shared.io.release_pending();
+        // IO objects that outlive the runtime fail from now on instead of
+        // waiting for events that will never come.
+        self.shared.io.shutdown();
     }
 }
 

@@ -59,8 +59,7 @@ impl Socket {
 
     /// Waits until the socket is (believed) ready in `dir`.
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
-        self.registration.readiness(dir).await;
-        Ok(())
+        self.registration.readiness(dir).await.map(drop)
     }
 
     /// Runs `op` once if the socket is believed ready, else `WouldBlock`.

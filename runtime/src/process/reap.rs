@@ -141,8 +141,17 @@ impl Exit {
                 return Poll::Ready(Ok(status));
             }
             match &mut self.watch {
-                Watch::Pidfd { registration, .. } => {
-                    let event = ready!(registration.poll_ready(cx, Direction::Read));
+                Watch::Pidfd { registration, fd } => {
+                    let event = match ready!(registration.poll_ready(cx, Direction::Read)) {
+                        Ok(event) => event,
+                        Err(gone) => {
+                            // The runtime that spawned the child has shut
+                            // down: watch the pidfd from the current one.
+                            *registration = Registration::new(fd.as_raw_fd(), Interest::READABLE)
+                                .map_err(|_| gone)?;
+                            continue;
+                        }
+                    };
                     if let Some(status) = sys::try_wait(self.pid)? {
                         return Poll::Ready(Ok(status));
                     }
@@ -151,7 +160,10 @@ impl Exit {
                     registration.clear_readiness(event);
                 }
                 Watch::Sigchld(signal) => {
-                    ready!(signal.poll_recv(cx));
+                    if ready!(signal.poll_recv(cx)).is_none() {
+                        // Its runtime has shut down: listen from the current one.
+                        *signal = Signal::new(libc::SIGCHLD)?;
+                    }
                 }
             }
         }

@@ -168,9 +168,8 @@ impl Signal {
     /// Waits for the next delivery of the signal.
     ///
     /// Returns `Some(())` for each delivery (or burst of merged deliveries)
-    /// since the previous call. It never returns `None` in spindle: the
-    /// signature matches other runtimes', where `None` means the signal
-    /// driver has shut down.
+    /// since the previous call, and `None` once the runtime the listener was
+    /// created in has shut down (no delivery can reach it any more).
     pub async fn recv(&mut self) -> Option<()> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -191,7 +190,12 @@ impl Signal {
             if registry::count(self.signum) != self.seen {
                 continue;
             }
-            let event = std::task::ready!(self.registration.poll_ready(cx, Direction::Read));
+            let Ok(event) = std::task::ready!(self.registration.poll_ready(cx, Direction::Read))
+            else {
+                // The runtime this listener was made in has shut down: no
+                // delivery can reach it any more.
+                return Poll::Ready(None);
+            };
             // The pipe is readable: dispatch on everyone's behalf, then look again.
             registry::dispatch(self.reader.as_fd());
             self.registration.clear_readiness(event);
