@@ -537,8 +537,14 @@ fn workers_that_cannot_start_still_break_the_pool() {
         send_signal(pool.worker_pids()[0], libc::SIGKILL);
         let err = pool.submit(square, 2).await.unwrap_err();
         std::fs::remove_file(&gate).unwrap();
-        assert!(matches!(&err, PoolError::Broken(why) if why.contains("3 times")), "{err:?}");
-        assert!(matches!(pool.submit(square, 2).await, Err(PoolError::Broken(_))));
+        assert!(
+            matches!(&err, PoolError::Broken(why) if why.contains("3 times")),
+            "{err:?}"
+        );
+        assert!(matches!(
+            pool.submit(square, 2).await,
+            Err(PoolError::Broken(_))
+        ));
         pool.shutdown().await;
     });
 }
