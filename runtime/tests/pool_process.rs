@@ -1,126 +1,18 @@
-//! ProcessPool tests. This file is its own `main` (`harness = false` in
-//! runtime/Cargo.toml): pool workers re-execute this very binary, and a
-//! worker must reach `worker_main()` before anything else, which libtest's
-//! generated `main` would not do. So `main` calls it first, then runs each
-//! test function in turn (each on a fresh runtime, under a timeout),
-//! printing `test <name> ... ok` and a final `N passed, M failed`; it exits
-//! non-zero if anything failed. Pass a substring to run only matching tests.
-//!
-//! No test orders events with sleeps: a task tells the test it has started
-//! by writing to a FIFO, and a process's end is awaited through a pidfd.
+//! ProcessPool tests: the pool's ordinary behaviour. This file is its own
+//! `main` (`harness = false` in runtime/Cargo.toml); see `pool_support`
+//! for why and for the shared helpers.
+
+mod pool_support;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pool_support::*;
 use spindle_runtime::pool::{PoolError, ProcessPool, StartMethod};
-use spindle_runtime::time::timeout;
 use spindle_runtime::{spawn_blocking, Runtime};
-
-fn square(x: u64) -> u64 {
-    x * x
-}
-
-fn shout(s: String) -> String {
-    s.to_uppercase()
-}
-
-fn sum_pair((a, b): (i32, Vec<i32>)) -> Option<i64> {
-    Some(i64::from(a) + b.iter().map(|&x| i64::from(x)).sum::<i64>())
-}
-
-fn odd_panics(x: u32) -> u32 {
-    assert!(x.is_multiple_of(2), "odd number {x}");
-    x / 2
-}
-
-fn abort_now(_: ()) {
-    std::process::abort();
-}
-
-fn exit_seven(_: ()) {
-    std::process::exit(7);
-}
-
-fn reverse(mut v: Vec<u8>) -> Vec<u8> {
-    v.reverse();
-    v
-}
-
-/// Tells the test its pid through the FIFO, then sleeps until killed.
-fn report_then_sleep(fifo: String) -> u32 {
-    let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    write!(f, "{}", std::process::id()).unwrap();
-    drop(f);
-    std::thread::sleep(Duration::from_secs(120));
-    0
-}
-
-fn run(test: impl std::future::Future<Output = ()>) {
-    let rt = Runtime::new().unwrap();
-    rt.block_on(async {
-        timeout(Duration::from_secs(120), test)
-            .await
-            .expect("test timed out");
-    });
-    drop(rt);
-    assert_no_children();
-}
-
-/// No child process of ours exists, not even a zombie (scans /proc).
-fn assert_no_children() {
-    let me = std::process::id();
-    let mut kids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces; split after ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let mut fields = rest.split(' ');
-        let state = fields.next().unwrap_or("");
-        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == me {
-            kids.push(format!("{:?} state {state}", entry.file_name()));
-        }
-    }
-    assert!(kids.is_empty(), "children left behind: {kids:?}");
-}
-
-fn mkfifo(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!("spindle-pool-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    assert!(Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap()
-        .success());
-    path.to_str().unwrap().to_owned()
-}
-
-/// Blocks until process `pid` (not necessarily our child) has exited.
-fn wait_gone(pid: u32, limit: Duration) -> bool {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
-    if fd < 0 {
-        return true; // already gone (ESRCH)
-    }
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; then we close the fd we own.
-    let ready = unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) };
-    // SAFETY: closes the pidfd opened above.
-    unsafe { libc::close(fd) };
-    ready == 1
-}
 
 fn submit_and_map_keep_order() {
     run(async {
@@ -363,7 +255,7 @@ fn dropping_the_pool_lets_queued_tasks_finish() {
 fn workers_die_with_their_parent() {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .env("POOL_TEST_ORPHAN", "1")
+        .env("POOL_TEST_MODE", "orphan_mode")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -400,48 +292,19 @@ fn orphan_mode() {
 }
 
 fn main() {
-    spindle_runtime::pool::worker_main();
-    if std::env::var_os("POOL_TEST_ORPHAN").is_some() {
-        orphan_mode();
-        return;
-    }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    macro_rules! tests {
-        ($($name:ident),* $(,)?) => { [$((stringify!($name), $name as fn())),*] };
-    }
-    let tests = tests![
-        submit_and_map_keep_order,
-        panic_is_an_error_and_the_worker_survives,
-        sigkill_mid_task_fails_only_that_task,
-        abort_and_exit_are_reported,
-        large_arguments_and_results,
-        every_descriptor_is_cloexec_and_workers_inherit_only_their_socket,
-        fork_start_method_works,
-        callbacks_and_plain_thread_waits,
-        dropping_the_pool_lets_queued_tasks_finish,
-        workers_die_with_their_parent,
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        print!("test {name} ... ");
-        std::io::stdout().flush().unwrap();
-        match catch_unwind(AssertUnwindSafe(test)) {
-            Ok(()) => {
-                println!("ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("FAILED");
-                failed += 1;
-            }
-        }
-    }
-    println!("\ntest result: {passed} passed, {failed} failed");
-    std::process::exit(if failed > 0 { 1 } else { 0 });
+    test_main(
+        tests![
+            submit_and_map_keep_order,
+            panic_is_an_error_and_the_worker_survives,
+            sigkill_mid_task_fails_only_that_task,
+            abort_and_exit_are_reported,
+            large_arguments_and_results,
+            every_descriptor_is_cloexec_and_workers_inherit_only_their_socket,
+            fork_start_method_works,
+            callbacks_and_plain_thread_waits,
+            dropping_the_pool_lets_queued_tasks_finish,
+            workers_die_with_their_parent,
+        ],
+        tests![orphan_mode],
+    );
 }

@@ -13,8 +13,7 @@ use std::time::Duration;
 use super::driver::{self, Conn};
 use super::frame::FrameBuf;
 use super::process::{Inner, ProcessPool};
-use super::spawn::{self, Launched, ENV};
-use super::sys;
+use super::spawn::{self, Launched, Starter, ENV};
 use crate::executor::context;
 
 /// How worker processes are started (Python's multiprocessing "start methods").
@@ -28,13 +27,21 @@ pub enum StartMethod {
     /// locks or runtime state copied from the parent.
     #[default]
     Spawn,
-    /// `fork()` the parent; the child serves jobs on a fresh thread. Faster
-    /// to start and no `worker_main` needed, but the child of a
-    /// multi-threaded process is a copy of *all* its memory with only the
-    /// forking thread running: a lock another thread held at that moment
-    /// (in stdout, a logger, your own code) stays locked forever in the
-    /// child. glibc's `malloc` guards itself; little else does. Use it only
-    /// when no other thread can hold a lock the jobs need.
+    /// Workers are forked by a *fork server*, Python's "forkserver": one
+    /// extra process per pool, started like a spawned worker when the pool
+    /// is built, that stays single-threaded and forks a worker on request.
+    /// It enters its loop before `main` (from a hook the loader runs when
+    /// the program starts), so `main` needs no
+    /// [`worker_main`](super::worker_main) call: the method for test
+    /// binaries with libtest's `main`. Starting and replacing a worker
+    /// costs a `fork` instead of an `exec` and the program's startup.
+    ///
+    /// The parent itself is never forked: the child of a multi-threaded
+    /// process is a copy of all its memory with only one thread running,
+    /// and a lock another thread held at that instant (std's panic-hook or
+    /// stderr lock, a logger's) would stay locked in the worker for ever.
+    /// Jobs therefore see the program as it starts (statics at their
+    /// initial values, no panic hook set by `main`), not the parent's state.
     Fork,
 }
 
@@ -107,12 +114,13 @@ impl ProcessPoolBuilder {
                 "a ProcessPool must be created inside a runtime (in block_on or a task)",
             ));
         }
+        let starter = Starter::new(self.start, self.start_timeout)?;
         let mut started: Vec<Launched> = Vec::with_capacity(self.workers);
         for _ in 0..self.workers {
-            match spawn::launch(self.start) {
+            match starter.launch() {
                 Ok(worker) => started.push(worker),
                 Err(e) => {
-                    spawn::discard(started);
+                    starter.discard(started);
                     return Err(e);
                 }
             }
@@ -120,8 +128,8 @@ impl ProcessPoolBuilder {
         let mut bufs = Vec::with_capacity(self.workers);
         for worker in &mut started {
             let mut rbuf = FrameBuf::new();
-            if let Err(e) = spawn::handshake(worker, &mut rbuf, self.start_timeout) {
-                spawn::discard(started);
+            if let Err(e) = spawn::handshake(&starter, worker, &mut rbuf, self.start_timeout) {
+                starter.discard(started);
                 return Err(e);
             }
             bufs.push(rbuf);
@@ -133,10 +141,12 @@ impl ProcessPoolBuilder {
             .map(|(worker, rbuf)| Conn::new(worker, rbuf, true))
             .collect();
         let conns = conns.inspect_err(|_| {
-            pids.iter().for_each(|&pid| sys::kill(pid));
-            pids.iter().for_each(|&pid| drop(sys::wait(pid)));
+            pids.iter().for_each(|&pid| starter.kill(pid));
+            pids.iter().for_each(|&pid| {
+                starter.wait(pid);
+            });
         })?;
-        let inner = Inner::new(&pids, self.start, self.depth);
+        let inner = Inner::new(&pids, starter, self.depth);
         for (idx, conn) in conns.into_iter().enumerate() {
             driver::spawn_driver(inner.clone(), idx, conn);
         }

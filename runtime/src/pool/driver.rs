@@ -26,16 +26,19 @@
 //!   [`PoolError::WorkerDied`]; every other task the worker held goes back
 //!   to the front of the queue (they had not started, or finished without
 //!   their answer getting out: they run again). Then a new worker is
-//!   started in the same slot. Three replacements in a row that die
-//!   before their handshake mark the pool broken instead of restarting
+//!   started in the same slot. Three replacements in a row that cannot
+//!   start (see `faults.rs`) mark the pool broken instead of restarting
 //!   forever.
+//! * Every write goes out with `MSG_NOSIGNAL`: a worker that dies while
+//!   the driver writes to it is an `EPIPE` error, never a `SIGPIPE` that
+//!   would end a program keeping SIGPIPE's default action.
 //! * An answer that makes no sense (unknown id, bad frame) is a protocol
 //!   error: the worker is killed and handled as above.
 //! * If the runtime drops the driver (the runtime shut down), its `Drop`
 //!   kills and reaps the worker so no process outlives the pool's runtime.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -46,11 +49,11 @@ use std::time::{Duration, Instant};
 
 use spindle_reactor::Interest;
 
-use super::builder::StartMethod;
 use super::frame::{self, Frame, FrameBuf};
+use super::os::{self, Exit};
 use super::process::{Completion, Inner};
-use super::spawn::{self, Launched};
-use super::sys::{self, Exit, RunSlot};
+use super::spawn::{self, Launched, Starter};
+use super::sys::RunSlot;
 use super::PoolError;
 use crate::driver::{Direction, Registration};
 
@@ -88,12 +91,12 @@ impl Conn {
     }
 
     /// Starts a replacement worker (its HELLO is read by the driver).
-    fn relaunch(start: StartMethod) -> io::Result<Conn> {
-        let worker = spawn::launch(start)?;
+    fn relaunch(starter: &Starter) -> io::Result<Conn> {
+        let worker = starter.launch()?;
         let pid = worker.pid;
         Conn::new(worker, FrameBuf::new(), false).inspect_err(|_| {
-            sys::kill(pid);
-            let _ = sys::wait(pid);
+            starter.kill(pid);
+            starter.wait(pid);
         })
     }
 }
@@ -120,9 +123,9 @@ async fn drive(mut d: Driver) {
         let ended = poll_fn(|cx| step(inner, idx, conn, cx)).await;
         if ended.is_err() {
             // A protocol or IO error: the worker may still be running.
-            sys::kill(conn.pid);
+            inner.starter.kill(conn.pid);
         }
-        let exit = reap(conn.pid).await;
+        let exit = reap(&inner.starter, conn.pid).await;
         let conn = d.conn.take().expect("a live connection");
         let (running, greeted) = (conn.slot.get(), conn.greeted);
         drop(conn);
@@ -132,7 +135,7 @@ async fn drive(mut d: Driver) {
         {
             return;
         }
-        match Conn::relaunch(d.inner.start) {
+        match Conn::relaunch(&d.inner.starter) {
             Ok(conn) => {
                 d.inner.worker_started(d.idx, conn.pid);
                 d.conn = Some(conn);
@@ -155,8 +158,8 @@ impl Drop for Driver {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        sys::kill(conn.pid);
-        let _ = sys::wait(conn.pid);
+        self.inner.starter.kill(conn.pid);
+        self.inner.starter.wait(conn.pid);
         drop(conn);
         let lost = self.inner.lock().workers[self.idx]
             .inflight
@@ -224,10 +227,15 @@ fn write_some(
             break;
         }
     }
-    let mut sock: &UnixStream = &conn.sock;
+    let sock: &UnixStream = &conn.sock;
+    // `sendmsg(MSG_NOSIGNAL)`, not `writev`: a dead worker must be an
+    // EPIPE error here, not a SIGPIPE that ends this whole program.
     let wrote = ready!(conn
         .reg
-        .poll_stream_io(cx, Direction::Write, len, || sock.write_vectored(&iov[..n])))?;
+        .poll_stream_io(cx, Direction::Write, len, || os::send_vectored(
+            sock,
+            &iov[..n]
+        )))?;
     let mut left = wrote;
     while left > 0 {
         let rest = w.inflight[w.written].frame.len() - w.offset;
@@ -336,22 +344,17 @@ pub(super) fn complete(done: Completion, answer: Result<&[u8], PoolError>) {
 
 /// Waits until `pid` has exited and returns how (the socket closes a moment
 /// before the process can be reaped, hence the short sleeps).
-async fn reap(pid: u32) -> Exit {
+async fn reap(starter: &Starter, pid: u32) -> Exit {
     let started = Instant::now();
     let mut pause = Duration::from_micros(50);
     loop {
-        match sys::try_wait(pid) {
+        match starter.try_wait(pid) {
             Ok(Some(exit)) => return exit,
             Ok(None) => {}
-            Err(_) => {
-                return Exit {
-                    signal: None,
-                    code: None,
-                }
-            }
+            Err(_) => return Exit::UNKNOWN,
         }
         if started.elapsed() > Duration::from_secs(5) {
-            sys::kill(pid);
+            starter.kill(pid);
         }
         crate::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(10));

@@ -35,9 +35,11 @@ pub enum PoolError {
     /// workers did not start (a `main` that does not call
     /// [`worker_main`](super::worker_main) first) or kept dying.
     Broken(String),
-    /// The worker refused the call: the type check of the function failed
-    /// or the argument did not decode. A bug (or a mismatched binary), not
-    /// a crash.
+    /// The call was refused: by the pool before sending, because the
+    /// function is not compiled into the program itself (it lives in a
+    /// shared library, where no worker can find it); or by the worker,
+    /// because the type check of the function failed or the argument did
+    /// not decode. A bug (or a mismatched binary), not a crash.
     Rejected(String),
     /// The job's result came back but did not decode.
     Decode(DecodeError),

@@ -13,18 +13,52 @@
 //!   still in the worker's output buffer. (So a task may run twice if its
 //!   worker is killed just after it; a task is never reported twice.)
 //! * a replacement is started unless the pool is shutting down with
-//!   nothing left to do. A replacement that dies before its HELLO three
-//!   times in a row marks the pool broken: every queued and future task
-//!   fails with [`PoolError::Broken`] instead of the pool restarting
-//!   workers forever.
+//!   nothing left to do. A replacement that *cannot start* three times in
+//!   a row marks the pool broken: every queued and future task fails with
+//!   [`PoolError::Broken`] instead of the pool restarting workers forever.
+//!
+//! # What "cannot start" means
+//!
+//! A worker that ends before its HELLO either could not start (the binary
+//! does not call `worker_main`, fails in its startup, crashes) or was
+//! killed from outside while starting (`kill -9`, Ctrl-C to the process
+//! group, the OOM killer). Only the first is a reason to give up: an
+//! outside kill says nothing about the next worker, and a pool must
+//! recover once the kills stop. The exit status tells them apart:
+//!
+//! * an exit status (`exit(1)`, or a startup that returned from `main`),
+//!   an unknown status, or a *crash signal* the process raised itself
+//!   (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGABRT`, `SIGSYS`,
+//!   `SIGTRAP`) counts as a failed start;
+//! * any other signal came from outside: the worker is replaced, and the
+//!   count of failed starts neither grows nor resets.
+//!
+//! A worker that completed its handshake resets the count.
 
 use std::io;
 use std::task::Waker;
 
 use super::driver::complete;
+use super::os::Exit;
 use super::process::{fail_all, Inner, Task};
-use super::sys::Exit;
 use super::PoolError;
+
+/// Signals a process raises itself when it cannot go on (see the module docs).
+const CRASH_SIGNALS: [i32; 7] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+    libc::SIGSYS,
+    libc::SIGTRAP,
+];
+
+/// Whether a worker that ended before its handshake failed to start (as
+/// opposed to being killed from outside).
+fn failed_to_start(exit: Exit) -> bool {
+    exit.signal.is_none_or(|sig| CRASH_SIGNALS.contains(&sig))
+}
 
 impl Inner {
     /// Worker `idx` has exited and been reaped. Fails the task it was
@@ -49,9 +83,14 @@ impl Inner {
         let mut lost = std::mem::take(&mut w.inflight);
         let culprit = lost.iter().position(|t| running != 0 && t.id == running);
         let culprit = culprit.and_then(|i| lost.remove(i));
-        // A replacement that dies before its HELLO points at a systematic
-        // problem; three in a row and the pool gives up instead of looping.
-        w.failed_starts = if greeted { 0 } else { w.failed_starts + 1 };
+        // A replacement that cannot start points at a systematic problem;
+        // three in a row and the pool gives up instead of looping. One
+        // killed from outside before its HELLO is simply replaced.
+        if greeted {
+            w.failed_starts = 0;
+        } else if failed_to_start(exit) {
+            w.failed_starts += 1;
+        }
         if w.failed_starts >= 3 && state.broken.is_none() {
             let why = error.map_or(String::new(), |e| format!(", {e}"));
             state.broken = Some(format!(

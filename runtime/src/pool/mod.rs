@@ -62,7 +62,8 @@
 //!
 //! Test binaries have libtest's `main`, which does not call `worker_main`:
 //! give process-pool tests their own `main` (`harness = false`, as
-//! `runtime/tests/pool_process.rs` does), or use [`StartMethod::Fork`].
+//! `runtime/tests/pool_process.rs` does), or use [`StartMethod::Fork`],
+//! whose fork server starts before `main` and needs no such call.
 //!
 //! # How the process pool works
 //!
@@ -71,12 +72,17 @@
 //!   `/proc/self/exe` is executed with `SPINDLE_POOL_WORKER=<fds>:<parent pid>`
 //!   in its environment. A pre-exec hook in the child asks the kernel to
 //!   kill it when its parent dies (`PR_SET_PDEATHSIG`), and leaves it no
-//!   inherited descriptor but those two. [`StartMethod::Fork`] forks instead.
+//!   inherited descriptor but those two (`os.rs`).
+//!   [`StartMethod::Fork`] instead has a *fork server* (`forkserver.rs`),
+//!   a single-threaded process started with the pool, fork each worker:
+//!   never the multi-threaded parent, whose held locks would be copied.
 //! * **Calling a function** (`sys.rs`): a function pointer cannot be sent,
 //!   but both processes run the same file, so functions sit at the same
 //!   distance from each other: the parent sends `address(f) - address(worker_main)`,
 //!   along with the offset of the generic glue that decodes `A`, calls `f`
-//!   and encodes `R`, and a hash of the types that the glue checks.
+//!   and encodes `R`, and a hash of the types that the glue checks. A
+//!   function outside the program's own image (in a shared library) has
+//!   no such fixed distance and is refused with [`PoolError::Rejected`].
 //! * **Frames** (`frame.rs`): `[len u64][kind u8][id u64][body]`, many per
 //!   system call in both directions. Answers come back in order and are
 //!   matched to handles by task id.
@@ -85,14 +91,16 @@
 //!   socket; the parent reaps it (signal or exit status), reads the shared
 //!   word to learn which task it was running, fails that one task with
 //!   [`PoolError::WorkerDied`], sends the worker's other tasks again and
-//!   starts a replacement.
+//!   starts a replacement. Writes to workers never raise `SIGPIPE`.
 
 mod builder;
 mod driver;
 mod error;
 mod faults;
+mod forkserver;
 mod frame;
 mod handle;
+mod os;
 mod process;
 mod spawn;
 mod sys;

@@ -18,8 +18,9 @@
 //!
 //! # Start methods
 //!
-//! See [`StartMethod`]: re-executing the program (the default) or `fork`.
-//! `builder.rs` starts the workers.
+//! See [`StartMethod`](super::StartMethod): re-executing the program (the
+//! default) or forking from a fork server (`forkserver.rs`). `builder.rs`
+//! starts the workers, through a `spawn::Starter` kept in `Inner`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -28,10 +29,11 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
-use super::builder::{ProcessPoolBuilder, StartMethod};
+use super::builder::ProcessPoolBuilder;
 use super::driver;
 use super::frame;
 use super::handle::Slot;
+use super::spawn::Starter;
 use super::sys;
 use super::wire::{from_bytes, Wire};
 use super::{MapHandle, PoolError, TaskHandle};
@@ -72,7 +74,7 @@ pub(super) struct Task {
 
 pub(super) struct Inner {
     state: Mutex<State>,
-    pub(super) start: StartMethod,
+    pub(super) starter: Starter,
     depth: usize,
 }
 
@@ -99,7 +101,7 @@ pub(super) struct WorkerState {
     pub(super) offset: usize,
     /// The driver task, to wake when tasks arrive.
     pub(super) waker: Option<Waker>,
-    /// Replacements in a row that died before their HELLO.
+    /// Replacements in a row that could not start (see `faults.rs`).
     pub(super) failed_starts: u32,
 }
 
@@ -139,12 +141,21 @@ impl ProcessPool {
     /// holds `pipeline_depth` tasks); the handle resolves when the answer
     /// comes back. A panic in `func` gives [`PoolError::Panicked`]; a worker
     /// that dies while running it gives [`PoolError::WorkerDied`].
+    ///
+    /// `func` must be compiled into the program itself: a function that
+    /// lives in a shared library (see `-C prefer-dynamic`) cannot be found
+    /// by a worker, and the handle resolves at once to
+    /// [`PoolError::Rejected`] without sending anything.
     pub fn submit<A, R>(&self, func: fn(A) -> R, arg: A) -> TaskHandle<R>
     where
         A: Wire + 'static,
         R: Wire + Send + 'static,
     {
-        let (task, handle) = task(sys::call_site(func), &arg);
+        let site = match sys::call_site(func) {
+            Ok(site) => site,
+            Err(why) => return refused(why),
+        };
+        let (task, handle) = task(site, &arg);
         self.inner.enqueue(vec![task]);
         handle
     }
@@ -152,14 +163,20 @@ impl ProcessPool {
     /// Submits `func(item)` for every item; the returned future gives the
     /// results in input order (or the first error in input order). All
     /// tasks are queued before `map` returns and flow to the workers in
-    /// pipelined batches.
+    /// pipelined batches. `func` is checked as in [`submit`](Self::submit).
     pub fn map<A, R, I>(&self, func: fn(A) -> R, items: I) -> MapHandle<R>
     where
         I: IntoIterator<Item = A>,
         A: Wire + 'static,
         R: Wire + Send + 'static,
     {
-        let site = sys::call_site(func);
+        let site = match sys::call_site(func) {
+            Ok(site) => site,
+            Err(why) => {
+                let handles = items.into_iter().map(|_| refused(why.clone())).collect();
+                return MapHandle::new(handles);
+            }
+        };
         let (tasks, handles) = items.into_iter().map(|item| task(site, &item)).unzip();
         self.inner.enqueue(tasks);
         MapHandle::new(handles)
@@ -197,6 +214,13 @@ impl ProcessPool {
     }
 }
 
+/// A handle that has already failed: the call was refused before sending.
+fn refused<R: Wire + Send + 'static>(why: String) -> TaskHandle<R> {
+    let slot = Slot::new();
+    slot.complete(Err(PoolError::Rejected(why)));
+    TaskHandle::new(slot)
+}
+
 /// Encodes a TASK frame (id filled in later) and the completion that
 /// decodes its answer into a new handle.
 fn task<A: Wire, R: Wire + Send + 'static>(site: sys::CallSite, arg: &A) -> (Task, TaskHandle<R>) {
@@ -223,7 +247,7 @@ fn task<A: Wire, R: Wire + Send + 'static>(site: sys::CallSite, arg: &A) -> (Tas
 }
 
 impl Inner {
-    pub(super) fn new(pids: &[u32], start: StartMethod, depth: usize) -> Arc<Inner> {
+    pub(super) fn new(pids: &[u32], starter: Starter, depth: usize) -> Arc<Inner> {
         Arc::new(Inner {
             state: Mutex::new(State {
                 next_id: 0,
@@ -234,7 +258,7 @@ impl Inner {
                 live: pids.len(),
                 shutdown_waiters: Vec::new(),
             }),
-            start,
+            starter,
             depth,
         })
     }
@@ -341,7 +365,7 @@ impl fmt::Debug for ProcessPool {
         let state = self.inner.lock();
         f.debug_struct("ProcessPool")
             .field("workers", &state.workers.len())
-            .field("start", &self.inner.start)
+            .field("start", &self.inner.starter.method())
             .field("queued", &state.queue.len())
             .field("closing", &state.closing)
             .finish()

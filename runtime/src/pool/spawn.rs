@@ -12,8 +12,8 @@
 //!      close-on-exec and clears the flag on the two it must inherit. The
 //!      new program's `main` calls [`worker_main`](super::worker_main),
 //!      which finds the variable and serves tasks instead of returning.
-//!    * `Fork`: `fork()`; the child does the same descriptor cleanup
-//!      (closing instead of marking) and serves tasks on a fresh thread.
+//!    * `Fork`: the pool's fork server (`forkserver.rs`) is sent the two
+//!      descriptors and forks a worker that keeps only them.
 //! 3. The parent closes its copies of the child's ends: from now on, the
 //!    socket reaching EOF means the worker is gone.
 //! 4. The worker's first frame is HELLO with its "probe" offset; the parent
@@ -29,9 +29,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::builder::StartMethod;
+use super::forkserver::ForkServer;
 use super::frame::{self, FrameBuf};
+use super::os::{self, Exit};
 use super::sys::{self, RunSlot};
-use super::worker;
 
 /// The environment variable that turns a process into a worker.
 pub(super) const ENV: &str = "SPINDLE_POOL_WORKER";
@@ -43,36 +44,97 @@ pub(super) struct Launched {
     pub(super) slot: RunSlot,
 }
 
-/// Starts one worker; does not wait for its HELLO.
-pub(super) fn launch(method: StartMethod) -> io::Result<Launched> {
-    let (sock, child_end) = UnixStream::pair()?;
-    let (slot, slot_fd) = RunSlot::create()?;
-    let keep = [child_end.as_raw_fd(), slot_fd.as_raw_fd()];
-    let pid = match method {
-        StartMethod::Spawn => {
-            let mut cmd = Command::new("/proc/self/exe");
-            if let Some(arg0) = std::env::args_os().next() {
-                cmd.arg0(arg0);
-            }
-            cmd.env(
-                ENV,
-                format!("{}:{}:{}", keep[0], keep[1], std::process::id()),
-            )
-            .stdin(Stdio::null());
-            sys::configure_child(&mut cmd, keep);
-            // The `Child` is dropped without waiting: the driver reaps the
-            // pid itself (`sys::try_wait`), like it does for forked workers.
-            cmd.spawn()?.id()
+/// How a pool starts its workers, waits for them and kills them.
+pub(super) enum Starter {
+    /// Each worker is a child of ours, running `/proc/self/exe`.
+    Spawn,
+    /// Each worker is a child of the pool's fork server.
+    Fork(ForkServer),
+}
+
+impl Starter {
+    /// Prepares `method` (for `Fork`: starts the fork server, waiting at
+    /// most `timeout` for it).
+    pub(super) fn new(method: StartMethod, timeout: Duration) -> io::Result<Starter> {
+        Ok(match method {
+            StartMethod::Spawn => Starter::Spawn,
+            StartMethod::Fork => Starter::Fork(ForkServer::start(timeout)?),
+        })
+    }
+
+    pub(super) fn method(&self) -> StartMethod {
+        match self {
+            Starter::Spawn => StartMethod::Spawn,
+            Starter::Fork(_) => StartMethod::Fork,
         }
-        StartMethod::Fork => sys::fork_worker(keep, move || worker::serve_forked(keep))?,
-    };
-    drop(child_end);
-    drop(slot_fd);
-    Ok(Launched { sock, pid, slot })
+    }
+
+    /// Starts one worker; does not wait for its HELLO.
+    pub(super) fn launch(&self) -> io::Result<Launched> {
+        let (sock, child_end) = UnixStream::pair()?;
+        let (slot, slot_fd) = RunSlot::create()?;
+        let keep = [child_end.as_raw_fd(), slot_fd.as_raw_fd()];
+        let pid = match self {
+            Starter::Spawn => {
+                let mut cmd = Command::new("/proc/self/exe");
+                if let Some(arg0) = std::env::args_os().next() {
+                    cmd.arg0(arg0);
+                }
+                cmd.env(
+                    ENV,
+                    format!("{}:{}:{}", keep[0], keep[1], std::process::id()),
+                )
+                .stdin(Stdio::null());
+                os::configure_child(&mut cmd, keep.to_vec());
+                // The `Child` is dropped without waiting: the driver reaps
+                // the pid itself (`Starter::try_wait`).
+                cmd.spawn()?.id()
+            }
+            Starter::Fork(server) => server.launch(keep)?,
+        };
+        drop(child_end);
+        drop(slot_fd);
+        Ok(Launched { sock, pid, slot })
+    }
+
+    /// How worker `pid` ended, if it has (and reaps it).
+    pub(super) fn try_wait(&self, pid: u32) -> io::Result<Option<Exit>> {
+        match self {
+            Starter::Spawn => os::try_wait(pid),
+            Starter::Fork(server) => Ok(server.try_wait(pid)),
+        }
+    }
+
+    /// Blocks until worker `pid` has exited (and reaps it).
+    pub(super) fn wait(&self, pid: u32) -> Exit {
+        match self {
+            Starter::Spawn => os::wait(pid),
+            Starter::Fork(server) => server.wait(pid),
+        }
+    }
+
+    /// Sends `SIGKILL` to worker `pid`, which has not been reaped yet.
+    pub(super) fn kill(&self, pid: u32) {
+        match self {
+            Starter::Spawn => os::kill(pid),
+            Starter::Fork(server) => server.kill(pid),
+        }
+    }
+
+    /// Kills and reaps workers that will not be used (a failed pool start).
+    pub(super) fn discard(&self, workers: Vec<Launched>) {
+        for w in &workers {
+            self.kill(w.pid);
+        }
+        for w in workers {
+            self.wait(w.pid);
+        }
+    }
 }
 
 /// Waits (blocking, at most `timeout`) for the worker's HELLO and checks it.
 pub(super) fn handshake(
+    starter: &Starter,
     worker: &mut Launched,
     rbuf: &mut FrameBuf,
     timeout: Duration,
@@ -103,7 +165,7 @@ pub(super) fn handshake(
             Err(e) => return Err(e),
         };
         if n == 0 {
-            let exit = sys::try_wait(worker.pid).ok().flatten();
+            let exit = starter.try_wait(worker.pid).ok().flatten();
             return Err(io::Error::other(format!(
                 "worker process {} exited before its handshake ({exit:?}); {HINT}",
                 worker.pid
@@ -131,14 +193,4 @@ pub(super) fn check_hello(kind: u8, body: &[u8]) -> io::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Kills and reaps workers that will not be used (a failed pool start).
-pub(super) fn discard(workers: Vec<Launched>) {
-    for w in &workers {
-        sys::kill(w.pid);
-    }
-    for w in workers {
-        let _ = sys::wait(w.pid);
-    }
 }

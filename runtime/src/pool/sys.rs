@@ -1,6 +1,6 @@
-//! Every `unsafe` of the pool module: calling a function by its offset,
-//! the shared "running task" word, and the process plumbing (pre-exec
-//! hook, fork, wait, kill).
+//! The `unsafe` of calling a function by its offset, of checking that a
+//! function lives in the program's own image, and of the shared "running
+//! task" word. (The process plumbing is in `os.rs`.)
 //!
 //! # Calling `fn(A) -> R` in another process
 //!
@@ -10,8 +10,16 @@
 //! distance from every other one. The parent therefore sends
 //! `address(f) - address(worker_main)`, and the worker adds its own
 //! `address(worker_main)` back. With `fork` the address space is copied and
-//! the offsets work the same way. Functions must live in the executable
-//! itself (the Rust default; not in a shared library loaded separately).
+//! the offsets work the same way.
+//!
+//! This only holds for code in the *same loaded object* as `worker_main`,
+//! normally the program's executable. A function in a shared library
+//! (libc's, or Rust's own `libstd-*.so` under `-C prefer-dynamic`) sits
+//! at a distance that changes from run to run: its offset would send the
+//! worker into garbage. So [`call_site`] checks the function and its glue
+//! against the executable segments of that object (found once with
+//! `dl_iterate_phdr`, then two comparisons per call) and refuses anything
+//! else with an error, before anything is sent.
 //!
 //! The worker cannot know `A` and `R`, so the parent also sends the offset
 //! of `trampoline::<A, R>`, the monomorphized glue that decodes an `A`,
@@ -21,15 +29,13 @@
 //! offset against its own, which fails if the worker is a different build.
 
 use std::any::{type_name, TypeId};
+use std::ffi::{c_int, c_void, CStr};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::Command;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use super::frame::i64_at;
 use super::wire::{from_bytes, Wire};
@@ -60,13 +66,119 @@ fn address_of(offset: i64) -> usize {
     anchor().wrapping_add(offset as usize)
 }
 
-/// Describes a call of `function` for a TASK frame.
-pub(super) fn call_site<A: Wire + 'static, R: Wire + 'static>(function: fn(A) -> R) -> CallSite {
-    CallSite {
-        trampoline: offset_of(trampoline::<A, R> as Trampoline as usize),
+/// Describes a call of `function` for a TASK frame, or says why it cannot
+/// be called in a worker (it lives outside the program's image).
+pub(super) fn call_site<A: Wire + 'static, R: Wire + 'static>(
+    function: fn(A) -> R,
+) -> Result<CallSite, String> {
+    let glue = trampoline::<A, R> as Trampoline as usize;
+    for address in [function as usize, glue] {
+        if !in_image(address) {
+            return Err(format!(
+                "the function at {address:#x} ({}) is not in the program's executable, \
+                 so a worker cannot find it: a ProcessPool can only run functions \
+                 compiled into the program itself",
+                object_name(address)
+            ));
+        }
+    }
+    Ok(CallSite {
+        trampoline: offset_of(glue),
         function: offset_of(function as usize),
         type_hash: type_hash::<A, R>(),
+    })
+}
+
+/// At most this many executable segments are recorded for the image.
+const MAX_SEGMENTS: usize = 8;
+
+/// The executable segments (`[start, end)` addresses) of the loaded object
+/// that holds [`anchor`]: the code whose offsets are the same in every
+/// process running this program.
+#[derive(Clone, Copy)]
+struct Image {
+    segments: [(usize, usize); MAX_SEGMENTS],
+    len: usize,
+}
+
+/// The state of the `dl_iterate_phdr` search.
+struct Search {
+    anchor: usize,
+    found: Option<Image>,
+}
+
+extern "C" fn visit_object(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: dl_iterate_phdr passes a valid `dl_phdr_info` for one loaded
+    // object, whose `dlpi_phdr` points at `dlpi_phnum` program headers, and
+    // hands back the `data` pointer we gave it: a live, exclusive `Search`.
+    let (info, search, headers) = unsafe {
+        let info = &*info;
+        let headers = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
+        (info, &mut *data.cast::<Search>(), headers)
+    };
+    let base = info.dlpi_addr as usize;
+    let mut image = Image {
+        segments: [(0, 0); MAX_SEGMENTS],
+        len: 0,
+    };
+    for h in headers {
+        if h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_X != 0 && image.len < MAX_SEGMENTS {
+            let start = base.wrapping_add(h.p_vaddr as usize);
+            image.segments[image.len] = (start, start.wrapping_add(h.p_memsz as usize));
+            image.len += 1;
+        }
     }
+    if image.contains(search.anchor) {
+        search.found = Some(image);
+        return 1; // stop
+    }
+    0
+}
+
+impl Image {
+    fn contains(&self, address: usize) -> bool {
+        self.segments[..self.len]
+            .iter()
+            .any(|&(start, end)| (start..end).contains(&address))
+    }
+
+    fn find() -> Option<Image> {
+        let mut search = Search {
+            anchor: anchor(),
+            found: None,
+        };
+        // SAFETY: `visit_object` matches the callback type and only uses
+        // `data` as the `Search` passed here, which outlives the call.
+        unsafe { libc::dl_iterate_phdr(Some(visit_object), (&mut search as *mut Search).cast()) };
+        search.found
+    }
+}
+
+/// True if `address` is code of the program's own image (see the module docs).
+pub(super) fn in_image(address: usize) -> bool {
+    static IMAGE: OnceLock<Option<Image>> = OnceLock::new();
+    IMAGE
+        .get_or_init(Image::find)
+        .is_some_and(|image| image.contains(address))
+}
+
+/// The file of the loaded object holding `address`, for error messages.
+fn object_name(address: usize) -> String {
+    // SAFETY: an all-zero Dl_info is valid; dladdr fills it in or returns 0.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the address value and writes `info`.
+    if unsafe { libc::dladdr(address as *const c_void, &mut info) } == 0 || info.dli_fname.is_null()
+    {
+        return "in no loaded object".into();
+    }
+    // SAFETY: dli_fname points at the NUL-terminated path the loader keeps
+    // for as long as the object stays loaded; we copy it at once.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    format!("in {}", name.to_string_lossy())
 }
 
 /// The offset the worker reports in HELLO and the parent checks.
@@ -163,7 +275,8 @@ impl RunSlot {
         Ok((RunSlot::map(&fd)?, fd))
     }
 
-    /// Maps the slot behind `fd` (the worker's side).
+    /// Maps the slot behind `fd` (the worker's side). The mapping stays
+    /// valid after `fd` is closed.
     pub(super) fn map(fd: &OwnedFd) -> io::Result<RunSlot> {
         // SAFETY: a fresh shared mapping of the memfd's 8 bytes, at an address
         // the kernel picks; nothing else refers to that memory yet.
@@ -204,207 +317,4 @@ impl Drop for RunSlot {
         // SAFETY: unmaps exactly the mapping made in `map`, once.
         unsafe { libc::munmap(self.word.as_ptr().cast(), SLOT_LEN) };
     }
-}
-
-/// Sets or clears close-on-exec on `fd`.
-fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl on an integer; an invalid fd is an EBADF error. This is
-    // async-signal-safe (it runs in the pre-exec hook too).
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        if flags < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let flags = if on {
-            flags | libc::FD_CLOEXEC
-        } else {
-            flags & !libc::FD_CLOEXEC
-        };
-        if libc::fcntl(fd, libc::F_SETFD, flags) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// In a worker started by exec: takes ownership of the socket and slot
-/// descriptors named in its environment, and maps the slot.
-pub(super) fn adopt_worker_fds(sock: RawFd, slot: RawFd) -> io::Result<(UnixStream, RunSlot)> {
-    if sock < 3 || slot < 3 || sock == slot {
-        return Err(io::Error::other("bad worker descriptors"));
-    }
-    // Both must be open before anything takes ownership of them.
-    set_cloexec(sock, true)?;
-    set_cloexec(slot, true)?;
-    // SAFETY: the parent opened these for us and cleared close-on-exec on
-    // them only (pre-exec hook); no other code in this process knows them,
-    // so each gets exactly one owner here. Close-on-exec is set again so a
-    // task's own child processes do not inherit them.
-    let (sock, slot) = unsafe { (UnixStream::from_raw_fd(sock), OwnedFd::from_raw_fd(slot)) };
-    let run = RunSlot::map(&slot)?;
-    Ok((sock, run))
-}
-
-/// Makes `cmd`'s child die with its parent and inherit no descriptor but `keep`.
-pub(super) fn configure_child(cmd: &mut Command, keep: [RawFd; 2]) {
-    let parent = std::process::id();
-    // SAFETY: the hook runs in the forked child before exec. `child_setup`
-    // makes only async-signal-safe system calls (prctl, getppid,
-    // close_range, fcntl) and neither allocates nor takes locks.
-    unsafe {
-        cmd.pre_exec(move || child_setup(keep, parent, true));
-    }
-}
-
-/// In a new child: die with the parent; close (fork) or mark close-on-exec
-/// (exec) every descriptor from 3 up except `keep`, which stays inherited.
-fn child_setup(mut keep: [RawFd; 2], parent: u32, exec: bool) -> io::Result<()> {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // If the parent died before prctl, the signal will never come.
-    // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } as u32 != parent {
-        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-    }
-    keep.sort_unstable();
-    let flags = if exec { libc::CLOSE_RANGE_CLOEXEC } else { 0 };
-    let mut low = 3;
-    for fd in keep {
-        if fd > low {
-            close_range(low, fd - 1, flags);
-        }
-        low = low.max(fd + 1);
-    }
-    close_range(low, RawFd::MAX, flags);
-    for fd in keep {
-        set_cloexec(fd, false)?;
-    }
-    Ok(())
-}
-
-fn close_range(low: RawFd, high: RawFd, flags: libc::c_uint) {
-    // SAFETY: close_range only affects this (child) process's descriptor
-    // table. On kernels without it (before 5.9/5.11) it fails with ENOSYS;
-    // then the close-on-exec flag every descriptor in spindle is born with
-    // is the protection.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            low as libc::c_uint,
-            high as libc::c_uint,
-            flags,
-        )
-    };
-}
-
-/// Forks a worker that runs `run` and exits; returns its pid.
-///
-/// The child of a multi-threaded process is a copy of the *calling thread
-/// only*: a lock another thread held at the fork stays locked forever in
-/// the child. `run` therefore starts the worker loop on a fresh thread and
-/// does nothing else; see `StartMethod::Fork` for the trade-offs.
-pub(super) fn fork_worker(keep: [RawFd; 2], run: impl FnOnce()) -> io::Result<u32> {
-    let parent = std::process::id();
-    // SAFETY: fork has no memory-safety preconditions. In the child we make
-    // async-signal-safe calls (`child_setup`), then run `run`, whose
-    // allocations rely on glibc's fork handlers resetting the malloc locks;
-    // the child never returns from here: it ends in `_exit`, running no
-    // destructor and no atexit handler of the parent's state.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
-            let ok = child_setup(keep, parent, false).is_ok()
-                && catch_unwind(AssertUnwindSafe(run)).is_ok();
-            // SAFETY: ends the child immediately.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-        }
-        pid => Ok(pid as u32),
-    }
-}
-
-/// How a worker process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Exit {
-    pub(super) signal: Option<i32>,
-    pub(super) code: Option<i32>,
-}
-
-fn decode_status(status: libc::c_int) -> Exit {
-    if libc::WIFSIGNALED(status) {
-        Exit {
-            signal: Some(libc::WTERMSIG(status)),
-            code: None,
-        }
-    } else if libc::WIFEXITED(status) {
-        Exit {
-            signal: None,
-            code: Some(libc::WEXITSTATUS(status)),
-        }
-    } else {
-        Exit {
-            signal: None,
-            code: None,
-        }
-    }
-}
-
-fn waitpid(pid: u32, flags: libc::c_int) -> io::Result<Option<Exit>> {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes the status through a valid pointer.
-        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, flags) };
-        match r {
-            0 => return Ok(None),
-            -1 => {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    // Reaped by someone else (SIGCHLD ignored, say): status unknown.
-                    Some(libc::ECHILD) => {
-                        return Ok(Some(Exit {
-                            signal: None,
-                            code: None,
-                        }))
-                    }
-                    _ => return Err(e),
-                }
-            }
-            _ => return Ok(Some(decode_status(status))),
-        }
-    }
-}
-
-/// Reaps `pid` if it has exited.
-pub(super) fn try_wait(pid: u32) -> io::Result<Option<Exit>> {
-    waitpid(pid, libc::WNOHANG)
-}
-
-/// Blocks until `pid` exits and reaps it.
-pub(super) fn wait(pid: u32) -> io::Result<Exit> {
-    waitpid(pid, 0).map(|exit| exit.expect("a blocking waitpid returned no status"))
-}
-
-/// Sends `SIGKILL` to a worker we started and have not reaped yet (so the
-/// pid cannot have been reused).
-pub(super) fn kill(pid: u32) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-}
-
-/// Sets this process's name as `ps` and `top` show it (at most 15 bytes).
-/// A worker started from `/proc/self/exe` would otherwise be called "exe".
-pub(super) fn set_process_name(name: &str) {
-    let mut buf = [0u8; 16];
-    let n = name.len().min(15);
-    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr()) };
-}
-
-/// True if our parent is still the process `pid` (not re-parented to init).
-pub(super) fn parent_is(pid: u32) -> bool {
-    // SAFETY: getppid cannot fail.
-    unsafe { libc::getppid() as u32 == pid }
 }

@@ -19,7 +19,7 @@
 //! closed it, or died) ends the worker with exit status 0.
 
 use std::ffi::OsStr;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::RawFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::error::panic_message;
 use super::frame::{self, FrameBuf};
+use super::os;
 use super::spawn::ENV;
 use super::sys::{self, RunSlot};
 
@@ -83,34 +84,32 @@ fn serve_from_env(value: &OsStr) -> io::Result<()> {
     else {
         return Err(bad());
     };
-    if !sys::parent_is(parent) {
+    if !os::parent_is(parent) {
         // The parent died between our fork and now: nobody to serve.
         return Ok(());
     }
-    let (sock, run) = sys::adopt_worker_fds(sock as RawFd, slot as RawFd)?;
     if let Some(name) = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
     {
-        sys::set_process_name(&name);
+        os::set_process_name(&name);
     }
-    serve(&sock, &run)
+    serve_on(sock as RawFd, slot as RawFd)
 }
 
-/// The body of a forked worker: adopt the two descriptors and serve on a
-/// fresh thread (whose thread-locals, unlike the forking thread's, say
-/// "no runtime here").
-pub(super) fn serve_forked(keep: [RawFd; 2]) {
-    let worker = std::thread::Builder::new()
-        .name("spindle-pool-worker".into())
-        .spawn(move || {
-            let (sock, run) = sys::adopt_worker_fds(keep[0], keep[1])?;
-            serve(&sock, &run)
-        });
-    match worker.map(|t| t.join()) {
-        Ok(Ok(Ok(()))) => {}
-        _ => panic!("the forked pool worker failed"),
-    }
+/// The body of a worker forked by the fork server (`forkserver.rs`): the
+/// server is single-threaded and never ran a runtime, so its child can
+/// serve right here.
+pub(super) fn serve_forked(keep: [RawFd; 2]) -> io::Result<()> {
+    serve_on(keep[0], keep[1])
+}
+
+/// Adopts the inherited socket and run-slot descriptors and serves.
+fn serve_on(sock: RawFd, slot: RawFd) -> io::Result<()> {
+    let (sock, slot) = os::adopt_worker_fds(sock, slot)?;
+    let run = RunSlot::map(&slot)?;
+    drop(slot);
+    serve(&sock, &run)
 }
 
 /// Flush answers that have waited this long...
@@ -126,7 +125,7 @@ fn serve(mut sock: &UnixStream, slot: &RunSlot) -> io::Result<()> {
     let start = frame::begin(&mut out, frame::HELLO, u64::from(std::process::id()));
     out.extend_from_slice(&sys::probe().to_le_bytes());
     frame::finish(&mut out, start);
-    sock.write_all(&out)?;
+    os::send_all(sock, &out)?;
     out.clear();
 
     let mut input = FrameBuf::new();
@@ -169,8 +168,8 @@ fn serve(mut sock: &UnixStream, slot: &RunSlot) -> io::Result<()> {
     }
 }
 
-fn flush(mut sock: &UnixStream, out: &mut Vec<u8>) -> io::Result<()> {
-    sock.write_all(out)?;
+fn flush(sock: &UnixStream, out: &mut Vec<u8>) -> io::Result<()> {
+    os::send_all(sock, out)?;
     out.clear();
     if out.capacity() > 4 * FLUSH_BYTES {
         // A huge answer went out: give the memory back.
