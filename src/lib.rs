@@ -26,10 +26,31 @@
 //! }
 //! ```
 //!
-//! The crate is a facade over two crates you can also use on their own:
+//! # Depending on it
+//!
+//! The package is `spindle-rt` (the name `spindle` on crates.io belongs to
+//! an unrelated crate); the library it provides is `spindle`:
+//!
+//! ```toml
+//! [dependencies]
+//! spindle-rt = { path = "../spindle" }  # a checkout; or { git = "<its repository URL>" }
+//! # spindle-rt = "0.1"                  # once it is published on crates.io
+//! ```
+//!
+//! and the code says `use spindle::...`.
+//!
+//! # What is here
+//!
+//! This crate is a facade over crates you can also use on their own:
 //! [`reactor`] (`spindle-reactor`: OS readiness, no tasks) and
-//! `spindle-runtime` (executor, tasks, time, net, io), whose items are
-//! re-exported here.
+//! `spindle-runtime` (executor, tasks, time, net, io, sync, channels,
+//! processes and pools), whose public items are re-exported here by name.
 
 pub use spindle_reactor as reactor;
-pub use spindle_runtime::*;
+
+pub use spindle_runtime::{channel, fs, io, net, pool, process, signal, sync, task, time};
+
+pub use spindle_runtime::{
+    block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, Builder, EnterGuard, Handle,
+    JoinError, JoinHandle, Runtime,
+};
