@@ -59,7 +59,7 @@ mod registration;
 pub(crate) use registration::{Direction, Registration, ScheduledIo, WaitSlot, Waiter};
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
@@ -164,8 +164,13 @@ impl IoShared {
         let mut live = self.live();
         live.shut_down = true;
         for (_, entry) in live.entries.iter() {
+            // SAFETY: the entry is in the set, so its `Registration` has not
+            // finished dropping (it leaves the set in `deregister`, after its
+            // own `delete`), and the IO type that owns the descriptor closes
+            // it only after the registration is dropped: it is still open.
+            let fd = unsafe { BorrowedFd::borrow_raw(entry.fd) };
             // Only fails if the kernel already forgot the descriptor.
-            let _ = self.poller.delete(entry.fd);
+            let _ = self.poller.delete(fd);
             // SAFETY: the entry is in the set, so its ScheduledIo is alive
             // (see `LiveEntry`).
             unsafe { entry.io.as_ref() }.shut_down(&mut wakers);

@@ -24,6 +24,16 @@
 //! carry the older snapshot and switch off the direction just re-armed,
 //! leaving its task waiting forever.)
 //!
+//! # One IO loop
+//!
+//! Every IO method is a thin wrapper over two cores. `poll_ready_with`
+//! waits for a direction, keeping the waker either in the direction's one
+//! slot (`poll_*` methods) or in the caller's own entry of a waiter list
+//! (futures of `&self` methods). `poll_io_with` (waiting) and `try_io_with`
+//! (not waiting) run the operation through `attempt`, which clears the
+//! readiness the operation proved gone: `WouldBlock`, or for stream IO a
+//! transfer shorter than the buffer.
+//!
 //! # Waking without the lock
 //!
 //! `set_readiness` clones the wakers of the waiter list under its lock and
@@ -33,7 +43,7 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -148,7 +158,7 @@ impl ScheduledIo {
             bits |= ERROR;
         }
         // SeqCst inside: pairs with the waiter's `waiting` increment and
-        // re-check in `poll_ready_shared`: one of the two sees the other.
+        // re-check in `poll_ready_with`: one of the two sees the other.
         self.readiness.set(bits);
         if bits & Direction::Read.mask() != 0 {
             self.reader.wake_by_ref();
@@ -254,6 +264,10 @@ impl Registration {
         unsafe { self.io.as_ref() }
     }
 
+    // -----------------------------------------------------------------
+    // Waiting for readiness
+    // -----------------------------------------------------------------
+
     /// Ready if `dir` is (believed) ready; otherwise stores the waker and
     /// returns `Pending` until the reactor reports readiness.
     ///
@@ -264,48 +278,42 @@ impl Registration {
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        let io = self.io();
-        let ev = match io.snapshot(dir) {
-            Some(ev) => ev,
-            None => {
-                io.waker(dir).register(cx.waker());
-                match io.snapshot(dir) {
-                    Some(ev) => ev,
-                    None => return Poll::Pending,
-                }
-            }
-        };
-        if ev.is_shutdown() {
-            return Poll::Ready(Err(runtime_gone()));
-        }
-        ready!(coop::poll_proceed(cx));
-        Poll::Ready(Ok(ev))
+        self.poll_ready_with(cx, dir, None)
     }
 
-    /// Like [`poll_ready`](Self::poll_ready), for futures of `&self`
-    /// methods: any number may wait at once, each with its own [`WaitSlot`].
-    pub(crate) fn poll_ready_shared(
+    /// Waits until `dir` is ready; any number of tasks may wait at once.
+    /// Fails if the runtime this descriptor is registered with has shut down.
+    pub(crate) async fn readiness(&self, dir: Direction) -> io::Result<ReadyEvent> {
+        let mut slot = Waiter::new(self);
+        poll_fn(|cx| self.poll_ready_with(cx, dir, Some(&mut slot.inner))).await
+    }
+
+    /// The one readiness wait behind every `poll_*`, `*_io` and
+    /// `readiness` method. `waiter` says where the task's waker is kept
+    /// while it waits (see [`ScheduledIo`]): `None`, the direction's single
+    /// slot (the last poller is the one woken); `Some`, the caller's own
+    /// entry in the waiter list (every waiter is woken), which it leaves
+    /// once ready.
+    ///
+    /// Either way the waker is stored *before* readiness is looked at a
+    /// second time, so an event between the two looks is not missed: it
+    /// either shows in the second look or finds the waker. A ready answer
+    /// fails if the runtime has shut down, and otherwise takes a unit of
+    /// the cooperative budget (a `Pending` one does not: the task yields
+    /// anyway).
+    fn poll_ready_with(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        slot: &mut WaitSlot,
+        mut waiter: Option<&mut WaitSlot>,
     ) -> Poll<io::Result<ReadyEvent>> {
         let io = self.io();
         let ev = match io.snapshot(dir) {
             Some(ev) => ev,
             None => {
-                let mut waiters = io.waiters.lock().unwrap_or_else(|e| e.into_inner());
-                match slot.key {
-                    Some(key) => {
-                        let (_, w) = &mut waiters[key];
-                        if !w.will_wake(cx.waker()) {
-                            *w = cx.waker().clone();
-                        }
-                    }
-                    None => {
-                        slot.key = Some(waiters.insert((dir, cx.waker().clone())));
-                        io.waiting.fetch_add(1, SeqCst);
-                    }
+                match waiter.as_deref_mut() {
+                    None => io.waker(dir).register(cx.waker()),
+                    Some(slot) => self.join_waiters(cx, dir, slot),
                 }
                 // Re-check after announcing ourselves (see `set_readiness`).
                 match io.snapshot(dir) {
@@ -314,12 +322,33 @@ impl Registration {
                 }
             }
         };
-        self.leave(slot);
+        if let Some(slot) = waiter {
+            self.leave(slot);
+        }
         if ev.is_shutdown() {
             return Poll::Ready(Err(runtime_gone()));
         }
         ready!(coop::poll_proceed(cx));
         Poll::Ready(Ok(ev))
+    }
+
+    /// Puts the task's waker in `slot`'s entry of the waiter list, adding
+    /// the entry on the first wait and refreshing its waker on later ones.
+    fn join_waiters(&self, cx: &mut Context<'_>, dir: Direction, slot: &mut WaitSlot) {
+        let io = self.io();
+        let mut waiters = io.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.key {
+            Some(key) => {
+                let (_, w) = &mut waiters[key];
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
+                }
+            }
+            None => {
+                slot.key = Some(waiters.insert((dir, cx.waker().clone())));
+                io.waiting.fetch_add(1, SeqCst);
+            }
+        }
     }
 
     /// Takes a waiter's entry out of the list.
@@ -334,11 +363,19 @@ impl Registration {
         }
     }
 
-    /// Waits until `dir` is ready; any number of tasks may wait at once.
-    /// Fails if the runtime this descriptor is registered with has shut down.
-    pub(crate) async fn readiness(&self, dir: Direction) -> io::Result<ReadyEvent> {
-        let mut slot = Waiter::new(self);
-        poll_fn(|cx| self.poll_ready_shared(cx, dir, &mut slot.inner)).await
+    // -----------------------------------------------------------------
+    // Running an operation against the readiness
+    // -----------------------------------------------------------------
+
+    /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after
+    /// clearing the readiness it saw) until `op` gives a real answer.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_with(cx, dir, None, op, |_| false)
     }
 
     /// [`poll_io`](Self::poll_io) for `&self` methods, with a [`WaitSlot`].
@@ -347,15 +384,9 @@ impl Registration {
         cx: &mut Context<'_>,
         dir: Direction,
         slot: &mut WaitSlot,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            let ev = ready!(self.poll_ready_shared(cx, dir, slot))?;
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                res => return Poll::Ready(res),
-            }
-        }
+        self.poll_io_with(cx, dir, Some(slot), op, |_| false)
     }
 
     /// The future form of [`poll_io_shared`](Self::poll_io_shared).
@@ -365,7 +396,107 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let mut slot = Waiter::new(self);
-        poll_fn(|cx| self.poll_io_shared(cx, dir, &mut slot.inner, &mut op)).await
+        poll_fn(|cx| self.poll_io_with(cx, dir, Some(&mut slot.inner), &mut op, |_| false)).await
+    }
+
+    /// Like [`poll_io`](Self::poll_io) for reads and writes on a *stream*
+    /// socket or pipe: a transfer shorter than the buffer proves the kernel
+    /// buffer was drained (or filled), so readiness is cleared at once and
+    /// the next call waits instead of paying for a `WouldBlock` system call.
+    pub(crate) fn poll_stream_io(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io_with(cx, dir, None, op, |&n| short_transfer(n, len))
+    }
+
+    /// Runs `op` once if `dir` is believed ready, without waiting: for the
+    /// `try_read` / `try_write` family. `WouldBlock` clears the readiness.
+    pub(crate) fn try_io<R>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.try_io_with(dir, op, |_| false)
+    }
+
+    /// [`try_io`](Self::try_io) for stream sockets and pipes: a transfer
+    /// shorter than `len` also clears the readiness it saw, as in
+    /// [`poll_stream_io`](Self::poll_stream_io), so the next wait goes
+    /// straight to the reactor instead of paying for a `WouldBlock`.
+    pub(crate) fn try_stream_io(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnOnce() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.try_io_with(dir, op, |&n| short_transfer(n, len))
+    }
+
+    /// The waiting IO loop behind every `poll_*io` and `async_io`: wait
+    /// for `dir` (in the single slot or the waiter list, as `waiter` says;
+    /// see [`poll_ready_with`](Self::poll_ready_with)), run `op` once
+    /// ([`attempt`](Self::attempt)), and go round again only on
+    /// `WouldBlock`, whose readiness `attempt` has cleared, so the next
+    /// wait really waits for the reactor.
+    fn poll_io_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut waiter: Option<&mut WaitSlot>,
+        mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let ev = ready!(self.poll_ready_with(cx, dir, waiter.as_deref_mut()))?;
+            match self.attempt(ev, &mut op, &drained) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// The non-waiting form behind `try_io` and `try_stream_io`: run `op`
+    /// once if `dir` is believed ready, else fail with `WouldBlock` at once
+    /// (or with the shutdown error), without touching any waker.
+    fn try_io_with<R>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        let Some(ev) = self.io().snapshot(dir) else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        if ev.is_shutdown() {
+            return Err(runtime_gone());
+        }
+        self.attempt(ev, op, drained)
+    }
+
+    /// Runs `op` once with the readiness `ev` in hand and forgets that
+    /// readiness if the answer proves it gone: `WouldBlock`, or a success
+    /// that `drained` recognises (a short transfer on a stream). Every
+    /// other answer leaves it, so the next operation goes straight to the
+    /// system call.
+    fn attempt<R>(
+        &self,
+        ev: ReadyEvent,
+        op: impl FnOnce() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        let res = op();
+        let gone = match &res {
+            Ok(value) => drained(value),
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        if gone {
+            self.clear_readiness(ev);
+        }
+        res
     }
 
     /// Forgets the readiness in `event`, unless newer readiness has arrived.
@@ -395,96 +526,24 @@ impl Registration {
         let token = Token(self.io.as_ptr() as usize);
         // Fails only if the descriptor was already closed, and then no
         // event is owed for it.
-        let _ = poller.rearm(self.fd, token, armed);
+        let _ = poller.rearm(self.borrow_fd(), token, armed);
     }
 
-    /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after
-    /// clearing the readiness it saw) until `op` gives a real answer.
-    pub(crate) fn poll_io<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        loop {
-            let ev = ready!(self.poll_ready(cx, dir))?;
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                res => return Poll::Ready(res),
-            }
-        }
-    }
-
-    /// Like [`poll_io`](Self::poll_io) for reads and writes on a *stream*
-    /// socket or pipe: a transfer shorter than the buffer proves the kernel
-    /// buffer was drained (or filled), so readiness is cleared at once and
-    /// the next call waits instead of paying for a `WouldBlock` system call.
-    pub(crate) fn poll_stream_io(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        len: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let ev = ready!(self.poll_ready(cx, dir))?;
-            match op() {
-                Ok(n) if n > 0 && n < len => {
-                    self.clear_readiness(ev);
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                res => return Poll::Ready(res),
-            }
-        }
-    }
-
-    /// Runs `op` once if `dir` is believed ready, without waiting: for the
-    /// `try_read` / `try_write` family. `WouldBlock` clears the readiness.
-    pub(crate) fn try_io<R>(
-        &self,
-        dir: Direction,
-        op: impl FnOnce() -> io::Result<R>,
-    ) -> io::Result<R> {
-        let Some(ev) = self.io().snapshot(dir) else {
-            return Err(io::ErrorKind::WouldBlock.into());
-        };
-        if ev.is_shutdown() {
-            return Err(runtime_gone());
-        }
-        let res = op();
-        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            self.clear_readiness(ev);
-        }
-        res
+    /// The registered descriptor, borrowed for a poller call.
+    fn borrow_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the IO type that created this registration owns the
+        // descriptor and drops the registration before closing it (see the
+        // type's docs), so the descriptor is open while `self` lives.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
     }
 }
 
-impl Registration {
-    /// [`try_io`](Self::try_io) for stream sockets and pipes: a transfer
-    /// shorter than `len` also clears the readiness it saw, as in
-    /// [`poll_stream_io`](Self::poll_stream_io), so the next wait goes
-    /// straight to the reactor instead of paying for a `WouldBlock`.
-    pub(crate) fn try_stream_io(
-        &self,
-        dir: Direction,
-        len: usize,
-        op: impl FnOnce() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let Some(ev) = self.io().snapshot(dir) else {
-            return Err(io::ErrorKind::WouldBlock.into());
-        };
-        if ev.is_shutdown() {
-            return Err(runtime_gone());
-        }
-        let res = op();
-        match &res {
-            Ok(n) if *n > 0 && *n < len => self.clear_readiness(ev),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-            _ => {}
-        }
-        res
-    }
+/// Whether a transfer of `n` bytes from a buffer of `len` proves that a
+/// stream's kernel buffer was drained (read) or filled (written): it moved
+/// something, but less than it was offered. (0 is end of stream or an empty
+/// buffer, and says nothing about readiness.)
+fn short_transfer(n: usize, len: usize) -> bool {
+    n > 0 && n < len
 }
 
 /// A waiting future's entry in a registration's waiter list.
@@ -527,7 +586,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // The descriptor is still open (see the type's docs); an error here
         // only means the kernel already forgot it.
-        let _ = self.shared.io.poller.delete(self.fd);
+        let _ = self.shared.io.poller.delete(self.borrow_fd());
         // SAFETY: we own the allocation; nothing else frees it.
         let io = unsafe { Box::from_raw(self.io.as_ptr()) };
         // On the owner thread, events are dispatched in one batch between
