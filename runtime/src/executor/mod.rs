@@ -58,7 +58,7 @@ use crate::blocking::{BlockingPool, PoolConfig};
 use crate::coop;
 use crate::driver::{self, IoShared};
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
-use crate::task::{borrowed_waker, JoinHandle, ToIdle, ToRunning};
+use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToIdle, ToRunning};
 use crate::time::remote::RemoteTimer;
 use crate::time::wheel::TimerWheel;
 use inject::Inject;
@@ -591,10 +591,9 @@ pub(crate) fn cancel_and_complete(task: &TaskRef) {
 /// drops it if no one is waiting for it.
 pub(crate) fn publish_completion(task: &TaskRef) {
     let header = task.header();
-    if header.state.transition_to_complete() {
-        header.join_waker.wake();
-    } else {
+    match header.state.transition_to_complete() {
+        ToComplete::NotifyJoinHandle => header.join_waker.wake(),
         // SAFETY: the JoinHandle is gone, so the output is ours to drop.
-        unsafe { (header.vtable.drop_output)(task.as_ptr()) };
+        ToComplete::DropOutput => unsafe { (header.vtable.drop_output)(task.as_ptr()) },
     }
 }
