@@ -149,7 +149,9 @@ impl Selector {
                         // which happens when the callback (owning the
                         // socket) is dropped.
                         // SAFETY: the callback in `key` owns the socket, so `key.fd` is open.
-                        let _ = self.poller.delete(unsafe { BorrowedFd::borrow_raw(key.fd) });
+                        let _ = self
+                            .poller
+                            .delete(unsafe { BorrowedFd::borrow_raw(key.fd) });
                         drop(key);
                         println!("closed {token:?}");
                     }

@@ -56,8 +56,7 @@ fn one_event_per_change_then_quiet_until_rearmed() {
         assert_eq!(evs, vec![(Token(7), true, false)], "{b}");
         drain(&c);
         if !p.is_edge_triggered() {
-            p.modify(c.as_fd(), Token(7), Interest::READABLE)
-                .unwrap();
+            p.modify(c.as_fd(), Token(7), Interest::READABLE).unwrap();
         }
         // Nothing new: no event, however long we look.
         assert!(wait(&p, 20).is_empty(), "{b}: repeated event");
@@ -341,10 +340,8 @@ fn rearm_adds_directions_and_never_disarms_one() {
         a.write_all(b"x").unwrap();
         p.add(c.as_raw_fd(), Token(6), Interest::BOTH).unwrap();
         assert_eq!(wait(&p, 1000), vec![(Token(6), true, true)], "{b}");
-        p.rearm(c.as_fd(), Token(6), Interest::WRITABLE)
-            .unwrap();
-        p.rearm(c.as_fd(), Token(6), Interest::READABLE)
-            .unwrap();
+        p.rearm(c.as_fd(), Token(6), Interest::WRITABLE).unwrap();
+        p.rearm(c.as_fd(), Token(6), Interest::READABLE).unwrap();
         if p.is_edge_triggered() {
             // Nothing disarmed, nothing new: rearm is a no-op here.
             assert!(wait(&p, 20).is_empty(), "{b}");

@@ -28,8 +28,8 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::level::{Registry, Seen};
 use super::cvt;
+use super::level::{Registry, Seen};
 use crate::{Events, Interest, Token};
 
 #[derive(Debug)]

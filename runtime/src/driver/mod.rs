@@ -1,5 +1,9 @@
 //! The IO driver: turns readiness events from the poller into task wake-ups.
 //!
+//! Opening the poller, and choosing its backend, is in `backend.rs`; the
+//! per-descriptor state and the IO loops are in `registration.rs`, the
+//! readiness word they share with `dispatch` in `readiness.rs`.
+//!
 //! Each registered file descriptor has a [`ScheduledIo`]: its readiness bits
 //! and one waker slot per direction. The descriptor is added to epoll once,
 //! edge-triggered, for both directions, with the address of its
@@ -53,9 +57,12 @@
 //! which can hold tasks that hold the runtime's shared half, would keep the
 //! whole runtime alive in a reference cycle.)
 
+mod backend;
 mod readiness;
 mod registration;
 
+pub(crate) use backend::open_poller;
+pub use backend::BackendFallback;
 pub(crate) use registration::{Direction, Registration, ScheduledIo, WaitSlot, Waiter};
 
 use std::io;
