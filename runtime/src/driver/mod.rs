@@ -58,6 +58,7 @@
 //! whole runtime alive in a reference cycle.)
 
 mod backend;
+mod io_loop;
 mod readiness;
 mod registration;
 

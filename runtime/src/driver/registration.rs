@@ -24,15 +24,12 @@
 //! carry the older snapshot and switch off the direction just re-armed,
 //! leaving its task waiting forever.)
 //!
-//! # One IO loop
+//! # Waiting
 //!
-//! Every IO method is a thin wrapper over two cores. `poll_ready_with`
-//! waits for a direction, keeping the waker either in the direction's one
-//! slot (`poll_*` methods) or in the caller's own entry of a waiter list
-//! (futures of `&self` methods). `poll_io_with` (waiting) and `try_io_with`
-//! (not waiting) run the operation through `attempt`, which clears the
-//! readiness the operation proved gone: `WouldBlock`, or for stream IO a
-//! transfer shorter than the buffer.
+//! Every wait goes through one method, `poll_ready_with`, which keeps the
+//! waker either in the direction's one slot (`poll_*` methods) or in the
+//! caller's own entry of a waiter list (futures of `&self` methods). The IO
+//! operations built on it (`poll_io`, `try_io`, ...) are in `io_loop.rs`.
 //!
 //! # Waking without the lock
 //!
@@ -88,7 +85,7 @@ pub(crate) struct ReadyEvent {
 
 impl ReadyEvent {
     /// The registration's runtime has shut down.
-    fn is_shutdown(&self) -> bool {
+    pub(super) fn is_shutdown(&self) -> bool {
         self.seen.ready() & SHUTDOWN != 0
     }
 }
@@ -180,7 +177,7 @@ impl ScheduledIo {
         }
     }
 
-    fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
+    pub(super) fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
         self.readiness
             .snapshot(dir.mask())
             .map(|seen| ReadyEvent { seen, dir })
@@ -259,7 +256,7 @@ impl Registration {
         })
     }
 
-    fn io(&self) -> &ScheduledIo {
+    pub(super) fn io(&self) -> &ScheduledIo {
         // SAFETY: owned by this registration until Drop.
         unsafe { self.io.as_ref() }
     }
@@ -301,7 +298,7 @@ impl Registration {
     /// fails if the runtime has shut down, and otherwise takes a unit of
     /// the cooperative budget (a `Pending` one does not: the task yields
     /// anyway).
-    fn poll_ready_with(
+    pub(super) fn poll_ready_with(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
@@ -363,142 +360,6 @@ impl Registration {
         }
     }
 
-    // -----------------------------------------------------------------
-    // Running an operation against the readiness
-    // -----------------------------------------------------------------
-
-    /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after
-    /// clearing the readiness it saw) until `op` gives a real answer.
-    pub(crate) fn poll_io<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        self.poll_io_with(cx, dir, None, op, |_| false)
-    }
-
-    /// [`poll_io`](Self::poll_io) for `&self` methods, with a [`WaitSlot`].
-    pub(crate) fn poll_io_shared<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        slot: &mut WaitSlot,
-        op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        self.poll_io_with(cx, dir, Some(slot), op, |_| false)
-    }
-
-    /// The future form of [`poll_io_shared`](Self::poll_io_shared).
-    pub(crate) async fn async_io<R>(
-        &self,
-        dir: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> io::Result<R> {
-        let mut slot = Waiter::new(self);
-        poll_fn(|cx| self.poll_io_with(cx, dir, Some(&mut slot.inner), &mut op, |_| false)).await
-    }
-
-    /// Like [`poll_io`](Self::poll_io) for reads and writes on a *stream*
-    /// socket or pipe: a transfer shorter than the buffer proves the kernel
-    /// buffer was drained (or filled), so readiness is cleared at once and
-    /// the next call waits instead of paying for a `WouldBlock` system call.
-    pub(crate) fn poll_stream_io(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        len: usize,
-        op: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        self.poll_io_with(cx, dir, None, op, |&n| short_transfer(n, len))
-    }
-
-    /// Runs `op` once if `dir` is believed ready, without waiting: for the
-    /// `try_read` / `try_write` family. `WouldBlock` clears the readiness.
-    pub(crate) fn try_io<R>(
-        &self,
-        dir: Direction,
-        op: impl FnOnce() -> io::Result<R>,
-    ) -> io::Result<R> {
-        self.try_io_with(dir, op, |_| false)
-    }
-
-    /// [`try_io`](Self::try_io) for stream sockets and pipes: a transfer
-    /// shorter than `len` also clears the readiness it saw, as in
-    /// [`poll_stream_io`](Self::poll_stream_io), so the next wait goes
-    /// straight to the reactor instead of paying for a `WouldBlock`.
-    pub(crate) fn try_stream_io(
-        &self,
-        dir: Direction,
-        len: usize,
-        op: impl FnOnce() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        self.try_io_with(dir, op, |&n| short_transfer(n, len))
-    }
-
-    /// The waiting IO loop behind every `poll_*io` and `async_io`: wait
-    /// for `dir` (in the single slot or the waiter list, as `waiter` says;
-    /// see [`poll_ready_with`](Self::poll_ready_with)), run `op` once
-    /// ([`attempt`](Self::attempt)), and go round again only on
-    /// `WouldBlock`, whose readiness `attempt` has cleared, so the next
-    /// wait really waits for the reactor.
-    fn poll_io_with<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        mut waiter: Option<&mut WaitSlot>,
-        mut op: impl FnMut() -> io::Result<R>,
-        drained: impl Fn(&R) -> bool,
-    ) -> Poll<io::Result<R>> {
-        loop {
-            let ev = ready!(self.poll_ready_with(cx, dir, waiter.as_deref_mut()))?;
-            match self.attempt(ev, &mut op, &drained) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                res => return Poll::Ready(res),
-            }
-        }
-    }
-
-    /// The non-waiting form behind `try_io` and `try_stream_io`: run `op`
-    /// once if `dir` is believed ready, else fail with `WouldBlock` at once
-    /// (or with the shutdown error), without touching any waker.
-    fn try_io_with<R>(
-        &self,
-        dir: Direction,
-        op: impl FnOnce() -> io::Result<R>,
-        drained: impl Fn(&R) -> bool,
-    ) -> io::Result<R> {
-        let Some(ev) = self.io().snapshot(dir) else {
-            return Err(io::ErrorKind::WouldBlock.into());
-        };
-        if ev.is_shutdown() {
-            return Err(runtime_gone());
-        }
-        self.attempt(ev, op, drained)
-    }
-
-    /// Runs `op` once with the readiness `ev` in hand and forgets that
-    /// readiness if the answer proves it gone: `WouldBlock`, or a success
-    /// that `drained` recognises (a short transfer on a stream). Every
-    /// other answer leaves it, so the next operation goes straight to the
-    /// system call.
-    fn attempt<R>(
-        &self,
-        ev: ReadyEvent,
-        op: impl FnOnce() -> io::Result<R>,
-        drained: impl Fn(&R) -> bool,
-    ) -> io::Result<R> {
-        let res = op();
-        let gone = match &res {
-            Ok(value) => drained(value),
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-        };
-        if gone {
-            self.clear_readiness(ev);
-        }
-        res
-    }
-
     /// Forgets the readiness in `event`, unless newer readiness has arrived.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
         if self.io().readiness.clear(event.seen).is_some() {
@@ -536,14 +397,6 @@ impl Registration {
         // type's docs), so the descriptor is open while `self` lives.
         unsafe { BorrowedFd::borrow_raw(self.fd) }
     }
-}
-
-/// Whether a transfer of `n` bytes from a buffer of `len` proves that a
-/// stream's kernel buffer was drained (read) or filled (written): it moved
-/// something, but less than it was offered. (0 is end of stream or an empty
-/// buffer, and says nothing about readiness.)
-fn short_transfer(n: usize, len: usize) -> bool {
-    n > 0 && n < len
 }
 
 /// A waiting future's entry in a registration's waiter list.
