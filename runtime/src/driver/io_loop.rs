@@ -33,8 +33,7 @@ use std::future::poll_fn;
 use std::io;
 use std::task::{ready, Context, Poll};
 
-use super::registration::runtime_gone;
-use super::registration::{Direction, ReadyEvent, Registration, WaitSlot, Waiter};
+use super::registration::{runtime_gone, Direction, ReadyEvent, Registration, WaitSlot, Waiter};
 
 impl Registration {
     /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after

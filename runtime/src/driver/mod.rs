@@ -227,6 +227,7 @@ impl IoShared {
 /// # Safety
 /// The event's token must be the address of a live `ScheduledIo`.
 pub(crate) unsafe fn dispatch(event: &Event) {
-    let io = &*(event.token().0 as *const ScheduledIo);
+    // SAFETY: the caller guarantees the token is a live ScheduledIo's address.
+    let io = unsafe { &*(event.token().0 as *const ScheduledIo) };
     io.set_readiness(event);
 }
