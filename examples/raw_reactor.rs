@@ -54,7 +54,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use spindle::reactor::{Event, Events, Interest, Poller, Token};
@@ -148,7 +148,10 @@ impl Selector {
                         // `sel.unregister(conn)` first, then `conn.close()`,
                         // which happens when the callback (owning the
                         // socket) is dropped.
-                        let _ = self.poller.delete(key.fd);
+                        // SAFETY: the callback in `key` owns the socket, so `key.fd` is open.
+                        let _ = self
+                            .poller
+                            .delete(unsafe { BorrowedFd::borrow_raw(key.fd) });
                         drop(key);
                         println!("closed {token:?}");
                     }

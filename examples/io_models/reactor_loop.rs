@@ -42,7 +42,7 @@
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use spindle::reactor::{Backend, Event, Events, Interest, Poller, Token};
 
@@ -141,19 +141,21 @@ impl Selector {
                 let Some(mut key) = self.keys.remove(&token) else {
                     continue; // closed earlier in this batch
                 };
+                // SAFETY: the callback in `key` owns the socket, so `key.fd` is open.
+                let fd = unsafe { BorrowedFd::borrow_raw(key.fd) };
                 let rearm = match (key.callback)(self, event) {
                     Next::Close => {
                         // Unregister, then close (dropping `key` closes).
-                        let _ = self.poller.delete(key.fd);
+                        let _ = self.poller.delete(fd);
                         continue;
                     }
                     Next::Keep(_) if self.edge => None,
                     Next::Keep(interest) | Next::Retry(interest) => Some(interest),
                 };
                 if let Some(interest) = rearm {
-                    if let Err(e) = self.poller.modify(key.fd, token, interest) {
+                    if let Err(e) = self.poller.modify(fd, token, interest) {
                         eprintln!("could not re-arm a descriptor: {e}");
-                        let _ = self.poller.delete(key.fd);
+                        let _ = self.poller.delete(fd);
                         continue;
                     }
                 }

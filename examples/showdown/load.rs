@@ -14,7 +14,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -296,7 +296,7 @@ fn epoll_client(streams: Vec<TcpStream>, msg: &[u8], shared: &Shared) -> Tally {
                 conn.parked = false;
                 conn.started = Instant::now();
                 if let Err(e) = write_some(conn, msg) {
-                    let _ = poller.delete(conn.stream.as_raw_fd());
+                    let _ = poller.delete(conn.stream.as_fd());
                     conn.dead = true;
                     live -= 1;
                     tally.error(shared, e.to_string());
@@ -316,7 +316,7 @@ fn epoll_client(streams: Vec<TcpStream>, msg: &[u8], shared: &Shared) -> Tally {
                 continue;
             }
             if let Err(e) = on_event(conn, msg, &mut buf, shared, &mut tally) {
-                let _ = poller.delete(conn.stream.as_raw_fd());
+                let _ = poller.delete(conn.stream.as_fd());
                 conn.dead = true;
                 live -= 1;
                 tally.error(shared, e.to_string());

@@ -63,8 +63,6 @@ impl Event {
 /// with the kernel for the next call.
 pub struct Events {
     pub(crate) list: Vec<Event>,
-    /// Scratch space the kernel writes into, kept to avoid an allocation per wait.
-    pub(crate) raw: Vec<libc::epoll_event>,
     pub(crate) capacity: usize,
 }
 
@@ -74,7 +72,6 @@ impl Events {
         let capacity = capacity.max(1);
         Events {
             list: Vec::with_capacity(capacity),
-            raw: Vec::with_capacity(capacity),
             capacity,
         }
     }

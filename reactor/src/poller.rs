@@ -4,7 +4,7 @@
 //! `modify`, `rearm`, `delete`, `wait`, `notify`) to it.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use crate::sys;
@@ -106,7 +106,11 @@ impl Poller {
 
     /// Changes what `fd` is watched for, or the token it reports; on the
     /// level-triggered backends this also re-arms reported directions.
-    pub fn modify(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+    ///
+    /// The descriptor is borrowed, so it is open for the length of the call:
+    /// a closed (and perhaps reused) number cannot reach the kernel here.
+    pub fn modify(&self, fd: BorrowedFd<'_>, token: Token, interest: Interest) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
         each!(self.modify(fd, token, interest))
     }
 
@@ -124,7 +128,8 @@ impl Poller {
     /// On the edge-triggered backends a direction never disarms, so this
     /// does nothing and returns `Ok`. Fails with `ENOENT` (on poll and
     /// select) if `fd` is not registered under `token`.
-    pub fn rearm(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+    pub fn rearm(&self, fd: BorrowedFd<'_>, token: Token, interest: Interest) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
         match &self.backend {
             Inner::Poll(p) => p.rearm(fd, token, interest),
             Inner::Select(p) => p.rearm(fd, token, interest),
@@ -142,7 +147,11 @@ impl Poller {
     /// system call; io_uring cancels the descriptor's poll request at once
     /// on the waiting thread, and from any other thread wakes the waiter to
     /// do it.)
-    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+    ///
+    /// Like [`modify`](Poller::modify) it borrows the descriptor: delete
+    /// while you still own it, then close it.
+    pub fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
         each!(self.delete(fd))
     }
 

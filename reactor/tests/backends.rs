@@ -2,7 +2,7 @@
 
 use spindle_reactor::{Backend, Events, Interest, Poller, Token};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -56,8 +56,7 @@ fn one_event_per_change_then_quiet_until_rearmed() {
         assert_eq!(evs, vec![(Token(7), true, false)], "{b}");
         drain(&c);
         if !p.is_edge_triggered() {
-            p.modify(c.as_raw_fd(), Token(7), Interest::READABLE)
-                .unwrap();
+            p.modify(c.as_fd(), Token(7), Interest::READABLE).unwrap();
         }
         // Nothing new: no event, however long we look.
         assert!(wait(&p, 20).is_empty(), "{b}: repeated event");
@@ -67,7 +66,7 @@ fn one_event_per_change_then_quiet_until_rearmed() {
             vec![(Token(7), true, false)],
             "{b}: missed new data"
         );
-        p.delete(c.as_raw_fd()).unwrap();
+        p.delete(c.as_fd()).unwrap();
         a.write_all(b"z").unwrap();
         assert!(wait(&p, 20).is_empty(), "{b}: event after delete");
     }
@@ -245,7 +244,8 @@ fn more_registrations_at_once_than_the_io_uring_ring_holds() {
             "{b}: {missing} of {N} registrations never reported"
         );
         for fd in fds {
-            p.delete(fd).unwrap();
+            // SAFETY: we own this duplicate; it is closed only below.
+            p.delete(unsafe { BorrowedFd::borrow_raw(fd) }).unwrap();
             // SAFETY: we own these duplicates.
             unsafe { libc::close(fd) };
         }
@@ -315,7 +315,7 @@ fn closing_a_deleted_descriptor_really_closes_it() {
             drained += n;
         }
         assert!(drained > 0, "{b}");
-        p.delete(w.as_raw_fd()).unwrap();
+        p.delete(w.as_fd()).unwrap();
         drop(w);
         // The waiter goes on waiting, as an event loop does.
         let mut closed = false;
@@ -340,10 +340,8 @@ fn rearm_adds_directions_and_never_disarms_one() {
         a.write_all(b"x").unwrap();
         p.add(c.as_raw_fd(), Token(6), Interest::BOTH).unwrap();
         assert_eq!(wait(&p, 1000), vec![(Token(6), true, true)], "{b}");
-        p.rearm(c.as_raw_fd(), Token(6), Interest::WRITABLE)
-            .unwrap();
-        p.rearm(c.as_raw_fd(), Token(6), Interest::READABLE)
-            .unwrap();
+        p.rearm(c.as_fd(), Token(6), Interest::WRITABLE).unwrap();
+        p.rearm(c.as_fd(), Token(6), Interest::READABLE).unwrap();
         if p.is_edge_triggered() {
             // Nothing disarmed, nothing new: rearm is a no-op here.
             assert!(wait(&p, 20).is_empty(), "{b}");
@@ -352,7 +350,7 @@ fn rearm_adds_directions_and_never_disarms_one() {
             assert_eq!(wait(&p, 1000), vec![(Token(6), true, true)], "{b}");
             // A token that is not the registration's is refused.
             let err = p
-                .rearm(c.as_raw_fd(), Token(99), Interest::READABLE)
+                .rearm(c.as_fd(), Token(99), Interest::READABLE)
                 .unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{b}");
         }
@@ -394,7 +392,7 @@ fn a_delete_on_the_waiting_thread_closes_the_file_without_another_wait() {
         let (a, c) = pair();
         p.add(c.as_raw_fd(), Token(10), Interest::READABLE).unwrap();
         assert!(wait(&p, 0).is_empty(), "{b}");
-        p.delete(c.as_raw_fd()).unwrap();
+        p.delete(c.as_fd()).unwrap();
         drop(c);
         // No wait from here on: the peer must see the close by itself.
         a.set_nonblocking(false).unwrap();
@@ -466,7 +464,7 @@ fn a_delete_from_another_thread_closes_the_file_while_the_waiter_sleeps() {
             while !asleep_in_a_poller(waiter) && Instant::now() < deadline {
                 std::thread::yield_now();
             }
-            p2.delete(c.as_raw_fd()).unwrap();
+            p2.delete(c.as_fd()).unwrap();
             drop(c);
         });
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -3,7 +3,7 @@
 //! notification from another thread, reserved tokens and timeouts.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -67,7 +67,7 @@ fn readable_event_carries_the_token() {
     assert!(!evs[0].is_read_closed());
     assert!(!evs[0].is_error());
     assert_eq!(drain(&mut a), b"hello");
-    poller.delete(a.as_raw_fd()).unwrap();
+    poller.delete(a.as_fd()).unwrap();
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn modify_changes_token_and_interest() {
 
     // New token.
     poller
-        .modify(a.as_raw_fd(), Token(2), Interest::READABLE)
+        .modify(a.as_fd(), Token(2), Interest::READABLE)
         .unwrap();
     b.write_all(b"a").unwrap();
     let evs = wait_events(&poller, &mut events);
@@ -190,7 +190,7 @@ fn modify_changes_token_and_interest() {
 
     // Writable only: data arriving is not reported...
     poller
-        .modify(a.as_raw_fd(), Token(5), Interest::WRITABLE)
+        .modify(a.as_fd(), Token(5), Interest::WRITABLE)
         .unwrap();
     let evs = wait_events(&poller, &mut events);
     assert_eq!(evs.len(), 1);
@@ -206,7 +206,7 @@ fn modify_changes_token_and_interest() {
 
     // ...until read interest comes back (modify re-arms the edge).
     poller
-        .modify(a.as_raw_fd(), Token(6), Interest::READABLE)
+        .modify(a.as_fd(), Token(6), Interest::READABLE)
         .unwrap();
     let evs = wait_events(&poller, &mut events);
     assert_eq!(evs.len(), 1);
@@ -217,9 +217,9 @@ fn modify_changes_token_and_interest() {
     // Modifying or deleting an unregistered descriptor fails.
     let (c, _d) = pair();
     assert!(poller
-        .modify(c.as_raw_fd(), Token(9), Interest::READABLE)
+        .modify(c.as_fd(), Token(9), Interest::READABLE)
         .is_err());
-    assert!(poller.delete(c.as_raw_fd()).is_err());
+    assert!(poller.delete(c.as_fd()).is_err());
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn delete_stops_events() {
     let (a, mut b) = pair();
     poller.add(a.as_raw_fd(), Token(1), Interest::BOTH).unwrap();
     assert_eq!(wait_events(&poller, &mut events).len(), 1); // writable
-    poller.delete(a.as_raw_fd()).unwrap();
+    poller.delete(a.as_fd()).unwrap();
     b.write_all(b"ignored").unwrap();
     drop(b); // and a hang-up
     assert!(poll_now(&poller, &mut events).is_empty());
@@ -277,7 +277,7 @@ fn reserved_token_is_rejected() {
         .add(a.as_raw_fd(), Token(1), Interest::READABLE)
         .unwrap();
     let e = poller
-        .modify(a.as_raw_fd(), Token(usize::MAX), Interest::READABLE)
+        .modify(a.as_fd(), Token(usize::MAX), Interest::READABLE)
         .unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     // The largest other token works.

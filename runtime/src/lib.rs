@@ -33,6 +33,7 @@ pub mod task;
 pub mod time;
 
 pub use blocking::spawn_blocking;
+pub use driver::BackendFallback;
 pub use runtime::{block_on, Builder, EnterGuard, Handle, Runtime};
 pub use spindle_reactor::Backend;
 pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};

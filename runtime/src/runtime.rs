@@ -6,6 +6,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::driver::BackendFallback;
 use crate::executor::{context, Config, Local, Shared};
 use crate::task::JoinHandle;
 use spindle_reactor::Backend;
@@ -74,6 +75,26 @@ impl Runtime {
     /// The readiness backend this runtime runs on.
     pub fn backend(&self) -> Backend {
         self.local.shared.io.poller.backend()
+    }
+
+    /// Why this runtime runs on another backend than the one asked for, if
+    /// it does: io_uring was requested (by [`Builder::poller`] or
+    /// `SPINDLE_POLLER`) and the kernel refused it, so the runtime runs on
+    /// epoll. `None` when it runs on the backend requested.
+    ///
+    /// The library prints nothing about this; a program that cares says so
+    /// itself, once, where it reports its backend:
+    ///
+    /// ```
+    /// let rt = spindle_runtime::Runtime::new()?;
+    /// match rt.backend_fallback() {
+    ///     Some(fallback) => eprintln!("backend: {} ({fallback})", rt.backend()),
+    ///     None => eprintln!("backend: {}", rt.backend()),
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn backend_fallback(&self) -> Option<&BackendFallback> {
+        self.local.fallback.as_ref()
     }
 
     /// A handle for spawning onto this runtime from any thread.
@@ -152,8 +173,9 @@ impl Builder {
     ///
     /// Without this call the environment variable `SPINDLE_POLLER` chooses
     /// (`SPINDLE_POLLER=select cargo run --example echo_server`), else epoll.
-    /// An io_uring the kernel refuses falls back to epoll with one line on
-    /// stderr; select limits descriptors to numbers below 1024.
+    /// An io_uring the kernel refuses falls back to epoll, and
+    /// [`Runtime::backend_fallback`] says why (nothing is printed); select
+    /// limits descriptors to numbers below 1024.
     pub fn poller(mut self, backend: Backend) -> Builder {
         self.config.poller = Some(backend);
         self

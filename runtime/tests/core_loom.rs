@@ -63,7 +63,9 @@ use loom::thread;
 
 use driver::readiness::{Readiness, READABLE, READ_CLOSED, WRITABLE};
 use support::{model, Tracked};
-use task::state::{State, ToIdle, ToRunning};
+use task::state::{
+    RefDec, State, ToCancelled, ToComplete, ToIdle, ToNotified, ToRunning, UnsetJoin,
+};
 use task::UnsafeCell;
 
 // ---------------------------------------------------------------------------
@@ -120,7 +122,7 @@ impl ModelTask {
     }
 
     fn drop_refs(&self, n: usize) {
-        if self.state.ref_dec_by(n) {
+        if self.state.ref_dec_by(n) == RefDec::Dealloc {
             self.freed.fetch_add(1, SeqCst);
         }
     }
@@ -136,14 +138,14 @@ impl ModelTask {
     /// before the coming poll's plain load.
     fn wake(&self) {
         self.event.swap(true, SeqCst);
-        if self.state.transition_to_notified() {
+        if self.state.transition_to_notified() == ToNotified::Enqueue {
             self.enqueue();
         }
     }
 
     /// `JoinHandle::abort`.
     fn abort(&self) {
-        if self.state.transition_to_cancelled() {
+        if self.state.transition_to_cancelled() == ToCancelled::Enqueue {
             self.enqueue();
         }
     }
@@ -151,7 +153,7 @@ impl ModelTask {
     /// `JoinHandle`'s drop: give up the join interest, drop the output if
     /// the task already completed, drop the handle's reference.
     fn drop_join_handle(&self) {
-        if self.state.unset_join_interest() {
+        if self.state.unset_join_interest() == UnsetJoin::DropOutput {
             self.output.with_mut(|out| drop(unsafe { (*out).take() }));
         }
         self.drop_refs(1);
@@ -162,7 +164,7 @@ impl ModelTask {
     fn complete(&self) {
         self.output
             .with_mut(|out| unsafe { *out = Some(Tracked(self.output_drops.clone())) });
-        if !self.state.transition_to_complete() {
+        if self.state.transition_to_complete() == ToComplete::DropOutput {
             // No JoinHandle: the output is the executor's to drop.
             self.output.with_mut(|out| drop(unsafe { (*out).take() }));
         }
@@ -317,7 +319,7 @@ fn refcount_reaches_zero_exactly_once_after_every_use() {
         let task = Arc::new(ModelTask::spawn());
         let last_user = |task: &ModelTask, n: usize| {
             task.future.with(|f| assert!(unsafe { (*f).is_some() }));
-            if task.state.ref_dec_by(n) {
+            if task.state.ref_dec_by(n) == RefDec::Dealloc {
                 task.freed.fetch_add(1, SeqCst);
                 task.future.with_mut(|f| drop(unsafe { (*f).take() }));
             }

@@ -4,13 +4,19 @@
 //! peer's half-close is reported as readiness. The eventfd is registered
 //! level-triggered under [`Token::NOTIFY`]; `wait` drains it and does not
 //! report it, so a notification shows up as an early return with no events.
+//!
+//! The kernel writes `epoll_event`s, not [`Event`](crate::Event)s, so `wait`
+//! needs a buffer of the kernel's type too. The poller keeps one (`scratch`)
+//! and reuses it, so a wait allocates nothing; it is private to this backend,
+//! not part of the public `Events`.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::eventfd::EventFd;
-use super::{event_from_poll_bits, syscall, timeout_ms};
+use super::{cvt, event_from_poll_bits, timeout_ms};
 use crate::{Events, Interest, Token};
 
 /// An epoll instance and its notifier.
@@ -18,17 +24,24 @@ use crate::{Events, Interest, Token};
 pub(crate) struct Poller {
     epoll: OwnedFd,
     notify: EventFd,
+    /// What the kernel writes into during `wait`, kept between waits so a
+    /// wait allocates nothing. A mutex because `wait` takes `&self`; it is
+    /// only ever contended if two threads wait at once, and then the second
+    /// uses a buffer of its own rather than queue behind the first.
+    scratch: Mutex<Vec<libc::epoll_event>>,
 }
 
 impl Poller {
     /// Creates the epoll instance and the eventfd, both close-on-exec.
     pub(crate) fn new() -> io::Result<Poller> {
-        let epoll = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        // SAFETY: epoll_create1 takes no pointers; it only creates a descriptor.
+        let epoll = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: epoll_create1 just returned this descriptor and nothing else owns it.
         let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
         let poller = Poller {
             epoll,
             notify: EventFd::new()?,
+            scratch: Mutex::new(Vec::new()),
         };
         poller.ctl(
             libc::EPOLL_CTL_ADD,
@@ -57,14 +70,25 @@ impl Poller {
     /// Blocks until an event, a notification, or the timeout; fills `events`.
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         events.list.clear();
-        let raw = &mut events.raw;
+        let mut own = Vec::new();
+        let mut shared = self.scratch.try_lock().ok();
+        let raw = match shared.as_deref_mut() {
+            Some(raw) => raw,
+            None => &mut own,
+        };
         raw.clear();
-        let res = syscall!(epoll_wait(
-            self.epoll.as_raw_fd(),
-            raw.as_mut_ptr(),
-            raw.capacity() as libc::c_int,
-            timeout_ms(timeout),
-        ));
+        raw.reserve(events.capacity);
+        // SAFETY: `raw` has room for at least `events.capacity` epoll_events
+        // (reserved above), and the kernel writes at most `maxevents`, which
+        // is that many.
+        let res = cvt(unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                raw.as_mut_ptr(),
+                raw.capacity().min(events.capacity) as libc::c_int,
+                timeout_ms(timeout),
+            )
+        });
         let n = match res {
             Ok(n) => n as usize,
             // A signal interrupted the wait: report no events, the caller loops.
@@ -103,7 +127,7 @@ impl Poller {
         };
         // SAFETY: `ev` is a valid epoll_event for the duration of the call
         // (EPOLL_CTL_DEL ignores it); the kernel validates `fd`.
-        syscall!(epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut ev))?;
+        cvt(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut ev) })?;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::syscall;
+use super::cvt;
 
 #[derive(Debug)]
 pub(crate) struct EventFd {
@@ -16,7 +16,8 @@ pub(crate) struct EventFd {
 
 impl EventFd {
     pub(crate) fn new() -> io::Result<EventFd> {
-        let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+        // SAFETY: eventfd takes no pointers; it only creates a descriptor.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
         // SAFETY: eventfd just returned this descriptor and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(EventFd { fd })
@@ -29,11 +30,13 @@ impl EventFd {
     pub(crate) fn notify(&self) -> io::Result<()> {
         let one: u64 = 1;
         // SAFETY: the pointer is to a live u64 and the length is its size.
-        let res = syscall!(write(
-            self.fd.as_raw_fd(),
-            &one as *const u64 as *const libc::c_void,
-            8
-        ));
+        let res = cvt(unsafe {
+            libc::write(
+                self.fd.as_raw_fd(),
+                &one as *const u64 as *const libc::c_void,
+                8,
+            )
+        });
         match res {
             // EAGAIN means the counter is saturated: a wake-up is already pending.
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
@@ -45,10 +48,12 @@ impl EventFd {
         let mut buf: u64 = 0;
         // SAFETY: the pointer is to a live u64 and the length is its size. A
         // failure (EAGAIN: already drained) needs no handling.
-        let _ = syscall!(read(
-            self.fd.as_raw_fd(),
-            &mut buf as *mut u64 as *mut libc::c_void,
-            8
-        ));
+        let _ = cvt(unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                &mut buf as *mut u64 as *mut libc::c_void,
+                8,
+            )
+        });
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Every backend offers the same methods — `new`, `add`, `modify`, `delete`,
 //! `wait` and `notify` — so [`Poller`](crate::Poller) can hold any of them.
-//! All `unsafe` of this crate lives here, next to the system call it guards.
+//! All `unsafe` of this crate lives here, next to the system call it guards:
+//! each call is its own `unsafe { libc::... }` block with a `// SAFETY:`
+//! comment, and [`cvt`] turns its -1 into an `io::Error`.
 
 pub(crate) mod epoll;
 mod eventfd;
@@ -15,20 +17,17 @@ pub(crate) mod uring;
 #[path = "level_tests.rs"]
 mod level_tests;
 
-/// Calls a libc function that returns -1 on error, turning that into `io::Error`.
-macro_rules! syscall {
-    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        // SAFETY: the caller's `unsafe` block at the use site states why the
-        // arguments are valid for this call; the macro only checks the result.
-        let res = unsafe { libc::$fn($($arg),*) };
-        if res == -1 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(res)
-        }
-    }};
+/// Turns the result of a libc function that returns -1 on error (and sets
+/// `errno`) into an `io::Result`. Each call site keeps its own `unsafe`
+/// block and `// SAFETY:` comment around the call itself; this only reads
+/// the result, so it works for `c_int` and `ssize_t` returns alike.
+pub(crate) fn cvt<T: PartialEq + From<i8>>(res: T) -> std::io::Result<T> {
+    if res == T::from(-1) {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(res)
+    }
 }
-pub(crate) use syscall;
 
 /// Builds an [`Event`](crate::Event) from `poll(2)`-style readiness bits, as
 /// epoll and io_uring's poll requests both report them (Linux gives the

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::level::{Registry, Seen};
-use super::{syscall, timeout_ms};
+use super::{cvt, timeout_ms};
 use crate::{Events, Interest, Token};
 
 #[derive(Debug)]
@@ -82,11 +82,13 @@ impl Poller {
         });
         self.registry.list_built();
         // SAFETY: `fds` is a live, exclusively borrowed array of `len` pollfds.
-        let res = syscall!(poll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            timeout_ms(timeout)
-        ));
+        let res = cvt(unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout_ms(timeout),
+            )
+        });
         self.registry.end_wait();
         match res {
             Ok(_) => {}

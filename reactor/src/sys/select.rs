@@ -28,8 +28,8 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use super::cvt;
 use super::level::{Registry, Seen};
-use super::syscall;
 use crate::{Events, Interest, Token};
 
 #[derive(Debug)]
@@ -98,13 +98,15 @@ impl Poller {
                 .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
             // SAFETY: both sets are live, exclusively borrowed fd_sets holding
             // only descriptors below FD_SETSIZE; `tv_ptr` is null or a live timeval.
-            let res = syscall!(select(
-                max + 1,
-                &mut reads.0,
-                &mut writes.0,
-                std::ptr::null_mut(),
-                tv_ptr
-            ));
+            let res = cvt(unsafe {
+                libc::select(
+                    max + 1,
+                    &mut reads.0,
+                    &mut writes.0,
+                    std::ptr::null_mut(),
+                    tv_ptr,
+                )
+            });
             self.registry.end_wait();
             match res {
                 Ok(_) => {}

@@ -1,5 +1,9 @@
 //! The IO driver: turns readiness events from the poller into task wake-ups.
 //!
+//! Opening the poller, and choosing its backend, is in `backend.rs`; the
+//! per-descriptor state and the IO loops are in `registration.rs`, the
+//! readiness word they share with `dispatch` in `readiness.rs`.
+//!
 //! Each registered file descriptor has a [`ScheduledIo`]: its readiness bits
 //! and one waker slot per direction. The descriptor is added to epoll once,
 //! edge-triggered, for both directions, with the address of its
@@ -53,13 +57,17 @@
 //! which can hold tasks that hold the runtime's shared half, would keep the
 //! whole runtime alive in a reference cycle.)
 
+mod backend;
+mod io_loop;
 mod readiness;
 mod registration;
 
+pub(crate) use backend::open_poller;
+pub use backend::BackendFallback;
 pub(crate) use registration::{Direction, Registration, ScheduledIo, WaitSlot, Waiter};
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
@@ -164,8 +172,13 @@ impl IoShared {
         let mut live = self.live();
         live.shut_down = true;
         for (_, entry) in live.entries.iter() {
+            // SAFETY: the entry is in the set, so its `Registration` has not
+            // finished dropping (it leaves the set in `deregister`, after its
+            // own `delete`), and the IO type that owns the descriptor closes
+            // it only after the registration is dropped: it is still open.
+            let fd = unsafe { BorrowedFd::borrow_raw(entry.fd) };
             // Only fails if the kernel already forgot the descriptor.
-            let _ = self.poller.delete(entry.fd);
+            let _ = self.poller.delete(fd);
             // SAFETY: the entry is in the set, so its ScheduledIo is alive
             // (see `LiveEntry`).
             unsafe { entry.io.as_ref() }.shut_down(&mut wakers);
@@ -214,6 +227,7 @@ impl IoShared {
 /// # Safety
 /// The event's token must be the address of a live `ScheduledIo`.
 pub(crate) unsafe fn dispatch(event: &Event) {
-    let io = &*(event.token().0 as *const ScheduledIo);
+    // SAFETY: the caller guarantees the token is a live ScheduledIo's address.
+    let io = unsafe { &*(event.token().0 as *const ScheduledIo) };
     io.set_readiness(event);
 }

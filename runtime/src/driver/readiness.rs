@@ -74,7 +74,7 @@ impl Readiness {
         loop {
             let next = (cur & !READY_MASK).wrapping_add(TICK_ONE) | (cur & READY_MASK) | bits;
             // SeqCst pairs with the waiter's `waiting` increment and
-            // re-check in `Registration::poll_ready_shared`: one of the two
+            // re-check in `Registration::poll_ready_with`: one of the two
             // sees the other.
             match self.0.compare_exchange_weak(cur, next, SeqCst, Acquire) {
                 Ok(_) => return,

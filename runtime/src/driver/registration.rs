@@ -24,6 +24,13 @@
 //! carry the older snapshot and switch off the direction just re-armed,
 //! leaving its task waiting forever.)
 //!
+//! # Waiting
+//!
+//! Every wait goes through one method, `poll_ready_with`, which keeps the
+//! waker either in the direction's one slot (`poll_*` methods) or in the
+//! caller's own entry of a waiter list (futures of `&self` methods). The IO
+//! operations built on it (`poll_io`, `try_io`, ...) are in `io_loop.rs`.
+//!
 //! # Waking without the lock
 //!
 //! `set_readiness` clones the wakers of the waiter list under its lock and
@@ -33,7 +40,7 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -78,7 +85,7 @@ pub(crate) struct ReadyEvent {
 
 impl ReadyEvent {
     /// The registration's runtime has shut down.
-    fn is_shutdown(&self) -> bool {
+    pub(super) fn is_shutdown(&self) -> bool {
         self.seen.ready() & SHUTDOWN != 0
     }
 }
@@ -148,7 +155,7 @@ impl ScheduledIo {
             bits |= ERROR;
         }
         // SeqCst inside: pairs with the waiter's `waiting` increment and
-        // re-check in `poll_ready_shared`: one of the two sees the other.
+        // re-check in `poll_ready_with`: one of the two sees the other.
         self.readiness.set(bits);
         if bits & Direction::Read.mask() != 0 {
             self.reader.wake_by_ref();
@@ -170,7 +177,7 @@ impl ScheduledIo {
         }
     }
 
-    fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
+    pub(super) fn snapshot(&self, dir: Direction) -> Option<ReadyEvent> {
         self.readiness
             .snapshot(dir.mask())
             .map(|seen| ReadyEvent { seen, dir })
@@ -249,10 +256,14 @@ impl Registration {
         })
     }
 
-    fn io(&self) -> &ScheduledIo {
+    pub(super) fn io(&self) -> &ScheduledIo {
         // SAFETY: owned by this registration until Drop.
         unsafe { self.io.as_ref() }
     }
+
+    // -----------------------------------------------------------------
+    // Waiting for readiness
+    // -----------------------------------------------------------------
 
     /// Ready if `dir` is (believed) ready; otherwise stores the waker and
     /// returns `Pending` until the reactor reports readiness.
@@ -264,48 +275,42 @@ impl Registration {
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        let io = self.io();
-        let ev = match io.snapshot(dir) {
-            Some(ev) => ev,
-            None => {
-                io.waker(dir).register(cx.waker());
-                match io.snapshot(dir) {
-                    Some(ev) => ev,
-                    None => return Poll::Pending,
-                }
-            }
-        };
-        if ev.is_shutdown() {
-            return Poll::Ready(Err(runtime_gone()));
-        }
-        ready!(coop::poll_proceed(cx));
-        Poll::Ready(Ok(ev))
+        self.poll_ready_with(cx, dir, None)
     }
 
-    /// Like [`poll_ready`](Self::poll_ready), for futures of `&self`
-    /// methods: any number may wait at once, each with its own [`WaitSlot`].
-    pub(crate) fn poll_ready_shared(
+    /// Waits until `dir` is ready; any number of tasks may wait at once.
+    /// Fails if the runtime this descriptor is registered with has shut down.
+    pub(crate) async fn readiness(&self, dir: Direction) -> io::Result<ReadyEvent> {
+        let mut slot = Waiter::new(self);
+        poll_fn(|cx| self.poll_ready_with(cx, dir, Some(&mut slot.inner))).await
+    }
+
+    /// The one readiness wait behind every `poll_*`, `*_io` and
+    /// `readiness` method. `waiter` says where the task's waker is kept
+    /// while it waits (see [`ScheduledIo`]): `None`, the direction's single
+    /// slot (the last poller is the one woken); `Some`, the caller's own
+    /// entry in the waiter list (every waiter is woken), which it leaves
+    /// once ready.
+    ///
+    /// Either way the waker is stored *before* readiness is looked at a
+    /// second time, so an event between the two looks is not missed: it
+    /// either shows in the second look or finds the waker. A ready answer
+    /// fails if the runtime has shut down, and otherwise takes a unit of
+    /// the cooperative budget (a `Pending` one does not: the task yields
+    /// anyway).
+    pub(super) fn poll_ready_with(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        slot: &mut WaitSlot,
+        mut waiter: Option<&mut WaitSlot>,
     ) -> Poll<io::Result<ReadyEvent>> {
         let io = self.io();
         let ev = match io.snapshot(dir) {
             Some(ev) => ev,
             None => {
-                let mut waiters = io.waiters.lock().unwrap_or_else(|e| e.into_inner());
-                match slot.key {
-                    Some(key) => {
-                        let (_, w) = &mut waiters[key];
-                        if !w.will_wake(cx.waker()) {
-                            *w = cx.waker().clone();
-                        }
-                    }
-                    None => {
-                        slot.key = Some(waiters.insert((dir, cx.waker().clone())));
-                        io.waiting.fetch_add(1, SeqCst);
-                    }
+                match waiter.as_deref_mut() {
+                    None => io.waker(dir).register(cx.waker()),
+                    Some(slot) => self.join_waiters(cx, dir, slot),
                 }
                 // Re-check after announcing ourselves (see `set_readiness`).
                 match io.snapshot(dir) {
@@ -314,12 +319,33 @@ impl Registration {
                 }
             }
         };
-        self.leave(slot);
+        if let Some(slot) = waiter {
+            self.leave(slot);
+        }
         if ev.is_shutdown() {
             return Poll::Ready(Err(runtime_gone()));
         }
         ready!(coop::poll_proceed(cx));
         Poll::Ready(Ok(ev))
+    }
+
+    /// Puts the task's waker in `slot`'s entry of the waiter list, adding
+    /// the entry on the first wait and refreshing its waker on later ones.
+    fn join_waiters(&self, cx: &mut Context<'_>, dir: Direction, slot: &mut WaitSlot) {
+        let io = self.io();
+        let mut waiters = io.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.key {
+            Some(key) => {
+                let (_, w) = &mut waiters[key];
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
+                }
+            }
+            None => {
+                slot.key = Some(waiters.insert((dir, cx.waker().clone())));
+                io.waiting.fetch_add(1, SeqCst);
+            }
+        }
     }
 
     /// Takes a waiter's entry out of the list.
@@ -332,40 +358,6 @@ impl Registration {
                 .remove(key);
             io.waiting.fetch_sub(1, SeqCst);
         }
-    }
-
-    /// Waits until `dir` is ready; any number of tasks may wait at once.
-    /// Fails if the runtime this descriptor is registered with has shut down.
-    pub(crate) async fn readiness(&self, dir: Direction) -> io::Result<ReadyEvent> {
-        let mut slot = Waiter::new(self);
-        poll_fn(|cx| self.poll_ready_shared(cx, dir, &mut slot.inner)).await
-    }
-
-    /// [`poll_io`](Self::poll_io) for `&self` methods, with a [`WaitSlot`].
-    pub(crate) fn poll_io_shared<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        slot: &mut WaitSlot,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        loop {
-            let ev = ready!(self.poll_ready_shared(cx, dir, slot))?;
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                res => return Poll::Ready(res),
-            }
-        }
-    }
-
-    /// The future form of [`poll_io_shared`](Self::poll_io_shared).
-    pub(crate) async fn async_io<R>(
-        &self,
-        dir: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> io::Result<R> {
-        let mut slot = Waiter::new(self);
-        poll_fn(|cx| self.poll_io_shared(cx, dir, &mut slot.inner, &mut op)).await
     }
 
     /// Forgets the readiness in `event`, unless newer readiness has arrived.
@@ -395,95 +387,15 @@ impl Registration {
         let token = Token(self.io.as_ptr() as usize);
         // Fails only if the descriptor was already closed, and then no
         // event is owed for it.
-        let _ = poller.rearm(self.fd, token, armed);
+        let _ = poller.rearm(self.borrow_fd(), token, armed);
     }
 
-    /// Waits for `dir`, runs `op`, and retries on `WouldBlock` (after
-    /// clearing the readiness it saw) until `op` gives a real answer.
-    pub(crate) fn poll_io<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        loop {
-            let ev = ready!(self.poll_ready(cx, dir))?;
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                res => return Poll::Ready(res),
-            }
-        }
-    }
-
-    /// Like [`poll_io`](Self::poll_io) for reads and writes on a *stream*
-    /// socket or pipe: a transfer shorter than the buffer proves the kernel
-    /// buffer was drained (or filled), so readiness is cleared at once and
-    /// the next call waits instead of paying for a `WouldBlock` system call.
-    pub(crate) fn poll_stream_io(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        len: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let ev = ready!(self.poll_ready(cx, dir))?;
-            match op() {
-                Ok(n) if n > 0 && n < len => {
-                    self.clear_readiness(ev);
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                res => return Poll::Ready(res),
-            }
-        }
-    }
-
-    /// Runs `op` once if `dir` is believed ready, without waiting: for the
-    /// `try_read` / `try_write` family. `WouldBlock` clears the readiness.
-    pub(crate) fn try_io<R>(
-        &self,
-        dir: Direction,
-        op: impl FnOnce() -> io::Result<R>,
-    ) -> io::Result<R> {
-        let Some(ev) = self.io().snapshot(dir) else {
-            return Err(io::ErrorKind::WouldBlock.into());
-        };
-        if ev.is_shutdown() {
-            return Err(runtime_gone());
-        }
-        let res = op();
-        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            self.clear_readiness(ev);
-        }
-        res
-    }
-}
-
-impl Registration {
-    /// [`try_io`](Self::try_io) for stream sockets and pipes: a transfer
-    /// shorter than `len` also clears the readiness it saw, as in
-    /// [`poll_stream_io`](Self::poll_stream_io), so the next wait goes
-    /// straight to the reactor instead of paying for a `WouldBlock`.
-    pub(crate) fn try_stream_io(
-        &self,
-        dir: Direction,
-        len: usize,
-        op: impl FnOnce() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let Some(ev) = self.io().snapshot(dir) else {
-            return Err(io::ErrorKind::WouldBlock.into());
-        };
-        if ev.is_shutdown() {
-            return Err(runtime_gone());
-        }
-        let res = op();
-        match &res {
-            Ok(n) if *n > 0 && *n < len => self.clear_readiness(ev),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-            _ => {}
-        }
-        res
+    /// The registered descriptor, borrowed for a poller call.
+    fn borrow_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the IO type that created this registration owns the
+        // descriptor and drops the registration before closing it (see the
+        // type's docs), so the descriptor is open while `self` lives.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
     }
 }
 
@@ -527,7 +439,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // The descriptor is still open (see the type's docs); an error here
         // only means the kernel already forgot it.
-        let _ = self.shared.io.poller.delete(self.fd);
+        let _ = self.shared.io.poller.delete(self.borrow_fd());
         // SAFETY: we own the allocation; nothing else frees it.
         let io = unsafe { Box::from_raw(self.io.as_ptr()) };
         // On the owner thread, events are dispatched in one batch between

@@ -92,8 +92,8 @@ impl AtomicWaker {
     /// same waker again pays no clone.
     pub(crate) fn wake_by_ref(&self) {
         if self.state.fetch_or(WAKING, AcqRel) == WAITING {
-            // SAFETY: we moved the state from WAITING to WAKING: the cell is ours.
             self.waker.with(|slot| {
+                // SAFETY: we moved the state from WAITING to WAKING: the cell is ours.
                 if let Some(w) = unsafe { &*slot } {
                     w.wake_by_ref();
                 }

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use super::raw::{drop_ref, Header, TaskRef};
+use super::state::{ToCancelled, UnsetJoin};
 
 /// An owned permission to await a spawned task's output.
 ///
@@ -47,7 +48,7 @@ impl<T> JoinHandle<T> {
     /// future is dropped and awaiting this handle gives a cancelled
     /// [`JoinError`]. A task that already finished keeps its output.
     pub fn abort(&self) {
-        if self.header().state.transition_to_cancelled() {
+        if self.header().state.transition_to_cancelled() == ToCancelled::Enqueue {
             // SAFETY: the transition took a reference for the queue entry.
             let task = unsafe { TaskRef::from_raw(self.raw) };
             crate::executor::schedule(task);
@@ -92,7 +93,7 @@ impl<T> Drop for JoinHandle<T> {
         if !header.state.is_complete() {
             drop(header.join_waker.take());
         }
-        if header.state.unset_join_interest() {
+        if header.state.unset_join_interest() == UnsetJoin::DropOutput {
             // SAFETY: the task completed before we gave up interest, so the
             // output (if not yet taken) is ours to drop.
             unsafe { (header.vtable.drop_output)(self.raw) };

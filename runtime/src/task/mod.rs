@@ -63,7 +63,7 @@ mod waker;
 
 pub(crate) use atomic_waker::AtomicWaker;
 pub use join::{JoinError, JoinHandle};
-pub(crate) use state::{ToIdle, ToRunning};
+pub(crate) use state::{ToComplete, ToIdle, ToRunning};
 pub(crate) use waker::borrowed_waker;
 
 use std::future::Future;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::atomic_waker::AtomicWaker;
-use super::state::State;
+use super::state::{RefDec, State};
 use super::JoinError;
 use crate::executor::Shared;
 
@@ -132,7 +132,7 @@ pub(crate) fn drop_two(a: TaskRef, b: TaskRef) {
     // SAFETY: we owned both references to the live task `ptr`.
     unsafe {
         let header = ptr.as_ref();
-        if header.state.ref_dec_by(2) {
+        if header.state.ref_dec_by(2) == RefDec::Dealloc {
             (header.vtable.dealloc)(ptr);
         }
     }
@@ -144,7 +144,7 @@ pub(crate) fn drop_two(a: TaskRef, b: TaskRef) {
 /// The caller owns one reference to the live task `ptr`.
 pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
     let header = ptr.as_ref();
-    if header.state.ref_dec() {
+    if header.state.ref_dec() == RefDec::Dealloc {
         (header.vtable.dealloc)(ptr);
     }
 }

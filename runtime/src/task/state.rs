@@ -8,6 +8,14 @@
 //! Keeping flags and count in one word lets each transition be a single
 //! compare-and-swap, so a waker on any thread and the executor never disagree
 //! about who must enqueue the task or free it.
+//!
+//! Each transition answers with a small `#[must_use]` enum that names what
+//! its caller must do next ([`ToRunning`], [`ToIdle`], [`ToComplete`],
+//! [`ToNotified`], [`ToCancelled`], [`UnsetJoin`], [`RefDec`]), rather than
+//! a `bool` whose meaning changes from one method to the next. Ignoring one
+//! is a compile warning, because every answer carries a duty: an enqueue
+//! with the reference the transition took, an output to drop, an
+//! allocation to free.
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 
@@ -29,7 +37,8 @@ const REF_ONE: usize = 1 << 5;
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// What the executor should do with a task it popped from a queue.
-#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ToRunning {
     /// Poll the future.
     Poll,
@@ -42,7 +51,8 @@ pub(crate) enum ToRunning {
 }
 
 /// What the executor should do after a poll returned `Pending`.
-#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ToIdle {
     /// Wait for a waker; the executor's reference is dropped.
     Idle,
@@ -52,6 +62,63 @@ pub(crate) enum ToIdle {
     Cancel,
 }
 
+/// Who handles the output of a task that just completed.
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ToComplete {
+    /// A `JoinHandle` still wants the output: keep it and wake the handle.
+    NotifyJoinHandle,
+    /// The `JoinHandle` is gone: the completing side drops the output.
+    DropOutput,
+}
+
+/// What the waker must do after a wake.
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ToNotified {
+    /// The task was idle: it is now SCHEDULED and a new reference was taken
+    /// for its queue entry; the caller must enqueue it with that reference.
+    Enqueue,
+    /// Nothing to do: it is queued already, its executor is polling it and
+    /// will requeue it, or it has completed.
+    Handled,
+}
+
+/// What the aborting side must do after an abort.
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ToCancelled {
+    /// The task was idle: a new reference was taken for a queue entry; the
+    /// caller must enqueue it so its executor drops the future.
+    Enqueue,
+    /// Nothing to do: it is queued or running (its executor sees the flag),
+    /// or it had already completed or been aborted.
+    Handled,
+}
+
+/// Who drops the output once the `JoinHandle` gives up its interest.
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum UnsetJoin {
+    /// The task had completed: its output (if not yet taken) is the
+    /// handle's to drop.
+    DropOutput,
+    /// The task has not completed: its completion will see no interest and
+    /// drop the output itself.
+    LeaveToCompletion,
+}
+
+/// What the caller must do after dropping references.
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RefDec {
+    /// Those were the last references: the caller frees the allocation.
+    Dealloc,
+    /// Others remain: nothing more to do.
+    Keep,
+}
+
+/// The task's state word: see the module docs for its layout.
 pub(crate) struct State(AtomicUsize);
 
 impl State {
@@ -103,45 +170,56 @@ impl State {
         })
     }
 
-    /// Marks the future finished. Returns true if a `JoinHandle` still wants the output.
-    pub(crate) fn transition_to_complete(&self) -> bool {
+    /// Marks the future finished, and says who handles the output.
+    pub(crate) fn transition_to_complete(&self) -> ToComplete {
         let prev = self.update(|s| (Some((s & !(RUNNING | SCHEDULED)) | COMPLETE), s));
-        prev & JOIN_INTEREST != 0
+        if prev & JOIN_INTEREST != 0 {
+            ToComplete::NotifyJoinHandle
+        } else {
+            ToComplete::DropOutput
+        }
     }
 
-    /// A wake. Returns true if the caller must enqueue the task, and then it
-    /// has taken a new reference for the queue entry.
-    pub(crate) fn transition_to_notified(&self) -> bool {
+    /// A wake. On [`ToNotified::Enqueue`] it has taken a new reference for
+    /// the queue entry the caller must make.
+    pub(crate) fn transition_to_notified(&self) -> ToNotified {
         self.update(|s| {
             if s & (COMPLETE | SCHEDULED) != 0 {
-                (None, false)
+                (None, ToNotified::Handled)
             } else if s & RUNNING != 0 {
-                (Some(s | SCHEDULED), false)
+                (Some(s | SCHEDULED), ToNotified::Handled)
             } else {
-                (Some((s | SCHEDULED) + REF_ONE), true)
+                (Some((s | SCHEDULED) + REF_ONE), ToNotified::Enqueue)
             }
         })
     }
 
-    /// An abort. Returns true if the caller must enqueue the task (with a new
-    /// reference) so its executor drops the future.
-    pub(crate) fn transition_to_cancelled(&self) -> bool {
+    /// An abort. On [`ToCancelled::Enqueue`] it has taken a new reference
+    /// for the queue entry the caller must make, so the executor drops the
+    /// future.
+    pub(crate) fn transition_to_cancelled(&self) -> ToCancelled {
         self.update(|s| {
             if s & (COMPLETE | CANCELLED) != 0 {
-                (None, false)
+                (None, ToCancelled::Handled)
             } else if s & (RUNNING | SCHEDULED) != 0 {
-                (Some(s | CANCELLED), false)
+                (Some(s | CANCELLED), ToCancelled::Handled)
             } else {
-                (Some((s | CANCELLED | SCHEDULED) + REF_ONE), true)
+                (
+                    Some((s | CANCELLED | SCHEDULED) + REF_ONE),
+                    ToCancelled::Enqueue,
+                )
             }
         })
     }
 
-    /// The `JoinHandle` is going away. Returns true if the task had already
-    /// completed, in which case the caller must drop the output.
-    pub(crate) fn unset_join_interest(&self) -> bool {
+    /// The `JoinHandle` is going away; says who drops the output.
+    pub(crate) fn unset_join_interest(&self) -> UnsetJoin {
         let prev = self.update(|s| (Some(s & !JOIN_INTEREST), s));
-        prev & COMPLETE != 0
+        if prev & COMPLETE != 0 {
+            UnsetJoin::DropOutput
+        } else {
+            UnsetJoin::LeaveToCompletion
+        }
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -157,16 +235,21 @@ impl State {
         }
     }
 
-    /// Drops one reference. Returns true if it was the last one.
-    pub(crate) fn ref_dec(&self) -> bool {
+    /// Drops one reference; [`RefDec::Dealloc`] if it was the last one.
+    pub(crate) fn ref_dec(&self) -> RefDec {
         self.ref_dec_by(1)
     }
 
-    /// Drops `n` references at once. Returns true if they were the last.
-    pub(crate) fn ref_dec_by(&self, n: usize) -> bool {
+    /// Drops `n` references at once; [`RefDec::Dealloc`] if they were the
+    /// last.
+    pub(crate) fn ref_dec_by(&self, n: usize) -> RefDec {
         let prev = self.0.fetch_sub(n * REF_ONE, AcqRel);
         debug_assert!(prev & REF_MASK >= n * REF_ONE);
-        prev & REF_MASK == n * REF_ONE
+        if prev & REF_MASK == n * REF_ONE {
+            RefDec::Dealloc
+        } else {
+            RefDec::Keep
+        }
     }
 }
 
@@ -180,12 +263,12 @@ mod tests {
     fn wake_while_running_requeues() {
         let s = State::new();
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert!(!s.transition_to_notified());
+        assert_eq!(s.transition_to_notified(), ToNotified::Handled);
         assert_eq!(s.transition_to_idle(), ToIdle::Requeue);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_idle(), ToIdle::Idle);
-        assert!(s.transition_to_notified());
-        assert!(!s.transition_to_notified());
+        assert_eq!(s.transition_to_notified(), ToNotified::Enqueue);
+        assert_eq!(s.transition_to_notified(), ToNotified::Handled);
     }
 
     #[test]
@@ -193,8 +276,8 @@ mod tests {
         let s = State::new();
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_idle(), ToIdle::Idle);
-        assert!(s.transition_to_cancelled());
-        assert!(!s.transition_to_cancelled());
+        assert_eq!(s.transition_to_cancelled(), ToCancelled::Enqueue);
+        assert_eq!(s.transition_to_cancelled(), ToCancelled::Handled);
         assert_eq!(s.transition_to_running(), ToRunning::Cancel);
     }
 
@@ -202,19 +285,19 @@ mod tests {
     fn join_interest_and_completion_race_has_one_owner() {
         let s = State::new();
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert!(s.transition_to_complete());
-        assert!(s.unset_join_interest());
+        assert_eq!(s.transition_to_complete(), ToComplete::NotifyJoinHandle);
+        assert_eq!(s.unset_join_interest(), UnsetJoin::DropOutput);
         let s = State::new();
-        assert!(!s.unset_join_interest());
+        assert_eq!(s.unset_join_interest(), UnsetJoin::LeaveToCompletion);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert!(!s.transition_to_complete());
+        assert_eq!(s.transition_to_complete(), ToComplete::DropOutput);
     }
 
     #[test]
     fn refcount_reaches_zero_once() {
         let s = State::new();
-        assert!(!s.ref_dec());
-        assert!(!s.ref_dec());
-        assert!(s.ref_dec());
+        assert_eq!(s.ref_dec(), RefDec::Keep);
+        assert_eq!(s.ref_dec(), RefDec::Keep);
+        assert_eq!(s.ref_dec(), RefDec::Dealloc);
     }
 }

@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::raw::{drop_ref, Header, TaskRef};
+use super::state::ToNotified;
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
@@ -34,7 +35,7 @@ unsafe fn wake(ptr: *const ()) {
 
 unsafe fn wake_by_ref(ptr: *const ()) {
     let header = header(ptr);
-    if header.state.transition_to_notified() {
+    if header.state.transition_to_notified() == ToNotified::Enqueue {
         // The transition took a new reference for the queue entry.
         let task = TaskRef::from_raw(NonNull::new_unchecked(ptr as *mut Header));
         crate::executor::schedule(task);

@@ -1,0 +1,178 @@
+//! [`Local`]: the runtime's own-thread half. It owns the run queue, the list
+//! of tasks not yet finished, the timer wheel and the event buffer, and
+//! runs one task at a time ([`Local::run`]).
+//!
+//! Only the thread that runs the loop touches these, so they sit in
+//! `RefCell`s with no locking. The loop itself is in `block_on.rs`, a turn
+//! of the reactor in `turn.rs`, and the teardown in `shutdown.rs`; they are
+//! all `impl Local` blocks over the fields defined here.
+//!
+//! # The task list
+//!
+//! Every task not yet finished has an entry in `owned` (a slab), holding
+//! one of its references, so shutdown can find and drop every future. The
+//! entry's index lives in the task header (`owned_index`). A task spawned
+//! on another thread starts as `NOT_OWNED` and is adopted the first time
+//! the loop pops it; a finished task's index becomes [`RELEASED`].
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::Instant;
+
+use slab::Slab;
+use spindle_reactor::Events;
+
+use crate::coop;
+use crate::driver::{self, BackendFallback, IoShared};
+use crate::task::raw::{self, TaskRef, NOT_OWNED};
+use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToIdle, ToRunning};
+use crate::time::wheel::TimerWheel;
+
+use super::{Config, Shared};
+
+/// `owned_index` of a task that has left its owner's task list.
+pub(crate) const RELEASED: usize = usize::MAX - 1;
+
+/// The runtime's own-thread half.
+pub(crate) struct Local {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) run_queue: RefCell<VecDeque<TaskRef>>,
+    /// Every task not yet finished, so shutdown can drop their futures.
+    pub(super) owned: RefCell<Slab<TaskRef>>,
+    pub(crate) timers: RefCell<TimerWheel>,
+    /// Filled by each wait on the poller.
+    pub(super) events: RefCell<Events>,
+    /// Wakers of due timers, reused between turns.
+    pub(super) fired: RefCell<Vec<Waker>>,
+    pub(super) config: Config,
+    /// The backend asked for and refused, if the poller had to fall back.
+    pub(crate) fallback: Option<BackendFallback>,
+}
+
+impl Local {
+    /// A new runtime: opens the poller (see `driver::open_poller`) and
+    /// builds both halves around it.
+    pub(crate) fn new(config: Config) -> std::io::Result<Local> {
+        let (poller, fallback) = driver::open_poller(config.poller)?;
+        let shared = Arc::new(Shared::new(IoShared::new(poller), config.blocking.clone()));
+        Ok(Local {
+            shared,
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            owned: RefCell::new(Slab::new()),
+            timers: RefCell::new(TimerWheel::new(Instant::now())),
+            events: RefCell::new(Events::with_capacity(config.events_capacity)),
+            fired: RefCell::new(Vec::new()),
+            config,
+            fallback,
+        })
+    }
+
+    /// Spawns on this runtime from its own thread.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (notified, owned, join) = raw::allocate(future, self.shared.clone(), NOT_OWNED);
+        self.adopt(owned);
+        self.run_queue.borrow_mut().push_back(notified);
+        JoinHandle::new(join)
+    }
+
+    /// Puts a task into the task list, under the reference reserved for it.
+    fn adopt(&self, owned: TaskRef) {
+        let slot = owned.header().owned_index.get();
+        let index = self.owned.borrow_mut().insert(owned);
+        // SAFETY: `owned_index` is only touched on the owner's thread.
+        unsafe { *slot = index };
+    }
+
+    /// The next task to run: every `inject_interval` polls the injection
+    /// queue goes first, otherwise the local queue does.
+    pub(super) fn next_task(&self, tick: u32) -> Option<TaskRef> {
+        if tick.is_multiple_of(self.config.inject_interval) {
+            if let Some(task) = self.shared.inject.pop() {
+                return Some(task);
+            }
+        }
+        let local = self.run_queue.borrow_mut().pop_front();
+        local.or_else(|| self.shared.inject.pop())
+    }
+
+    /// Polls one task that was popped from a queue.
+    pub(super) fn run(&self, task: TaskRef) {
+        let header = task.header();
+        let ptr = task.as_ptr();
+        let action = header.state.transition_to_running();
+        if action == ToRunning::Done {
+            return;
+        }
+        // SAFETY: `owned_index` is only touched on the owner's thread.
+        if unsafe { *header.owned_index.get() } == NOT_OWNED {
+            // Spawned from another thread: take the reserved list reference.
+            // SAFETY: `spawn_remote` forgot exactly this reference for us.
+            self.adopt(unsafe { TaskRef::from_raw(ptr) });
+        }
+        if action == ToRunning::Cancel {
+            // SAFETY: we are the owner thread and the task is RUNNING.
+            unsafe { (header.vtable.cancel)(ptr) };
+            return self.complete(task);
+        }
+        coop::reset();
+        // SAFETY: `task` keeps a reference alive for the duration of the poll.
+        let waker = unsafe { borrowed_waker(ptr) };
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: we are the owner thread and the task is RUNNING.
+        if unsafe { (header.vtable.poll)(ptr, &mut cx) } {
+            return self.complete(task);
+        }
+        match header.state.transition_to_idle() {
+            ToIdle::Idle => drop(task),
+            ToIdle::Requeue => self.run_queue.borrow_mut().push_back(task),
+            ToIdle::Cancel => {
+                // SAFETY: as above; the future is dropped instead of polled.
+                unsafe { (header.vtable.cancel)(ptr) };
+                self.complete(task)
+            }
+        }
+    }
+
+    /// Publishes a finished task's output and takes it off the task list.
+    fn complete(&self, task: TaskRef) {
+        publish_completion(&task);
+        let slot = task.header().owned_index.get();
+        // SAFETY: `owned_index` is only touched on the owner's thread.
+        let index = unsafe { std::mem::replace(&mut *slot, RELEASED) };
+        let owned = self.owned.borrow_mut().try_remove(index);
+        match owned {
+            Some(owned) => raw::drop_two(owned, task),
+            None => drop(task),
+        }
+    }
+}
+
+/// Drops a task's future (if it has not finished) and completes it as cancelled.
+pub(crate) fn cancel_and_complete(task: &TaskRef) {
+    let header = task.header();
+    if header.state.is_complete() {
+        return;
+    }
+    // SAFETY: called on the owner thread while the task is not being polled
+    // (or, for a task that never reached its runtime, by the only holder).
+    unsafe { (header.vtable.cancel)(task.as_ptr()) };
+    publish_completion(task);
+}
+
+/// Marks the task COMPLETE and hands the output to its `JoinHandle`, or
+/// drops it if no one is waiting for it.
+pub(crate) fn publish_completion(task: &TaskRef) {
+    let header = task.header();
+    match header.state.transition_to_complete() {
+        ToComplete::NotifyJoinHandle => header.join_waker.wake(),
+        // SAFETY: the JoinHandle is gone, so the output is ours to drop.
+        ToComplete::DropOutput => unsafe { (header.vtable.drop_output)(task.as_ptr()) },
+    }
+}

@@ -1,0 +1,147 @@
+//! [`Shared`]: the thread-safe half of a runtime, and [`schedule`], which
+//! routes a task's wake-up to the right queue.
+//!
+//! Every task header, every IO registration and every [`Handle`](crate::Handle)
+//! holds an `Arc<Shared>`, so anything here may be called from any thread:
+//! the injection queue, the park flags and the eventfd write that wakes a
+//! sleeping loop, the IO driver and the blocking pool, and the queues of
+//! timer changes made on threads that do not run the loop (the wheel itself
+//! is owner-thread only, in `Local`; the loop applies these queues at its
+//! next turn, see `turn.rs`).
+
+use std::future::Future;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+
+use crate::blocking::{BlockingPool, PoolConfig};
+use crate::driver::IoShared;
+use crate::task::raw::{self, TaskRef, NOT_OWNED};
+use crate::task::JoinHandle;
+use crate::time::remote::RemoteTimer;
+
+use super::context;
+use super::inject::Inject;
+use super::local::cancel_and_complete;
+use super::park::Parker;
+
+/// The thread-safe half of a runtime.
+pub(crate) struct Shared {
+    /// Tasks woken or spawned from other threads.
+    pub(super) inject: Inject,
+    /// The future passed to `block_on` was woken.
+    pub(super) main_woken: AtomicBool,
+    /// Whether the loop is (about to be) blocked in `epoll_wait`, and
+    /// whether someone already wrote the eventfd for this sleep.
+    pub(super) parker: Parker,
+    pub(crate) io: IoShared,
+    pub(crate) blocking: BlockingPool,
+    /// Timer entries to remove, from `Sleep`s dropped on other threads.
+    pub(super) timer_cancels: Mutex<Vec<usize>>,
+    pub(super) has_timer_cancels: AtomicBool,
+    /// Timers to insert, from `Sleep`s polled on threads that only entered
+    /// the runtime; `None` once the runtime has shut down.
+    pub(super) timer_inserts: Mutex<Option<Vec<Arc<RemoteTimer>>>>,
+    pub(super) has_timer_inserts: AtomicBool,
+}
+
+impl Shared {
+    /// The shared half of a new runtime, over an opened IO driver.
+    pub(super) fn new(io: IoShared, blocking: PoolConfig) -> Shared {
+        Shared {
+            inject: Inject::new(),
+            main_woken: AtomicBool::new(false),
+            parker: Parker::new(),
+            io,
+            blocking: BlockingPool::new(blocking),
+            timer_cancels: Mutex::new(Vec::new()),
+            has_timer_cancels: AtomicBool::new(false),
+            timer_inserts: Mutex::new(Some(Vec::new())),
+            has_timer_inserts: AtomicBool::new(false),
+        }
+    }
+
+    /// Wakes the loop if it is asleep in `epoll_wait`.
+    pub(crate) fn unpark(&self) {
+        if self.parker.unpark() {
+            // Failure to write an eventfd means the process is out of order
+            // already; the loop will still wake at its next timer.
+            let _ = self.io.poller.notify();
+        }
+    }
+
+    /// Queues a task from another thread. On a runtime that has shut down
+    /// the task is already complete, so the reference is simply dropped.
+    pub(crate) fn schedule_remote(&self, task: TaskRef) {
+        if self.inject.push(task).is_ok() {
+            self.unpark();
+        }
+    }
+
+    /// Spawns a `Send` future from any thread.
+    pub(crate) fn spawn_remote<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (notified, owned, join) = raw::allocate(future, self.clone(), NOT_OWNED);
+        // The task-list reference travels with the task and is taken back by
+        // the executor when it first sees the task (`Local::adopt`).
+        let owned = owned.into_raw();
+        match self.inject.push(notified) {
+            Ok(()) => self.unpark(),
+            Err(notified) => {
+                // SAFETY: the runtime is gone; this thread holds the only
+                // queue reference, so it may drop the (Send) future itself.
+                let owned = unsafe { TaskRef::from_raw(owned) };
+                cancel_and_complete(&owned);
+                drop(notified);
+            }
+        }
+        JoinHandle::new(join)
+    }
+
+    /// Removes a timer entry from another thread; applied at the next turn.
+    pub(crate) fn cancel_timer_remote(&self, key: usize) {
+        self.timer_cancels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+        self.has_timer_cancels.store(true, SeqCst);
+    }
+
+    /// Queues a timer from a thread that does not run the loop, and wakes
+    /// the loop so it inserts the timer before it next sleeps. False if the
+    /// runtime has shut down.
+    pub(crate) fn insert_timer_remote(&self, timer: Arc<RemoteTimer>) -> bool {
+        match &mut *self.timer_inserts.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(list) => list.push(timer),
+            None => return false,
+        }
+        self.has_timer_inserts.store(true, SeqCst);
+        self.unpark();
+        true
+    }
+
+    /// Wakes the future passed to `block_on`.
+    pub(super) fn wake_main(&self) {
+        self.main_woken.store(true, SeqCst);
+        self.unpark();
+    }
+}
+
+/// Sends a wake to the runtime that owns `task`: onto the local run queue
+/// if we are on that runtime's thread, else through its injection queue.
+pub(crate) fn schedule(task: TaskRef) {
+    let task = context::with_current(|local| match local {
+        Some(local) if ptr::eq(Arc::as_ptr(&local.shared), &*task.header().shared) => {
+            local.run_queue.borrow_mut().push_back(task);
+            None
+        }
+        _ => Some(task),
+    });
+    if let Some(task) = task {
+        let shared = task.header().shared.clone();
+        shared.schedule_remote(task);
+    }
+}

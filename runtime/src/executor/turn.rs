@@ -1,0 +1,146 @@
+//! One turn of the reactor ([`Local::turn`]): wait on the poller (or just
+//! look, with a zero timeout), dispatch the readiness events to the wakers
+//! of the IO they name, and fire the timers that are due.
+//!
+//! ```text
+//!   insert timers queued by other threads
+//!   maybe spin briefly for a short blocking job's result
+//!   before_park (if it may block) -> look at the queues once more
+//!   poller.wait(timeout: next timer, or zero)
+//!   after_park -> dispatch events -> fire due timers
+//!   free registrations dropped on other threads -> apply remote timer cancels
+//! ```
+//!
+//! Why `before_park` must come before the last look at the queues is the
+//! handshake explained in `park.rs`; why dropped registrations are freed
+//! only here is explained in the module docs of `driver`.
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
+
+use crate::driver;
+
+use super::Local;
+
+impl Local {
+    /// One turn of the reactor: wait for IO (or not), fire due timers.
+    pub(super) fn turn(&self, may_block: bool) {
+        let shared = &*self.shared;
+        self.insert_remote_timers();
+        let mut timeout = if may_block {
+            self.timers.borrow().next_timeout(Instant::now())
+        } else {
+            Some(Duration::ZERO)
+        };
+        if may_block && shared.blocking.expects_result_soon() {
+            // A short blocking job is running: its result will arrive through
+            // the injection queue in a moment. Watching for it briefly (not
+            // yet marked parked, so the pool thread need not write the
+            // eventfd) beats a sleep in the poller and a wake-up.
+            let until = Instant::now() + crate::blocking::SPIN;
+            while shared.inject.is_empty()
+                && !shared.main_woken.load(SeqCst)
+                && Instant::now() < until
+            {
+                std::hint::spin_loop();
+            }
+            shared
+                .blocking
+                .spin_result(!shared.inject.is_empty() || shared.main_woken.load(SeqCst));
+        }
+        if may_block {
+            shared.parker.before_park();
+            if !shared.inject.is_empty()
+                || shared.main_woken.load(SeqCst)
+                || shared.has_timer_inserts.load(SeqCst)
+            {
+                timeout = Some(Duration::ZERO);
+            }
+        }
+        let mut events = self.events.borrow_mut();
+        // With no descriptor registered there is nothing a zero wait could
+        // report, so skip the system call.
+        if timeout != Some(Duration::ZERO) || shared.io.has_registrations() {
+            if let Err(e) = shared.io.poller.wait(&mut events, timeout) {
+                panic!(
+                    "spindle: waiting on the {} poller failed: {e}",
+                    shared.io.poller.backend()
+                );
+            }
+        } else {
+            events.clear();
+        }
+        if may_block {
+            // Awake again before the events wake anything: a wake from here
+            // on needs no eventfd write (the loop looks at its queues before
+            // it sleeps again).
+            shared.parker.after_park();
+        }
+        for event in events.iter() {
+            // SAFETY: every token we register is a live ScheduledIo; a
+            // ScheduledIo is only freed off the event path (see driver).
+            unsafe { driver::dispatch(event) };
+        }
+        drop(events);
+        self.fire_timers();
+        shared.io.release_pending();
+        if shared.has_timer_cancels.swap(false, SeqCst) {
+            let keys = std::mem::take(
+                &mut *shared
+                    .timer_cancels
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            let mut timers = self.timers.borrow_mut();
+            for key in keys {
+                timers.remove(key);
+            }
+        }
+    }
+
+    /// Puts the timers queued by other threads into the wheel.
+    fn insert_remote_timers(&self) {
+        if !self.shared.has_timer_inserts.swap(false, SeqCst) {
+            return;
+        }
+        let queued = match &mut *self
+            .shared
+            .timer_inserts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(list) => std::mem::take(list),
+            None => return,
+        };
+        let now = Instant::now();
+        for timer in queued {
+            if timer.deadline <= now {
+                timer.fire();
+                continue;
+            }
+            let Some(waker) = timer.wheel_waker() else {
+                continue; // its Sleep let go already
+            };
+            let mut timers = self.timers.borrow_mut();
+            let key = timers.insert(timer.deadline, &waker);
+            let fired = timers.poll(key, &waker);
+            if fired || !timer.set_key(key) {
+                timers.remove(key);
+            }
+            drop(timers);
+            if fired {
+                timer.fire();
+            }
+        }
+    }
+
+    /// Wakes every timer that is due, reusing one buffer of wakers.
+    fn fire_timers(&self) {
+        let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
+        self.timers.borrow_mut().advance(Instant::now(), &mut fired);
+        for waker in fired.drain(..) {
+            waker.wake();
+        }
+        *self.fired.borrow_mut() = fired;
+    }
+}
