@@ -51,6 +51,6 @@ pub use spindle_reactor as reactor;
 pub use spindle_runtime::{channel, fs, io, net, pool, process, signal, sync, task, time};
 
 pub use spindle_runtime::{
-    block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, Builder, EnterGuard, Handle,
-    JoinError, JoinHandle, Runtime,
+    block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, BackendFallback, Builder,
+    EnterGuard, Handle, JoinError, JoinHandle, Runtime,
 };
