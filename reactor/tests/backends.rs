@@ -132,6 +132,7 @@ fn select_refuses_descriptors_at_or_above_fd_setsize() {
     let p = Poller::with_backend(Backend::Select).unwrap();
     let (a, _b) = pair();
     // dup the descriptor to a number past the limit.
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own makes a new one we own.
     let high = unsafe { libc::fcntl(a.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 1100) };
     assert!(
         high >= 1024,
@@ -140,6 +141,7 @@ fn select_refuses_descriptors_at_or_above_fd_setsize() {
     );
     let err = p.add(high, Token(1), Interest::READABLE).unwrap_err();
     assert!(err.to_string().contains("FD_SETSIZE"), "{err}");
+    // SAFETY: `high` is ours (dup'd above) and not used again.
     unsafe { libc::close(high) };
     p.add(a.as_raw_fd(), Token(1), Interest::READABLE).unwrap();
 }
@@ -291,10 +293,8 @@ fn closing_a_deleted_descriptor_really_closes_it() {
         let b = p.backend();
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills the two-element array.
-        assert_eq!(
-            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
-            0
-        );
+        let res = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        assert_eq!(res, 0);
         // SAFETY: both ends are fresh descriptors owned by nothing else.
         let (r, w) = unsafe {
             use std::os::fd::FromRawFd;

@@ -113,10 +113,8 @@ fn thread_cpu_time() -> Duration {
         ..unsafe { std::mem::zeroed() }
     };
     // SAFETY: `usage` is a valid, writable rusage.
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) },
-        0
-    );
+    let res = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(res, 0);
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     time(usage.ru_utime) + time(usage.ru_stime)
 }

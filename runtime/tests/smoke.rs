@@ -1,3 +1,5 @@
+//! A first smoke test of the runtime: block_on, spawn, timers and yielding.
+
 use spindle_runtime::time::{sleep, timeout};
 use spindle_runtime::{block_on, spawn, yield_now, Runtime};
 use std::time::{Duration, Instant};

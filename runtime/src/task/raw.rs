@@ -143,9 +143,13 @@ pub(crate) fn drop_two(a: TaskRef, b: TaskRef) {
 /// # Safety
 /// The caller owns one reference to the live task `ptr`.
 pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
-    let header = ptr.as_ref();
-    if header.state.ref_dec() == RefDec::Dealloc {
-        (header.vtable.dealloc)(ptr);
+    // SAFETY: our reference keeps the task alive until `ref_dec`; after
+    // `Dealloc` we held the last one, so nobody else can touch the task.
+    unsafe {
+        let header = ptr.as_ref();
+        if header.state.ref_dec() == RefDec::Dealloc {
+            (header.vtable.dealloc)(ptr);
+        }
     }
 }
 
@@ -178,7 +182,9 @@ pub(crate) fn allocate<F: Future + 'static>(
 /// `cancel`), or it observed COMPLETE and holds the join interest
 /// (`read_output`, `drop_output`), or it dropped the last reference (`dealloc`).
 unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
-    &mut *ptr.cast::<Cell<F>>().as_ref().stage.get()
+    // SAFETY: `ptr` is a live `Cell<F>` (the header is its first field, so
+    // the cast is exact), and the caller has exclusive access to the stage.
+    unsafe { &mut *ptr.cast::<Cell<F>>().as_ref().stage.get() }
 }
 
 /// Drops whatever the stage holds in place (a pinned future must be dropped
@@ -187,58 +193,76 @@ unsafe fn clear_stage<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + S
     // SAFETY: the stage is valid; after drop_in_place (even one that
     // unwinds, which still drops the remaining fields) we overwrite it
     // without reading it.
-    let res = panic::catch_unwind(AssertUnwindSafe(|| ptr::drop_in_place(stage)));
-    ptr::write(stage, Stage::Consumed);
+    let res = panic::catch_unwind(AssertUnwindSafe(|| unsafe { ptr::drop_in_place(stage) }));
+    // SAFETY: as above: the old value was dropped, so it is overwritten
+    // without being read or dropped again.
+    unsafe { ptr::write(stage, Stage::Consumed) };
     res.err()
 }
 
 unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
-    let stage = stage::<F>(ptr);
+    // SAFETY: the caller is the owner thread running the task (see above).
+    let stage = unsafe { stage::<F>(ptr) };
     let Stage::Running(future) = stage else {
         unreachable!("a task was polled after its future finished")
     };
     // SAFETY: the future lives in the heap cell and is never moved.
-    let future = Pin::new_unchecked(future);
-    match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-        Ok(Poll::Pending) => false,
-        Ok(Poll::Ready(output)) => {
-            clear_stage::<F>(stage);
-            ptr::write(stage, Stage::Finished(Ok(output)));
-            true
-        }
-        Err(payload) => {
-            clear_stage::<F>(stage);
-            ptr::write(stage, Stage::Finished(Err(JoinError::panic(payload))));
-            true
-        }
+    let future = unsafe { Pin::new_unchecked(future) };
+    let finished = match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        Ok(Poll::Pending) => return false,
+        Ok(Poll::Ready(output)) => Ok(output),
+        Err(payload) => Err(JoinError::panic(payload)),
+    };
+    // SAFETY: `stage` is valid and ours; `clear_stage` leaves `Consumed`,
+    // which is overwritten without being read.
+    unsafe {
+        clear_stage::<F>(stage);
+        ptr::write(stage, Stage::Finished(finished));
     }
+    true
 }
 
 unsafe fn cancel<F: Future>(ptr: NonNull<Header>) {
-    let stage = stage::<F>(ptr);
-    let error = match clear_stage::<F>(stage) {
-        Some(payload) => JoinError::panic(payload),
-        None => JoinError::cancelled(),
-    };
-    ptr::write(stage, Stage::Finished(Err(error)));
+    // SAFETY: the caller is the owner thread and the task is not being
+    // polled; `clear_stage` leaves `Consumed`, overwritten without a read.
+    unsafe {
+        let stage = stage::<F>(ptr);
+        let error = match clear_stage::<F>(stage) {
+            Some(payload) => JoinError::panic(payload),
+            None => JoinError::cancelled(),
+        };
+        ptr::write(stage, Stage::Finished(Err(error)));
+    }
 }
 
 unsafe fn read_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
-    let stage = stage::<F>(ptr);
-    let dst = dst as *mut Poll<Result<F::Output, JoinError>>;
-    match std::mem::replace(stage, Stage::Consumed) {
-        Stage::Finished(output) => *dst = Poll::Ready(output),
-        _ => panic!("JoinHandle polled after it returned its output"),
+    // SAFETY: the caller observed COMPLETE and holds the join interest, so
+    // the stage is its alone; `dst` points at the JoinHandle's
+    // `Poll<Result<F::Output, JoinError>>` slot (see `JoinHandle::poll`),
+    // whose old value is `Pending` (nothing to drop).
+    unsafe {
+        let stage = stage::<F>(ptr);
+        let dst = dst as *mut Poll<Result<F::Output, JoinError>>;
+        match std::mem::replace(stage, Stage::Consumed) {
+            Stage::Finished(output) => *dst = Poll::Ready(output),
+            _ => panic!("JoinHandle polled after it returned its output"),
+        }
     }
 }
 
 unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) {
-    let stage = stage::<F>(ptr);
-    if matches!(stage, Stage::Finished(_)) {
-        clear_stage::<F>(stage);
+    // SAFETY: the caller observed COMPLETE with no JoinHandle interested,
+    // so the output is its alone to drop.
+    unsafe {
+        let stage = stage::<F>(ptr);
+        if matches!(stage, Stage::Finished(_)) {
+            clear_stage::<F>(stage);
+        }
     }
 }
 
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
-    drop(Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()));
+    // SAFETY: the caller dropped the last reference: the `Box<Cell<F>>`
+    // made in `allocate` is ours to free.
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
 }

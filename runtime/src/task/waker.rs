@@ -19,31 +19,46 @@ fn raw(ptr: *const ()) -> RawWaker {
     RawWaker::new(ptr, &VTABLE)
 }
 
+// Every function of the vtable is called with the data pointer of a waker
+// made by `raw` below: the header of a live task, on which the waker owns
+// one reference (or, for `borrowed_waker`, borrows the caller's).
+
+/// # Safety
+/// `ptr` is a waker's data pointer (see above).
 unsafe fn header<'a>(ptr: *const ()) -> &'a Header {
-    &*(ptr as *const Header)
+    // SAFETY: the waker's reference keeps the task, hence its header, alive.
+    unsafe { &*(ptr as *const Header) }
 }
 
 unsafe fn clone(ptr: *const ()) -> RawWaker {
-    header(ptr).state.ref_inc();
+    // SAFETY: `ptr` is a waker's data pointer; the clone takes its own reference.
+    unsafe { header(ptr) }.state.ref_inc();
     raw(ptr)
 }
 
 unsafe fn wake(ptr: *const ()) {
-    wake_by_ref(ptr);
-    drop_waker(ptr);
+    // SAFETY: `wake` consumes the waker: wake through its reference, then
+    // give that reference back.
+    unsafe {
+        wake_by_ref(ptr);
+        drop_waker(ptr);
+    }
 }
 
 unsafe fn wake_by_ref(ptr: *const ()) {
-    let header = header(ptr);
+    // SAFETY: `ptr` is a waker's data pointer.
+    let header = unsafe { header(ptr) };
     if header.state.transition_to_notified() == ToNotified::Enqueue {
-        // The transition took a new reference for the queue entry.
-        let task = TaskRef::from_raw(NonNull::new_unchecked(ptr as *mut Header));
+        // SAFETY: the transition took a new reference for the queue entry,
+        // which the `TaskRef` now owns; `ptr` is not null.
+        let task = unsafe { TaskRef::from_raw(NonNull::new_unchecked(ptr as *mut Header)) };
         crate::executor::schedule(task);
     }
 }
 
 unsafe fn drop_waker(ptr: *const ()) {
-    drop_ref(NonNull::new_unchecked(ptr as *mut Header));
+    // SAFETY: the waker owns one reference, given back here; `ptr` is not null.
+    unsafe { drop_ref(NonNull::new_unchecked(ptr as *mut Header)) };
 }
 
 /// A waker for the task that borrows the caller's reference instead of
@@ -52,5 +67,8 @@ unsafe fn drop_waker(ptr: *const ()) {
 /// # Safety
 /// The caller keeps a reference to the task alive while the waker is in use.
 pub(crate) unsafe fn borrowed_waker(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
-    ManuallyDrop::new(Waker::from_raw(raw(ptr.as_ptr() as *const ())))
+    // SAFETY: `raw` pairs the task pointer with this module's vtable, whose
+    // functions uphold the `RawWaker` contract; the `ManuallyDrop` keeps the
+    // borrowed reference from being dropped.
+    ManuallyDrop::new(unsafe { Waker::from_raw(raw(ptr.as_ptr() as *const ())) })
 }
