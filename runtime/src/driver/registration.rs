@@ -45,7 +45,7 @@ use spindle_reactor::{Event, Interest, Token};
 
 use crate::coop;
 use crate::executor::{context, Shared};
-use crate::sync::wait_list::WakeList;
+use spindle_sync::wake_list::WakeList;
 use crate::task::AtomicWaker;
 
 use super::readiness::{
