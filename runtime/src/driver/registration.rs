@@ -45,8 +45,8 @@ use spindle_reactor::{Event, Interest, Token};
 
 use crate::coop;
 use crate::executor::{context, Shared};
-use spindle_sync::wake_list::WakeList;
 use crate::task::AtomicWaker;
+use spindle_sync::wake_list::WakeList;
 
 use super::readiness::{
     self, Readiness, ERROR, READABLE, READ_CLOSED, SHUTDOWN, WRITABLE, WRITE_CLOSED,

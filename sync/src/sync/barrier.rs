@@ -27,6 +27,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::loom::{lock, Mutex};
+use crate::park::block_on_thread;
 use crate::wait_list::{WaitList, WaiterId};
 use crate::wake_list::WakeList;
 
@@ -87,6 +88,17 @@ impl Barrier {
             waiter: None,
         }
         .await
+    }
+
+    /// [`wait`](Self::wait) by parking this OS thread, for plain threads
+    /// (Python's `threading.Barrier.wait()`). Threads and tasks may meet at
+    /// the same barrier.
+    ///
+    /// # Panics
+    /// If called inside a spindle runtime (use `wait().await` there).
+    #[track_caller]
+    pub fn blocking_wait(&self) -> BarrierWaitResult {
+        block_on_thread(self.wait())
     }
 }
 

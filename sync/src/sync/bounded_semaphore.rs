@@ -16,6 +16,7 @@
 //! [`forget`]: super::SemaphorePermit::forget
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 use super::raw_semaphore::RawSemaphore;
@@ -97,6 +98,16 @@ impl BoundedSemaphore {
         self.inner.acquire_many(n).await
     }
 
+    /// Blocks this OS thread until a permit is free; for plain threads. See
+    /// [`Semaphore::blocking_acquire`].
+    ///
+    /// # Panics
+    /// If called inside a spindle runtime (use `acquire().await` there).
+    #[track_caller]
+    pub fn blocking_acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        self.inner.blocking_acquire()
+    }
+
     /// Takes one permit if one is free and nobody is waiting.
     pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
         self.inner.try_acquire()
@@ -147,3 +158,12 @@ impl fmt::Display for ReleaseError {
 }
 
 impl std::error::Error for ReleaseError {}
+
+/// For `?` in a function returning `io::Result`: kind
+/// [`InvalidInput`](io::ErrorKind::InvalidInput) (Python raises
+/// `ValueError`), this error inside.
+impl From<ReleaseError> for io::Error {
+    fn from(e: ReleaseError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}

@@ -39,8 +39,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::{lock, Mutex as StateMutex};
 use super::mutex::MutexGuard;
+use crate::loom::{lock, Mutex as StateMutex};
+use crate::park::block_on_thread;
 use crate::wait_list::{WaitList, WaiterId};
 use crate::wake_list::WakeList;
 
@@ -121,6 +122,36 @@ impl Condvar {
             guard = self.wait(guard).await;
         }
         guard
+    }
+
+    /// [`wait`](Self::wait) by parking this OS thread, for plain threads
+    /// (Python's `threading.Condition.wait()`); take the guard with
+    /// [`Mutex::blocking_lock`]. Threads and tasks may wait on the same
+    /// condition variable.
+    ///
+    /// # Panics
+    /// If called inside a spindle runtime (use `wait(guard).await` there).
+    #[track_caller]
+    pub fn blocking_wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        block_on_thread(self.wait(guard))
+    }
+
+    /// [`wait_while`](Self::wait_while) by parking this OS thread, for
+    /// plain threads (Python's `threading.Condition.wait_for()` with the
+    /// condition negated).
+    ///
+    /// # Panics
+    /// If called inside a spindle runtime (use `wait_while(..).await` there).
+    #[track_caller]
+    pub fn blocking_wait_while<'a, T: ?Sized, F>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        condition: F,
+    ) -> MutexGuard<'a, T>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        block_on_thread(self.wait_while(guard, condition))
     }
 
     /// Wakes the task that has waited longest, if any.

@@ -22,8 +22,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use crate::loom::{lock, Mutex};
 use crate::coop;
+use crate::loom::{lock, Mutex};
 use crate::park::block_on_thread;
 use crate::wait_list::{WaitList, WaiterId};
 use crate::wake_list::WakeList;
@@ -127,9 +127,7 @@ impl Default for Flag {
 
 impl fmt::Debug for Flag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Flag")
-            .field("set", &self.is_set())
-            .finish()
+        f.debug_struct("Flag").field("set", &self.is_set()).finish()
     }
 }
 

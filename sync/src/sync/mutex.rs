@@ -21,12 +21,13 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::park::block_on_thread;
 use super::raw_semaphore::RawSemaphore;
+use crate::park::block_on_thread;
 
 /// An async mutex protecting a `T`, fair (FIFO) and cancellation safe.
 ///
@@ -76,6 +77,14 @@ impl fmt::Display for TryLockError {
 }
 
 impl std::error::Error for TryLockError {}
+
+/// For `?` in a function returning `io::Result`: kind
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), this error inside.
+impl From<TryLockError> for io::Error {
+    fn from(e: TryLockError) -> io::Error {
+        io::Error::new(io::ErrorKind::WouldBlock, e)
+    }
+}
 
 impl<T> Mutex<T> {
     /// An unlocked mutex holding `value`.

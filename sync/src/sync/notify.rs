@@ -29,6 +29,7 @@ use std::task::{Context, Poll};
 
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{lock, Mutex};
+use crate::park::block_on_thread;
 use crate::wait_list::{WaitList, WaiterId};
 use crate::wake_list::WakeList;
 
@@ -93,6 +94,17 @@ impl Notify {
             waiter: None,
             done: false,
         }
+    }
+
+    /// Waits for a notification by parking this OS thread, for plain
+    /// threads: `notified().await` for code that runs no runtime. Takes the
+    /// stored permit at once if there is one.
+    ///
+    /// # Panics
+    /// If called inside a spindle runtime (use `notified().await` there).
+    #[track_caller]
+    pub fn blocking_notified(&self) {
+        block_on_thread(self.notified())
     }
 
     /// Wakes the first waiting task; with none waiting, stores a permit

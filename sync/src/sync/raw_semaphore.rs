@@ -53,9 +53,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use crate::loom::{lock, Mutex};
-use crate::coop;
 use super::semaphore::{AcquireError, TryAcquireError};
+use crate::coop;
+use crate::loom::{lock, Mutex};
 use crate::wait_list::{WaitList, WaiterId};
 use crate::wake_list::WakeList;
 

@@ -24,8 +24,8 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use super::mutex::TryLockError;
-use crate::park::block_on_thread;
 use super::raw_semaphore::RawSemaphore;
+use crate::park::block_on_thread;
 
 /// How many readers may hold an [`RwLock`] at once.
 pub const MAX_READS: u32 = u32::MAX >> 3;

@@ -14,10 +14,11 @@
 //! [`BoundedSemaphore`](super::BoundedSemaphore).
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
-use crate::park::block_on_thread;
 use super::raw_semaphore::{RawSemaphore, MAX_PERMITS};
+use crate::park::block_on_thread;
 
 /// A counting semaphore: at most `n` permits are out at once, and waiters
 /// are served strictly first come, first served.
@@ -254,6 +255,14 @@ impl fmt::Display for AcquireError {
 
 impl std::error::Error for AcquireError {}
 
+/// So that `sem.acquire().await?` works in a function returning
+/// `io::Result`: kind [`Other`](io::ErrorKind::Other), this error inside.
+impl From<AcquireError> for io::Error {
+    fn from(e: AcquireError) -> io::Error {
+        io::Error::other(e)
+    }
+}
+
 /// Why a `try_acquire` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAcquireError {
@@ -273,3 +282,17 @@ impl fmt::Display for TryAcquireError {
 }
 
 impl std::error::Error for TryAcquireError {}
+
+/// For `?` in a function returning `io::Result`: `NoPermits` becomes
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), `Closed` becomes
+/// [`Other`](io::ErrorKind::Other) (as [`AcquireError`] does), with this
+/// error inside.
+impl From<TryAcquireError> for io::Error {
+    fn from(e: TryAcquireError) -> io::Error {
+        let kind = match e {
+            TryAcquireError::NoPermits => io::ErrorKind::WouldBlock,
+            TryAcquireError::Closed => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}

@@ -49,9 +49,9 @@ use std::mem;
 use std::task::{Context, Poll, Waker};
 
 use super::error::TryRecvError;
+use crate::coop;
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::{lock, Arc, Mutex, MutexGuard};
-use crate::coop;
 use crate::wait_list::{WaitList, WaiterId};
 use crate::wake_list::WakeList;
 

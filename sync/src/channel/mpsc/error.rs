@@ -2,6 +2,7 @@
 //! carries the value that could not be sent, so nothing is lost silently.
 
 use std::fmt;
+use std::io;
 
 /// The receiver was closed or dropped; the value that could not be sent is
 /// inside (`.0`, or [`into_inner`](SendError::into_inner)).
@@ -28,6 +29,16 @@ impl<T> fmt::Display for SendError<T> {
 }
 
 impl<T> std::error::Error for SendError<T> {}
+
+/// For `?` in a function returning `io::Result`: kind
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe), as for a write into a pipe
+/// whose reader is gone. The value is kept: `err.into_inner()` downcast to
+/// `SendError<T>` gives it back.
+impl<T: Send + Sync + 'static> From<SendError<T>> for io::Error {
+    fn from(e: SendError<T>) -> io::Error {
+        io::Error::new(io::ErrorKind::BrokenPipe, e)
+    }
+}
 
 /// Why [`Sender::try_send`](super::Sender::try_send) did not send; the
 /// value is inside either way.
@@ -74,6 +85,20 @@ impl<T> fmt::Display for TrySendError<T> {
 
 impl<T> std::error::Error for TrySendError<T> {}
 
+/// For `?` in a function returning `io::Result`: `Full` becomes
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), `Closed` becomes
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe). The value is kept inside, as
+/// for [`SendError`].
+impl<T: Send + Sync + 'static> From<TrySendError<T>> for io::Error {
+    fn from(e: TrySendError<T>) -> io::Error {
+        let kind = match e {
+            TrySendError::Full(_) => io::ErrorKind::WouldBlock,
+            TrySendError::Closed(_) => io::ErrorKind::BrokenPipe,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
 /// Why [`Receiver::try_recv`](super::Receiver::try_recv) returned no value.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum TryRecvError {
@@ -94,3 +119,16 @@ impl fmt::Display for TryRecvError {
 }
 
 impl std::error::Error for TryRecvError {}
+
+/// For `?` in a function returning `io::Result`: `Empty` becomes
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), `Disconnected` becomes
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) (nothing more will come).
+impl From<TryRecvError> for io::Error {
+    fn from(e: TryRecvError) -> io::Error {
+        let kind = match e {
+            TryRecvError::Empty => io::ErrorKind::WouldBlock,
+            TryRecvError::Disconnected => io::ErrorKind::UnexpectedEof,
+        };
+        io::Error::new(kind, e)
+    }
+}

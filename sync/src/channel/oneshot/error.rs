@@ -1,6 +1,7 @@
 //! The errors of the [`oneshot`](super) channel.
 
 use std::fmt;
+use std::io;
 
 /// The sender was dropped without sending a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +14,15 @@ impl fmt::Display for RecvError {
 }
 
 impl std::error::Error for RecvError {}
+
+/// So that `rx.await?` works in a function returning `io::Result`: kind
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) (the answer will never
+/// come), this error inside.
+impl From<RecvError> for io::Error {
+    fn from(e: RecvError) -> io::Error {
+        io::Error::new(io::ErrorKind::UnexpectedEof, e)
+    }
+}
 
 /// Why [`Receiver::try_recv`](super::Receiver::try_recv) returned no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,3 +45,16 @@ impl fmt::Display for TryRecvError {
 }
 
 impl std::error::Error for TryRecvError {}
+
+/// For `?` in a function returning `io::Result`: `Empty` becomes
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), `Closed` becomes
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof), as [`RecvError`] does.
+impl From<TryRecvError> for io::Error {
+    fn from(e: TryRecvError) -> io::Error {
+        let kind = match e {
+            TryRecvError::Empty => io::ErrorKind::WouldBlock,
+            TryRecvError::Closed => io::ErrorKind::UnexpectedEof,
+        };
+        io::Error::new(kind, e)
+    }
+}

@@ -63,9 +63,9 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::coop;
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::{Arc, UnsafeCell};
-use crate::coop;
 
 const RX_WAKER_SET: usize = 0b0001;
 const VALUE_SENT: usize = 0b0010;

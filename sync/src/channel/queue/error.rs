@@ -2,6 +2,7 @@
 //! value back.
 
 use std::fmt;
+use std::io;
 
 /// The queue was closed: returned by [`Queue::put`](super::Queue::put)
 /// (with the value inside) and by [`Queue::get`](super::Queue::get) once
@@ -29,6 +30,16 @@ impl<T> fmt::Display for QueueClosed<T> {
 }
 
 impl<T> std::error::Error for QueueClosed<T> {}
+
+/// So that `q.put(v).await?` and `q.get().await?` work in a function
+/// returning `io::Result`: kind [`BrokenPipe`](io::ErrorKind::BrokenPipe)
+/// for both (the queue was closed). A put's value is kept: `err.into_inner()`
+/// downcast to `QueueClosed<T>` gives it back.
+impl<T: Send + Sync + 'static> From<QueueClosed<T>> for io::Error {
+    fn from(e: QueueClosed<T>) -> io::Error {
+        io::Error::new(io::ErrorKind::BrokenPipe, e)
+    }
+}
 
 /// Why [`Queue::put_nowait`](super::Queue::put_nowait) did not put; the
 /// value is inside either way.
@@ -69,6 +80,20 @@ impl<T> fmt::Display for PutError<T> {
 
 impl<T> std::error::Error for PutError<T> {}
 
+/// For `?` in a function returning `io::Result`: `Full` becomes
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), `Closed` becomes
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe), as [`QueueClosed`] does. The
+/// value is kept inside.
+impl<T: Send + Sync + 'static> From<PutError<T>> for io::Error {
+    fn from(e: PutError<T>) -> io::Error {
+        let kind = match e {
+            PutError::Full(_) => io::ErrorKind::WouldBlock,
+            PutError::Closed(_) => io::ErrorKind::BrokenPipe,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
 /// Why [`Queue::get_nowait`](super::Queue::get_nowait) returned nothing.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum GetError {
@@ -89,6 +114,19 @@ impl fmt::Display for GetError {
 
 impl std::error::Error for GetError {}
 
+/// For `?` in a function returning `io::Result`: `Empty` becomes
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), `Closed` becomes
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe), as [`QueueClosed`] does.
+impl From<GetError> for io::Error {
+    fn from(e: GetError) -> io::Error {
+        let kind = match e {
+            GetError::Empty => io::ErrorKind::WouldBlock,
+            GetError::Closed => io::ErrorKind::BrokenPipe,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
 /// [`Queue::try_task_done`](super::Queue::try_task_done) was called more
 /// times than items were put (Python raises `ValueError` here).
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -101,3 +139,12 @@ impl fmt::Display for TaskDoneError {
 }
 
 impl std::error::Error for TaskDoneError {}
+
+/// For `?` in a function returning `io::Result`: kind
+/// [`InvalidInput`](io::ErrorKind::InvalidInput) (Python raises
+/// `ValueError`), this error inside.
+impl From<TaskDoneError> for io::Error {
+    fn from(e: TaskDoneError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}

@@ -24,8 +24,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::{QueueClosed, State};
-use crate::loom::{lock, Mutex};
 use crate::coop;
+use crate::loom::{lock, Mutex};
 use crate::wait_list::WaiterId;
 use crate::wake_list::WakeList;
 
