@@ -15,15 +15,22 @@ use spindle_sync::coop;
 use spindle_sync::sync::{Barrier, BoundedSemaphore, Condvar, Mutex, Notify};
 
 /// Runs `f` on its own thread and fails the test if it has not finished
-/// within 10 s (a lost wake-up would otherwise hang the suite).
+/// within 10 s (a lost wake-up would otherwise hang the suite); a panic in
+/// `f` is passed on.
 fn within_watchdog<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
+    let worker = thread::spawn(move || {
         let _ = done_tx.send(f());
     });
-    done_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("a blocking_* call did not return within 10 s")
+    match done_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(result) => result,
+        // `f` panicked (the sender is gone): pass its panic on.
+        Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the worker ends only by sending or panicking"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("a blocking_* call did not return within 10 s"),
+    }
 }
 
 #[test]
