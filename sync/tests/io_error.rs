@@ -57,7 +57,10 @@ fn semaphore_errors() {
     .unwrap_err();
     assert_eq!(closed.kind(), io::ErrorKind::Other);
     // The original error is inside.
-    assert!(closed.get_ref().unwrap().is::<spindle_sync::sync::TryAcquireError>());
+    assert!(closed
+        .get_ref()
+        .unwrap()
+        .is::<spindle_sync::sync::TryAcquireError>());
 }
 
 #[test]
@@ -170,7 +173,10 @@ fn queue_errors() {
     let closed = now(put_get_in_io_fn(&q, "kept".into())).unwrap_err();
     assert_eq!(closed.kind(), io::ErrorKind::BrokenPipe);
     let inner = closed.into_inner().unwrap();
-    let value = inner.downcast::<QueueClosed<String>>().unwrap().into_inner();
+    let value = inner
+        .downcast::<QueueClosed<String>>()
+        .unwrap()
+        .into_inner();
     assert_eq!(value, "kept");
     let put_closed = io::Error::from(PutError::Closed(1u8));
     assert_eq!(put_closed.kind(), io::ErrorKind::BrokenPipe);

@@ -29,7 +29,9 @@ fn within_watchdog<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) ->
             Err(panic) => std::panic::resume_unwind(panic),
             Ok(()) => unreachable!("the worker ends only by sending or panicking"),
         },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("a blocking_* call did not return within 10 s"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("a blocking_* call did not return within 10 s")
+        }
     }
 }
 
