@@ -1,6 +1,6 @@
 //! The traffic light (红绿灯) from the course notes' `Event` section: cars
-//! (tasks) wait on an `Event` that the light task sets (green) and clears
-//! (red) on a schedule.
+//! (tasks) wait on a `Flag` (spindle's name for Python's `Event`) that the
+//! light task sets (green) and clears (red) on a schedule.
 //!
 //! ```text
 //! cargo run --release --example traffic_light
@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use spindle::sync::Event;
+use spindle::sync::Flag;
 use spindle::time::{sleep_until, Duration, Instant};
 
 const PHASE: Duration = Duration::from_millis(100);
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let start = Instant::now();
     let (waited, drove_on) = spindle::block_on(async move {
         // Not set: red.
-        let green = Arc::new(Event::new());
+        let green = Arc::new(Flag::new());
         let waiting = Arc::new(AtomicUsize::new(0));
         let waited = Arc::new(AtomicUsize::new(0));
         let drove_on = Arc::new(AtomicUsize::new(0));

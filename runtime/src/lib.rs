@@ -12,13 +12,15 @@
 //! * [`net`] and [`io`]: sockets that wait through the driver, and the
 //!   `AsyncRead` / `AsyncWrite` traits with their helpers.
 //!
+//! [`sync`] and [`channel`] are re-exported from the `spindle-sync` crate,
+//! which has no executor: this runtime drives its cooperative budget and
+//! tells it where a runtime is running through `spindle_sync::coop`.
+//!
 //! docs/architecture.md in the repository walks through them with a diagram.
 
 #![warn(missing_docs)]
 
 mod blocking;
-pub mod channel;
-mod coop;
 mod driver;
 mod executor;
 pub mod fs;
@@ -28,9 +30,14 @@ pub mod pool;
 pub mod process;
 mod runtime;
 pub mod signal;
-pub mod sync;
 pub mod task;
 pub mod time;
+
+/// The cooperative budget lives in spindle-sync, so that its primitives
+/// and this runtime's sockets, timers and join handles spend the same one.
+use spindle_sync::coop;
+
+pub use spindle_sync::{channel, sync};
 
 pub use blocking::spawn_blocking;
 pub use driver::BackendFallback;

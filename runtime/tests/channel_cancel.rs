@@ -165,7 +165,7 @@ fn a_dropped_get_that_was_given_an_item_passes_it_on() {
     drop(first);
     assert_eq!(b.0.load(SeqCst), 1, "the wake-up passed on");
     assert_eq!(poll_with(second.as_mut(), &wb), Poll::Ready(Ok("item")));
-    assert!(q.empty());
+    assert!(q.is_empty());
 }
 
 #[test]

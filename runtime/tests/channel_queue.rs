@@ -1,4 +1,4 @@
-//! Queue: asyncio.Queue semantics (put/get/nowait/qsize/full/empty),
+//! Queue: asyncio.Queue semantics (put/get/nowait, len/is_full/is_empty),
 //! task_done/join, close, FIFO waiters, producer/consumer patterns.
 
 use std::future::Future;
@@ -25,12 +25,12 @@ fn handles_are_send_and_sync() {
 fn fifo_sizes_and_nowait() {
     let q = Queue::new(2);
     assert_eq!(
-        (q.qsize(), q.maxsize(), q.empty(), q.full()),
+        (q.len(), q.maxsize(), q.is_empty(), q.is_full()),
         (0, 2, true, false)
     );
     q.put_nowait('a').unwrap();
     q.put_nowait('b').unwrap();
-    assert_eq!((q.qsize(), q.empty(), q.full()), (2, false, true));
+    assert_eq!((q.len(), q.is_empty(), q.is_full()), (2, false, true));
     assert_eq!(q.put_nowait('c'), Err(PutError::Full('c')));
     assert_eq!(q.get_nowait(), Ok('a'));
     assert_eq!(q.get_nowait(), Ok('b'));
@@ -40,8 +40,8 @@ fn fifo_sizes_and_nowait() {
     for i in 0..10_000 {
         unbounded.put_nowait(i).unwrap();
     }
-    assert_eq!((unbounded.maxsize(), unbounded.full()), (0, false));
-    assert_eq!(unbounded.qsize(), 10_000);
+    assert_eq!((unbounded.maxsize(), unbounded.is_full()), (0, false));
+    assert_eq!(unbounded.len(), 10_000);
     assert_eq!(Queue::<u8>::default().maxsize(), 0);
 }
 
@@ -196,7 +196,7 @@ fn nowait_calls_do_not_overtake_woken_waiters() {
     q.put_nowait(7).unwrap();
     // The item is held for the waiting getter.
     assert_eq!(q.get_nowait(), Err(GetError::Empty));
-    assert_eq!(q.qsize(), 1);
+    assert_eq!(q.len(), 1);
     assert_eq!(poll(get.as_mut()), Poll::Ready(Ok(7)));
 
     q.put_nowait(1).unwrap();

@@ -75,7 +75,7 @@ use std::sync::{Mutex, MutexGuard};
 use slab::Slab;
 use spindle_reactor::{Event, Poller};
 
-use crate::sync::wait_list::WakeList;
+use spindle_sync::wake_list::WakeList;
 
 /// The thread-safe part of the IO driver, kept in the runtime's `Shared`.
 pub(crate) struct IoShared {

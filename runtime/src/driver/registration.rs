@@ -34,7 +34,8 @@
 //! # Waking without the lock
 //!
 //! `set_readiness` clones the wakers of the waiter list under its lock and
-//! calls them after unlocking, as the rule in `sync/wait_list.rs` says: a
+//! calls them after unlocking (in a `spindle_sync::wake_list::WakeList`), as
+//! the rule of spindle-sync's `wait_list.rs` says: a
 //! wake may run any code, a waker that drops another waiter of this very
 //! registration (which takes the same lock) included.
 
@@ -52,8 +53,8 @@ use spindle_reactor::{Event, Interest, Token};
 
 use crate::coop;
 use crate::executor::{context, Shared};
-use crate::sync::wait_list::WakeList;
 use crate::task::AtomicWaker;
+use spindle_sync::wake_list::WakeList;
 
 use super::readiness::{
     self, Readiness, ERROR, READABLE, READ_CLOSED, SHUTDOWN, WRITABLE, WRITE_CLOSED,

@@ -54,6 +54,10 @@ pub(crate) fn is_inside() -> bool {
 /// Restores the previous runtime pointer when dropped.
 pub(crate) struct Enter<'a> {
     prev: *const Local,
+    /// Tells spindle-sync that a runtime runs here (its `blocking_*`
+    /// methods then panic rather than stall us), for exactly as long as
+    /// [`is_inside`] holds.
+    _sync: spindle_sync::coop::RuntimeGuard,
     _local: std::marker::PhantomData<&'a Local>,
 }
 
@@ -62,6 +66,7 @@ pub(crate) fn enter(local: &Local) -> Enter<'_> {
     let prev = CURRENT.with(|c| c.replace(local as *const Local));
     Enter {
         prev,
+        _sync: spindle_sync::coop::enter_runtime(),
         _local: std::marker::PhantomData,
     }
 }

@@ -5,8 +5,8 @@
 //! loom is a dev-dependency, so only a `test` build can see it. The core
 //! models (`runtime/tests/core_loom.rs`) compile `state.rs` and
 //! `atomic_waker.rs` straight into the test crate with `#[path]`, which is a
-//! `test` build; hence the switch is `all(loom, test)`, like `sync::loom` and
-//! `channel::loom`. Every other build, with or without `--cfg loom`, gets
+//! `test` build; hence the switch is `all(loom, test)`, like spindle-sync's
+//! `loom.rs`. Every other build, with or without `--cfg loom`, gets
 //! `std`, and the code compiles to exactly what it did before the switch.
 //!
 //! loom's `UnsafeCell` hands out access through closures (`with`,
