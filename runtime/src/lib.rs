@@ -11,10 +11,19 @@
 //! * [`time`]: the timer wheel behind [`time::sleep`] and [`time::timeout`].
 //! * [`net`] and [`io`]: sockets that wait through the driver, and the
 //!   `AsyncRead` / `AsyncWrite` traits with their helpers.
+//! * `sys`: the system-call layer under `net`, `process`, `signal` and
+//!   `pool`: every generic `libc` wrapper of the runtime, once.
+//!
+//! # Cargo features
+//!
+//! * `process-pool` (on by default): the [`pool`] module, thread and
+//!   process pools that run many jobs. Turn default features off to build
+//!   the runtime without it.
 //!
 //! docs/architecture.md in the repository walks through them with a diagram.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod blocking;
 pub mod channel;
@@ -24,11 +33,14 @@ mod executor;
 pub mod fs;
 pub mod io;
 pub mod net;
+#[cfg(feature = "process-pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]
 pub mod pool;
 pub mod process;
 mod runtime;
 pub mod signal;
 pub mod sync;
+mod sys;
 pub mod task;
 pub mod time;
 

@@ -23,8 +23,8 @@ use std::task::{Context, Poll};
 
 use spindle_reactor::Interest;
 
-use super::sys::{self, SockAddr};
 use crate::driver::{Direction, Registration, WaitSlot};
+use crate::sys::socket::{self as sys, SockAddr};
 
 /// A registered, non-blocking socket.
 pub(crate) struct Socket {
