@@ -22,8 +22,7 @@
 //!   waits for the process to end (the socket closes a moment before the
 //!   process has exited), through its pidfd registered with the runtime
 //!   (`exit.rs`), to learn the signal or exit status, and reads the
-//!   worker's `RunSlot`: the id of
-//!   the task it was running, if any. That task fails with
+//!   worker's `RunSlot`: the id of the task it was running, if any. That task fails with
 //!   [`PoolError::WorkerDied`]; every other task the worker held goes back
 //!   to the front of the queue (they had not started, or finished without
 //!   their answer getting out: they run again). Then a new worker is
