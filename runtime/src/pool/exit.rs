@@ -100,19 +100,18 @@ impl WorkerExit {
                 registration,
                 pidfd,
             } => {
-                loop {
-                    match poll_fn(|cx| registration.poll_ready(cx, Direction::Read)).await {
-                        // A pidfd never becomes unreadable again: no need
-                        // to clear the readiness.
-                        Ok(_) => break,
-                        // The runtime that registered it shut down: watch
-                        // from the current one.
-                        Err(gone) => {
-                            *registration =
-                                Registration::new(pidfd.as_raw_fd(), Interest::READABLE)
-                                    .map_err(|_| gone)
-                                    .ok()?;
-                        }
+                // A pidfd never becomes unreadable again: no readiness to clear.
+                while poll_fn(|cx| registration.poll_ready(cx, Direction::Read))
+                    .await
+                    .is_err()
+                {
+                    // The runtime that registered it shut down: watch from
+                    // the current one. If even that fails, stop waiting
+                    // here: the server's report (which the caller then
+                    // waits for) comes when the worker has exited anyway.
+                    match Registration::new(pidfd.as_raw_fd(), Interest::READABLE) {
+                        Ok(new) => *registration = new,
+                        Err(_) => break,
                     }
                 }
                 None
