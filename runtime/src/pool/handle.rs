@@ -14,7 +14,9 @@
 //! callback that is there or sends the result down the channel. `on_done`,
 //! holding the same lock, either takes a result already sent or leaves its
 //! callback in the cell: one of the two sees the other, so the result is
-//! delivered exactly once.
+//! delivered exactly once. A `JobResult` dropped without an answer (a pool
+//! torn down around its job) answers [`PoolError::ShutDown`], so nothing
+//! waits forever.
 
 use std::fmt;
 use std::future::Future;
@@ -52,7 +54,7 @@ pub(crate) fn job_channel<R>() -> (JobResult<R>, JobHandle<R>) {
     });
     (
         JobResult {
-            tx,
+            tx: Some(tx),
             shared: shared.clone(),
         },
         JobHandle { rx, shared },
@@ -61,7 +63,8 @@ pub(crate) fn job_channel<R>() -> (JobResult<R>, JobHandle<R>) {
 
 /// The pool's end of one job: delivers its result, once.
 pub(crate) struct JobResult<R> {
-    tx: oneshot::Sender<Result<R, PoolError>>,
+    /// `None` once the result is delivered.
+    tx: Option<oneshot::Sender<Result<R, PoolError>>>,
     shared: Arc<Shared<R>>,
 }
 
@@ -69,17 +72,31 @@ impl<R> JobResult<R> {
     /// Delivers the job's result: to the `on_done` callback if there is
     /// one (called here, on this thread), else to the handle. A handle
     /// that was dropped drops the result.
-    pub(crate) fn complete(self, result: Result<R, PoolError>) {
+    pub(crate) fn complete(mut self, result: Result<R, PoolError>) {
+        self.deliver(result);
+    }
+
+    fn deliver(&mut self, result: Result<R, PoolError>) {
+        let Some(tx) = self.tx.take() else { return };
         let mut callback = self.shared.lock();
         self.shared.finished.store(true, Ordering::Release);
         if let Some(callback) = callback.take() {
-            drop(self.tx);
+            drop(tx);
             callback(result);
             return;
         }
         // Sent under the lock: `on_done` sees either the callback slot
         // empty and the value sent, or its callback taken here.
-        let _ = self.tx.send(result);
+        let _ = tx.send(result);
+    }
+}
+
+impl<R> Drop for JobResult<R> {
+    /// A job dropped without an answer (only when a pool is torn down
+    /// around it) still answers its handle, with [`lost`]'s error: an
+    /// awaiting task or a waiting thread must not hang.
+    fn drop(&mut self) {
+        self.deliver(Err(lost()));
     }
 }
 

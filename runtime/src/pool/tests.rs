@@ -1,10 +1,14 @@
 //! Unit tests of the pieces that need no second process: the wire format,
-//! the frame buffer, calling a function through its offset, and the check
-//! that a function lives in the program's image.
+//! the frame buffer, calling a function through its offset, the check
+//! that a function lives in the program's image, and the job handle.
+
+use std::sync::mpsc;
 
 use super::call;
 use super::frame::{self, FrameBuf};
+use super::handle::job_channel;
 use super::wire::{from_bytes, to_bytes, Wire};
+use super::PoolError;
 
 fn round_trip<T: Wire + PartialEq + std::fmt::Debug>(value: T) {
     let bytes = to_bytes(&value);
@@ -117,4 +121,45 @@ fn image_check_tells_the_executable_from_a_shared_library() {
     let foreign: fn(i64) -> i64 = unsafe { std::mem::transmute(labs) };
     let why = call::call_site(foreign).unwrap_err();
     assert!(why.contains("libc"), "{why}");
+}
+
+#[test]
+fn a_job_result_reaches_its_handle_once_whichever_side_comes_first() {
+    // Result first, then the callback: it runs at once, here.
+    let (done, handle) = job_channel::<u32>();
+    assert!(!handle.is_finished());
+    done.complete(Ok(3));
+    assert!(handle.is_finished());
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    assert_eq!(rx.try_recv(), Ok(Ok(3)));
+    // Callback first: `complete` calls it, and the channel is bypassed.
+    let (done, handle) = job_channel::<u32>();
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    assert!(rx.try_recv().is_err());
+    done.complete(Err(PoolError::ShutDown));
+    assert_eq!(rx.try_recv(), Ok(Err(PoolError::ShutDown)));
+    // From a plain thread.
+    let (done, handle) = job_channel::<u32>();
+    let waiter = std::thread::spawn(move || handle.wait());
+    done.complete(Ok(4));
+    assert_eq!(waiter.join().unwrap(), Ok(4));
+}
+
+#[test]
+fn a_job_dropped_without_an_answer_reports_shut_down() {
+    let (done, handle) = job_channel::<u32>();
+    drop(done);
+    assert_eq!(handle.wait(), Err(PoolError::ShutDown));
+    let (done, handle) = job_channel::<u32>();
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    drop(done);
+    assert_eq!(rx.try_recv(), Ok(Err(PoolError::ShutDown)));
+    let (done, handle) = job_channel::<u32>();
+    drop(done);
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    assert_eq!(rx.try_recv(), Ok(Err(PoolError::ShutDown)));
 }
