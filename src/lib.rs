@@ -48,7 +48,11 @@
 
 pub use spindle_reactor as reactor;
 
-pub use spindle_runtime::{channel, fs, io, net, pool, process, signal, sync, task, time};
+pub use spindle_runtime::{channel, fs, io, net, process, signal, sync, task, time};
+
+/// Thread and process pools (the `process-pool` feature, on by default).
+#[cfg(feature = "process-pool")]
+pub use spindle_runtime::pool;
 
 pub use spindle_runtime::{
     block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, BackendFallback, Builder,

@@ -11,6 +11,14 @@
 //! * [`time`]: the timer wheel behind [`time::sleep`] and [`time::timeout`].
 //! * [`net`] and [`io`]: sockets that wait through the driver, and the
 //!   `AsyncRead` / `AsyncWrite` traits with their helpers.
+//! * `sys`: the system-call layer under `net`, `process`, `signal` and
+//!   `pool`: every generic `libc` wrapper of the runtime, once.
+//!
+//! # Cargo features
+//!
+//! * `process-pool` (on by default): the [`pool`] module, thread and
+//!   process pools that run many jobs. Turn default features off to build
+//!   the runtime without it.
 //!
 //! [`sync`] and [`channel`] are re-exported from the `spindle-sync` crate,
 //! which has no executor: this runtime drives its cooperative budget and
@@ -19,6 +27,7 @@
 //! docs/architecture.md in the repository walks through them with a diagram.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod blocking;
 mod driver;
@@ -26,10 +35,13 @@ mod executor;
 pub mod fs;
 pub mod io;
 pub mod net;
+#[cfg(feature = "process-pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]
 pub mod pool;
 pub mod process;
 mod runtime;
 pub mod signal;
+mod sys;
 pub mod task;
 pub mod time;
 

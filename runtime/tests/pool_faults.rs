@@ -209,7 +209,10 @@ fn fork_panic_stderr_mode() {
     let answer = panic_in_fork_pool(move || drop(release_tx));
     holder.join().unwrap();
     let answer = answer.expect("the panicking job never answered (the worker hung)");
-    assert_eq!(answer.unwrap_err().panic_message(), Some("odd number 1"));
+    assert_eq!(
+        answer.unwrap_err().panic_message(),
+        Some("deliberate panic (testing a job that panics): odd number 1")
+    );
 }
 
 fn forked_panic_while_the_panic_hook_lock_is_contended() {
@@ -235,7 +238,7 @@ fn fork_panic_hook_mode() {
     }));
     let holder = std::thread::Builder::new()
         .name("hook-holder".into())
-        .spawn(|| panic!("holding the hook lock"))
+        .spawn(|| panic!("deliberate panic (holding the panic hook lock in a test)"))
         .unwrap();
     entered_rx.recv().unwrap();
     let (tid_tx, tid_rx) = mpsc::channel();
@@ -260,7 +263,10 @@ fn fork_panic_hook_mode() {
     assert!(holder.join().is_err());
     writer.join().unwrap();
     let answer = answer.expect("the panicking job never answered (the worker hung)");
-    assert_eq!(answer.unwrap_err().panic_message(), Some("odd number 1"));
+    assert_eq!(
+        answer.unwrap_err().panic_message(),
+        Some("deliberate panic (testing a job that panics): odd number 1")
+    );
 }
 
 fn main() {

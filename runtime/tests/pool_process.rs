@@ -45,7 +45,10 @@ fn panic_is_an_error_and_the_worker_survives() {
         let pool = ProcessPool::new(1).unwrap();
         let pids = pool.worker_pids();
         let err = pool.submit(odd_panics, 7).await.unwrap_err();
-        assert_eq!(err.panic_message(), Some("odd number 7"));
+        assert_eq!(
+            err.panic_message(),
+            Some("deliberate panic (testing a job that panics): odd number 7")
+        );
         assert_eq!(pool.submit(odd_panics, 8).await, Ok(4));
         let all = pool.map(odd_panics, [2, 4, 5, 6]).await;
         assert!(matches!(all, Err(PoolError::Panicked(_))));

@@ -78,14 +78,34 @@ fn all_threads_run_at_once() {
 fn a_panic_is_an_error_and_the_pool_keeps_serving() {
     let pool = ThreadPool::new(1);
     let err = pool
-        .submit(|| -> u8 { panic!("boom {}", 7) })
+        .submit(|| -> u8 { panic!("deliberate panic (testing a job that panics): boom {}", 7) })
         .wait()
         .unwrap_err();
-    assert_eq!(err, PoolError::Panicked("boom 7".into()));
-    assert_eq!(err.panic_message(), Some("boom 7"));
+    assert_eq!(
+        err,
+        PoolError::Panicked("deliberate panic (testing a job that panics): boom 7".into())
+    );
+    assert_eq!(
+        err.panic_message(),
+        Some("deliberate panic (testing a job that panics): boom 7")
+    );
     assert_eq!(pool.submit(|| 5).wait(), Ok(5));
-    let mapped = pool.map_blocking(|x: i32| if x == 2 { panic!("two") } else { x }, 0..4);
-    assert_eq!(mapped, Err(PoolError::Panicked("two".into())));
+    let mapped = pool.map_blocking(
+        |x: i32| {
+            if x == 2 {
+                panic!("deliberate panic (testing a job that panics): two")
+            } else {
+                x
+            }
+        },
+        0..4,
+    );
+    assert_eq!(
+        mapped,
+        Err(PoolError::Panicked(
+            "deliberate panic (testing a job that panics): two".into()
+        ))
+    );
     assert_eq!(pool.submit(|| 6).wait(), Ok(6));
 }
 
@@ -117,7 +137,7 @@ fn on_done_delivers_the_result_to_a_callback() {
     let (go, wait_for_go) = mpsc::channel::<()>();
     single
         .submit(move || wait_for_go.recv().unwrap())
-        .on_done(|_| panic!("callback"));
+        .on_done(|_| panic!("deliberate panic (testing a callback that panics)"));
     go.send(()).unwrap();
     assert_eq!(single.submit(|| 2).wait(), Ok(2));
 }

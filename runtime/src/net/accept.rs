@@ -33,8 +33,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use super::socket::Socket;
-use super::sys::{self, AcceptFailure, SockAddr};
 use crate::driver::{Direction, WaitSlot};
+use crate::sys::socket::{self as sys, AcceptFailure, SockAddr};
 use crate::time::{sleep, Sleep};
 
 /// First pause after an exhaustion error, in milliseconds.

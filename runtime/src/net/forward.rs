@@ -131,13 +131,13 @@ macro_rules! forward_methods {
         /// Sets the IP time-to-live (`IP_TTL`) of outgoing packets.
         pub fn set_ttl(&self, ttl: u32) -> ::std::io::Result<()> {
             let fd = ::std::os::fd::AsFd::as_fd(&self.sock);
-            $crate::net::sys::set_opt(fd, $crate::net::sys::Opt::Ttl, ttl)
+            $crate::sys::socket::set_opt(fd, $crate::sys::socket::Opt::Ttl, ttl)
         }
 
         /// The IP time-to-live (see [`set_ttl`](Self::set_ttl)).
         pub fn ttl(&self) -> ::std::io::Result<u32> {
             let fd = ::std::os::fd::AsFd::as_fd(&self.sock);
-            $crate::net::sys::opt(fd, $crate::net::sys::Opt::Ttl)
+            $crate::sys::socket::opt(fd, $crate::sys::socket::Opt::Ttl)
         }
     };
     (take_error) => {

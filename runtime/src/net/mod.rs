@@ -14,10 +14,11 @@
 //!
 //! Three layers, bottom up:
 //!
-//! 1. `sys.rs`: the only file with `libc` calls and `unsafe`. One safe
-//!    function per system call; every descriptor is born close-on-exec and
-//!    non-blocking, and every send passes `MSG_NOSIGNAL` (a write to a reset
-//!    connection is an `EPIPE` error, never a `SIGPIPE`).
+//! 1. `crate::sys::socket` (the runtime's system-call layer, shared with
+//!    `process`, `signal` and the pool): one safe function per system call;
+//!    every descriptor is born close-on-exec and non-blocking, and every
+//!    send passes `MSG_NOSIGNAL` (a write to a reset connection is an
+//!    `EPIPE` error, never a `SIGPIPE`). `net` itself has no `libc` call.
 //! 2. `socket.rs`: `Socket`, a descriptor plus its reactor
 //!    `Registration`, registered edge-triggered for both
 //!    directions (listeners: readable only). Every operation is "try the
@@ -36,7 +37,6 @@ mod addr;
 mod forward;
 mod socket;
 mod split;
-mod sys;
 pub mod tcp;
 mod udp;
 pub mod unix;

@@ -2,7 +2,7 @@
 //! every type in `net` is built from.
 //!
 //! A `Socket` owns the descriptor and its [`Registration`]. It turns the
-//! non-blocking calls of [`sys`] into `poll_*` functions and futures: an
+//! non-blocking calls of `crate::sys::socket` into `poll_*` functions and futures: an
 //! operation runs when the driver believes the socket ready; on
 //! `WouldBlock` the readiness it saw is cleared and the task waits for the
 //! next epoll edge. Stream reads and writes go through
@@ -23,8 +23,8 @@ use std::task::{Context, Poll};
 
 use spindle_reactor::Interest;
 
-use super::sys::{self, SockAddr};
 use crate::driver::{Direction, Registration, WaitSlot};
+use crate::sys::socket::{self as sys, SockAddr};
 
 /// A registered, non-blocking socket.
 pub(crate) struct Socket {

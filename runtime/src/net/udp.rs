@@ -13,8 +13,8 @@ use std::os::fd::AsFd;
 use super::addr::{each_addr, first_addr};
 use super::forward::{forward_methods, impl_fd};
 use super::socket::Socket;
-use super::sys::{self, Family, Opt, SockAddr, Type};
 use super::ToSocketAddrs;
+use crate::sys::socket::{self as sys, Family, Opt, SockAddr, Type};
 
 /// A UDP socket.
 ///

@@ -135,17 +135,20 @@ impl ProcessPoolBuilder {
             bufs.push(rbuf);
         }
         let pids: Vec<u32> = started.iter().map(|w| w.pid).collect();
-        let conns: io::Result<Vec<Conn>> = started
-            .into_iter()
-            .zip(bufs)
-            .map(|(worker, rbuf)| Conn::new(worker, rbuf, true))
-            .collect();
-        let conns = conns.inspect_err(|_| {
-            pids.iter().for_each(|&pid| starter.kill(pid));
-            pids.iter().for_each(|&pid| {
-                starter.wait(pid);
-            });
-        })?;
+        let mut conns = Vec::with_capacity(self.workers);
+        let mut rest = started.into_iter().zip(bufs);
+        while let Some((worker, rbuf)) = rest.next() {
+            match Conn::new(worker, rbuf, true) {
+                Ok(conn) => conns.push(conn),
+                Err((e, worker)) => {
+                    let mut unused: Vec<Launched> = rest.map(|(w, _)| w).collect();
+                    unused.push(worker);
+                    starter.discard(unused);
+                    conns.into_iter().for_each(|conn| conn.discard(&starter));
+                    return Err(e);
+                }
+            }
+        }
         let inner = Inner::new(&pids, starter, self.depth);
         for (idx, conn) in conns.into_iter().enumerate() {
             driver::spawn_driver(inner.clone(), idx, conn);

@@ -19,10 +19,10 @@
 //!   nothing dies.
 //! * Anything that kills the worker (abort, a signal, `exit`) closes its end
 //!   of the socket, so the driver's read returns EOF. The driver then
-//!   reaps the process (`waitpid`, retried with short sleeps since the
-//!   socket closes a moment before the process becomes a zombie) to learn
-//!   the signal or exit status, and reads the worker's `RunSlot`: the id of
-//!   the task it was running, if any. That task fails with
+//!   waits for the process to end (the socket closes a moment before the
+//!   process has exited), through its pidfd registered with the runtime
+//!   (`exit.rs`), to learn the signal or exit status, and reads the
+//!   worker's `RunSlot`: the id of the task it was running, if any. That task fails with
 //!   [`PoolError::WorkerDied`]; every other task the worker held goes back
 //!   to the front of the queue (they had not started, or finished without
 //!   their answer getting out: they run again). Then a new worker is
@@ -34,28 +34,31 @@
 //!   would end a program keeping SIGPIPE's default action.
 //! * An answer that makes no sense (unknown id, bad frame) is a protocol
 //!   error: the worker is killed and handled as above.
+//! * A worker that closed its socket but is still running after
+//!   [`EXIT_GRACE`] is killed.
 //! * If the runtime drops the driver (the runtime shut down), its `Drop`
 //!   kills and reaps the worker so no process outlives the pool's runtime.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use spindle_reactor::Interest;
 
+use super::call::RunSlot;
+use super::exit::{Exit, WorkerExit};
 use super::frame::{self, Frame, FrameBuf};
-use super::os::{self, Exit};
 use super::process::{Completion, Inner};
 use super::spawn::{self, Launched, Starter};
-use super::sys::RunSlot;
 use super::PoolError;
 use crate::driver::{Direction, Registration};
+use crate::sys::socket as sys_socket;
 
 const MAX_IOV: usize = 64;
 const MAX_WRITE: usize = 4 << 20;
@@ -66,6 +69,7 @@ pub(super) struct Conn {
     reg: Registration,
     sock: UnixStream,
     pid: u32,
+    exit: WorkerExit,
     slot: RunSlot,
     rbuf: FrameBuf,
     greeted: bool,
@@ -74,14 +78,26 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    /// Registers a started worker's socket with the current runtime.
-    pub(super) fn new(worker: Launched, rbuf: FrameBuf, greeted: bool) -> io::Result<Conn> {
-        worker.sock.set_nonblocking(true)?;
-        let reg = Registration::new(worker.sock.as_raw_fd(), Interest::BOTH)?;
+    /// Registers a started worker's socket with the current runtime; on
+    /// failure gives the worker back (still running) with the error.
+    pub(super) fn new(
+        worker: Launched,
+        rbuf: FrameBuf,
+        greeted: bool,
+    ) -> Result<Conn, (io::Error, Launched)> {
+        let registered = worker
+            .sock
+            .set_nonblocking(true)
+            .and_then(|()| Registration::new(worker.sock.as_raw_fd(), Interest::BOTH));
+        let reg = match registered {
+            Ok(reg) => reg,
+            Err(e) => return Err((e, worker)),
+        };
         Ok(Conn {
             reg,
             sock: worker.sock,
             pid: worker.pid,
+            exit: worker.exit,
             slot: worker.slot,
             rbuf,
             greeted,
@@ -93,11 +109,16 @@ impl Conn {
     /// Starts a replacement worker (its HELLO is read by the driver).
     fn relaunch(starter: &Starter) -> io::Result<Conn> {
         let worker = starter.launch()?;
-        let pid = worker.pid;
-        Conn::new(worker, FrameBuf::new(), false).inspect_err(|_| {
-            starter.kill(pid);
-            starter.wait(pid);
+        Conn::new(worker, FrameBuf::new(), false).map_err(|(e, worker)| {
+            starter.discard(vec![worker]);
+            e
         })
+    }
+
+    /// Kills and reaps the worker of a connection that will not be used.
+    pub(super) fn discard(self, starter: &Starter) {
+        starter.kill(self.pid, &self.exit);
+        starter.wait_blocking(self.pid);
     }
 }
 
@@ -123,9 +144,9 @@ async fn drive(mut d: Driver) {
         let ended = poll_fn(|cx| step(inner, idx, conn, cx)).await;
         if ended.is_err() {
             // A protocol or IO error: the worker may still be running.
-            inner.starter.kill(conn.pid);
+            inner.starter.kill(conn.pid, &conn.exit);
         }
-        let exit = reap(&inner.starter, conn.pid).await;
+        let exit = reap(&inner.starter, conn.pid, &mut conn.exit).await;
         let conn = d.conn.take().expect("a live connection");
         let (running, greeted) = (conn.slot.get(), conn.greeted);
         drop(conn);
@@ -158,8 +179,8 @@ impl Drop for Driver {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        self.inner.starter.kill(conn.pid);
-        self.inner.starter.wait(conn.pid);
+        self.inner.starter.kill(conn.pid, &conn.exit);
+        self.inner.starter.wait_blocking(conn.pid);
         drop(conn);
         let lost = self.inner.lock().workers[self.idx]
             .inflight
@@ -230,12 +251,13 @@ fn write_some(
     let sock: &UnixStream = &conn.sock;
     // `sendmsg(MSG_NOSIGNAL)`, not `writev`: a dead worker must be an
     // EPIPE error here, not a SIGPIPE that ends this whole program.
-    let wrote = ready!(conn
-        .reg
-        .poll_stream_io(cx, Direction::Write, len, || os::send_vectored(
-            sock,
-            &iov[..n]
-        )))?;
+    let wrote =
+        ready!(conn
+            .reg
+            .poll_stream_io(cx, Direction::Write, len, || sys_socket::send_vectored(
+                sock.as_fd(),
+                &iov[..n]
+            )))?;
     let mut left = wrote;
     while left > 0 {
         let rest = w.inflight[w.written].frame.len() - w.offset;
@@ -342,21 +364,16 @@ pub(super) fn complete(done: Completion, answer: Result<&[u8], PoolError>) {
     }
 }
 
-/// Waits until `pid` has exited and returns how (the socket closes a moment
-/// before the process can be reaped, hence the short sleeps).
-async fn reap(starter: &Starter, pid: u32) -> Exit {
-    let started = Instant::now();
-    let mut pause = Duration::from_micros(50);
-    loop {
-        match starter.try_wait(pid) {
-            Ok(Some(exit)) => return exit,
-            Ok(None) => {}
-            Err(_) => return Exit::UNKNOWN,
-        }
-        if started.elapsed() > Duration::from_secs(5) {
-            starter.kill(pid);
-        }
-        crate::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(10));
+/// How long a worker that closed its socket may take to exit before it
+/// is killed (it normally exits at once: the socket closes in its `exit`).
+pub(super) const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits until worker `pid` has exited and returns how; it is reaped by
+/// then. Nothing polls: the wait is on the worker's pidfd (see `exit.rs`).
+async fn reap(starter: &Starter, pid: u32, exit: &mut WorkerExit) -> Exit {
+    if let Ok(status) = crate::time::timeout(EXIT_GRACE, starter.exited(pid, exit)).await {
+        return status;
     }
+    starter.kill(pid, exit);
+    starter.exited(pid, exit).await
 }

@@ -39,7 +39,7 @@ use std::io;
 use std::task::Waker;
 
 use super::driver::complete;
-use super::os::Exit;
+use super::exit::Exit;
 use super::process::{fail_all, Inner, Task};
 use super::PoolError;
 

@@ -17,7 +17,7 @@
 //! * **Start** (`ForkServer::start`, in the parent): run `/proc/self/exe`
 //!   again with `SPINDLE_POOL_FORKSERVER=<socket fd>:<parent pid>` set, like
 //!   a spawned worker. The new process never reaches `main`: the
-//!   load-time hook (`os.rs`, an `.init_array` entry that runs before
+//!   load-time hook (`startup.rs`, an `.init_array` entry that runs before
 //!   `main`, while the process has one thread) finds the variable and
 //!   serves instead. So `main` needs no `worker_main` call for this start
 //!   method, and the server is a fresh process: no other thread, no held
@@ -29,9 +29,12 @@
 //!   (`SCM_RIGHTS`). The server, single-threaded, forks; the child keeps
 //!   only those two descriptors, dies with the server (`PR_SET_PDEATHSIG`,
 //!   and the server dies with the parent), and serves tasks as any worker.
-//!   The server answers FORKED with the pid.
+//!   The server answers FORKED with the pid, and attaches a pidfd of the
+//!   worker (opened while the worker is its unreaped child, so it cannot
+//!   name another process): the parent registers it with its runtime to
+//!   learn *when* the worker exits without polling (`exit.rs`).
 //! * **Exit statuses**: workers are the server's children, so the server
-//!   reaps them (it polls a pidfd per child) and sends EXITED with the
+//!   reaps them (it `poll`s a pidfd per child) and sends EXITED with the
 //!   signal or exit code. The parent's `try_wait` / `wait` collect these
 //!   instead of calling `waitpid`. The parent asks the server to kill a
 //!   worker (KILL) rather than signalling the pid itself: only the server
@@ -56,13 +59,13 @@
 //!
 //! ```text
 //! parent -> server   FORK (+ 2 descriptors)     KILL pid
-//! server -> parent   READY pid (first)          FORKED pid
+//! server -> parent   READY pid (first)          FORKED pid (+ the worker's pidfd)
 //!                    FORK_FAILED a = errno      EXITED pid, a = signal + 1, b = code + 1 (0 = none)
 //! ```
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -70,8 +73,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::os::{self, Exit};
-use super::worker;
+use super::exit::Exit;
+use super::{startup, worker};
+use crate::process::reap;
+use crate::sys::fd as sys_fd;
+use crate::sys::fd_passing;
+use crate::sys::process as sys_process;
+use crate::sys::socket::{self as sys_socket, Type};
 
 /// The environment variable that turns a process into a fork server.
 const ENV: &str = "SPINDLE_POOL_FORKSERVER";
@@ -150,13 +158,13 @@ impl Msg {
 }
 
 fn send(sock: &UnixStream, msg: Msg, fds: &[RawFd]) -> io::Result<()> {
-    os::send_msg(sock, &msg.encode(), fds)
+    fd_passing::send_with_fds(sock.as_fd(), &msg.encode(), fds)
 }
 
 /// Receives one message; `Ok(None)` when the peer is gone.
 fn recv(sock: &UnixStream, fds: &mut Vec<OwnedFd>, wait: bool) -> io::Result<Option<Msg>> {
     let mut buf = [0u8; Msg::LEN + 1];
-    match os::recv_msg(sock, &mut buf, fds, wait)? {
+    match fd_passing::recv_with_fds(sock.as_fd(), &mut buf, fds, wait)? {
         0 => Ok(None),
         n => Msg::decode(&buf[..n]).map(Some),
     }
@@ -182,7 +190,8 @@ struct Shared {
 
 struct Server {
     sock: UnixStream,
-    pid: u32,
+    /// Watches the server, our child, through its pidfd (or `SIGCHLD`).
+    exit: reap::Exit,
 }
 
 impl ForkServer {
@@ -204,8 +213,8 @@ impl ForkServer {
     }
 
     /// Has the server fork a worker that inherits `keep` (its socket end
-    /// and run slot); returns the worker's pid.
-    pub(super) fn launch(&self, keep: [RawFd; 2]) -> io::Result<u32> {
+    /// and run slot); returns the worker's pid and a pidfd of it.
+    pub(super) fn launch(&self, keep: [RawFd; 2]) -> io::Result<(u32, OwnedFd)> {
         let mut shared = self.lock();
         // One retry: a server killed from outside is replaced.
         for attempt in 0..2 {
@@ -213,7 +222,7 @@ impl ForkServer {
                 shared.server = Some(Server::start(self.timeout)?);
             }
             match shared.fork(keep) {
-                Ok(pid) => return Ok(pid),
+                Ok(forked) => return Ok(forked),
                 Err(e) if attempt == 0 && shared.server.is_none() => drop(e),
                 Err(e) => return Err(e),
             }
@@ -250,7 +259,7 @@ impl ForkServer {
 }
 
 impl Shared {
-    fn fork(&mut self, keep: [RawFd; 2]) -> io::Result<u32> {
+    fn fork(&mut self, keep: [RawFd; 2]) -> io::Result<(u32, OwnedFd)> {
         let server = self.server.as_ref().expect("a server");
         if let Err(e) = send(&server.sock, Msg::new(FORK, 0), &keep) {
             self.lost();
@@ -260,7 +269,8 @@ impl Shared {
             let Some(server) = &self.server else {
                 return Err(io::Error::other("the pool's fork server misbehaved"));
             };
-            let msg = match recv(&server.sock, &mut Vec::new(), true) {
+            let mut passed = Vec::new();
+            let msg = match recv(&server.sock, &mut passed, true) {
                 Ok(Some(msg)) => msg,
                 Ok(None) => {
                     self.lost();
@@ -273,9 +283,15 @@ impl Shared {
                 }
             };
             match msg.kind {
-                FORKED => {
+                FORKED if passed.len() == 1 => {
                     self.live.insert(msg.pid);
-                    return Ok(msg.pid);
+                    let pidfd = passed.pop().expect("one descriptor");
+                    return Ok((msg.pid, pidfd));
+                }
+                FORKED => {
+                    // A worker we cannot watch: the server misbehaves.
+                    self.lost();
+                    return Err(io::Error::other("the pool's fork server sent no pidfd"));
                 }
                 FORK_FAILED => return Err(io::Error::from_raw_os_error(msg.a as i32)),
                 _ => self.note(msg),
@@ -330,7 +346,8 @@ impl Shared {
 
 impl Server {
     fn start(timeout: Duration) -> io::Result<Server> {
-        let (sock, server_end) = os::seqpacket_pair()?;
+        let (sock, server_end) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
+        let (sock, server_end) = (UnixStream::from(sock), UnixStream::from(server_end));
         let mut cmd = Command::new("/proc/self/exe");
         if let Some(arg0) = std::env::args_os().next() {
             cmd.arg0(arg0);
@@ -341,11 +358,20 @@ impl Server {
         )
         .env_remove(super::spawn::ENV)
         .stdin(Stdio::null());
-        os::configure_child(&mut cmd, vec![server_end.as_raw_fd()]);
-        // The `Child` is dropped without waiting: `end` reaps the pid.
+        startup::configure_child(&mut cmd, vec![server_end.as_raw_fd()]);
+        // The `Child` is dropped without waiting: the runtime's reaper
+        // watches the pid from here on, and `end` reaps it.
         let pid = cmd.spawn()?.id();
         drop(server_end);
-        let server = Server { sock, pid };
+        let exit = match reap::Exit::new(pid) {
+            Ok(exit) => exit,
+            Err(e) => {
+                let _ = sys_process::send_sigkill(pid, None);
+                let _ = sys_process::wait_blocking(pid);
+                return Err(e);
+            }
+        };
+        let server = Server { sock, exit };
         server.sock.set_read_timeout(Some(timeout))?;
         match recv(&server.sock, &mut Vec::new(), true) {
             Ok(Some(msg)) if msg.kind == READY && msg.pid == pid => Ok(server),
@@ -358,13 +384,20 @@ impl Server {
         }
     }
 
-    /// Closes the connection (the server then exits) and reaps the server.
+    /// Closes the connection (the server then ends its workers and exits)
+    /// and reaps the server.
+    ///
+    /// This runs where nothing can be awaited (in `Drop`, under the
+    /// pool's lock), so the reaping blocks; it is short, since the server
+    /// exits as soon as it has reaped its workers, which it kills first.
     fn end(self, kill: bool) {
         if kill {
-            os::kill(self.pid);
+            // Through the pidfd: never another process, even if the
+            // server has already exited.
+            let _ = self.exit.kill();
         }
         drop(self.sock);
-        os::wait(self.pid);
+        let _ = self.exit.wait_blocking();
     }
 }
 
@@ -380,11 +413,11 @@ impl Drop for ForkServer {
 
 // ---------------------------------------------------------------- server side
 
-/// Called before `main` in every process of the program (`os::AT_LOAD`):
+/// Called before `main` in every process of the program (`startup::AT_LOAD`):
 /// returns at once unless this process was started as a fork server, in
 /// which case it serves and exits, never returning.
 pub(super) fn at_program_start() {
-    let Some(value) = os::take_env_before_main(ENV) else {
+    let Some(value) = startup::take_env_before_main(ENV) else {
         return;
     };
     let code = match catch_unwind(AssertUnwindSafe(|| serve_from_env(&value))) {
@@ -395,7 +428,7 @@ pub(super) fn at_program_start() {
         }
         Err(_) => 1,
     };
-    os::exit_now(code)
+    sys_process::exit_now(code)
 }
 
 /// Parses `<socket fd>:<parent pid>` and serves.
@@ -406,16 +439,16 @@ fn serve_from_env(value: &str) -> io::Result<()> {
         fd.parse().map_err(|_| bad())?,
         parent.parse().map_err(|_| bad())?,
     );
-    if !os::parent_is(parent) {
+    if !startup::parent_is(parent) {
         return Ok(()); // the parent is already gone
     }
-    let sock = UnixStream::from(os::adopt_fd(fd)?);
-    os::ignore_sigpipe();
+    let sock = UnixStream::from(startup::adopt_fd(fd)?);
+    startup::ignore_sigpipe();
     if let Some(name) = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
     {
-        os::set_process_name(&name);
+        sys_process::set_thread_name(&name);
     }
     send(&sock, Msg::new(READY, std::process::id()), &[])?;
     serve(&sock)
@@ -424,7 +457,15 @@ fn serve_from_env(value: &str) -> io::Result<()> {
 /// A worker the server forked and has not reaped.
 struct Child {
     pid: u32,
+    /// Its pidfd: readable once it has exited.
     exited: OwnedFd,
+}
+
+impl Child {
+    /// Sends `SIGKILL` through the pidfd.
+    fn kill(&self) {
+        let _ = sys_process::send_sigkill(self.pid, Some(self.exited.as_fd()));
+    }
 }
 
 /// The server loop: fork on request, report every child's exit.
@@ -450,7 +491,7 @@ fn serve(sock: &UnixStream) -> io::Result<()> {
                 revents: 0,
             });
         }
-        os::poll(&mut fds)?;
+        sys_fd::poll(&mut fds)?;
         let mut i = 0;
         children.retain(|child| {
             let ready = fds[i].revents != 0;
@@ -458,8 +499,14 @@ fn serve(sock: &UnixStream) -> io::Result<()> {
             if !ready {
                 return true;
             }
-            match os::try_wait(child.pid) {
-                Ok(Some(exit)) => {
+            let reaped = match sys_process::try_wait(child.pid) {
+                Ok(status) => status.map(Exit::from),
+                // Reaped by someone else (SIGCHLD ignored, say): status unknown.
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Some(Exit::UNKNOWN),
+                Err(_) => None,
+            };
+            match reaped {
+                Some(exit) => {
                     // The parent may be gone (closing): nobody to tell.
                     let _ = send(sock, Msg::exited(child.pid, exit), &[]);
                     false
@@ -473,23 +520,31 @@ fn serve(sock: &UnixStream) -> io::Result<()> {
         let mut passed = Vec::new();
         match recv(sock, &mut passed, false) {
             Ok(Some(msg)) if msg.kind == FORK && passed.len() == 2 => {
-                let reply = match fork_worker(&passed) {
+                match fork_worker(&passed) {
                     Ok(child) => {
-                        let pid = child.pid;
+                        drop(passed); // the worker has its copies
+                                      // The parent gets its own copy of the pidfd.
+                        let sent = send(
+                            sock,
+                            Msg::new(FORKED, child.pid),
+                            &[child.exited.as_raw_fd()],
+                        );
                         children.push(child);
-                        Msg::new(FORKED, pid)
+                        sent?;
                     }
-                    Err(e) => Msg {
-                        a: e.raw_os_error().unwrap_or(libc::EIO) as u32,
-                        ..Msg::new(FORK_FAILED, 0)
-                    },
-                };
-                drop(passed); // the worker has its copies
-                send(sock, reply, &[])?;
+                    Err(e) => {
+                        drop(passed);
+                        let reply = Msg {
+                            a: e.raw_os_error().unwrap_or(libc::EIO) as u32,
+                            ..Msg::new(FORK_FAILED, 0)
+                        };
+                        send(sock, reply, &[])?;
+                    }
+                }
             }
             Ok(Some(msg)) if msg.kind == KILL => {
-                if children.iter().any(|c| c.pid == msg.pid) {
-                    os::kill(msg.pid);
+                if let Some(child) = children.iter().find(|c| c.pid == msg.pid) {
+                    child.kill();
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -497,7 +552,7 @@ fn serve(sock: &UnixStream) -> io::Result<()> {
             // end every worker still running, reap them, exit.
             _ => {
                 closing = true;
-                children.iter().for_each(|c| os::kill(c.pid));
+                children.iter().for_each(Child::kill);
             }
         }
     }
@@ -506,12 +561,13 @@ fn serve(sock: &UnixStream) -> io::Result<()> {
 /// Forks one worker that serves on the two passed descriptors.
 fn fork_worker(passed: &[OwnedFd]) -> io::Result<Child> {
     let keep = [passed[0].as_raw_fd(), passed[1].as_raw_fd()];
-    let pid = os::fork_child(keep, || worker::serve_forked(keep))?;
-    match os::pidfd_open(pid) {
+    let pid = startup::fork_child(keep, || worker::serve_forked(keep))?;
+    match sys_process::pidfd_open(pid) {
         Ok(exited) => Ok(Child { pid, exited }),
         Err(e) => {
-            os::kill(pid);
-            os::wait(pid);
+            // Still our unreaped child: the pid cannot name another process.
+            let _ = sys_process::send_sigkill(pid, None);
+            let _ = sys_process::wait_blocking(pid);
             Err(e)
         }
     }

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The two code addresses are *offsets from [`worker_main`](super::worker_main)*
-//! (see `sys.rs`): `function` is the user's `fn(A) -> R`, `trampoline` the
+//! (see `call.rs`): `function` is the user's `fn(A) -> R`, `trampoline` the
 //! generic glue `trampoline::<A, R>` that decodes an `A`, calls the function
 //! and encodes the `R` (the worker knows neither type, so it needs the
 //! glue's address too). `type hash` lets the glue check it was sent the

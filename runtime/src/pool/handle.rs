@@ -1,111 +1,136 @@
-//! [`TaskHandle`]: the one result of a pool job, and [`MapHandle`]: many, in order.
+//! [`JobHandle`]: the one result of a pool job, and [`MapHandle`]: many, in order.
 //!
-//! A handle and the pool share a `Slot`: a mutex around "result, waker,
-//! callback" plus a condition variable. Whoever finishes the job (a pool
-//! thread, or the process pool's driver task when the answer arrives)
-//! calls `complete`, which does exactly one of three things:
+//! A job's result travels through the crate's [one-shot
+//! channel](crate::channel::oneshot): the pool keeps the sending end (a
+//! [`JobResult`]), the handle the receiving end. So the same handle serves
+//! async code (`.await` is the receiver's poll), plain threads (`wait` is
+//! its `blocking_recv`) and, with one addition, callback style: the three
+//! ways Python's `concurrent.futures.Future` is used.
 //!
-//! * a callback was registered ([`TaskHandle::on_done`]): call it with the result;
-//! * otherwise store the result, wake the task that awaits the handle (if
-//!   any) and notify the thread blocked in [`TaskHandle::wait`] (if any).
-//!
-//! So the same handle serves async code (`.await`), plain threads (`wait`)
-//! and callback style, the three ways Python's `concurrent.futures.Future`
-//! is used.
+//! The addition is a small cell for an [`on_done`](JobHandle::on_done)
+//! callback, shared by both ends. Whoever finishes the job (a pool thread,
+//! or the process pool's driver task when the answer arrives) calls
+//! [`JobResult::complete`], which, holding the cell's lock, either calls the
+//! callback that is there or sends the result down the channel. `on_done`,
+//! holding the same lock, either takes a result already sent or leaves its
+//! callback in the cell: one of the two sees the other, so the result is
+//! delivered exactly once. A `JobResult` dropped without an answer (a pool
+//! torn down around its job) answers [`PoolError::ShutDown`], so nothing
+//! waits forever.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use super::PoolError;
+use crate::channel::oneshot::{self, error::TryRecvError};
 use crate::executor::context;
 
 type Callback<R> = Box<dyn FnOnce(Result<R, PoolError>) + Send>;
 
-/// Where a job's result meets the code waiting for it.
-pub(crate) struct Slot<R> {
-    state: Mutex<SlotState<R>>,
-    done: Condvar,
+/// What both ends of one job share besides the channel.
+struct Shared<R> {
+    /// The `on_done` callback, if one was given before the result came.
+    callback: Mutex<Option<Callback<R>>>,
+    /// Set by `complete`, for [`JobHandle::is_finished`].
+    finished: AtomicBool,
 }
 
-struct SlotState<R> {
-    result: Option<Result<R, PoolError>>,
-    /// The result was handed out (to `poll`, `wait` or a callback).
-    taken: bool,
-    waker: Option<Waker>,
-    callback: Option<Callback<R>>,
+impl<R> Shared<R> {
+    fn lock(&self) -> MutexGuard<'_, Option<Callback<R>>> {
+        self.callback.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
-impl<R> Slot<R> {
-    pub(crate) fn new() -> Arc<Slot<R>> {
-        Arc::new(Slot {
-            state: Mutex::new(SlotState {
-                result: None,
-                taken: false,
-                waker: None,
-                callback: None,
-            }),
-            done: Condvar::new(),
-        })
+/// A new job's two ends: the pool's [`JobResult`] and the caller's [`JobHandle`].
+pub(crate) fn job_channel<R>() -> (JobResult<R>, JobHandle<R>) {
+    let (tx, rx) = oneshot::channel();
+    let shared = Arc::new(Shared {
+        callback: Mutex::new(None),
+        finished: AtomicBool::new(false),
+    });
+    (
+        JobResult {
+            tx: Some(tx),
+            shared: shared.clone(),
+        },
+        JobHandle { rx, shared },
+    )
+}
+
+/// The pool's end of one job: delivers its result, once.
+pub(crate) struct JobResult<R> {
+    /// `None` once the result is delivered.
+    tx: Option<oneshot::Sender<Result<R, PoolError>>>,
+    shared: Arc<Shared<R>>,
+}
+
+impl<R> JobResult<R> {
+    /// Delivers the job's result: to the `on_done` callback if there is
+    /// one (called here, on this thread), else to the handle. A handle
+    /// that was dropped drops the result.
+    pub(crate) fn complete(mut self, result: Result<R, PoolError>) {
+        self.deliver(result);
     }
 
-    fn lock(&self) -> MutexGuard<'_, SlotState<R>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Delivers the job's result. Only the first call counts.
-    pub(crate) fn complete(&self, result: Result<R, PoolError>) {
-        let mut state = self.lock();
-        if state.taken || state.result.is_some() {
-            return;
-        }
-        if let Some(callback) = state.callback.take() {
-            state.taken = true;
-            drop(state);
+    fn deliver(&mut self, result: Result<R, PoolError>) {
+        let Some(tx) = self.tx.take() else { return };
+        let mut callback = self.shared.lock();
+        self.shared.finished.store(true, Ordering::Release);
+        if let Some(callback) = callback.take() {
+            drop(tx);
             callback(result);
             return;
         }
-        state.result = Some(result);
-        let waker = state.waker.take();
-        drop(state);
-        self.done.notify_all();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        // Sent under the lock: `on_done` sees either the callback slot
+        // empty and the value sent, or its callback taken here.
+        let _ = tx.send(result);
     }
+}
+
+impl<R> Drop for JobResult<R> {
+    /// A job dropped without an answer (only when a pool is torn down
+    /// around it) still answers its handle, with [`lost`]'s error: an
+    /// awaiting task or a waiting thread must not hang.
+    fn drop(&mut self) {
+        self.deliver(Err(lost()));
+    }
+}
+
+/// What a handle reports if its job's [`JobResult`] was dropped without
+/// an answer (only when a pool is torn down around a job).
+fn lost() -> PoolError {
+    PoolError::ShutDown
 }
 
 /// The pending result of one job submitted to a pool.
 ///
 /// * `.await` it (it is a `Future<Output = Result<R, PoolError>>`);
-/// * or block a plain thread on it with [`wait`](TaskHandle::wait);
-/// * or hand the result to a callback with [`on_done`](TaskHandle::on_done).
+/// * or block a plain thread on it with [`wait`](JobHandle::wait);
+/// * or hand the result to a callback with [`on_done`](JobHandle::on_done).
 ///
 /// Dropping the handle does not cancel the job: it runs, and its result is
 /// dropped.
-#[must_use = "a TaskHandle does nothing unless awaited, waited on or given a callback"]
-pub struct TaskHandle<R> {
-    slot: Arc<Slot<R>>,
+#[must_use = "a JobHandle does nothing unless awaited, waited on or given a callback"]
+pub struct JobHandle<R> {
+    rx: oneshot::Receiver<Result<R, PoolError>>,
+    shared: Arc<Shared<R>>,
 }
 
-impl<R> TaskHandle<R> {
-    pub(crate) fn new(slot: Arc<Slot<R>>) -> TaskHandle<R> {
-        TaskHandle { slot }
-    }
-
+impl<R> JobHandle<R> {
     /// A handle whose result is already known (a submission refused at once).
-    pub(crate) fn ready(result: Result<R, PoolError>) -> TaskHandle<R> {
-        let slot = Slot::new();
-        slot.complete(result);
-        TaskHandle { slot }
+    pub(crate) fn ready(result: Result<R, PoolError>) -> JobHandle<R> {
+        let (done, handle) = job_channel();
+        done.complete(result);
+        handle
     }
 
     /// True once the job has finished (its result is waiting, or was handed out).
     pub fn is_finished(&self) -> bool {
-        let state = self.slot.lock();
-        state.taken || state.result.is_some()
+        self.shared.finished.load(Ordering::Acquire)
     }
 
     /// Blocks this thread until the job finishes and returns its result:
@@ -120,21 +145,9 @@ impl<R> TaskHandle<R> {
     pub fn wait(self) -> Result<R, PoolError> {
         assert!(
             !context::is_inside(),
-            "TaskHandle::wait would block a spindle runtime's thread; use `.await` inside a runtime"
+            "JobHandle::wait would block a spindle runtime's thread; use `.await` inside a runtime"
         );
-        let mut state = self.slot.lock();
-        loop {
-            if let Some(result) = state.result.take() {
-                state.taken = true;
-                return result;
-            }
-            assert!(!state.taken, "the result was already taken");
-            state = self
-                .slot
-                .done
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        self.rx.blocking_recv().unwrap_or_else(|_| Err(lost()))
     }
 
     /// Hands the result to `callback` when the job finishes, instead of
@@ -147,47 +160,40 @@ impl<R> TaskHandle<R> {
     /// [`ProcessPool`](super::ProcessPool); or right here if the job has
     /// already finished. Keep it short and non-blocking; send the result
     /// on (a channel, a counter) rather than doing heavy work in it.
-    pub fn on_done<F>(self, callback: F)
+    pub fn on_done<F>(mut self, callback: F)
     where
         F: FnOnce(Result<R, PoolError>) + Send + 'static,
     {
-        let mut state = self.slot.lock();
-        match state.result.take() {
-            Some(result) => {
-                state.taken = true;
-                drop(state);
+        let mut slot = self.shared.lock();
+        match self.rx.try_recv() {
+            Ok(result) => {
+                drop(slot);
                 callback(result);
             }
-            None if state.taken => {}
-            None => state.callback = Some(Box::new(callback)),
+            Err(TryRecvError::Empty) => *slot = Some(Box::new(callback)),
+            Err(TryRecvError::Closed) => {
+                drop(slot);
+                callback(Err(lost()));
+            }
         }
     }
 }
 
-impl<R> Future for TaskHandle<R> {
+impl<R> Future for JobHandle<R> {
     type Output = Result<R, PoolError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.slot.lock();
-        if let Some(result) = state.result.take() {
-            state.taken = true;
-            return Poll::Ready(result);
-        }
-        assert!(
-            !state.taken,
-            "TaskHandle polled after it returned its result"
-        );
-        match &mut state.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            waker => *waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+    /// # Panics
+    /// If polled again after it returned its result.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|received| received.unwrap_or_else(|_| Err(lost())))
     }
 }
 
-impl<R> fmt::Debug for TaskHandle<R> {
+impl<R> fmt::Debug for JobHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskHandle")
+        f.debug_struct("JobHandle")
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -200,13 +206,13 @@ impl<R> fmt::Debug for TaskHandle<R> {
 /// After an error the remaining jobs still run; their results are dropped.
 #[must_use = "a MapHandle does nothing unless awaited or waited on"]
 pub struct MapHandle<R> {
-    pending: std::vec::IntoIter<TaskHandle<R>>,
-    current: Option<TaskHandle<R>>,
+    pending: std::vec::IntoIter<JobHandle<R>>,
+    current: Option<JobHandle<R>>,
     results: Vec<R>,
 }
 
 impl<R> MapHandle<R> {
-    pub(crate) fn new(handles: Vec<TaskHandle<R>>) -> MapHandle<R> {
+    pub(crate) fn new(handles: Vec<JobHandle<R>>) -> MapHandle<R> {
         let results = Vec::with_capacity(handles.len());
         let mut pending = handles.into_iter();
         MapHandle {
@@ -224,7 +230,7 @@ impl<R> MapHandle<R> {
     /// Blocks this thread until every job has finished: the blocking `map`.
     ///
     /// # Panics
-    /// Inside a spindle runtime, like [`TaskHandle::wait`].
+    /// Inside a spindle runtime, like [`JobHandle::wait`].
     #[track_caller]
     pub fn wait(mut self) -> Result<Vec<R>, PoolError> {
         while let Some(handle) = self.current.take() {

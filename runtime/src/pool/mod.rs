@@ -3,6 +3,10 @@
 //! `concurrent.futures.ThreadPoolExecutor` / `ProcessPoolExecutor` and
 //! `multiprocessing.Pool`.
 //!
+//! This module is behind the `process-pool` cargo feature of
+//! `spindle-runtime`, which is on by default (`default-features = false`
+//! builds the runtime without it).
+//!
 //! # Why a pool
 //!
 //! Starting a thread or a process per job is wasteful, and starting a
@@ -11,11 +15,11 @@
 //! ten jobs on `Pool(4)` run four at a time, each worker taking the next job
 //! when it is done with the last.
 //!
-//! Every submission returns a [`TaskHandle`] at once (an "asynchronous
+//! Every submission returns a [`JobHandle`] at once (an "asynchronous
 //! submission", `apply_async` / `submit` in Python). The handle is a future
 //! (`.await` it in a task), can be waited on from a plain thread
-//! ([`TaskHandle::wait`], Python's `future.result()`), or can be given a
-//! callback that receives the result when it is ready ([`TaskHandle::on_done`],
+//! ([`JobHandle::wait`], Python's `future.result()`), or can be given a
+//! callback that receives the result when it is ready ([`JobHandle::on_done`],
 //! Python's `add_done_callback` / `apply_async(callback=..)`). `map` submits a
 //! whole list and gives the results back in input order ([`MapHandle`]).
 //! Nothing here blocks an event loop unless you ask it to with `wait`.
@@ -72,11 +76,11 @@
 //!   `/proc/self/exe` is executed with `SPINDLE_POOL_WORKER=<fds>:<parent pid>`
 //!   in its environment. A pre-exec hook in the child asks the kernel to
 //!   kill it when its parent dies (`PR_SET_PDEATHSIG`), and leaves it no
-//!   inherited descriptor but those two (`os.rs`).
+//!   inherited descriptor but those two (`startup.rs`).
 //!   [`StartMethod::Fork`] instead has a *fork server* (`forkserver.rs`),
 //!   a single-threaded process started with the pool, fork each worker:
 //!   never the multi-threaded parent, whose held locks would be copied.
-//! * **Calling a function** (`sys.rs`): a function pointer cannot be sent,
+//! * **Calling a function** (`call.rs`): a function pointer cannot be sent,
 //!   but both processes run the same file, so functions sit at the same
 //!   distance from each other: the parent sends `address(f) - address(worker_main)`,
 //!   along with the offset of the generic glue that decodes `A`, calls `f`
@@ -88,29 +92,31 @@
 //!   matched to handles by task id.
 //! * **Faults** (`driver.rs`, `faults.rs`): a panic is caught in the
 //!   worker and answered as an error. A worker that dies closes its
-//!   socket; the parent reaps it (signal or exit status), reads the shared
+//!   socket; the parent waits for it to exit through its pidfd (no
+//!   polling, `exit.rs`) and reaps it (signal or exit status), reads the shared
 //!   word to learn which task it was running, fails that one task with
 //!   [`PoolError::WorkerDied`], sends the worker's other tasks again and
 //!   starts a replacement. Writes to workers never raise `SIGPIPE`.
 
 mod builder;
+mod call;
 mod driver;
 mod error;
+mod exit;
 mod faults;
 mod forkserver;
 mod frame;
 mod handle;
-mod os;
 mod process;
 mod spawn;
-mod sys;
+mod startup;
 mod thread;
 mod wire;
 mod worker;
 
 pub use builder::{ProcessPoolBuilder, StartMethod};
 pub use error::PoolError;
-pub use handle::{MapHandle, TaskHandle};
+pub use handle::{JobHandle, MapHandle};
 pub use process::ProcessPool;
 pub use thread::ThreadPool;
 pub use wire::{DecodeError, Wire};

@@ -10,7 +10,7 @@
 //!    `driver.rs`) writes all of its worker's unsent frames with one
 //!    `writev`, and reads answers, many per `read`. Answers come back in
 //!    the order the tasks were sent and are matched by task id; each
-//!    decodes into its `TaskHandle`.
+//!    decodes into its `JobHandle`.
 //! 3. If the worker dies (EOF on its socket), the driver reaps it and reads
 //!    the worker's shared `RunSlot`: the task that was running fails with
 //!    [`PoolError::WorkerDied`]; the others it held go back to the front of
@@ -30,13 +30,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use super::builder::ProcessPoolBuilder;
+use super::call;
 use super::driver;
 use super::frame;
-use super::handle::Slot;
+use super::handle::job_channel;
 use super::spawn::Starter;
-use super::sys;
 use super::wire::{from_bytes, Wire};
-use super::{MapHandle, PoolError, TaskHandle};
+use super::{JobHandle, MapHandle, PoolError};
 
 /// A pool of worker processes running `fn(A) -> R` jobs.
 ///
@@ -146,12 +146,12 @@ impl ProcessPool {
     /// lives in a shared library (see `-C prefer-dynamic`) cannot be found
     /// by a worker, and the handle resolves at once to
     /// [`PoolError::Rejected`] without sending anything.
-    pub fn submit<A, R>(&self, func: fn(A) -> R, arg: A) -> TaskHandle<R>
+    pub fn submit<A, R>(&self, func: fn(A) -> R, arg: A) -> JobHandle<R>
     where
         A: Wire + 'static,
         R: Wire + Send + 'static,
     {
-        let site = match sys::call_site(func) {
+        let site = match call::call_site(func) {
             Ok(site) => site,
             Err(why) => return refused(why),
         };
@@ -170,7 +170,7 @@ impl ProcessPool {
         A: Wire + 'static,
         R: Wire + Send + 'static,
     {
-        let site = match sys::call_site(func) {
+        let site = match call::call_site(func) {
             Ok(site) => site,
             Err(why) => {
                 let handles = items.into_iter().map(|_| refused(why.clone())).collect();
@@ -215,15 +215,13 @@ impl ProcessPool {
 }
 
 /// A handle that has already failed: the call was refused before sending.
-fn refused<R: Wire + Send + 'static>(why: String) -> TaskHandle<R> {
-    let slot = Slot::new();
-    slot.complete(Err(PoolError::Rejected(why)));
-    TaskHandle::new(slot)
+fn refused<R: Wire + Send + 'static>(why: String) -> JobHandle<R> {
+    JobHandle::ready(Err(PoolError::Rejected(why)))
 }
 
 /// Encodes a TASK frame (id filled in later) and the completion that
 /// decodes its answer into a new handle.
-fn task<A: Wire, R: Wire + Send + 'static>(site: sys::CallSite, arg: &A) -> (Task, TaskHandle<R>) {
+fn task<A: Wire, R: Wire + Send + 'static>(site: call::CallSite, arg: &A) -> (Task, JobHandle<R>) {
     let mut bytes = Vec::with_capacity(64);
     let start = frame::begin(&mut bytes, frame::TASK, 0);
     bytes.extend_from_slice(&site.trampoline.to_le_bytes());
@@ -231,10 +229,9 @@ fn task<A: Wire, R: Wire + Send + 'static>(site: sys::CallSite, arg: &A) -> (Tas
     bytes.extend_from_slice(&site.type_hash.to_le_bytes());
     arg.encode(&mut bytes);
     frame::finish(&mut bytes, start);
-    let slot = Slot::new();
-    let handle = TaskHandle::new(slot.clone());
+    let (result, handle) = job_channel();
     let done: Completion = Box::new(move |answer: Result<&[u8], PoolError>| {
-        slot.complete(answer.and_then(|body| from_bytes::<R>(body).map_err(PoolError::Decode)));
+        result.complete(answer.and_then(|body| from_bytes::<R>(body).map_err(PoolError::Decode)));
     });
     (
         Task {

@@ -29,10 +29,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::builder::StartMethod;
+use super::call::{self, RunSlot};
+use super::exit::{Exit, WorkerExit};
 use super::forkserver::ForkServer;
 use super::frame::{self, FrameBuf};
-use super::os::{self, Exit};
-use super::sys::{self, RunSlot};
+use super::startup;
+use crate::sys::process as sys_process;
 
 /// The environment variable that turns a process into a worker.
 pub(super) const ENV: &str = "SPINDLE_POOL_WORKER";
@@ -42,6 +44,7 @@ pub(super) struct Launched {
     pub(super) sock: UnixStream,
     pub(super) pid: u32,
     pub(super) slot: RunSlot,
+    pub(super) exit: WorkerExit,
 }
 
 /// How a pool starts its workers, waits for them and kills them.
@@ -69,12 +72,13 @@ impl Starter {
         }
     }
 
-    /// Starts one worker; does not wait for its HELLO.
+    /// Starts one worker and starts watching for its exit (on the current
+    /// runtime); does not wait for its HELLO.
     pub(super) fn launch(&self) -> io::Result<Launched> {
         let (sock, child_end) = UnixStream::pair()?;
         let (slot, slot_fd) = RunSlot::create()?;
         let keep = [child_end.as_raw_fd(), slot_fd.as_raw_fd()];
-        let pid = match self {
+        let (pid, exit) = match self {
             Starter::Spawn => {
                 let mut cmd = Command::new("/proc/self/exe");
                 if let Some(arg0) = std::env::args_os().next() {
@@ -85,49 +89,89 @@ impl Starter {
                     format!("{}:{}:{}", keep[0], keep[1], std::process::id()),
                 )
                 .stdin(Stdio::null());
-                os::configure_child(&mut cmd, keep.to_vec());
-                // The `Child` is dropped without waiting: the driver reaps
-                // the pid itself (`Starter::try_wait`).
-                cmd.spawn()?.id()
+                startup::configure_child(&mut cmd, keep.to_vec());
+                // The `Child` is dropped without waiting: the runtime's
+                // reaper watches the pid from here on.
+                let pid = cmd.spawn()?.id();
+                match WorkerExit::child(pid) {
+                    Ok(exit) => (pid, exit),
+                    Err(e) => {
+                        // Not watched: kill and reap it here.
+                        let _ = sys_process::send_sigkill(pid, None);
+                        let _ = sys_process::wait_blocking(pid);
+                        return Err(e);
+                    }
+                }
             }
-            Starter::Fork(server) => server.launch(keep)?,
+            Starter::Fork(server) => {
+                let (pid, pidfd) = server.launch(keep)?;
+                match WorkerExit::fork_served(pidfd) {
+                    Ok(exit) => (pid, exit),
+                    Err(e) => {
+                        server.kill(pid);
+                        server.wait(pid);
+                        return Err(e);
+                    }
+                }
+            }
         };
         drop(child_end);
         drop(slot_fd);
-        Ok(Launched { sock, pid, slot })
+        Ok(Launched {
+            sock,
+            pid,
+            slot,
+            exit,
+        })
     }
 
-    /// How worker `pid` ended, if it has (and reaps it).
-    pub(super) fn try_wait(&self, pid: u32) -> io::Result<Option<Exit>> {
-        match self {
-            Starter::Spawn => os::try_wait(pid),
-            Starter::Fork(server) => Ok(server.try_wait(pid)),
+    /// Waits until worker `pid` has ended (without polling: see `exit.rs`)
+    /// and returns how; it is reaped by then.
+    pub(super) async fn exited(&self, pid: u32, exit: &mut WorkerExit) -> Exit {
+        let status = exit.ended().await;
+        match (status, self) {
+            (Some(status), _) => status,
+            // The server reports the status of its own child.
+            (None, Starter::Fork(server)) => server.wait(pid),
+            (None, Starter::Spawn) => Exit::UNKNOWN,
         }
     }
 
-    /// Blocks until worker `pid` has exited (and reaps it).
-    pub(super) fn wait(&self, pid: u32) -> Exit {
+    /// How worker `pid` ended, if it has (and reaps it).
+    pub(super) fn try_wait(&self, pid: u32, exit: &WorkerExit) -> Option<Exit> {
         match self {
-            Starter::Spawn => os::wait(pid),
+            Starter::Spawn => exit.try_reap(),
+            Starter::Fork(server) => server.try_wait(pid),
+        }
+    }
+
+    /// Blocks until worker `pid` has exited (and reaps it): only after
+    /// [`kill`](Self::kill), when a driver is torn down without its runtime.
+    pub(super) fn wait_blocking(&self, pid: u32) -> Exit {
+        match self {
+            Starter::Spawn => sys_process::wait_blocking(pid).map_or(Exit::UNKNOWN, Exit::from),
             Starter::Fork(server) => server.wait(pid),
         }
     }
 
     /// Sends `SIGKILL` to worker `pid`, which has not been reaped yet.
-    pub(super) fn kill(&self, pid: u32) {
-        match self {
-            Starter::Spawn => os::kill(pid),
-            Starter::Fork(server) => server.kill(pid),
+    pub(super) fn kill(&self, pid: u32, exit: &WorkerExit) {
+        match (exit, self) {
+            // Through its pidfd when there is one: never another process.
+            (WorkerExit::Child(exit), _) => drop(exit.kill()),
+            // Only the server knows if the pid is still its unreaped child.
+            (WorkerExit::ForkServed { .. }, Starter::Fork(server)) => server.kill(pid),
+            (WorkerExit::ForkServed { .. }, Starter::Spawn) => {}
         }
     }
 
     /// Kills and reaps workers that will not be used (a failed pool start).
     pub(super) fn discard(&self, workers: Vec<Launched>) {
         for w in &workers {
-            self.kill(w.pid);
+            self.kill(w.pid, &w.exit);
         }
         for w in workers {
-            self.wait(w.pid);
+            self.wait_blocking(w.pid);
         }
     }
 }
@@ -165,7 +209,7 @@ pub(super) fn handshake(
             Err(e) => return Err(e),
         };
         if n == 0 {
-            let exit = starter.try_wait(worker.pid).ok().flatten();
+            let exit = starter.try_wait(worker.pid, &worker.exit);
             return Err(io::Error::other(format!(
                 "worker process {} exited before its handshake ({exit:?}); {HINT}",
                 worker.pid
@@ -186,7 +230,7 @@ pub(super) fn check_hello(kind: u8, body: &[u8]) -> io::Result<()> {
             "a worker spoke before its HELLO",
         ));
     }
-    if frame::i64_at(body, 0) != Some(sys::probe()) {
+    if frame::i64_at(body, 0) != Some(call::probe()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "the worker runs a different binary (HELLO probe mismatch)",

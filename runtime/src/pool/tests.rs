@@ -1,10 +1,14 @@
 //! Unit tests of the pieces that need no second process: the wire format,
-//! the frame buffer, calling a function through its offset, and the check
-//! that a function lives in the program's image.
+//! the frame buffer, calling a function through its offset, the check
+//! that a function lives in the program's image, and the job handle.
 
+use std::sync::mpsc;
+
+use super::call;
 use super::frame::{self, FrameBuf};
-use super::sys;
+use super::handle::job_channel;
 use super::wire::{from_bytes, to_bytes, Wire};
+use super::PoolError;
 
 fn round_trip<T: Wire + PartialEq + std::fmt::Debug>(value: T) {
     let bytes = to_bytes(&value);
@@ -71,7 +75,7 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-fn task_body(site: sys::CallSite, hash: u64, arg: &[u8]) -> Vec<u8> {
+fn task_body(site: call::CallSite, hash: u64, arg: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&site.trampoline.to_le_bytes());
     body.extend_from_slice(&site.function.to_le_bytes());
@@ -82,39 +86,80 @@ fn task_body(site: sys::CallSite, hash: u64, arg: &[u8]) -> Vec<u8> {
 
 #[test]
 fn invoke_calls_through_the_offset_and_checks_types() {
-    let site = sys::call_site(square as fn(u64) -> u64).unwrap();
+    let site = call::call_site(square as fn(u64) -> u64).unwrap();
     let mut out = Vec::new();
-    sys::invoke(
+    call::invoke(
         &task_body(site, site.type_hash, &to_bytes(&12u64)),
         &mut out,
     )
     .unwrap();
     assert_eq!(from_bytes::<u64>(&out).unwrap(), 144);
 
-    let err = sys::invoke(
+    let err = call::invoke(
         &task_body(site, site.type_hash ^ 1, &to_bytes(&12u64)),
         &mut Vec::new(),
     );
     assert!(err.unwrap_err().contains("type check failed"));
 
-    let err = sys::invoke(&task_body(site, site.type_hash, &[1, 2]), &mut Vec::new());
+    let err = call::invoke(&task_body(site, site.type_hash, &[1, 2]), &mut Vec::new());
     assert!(err.unwrap_err().contains("did not decode"));
-    assert_ne!(sys::type_hash::<u64, u64>(), sys::type_hash::<u64, u32>());
+    assert_ne!(call::type_hash::<u64, u64>(), call::type_hash::<u64, u32>());
 }
 
 #[test]
 fn image_check_tells_the_executable_from_a_shared_library() {
-    assert!(sys::in_image(square as fn(u64) -> u64 as usize));
-    assert!(sys::in_image(super::worker_main as fn() as usize));
+    assert!(call::in_image(square as fn(u64) -> u64 as usize));
+    assert!(call::in_image(super::worker_main as fn() as usize));
     // libc's functions live in libc.so, loaded at a distance from the
     // executable that differs in every process.
     let getpid: unsafe extern "C" fn() -> libc::pid_t = libc::getpid;
-    assert!(!sys::in_image(getpid as usize));
+    assert!(!call::in_image(getpid as usize));
     let labs: unsafe extern "C" fn(libc::c_long) -> libc::c_long = libc::labs;
-    assert!(!sys::in_image(labs as usize));
-    assert!(!sys::in_image(0));
+    assert!(!call::in_image(labs as usize));
+    assert!(!call::in_image(0));
     // SAFETY: never called: `call_site` must refuse it.
     let foreign: fn(i64) -> i64 = unsafe { std::mem::transmute(labs) };
-    let why = sys::call_site(foreign).unwrap_err();
+    let why = call::call_site(foreign).unwrap_err();
     assert!(why.contains("libc"), "{why}");
+}
+
+#[test]
+fn a_job_result_reaches_its_handle_once_whichever_side_comes_first() {
+    // Result first, then the callback: it runs at once, here.
+    let (done, handle) = job_channel::<u32>();
+    assert!(!handle.is_finished());
+    done.complete(Ok(3));
+    assert!(handle.is_finished());
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    assert_eq!(rx.try_recv(), Ok(Ok(3)));
+    // Callback first: `complete` calls it, and the channel is bypassed.
+    let (done, handle) = job_channel::<u32>();
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    assert!(rx.try_recv().is_err());
+    done.complete(Err(PoolError::ShutDown));
+    assert_eq!(rx.try_recv(), Ok(Err(PoolError::ShutDown)));
+    // From a plain thread.
+    let (done, handle) = job_channel::<u32>();
+    let waiter = std::thread::spawn(move || handle.wait());
+    done.complete(Ok(4));
+    assert_eq!(waiter.join().unwrap(), Ok(4));
+}
+
+#[test]
+fn a_job_dropped_without_an_answer_reports_shut_down() {
+    let (done, handle) = job_channel::<u32>();
+    drop(done);
+    assert_eq!(handle.wait(), Err(PoolError::ShutDown));
+    let (done, handle) = job_channel::<u32>();
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    drop(done);
+    assert_eq!(rx.try_recv(), Ok(Err(PoolError::ShutDown)));
+    let (done, handle) = job_channel::<u32>();
+    drop(done);
+    let (tx, rx) = mpsc::channel();
+    handle.on_done(move |r| tx.send(r).unwrap());
+    assert_eq!(rx.try_recv(), Ok(Err(PoolError::ShutDown)));
 }

@@ -20,15 +20,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use super::error::panic_message;
-use super::handle::Slot;
-use super::{MapHandle, PoolError, TaskHandle};
+use super::handle::job_channel;
+use super::{JobHandle, MapHandle, PoolError};
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// A fixed pool of `n` threads running submitted closures.
 ///
 /// It needs no runtime: submit from anywhere, `.await` the handles in a
-/// task or [`wait`](TaskHandle::wait) on them from a plain thread.
+/// task or [`wait`](JobHandle::wait) on them from a plain thread.
 ///
 /// ```
 /// use spindle_runtime::pool::ThreadPool;
@@ -96,7 +96,7 @@ impl ThreadPool {
     /// Queues `f` and returns a handle to its result at once. A panic in
     /// `f` becomes [`PoolError::Panicked`]; after [`shutdown`](ThreadPool::shutdown)
     /// the handle reports [`PoolError::ShutDown`].
-    pub fn submit<F, R>(&self, f: F) -> TaskHandle<R>
+    pub fn submit<F, R>(&self, f: F) -> JobHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
@@ -104,7 +104,7 @@ impl ThreadPool {
         let (job, handle) = job(f);
         match self.push(std::iter::once(job)) {
             Ok(()) => handle,
-            Err(()) => TaskHandle::ready(Err(PoolError::ShutDown)),
+            Err(()) => JobHandle::ready(Err(PoolError::ShutDown)),
         }
     }
 
@@ -119,7 +119,7 @@ impl ThreadPool {
         R: Send + 'static,
     {
         let f = Arc::new(f);
-        let (jobs, handles): (Vec<Job>, Vec<TaskHandle<R>>) = items
+        let (jobs, handles): (Vec<Job>, Vec<JobHandle<R>>) = items
             .into_iter()
             .map(|item| {
                 let f = f.clone();
@@ -129,7 +129,7 @@ impl ThreadPool {
         if self.push(jobs).is_err() {
             let refused = handles
                 .iter()
-                .map(|_| TaskHandle::ready(Err(PoolError::ShutDown)))
+                .map(|_| JobHandle::ready(Err(PoolError::ShutDown)))
                 .collect();
             return MapHandle::new(refused);
         }
@@ -139,7 +139,7 @@ impl ThreadPool {
     /// [`map`](ThreadPool::map), blocking this thread until all results are in.
     ///
     /// # Panics
-    /// Inside a spindle runtime (see [`TaskHandle::wait`]).
+    /// Inside a spindle runtime (see [`JobHandle::wait`]).
     #[track_caller]
     pub fn map_blocking<T, R, F, I>(&self, f: F, items: I) -> Result<Vec<R>, PoolError>
     where
@@ -187,18 +187,17 @@ impl ThreadPool {
     }
 }
 
-/// Wraps `f` in a job that runs it under `catch_unwind` and completes a slot.
-fn job<F, R>(f: F) -> (Job, TaskHandle<R>)
+/// Wraps `f` in a job that runs it under `catch_unwind` and delivers its result.
+fn job<F, R>(f: F) -> (Job, JobHandle<R>)
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let slot = Slot::new();
-    let handle = TaskHandle::new(slot.clone());
+    let (done, handle) = job_channel();
     let job = Box::new(move || {
         let result =
             catch_unwind(AssertUnwindSafe(f)).map_err(|p| PoolError::Panicked(panic_message(&*p)));
-        slot.complete(result);
+        done.complete(result);
     });
     (job, handle)
 }

@@ -20,16 +20,18 @@
 
 use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use super::call::{self, RunSlot};
 use super::error::panic_message;
 use super::frame::{self, FrameBuf};
-use super::os;
 use super::spawn::ENV;
-use super::sys::{self, RunSlot};
+use super::startup;
+use crate::sys::process as sys_process;
+use crate::sys::socket as sys_socket;
 
 /// Turns this process into a [`ProcessPool`](super::ProcessPool) worker if
 /// it was started as one; otherwise returns at once.
@@ -84,7 +86,7 @@ fn serve_from_env(value: &OsStr) -> io::Result<()> {
     else {
         return Err(bad());
     };
-    if !os::parent_is(parent) {
+    if !startup::parent_is(parent) {
         // The parent died between our fork and now: nobody to serve.
         return Ok(());
     }
@@ -92,7 +94,7 @@ fn serve_from_env(value: &OsStr) -> io::Result<()> {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
     {
-        os::set_process_name(&name);
+        sys_process::set_thread_name(&name);
     }
     serve_on(sock as RawFd, slot as RawFd)
 }
@@ -106,7 +108,7 @@ pub(super) fn serve_forked(keep: [RawFd; 2]) -> io::Result<()> {
 
 /// Adopts the inherited socket and run-slot descriptors and serves.
 fn serve_on(sock: RawFd, slot: RawFd) -> io::Result<()> {
-    let (sock, slot) = os::adopt_worker_fds(sock, slot)?;
+    let (sock, slot) = startup::adopt_worker_fds(sock, slot)?;
     let run = RunSlot::map(&slot)?;
     drop(slot);
     serve(&sock, &run)
@@ -123,9 +125,9 @@ const FLUSH_BYTES: usize = 1 << 20;
 fn serve(mut sock: &UnixStream, slot: &RunSlot) -> io::Result<()> {
     let mut out = Vec::with_capacity(64 << 10);
     let start = frame::begin(&mut out, frame::HELLO, u64::from(std::process::id()));
-    out.extend_from_slice(&sys::probe().to_le_bytes());
+    out.extend_from_slice(&call::probe().to_le_bytes());
     frame::finish(&mut out, start);
-    os::send_all(sock, &out)?;
+    sys_socket::send_all(sock.as_fd(), &out)?;
     out.clear();
 
     let mut input = FrameBuf::new();
@@ -169,7 +171,7 @@ fn serve(mut sock: &UnixStream, slot: &RunSlot) -> io::Result<()> {
 }
 
 fn flush(sock: &UnixStream, out: &mut Vec<u8>) -> io::Result<()> {
-    os::send_all(sock, out)?;
+    sys_socket::send_all(sock.as_fd(), out)?;
     out.clear();
     if out.capacity() > 4 * FLUSH_BYTES {
         // A huge answer went out: give the memory back.
@@ -182,7 +184,7 @@ fn flush(sock: &UnixStream, out: &mut Vec<u8>) -> io::Result<()> {
 fn run_task(id: u64, body: &[u8], slot: &RunSlot, out: &mut Vec<u8>) {
     slot.set(id);
     let start = frame::begin(out, frame::OK, id);
-    let outcome = catch_unwind(AssertUnwindSafe(|| sys::invoke(body, out)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| call::invoke(body, out)));
     slot.set(0);
     match outcome {
         Ok(Ok(())) => frame::finish(out, start),

@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 
 use super::reap::{self, Exit};
 use super::stdio::{ChildStderr, ChildStdin, ChildStdout};
-use super::sys;
 use crate::io::{AsyncRead, AsyncReadExt};
+use crate::sys::process as sys_process;
 
 /// A child process spawned by [`Command::spawn`](super::Command::spawn).
 ///
@@ -53,7 +53,7 @@ impl Child {
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(e),
             Err(e) => {
                 // Not reaped yet, so the pid is still this child's.
-                let _ = sys::send_sigkill(pid, None);
+                let _ = sys_process::send_sigkill(pid, None);
                 reap::reap_on_thread(pid);
                 return Err(e);
             }

@@ -81,9 +81,8 @@
 //! awaited there.
 
 mod child;
-mod reap;
+pub(crate) mod reap;
 mod stdio;
-mod sys;
 
 #[cfg(test)]
 mod tests;

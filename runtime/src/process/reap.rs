@@ -19,6 +19,10 @@
 //! Either way the status is collected with `waitpid(pid, WNOHANG)`: that is
 //! the *reaping*, which frees the zombie's process-table entry.
 //!
+//! [`Exit`] is crate-internal rather than `process`-only: the process pool
+//! (`crate::pool`, behind the `process-pool` feature) watches and reaps the
+//! worker processes it spawns, and its fork server, with it too.
+//!
 //! # Orphans: a `Child` dropped before it was reaped
 //!
 //! The process keeps running; when it exits it would stay a zombie until
@@ -44,10 +48,10 @@ use std::task::{ready, Context, Poll};
 
 use spindle_reactor::Interest;
 
-use super::sys;
 use crate::driver::{Direction, Registration};
 use crate::executor::context;
 use crate::signal::Signal;
+use crate::sys::{fd as sys_fd, process as sys_process};
 
 /// Set once `pidfd_open` turns out to be unsupported: stop trying it.
 static NO_PIDFD: AtomicBool = AtomicBool::new(false);
@@ -87,23 +91,23 @@ impl Watch {
 }
 
 /// A child that has not been reaped yet, and the means to wait for it.
-pub(super) struct Exit {
+pub(crate) struct Exit {
     pid: u32,
     watch: Watch,
 }
 
 impl Exit {
     /// Starts watching child `pid` (must be called inside a runtime).
-    pub(super) fn new(pid: u32) -> io::Result<Exit> {
+    pub(crate) fn new(pid: u32) -> io::Result<Exit> {
         if pidfd_enabled() {
-            match sys::pidfd_open(pid) {
+            match sys_process::pidfd_open(pid) {
                 Ok(fd) => {
-                    sys::set_nonblocking(fd.as_fd(), true)?;
+                    sys_fd::set_nonblocking(fd.as_fd(), true)?;
                     let registration = Registration::new(fd.as_raw_fd(), Interest::READABLE)?;
                     let watch = Watch::Pidfd { registration, fd };
                     return Ok(Exit { pid, watch });
                 }
-                Err(e) if sys::is_unsupported(&e) => NO_PIDFD.store(true, Relaxed),
+                Err(e) if sys_process::is_pidfd_unsupported(&e) => NO_PIDFD.store(true, Relaxed),
                 Err(e) => return Err(e),
             }
         }
@@ -121,21 +125,21 @@ impl Exit {
     }
 
     /// Reaps the child if it has exited, without waiting.
-    pub(super) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
-        sys::try_wait(self.pid)
+    pub(crate) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
+        sys_process::try_wait(self.pid)
     }
 
     /// Sends `SIGKILL` and returns at once (`Ok` if the child already exited).
-    pub(super) fn kill(&self) -> io::Result<()> {
+    pub(crate) fn kill(&self) -> io::Result<()> {
         let pidfd = match &self.watch {
             Watch::Pidfd { fd, .. } => Some(fd.as_fd()),
             Watch::Sigchld(_) => None,
         };
-        sys::send_sigkill(self.pid, pidfd)
+        sys_process::send_sigkill(self.pid, pidfd)
     }
 
     /// Ready with the exit status once the child has exited and been reaped.
-    pub(super) fn poll_exit(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
+    pub(crate) fn poll_exit(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
         loop {
             if let Some(status) = self.try_reap()? {
                 return Poll::Ready(Ok(status));
@@ -152,7 +156,7 @@ impl Exit {
                             continue;
                         }
                     };
-                    if let Some(status) = sys::try_wait(self.pid)? {
+                    if let Some(status) = sys_process::try_wait(self.pid)? {
                         return Poll::Ready(Ok(status));
                     }
                     // Readable but not reapable: not supposed to happen; wait
@@ -167,6 +171,13 @@ impl Exit {
                 }
             }
         }
+    }
+
+    #[cfg(feature = "process-pool")]
+    /// Blocks this thread until the child exits, and reaps it: for code that
+    /// cannot await (a `Drop`) and a child that is about to exit.
+    pub(crate) fn wait_blocking(self) -> io::Result<ExitStatus> {
+        sys_process::wait_blocking(self.pid)
     }
 
     /// Hands a child nobody will wait for to a reaper (see the module docs),
@@ -250,5 +261,5 @@ impl Drop for Orphan {
 pub(super) fn reap_on_thread(pid: u32) {
     let _ = std::thread::Builder::new()
         .name("spindle-reaper".into())
-        .spawn(move || sys::wait_blocking(pid));
+        .spawn(move || sys_process::wait_blocking(pid));
 }

@@ -21,9 +21,9 @@ use std::task::{Context, Poll};
 
 use spindle_reactor::Interest;
 
-use super::sys;
 use crate::driver::{Direction, Registration};
 use crate::io::{AsyncRead, AsyncWrite};
+use crate::sys::fd as sys_fd;
 
 /// One registered, non-blocking pipe end.
 struct Pipe {
@@ -34,7 +34,7 @@ struct Pipe {
 
 impl Pipe {
     fn new(fd: OwnedFd, interest: Interest) -> io::Result<Pipe> {
-        sys::set_nonblocking(fd.as_fd(), true)?;
+        sys_fd::set_nonblocking(fd.as_fd(), true)?;
         let registration = Registration::new(fd.as_raw_fd(), interest)?;
         Ok(Pipe { registration, fd })
     }
@@ -42,13 +42,13 @@ impl Pipe {
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let fd = self.fd.as_fd();
         self.registration
-            .poll_stream_io(cx, Direction::Read, buf.len(), || sys::read(fd, buf))
+            .poll_stream_io(cx, Direction::Read, buf.len(), || sys_fd::read(fd, buf))
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let fd = self.fd.as_fd();
         self.registration
-            .poll_stream_io(cx, Direction::Write, buf.len(), || sys::write(fd, buf))
+            .poll_stream_io(cx, Direction::Write, buf.len(), || sys_fd::write(fd, buf))
     }
 
     fn poll_write_vectored(
@@ -59,7 +59,7 @@ impl Pipe {
         let fd = self.fd.as_fd();
         let len = bufs.iter().map(|b| b.len()).sum();
         self.registration
-            .poll_stream_io(cx, Direction::Write, len, || sys::writev(fd, bufs))
+            .poll_stream_io(cx, Direction::Write, len, || sys_fd::writev(fd, bufs))
     }
 
     /// Leaves the reactor and returns the descriptor in blocking mode, ready
@@ -67,7 +67,7 @@ impl Pipe {
     fn into_blocking_fd(self) -> io::Result<OwnedFd> {
         let Pipe { registration, fd } = self;
         drop(registration);
-        sys::set_nonblocking(fd.as_fd(), false)?;
+        sys_fd::set_nonblocking(fd.as_fd(), false)?;
         Ok(fd)
     }
 }

@@ -13,7 +13,7 @@
 //! # How spindle turns a signal into a wake-up (the self-pipe trick)
 //!
 //! A handler interrupts arbitrary code, so it may only do async-signal-safe
-//! work: no locks, no allocation, no waking tasks (see `sys.rs`). spindle's
+//! work: no locks, no allocation, no waking tasks (see `handler.rs`). spindle's
 //! handler sets one atomic flag per signal and `write`s one byte to a
 //! non-blocking, close-on-exec pipe. The read end of that pipe is an
 //! ordinary descriptor, registered with the reactor of every runtime that
@@ -47,8 +47,8 @@
 //! * A `Signal` belongs to the runtime it was created in: that runtime's
 //!   reactor watches the pipe for it.
 
+mod handler;
 mod registry;
-mod sys;
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -220,7 +220,7 @@ fn validate(signum: i32) -> io::Result<usize> {
         libc::SIGFPE,
     ];
     match usize::try_from(signum) {
-        Ok(n) if n > 0 && n < sys::NSIG && !FORBIDDEN.contains(&signum) => Ok(n),
+        Ok(n) if n > 0 && n < handler::NSIG && !FORBIDDEN.contains(&signum) => Ok(n),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("signal {signum} cannot be listened to"),

@@ -26,7 +26,8 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use super::sys::{self, NSIG, PENDING};
+use super::handler::{self, NSIG, PENDING};
+use crate::sys::fd as sys_fd;
 
 /// How many dispatches saw signal `n`. Deliveries between two dispatches
 /// are merged into one, as the kernel merges pending standard signals.
@@ -56,7 +57,7 @@ fn self_pipe() -> io::Result<&'static SelfPipe> {
     if let Some(pipe) = PIPE.get() {
         return Ok(pipe);
     }
-    let (read, write) = sys::pipe()?;
+    let (read, write) = sys_fd::pipe2()?;
     // Losing a race to another thread just closes our spare pipe.
     let _ = PIPE.set(SelfPipe { read, write });
     Ok(PIPE.get().expect("the self-pipe was just set"))
@@ -74,8 +75,8 @@ pub(super) fn prepare(signum: usize) -> io::Result<OwnedFd> {
     let mut installed = lock(&INSTALLED);
     if !installed[signum] {
         // Before the first handler runs, it must know where to write.
-        sys::set_wake_fd(pipe.write.as_fd());
-        sys::install_handler(signum as libc::c_int)?;
+        handler::set_wake_fd(pipe.write.as_fd());
+        handler::install(signum as libc::c_int)?;
         installed[signum] = true;
     }
     drop(installed);
@@ -119,7 +120,7 @@ pub(super) fn remove_listener(key: usize) {
 pub(super) fn dispatch(reader: BorrowedFd<'_>) {
     let mut buf = [0u8; 128];
     loop {
-        match sys::read(reader, &mut buf) {
+        match sys_fd::read(reader, &mut buf) {
             Ok(n) if n > 0 => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // WouldBlock: empty. (EOF cannot happen: the write end never closes.)

@@ -38,8 +38,13 @@ pub fn sum_pair((a, b): (i32, Vec<i32>)) -> Option<i64> {
     Some(i64::from(a) + b.iter().map(|&x| i64::from(x)).sum::<i64>())
 }
 
+/// Halves an even number; panics on purpose for an odd one. The message
+/// says so, since it shows in the test output.
 pub fn odd_panics(x: u32) -> u32 {
-    assert!(x.is_multiple_of(2), "odd number {x}");
+    assert!(
+        x.is_multiple_of(2),
+        "deliberate panic (testing a job that panics): odd number {x}"
+    );
     x / 2
 }
 

@@ -18,8 +18,8 @@ use crate::net::accept::Acceptor;
 use crate::net::addr::each_addr;
 use crate::net::forward::{forward_methods, impl_fd};
 use crate::net::socket::Socket;
-use crate::net::sys::{self, Family, Opt, SockAddr, Type};
 use crate::net::ToSocketAddrs;
+use crate::sys::socket::{self as sys, Family, Opt, SockAddr, Type};
 
 /// How many connections the kernel queues before we accept them (capped by
 /// `net.core.somaxconn`).

@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::net::addr::each_addr;
 use crate::net::forward::{forward_methods, impl_async_read, impl_async_write, impl_fd};
 use crate::net::socket::{self, Socket};
-use crate::net::sys::{self, Family, Opt, SockAddr, Type};
 use crate::net::ToSocketAddrs;
+use crate::sys::socket::{self as sys, Family, Opt, SockAddr, Type};
 
 /// A TCP connection.
 ///

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::net::forward::{forward_methods, impl_fd};
 use crate::net::socket::Socket;
-use crate::net::sys::{self, Family, SockAddr, Type};
+use crate::sys::socket::{self as sys, Family, SockAddr, Type};
 
 /// A unix-domain datagram socket.
 ///

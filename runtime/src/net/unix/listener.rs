@@ -16,7 +16,7 @@ use super::stream::UnixStream;
 use crate::net::accept::Acceptor;
 use crate::net::forward::{forward_methods, impl_fd};
 use crate::net::socket::Socket;
-use crate::net::sys::{self, Family, SockAddr, Type};
+use crate::sys::socket::{self as sys, Family, SockAddr, Type};
 
 /// How many connections the kernel queues before we accept them.
 const BACKLOG: i32 = 1024;

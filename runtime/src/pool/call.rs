@@ -1,6 +1,6 @@
-//! The `unsafe` of calling a function by its offset, of checking that a
-//! function lives in the program's own image, and of the shared "running
-//! task" word. (The process plumbing is in `os.rs`.)
+//! Calling a function by its offset in another process, checking that a
+//! function lives in the program's own image, and the shared "running
+//! job" word. (How the processes start is in `startup.rs`.)
 //!
 //! # Calling `fn(A) -> R` in another process
 //!
@@ -32,13 +32,14 @@ use std::any::{type_name, TypeId};
 use std::ffi::{c_int, c_void, CStr};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use super::frame::i64_at;
 use super::wire::{from_bytes, Wire};
+use crate::sys::{fd as sys_fd, memory};
 
 /// The type-erased signature every `trampoline::<A, R>` has.
 type Trampoline = fn(usize, u64, &[u8], &mut Vec<u8>) -> Result<(), String>;
@@ -260,40 +261,14 @@ const SLOT_LEN: usize = 8;
 impl RunSlot {
     /// A new memfd-backed slot (the fd is close-on-exec) and its mapping.
     pub(super) fn create() -> io::Result<(RunSlot, OwnedFd)> {
-        // SAFETY: the name is a NUL-terminated literal; the result is a new
-        // descriptor or -1.
-        let fd = unsafe { libc::memfd_create(c"spindle-pool-slot".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and belongs to nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: plain system call on a descriptor we own.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), SLOT_LEN as libc::off_t) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = sys_fd::memfd(c"spindle-pool-slot", SLOT_LEN)?;
         Ok((RunSlot::map(&fd)?, fd))
     }
 
     /// Maps the slot behind `fd` (the worker's side). The mapping stays
     /// valid after `fd` is closed.
     pub(super) fn map(fd: &OwnedFd) -> io::Result<RunSlot> {
-        // SAFETY: a fresh shared mapping of the memfd's 8 bytes, at an address
-        // the kernel picks; nothing else refers to that memory yet.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                SLOT_LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let word = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap gave null"))?;
+        let word = memory::map_shared(fd.as_fd(), SLOT_LEN)?.cast();
         Ok(RunSlot { word })
     }
 
@@ -314,7 +289,8 @@ impl RunSlot {
 
 impl Drop for RunSlot {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `map`, once.
-        unsafe { libc::munmap(self.word.as_ptr().cast(), SLOT_LEN) };
+        // SAFETY: exactly the mapping made in `map`, unmapped once; `self`
+        // is going away, so nothing reads the word any more.
+        unsafe { memory::unmap(self.word.cast(), SLOT_LEN) };
     }
 }

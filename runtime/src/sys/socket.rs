@@ -1,34 +1,32 @@
-//! The system-call layer of `net`: every `libc` call and every `unsafe`
-//! block of the networking code lives in this file, and nowhere else.
+//! System calls on sockets: creating, connecting, accepting, sending and
+//! receiving, options.
 //!
 //! Each function is a thin, safe wrapper around one system call. It takes
 //! borrowed descriptors and Rust buffers, turns a `-1` return into the
 //! `io::Error` of `errno`, and hands new descriptors back as [`OwnedFd`],
 //! which closes them on drop. Three rules hold for every socket here:
 //!
-//! * Every descriptor is created close-on-exec and non-blocking in the same
-//!   call (`SOCK_CLOEXEC | SOCK_NONBLOCK` on `socket`, `socketpair` and
-//!   `accept4`), so none leaks into a child process, none can block the
-//!   runtime's thread, and no `fcntl` race window exists.
+//! * Every descriptor is created close-on-exec in the same call
+//!   (`SOCK_CLOEXEC` on `socket`, `socketpair` and `accept4`), so none leaks
+//!   into a child process and no `fcntl` race window exists; the runtime's
+//!   sockets are non-blocking from birth too (`SOCK_NONBLOCK`), so none can
+//!   block the runtime's thread. (The process pool's fork-server pair is the
+//!   one blocking pair: [`blocking_socketpair`].)
 //! * Every send passes `MSG_NOSIGNAL`: writing to a connection the peer has
 //!   reset fails with `EPIPE` instead of raising a process-killing `SIGPIPE`.
-//! * Addresses cross the boundary as [`SockAddr`], a `sockaddr_storage` and
-//!   its length, converted from and to `std::net::SocketAddr` and unix paths.
+//! * Addresses cross the boundary as [`SockAddr`] (`sockaddr.rs`).
+//!
+//! (Passing descriptors over a unix socket is in `fd_passing.rs`.)
 
-use std::ffi::OsStr;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::{self, MaybeUninit};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::SocketAddr as UnixAddr;
-use std::path::Path;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-/// The most buffers one vectored call passes (Linux's `UIO_MAXIOV`); the
-/// rest are left for the next call.
-pub(crate) const MAX_IOV: usize = 1024;
+pub(crate) use super::fd::MAX_IOV;
+pub(crate) use super::sockaddr::SockAddr;
+use super::{cvt, cvt_len};
 
 /// Address family of a new socket.
 #[derive(Copy, Clone, Debug)]
@@ -56,21 +54,31 @@ impl Family {
     }
 }
 
-/// Socket type: a byte stream or datagrams.
+/// Socket type: a byte stream, datagrams, or (unix only) a connection
+/// that keeps message boundaries.
 #[derive(Copy, Clone, Debug)]
 pub(crate) enum Type {
     Stream,
     Datagram,
+    #[cfg(feature = "process-pool")]
+    SeqPacket,
 }
 
 impl Type {
     /// The type argument, with the flags every spindle socket gets.
     fn raw(self) -> libc::c_int {
+        self.raw_blocking() | libc::SOCK_NONBLOCK
+    }
+
+    /// The type argument, close-on-exec but blocking.
+    fn raw_blocking(self) -> libc::c_int {
         let ty = match self {
             Type::Stream => libc::SOCK_STREAM,
             Type::Datagram => libc::SOCK_DGRAM,
+            #[cfg(feature = "process-pool")]
+            Type::SeqPacket => libc::SOCK_SEQPACKET,
         };
-        ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK
+        ty | libc::SOCK_CLOEXEC
     }
 }
 
@@ -129,27 +137,11 @@ pub(crate) fn accept_failure(e: &io::Error) -> AcceptFailure {
     }
 }
 
-fn cvt(res: libc::c_int) -> io::Result<libc::c_int> {
-    if res == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(res)
-    }
-}
-
-fn cvt_len(res: libc::ssize_t) -> io::Result<usize> {
-    if res < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(res as usize)
-    }
-}
-
 /// Takes ownership of a descriptor a system call just created.
 fn owned(fd: libc::c_int) -> OwnedFd {
     // SAFETY: `fd` was just returned by a successful call that created it
     // (socket, socketpair, accept4); nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+    unsafe { super::fd::adopt(fd) }
 }
 
 /// `socket(2)`: a new close-on-exec, non-blocking socket.
@@ -164,6 +156,17 @@ pub(crate) fn socketpair(ty: Type) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];
     // SAFETY: `fds` is a writable array of two ints, as socketpair requires.
     cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty.raw(), 0, fds.as_mut_ptr()) })?;
+    Ok((owned(fds[0]), owned(fds[1])))
+}
+
+/// `socketpair(2)`: two connected close-on-exec unix sockets that *block*,
+/// for a connection served by a plain thread (the process pool's fork
+/// server), never by the runtime.
+#[cfg(feature = "process-pool")]
+pub(crate) fn blocking_socketpair(ty: Type) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` is a writable array of two ints, as socketpair requires.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty.raw_blocking(), 0, fds.as_mut_ptr()) })?;
     Ok((owned(fds[0]), owned(fds[1])))
 }
 
@@ -225,6 +228,19 @@ pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     let flags = libc::MSG_NOSIGNAL;
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
     cvt_len(unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) })
+}
+
+/// Writes all of `buf` to a *blocking* socket with [`send`], retrying on
+/// `EINTR`: a reader that is gone is `EPIPE`, never `SIGPIPE`.
+#[cfg(feature = "process-pool")]
+pub(crate) fn send_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match super::retry_eintr(|| send(fd, buf))? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
 }
 
 /// `readv(2)` into several buffers.
@@ -386,160 +402,6 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
     Ok((cred.pid, cred.uid, cred.gid))
 }
 
-/// A socket address as the kernel takes it: storage big enough for every
-/// family, and how many of its bytes are used.
-pub(crate) struct SockAddr {
-    storage: libc::sockaddr_storage,
-    len: libc::socklen_t,
-}
-
-impl SockAddr {
-    /// Zeroed storage with its full size as the length, for the kernel to fill.
-    fn empty() -> SockAddr {
-        SockAddr {
-            // SAFETY: sockaddr_storage is plain integers; all-zero is valid.
-            storage: unsafe { mem::zeroed() },
-            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-        }
-    }
-
-    fn as_ptr(&self) -> *const libc::sockaddr {
-        (&raw const self.storage).cast()
-    }
-
-    fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
-        (&raw mut self.storage).cast()
-    }
-
-    /// Stores `value`, one of the `sockaddr_*` types, at the start.
-    fn put<T: Copy>(&mut self, value: T) {
-        assert!(mem::size_of::<T>() <= mem::size_of::<libc::sockaddr_storage>());
-        // SAFETY: sockaddr_storage is at least as large (checked) and as
-        // aligned as every sockaddr type, and `value` is fully initialised.
-        unsafe { self.as_mut_ptr().cast::<T>().write(value) };
-        self.len = mem::size_of::<T>() as libc::socklen_t;
-    }
-
-    /// Reads the start as `T`, one of the `sockaddr_*` types, after the
-    /// caller checked the family says it is one.
-    fn get<T: Copy>(&self) -> T {
-        assert!(mem::size_of::<T>() <= mem::size_of::<libc::sockaddr_storage>());
-        // SAFETY: in bounds and aligned as in `put`; the storage is fully
-        // initialised (zeroed, then written) and `T` is plain integers.
-        unsafe { self.as_ptr().cast::<T>().read() }
-    }
-
-    fn family(&self) -> libc::c_int {
-        self.storage.ss_family as libc::c_int
-    }
-
-    /// An IPv4 or IPv6 address.
-    pub(crate) fn from_inet(addr: &SocketAddr) -> SockAddr {
-        let mut out = SockAddr::empty();
-        match addr {
-            SocketAddr::V4(a) => out.put(libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            }),
-            SocketAddr::V6(a) => out.put(libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            }),
-        }
-        out
-    }
-
-    /// A unix socket path. A path starting with a NUL byte names an
-    /// address in Linux's abstract namespace.
-    pub(crate) fn from_path(path: &Path) -> io::Result<SockAddr> {
-        let bytes = path.as_os_str().as_bytes();
-        let abstract_name = bytes.first() == Some(&0);
-        let invalid = |msg| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
-        let mut un = libc::sockaddr_un {
-            sun_family: libc::AF_UNIX as libc::sa_family_t,
-            sun_path: [0; 108],
-        };
-        if bytes.len() >= un.sun_path.len() {
-            return invalid("unix socket path must be shorter than 108 bytes");
-        }
-        if !abstract_name && bytes.contains(&0) {
-            return invalid("unix socket path must not contain NUL bytes");
-        }
-        for (dst, src) in un.sun_path.iter_mut().zip(bytes) {
-            *dst = *src as libc::c_char;
-        }
-        let mut out = SockAddr::empty();
-        out.put(un);
-        // A path name counts its terminating NUL; an abstract name does not.
-        let nul = usize::from(!abstract_name && !bytes.is_empty());
-        out.len = (mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + nul) as _;
-        Ok(out)
-    }
-
-    /// As an IPv4 or IPv6 address.
-    pub(crate) fn to_inet(&self) -> io::Result<SocketAddr> {
-        match self.family() {
-            libc::AF_INET => {
-                let sin: libc::sockaddr_in = self.get();
-                let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-                Ok(SocketAddrV4::new(ip, u16::from_be(sin.sin_port)).into())
-            }
-            libc::AF_INET6 => {
-                let sin6: libc::sockaddr_in6 = self.get();
-                let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-                let port = u16::from_be(sin6.sin6_port);
-                Ok(SocketAddrV6::new(ip, port, sin6.sin6_flowinfo, sin6.sin6_scope_id).into())
-            }
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not an IPv4 or IPv6 socket address",
-            )),
-        }
-    }
-
-    /// As a unix socket address: a path, an abstract name, or unnamed.
-    /// The kernel reports an unbound datagram sender with length 0 (not
-    /// even a family); that is unnamed too.
-    pub(crate) fn to_unix(&self) -> io::Result<UnixAddr> {
-        if self.len != 0 && self.family() != libc::AF_UNIX {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a unix socket address",
-            ));
-        }
-        let un: libc::sockaddr_un = self.get();
-        let offset = mem::offset_of!(libc::sockaddr_un, sun_path);
-        let len = (self.len as usize)
-            .saturating_sub(offset)
-            .min(un.sun_path.len());
-        let mut bytes = [0u8; 108];
-        for (dst, src) in bytes.iter_mut().zip(&un.sun_path[..len]) {
-            *dst = *src as u8;
-        }
-        let bytes = &bytes[..len];
-        match bytes.first() {
-            // No path: an unnamed socket (unbound, or one end of a pair).
-            // std has no constructor for that; an empty path name yields
-            // exactly that address (a unit test checks it).
-            None => UnixAddr::from_pathname(""),
-            Some(0) => UnixAddr::from_abstract_name(&bytes[1..]),
-            Some(_) => {
-                let end = bytes.iter().position(|&b| b == 0).unwrap_or(len);
-                UnixAddr::from_pathname(OsStr::from_bytes(&bytes[..end]))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-#[path = "sys_tests.rs"]
+#[path = "socket_tests.rs"]
 mod tests;

@@ -1,4 +1,4 @@
-//! Unit tests of `sys.rs`: address conversions and error classes.
+//! Unit tests of `sockaddr.rs`: address conversions.
 
 use super::*;
 
@@ -30,12 +30,4 @@ fn unix_round_trip() {
     assert!(SockAddr::from_inet(&"1.2.3.4:5".parse().unwrap())
         .to_unix()
         .is_err());
-}
-
-#[test]
-fn accept_failures() {
-    let class = |errno| accept_failure(&io::Error::from_raw_os_error(errno));
-    assert_eq!(class(libc::EMFILE), AcceptFailure::Exhausted);
-    assert_eq!(class(libc::ECONNABORTED), AcceptFailure::Retry);
-    assert_eq!(class(libc::EBADF), AcceptFailure::Other);
 }

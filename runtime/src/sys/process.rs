@@ -1,0 +1,154 @@
+//! System calls on processes: a pidfd for a child, signalling it, reaping
+//! it with `waitpid`, and what a new child does to itself (`fork`,
+//! `prctl`, `_exit`).
+//!
+//! Only ever `waitpid(pid)` for a pid the caller started, never
+//! `waitpid(-1)`, which would steal the statuses of children spawned by
+//! other code (see `process/reap.rs`).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use super::{cvt, cvt_long};
+
+fn pid_t(pid: u32, invalid: libc::c_int) -> io::Result<libc::pid_t> {
+    libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(invalid))
+}
+
+/// `pidfd_open(pid, 0)` (Linux 5.3): a descriptor that refers to the process
+/// itself, not to its number, and becomes readable when it exits. It is
+/// close-on-exec by definition. Fails with `ENOSYS` on older kernels (and
+/// with `EPERM` under some seccomp filters that do not know the call).
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = pid_t(pid, libc::ESRCH)?;
+    // SAFETY: plain integer arguments; the kernel validates them.
+    let fd = cvt_long(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: pidfd_open just created this descriptor; nothing else owns it.
+    Ok(unsafe { super::fd::adopt(fd as libc::c_int) })
+}
+
+/// True if `e` says this kernel (or sandbox) has no `pidfd_open`.
+pub(crate) fn is_pidfd_unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM))
+}
+
+/// Sends `SIGKILL`: through the pidfd if there is one (it can never hit
+/// another process that reused the number), else with `kill(2)`, which is
+/// safe from that reuse only while `pid` is our unreaped child. A process
+/// that is already gone (`ESRCH`) counts as success.
+pub(crate) fn send_sigkill(pid: u32, pidfd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    let res = match pidfd {
+        Some(fd) => {
+            // SAFETY: integer arguments and a null siginfo pointer, which
+            // pidfd_send_signal(2) documents as "like kill(2)".
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            cvt_long(r).map(drop)
+        }
+        None => {
+            let pid = pid_t(pid, libc::ESRCH)?;
+            // SAFETY: plain integer arguments.
+            cvt(unsafe { libc::kill(pid, libc::SIGKILL) }).map(drop)
+        }
+    };
+    match res {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        other => other,
+    }
+}
+
+fn waitpid(pid: u32, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+    let pid = pid_t(pid, libc::ECHILD)?;
+    let mut status: libc::c_int = 0;
+    super::retry_eintr(|| {
+        // SAFETY: `status` is a live, writable int.
+        cvt(unsafe { libc::waitpid(pid, &mut status, flags) })
+    })
+    .map(|reaped| (reaped != 0).then(|| ExitStatus::from_raw(status)))
+}
+
+/// `waitpid(pid, WNOHANG)`: reaps the child if it has exited (`Some`), or
+/// returns `None` at once if it is still running. `ECHILD` means it is not
+/// (or no longer) our child to reap: someone else reaped it.
+pub(crate) fn try_wait(pid: u32) -> io::Result<Option<ExitStatus>> {
+    waitpid(pid, libc::WNOHANG)
+}
+
+/// `waitpid(pid, 0)`: blocks the thread until the child exits, and reaps it.
+pub(crate) fn wait_blocking(pid: u32) -> io::Result<ExitStatus> {
+    waitpid(pid, 0)?.ok_or_else(|| io::Error::other("waitpid returned no status"))
+}
+
+#[cfg(feature = "process-pool")]
+/// The pid of this process's parent (`getppid`, which cannot fail). A
+/// process whose parent died has been re-parented (to init or a subreaper).
+pub(crate) fn parent_pid() -> u32 {
+    // SAFETY: getppid has no arguments and cannot fail.
+    unsafe { libc::getppid() as u32 }
+}
+
+#[cfg(feature = "process-pool")]
+/// `prctl(PR_SET_PDEATHSIG, signal)`: the kernel sends `signal` to this
+/// process when the thread that created it exits. Async-signal-safe.
+pub(crate) fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; the unused arguments
+    // are ignored.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) }).map(drop)
+}
+
+#[cfg(feature = "process-pool")]
+/// `prctl(PR_SET_NAME)`: the name `ps` and `top` show for this thread (the
+/// main thread's is the process's); at most 15 bytes are kept.
+pub(crate) fn set_thread_name(name: &str) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16
+    // bytes: `buf` is 16 bytes and its last one is always 0.
+    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr()) };
+}
+
+#[cfg(feature = "process-pool")]
+/// Which side of a [`fork`] this is.
+pub(crate) enum Forked {
+    /// The new process.
+    Child,
+    /// The calling process; the new one has this pid.
+    Parent(u32),
+}
+
+#[cfg(feature = "process-pool")]
+/// `fork(2)`: a copy of this process.
+///
+/// # Safety
+/// The child is a copy of the calling thread alone: a lock that another
+/// thread held at the moment of the fork stays locked in it forever, so the
+/// child of a multi-threaded process may call only async-signal-safe
+/// functions until it `exec`s or exits. Call this only in a process with a
+/// single thread, or restrict the child accordingly.
+pub(crate) unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: fork has no memory-safety preconditions of its own; the
+    // caller upholds the rule above for the child.
+    match cvt(unsafe { libc::fork() })? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as u32)),
+    }
+}
+
+#[cfg(feature = "process-pool")]
+/// `_exit(code)`: ends this process now, without running `atexit`
+/// handlers or flushing anything (for a process that never entered `main`,
+/// or a forked copy that must not run its parent's cleanup).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process; it has no preconditions.
+    unsafe { libc::_exit(code) }
+}
