@@ -1,10 +1,10 @@
 //! Echo throughput over loopback: a spindle server vs a tokio server.
 //!
 //! ```text
-//! cargo bench --bench echo                         # everything (parent mode)
-//! cargo bench --bench echo -- --secs 5 --runs 3    # the defaults
-//! cargo bench --bench echo -- --serve spindle --addr 127.0.0.1:7000
-//! cargo bench --bench echo -- --load --addr 127.0.0.1:7000 --conns 50 --secs 5 --size 64
+//! cargo bench -p spindle-benches --bench echo                         # everything (parent mode)
+//! cargo bench -p spindle-benches --bench echo -- --secs 5 --runs 3    # the defaults
+//! cargo bench -p spindle-benches --bench echo -- --serve spindle --addr 127.0.0.1:7000
+//! cargo bench -p spindle-benches --bench echo -- --load --addr 127.0.0.1:7000 --conns 50 --secs 5 --size 64
 //! ```
 //!
 //! Modes of this one binary:

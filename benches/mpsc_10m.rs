@@ -2,7 +2,7 @@
 //! criterion): spindle vs tokio's current-thread runtime.
 //!
 //! ```text
-//! cargo bench --bench mpsc_10m
+//! cargo bench -p spindle-benches --bench mpsc_10m
 //! ```
 //!
 //! * **mpsc**: one task sends 10,000,000 `u64` to another through a bounded

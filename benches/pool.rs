@@ -1,8 +1,8 @@
 //! Pool benchmarks: a plain `main` that prints one line per measurement.
 //!
 //! ```text
-//! cargo bench --bench pool                # everything
-//! cargo bench --bench pool -- cpu_bound   # sections whose name matches
+//! cargo bench -p spindle-benches --bench pool                # everything
+//! cargo bench -p spindle-benches --bench pool -- cpu_bound   # sections whose name matches
 //! ```
 //!
 //! 1. `spawn_blocking` round trip on a warm pool: spindle vs tokio's
@@ -233,7 +233,7 @@ fn cpu_bound_speedup() {
 )]
 struct Args {
     /// Run only the sections whose name contains one of these
-    /// (`cargo bench --bench pool -- cpu`).
+    /// (`cargo bench -p spindle-benches --bench pool -- cpu`).
     #[arg(value_name = "FILTER")]
     filters: Vec<String>,
     /// Passed by `cargo bench`; ignored.

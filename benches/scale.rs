@@ -2,11 +2,11 @@
 //! child process so that peak RSS is per runtime and per case.
 //!
 //! ```text
-//! cargo bench --bench scale                  # parent: every case, both runtimes, 5 runs
-//! cargo bench --bench scale -- --runs 3      # fewer runs
-//! cargo bench --bench scale -- --case sleep  # one case only
-//! cargo bench --bench scale -- --quiet-wait 0 # don't wait for a quiet machine
-//! cargo bench --bench scale -- --case spawn --rt spindle --child  # one child run
+//! cargo bench -p spindle-benches --bench scale                  # parent: every case, both runtimes, 5 runs
+//! cargo bench -p spindle-benches --bench scale -- --runs 3      # fewer runs
+//! cargo bench -p spindle-benches --bench scale -- --case sleep  # one case only
+//! cargo bench -p spindle-benches --bench scale -- --quiet-wait 0 # don't wait for a quiet machine
+//! cargo bench -p spindle-benches --bench scale -- --case spawn --rt spindle --child  # one child run
 //! ```
 //!
 //! Cases:
