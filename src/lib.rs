@@ -33,3 +33,9 @@
 
 pub use spindle_reactor as reactor;
 pub use spindle_runtime::*;
+
+/// The README's Rust code blocks, compiled and run as doctests
+/// (`cargo test --doc`), so the front page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
