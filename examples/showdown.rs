@@ -428,7 +428,7 @@ fn serve_child(model: Model, addr: &str, cpu: Option<usize>) -> ! {
             eprintln!("showdown --serve: could not pin to CPU {cpu}: {e}");
         }
     }
-    let listener = match server::bind(&addr) {
+    let listener = match server::bind(addr) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("showdown --serve: bind {addr}: {e}");
