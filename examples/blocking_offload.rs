@@ -130,7 +130,12 @@ async fn pinger(
     done: Arc<AtomicBool>,
     total: u64,
 ) -> io::Result<(Vec<Duration>, Duration)> {
-    let mut stream = TcpStream::connect(addr).await?;
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("could not connect to our own echo server at {addr}: {e}"),
+        )
+    })?;
     stream.set_nodelay(true)?;
     let (ping, mut pong) = ([b'p'; 64], [0u8; 64]);
     let (mut all, mut window) = (Vec::new(), Vec::new());

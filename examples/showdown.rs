@@ -410,7 +410,7 @@ fn connect_all(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
     let mut streams = Vec::with_capacity(n);
     for i in 0..n {
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
-            .map_err(|e| format!("connect {} of {n} failed: {e}", i + 1))?;
+            .map_err(|e| format!("connect {} of {n} to {addr} failed: {e}", i + 1))?;
         stream
             .set_nodelay(true)
             .map_err(|e| format!("set_nodelay: {e}"))?;
