@@ -1,10 +1,10 @@
 //! Echo throughput over loopback: a spindle server vs a tokio server.
 //!
 //! ```text
-//! cargo bench --bench echo                         # everything (parent mode)
-//! cargo bench --bench echo -- --secs 5 --runs 3    # the defaults
-//! cargo bench --bench echo -- --serve spindle --addr 127.0.0.1:7000
-//! cargo bench --bench echo -- --load --addr 127.0.0.1:7000 --conns 50 --secs 5 --size 64
+//! cargo bench -p spindle-benches --bench echo                         # everything (parent mode)
+//! cargo bench -p spindle-benches --bench echo -- --secs 5 --runs 3    # the defaults
+//! cargo bench -p spindle-benches --bench echo -- --serve spindle --addr 127.0.0.1:7000
+//! cargo bench -p spindle-benches --bench echo -- --load --addr 127.0.0.1:7000 --conns 50 --secs 5 --size 64
 //! ```
 //!
 //! Modes of this one binary:
@@ -40,57 +40,64 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Default)]
+use clap::Parser;
+
+/// Echo throughput over loopback: a spindle server against a tokio server,
+/// each pinned to one CPU, the load generator on another. Without --serve
+/// or --load it runs every point (the parent mode).
+#[derive(Parser, Debug)]
+#[command(
+    name = "echo",
+    bin_name = "cargo bench -p spindle-benches --bench echo --"
+)]
 struct Args {
+    /// Be a server: `spindle` or `tokio` (prints `LISTENING <addr>`).
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio"])]
     serve: Option<String>,
+    /// Be the load generator (prints `START`, then `END count=... secs=...`).
+    #[arg(long, conflicts_with = "serve")]
     load: bool,
+    /// The server's address (with --serve or --load).
+    #[arg(long, value_name = "HOST:PORT")]
     addr: Option<String>,
+    /// Busy connections (with --load).
+    #[arg(long, value_name = "N", default_value_t = 50)]
     conns: usize,
+    /// Idle connections opened first, which never send (with --load).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     idle: usize,
+    /// Measured seconds per run.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
     secs: f64,
+    /// Message size in bytes.
+    #[arg(long, value_name = "N", default_value_t = 64)]
     size: usize,
+    /// Runs per point and server kind (parent mode).
+    #[arg(long, value_name = "N", default_value_t = 3)]
     runs: usize,
+    /// Pin this process to CPU N (children, when taskset is missing).
+    #[arg(long, value_name = "N")]
     cpu: Option<usize>,
+    /// Seconds to wait for other processes to use < 15% of a CPU before each run.
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
     quiet_wait: f64,
+    /// Repeat a run during which other processes used more than this many CPUs.
+    #[arg(long, value_name = "CPUS", default_value_t = 0.10)]
     max_other: f64,
+    /// Runs tried per measurement, keeping the least disturbed.
+    #[arg(long, value_name = "N", default_value_t = 3)]
     attempts: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Ignored: `cargo bench -- FILTER` passes its filter to every bench,
+    /// and the filters are meant for the criterion benches.
+    #[arg(value_name = "FILTER")]
+    filters: Vec<String>,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args {
-        conns: 50,
-        secs: 5.0,
-        size: 64,
-        runs: 3,
-        quiet_wait: 30.0,
-        max_other: 0.10,
-        attempts: 3,
-        ..Args::default()
-    };
-    let mut it = std::env::args().skip(1);
-    fn num<T: std::str::FromStr>(v: Option<String>, name: &str) -> T {
-        v.and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} takes a number"))
-    }
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--serve" => a.serve = it.next(),
-            "--load" => a.load = true,
-            "--addr" => a.addr = it.next(),
-            "--conns" => a.conns = num(it.next(), "--conns"),
-            "--idle" => a.idle = num(it.next(), "--idle"),
-            "--secs" => a.secs = num(it.next(), "--secs"),
-            "--size" => a.size = num(it.next(), "--size"),
-            "--runs" => a.runs = num(it.next(), "--runs"),
-            "--cpu" => a.cpu = Some(num(it.next(), "--cpu")),
-            "--quiet-wait" => a.quiet_wait = num(it.next(), "--quiet-wait"),
-            "--max-other" => a.max_other = num(it.next(), "--max-other"),
-            "--attempts" => a.attempts = num(it.next(), "--attempts"),
-            // `cargo bench` passes `--bench`; anything else is ignored too.
-            _ => {}
-        }
-    }
-    a
+    Args::parse()
 }
 
 /// Raises the soft open-file limit to the hard limit.

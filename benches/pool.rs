@@ -1,8 +1,8 @@
 //! Pool benchmarks: a plain `main` that prints one line per measurement.
 //!
 //! ```text
-//! cargo bench --bench pool                # everything
-//! cargo bench --bench pool -- cpu_bound   # sections whose name matches
+//! cargo bench -p spindle-benches --bench pool                # everything
+//! cargo bench -p spindle-benches --bench pool -- cpu_bound   # sections whose name matches
 //! ```
 //!
 //! 1. `spawn_blocking` round trip on a warm pool: spindle vs tokio's
@@ -27,6 +27,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use spindle::pool::{ProcessPool, ThreadPool};
 
 fn square(x: u64) -> u64 {
@@ -222,14 +223,29 @@ fn cpu_bound_speedup() {
     });
 }
 
+/// The blocking pool, the thread pool and the process pool: round trips,
+/// throughput, and the speedup of CPU-bound work; tokio's spawn_blocking
+/// beside them. Sections: spawn_blocking, thread_pool, process_pool, cpu_bound.
+#[derive(Parser, Debug)]
+#[command(
+    name = "pool",
+    bin_name = "cargo bench -p spindle-benches --bench pool --"
+)]
+struct Args {
+    /// Run only the sections whose name contains one of these
+    /// (`cargo bench -p spindle-benches --bench pool -- cpu`).
+    #[arg(value_name = "FILTER")]
+    filters: Vec<String>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
 fn main() {
+    // A worker process of the pool runs its jobs and exits here, before
+    // any argument is read.
     spindle::pool::worker_main();
-    // `cargo bench --bench pool -- cpu` runs only the sections whose name
-    // contains "cpu" (cargo itself passes `--bench`, which is ignored).
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filters = Args::parse().filters;
     let sections: [(&str, fn()); 4] = [
         ("spawn_blocking", spawn_blocking_round_trip),
         ("thread_pool", thread_pool_throughput),

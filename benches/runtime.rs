@@ -2,9 +2,9 @@
 //! both functions of a case in the same criterion group.
 //!
 //! ```text
-//! cargo bench --bench runtime
-//! cargo bench --bench runtime -- spawn_many   # one group
-//! cargo bench --bench runtime -- echo_round_trip
+//! cargo bench -p spindle-benches --bench runtime
+//! cargo bench -p spindle-benches --bench runtime -- spawn_many   # one group
+//! cargo bench -p spindle-benches --bench runtime -- echo_round_trip
 //! ```
 //!
 //! Each runtime is created once per benchmark, outside the measured loop;

@@ -2,11 +2,11 @@
 //! child process so that peak RSS is per runtime and per case.
 //!
 //! ```text
-//! cargo bench --bench scale                  # parent: every case, both runtimes, 5 runs
-//! cargo bench --bench scale -- --runs 3      # fewer runs
-//! cargo bench --bench scale -- --case sleep  # one case only
-//! cargo bench --bench scale -- --quiet-wait 0 # don't wait for a quiet machine
-//! cargo bench --bench scale -- --case spawn --rt spindle --child  # one child run
+//! cargo bench -p spindle-benches --bench scale                  # parent: every case, both runtimes, 5 runs
+//! cargo bench -p spindle-benches --bench scale -- --runs 3      # fewer runs
+//! cargo bench -p spindle-benches --bench scale -- --case sleep  # one case only
+//! cargo bench -p spindle-benches --bench scale -- --quiet-wait 0 # don't wait for a quiet machine
+//! cargo bench -p spindle-benches --bench scale -- --case spawn --rt spindle --child  # one child run
 //! ```
 //!
 //! Cases:
@@ -28,74 +28,55 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+
 const TASKS: u64 = 1_000_000;
 const CASES: [&str; 2] = ["spawn", "sleep"];
 const RTS: [&str; 2] = ["spindle", "tokio"];
 
+/// A million tasks spawned, or a million sleeps, on spindle and on tokio:
+/// each case in a child process of its own, timed with its peak memory.
+#[derive(Parser, Debug)]
+#[command(
+    name = "scale",
+    bin_name = "cargo bench -p spindle-benches --bench scale --"
+)]
 struct Args {
+    /// Only this case.
+    #[arg(long, value_name = "CASE", value_parser = CASES)]
     case: Option<String>,
+    /// Only this runtime.
+    #[arg(long, value_name = "RUNTIME", value_parser = RTS)]
     rt: Option<String>,
+    /// Runs per case and runtime.
+    #[arg(long, value_name = "N", default_value_t = 5)]
     runs: usize,
+    /// Tasks (or sleeps) per run.
+    #[arg(long, value_name = "N", default_value_t = TASKS)]
     tasks: u64,
+    /// Be one child run (needs --case and --rt).
+    #[arg(long, requires_all = ["case", "rt"])]
     child: bool,
+    /// Seconds to wait for other processes to use < 15% of a CPU before each run.
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
     quiet_wait: f64,
+    /// Repeat a run during which other processes used more than this many CPUs.
+    #[arg(long, value_name = "CPUS", default_value_t = 0.10)]
     max_other: f64,
+    /// Runs tried per measurement, keeping the least disturbed.
+    #[arg(long, value_name = "N", default_value_t = 3)]
     attempts: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Ignored: `cargo bench -- FILTER` passes its filter to every bench,
+    /// and the filters are meant for the criterion benches.
+    #[arg(value_name = "FILTER")]
+    filters: Vec<String>,
 }
 
 fn parse_args() -> Args {
-    let mut args = Args {
-        case: None,
-        rt: None,
-        runs: 5,
-        tasks: TASKS,
-        child: false,
-        quiet_wait: 30.0,
-        max_other: 0.10,
-        attempts: 3,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--case" => args.case = it.next(),
-            "--rt" => args.rt = it.next(),
-            "--runs" => {
-                args.runs = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--runs takes a number")
-            }
-            "--tasks" => {
-                args.tasks = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--tasks takes a number")
-            }
-            "--child" => args.child = true,
-            "--max-other" => {
-                args.max_other = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--max-other takes a share of a CPU")
-            }
-            "--attempts" => {
-                args.attempts = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--attempts takes a number")
-            }
-            "--quiet-wait" => {
-                args.quiet_wait = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--quiet-wait takes seconds")
-            }
-            // `cargo bench` passes `--bench`; criterion-style filters and
-            // anything else are ignored.
-            _ => {}
-        }
-    }
-    args
+    Args::parse()
 }
 
 /// Deterministic pseudo-random sleep durations in 1..=100 ms (64-bit LCG,

@@ -4,9 +4,9 @@
 //! `std::sync::mpsc::sync_channel`).
 //!
 //! ```text
-//! cargo bench --bench sync
-//! cargo bench --bench sync -- mpsc_bounded     # the two mpsc groups
-//! cargo bench --bench sync -- pipeline
+//! cargo bench -p spindle-benches --bench sync
+//! cargo bench -p spindle-benches --bench sync -- mpsc_bounded     # the two mpsc groups
+//! cargo bench -p spindle-benches --bench sync -- pipeline
 //! ```
 //!
 //! | group | one iteration |

@@ -23,18 +23,39 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use spindle::io::{AsyncReadExt, AsyncWriteExt};
 use spindle::net::{TcpListener, TcpStream};
+use spindle::Runtime;
 
 const CHUNK: usize = 1 << 20;
 
+/// An echo server that keeps answering while a long blocking job (hashing a
+/// temp file) runs: on the blocking pool, or with --inline on the event loop.
+#[derive(Parser, Debug)]
+#[command(name = "blocking_offload")]
+struct Args {
+    /// Size of the generated temp file, in megabytes.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    mb: u32,
+    /// How many times the hash reads the file.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    passes: u64,
+    /// Hash inside a task, on the event loop's thread (to see it stall).
+    #[arg(long)]
+    inline: bool,
+}
+
 fn main() -> io::Result<()> {
-    let (mb, passes, inline) = parse_args();
-    spindle::block_on(async move {
+    let Args { mb, passes, inline } = Args::parse();
+    let mb = mb as usize;
+    let rt = Runtime::new()?;
+    let backend = rt.backend();
+    rt.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         spindle::spawn(echo_server(listener));
-        println!("echo server on {addr}; writing a {mb} MB temp file...");
+        println!("echo server on {addr} (backend: {backend}); writing a {mb} MB temp file...");
         let path = std::env::temp_dir().join(format!("spindle-offload-{}", std::process::id()));
         let p = path.clone();
         spindle::spawn_blocking(move || generate(&p, mb)).await??;
@@ -109,7 +130,12 @@ async fn pinger(
     done: Arc<AtomicBool>,
     total: u64,
 ) -> io::Result<(Vec<Duration>, Duration)> {
-    let mut stream = TcpStream::connect(addr).await?;
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("could not connect to our own echo server at {addr}: {e}"),
+        )
+    })?;
     stream.set_nodelay(true)?;
     let (ping, mut pong) = ([b'p'; 64], [0u8; 64]);
     let (mut all, mut window) = (Vec::new(), Vec::new());
@@ -185,33 +211,4 @@ fn hash_file(path: &Path, passes: u64, hashed: &AtomicU64) -> io::Result<u64> {
         }
     }
     Ok(hash)
-}
-
-fn parse_args() -> (usize, u64, bool) {
-    let (mut mb, mut passes, mut inline) = (256, 4, false);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--inline" => inline = true,
-            "--mb" => {
-                mb = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(usage)
-            }
-            "--passes" => {
-                passes = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(usage)
-            }
-            _ => usage(),
-        }
-    }
-    (mb, passes, inline)
-}
-
-fn usage<T>() -> T {
-    eprintln!("usage: blocking_offload [--mb N] [--passes N] [--inline]");
-    std::process::exit(2);
 }

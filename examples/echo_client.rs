@@ -13,13 +13,32 @@
 
 use std::io::{self, BufRead};
 
+use clap::Parser;
 use spindle::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use spindle::net::TcpStream;
 
+/// Sends each line of stdin to an echo server and prints each reply.
+#[derive(Parser, Debug)]
+#[command(name = "echo_client")]
+struct Args {
+    /// The server's address.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7000")]
+    addr: String,
+}
+
 fn main() -> io::Result<()> {
-    let addr = parse_args();
+    let Args { addr } = Args::parse();
     spindle::block_on(async move {
-        let stream = TcpStream::connect(&addr).await?;
+        let stream = match TcpStream::connect(&addr).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                eprintln!(
+                    "echo_client: could not connect to {addr}: {e} (is the server running? \
+                     start it with `cargo run --example echo_server -- --addr {addr}`)"
+                );
+                std::process::exit(1);
+            }
+        };
         let (reader, mut writer) = stream.into_split();
         let mut replies = BufReader::new(reader).lines();
         while let Some(line) = next_stdin_line().await? {
@@ -47,20 +66,4 @@ async fn next_stdin_line() -> io::Result<Option<String>> {
         Ok((n > 0).then_some(line))
     });
     read.await.map_err(io::Error::other)?
-}
-
-/// `--addr HOST:PORT`, default 127.0.0.1:7000.
-fn parse_args() -> String {
-    let mut addr = "127.0.0.1:7000".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--addr", Some(value)) => addr = value,
-            _ => {
-                eprintln!("usage: echo_client [--addr HOST:PORT]");
-                std::process::exit(2);
-            }
-        }
-    }
-    addr
 }

@@ -23,16 +23,40 @@
 //! Try it with `cargo run --example echo_client`, or `nc 127.0.0.1 7000`.
 
 use std::io::{self, ErrorKind};
-use std::net::SocketAddr;
 
+use clap::Parser;
 use spindle::io::AsyncWriteExt;
 use spindle::net::{TcpListener, TcpStream};
+use spindle::Runtime;
+
+/// A TCP echo server: one task per connection.
+#[derive(Parser, Debug)]
+#[command(name = "echo_server")]
+struct Args {
+    /// The address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7000")]
+    addr: String,
+    /// Upper-case the replies (ASCII), to tell the echo from your input.
+    #[arg(long)]
+    upper: bool,
+}
 
 fn main() -> io::Result<()> {
-    let (addr, upper) = parse_args();
-    spindle::block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        println!("echo server listening on {}", listener.local_addr()?);
+    let Args { addr, upper } = Args::parse();
+    let rt = Runtime::new()?;
+    let backend = rt.backend();
+    rt.block_on(async move {
+        let listener = match TcpListener::bind(&addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("echo_server: could not listen on {addr}: {e}");
+                std::process::exit(1);
+            }
+        };
+        println!(
+            "echo server listening on {} (backend: {backend})",
+            listener.local_addr()?
+        );
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
@@ -99,34 +123,4 @@ fn echo_available(stream: &TcpStream, upper: bool) -> io::Result<Round> {
     }
     let unwritten = (written < n).then(|| data[written..].to_vec());
     Ok(Round::Echoed { unwritten })
-}
-
-/// `--addr HOST:PORT` (default 127.0.0.1:7000) and `--upper`.
-fn parse_args() -> (String, bool) {
-    let mut addr = "127.0.0.1:7000".to_string();
-    let mut upper = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => match args.next() {
-                Some(value) => addr = value,
-                None => usage("--addr needs a value"),
-            },
-            "--upper" => upper = true,
-            "-h" | "--help" => usage(""),
-            other => usage(&format!("unknown argument {other:?}")),
-        }
-    }
-    if addr.parse::<SocketAddr>().is_err() && !addr.contains(':') {
-        usage("--addr must look like HOST:PORT");
-    }
-    (addr, upper)
-}
-
-fn usage(problem: &str) -> ! {
-    if !problem.is_empty() {
-        eprintln!("echo_server: {problem}");
-    }
-    eprintln!("usage: echo_server [--addr HOST:PORT] [--upper]");
-    std::process::exit(if problem.is_empty() { 0 } else { 2 });
 }

@@ -2,7 +2,7 @@
 //! lets the open connections finish, then exits with status 0.
 //!
 //! ```text
-//! cargo run --example graceful_shutdown [ADDR]     (default 127.0.0.1:7878)
+//! cargo run --example graceful_shutdown -- [ADDR]  (default 127.0.0.1:7878)
 //! nc 127.0.0.1 7878                                  (in another terminal; type lines)
 //! ```
 //!
@@ -31,10 +31,21 @@ use std::pin::pin;
 use std::process::ExitCode;
 use std::task::Poll;
 
+use clap::Parser;
 use spindle::io::{AsyncReadExt, AsyncWriteExt};
 use spindle::net::{TcpListener, TcpStream};
 use spindle::signal::ctrl_c;
-use spindle::JoinHandle;
+use spindle::{Backend, JoinHandle, Runtime};
+
+/// An echo server that shuts down gracefully on Ctrl-C: it stops accepting,
+/// lets the open connections finish, then exits 0 (a second Ctrl-C exits 1).
+#[derive(Parser, Debug)]
+#[command(name = "graceful_shutdown")]
+struct Args {
+    /// The address to listen on.
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    addr: String,
+}
 
 /// What woke the accept loop.
 enum Wake {
@@ -43,25 +54,31 @@ enum Wake {
 }
 
 fn main() -> ExitCode {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7878".into());
-    spindle::block_on(async move {
-        match serve(&addr).await {
+    let Args { addr } = Args::parse();
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("graceful_shutdown: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let backend = rt.backend();
+    rt.block_on(async move {
+        match serve(&addr, backend).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("server error: {e}");
+                eprintln!("server error on {addr}: {e}");
                 ExitCode::FAILURE
             }
         }
     })
 }
 
-async fn serve(addr: &str) -> io::Result<ExitCode> {
+async fn serve(addr: &str, backend: Backend) -> io::Result<ExitCode> {
     let listener = TcpListener::bind(addr).await?;
     let mut first_ctrl_c = pin!(ctrl_c()); // SIGINT is caught from here on
     println!(
-        "echo server on {} (pid {}); Ctrl-C to stop",
+        "echo server on {} (pid {}, backend: {backend}); Ctrl-C to stop",
         listener.local_addr()?,
         std::process::id()
     );

@@ -12,10 +12,18 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use spindle::time::{sleep, timeout};
 use spindle::{spawn, JoinError};
 
+/// A first tour of spindle: spawn tasks, sleep, join them, put a deadline
+/// on a future, and see what a `JoinError` looks like. Takes no arguments.
+#[derive(Parser, Debug)]
+#[command(name = "hello")]
+struct Args {}
+
 fn main() {
+    Args::parse();
     // A panic inside a task is caught by the runtime and handed to whoever
     // awaits the task's JoinHandle (part 3). The panic hook still runs first,
     // as for any panic; we replace std's multi-line report with one line so

@@ -24,12 +24,43 @@ mod io_models;
 use std::io::{self, Write};
 use std::net::TcpListener;
 
+use clap::Parser;
 use io_models::Model;
 
-const USAGE: &str = "usage: io_model [--model NAME] [--addr HOST:PORT] [--list]";
+/// One echo server, your choice of IO model. Prints `listening on ADDR`
+/// first (scripts read the port from it), then serves until killed.
+#[derive(Parser, Debug)]
+#[command(name = "io_model")]
+struct Args {
+    /// The IO model (see --list).
+    #[arg(long, value_name = "NAME", default_value = "epoll", value_parser = parse_model)]
+    model: Model,
+    /// The address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7100")]
+    addr: String,
+    /// Print the model names and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn parse_model(name: &str) -> Result<Model, String> {
+    Model::parse(name).ok_or_else(|| format!("unknown model {name:?} (see --list)"))
+}
 
 fn main() {
-    let (model, addr) = parse_args();
+    let Args { model, addr, list } = Args::parse();
+    if list {
+        let mut models = Model::all();
+        for m in Model::async_all() {
+            if !models.contains(&m) {
+                models.push(m);
+            }
+        }
+        for m in models {
+            println!("{}", m.name());
+        }
+        return;
+    }
     if let Err(e) = run(&model, &addr) {
         eprintln!("io_model ({}): {e}", model.name());
         std::process::exit(1);
@@ -50,48 +81,4 @@ fn run(model: &Model, addr: &str) -> io::Result<()> {
         );
     }
     io_models::serve(model, listener)
-}
-
-/// `--model NAME` (default `epoll`), `--addr HOST:PORT` (default
-/// `127.0.0.1:7100`), `--list` prints the model names and exits.
-fn parse_args() -> (Model, String) {
-    let mut model = Model::Epoll;
-    let mut addr = "127.0.0.1:7100".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--model" => {
-                let name = args
-                    .next()
-                    .unwrap_or_else(|| usage("--model needs a value"));
-                model = Model::parse(&name)
-                    .unwrap_or_else(|| usage(&format!("unknown model {name:?} (see --list)")));
-            }
-            "--addr" => addr = args.next().unwrap_or_else(|| usage("--addr needs a value")),
-            "--list" => {
-                let mut models = Model::all();
-                for m in Model::async_all() {
-                    if !models.contains(&m) {
-                        models.push(m);
-                    }
-                }
-                for m in models {
-                    println!("{}", m.name());
-                }
-                std::process::exit(0);
-            }
-            "-h" | "--help" => usage(""),
-            other => usage(&format!("unknown argument {other:?}")),
-        }
-    }
-    (model, addr)
-}
-
-fn usage(problem: &str) -> ! {
-    if problem.is_empty() {
-        println!("{USAGE}");
-        std::process::exit(0);
-    }
-    eprintln!("io_model: {problem}\n{USAGE}");
-    std::process::exit(2);
 }

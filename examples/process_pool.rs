@@ -23,7 +23,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use spindle::pool::{ProcessPool, ThreadPool};
+
+/// Counts primes serially, on a thread pool and on a process pool, and
+/// prints each method's time and speedup.
+#[derive(Parser, Debug)]
+#[command(name = "process_pool")]
+struct Args {
+    /// Worker threads and processes (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    workers: Option<u32>,
+    /// Count the primes below N.
+    #[arg(long, value_name = "N", default_value_t = 5_000_000)]
+    n: u64,
+}
 
 /// The number of primes in `[lo, hi)`.
 fn count_primes((lo, hi): (u64, u64)) -> u64 {
@@ -49,7 +63,12 @@ fn is_prime(n: u64) -> bool {
 
 fn main() -> io::Result<()> {
     spindle::pool::worker_main();
-    let (workers, n) = parse_args();
+    let args = Args::parse();
+    let workers = args
+        .workers
+        .map(|w| w as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let n = args.n;
     let pieces = (workers * 8) as u64;
     let ranges: Vec<(u64, u64)> = (0..pieces)
         .map(|i| (n * i / pieces, n * (i + 1) / pieces))
@@ -118,22 +137,4 @@ fn report(method: &str, primes: u64, took: Duration, serial: Duration) {
         ms(took),
         serial.as_secs_f64() / took.as_secs_f64()
     );
-}
-
-fn parse_args() -> (usize, u64) {
-    let mut workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut n = 5_000_000;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next();
-        match (arg.as_str(), value.as_deref().map(str::parse::<u64>)) {
-            ("--workers", Some(Ok(v))) if v > 0 => workers = v as usize,
-            ("--n", Some(Ok(v))) => n = v,
-            _ => {
-                eprintln!("usage: process_pool [--workers N] [--n N]");
-                std::process::exit(2);
-            }
-        }
-    }
-    (workers, n)
 }

@@ -34,65 +34,46 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use spindle::channel::{GetError, PutError, Queue};
 
+/// Producers and consumers over a bounded `spindle::channel::Queue` (or,
+/// with --threads, OS threads over `std::sync::mpsc::sync_channel`).
+/// Numbers may use `_` separators: `--items 1_000_000`.
+#[derive(Parser, Debug)]
+#[command(name = "producer_consumer")]
 struct Args {
+    /// Producer tasks (or threads).
+    #[arg(long, value_name = "P", default_value = "4", value_parser = at_least_one)]
     producers: usize,
+    /// Consumer tasks (or threads).
+    #[arg(long, value_name = "C", default_value = "4", value_parser = at_least_one)]
     consumers: usize,
+    /// Items produced in all.
+    #[arg(long, value_name = "N", default_value = "1_000_000", value_parser = count)]
     items: u64,
+    /// The queue's capacity.
+    #[arg(long, value_name = "K", default_value = "64", value_parser = at_least_one)]
     capacity: usize,
+    /// Run the same work on OS threads instead of spindle tasks.
+    #[arg(long)]
     threads: bool,
 }
 
-const USAGE: &str = "usage: producer_consumer [--producers P] [--consumers C] \
-                     [--items N] [--capacity K] [--threads]";
+/// A count, with optional `_` separators.
+fn count(value: &str) -> Result<u64, String> {
+    value
+        .replace('_', "")
+        .parse::<u64>()
+        .map_err(|e| format!("{value:?}: {e}"))
+}
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        producers: 4,
-        consumers: 4,
-        items: 1_000_000,
-        capacity: 64,
-        threads: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--threads" {
-            args.threads = true;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.to_string());
-        }
-        if !matches!(
-            flag.as_str(),
-            "--producers" | "--consumers" | "--items" | "--capacity"
-        ) {
-            return Err(format!("unknown argument {flag}\n{USAGE}"));
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let number = || -> Result<u64, String> {
-            value
-                .replace('_', "")
-                .parse::<u64>()
-                .map_err(|e| format!("{flag} {value}: {e}\n{USAGE}"))
-        };
-        match flag.as_str() {
-            "--producers" => args.producers = number()? as usize,
-            "--consumers" => args.consumers = number()? as usize,
-            "--items" => args.items = number()?,
-            "--capacity" => args.capacity = number()? as usize,
-            _ => unreachable!("checked above"),
-        }
+/// A count of at least 1.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match count(value)? {
+        0 => Err("must be at least 1".to_string()),
+        n => usize::try_from(n).map_err(|e| e.to_string()),
     }
-    if args.producers == 0 || args.consumers == 0 || args.capacity == 0 {
-        return Err(format!(
-            "producers, consumers and capacity must be at least 1\n{USAGE}"
-        ));
-    }
-    Ok(args)
 }
 
 /// The items producer `p` of `producers` makes: `p, p + producers, ...`
@@ -334,13 +315,7 @@ fn percent(part: u64, whole: u64) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
     let mode = if args.threads {
         "OS threads, std::sync::mpsc::sync_channel + Arc<Mutex<Receiver>>"
     } else {

@@ -57,6 +57,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use spindle::reactor::{Event, Events, Interest, Poller, Token};
 
 /// A connection stops reading once this many reply bytes wait to be sent, so
@@ -304,49 +305,33 @@ impl Connection {
     }
 }
 
+/// An echo server on the bare reactor: a callback per file descriptor, no
+/// tasks and no futures (the course notes' `selectors` loop).
+#[derive(Parser, Debug)]
+#[command(name = "raw_reactor")]
 struct Args {
+    /// The address to listen on.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7001")]
     addr: String,
+    /// Upper-case the replies (ASCII), like the course notes' server.
+    #[arg(long)]
     upper: bool,
+    /// Exit after N seconds (default: serve until killed).
+    #[arg(long, value_name = "N")]
     max_secs: Option<u64>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:7001".to_string(),
-        upper: false,
-        max_secs: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--addr" => args.addr = it.next().ok_or("--addr needs a value")?,
-            "--upper" => args.upper = true,
-            "--max-secs" => {
-                let v = it.next().ok_or("--max-secs needs a value")?;
-                args.max_secs = Some(v.parse().map_err(|_| format!("bad --max-secs: {v}"))?);
-            }
-            "-h" | "--help" => {
-                return Err(
-                    "usage: raw_reactor [--addr HOST:PORT] [--upper] [--max-secs N]".to_string(),
-                )
-            }
-            other => return Err(format!("unknown argument: {other}")),
-        }
-    }
-    Ok(args)
-}
-
 fn main() -> io::Result<()> {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(msg) => {
-            eprintln!("{msg}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
 
     // `server.bind(...); server.listen(...); server.setblocking(False)`
-    let listener = TcpListener::bind(&args.addr)?;
+    let listener = match TcpListener::bind(&args.addr) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("raw_reactor: could not listen on {}: {e}", args.addr);
+            std::process::exit(1);
+        }
+    };
     listener.set_nonblocking(true)?;
     let fd = listener.as_raw_fd();
 
@@ -359,8 +344,9 @@ fn main() -> io::Result<()> {
     )?;
 
     println!(
-        "raw_reactor echoing on {} (listener is {token:?}){}",
+        "raw_reactor echoing on {} (listener is {token:?}, backend: {}){}",
         args.addr,
+        sel.poller.backend(),
         if args.upper { ", upper-casing" } else { "" }
     );
     let deadline = args

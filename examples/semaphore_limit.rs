@@ -17,13 +17,21 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use clap::Parser;
 use spindle::sync::Semaphore;
 use spindle::time::{sleep, Duration, Instant};
 
 const PEOPLE: usize = 20;
 const STALLS: usize = 5;
 
+/// Twenty tasks, five permits: at most five hold a `Semaphore` permit at
+/// once, the others queue in order. Takes no arguments.
+#[derive(Parser, Debug)]
+#[command(name = "semaphore_limit")]
+struct Args {}
+
 fn main() -> ExitCode {
+    Args::parse();
     let start = Instant::now();
     let max_inside = spindle::block_on(async move {
         let stalls = Arc::new(Semaphore::new(STALLS));

@@ -29,10 +29,14 @@
 //!
 //! It prints a table on stdout (markdown), a progress line per point on
 //! stderr, and writes the results as JSON (`--json`, default
-//! `docs/showdown.json`) and as an SVG chart of requests/s against
-//! connections (`--svg`, default `docs/showdown.svg`). `--quick` writes no
-//! files unless `--json`/`--svg` are given, so a smoke test does not
-//! overwrite the committed results.
+//! `target/showdown/showdown.json`) and as an SVG chart (`--svg`, default
+//! `target/showdown/showdown.svg`): requests/s against connections, and
+//! beside it the server's CPU time per request. The defaults are build
+//! output, so a run does not dirty the checkout; the recorded run in
+//! `docs/` is replaced only when asked (`--json docs/showdown.json --svg
+//! docs/showdown.svg`). `--chart-from FILE` runs nothing and draws the chart
+//! of a JSON file again. The run ends with a summary: how many points were
+//! disturbed by other load on the machine, and what to do about it.
 //!
 //! # What is measured
 //!
@@ -80,6 +84,8 @@
 //! Children are killed when their point ends, when this program panics
 //! (`Drop`), and on Ctrl-C (a signal handler kills the current group).
 
+#[path = "showdown/args.rs"]
+mod args;
 #[allow(dead_code)]
 #[path = "io_models/mod.rs"]
 mod io_models;
@@ -87,6 +93,8 @@ mod io_models;
 mod load;
 #[path = "showdown/report.rs"]
 mod report;
+#[path = "showdown/reread.rs"]
+mod reread;
 #[path = "showdown/rounds.rs"]
 mod rounds;
 #[path = "showdown/server.rs"]
@@ -96,58 +104,38 @@ mod svg;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use args::{Args, Options};
+use clap::{CommandFactory, Parser};
 use io_models::Model;
 use report::{Machine, Record, Settings};
 use server::Server;
 
-const DEFAULT_CONNS: [usize; 4] = [1, 50, 1000, 5000];
-const QUICK_CONNS: [usize; 3] = [1, 50, 1000];
-/// The models run by default; `spindle-poll` and `spindle-select` are
-/// selectable with `--models`.
-const DEFAULT_MODELS: [&str; 9] = [
-    "blocking",
-    "threads",
-    "fork",
-    "nonblocking",
-    "select",
-    "poll",
-    "epoll",
-    "spindle-epoll",
-    "spindle-io_uring",
-];
 /// How long every connection may take to get its first answer.
 const FIRST_ROUND_TIMEOUT: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A point notes CPU used by the rest of the machine above this (percent of
-/// one CPU): the figures are then disturbed.
-const OTHER_CPU_NOTE: f64 = 15.0;
-
-struct Options {
-    models: Vec<String>,
-    conns: Vec<usize>,
-    secs: f64,
-    warmup: f64,
-    size: usize,
-    client_threads: usize,
-    json: Option<PathBuf>,
-    svg: Option<PathBuf>,
-    pin: bool,
-    rounds: usize,
-    /// The model the paired ratios divide by.
-    base: String,
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--serve") {
-        serve_child(&args[1..]);
+    let args = Args::parse();
+    if let Some(model) = args.serve {
+        serve_child(
+            model,
+            args.addr.as_deref().unwrap_or("127.0.0.1:0"),
+            args.cpu,
+        );
     }
-    let opts = parse_args(&args);
+    if let Some(json) = &args.chart_from {
+        exit(redraw(json, &args.svg_path()));
+    }
+    let opts = args.options().unwrap_or_else(|e| {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit()
+    });
+    let args: Vec<String> = std::env::args().skip(1).collect();
     server::raise_fd_limit();
     server::install_cleanup();
     if opts.pin {
@@ -195,7 +183,7 @@ fn main() {
     for round in 1..=opts.rounds {
         let mut records = Vec::new();
         for name in &opts.models {
-            let model = Model::parse(name).expect("checked by parse_args");
+            let model = Model::parse(name).expect("checked when parsed");
             for &conns in &opts.conns {
                 index += 1;
                 let tag = if opts.rounds > 1 {
@@ -250,18 +238,59 @@ fn main() {
         println!("\nPaired within each round (median of the per-round ratios):\n");
         print!("{}", rounds::ratio_lines(&ratios));
     }
+    let mut written = Vec::new();
     if let Some(path) = &opts.json {
         let text = report::json(&command, &machine, &settings, &records, &ratios);
-        match std::fs::write(path, text) {
-            Ok(()) => eprintln!("showdown: wrote {}", path.display()),
-            Err(e) => eprintln!("showdown: could not write {}: {e}", path.display()),
-        }
+        written.extend(write_file(path, &text));
     }
     if let Some(path) = &opts.svg {
         let text = svg::chart(&machine, &settings, &records);
-        match std::fs::write(path, text) {
-            Ok(()) => eprintln!("showdown: wrote {}", path.display()),
-            Err(e) => eprintln!("showdown: could not write {}: {e}", path.display()),
+        written.extend(write_file(path, &text));
+    }
+    print!("\n{}", report::summary(&records, &settings, &written));
+}
+
+/// Writes `text` to `path`, creating its folder; the path if it worked.
+fn write_file(path: &Path, text: &str) -> Option<PathBuf> {
+    let result = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+    .and_then(|()| std::fs::write(path, text));
+    match result {
+        Ok(()) => {
+            eprintln!("showdown: wrote {}", path.display());
+            Some(path.to_path_buf())
+        }
+        Err(e) => {
+            eprintln!("showdown: could not write {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// `--chart-from JSON`: the chart of a recorded run, drawn again into
+/// `svg`. Returns the exit status.
+fn redraw(json: &Path, svg: &Path) -> i32 {
+    let text = match std::fs::read_to_string(json) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("showdown: could not read {}: {e}", json.display());
+            return 1;
+        }
+    };
+    match reread::run(&text) {
+        Ok((machine, settings, records)) => {
+            let chart = svg::chart(&machine, &settings, &records);
+            if write_file(svg, &chart).is_some() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("showdown: {}: {e}", json.display());
+            1
         }
     }
 }
@@ -342,12 +371,12 @@ fn run_point(name: &str, conns: usize, opts: &Options) -> Record {
     let busy_ns = machine_after.0.saturating_sub(machine_before.0);
     let other = busy_ns.saturating_sub(server_ns + client_ns) as f64 / 1e9 / window * 100.0;
     let steal = machine_after.1.saturating_sub(machine_before.1) as f64 / 1e9 / window * 100.0;
-    if other > OTHER_CPU_NOTE {
+    if other > report::DISTURBED_PCT {
         notes.push(format!(
             "the rest of the machine used {other:.0}% of a CPU meanwhile"
         ));
     }
-    if steal > OTHER_CPU_NOTE {
+    if steal > report::DISTURBED_PCT {
         notes.push(format!("hypervisor steal {steal:.0}% of a CPU"));
     }
     let requests = outcome.requests;
@@ -381,7 +410,7 @@ fn connect_all(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
     let mut streams = Vec::with_capacity(n);
     for i in 0..n {
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
-            .map_err(|e| format!("connect {} of {n} failed: {e}", i + 1))?;
+            .map_err(|e| format!("connect {} of {n} to {addr} failed: {e}", i + 1))?;
         stream
             .set_nodelay(true)
             .map_err(|e| format!("set_nodelay: {e}"))?;
@@ -391,32 +420,15 @@ fn connect_all(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>, String> {
 }
 
 /// The child side: `showdown --serve MODEL --addr ADDR [--cpu N]`.
-fn serve_child(args: &[String]) -> ! {
-    let mut args = args.iter();
-    let name = args.next().cloned().unwrap_or_default();
-    let mut addr = "127.0.0.1:0".to_string();
-    let mut cpu = None;
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--addr", Some(value)) => addr = value.clone(),
-            ("--cpu", Some(value)) => cpu = value.parse::<usize>().ok(),
-            _ => {
-                eprintln!("showdown --serve: unexpected argument {arg:?}");
-                exit(2);
-            }
-        }
-    }
-    let Some(model) = Model::parse(&name) else {
-        eprintln!("showdown --serve: unknown model {name:?}");
-        exit(2);
-    };
+fn serve_child(model: Model, addr: &str, cpu: Option<usize>) -> ! {
+    let name = model.name();
     server::raise_fd_limit();
     if let Some(cpu) = cpu {
         if let Err(e) = server::pin_current_thread(cpu) {
             eprintln!("showdown --serve: could not pin to CPU {cpu}: {e}");
         }
     }
-    let listener = match server::bind(&addr) {
+    let listener = match server::bind(addr) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("showdown --serve: bind {addr}: {e}");
@@ -438,160 +450,4 @@ fn serve_child(args: &[String]) -> ! {
             exit(1);
         }
     }
-}
-
-fn parse_args(args: &[String]) -> Options {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut models: Option<Vec<String>> = None;
-    let mut conns: Option<Vec<usize>> = None;
-    let mut secs = None;
-    let mut warmup = None;
-    let mut size = 64;
-    let mut client_threads = 2;
-    let mut json = None;
-    let mut svg = None;
-    let mut no_files = false;
-    let mut pin = false;
-    let mut quick = false;
-    let mut rounds = 1;
-    let mut base = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |what: &str| match it.next() {
-            Some(v) => v.clone(),
-            None => usage(&format!("{arg} needs {what}")),
-        };
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--pin" => pin = true,
-            "--no-files" => no_files = true,
-            "--models" => models = Some(parse_models(&value("a list of models"))),
-            "--conns" => conns = Some(parse_list(arg, &value("a list of numbers"))),
-            "--secs" => secs = Some(parse_secs(arg, &value("seconds"))),
-            "--warmup" => warmup = Some(parse_secs(arg, &value("seconds"))),
-            "--size" => size = parse_num(arg, &value("a byte count")),
-            "--rounds" => rounds = parse_num(arg, &value("a count")),
-            "--base" => base = Some(value("a model")),
-            "--client-threads" => client_threads = parse_num(arg, &value("a count")),
-            "--json" => json = Some(PathBuf::from(value("a file"))),
-            "--svg" => svg = Some(PathBuf::from(value("a file"))),
-            "-h" | "--help" => usage(""),
-            other => usage(&format!("unknown argument {other:?}")),
-        }
-    }
-    if size == 0 || client_threads == 0 || rounds == 0 {
-        usage("--size, --client-threads and --rounds must be at least 1");
-    }
-    if !quick && !no_files {
-        json = json.or_else(|| Some(manifest.join("docs/showdown.json")));
-        svg = svg.or_else(|| Some(manifest.join("docs/showdown.svg")));
-    }
-    if no_files {
-        json = None;
-        svg = None;
-    }
-    let default_conns: &[usize] = if quick { &QUICK_CONNS } else { &DEFAULT_CONNS };
-    let models = models.unwrap_or_else(|| DEFAULT_MODELS.iter().map(|s| s.to_string()).collect());
-    let base = match base {
-        Some(b) if models.contains(&b) => b,
-        Some(b) => usage(&format!("--base {b}: not one of the models run")),
-        None => models[0].clone(),
-    };
-    Options {
-        models,
-        base,
-        conns: conns.unwrap_or_else(|| default_conns.to_vec()),
-        secs: secs.unwrap_or(if quick { 1.0 } else { 3.0 }),
-        warmup: warmup.unwrap_or(if quick { 0.25 } else { 0.5 }),
-        size,
-        client_threads,
-        json,
-        svg,
-        pin,
-        rounds,
-    }
-}
-
-/// `a,b,c`; `all` is every model, `async` (or `spindle`) every spindle one.
-fn parse_models(list: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-        match word {
-            "all" => names.extend(
-                Model::all()
-                    .iter()
-                    .chain(&Model::async_all())
-                    .map(Model::name),
-            ),
-            "async" | "spindle" => names.extend(Model::async_all().iter().map(Model::name)),
-            "default" => names.extend(DEFAULT_MODELS.iter().map(|s| s.to_string())),
-            _ => match Model::parse(word) {
-                Some(model) => names.push(model.name()),
-                None => usage(&format!("unknown model {word:?}")),
-            },
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(n.clone()));
-    if names.is_empty() {
-        usage("--models needs at least one model");
-    }
-    names
-}
-
-fn parse_list(flag: &str, list: &str) -> Vec<usize> {
-    let values: Vec<usize> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .map(|w| parse_num(flag, w))
-        .collect();
-    if values.is_empty() || values.contains(&0) {
-        usage(&format!("{flag} needs positive numbers"));
-    }
-    values
-}
-
-fn parse_num(flag: &str, value: &str) -> usize {
-    value
-        .parse()
-        .unwrap_or_else(|_| usage(&format!("{flag}: {value:?} is not a number")))
-}
-
-fn parse_secs(flag: &str, value: &str) -> f64 {
-    match value.parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 => s,
-        _ => usage(&format!("{flag}: {value:?} is not a number of seconds")),
-    }
-}
-
-fn usage(problem: &str) -> ! {
-    if !problem.is_empty() {
-        eprintln!("showdown: {problem}");
-    }
-    let names: Vec<String> = Model::all().iter().map(Model::name).collect();
-    eprintln!(
-        "usage: cargo run --release --example showdown -- [options]\n\
-         \n\
-         --quick              conns 1,50,1000 and 1 s points (under a minute); writes\n\
-         \x20                    no files unless --json/--svg are given\n\
-         --models a,b,c       models to run (default: {}); also all, async\n\
-         --conns 1,50,...     connection counts (default: 1,50,1000,5000)\n\
-         --secs S             measured seconds per point (default 3, quick 1)\n\
-         --warmup S           warm-up seconds per point (default 0.5, quick 0.25)\n\
-         --size N             message size in bytes (default 64)\n\
-         --client-threads N   load threads above 64 connections (default 2)\n\
-         --pin                server on CPU 0, load generator on CPU 1\n\
-         --rounds N           run every point N times, models taking turns; report\n\
-         \x20                    medians and each model's per-round ratios to --base\n\
-         --base MODEL         the model ratios divide by (default: the first of --models)\n\
-         --json FILE          results as JSON (default docs/showdown.json)\n\
-         --svg FILE           chart (default docs/showdown.svg)\n\
-         --no-files           write neither\n\
-         \n\
-         models: {}",
-        DEFAULT_MODELS.join(","),
-        names.join(", ")
-    );
-    exit(if problem.is_empty() { 0 } else { 2 });
 }

@@ -11,6 +11,7 @@
 //! wc) interleave on one thread. None of them can deadlock the others by
 //! filling a pipe: whoever would block just waits for the reactor instead.
 
+use clap::Parser;
 use spindle::io::{AsyncReadExt, AsyncWriteExt};
 use spindle::process::{Command, Stdio};
 
@@ -24,7 +25,14 @@ apple
 date
 ";
 
+/// The shell pipeline `sort | wc -l`, built by hand with spindle's async
+/// child processes. Takes no arguments.
+#[derive(Parser, Debug)]
+#[command(name = "subprocess_pipe")]
+struct Args {}
+
 fn main() -> std::io::Result<()> {
+    Args::parse();
     spindle::block_on(async {
         let mut sort = Command::new("sort")
             .stdin(Stdio::piped())

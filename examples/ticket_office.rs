@@ -23,30 +23,19 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use clap::Parser;
 use spindle::sync::Mutex;
 
 const TICKETS: u32 = 1;
 
-fn parse_buyers() -> Result<usize, String> {
-    let mut buyers = 10;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--buyers" => {
-                let v = it.next().ok_or("--buyers needs a value")?;
-                buyers = v.parse().map_err(|e| format!("--buyers {v}: {e}"))?;
-            }
-            _ => {
-                return Err(format!(
-                    "unknown argument {flag}\nusage: ticket_office [--buyers N]"
-                ))
-            }
-        }
-    }
-    if buyers < 2 {
-        return Err("--buyers must be at least 2 to show a race".into());
-    }
-    Ok(buyers)
+/// Sells one ticket to several buyers, first without a lock (a race: it
+/// is sold more than once), then with `spindle::sync::Mutex` (sold once).
+#[derive(Parser, Debug)]
+#[command(name = "ticket_office")]
+struct Args {
+    /// How many buyers race for the ticket (at least 2, to show a race).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..))]
+    buyers: u32,
 }
 
 /// Every buyer reads, "waits for the network", then writes; no lock.
@@ -111,13 +100,7 @@ async fn with_lock(buyers: usize) -> (Vec<usize>, u32) {
 }
 
 fn main() -> ExitCode {
-    let buyers = match parse_buyers() {
-        Ok(n) => n,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return ExitCode::from(2);
-        }
-    };
+    let buyers = Args::parse().buyers as usize;
 
     println!("== {TICKETS} ticket, {buyers} buyers, NO lock ==");
     let (unlocked_sold, unlocked_left) = spindle::block_on(without_lock(buyers));

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use clap::Parser;
 use spindle::sync::Flag;
 use spindle::time::{sleep_until, Duration, Instant};
 
@@ -33,7 +34,14 @@ fn at(start: Instant) -> String {
     format!("[{:>4} ms]", start.elapsed().as_millis())
 }
 
+/// The course notes' traffic light: cars (tasks) wait for a light task
+/// to turn green. Takes no arguments.
+#[derive(Parser, Debug)]
+#[command(name = "traffic_light")]
+struct Args {}
+
 fn main() -> ExitCode {
+    Args::parse();
     let start = Instant::now();
     let (waited, drove_on) = spindle::block_on(async move {
         // Not set: red.

@@ -58,3 +58,9 @@ pub use spindle_runtime::{
     block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, BackendFallback, Builder,
     EnterGuard, Handle, JoinError, JoinHandle, Runtime,
 };
+
+/// The README's Rust code blocks, compiled and run as doctests
+/// (`cargo test --doc`), so the front page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -61,6 +61,10 @@ use super::common::{report, Refusals, CHUNK};
 /// Serves the echo protocol on a spindle runtime using `backend`, forever.
 pub fn serve(backend: Backend, listener: std::net::TcpListener) -> io::Result<()> {
     let runtime = Runtime::builder().poller(backend).build()?;
+    // On stderr: stdout's first line is the `listening on` line scripts read.
+    // (The backend differs from the one asked for only if the kernel refused
+    // io_uring and the runtime fell back to epoll.)
+    eprintln!("running on spindle's {} backend", runtime.backend());
     runtime.block_on(accept_loop(listener))
 }
 

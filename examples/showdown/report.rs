@@ -5,6 +5,12 @@ use std::fmt::Write as _;
 
 use crate::rounds::Ratio;
 
+/// CPU used by the rest of the machine (or stolen by the hypervisor)
+/// during a point's window above which the point is *disturbed*, in
+/// percent of one CPU: its figures are then noted, marked in the chart and
+/// counted in the summary.
+pub const DISTURBED_PCT: f64 = 15.0;
+
 /// One row: a model at one connection count, measured or skipped.
 pub struct Record {
     pub model: String,
@@ -68,6 +74,13 @@ impl Record {
     /// A point that went wrong (the server did not start, a connect failed).
     pub fn failed(model: &str, conns: usize, note: String) -> Record {
         Record::skipped(model, conns, format!("failed: {note}"))
+    }
+
+    /// True if other load on the machine (or hypervisor steal) took more
+    /// than [`DISTURBED_PCT`] of a CPU while this point was measured.
+    pub fn disturbed(&self) -> bool {
+        let over = |pct: Option<f64>| pct.is_some_and(|p| p > DISTURBED_PCT);
+        self.rps.is_some() && (over(self.other_cpu_pct) || over(self.steal_pct))
     }
 }
 
@@ -204,6 +217,64 @@ pub fn markdown_table(records: &[Record]) -> String {
     for row in &rows {
         out.push('\n');
         out.push_str(&line(row));
+    }
+    out
+}
+
+/// The closing words of a run: what was measured, how much of it other
+/// load disturbed and what to do about that, and where the files went.
+pub fn summary(records: &[Record], settings: &Settings, written: &[std::path::PathBuf]) -> String {
+    let measured = records.iter().filter(|r| r.rps.is_some()).count();
+    let failed = records
+        .iter()
+        .filter(|r| r.rps.is_none() && r.note.as_deref().is_some_and(|n| n.starts_with("failed")))
+        .count();
+    let skipped = records.len() - measured - failed;
+    let disturbed: Vec<&Record> = records.iter().filter(|r| r.disturbed()).collect();
+    let mut out = String::from("Summary\n");
+    let _ = writeln!(
+        out,
+        "- {} points: {measured} measured, {skipped} skipped by design (a model's connection limit), {failed} failed.",
+        records.len()
+    );
+    if disturbed.is_empty() {
+        let _ = writeln!(
+            out,
+            "- No point was disturbed: other load stayed under {DISTURBED_PCT:.0}% of a CPU in every window."
+        );
+    } else {
+        let names: Vec<String> = disturbed
+            .iter()
+            .map(|r| format!("{} @ {}", r.model, r.conns))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- {} of {measured} measured points were disturbed: the rest of the machine used more than \
+             {DISTURBED_PCT:.0}% of a CPU while they ran ({}). They carry a note above and a hollow \
+             marker in the chart.",
+            disturbed.len(),
+            names.join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "  What to do: run again on a quieter machine (stop builds and other benchmarks; `uptime` \
+             shows the load), or with `--rounds 3` so the models take turns and the medians and paired \
+             ratios absorb the bursts{}. Trust server CPU µs/req over req/s: other load takes CPU share \
+             away from a server, which lowers its req/s, but barely changes what each request costs.",
+            if settings.rounds > 1 { " (this run had rounds: add more)" } else { "" }
+        );
+    }
+    if written.is_empty() {
+        out.push_str("- No files written.\n");
+    } else {
+        let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        let _ = writeln!(out, "- Wrote {}.", files.join(" and "));
+        let into_docs = |p: &std::path::PathBuf| p.components().any(|c| c.as_os_str() == "docs");
+        if !written.iter().any(into_docs) {
+            out.push_str(
+                "  To replace the recorded run in docs/, add `--json docs/showdown.json --svg docs/showdown.svg`.\n",
+            );
+        }
     }
     out
 }

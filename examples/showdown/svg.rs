@@ -1,16 +1,29 @@
-//! The showdown chart: requests/s against connections (log scale), one
-//! line per model, written as SVG text by hand.
+//! The showdown chart, written as SVG text by hand: two panels over the
+//! same x axis (connections, log scale), one line per model.
+//!
+//! * The top panel is requests/s. On a busy machine it alone misleads: a
+//!   model with many threads (thread-per-connection) takes a larger share
+//!   of the CPUs from everything else and so can win on req/s while it
+//!   spends more CPU on every request.
+//! * The bottom panel is what each request cost the server: its CPU time
+//!   per request (log scale), which other load barely changes.
+//!
+//! A point measured while the rest of the machine used more than
+//! [`DISTURBED_PCT`] of a CPU is drawn hollow.
 
 use std::fmt::Write as _;
 
-use crate::report::{thousands, Machine, Record, Settings};
+use crate::report::{thousands, Machine, Record, Settings, DISTURBED_PCT};
 
 const WIDTH: f64 = 960.0;
-const HEIGHT: f64 = 560.0;
+const HEIGHT: f64 = 1000.0;
 const LEFT: f64 = 90.0;
 const RIGHT: f64 = 240.0;
-const TOP: f64 = 90.0;
-const BOTTOM: f64 = 70.0;
+/// Where each panel's plot area starts, and how tall it is.
+const TOP: f64 = 110.0;
+const PANEL_H: f64 = 340.0;
+/// From the top of one panel's plot to the top of the next.
+const PANEL_STEP: f64 = 450.0;
 
 /// A colour per model, the same in every chart; the spindle models get the
 /// strong ones.
@@ -74,7 +87,6 @@ fn trim(v: f64) -> String {
 /// The chart as an SVG document.
 pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> String {
     let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
     let mut levels: Vec<usize> = records.iter().map(|r| r.conns).collect();
     levels.sort_unstable();
     levels.dedup();
@@ -86,11 +98,13 @@ pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> Stri
         let pad = ((b - a) * 0.05).max(0.1);
         (a - pad, b + pad)
     };
-    let x = |c: f64| LEFT + (c.log10() - lo) / (hi - lo) * plot_w;
-    let top_rps = records.iter().filter_map(|r| r.rps).fold(0.0, f64::max);
-    let step = nice(top_rps.max(1.0) / 5.0);
-    let y_max = (top_rps / step).ceil().max(1.0) * step;
-    let y = |v: f64| TOP + plot_h - v / y_max * plot_h;
+    let x = XAxis {
+        lo,
+        hi,
+        levels,
+        max,
+        width: plot_w,
+    };
 
     let mut s = String::new();
     let _ = writeln!(
@@ -100,7 +114,7 @@ pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> Stri
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="28" font-size="17" font-weight="bold">Echo server requests/s by connection count ({}-byte messages, closed loop)</text>"#,
+        r#"<text x="{}" y="28" font-size="17" font-weight="bold">Echo servers by connection count ({}-byte messages, closed loop)</text>"#,
         LEFT, settings.size
     );
     let _ = writeln!(
@@ -112,9 +126,14 @@ pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> Stri
         escape(&machine.kernel),
         escape(&machine.loadavg),
     );
+    let rounds = if settings.rounds > 1 {
+        format!(", medians of {} rounds", settings.rounds)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        r##"<text x="{}" y="68" fill="#555">{} s measured per point after {} s of warm-up{}</text>"##,
+        r##"<text x="{}" y="68" fill="#555">{} s measured per point after {} s of warm-up{}{rounds}</text>"##,
         LEFT,
         settings.secs,
         settings.warmup,
@@ -125,142 +144,274 @@ pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> Stri
         }
     );
 
-    // Horizontal grid and y labels.
-    let mut v = 0.0;
-    while v <= y_max + step / 2.0 {
-        let yy = y(v);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e4e4e4"/>"##,
-            LEFT + plot_w
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LEFT - 8.0,
-            yy + 4.0,
-            short(v)
-        );
-        v += step;
+    let models = model_order(records);
+    let rps = Panel {
+        top: TOP,
+        title: "requests per second (more is better)",
+        y_title: "requests per second",
+        log: false,
+        value: |r| r.rps,
+        label: |v| format!("{} req/s", thousands(v.round() as u64)),
+    };
+    let cpu = Panel {
+        top: TOP + PANEL_STEP,
+        title: "server CPU time per request (less is better; other load barely moves it)",
+        y_title: "server CPU µs per request (log)",
+        log: true,
+        value: |r| r.cpu_us_per_req,
+        label: |v| format!("{v:.1} µs of server CPU per request"),
+    };
+    for panel in [&rps, &cpu] {
+        panel.draw(&mut s, &x, records, &models);
     }
-    // Vertical grid: faint lines at the decades, labelled ticks at the
-    // measured connection counts and at the decades that do not crowd them.
-    let mut decade = 1.0f64;
-    let mut decades = Vec::new();
-    while decade <= max * 1.0001 * 10.0 {
-        let lg = decade.log10();
-        if lg >= lo && lg <= hi {
-            decades.push(decade);
-        }
-        decade *= 10.0;
-    }
-    for &d in &decades {
-        let xx = x(d);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}" stroke="#eeeeee"/>"##,
-            TOP + plot_h
-        );
-    }
-    let mut labels: Vec<f64> = Vec::new();
-    for c in levels
-        .iter()
-        .map(|&c| c as f64)
-        .chain(decades.iter().copied())
-    {
-        if labels.iter().all(|&l| (x(l) - x(c)).abs() > 30.0) {
-            labels.push(c);
-        }
-    }
-    for c in labels {
-        let xx = x(c);
-        let measured = levels.iter().any(|&l| l as f64 == c);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#333"/>"##,
-            TOP + plot_h,
-            TOP + plot_h + 5.0
-        );
-        let _ = writeln!(
-            s,
-            r##"<text x="{xx:.1}" y="{:.1}" text-anchor="middle"{}>{}</text>"##,
-            TOP + plot_h + 20.0,
-            if measured { "" } else { r##" fill="#999""## },
-            thousands(c as u64)
-        );
-    }
-    // Axes and their titles.
-    let _ = writeln!(
-        s,
-        r##"<path d="M{LEFT},{TOP} V{:.1} H{:.1}" fill="none" stroke="#333"/>"##,
-        TOP + plot_h,
-        LEFT + plot_w
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">concurrent connections (log scale)</text>"#,
-        LEFT + plot_w / 2.0,
-        HEIGHT - 22.0
-    );
-    let _ = writeln!(
-        s,
-        r#"<text transform="translate(24,{:.1}) rotate(-90)" text-anchor="middle">requests per second</text>"#,
-        TOP + plot_h / 2.0
-    );
+    legend(&mut s, records, &models);
+    s.push_str("</svg>\n");
+    s
+}
 
-    // One polyline per model, broken where a point is missing.
+/// The models in the order they first appear.
+fn model_order(records: &[Record]) -> Vec<&str> {
     let mut models: Vec<&str> = Vec::new();
     for r in records {
         if !models.contains(&r.model.as_str()) {
             models.push(&r.model);
         }
     }
-    for (i, model) in models.iter().enumerate() {
-        let col = colour(model, i);
-        let width = if model.starts_with("spindle") {
-            3.0
-        } else {
-            1.8
-        };
-        let dash = if model.starts_with("spindle") {
-            ""
-        } else {
-            r#" stroke-dasharray="6 3""#
-        };
-        let mut points: Vec<&Record> = records.iter().filter(|r| r.model == *model).collect();
-        points.sort_by_key(|r| r.conns);
-        let _ = writeln!(s, r#"<g>"#);
-        for run in points.split(|r| r.rps.is_none()) {
-            if run.len() < 2 {
-                continue;
-            }
-            let pts: Vec<String> = run
-                .iter()
-                .map(|r| format!("{:.1},{:.1}", x(r.conns as f64), y(r.rps.unwrap_or(0.0))))
-                .collect();
-            let _ = writeln!(
-                s,
-                r#"<polyline points="{}" fill="none" stroke="{col}" stroke-width="{width}"{dash}/>"#,
-                pts.join(" ")
-            );
-        }
-        for r in &points {
-            let Some(rps) = r.rps else { continue };
-            let _ = writeln!(
-                s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{col}"><title>{} @ {} conns: {} req/s</title></circle>"#,
-                x(r.conns as f64),
-                y(rps),
-                escape(model),
-                r.conns,
-                thousands(rps.round() as u64)
-            );
-        }
-        let _ = writeln!(s, r#"</g>"#);
-    }
+    models
+}
 
-    // Legend.
-    let lx = LEFT + plot_w + 25.0;
+/// The shared x axis: connections, log scale.
+struct XAxis {
+    lo: f64,
+    hi: f64,
+    /// The measured connection counts.
+    levels: Vec<usize>,
+    max: f64,
+    width: f64,
+}
+
+impl XAxis {
+    fn at(&self, conns: f64) -> f64 {
+        LEFT + (conns.log10() - self.lo) / (self.hi - self.lo) * self.width
+    }
+}
+
+/// One panel: a figure of each record against connections.
+struct Panel {
+    top: f64,
+    title: &'static str,
+    y_title: &'static str,
+    /// Log y axis (for figures that span decades).
+    log: bool,
+    value: fn(&Record) -> Option<f64>,
+    /// A point's tooltip text.
+    label: fn(f64) -> String,
+}
+
+impl Panel {
+    fn draw(&self, s: &mut String, x: &XAxis, records: &[Record], models: &[&str]) {
+        let (top, plot_w) = (self.top, x.width);
+        let bottom = top + PANEL_H;
+        let values: Vec<f64> = records
+            .iter()
+            .filter_map(self.value)
+            .filter(|v| *v > 0.0)
+            .collect();
+        let top_v = values.iter().copied().fold(0.0, f64::max);
+        // The y axis: `ticks` are the gridlines, `y` maps a value to pixels.
+        let (ticks, y): (Vec<f64>, Box<dyn Fn(f64) -> f64>) = if self.log {
+            let low_v = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let (a, b) = if values.is_empty() {
+                (0.0, 1.0)
+            } else {
+                (
+                    low_v.log10().floor(),
+                    top_v.log10().ceil().max(low_v.log10().floor() + 1.0),
+                )
+            };
+            let mut ticks = Vec::new();
+            let mut decade = 10f64.powf(a);
+            while decade <= 10f64.powf(b) * 1.0001 {
+                for m in [1.0, 2.0, 5.0] {
+                    let v = decade * m;
+                    if v <= 10f64.powf(b) * 1.0001 {
+                        ticks.push(v);
+                    }
+                }
+                decade *= 10.0;
+            }
+            let y = move |v: f64| bottom - (v.max(1e-9).log10() - a) / (b - a) * PANEL_H;
+            (ticks, Box::new(y))
+        } else {
+            let step = nice(top_v.max(1.0) / 5.0);
+            let y_max = (top_v / step).ceil().max(1.0) * step;
+            let ticks = (0..=((y_max / step).round() as usize))
+                .map(|k| k as f64 * step)
+                .collect();
+            (ticks, Box::new(move |v: f64| bottom - v / y_max * PANEL_H))
+        };
+
+        let _ = writeln!(
+            s,
+            r#"<text x="{LEFT}" y="{:.1}" font-weight="bold">{}</text>"#,
+            top - 12.0,
+            escape(self.title)
+        );
+        for &v in &ticks {
+            let yy = y(v);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e4e4e4"/>"##,
+                LEFT + plot_w
+            );
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                LEFT - 8.0,
+                yy + 4.0,
+                short(v)
+            );
+        }
+        // Vertical grid: faint lines at the decades, labelled ticks at the
+        // measured connection counts and at the decades that do not crowd them.
+        let mut decade = 1.0f64;
+        let mut decades = Vec::new();
+        while decade <= x.max * 1.0001 * 10.0 {
+            let lg = decade.log10();
+            if lg >= x.lo && lg <= x.hi {
+                decades.push(decade);
+            }
+            decade *= 10.0;
+        }
+        for &d in &decades {
+            let xx = x.at(d);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{xx:.1}" y1="{top}" x2="{xx:.1}" y2="{bottom:.1}" stroke="#eeeeee"/>"##
+            );
+        }
+        let mut labels: Vec<f64> = Vec::new();
+        for c in x
+            .levels
+            .iter()
+            .map(|&c| c as f64)
+            .chain(decades.iter().copied())
+        {
+            if labels.iter().all(|&l| (x.at(l) - x.at(c)).abs() > 30.0) {
+                labels.push(c);
+            }
+        }
+        for c in labels {
+            let xx = x.at(c);
+            let measured = x.levels.iter().any(|&l| l as f64 == c);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{xx:.1}" y1="{bottom:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#333"/>"##,
+                bottom + 5.0
+            );
+            let _ = writeln!(
+                s,
+                r##"<text x="{xx:.1}" y="{:.1}" text-anchor="middle"{}>{}</text>"##,
+                bottom + 20.0,
+                if measured { "" } else { r##" fill="#999""## },
+                thousands(c as u64)
+            );
+        }
+        // Axes and their titles.
+        let _ = writeln!(
+            s,
+            r##"<path d="M{LEFT},{top} V{bottom:.1} H{:.1}" fill="none" stroke="#333"/>"##,
+            LEFT + plot_w
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">concurrent connections (log scale)</text>"#,
+            LEFT + plot_w / 2.0,
+            bottom + 42.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<text transform="translate(24,{:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+            top + PANEL_H / 2.0,
+            escape(self.y_title)
+        );
+
+        // One polyline per model, broken where a point is missing.
+        let mut hollow = String::new();
+        for (i, model) in models.iter().enumerate() {
+            let col = colour(model, i);
+            let (width, dash) = line_style(model);
+            let mut points: Vec<&Record> = records.iter().filter(|r| r.model == *model).collect();
+            points.sort_by_key(|r| r.conns);
+            let _ = writeln!(s, r#"<g>"#);
+            for run in points.split(|r| (self.value)(r).is_none()) {
+                if run.len() < 2 {
+                    continue;
+                }
+                let pts: Vec<String> = run
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{:.1},{:.1}",
+                            x.at(r.conns as f64),
+                            y((self.value)(r).unwrap_or(0.0))
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    r#"<polyline points="{}" fill="none" stroke="{col}" stroke-width="{width}"{dash}/>"#,
+                    pts.join(" ")
+                );
+            }
+            for r in &points {
+                let Some(v) = (self.value)(r) else { continue };
+                if r.disturbed() {
+                    // Drawn last, larger and hollow, so no other model's
+                    // marker hides it; its tooltip says why.
+                    let _ = writeln!(
+                        hollow,
+                        r#"<circle cx="{:.1}" cy="{:.1}" r="5" fill="white" stroke="{col}" stroke-width="2.5"><title>{} @ {} conns: {} (disturbed: other load {:.0}% of a CPU)</title></circle>"#,
+                        x.at(r.conns as f64),
+                        y(v),
+                        escape(model),
+                        r.conns,
+                        escape(&(self.label)(v)),
+                        r.other_cpu_pct
+                            .unwrap_or(0.0)
+                            .max(r.steal_pct.unwrap_or(0.0))
+                    );
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{col}"><title>{} @ {} conns: {}</title></circle>"#,
+                    x.at(r.conns as f64),
+                    y(v),
+                    escape(model),
+                    r.conns,
+                    escape(&(self.label)(v))
+                );
+            }
+            let _ = writeln!(s, r#"</g>"#);
+        }
+        s.push_str(&hollow);
+    }
+}
+
+/// Spindle's models get solid, wide lines; the others dashed ones.
+fn line_style(model: &str) -> (f64, &'static str) {
+    if model.starts_with("spindle") {
+        (3.0, "")
+    } else {
+        (1.8, r#" stroke-dasharray="6 3""#)
+    }
+}
+
+/// The legend, right of the top panel: a line per model, then what a
+/// hollow marker means.
+fn legend(s: &mut String, records: &[Record], models: &[&str]) {
+    let lx = WIDTH - RIGHT + 25.0;
     let _ = writeln!(
         s,
         r#"<text x="{lx:.1}" y="{:.1}" font-weight="bold">model</text>"#,
@@ -269,17 +420,11 @@ pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> Stri
     for (i, model) in models.iter().enumerate() {
         let col = colour(model, i);
         let ly = TOP + 26.0 + i as f64 * 22.0;
-        let spindle = model.starts_with("spindle");
+        let (width, dash) = line_style(model);
         let _ = writeln!(
             s,
-            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{col}" stroke-width="{}"{}/>"#,
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{col}" stroke-width="{width}"{dash}/>"#,
             lx + 28.0,
-            if spindle { 3.0 } else { 1.8 },
-            if spindle {
-                ""
-            } else {
-                r#" stroke-dasharray="6 3""#
-            }
         );
         let mine = || records.iter().filter(|r| r.model == *model);
         let max_ran = mine().filter(|r| r.rps.is_some()).map(|r| r.conns).max();
@@ -310,6 +455,28 @@ pub fn chart(machine: &Machine, settings: &Settings, records: &[Record]) -> Stri
             escape(&suffix)
         );
     }
-    s.push_str("</svg>\n");
-    s
+    let disturbed = records.iter().filter(|r| r.disturbed()).count();
+    let ly = TOP + 26.0 + models.len() as f64 * 22.0 + 16.0;
+    let _ = writeln!(
+        s,
+        r##"<circle cx="{:.1}" cy="{ly:.1}" r="5" fill="white" stroke="#333" stroke-width="2.5"/>"##,
+        lx + 14.0
+    );
+    let lines = [
+        "disturbed point:".to_string(),
+        format!("other load took more than {DISTURBED_PCT:.0}%"),
+        format!(
+            "of a CPU meanwhile ({disturbed} of {})",
+            records.iter().filter(|r| r.rps.is_some()).count()
+        ),
+    ];
+    for (k, line) in lines.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#555">{}</text>"##,
+            lx + 36.0,
+            ly + 4.0 + k as f64 * 14.0,
+            escape(line)
+        );
+    }
 }
