@@ -118,22 +118,27 @@ fn gettid() -> libc::pid_t {
     unsafe { libc::gettid() }
 }
 
-#[test]
-fn tcp_dropped_on_the_runtime_thread_while_it_is_busy_is_closed() {
+/// The only registration of a runtime that never sleeps (a task keeps
+/// yielding) is dropped by `drop_stream`: the peer must see the close.
+fn tcp_dropped_while_busy_is_closed(drop_stream: fn(TcpStream)) {
     for backend in backends() {
         let seen = bounded(20, move || {
             let (addr, peer, done) = peers(1);
             runtime(backend).block_on(async move {
                 let stream = TcpStream::connect(addr).await.unwrap();
                 let busy = spawn(busy_until(done));
-                // The only registration goes, and the loop never sleeps.
-                drop(stream);
+                drop_stream(stream);
                 busy.await.unwrap();
             });
             peer.join().unwrap()
         });
         assert_eq!(seen, 1, "{backend}: the peer never saw the close");
     }
+}
+
+#[test]
+fn tcp_dropped_on_the_runtime_thread_while_it_is_busy_is_closed() {
+    tcp_dropped_while_busy_is_closed(drop);
 }
 
 #[test]
@@ -166,21 +171,7 @@ fn tcp_dropped_on_another_thread_while_the_runtime_sleeps_is_closed() {
 
 #[test]
 fn tcp_dropped_on_another_thread_while_the_runtime_is_busy_is_closed() {
-    for backend in backends() {
-        let seen = bounded(20, move || {
-            let (addr, peer, done) = peers(1);
-            runtime(backend).block_on(async move {
-                let stream = TcpStream::connect(addr).await.unwrap();
-                let busy = spawn(busy_until(done));
-                // The only registration goes, on another thread, and the loop
-                // never sleeps.
-                thread::spawn(move || drop(stream)).join().unwrap();
-                busy.await.unwrap();
-            });
-            peer.join().unwrap()
-        });
-        assert_eq!(seen, 1, "{backend}: the peer never saw the close");
-    }
+    tcp_dropped_while_busy_is_closed(|stream| thread::spawn(move || drop(stream)).join().unwrap());
 }
 
 /// A child `cat` whose stdin is dropped on another thread, while the

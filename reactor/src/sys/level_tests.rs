@@ -3,7 +3,7 @@
 //! `after_build` hook of the registry runs between building the list and
 //! the system call, which makes the race windows there deterministic.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -91,6 +91,22 @@ fn tokens(p: &Level) -> Vec<Token> {
 
 const LONG: Duration = Duration::from_secs(5);
 
+/// Makes the next wait of `p` run `change` on another thread (joined)
+/// exactly between building its list and entering the kernel: the race the
+/// tests below make deterministic.
+fn change_after_build(
+    p: &Arc<Level>,
+    change: impl FnOnce(&Level) -> io::Result<()> + Send + 'static,
+) {
+    let other = p.clone();
+    p.after_build(move || {
+        std::thread::spawn(move || change(&other))
+            .join()
+            .unwrap()
+            .unwrap();
+    });
+}
+
 #[test]
 fn an_add_from_another_thread_after_the_list_is_built_wakes_the_wait() {
     for p in Level::both() {
@@ -98,15 +114,7 @@ fn an_add_from_another_thread_after_the_list_is_built_wakes_the_wait() {
         let (mut a, c) = pair();
         a.write_all(b"x").unwrap();
         let fd = c.as_raw_fd();
-        let other = p.clone();
-        // Deterministic: the add runs (on another thread, joined) exactly
-        // between the wait building its list and entering the kernel.
-        p.after_build(move || {
-            std::thread::spawn(move || other.add(fd, Token(1), Interest::READABLE))
-                .join()
-                .unwrap()
-                .unwrap();
-        });
+        change_after_build(&p, move |other| other.add(fd, Token(1), Interest::READABLE));
         let took = timed_wait(&p, LONG);
         assert!(
             took < LONG / 2,
@@ -127,12 +135,8 @@ fn a_modify_from_another_thread_after_the_list_is_built_wakes_the_wait() {
         assert_eq!(tokens(&p), vec![Token(2)], "{name}");
         // Reported, so disarmed: the next list leaves it out, and the
         // re-arm arrives just after that list is built.
-        let other = p.clone();
-        p.after_build(move || {
-            std::thread::spawn(move || other.modify(fd, Token(2), Interest::READABLE))
-                .join()
-                .unwrap()
-                .unwrap();
+        change_after_build(&p, move |other| {
+            other.modify(fd, Token(2), Interest::READABLE)
         });
         let took = timed_wait(&p, LONG);
         assert!(
