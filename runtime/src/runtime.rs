@@ -181,6 +181,15 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime with its clock paused, as if the first thing it
+    /// ran were [`time::pause`](crate::time::pause): the test clock, which
+    /// jumps to the next timer whenever the runtime has nothing else to
+    /// do. `#[spindle::test(start_paused = true)]` sets this.
+    pub fn start_paused(mut self, paused: bool) -> Builder {
+        self.config.start_paused = paused;
+        self
+    }
+
     /// Creates the runtime: an epoll instance and an eventfd, both close-on-exec.
     pub fn build(self) -> io::Result<Runtime> {
         Ok(Runtime {
