@@ -221,6 +221,12 @@ impl Handle {
         context::current_shared().map(|shared| Handle { shared })
     }
 
+    /// The readiness backend the runtime runs on (as
+    /// [`Runtime::backend`]).
+    pub fn backend(&self) -> Backend {
+        self.shared.io.poller.backend()
+    }
+
     /// Enters the runtime on this thread until the guard drops: meanwhile
     /// [`Handle::current`], [`spawn`](crate::spawn),
     /// [`spawn_blocking`](crate::spawn_blocking), timers and new sockets use

@@ -473,3 +473,11 @@ fn instants_cross_threads() {
         }
     });
 }
+
+/// The attribute macro, used through the runtime crate alone.
+#[spindle_runtime::test(crate = "spindle_runtime", start_paused = true)]
+async fn the_test_attribute_names_the_runtime_crate() {
+    let start = Instant::now();
+    sleep(HOUR).await;
+    assert_eq!(start.elapsed(), HOUR);
+}
