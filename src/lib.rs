@@ -59,8 +59,19 @@ pub use spindle_runtime::{
     EnterGuard, Handle, JoinError, JoinHandle, Runtime,
 };
 
+/// `#[spindle::main]` and `#[spindle::test]`: run an `async fn` on a
+/// runtime of its own, with the runtime's options
+/// (`#[spindle::test(start_paused = true)]` for the test clock).
+pub use spindle_runtime::{main, test};
+
 /// The README's Rust code blocks, compiled and run as doctests
 /// (`cargo test --doc`), so the front page cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The compile errors of `#[spindle::main]` and `#[spindle::test]`, as
+/// `compile_fail` doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../macros/compile_errors.md")]
+pub struct MacroCompileErrors;

@@ -56,3 +56,8 @@ pub use driver::BackendFallback;
 pub use runtime::{block_on, Builder, EnterGuard, Handle, Runtime};
 pub use spindle_reactor::Backend;
 pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};
+
+/// `#[main]` and `#[test]`: run an `async fn` on a runtime of its own (the
+/// `spindle-macros` crate). Used through this crate, say which crate to
+/// name: `#[spindle_runtime::test(crate = "spindle_runtime")]`.
+pub use spindle_macros::{main, test};

@@ -181,6 +181,15 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime with its clock paused, as if the first thing it
+    /// ran were [`time::pause`](crate::time::pause): the test clock, which
+    /// jumps to the next timer whenever the runtime has nothing else to
+    /// do. `#[spindle::test(start_paused = true)]` sets this.
+    pub fn start_paused(mut self, paused: bool) -> Builder {
+        self.config.start_paused = paused;
+        self
+    }
+
     /// Creates the runtime: an epoll instance and an eventfd, both close-on-exec.
     pub fn build(self) -> io::Result<Runtime> {
         Ok(Runtime {
@@ -210,6 +219,12 @@ impl Handle {
     /// The handle of the runtime running on this thread, if any.
     pub fn try_current() -> Option<Handle> {
         context::current_shared().map(|shared| Handle { shared })
+    }
+
+    /// The readiness backend the runtime runs on (as
+    /// [`Runtime::backend`]).
+    pub fn backend(&self) -> Backend {
+        self.shared.io.poller.backend()
     }
 
     /// Enters the runtime on this thread until the guard drops: meanwhile

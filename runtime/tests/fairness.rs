@@ -187,7 +187,7 @@ fn always_ready_sleep_loop_is_forced_to_yield() {
             let iterations = Arc::new(AtomicUsize::new(0));
             let it = iterations.clone();
             let (busy, polls) = count_polls(async move {
-                let mut done = sleep_until(Instant::now());
+                let mut done = sleep_until(Instant::now().into());
                 loop {
                     (&mut done).await;
                     it.fetch_add(1, SeqCst);

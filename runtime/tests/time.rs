@@ -9,6 +9,7 @@
 // after the runtime is gone or on another one.
 #![allow(clippy::async_yields_async)]
 
+use spindle_runtime::time::Instant;
 use std::future::{pending, poll_fn, ready, Future};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_core::Stream;
 use spindle_runtime::time::{

@@ -238,6 +238,14 @@ impl BlockingPool {
             && self.inner.may_spin()
     }
 
+    /// True while a job is queued or running. A job's result reaches the
+    /// injection queue before the job stops counting here, so a caller that
+    /// reads `false` and then finds the injection queue empty knows that no
+    /// job result is on its way (the test clock's auto-advance relies on it).
+    pub(crate) fn has_jobs_in_flight(&self) -> bool {
+        self.inner.in_flight.load(Ordering::SeqCst) > 0
+    }
+
     /// Tells the pool whether the executor's spin saw the result arrive.
     pub(crate) fn spin_result(&self, handed_over: bool) {
         self.inner.spin_result(handed_over);

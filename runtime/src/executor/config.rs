@@ -23,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) events_capacity: usize,
     /// The readiness backend asked for in the builder, if any.
     pub(crate) poller: Option<Backend>,
+    /// Start with the test clock paused (`time::pause`).
+    pub(crate) start_paused: bool,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             inject_interval: 31,
             events_capacity: 1024,
             poller: None,
+            start_paused: false,
         }
     }
 }

@@ -20,7 +20,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Waker};
-use std::time::Instant;
 
 use slab::Slab;
 use spindle_reactor::Events;
@@ -58,11 +57,15 @@ impl Local {
     pub(crate) fn new(config: Config) -> std::io::Result<Local> {
         let (poller, fallback) = driver::open_poller(config.poller)?;
         let shared = Arc::new(Shared::new(IoShared::new(poller), config.blocking.clone()));
+        if config.start_paused {
+            shared.clock.pause().expect("a new clock runs");
+        }
+        let wheel_start = shared.clock.start();
         Ok(Local {
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             owned: RefCell::new(Slab::new()),
-            timers: RefCell::new(TimerWheel::new(Instant::now())),
+            timers: RefCell::new(TimerWheel::new(wheel_start)),
             events: RefCell::new(Events::with_capacity(config.events_capacity)),
             fired: RefCell::new(Vec::new()),
             config,

@@ -19,6 +19,7 @@ use crate::driver::IoShared;
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
 use crate::task::JoinHandle;
 use crate::time::remote::RemoteTimer;
+use crate::time::Clock;
 
 use super::context;
 use super::inject::Inject;
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     /// the runtime; `None` once the runtime has shut down.
     pub(super) timer_inserts: Mutex<Option<Vec<Arc<RemoteTimer>>>>,
     pub(super) has_timer_inserts: AtomicBool,
+    /// The runtime's clock, which the test clock can pause (`time/clock.rs`).
+    pub(crate) clock: Clock,
 }
 
 impl Shared {
@@ -58,6 +61,7 @@ impl Shared {
             has_timer_cancels: AtomicBool::new(false),
             timer_inserts: Mutex::new(Some(Vec::new())),
             has_timer_inserts: AtomicBool::new(false),
+            clock: Clock::new(std::time::Instant::now()),
         }
     }
 

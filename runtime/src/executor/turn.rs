@@ -7,13 +7,19 @@
 //!   maybe spin briefly for a short blocking job's result
 //!   before_park (if it may block) -> look at the queues once more
 //!   poller.wait(timeout: next timer, or zero)
-//!   after_park -> dispatch events -> fire due timers
+//!   after_park -> dispatch events -> (test clock: jump to the next timer) -> fire due timers
 //!   free registrations dropped on other threads -> apply remote timer cancels
 //! ```
 //!
 //! Why `before_park` must come before the last look at the queues is the
 //! handshake explained in `park.rs`; why dropped registrations are freed
 //! only here is explained in the module docs of `driver`.
+//!
+//! Time is the runtime's clock (`shared.clock`), not the system's: with
+//! the test clock paused, a turn that may block but finds nothing to do
+//! waits with a zero timeout and then *jumps* the clock to the next timer
+//! instead of sleeping until it (auto-advance; `time/clock.rs`). Not while
+//! a `spawn_blocking` job is in flight: that is work in progress.
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
@@ -27,11 +33,21 @@ impl Local {
     pub(super) fn turn(&self, may_block: bool) {
         let shared = &*self.shared;
         self.insert_remote_timers();
+        let now = shared.clock.now();
         let mut timeout = if may_block {
-            self.timers.borrow().next_timeout(Instant::now())
+            self.timers.borrow().next_timeout(now)
         } else {
             Some(Duration::ZERO)
         };
+        // Test clock: rather than wait for the next timer, look for IO and
+        // jump to the timer if nothing turns up (decided after the events).
+        let mut jump_to = None;
+        if let Some(wait) = timeout.filter(|w| may_block && !w.is_zero()) {
+            if shared.clock.is_paused() && !shared.blocking.has_jobs_in_flight() {
+                jump_to = Some(now + wait);
+                timeout = Some(Duration::ZERO);
+            }
+        }
         if may_block && shared.blocking.expects_result_soon() {
             // A short blocking job is running: its result will arrive through
             // the injection queue in a moment. Watching for it briefly (not
@@ -82,6 +98,17 @@ impl Local {
             unsafe { driver::dispatch(event) };
         }
         drop(events);
+        if let Some(deadline) = jump_to {
+            // Nothing woken by IO or other threads meanwhile: the runtime is
+            // idle, and the next thing to happen is that timer.
+            let idle = self.run_queue.borrow().is_empty()
+                && shared.inject.is_empty()
+                && !shared.main_woken.load(SeqCst)
+                && !shared.has_timer_inserts.load(SeqCst);
+            if idle {
+                shared.clock.advance_to(deadline);
+            }
+        }
         self.fire_timers();
         shared.io.release_pending();
         if shared.has_timer_cancels.swap(false, SeqCst) {
@@ -112,7 +139,7 @@ impl Local {
             Some(list) => std::mem::take(list),
             None => return,
         };
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         for timer in queued {
             if timer.deadline <= now {
                 timer.fire();
@@ -137,7 +164,8 @@ impl Local {
     /// Wakes every timer that is due, reusing one buffer of wakers.
     fn fire_timers(&self) {
         let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
-        self.timers.borrow_mut().advance(Instant::now(), &mut fired);
+        let now = self.shared.clock.now();
+        self.timers.borrow_mut().advance(now, &mut fired);
         for waker in fired.drain(..) {
             waker.wake();
         }

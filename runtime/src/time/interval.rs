@@ -3,9 +3,12 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use futures_core::stream::FusedStream;
 
 use super::sleep::{deadline_after, sleep_until, Sleep};
+use super::Instant;
 
 /// What an [`Interval`] does when ticks were missed (the task was busy for
 /// longer than a period).
@@ -43,7 +46,8 @@ pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
 
-/// Ticks every `period`, the first time at `start`.
+/// Ticks every `period`, the first time at `start` (an [`Instant`] of the
+/// runtime's clock).
 ///
 /// # Panics
 /// If `period` is zero.
@@ -99,8 +103,23 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.sleep
-            .reset(deadline_after(Instant::now(), self.period));
+        self.reset_at(deadline_after(Instant::now(), self.period));
+    }
+
+    /// Restarts the schedule: the next tick is now (the following ones a
+    /// period apart from it).
+    pub fn reset_immediately(&mut self) {
+        self.reset_at(Instant::now());
+    }
+
+    /// Restarts the schedule: the next tick is `after` from now.
+    pub fn reset_after(&mut self, after: Duration) {
+        self.reset_at(deadline_after(Instant::now(), after));
+    }
+
+    /// Restarts the schedule: the next tick is at `deadline`.
+    pub fn reset_at(&mut self, deadline: Instant) {
+        self.sleep.reset(deadline);
     }
 
     /// The period.
@@ -124,5 +143,12 @@ impl futures_core::Stream for Interval {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
         self.get_mut().poll_tick(cx).map(Some)
+    }
+}
+
+/// An interval never ends, so `futures::select!` may always poll it.
+impl FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
     }
 }

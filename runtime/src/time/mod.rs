@@ -16,13 +16,18 @@
 //! entered the runtime (a `spawn_blocking` closure) queues a
 //! `RemoteTimer` that the loop inserts for it (`remote.rs`).
 
+mod clock;
+mod instant;
 mod interval;
 pub(crate) mod remote;
 mod sleep;
 mod timeout;
 pub(crate) mod wheel;
 
+pub(crate) use clock::Clock;
+pub use clock::{advance, pause, resume};
+pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
-pub use std::time::{Duration, Instant};
+pub use std::time::Duration;
 pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

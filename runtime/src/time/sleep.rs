@@ -4,9 +4,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::remote::{RemotePoll, RemoteTimer};
+use super::Instant;
+use futures_core::future::FusedFuture;
+
 use crate::coop;
 use crate::executor::{context, Shared};
 
@@ -25,10 +28,15 @@ pub fn sleep(duration: Duration) -> Sleep {
 }
 
 /// Waits until `deadline`.
+///
+/// The deadline is an [`Instant`] of the runtime's clock; one from std
+/// converts with `.into()`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         entry: None,
+        on_turn: false,
+        completed: false,
     }
 }
 
@@ -56,6 +64,14 @@ fn far_future() -> Instant {
 pub struct Sleep {
     deadline: Instant,
     entry: Option<TimerEntry>,
+    /// Made by [`advance`](super::advance): completes at the first turn of
+    /// the loop that fires timers at (or after) `deadline`, rounded *down*
+    /// to the wheel's millisecond, never before that turn, so that every
+    /// other timer due by then is woken first.
+    on_turn: bool,
+    /// `poll` returned `Ready` (and no `reset` since): what
+    /// [`FusedFuture::is_terminated`] reports.
+    completed: bool,
 }
 
 /// Where a registered `Sleep`'s timer lives.
@@ -82,6 +98,16 @@ impl std::fmt::Debug for TimerEntry {
 }
 
 impl Sleep {
+    /// The sleep behind [`advance`](super::advance): see `on_turn`.
+    pub(crate) fn next_turn_at(deadline: std::time::Instant) -> Sleep {
+        Sleep {
+            deadline: deadline.into(),
+            entry: None,
+            on_turn: true,
+            completed: false,
+        }
+    }
+
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -92,10 +118,13 @@ impl Sleep {
         Instant::now() >= self.deadline
     }
 
-    /// Moves the deadline; the next poll registers the new one.
+    /// Moves the deadline; the next poll registers the new one. A sleep
+    /// that had completed waits again.
     pub fn reset(&mut self, deadline: Instant) {
         self.release();
         self.deadline = deadline;
+        self.on_turn = false;
+        self.completed = false;
     }
 
     fn release(&mut self) {
@@ -120,34 +149,40 @@ impl Sleep {
     }
 
     pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let fired = match &self.entry {
-            Some(TimerEntry::Local { shared, key }) => context::with_current(|local| match local {
-                Some(l) if Arc::ptr_eq(&l.shared, shared) => {
-                    Some(l.timers.borrow_mut().poll(*key, cx.waker()))
+        // At most twice round: a timer registered just now may have been
+        // fired on insert (see `TimerWheel::insert_on_turn`).
+        for _ in 0..2 {
+            let fired = match &self.entry {
+                Some(TimerEntry::Local { shared, key }) => {
+                    context::with_current(|local| match local {
+                        Some(l) if Arc::ptr_eq(&l.shared, shared) => {
+                            Some(l.timers.borrow_mut().poll(*key, cx.waker()))
+                        }
+                        // Moved to another runtime: register there instead.
+                        _ => None,
+                    })
                 }
-                // Moved to another runtime: register there instead.
-                _ => None,
-            }),
-            Some(TimerEntry::Remote { timer, .. }) => match timer.poll(cx.waker()) {
-                RemotePoll::Fired => Some(true),
-                RemotePoll::Pending => Some(false),
-                // Its runtime shut down: register with the current one.
-                RemotePoll::Orphaned => None,
-            },
-            None => None,
-        };
-        match fired {
-            Some(true) => {
-                self.release();
+                Some(TimerEntry::Remote { timer, .. }) => match timer.poll(cx.waker()) {
+                    RemotePoll::Fired => Some(true),
+                    RemotePoll::Pending => Some(false),
+                    // Its runtime shut down: register with the current one.
+                    RemotePoll::Orphaned => None,
+                },
+                None => None,
+            };
+            match fired {
+                Some(true) => {
+                    self.release();
+                    return Poll::Ready(());
+                }
+                Some(false) => return Poll::Pending,
+                None => self.release(),
+            }
+            if !self.on_turn && Instant::now() >= self.deadline {
                 return Poll::Ready(());
             }
-            Some(false) => return Poll::Pending,
-            None => self.release(),
+            self.entry = Some(self.register(cx));
         }
-        if Instant::now() >= self.deadline {
-            return Poll::Ready(());
-        }
-        self.entry = Some(self.register(cx));
         Poll::Pending
     }
 
@@ -156,9 +191,18 @@ impl Sleep {
     /// only entered the runtime.
     fn register(&self, cx: &Context<'_>) -> TimerEntry {
         let local = context::with_current(|local| {
-            local.map(|l| TimerEntry::Local {
-                key: l.timers.borrow_mut().insert(self.deadline, cx.waker()),
-                shared: l.shared.clone(),
+            local.map(|l| {
+                let mut timers = l.timers.borrow_mut();
+                let deadline = self.deadline.into_std();
+                let key = if self.on_turn {
+                    timers.insert_on_turn(deadline, cx.waker())
+                } else {
+                    timers.insert(deadline, cx.waker())
+                };
+                TimerEntry::Local {
+                    key,
+                    shared: l.shared.clone(),
+                }
             })
         });
         if let Some(entry) = local {
@@ -168,7 +212,7 @@ impl Sleep {
             "a spindle timer was polled outside a runtime; timers work inside block_on, \
              a spawned task, a spawn_blocking closure or under Handle::enter",
         );
-        let timer = RemoteTimer::new(self.deadline, cx.waker());
+        let timer = RemoteTimer::new(self.deadline.into_std(), cx.waker());
         if !shared.insert_timer_remote(timer.clone()) {
             panic!(
                 "a spindle timer was polled on a thread that entered a runtime that has shut down"
@@ -182,9 +226,20 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        ready!(self.get_mut().poll_elapsed(cx));
+        let this = self.get_mut();
+        ready!(this.poll_elapsed(cx));
         // Only a ready answer spends cooperative budget.
-        coop::poll_proceed(cx)
+        ready!(coop::poll_proceed(cx));
+        this.completed = true;
+        Poll::Ready(())
+    }
+}
+
+/// A `Sleep` that has completed says so, so `futures::select!` skips it
+/// without needing `.fuse()`; [`Sleep::reset`] makes it pending again.
+impl FusedFuture for Sleep {
+    fn is_terminated(&self) -> bool {
+        self.completed
     }
 }
 

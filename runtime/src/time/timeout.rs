@@ -5,9 +5,10 @@ use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::sleep::{sleep, sleep_until, Sleep};
+use super::Instant;
 
 /// Runs `future`, giving up after `duration`.
 ///
@@ -29,7 +30,8 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
     }
 }
 
-/// Runs `future`, giving up at `deadline`.
+/// Runs `future`, giving up at `deadline` (an [`Instant`] of the
+/// runtime's clock).
 pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoFuture> {
     Timeout {
         future: future.into_future(),

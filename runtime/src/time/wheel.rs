@@ -121,7 +121,10 @@ impl TimerWheel {
     /// Adds a timer; returns its key. A deadline already processed is
     /// marked fired at once (see [`poll`](Self::poll)).
     pub(crate) fn insert(&mut self, deadline: Instant, waker: &Waker) -> usize {
-        let when = self.tick_for(deadline);
+        self.insert_at_tick(self.tick_for(deadline), waker)
+    }
+
+    fn insert_at_tick(&mut self, when: u64, waker: &Waker) -> usize {
         let fired = when <= self.elapsed;
         let key = self.entries.insert(Entry {
             when,
@@ -135,6 +138,14 @@ impl TimerWheel {
             self.link(key as u32);
         }
         key
+    }
+
+    /// Adds the timer of a [`time::advance`](super::advance): due at the
+    /// tick `deadline` falls in (rounded *down*, unlike [`insert`](Self::insert)),
+    /// so it fires at the first turn that processes the clock's time
+    /// `deadline`, together with every other timer due by then.
+    pub(crate) fn insert_on_turn(&mut self, deadline: Instant, waker: &Waker) -> usize {
+        self.insert_at_tick(self.now_tick(deadline), waker)
     }
 
     /// True if the timer fired; otherwise makes sure `waker` is the one that
