@@ -41,11 +41,7 @@ pub mod tcp;
 mod udp;
 pub mod unix;
 
-/// Anything that names socket addresses: `SocketAddr`, `"127.0.0.1:80"`,
-/// `("localhost", 80)`, a slice of addresses. This is std's trait; note
-/// that resolving a host *name* blocks the thread on DNS (numeric
-/// addresses never do).
-pub use std::net::ToSocketAddrs;
+pub use addr::{lookup_host, ToSocketAddrs};
 
 pub use tcp::listener::TcpListener;
 pub use tcp::stream::TcpStream;

@@ -68,7 +68,7 @@ impl UdpSocket {
     /// Sends `buf` as one datagram to `target` (its first resolved
     /// address), waiting for room in the send buffer.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = SockAddr::from_inet(&first_addr(target)?);
+        let target = SockAddr::from_inet(&first_addr(target).await?);
         self.sock.send_to(buf, &target).await
     }
 
