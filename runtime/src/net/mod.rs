@@ -44,6 +44,7 @@ pub mod unix;
 pub use addr::{lookup_host, ToSocketAddrs};
 
 pub use tcp::listener::TcpListener;
+pub use tcp::socket::TcpSocket;
 pub use tcp::stream::TcpStream;
 pub use udp::UdpSocket;
 pub use unix::datagram::UnixDatagram;
