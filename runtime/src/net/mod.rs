@@ -8,7 +8,12 @@
 //! and split into halves ([`tcp`], [`unix`]). Every socket also has the
 //! readiness API: `readable().await` / `writable().await` followed by
 //! `try_read` / `try_write` (or `try_recv` / `try_send`), which fail with
-//! `WouldBlock` when readiness was a false alarm.
+//! `WouldBlock` when readiness was a false alarm. [`TcpSocket`] sets
+//! options and binds before connecting or listening.
+//!
+//! Addresses are anything implementing [`ToSocketAddrs`]; host names are
+//! looked up on the blocking pool ([`lookup_host`], `addr.rs`), never on
+//! the runtime's thread, and numeric addresses without any lookup.
 //!
 //! # How it is built
 //!
