@@ -14,7 +14,11 @@
 //! hop each: the whole `std::fs` call runs on a pool thread. [`File`] is a
 //! handle for streaming, implementing [`AsyncRead`](crate::io::AsyncRead)
 //! and [`AsyncWrite`](crate::io::AsyncWrite); its docs explain the state
-//! machine that turns `poll_read` / `poll_write` into pool jobs.
+//! machine that turns `poll_read` / `poll_write` into pool jobs (and
+//! [`AsyncSeek`](crate::io::AsyncSeek) into one). The path operations
+//! (`rename`, `create_dir_all`, `copy`, ...) are in `paths.rs`,
+//! [`read_dir`] (entries fetched a batch per pool job) in `read_dir.rs`,
+//! and [`OpenOptions`] in `open_options.rs`.
 //!
 //! All functions must be called inside a runtime (they use
 //! `spawn_blocking`).
@@ -32,8 +36,17 @@
 #![forbid(unsafe_code)]
 
 mod file;
+mod open_options;
+mod paths;
+mod read_dir;
 
 pub use file::File;
+pub use open_options::OpenOptions;
+pub use paths::{
+    canonicalize, copy, create_dir, create_dir_all, hard_link, read_link, remove_dir,
+    remove_dir_all, rename, set_permissions, symlink, symlink_metadata, try_exists,
+};
+pub use read_dir::{read_dir, DirEntry, ReadDir};
 
 use std::io;
 use std::path::Path;

@@ -137,6 +137,7 @@ mod lines;
 mod mem_impls;
 mod read_ext;
 mod read_to_end;
+mod seek;
 mod write_ext;
 
 #[cfg(test)]
@@ -149,6 +150,7 @@ pub use copy::{copy, Copy};
 pub use lines::Lines;
 pub use read_ext::{AsyncReadExt, Read, ReadExact};
 pub use read_to_end::{ReadToEnd, ReadToString};
+pub use seek::{AsyncSeek, AsyncSeekExt, Rewind, Seek};
 pub use write_ext::{AsyncWriteExt, Flush, Shutdown, Write, WriteAll};
 
 /// Size of the buffers used by [`BufReader`], [`BufWriter`] and [`copy`]

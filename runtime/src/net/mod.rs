@@ -8,7 +8,12 @@
 //! and split into halves ([`tcp`], [`unix`]). Every socket also has the
 //! readiness API: `readable().await` / `writable().await` followed by
 //! `try_read` / `try_write` (or `try_recv` / `try_send`), which fail with
-//! `WouldBlock` when readiness was a false alarm.
+//! `WouldBlock` when readiness was a false alarm. [`TcpSocket`] sets
+//! options and binds before connecting or listening.
+//!
+//! Addresses are anything implementing [`ToSocketAddrs`]; host names are
+//! looked up on the blocking pool ([`lookup_host`], `addr.rs`), never on
+//! the runtime's thread, and numeric addresses without any lookup.
 //!
 //! # How it is built
 //!
@@ -41,13 +46,10 @@ pub mod tcp;
 mod udp;
 pub mod unix;
 
-/// Anything that names socket addresses: `SocketAddr`, `"127.0.0.1:80"`,
-/// `("localhost", 80)`, a slice of addresses. This is std's trait; note
-/// that resolving a host *name* blocks the thread on DNS (numeric
-/// addresses never do).
-pub use std::net::ToSocketAddrs;
+pub use addr::{lookup_host, ToSocketAddrs};
 
 pub use tcp::listener::TcpListener;
+pub use tcp::socket::TcpSocket;
 pub use tcp::stream::TcpStream;
 pub use udp::UdpSocket;
 pub use unix::datagram::UnixDatagram;

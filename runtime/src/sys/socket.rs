@@ -89,6 +89,13 @@ pub(crate) enum Opt {
     NoDelay,
     Ttl,
     Broadcast,
+    ReusePort,
+    SendBuffer,
+    RecvBuffer,
+    KeepAlive,
+    MulticastLoopV4,
+    MulticastTtlV4,
+    MulticastLoopV6,
 }
 
 impl Opt {
@@ -98,6 +105,13 @@ impl Opt {
             Opt::NoDelay => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
             Opt::Ttl => (libc::IPPROTO_IP, libc::IP_TTL),
             Opt::Broadcast => (libc::SOL_SOCKET, libc::SO_BROADCAST),
+            Opt::ReusePort => (libc::SOL_SOCKET, libc::SO_REUSEPORT),
+            Opt::SendBuffer => (libc::SOL_SOCKET, libc::SO_SNDBUF),
+            Opt::RecvBuffer => (libc::SOL_SOCKET, libc::SO_RCVBUF),
+            Opt::KeepAlive => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+            Opt::MulticastLoopV4 => (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP),
+            Opt::MulticastTtlV4 => (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL),
+            Opt::MulticastLoopV6 => (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP),
         }
     }
 }
@@ -400,6 +414,52 @@ pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
 pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
     let cred: libc::ucred = getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED)?;
     Ok((cred.pid, cred.uid, cred.gid))
+}
+
+/// Joins (`join == true`) or leaves an IPv4 multicast group on the
+/// interface with address `interface` (`0.0.0.0`: the system's choice).
+pub(crate) fn multicast_v4(
+    fd: BorrowedFd<'_>,
+    group: std::net::Ipv4Addr,
+    interface: std::net::Ipv4Addr,
+    join: bool,
+) -> io::Result<()> {
+    let mreq = libc::ip_mreq {
+        imr_multiaddr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(group.octets()),
+        },
+        imr_interface: libc::in_addr {
+            s_addr: u32::from_ne_bytes(interface.octets()),
+        },
+    };
+    let name = if join {
+        libc::IP_ADD_MEMBERSHIP
+    } else {
+        libc::IP_DROP_MEMBERSHIP
+    };
+    setsockopt(fd, libc::IPPROTO_IP, name, mreq)
+}
+
+/// Joins or leaves an IPv6 multicast group on interface number `interface`
+/// (0: the system's choice).
+pub(crate) fn multicast_v6(
+    fd: BorrowedFd<'_>,
+    group: std::net::Ipv6Addr,
+    interface: u32,
+    join: bool,
+) -> io::Result<()> {
+    let mreq = libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr {
+            s6_addr: group.octets(),
+        },
+        ipv6mr_interface: interface,
+    };
+    let name = if join {
+        libc::IPV6_ADD_MEMBERSHIP
+    } else {
+        libc::IPV6_DROP_MEMBERSHIP
+    };
+    setsockopt(fd, libc::IPPROTO_IPV6, name, mreq)
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ impl TcpListener {
         TcpListener::from_socket(Socket::listener(fd)?)
     }
 
-    fn from_socket(sock: Socket) -> io::Result<TcpListener> {
+    pub(super) fn from_socket(sock: Socket) -> io::Result<TcpListener> {
         Ok(TcpListener {
             sock,
             acceptor: Acceptor::new(),

@@ -7,6 +7,7 @@
 //! and the TCP socket options.
 
 pub(super) mod listener;
+pub(super) mod socket;
 mod split;
 pub(super) mod stream;
 
