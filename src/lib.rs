@@ -59,8 +59,9 @@ pub use spindle_runtime::{
     EnterGuard, Handle, JoinError, JoinHandle, Runtime,
 };
 
-/// `spindle::join!`, `spindle::try_join!`, `spindle::select!` (tokio's grammar).
-pub use spindle_runtime::{join, select, try_join};
+/// `spindle::join!`, `spindle::try_join!`, `spindle::select!` (tokio's grammar)
+/// and `spindle::task_local!`.
+pub use spindle_runtime::{join, select, task_local, try_join};
 
 /// The README's Rust code blocks, compiled and run as doctests
 /// (`cargo test --doc`), so the front page cannot drift from the API.

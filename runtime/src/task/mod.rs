@@ -62,6 +62,7 @@ mod join_set;
 mod loom;
 pub(crate) mod raw;
 mod state;
+mod task_local;
 mod waker;
 
 pub use abort::AbortHandle;
@@ -70,6 +71,7 @@ pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub(crate) use state::{ToComplete, ToIdle, ToRunning};
+pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub(crate) use waker::borrowed_waker;
 
 use std::future::Future;
