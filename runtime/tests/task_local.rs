@@ -3,6 +3,9 @@
 //! destructors of a cancelled future, and scoped futures run on a runtime
 //! from another thread.
 
+// A scope returns the JoinHandle of a task spawned inside it, on purpose.
+#![allow(clippy::async_yields_async)]
+
 use std::cell::Cell;
 use std::future::{pending, poll_fn, Future};
 use std::pin::pin;
