@@ -22,11 +22,13 @@ pub enum MaybeDone<F: Future> {
 
 impl<F: Future> MaybeDone<F> {
     /// Wraps anything that becomes a future.
+    #[inline]
     pub fn new<I: IntoFuture<IntoFuture = F>>(future: I) -> MaybeDone<F> {
         MaybeDone::Future(future.into_future())
     }
 
     /// Polls the future if it is still running; true once it has an output.
+    #[inline]
     pub fn poll_done(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         // SAFETY: the future is only ever pinned in place (polled through
         // `Pin::new_unchecked` below, dropped in place by the assignment);
@@ -52,6 +54,7 @@ impl<F: Future> MaybeDone<F> {
     ///
     /// # Panics
     /// If the future has not finished, or its output was taken.
+    #[inline]
     pub fn take_output(self: Pin<&mut Self>) -> F::Output {
         // SAFETY: we move out only a `Done` output, which is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
@@ -64,6 +67,7 @@ impl<F: Future> MaybeDone<F> {
 
 impl<T, E, F: Future<Output = Result<T, E>>> MaybeDone<F> {
     /// If the future finished with an `Err`, takes it (for `try_join!`).
+    #[inline]
     pub fn take_err(self: Pin<&mut Self>) -> Option<E> {
         // SAFETY: as in `take_output`: only an unpinned output moves.
         let this = unsafe { self.get_unchecked_mut() };
@@ -77,6 +81,7 @@ impl<T, E, F: Future<Output = Result<T, E>>> MaybeDone<F> {
     }
 
     /// Takes the `Ok` value of a future that finished without error.
+    #[inline]
     pub fn take_ok(self: Pin<&mut Self>) -> T {
         match self.take_output() {
             Ok(value) => value,
@@ -86,8 +91,10 @@ impl<T, E, F: Future<Output = Result<T, E>>> MaybeDone<F> {
 }
 
 thread_local! {
-    /// xorshift32 state; seeded from std's per-process random hash keys.
-    static RNG: Cell<u32> = Cell::new(seed());
+    /// xorshift32 state; 0 until first used, then seeded from std's
+    /// per-process random hash keys (a const initialiser: no lazy-init
+    /// check on each access).
+    static RNG: Cell<u32> = const { Cell::new(0) };
 }
 
 fn seed() -> u32 {
@@ -100,9 +107,13 @@ fn seed() -> u32 {
 
 /// A random number in `0..n` (`n > 0`), from a thread-local xorshift: where
 /// an unbiased `select!` starts polling, so that no branch is always first.
+#[inline]
 pub fn random_below(n: u32) -> u32 {
     RNG.with(|rng| {
         let mut x = rng.get();
+        if x == 0 {
+            x = seed();
+        }
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
