@@ -64,6 +64,10 @@ pub use spindle_runtime::{
 /// (`#[spindle::test(start_paused = true)]` for the test clock).
 pub use spindle_runtime::{main, test};
 
+/// `spindle::join!`, `spindle::try_join!`, `spindle::select!` (tokio's grammar)
+/// and `spindle::task_local!`.
+pub use spindle_runtime::{join, select, task_local, try_join};
+
 /// The README's Rust code blocks, compiled and run as doctests
 /// (`cargo test --doc`), so the front page cannot drift from the API.
 #[cfg(doctest)]

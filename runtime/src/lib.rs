@@ -34,6 +34,8 @@ mod driver;
 mod executor;
 pub mod fs;
 pub mod io;
+#[doc(hidden)]
+pub mod macros;
 pub mod net;
 #[cfg(feature = "process-pool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]

@@ -10,8 +10,10 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use super::raw::{drop_ref, Header, TaskRef};
-use super::state::{ToCancelled, UnsetJoin};
+use super::abort::abort_task;
+use super::raw::{drop_ref, Header};
+use super::state::UnsetJoin;
+use super::{AbortHandle, Id};
 
 /// An owned permission to await a spawned task's output.
 ///
@@ -20,6 +22,9 @@ use super::state::{ToCancelled, UnsetJoin};
 /// and its output is dropped when it finishes.
 pub struct JoinHandle<T> {
     raw: NonNull<Header>,
+    /// The output was returned: the handle is finished as a future
+    /// (`FusedFuture::is_terminated`).
+    output_taken: bool,
     _output: PhantomData<T>,
 }
 
@@ -35,6 +40,7 @@ impl<T> JoinHandle<T> {
     pub(crate) fn new(raw: NonNull<Header>) -> JoinHandle<T> {
         JoinHandle {
             raw,
+            output_taken: false,
             _output: PhantomData,
         }
     }
@@ -48,23 +54,64 @@ impl<T> JoinHandle<T> {
     /// future is dropped and awaiting this handle gives a cancelled
     /// [`JoinError`]. A task that already finished keeps its output.
     pub fn abort(&self) {
-        if self.header().state.transition_to_cancelled() == ToCancelled::Enqueue {
-            // SAFETY: the transition took a reference for the queue entry.
-            let task = unsafe { TaskRef::from_raw(self.raw) };
-            crate::executor::schedule(task);
-        }
+        abort_task(self.raw);
     }
 
     /// True once the task has finished (completed, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
         self.header().state.is_complete()
     }
+
+    /// A handle that can abort the task but not read its output; it may be
+    /// cloned and outlive this `JoinHandle`.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle::new(self.raw)
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.header().id
+    }
+
+    /// Stores `waker` to be woken when the task completes, without reading
+    /// the output. True if the task has completed already (then no wake
+    /// will come for this registration; the caller must look now).
+    pub(crate) fn register_completion_waker(&self, waker: &std::task::Waker) -> bool {
+        let header = self.header();
+        if header.state.is_complete() {
+            return true;
+        }
+        header.join_waker.register(waker);
+        header.state.is_complete()
+    }
+
+    /// Takes the output if the task has completed, spending no cooperative
+    /// budget and registering no waker; `None` while it still runs.
+    ///
+    /// # Panics
+    /// If the output was already taken.
+    pub(crate) fn try_take_output(&mut self) -> Option<Result<T, JoinError>> {
+        let header = self.header();
+        if !header.state.is_complete() {
+            return None;
+        }
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: COMPLETE was observed with Acquire ordering and this handle
+        // holds the join interest, so the output is ours to take; `out` has
+        // the type the vtable writes for this task.
+        unsafe { (header.vtable.read_output)(self.raw, &mut out as *mut _ as *mut ()) };
+        self.output_taken = true;
+        match out {
+            Poll::Ready(output) => Some(output),
+            Poll::Pending => unreachable!("read_output always writes the output"),
+        }
+    }
 }
 
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let header = self.header();
         if !header.state.is_complete() {
             header.join_waker.register(cx.waker());
@@ -74,12 +121,15 @@ impl<T> Future for JoinHandle<T> {
         }
         // Only a ready answer spends cooperative budget.
         std::task::ready!(crate::coop::poll_proceed(cx));
-        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
-        // SAFETY: COMPLETE was observed with Acquire ordering and this handle
-        // holds the join interest, so the output is ours to take; `out` has
-        // the type the vtable writes for this task.
-        unsafe { (header.vtable.read_output)(self.raw, &mut out as *mut _ as *mut ()) };
-        out
+        Poll::Ready(self.try_take_output().expect("the task was seen complete"))
+    }
+}
+
+/// `futures::select!` and friends may skip a handle that already returned
+/// its output, so it needs no `.fuse()`.
+impl<T> futures_core::FusedFuture for JoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.output_taken
     }
 }
 
@@ -106,6 +156,7 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
     }

@@ -54,16 +54,24 @@
 //! on a pool thread, and a task handed to a runtime that has already shut
 //! down is dropped by the thread that spawned it.
 
+mod abort;
 mod atomic_waker;
+mod id;
 mod join;
+mod join_set;
 mod loom;
 pub(crate) mod raw;
 mod state;
+mod task_local;
 mod waker;
 
+pub use abort::AbortHandle;
 pub(crate) use atomic_waker::AtomicWaker;
+pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
 pub(crate) use state::{ToComplete, ToIdle, ToRunning};
+pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub(crate) use waker::borrowed_waker;
 
 use std::future::Future;

@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::atomic_waker::AtomicWaker;
+use super::id::CurrentTask;
 use super::state::{RefDec, State};
-use super::JoinError;
+use super::{Id, JoinError};
 use crate::executor::Shared;
 
 /// `owned_index` of a task that has not yet reached its owner's task list
@@ -42,6 +43,8 @@ pub(crate) struct Header {
     pub(crate) owned_index: UnsafeCell<usize>,
     /// The `JoinHandle`'s waker.
     pub(crate) join_waker: AtomicWaker,
+    /// The task's process-wide unique id (`task::Id`).
+    pub(crate) id: Id,
 }
 
 /// The typed operations on a task, one static table per future type.
@@ -167,6 +170,7 @@ pub(crate) fn allocate<F: Future + 'static>(
             shared,
             owned_index: UnsafeCell::new(owned_index),
             join_waker: AtomicWaker::new(),
+            id: Id::next(),
         },
         stage: UnsafeCell::new(Stage::Running(future)),
     });
@@ -208,6 +212,9 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
     };
     // SAFETY: the future lives in the heap cell and is never moved.
     let future = unsafe { Pin::new_unchecked(future) };
+    // `task::id()` inside the future (and in drops the poll makes) answers this task.
+    // SAFETY: the caller's reference keeps the header alive.
+    let _current = CurrentTask::enter(unsafe { ptr.as_ref() }.id);
     let finished = match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
         Ok(Poll::Pending) => return false,
         Ok(Poll::Ready(output)) => Ok(output),
@@ -223,6 +230,9 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
 }
 
 unsafe fn cancel<F: Future>(ptr: NonNull<Header>) {
+    // The future's Drop may ask `task::id()`, as it could while polled.
+    // SAFETY: the caller's reference keeps the header alive.
+    let _current = CurrentTask::enter(unsafe { ptr.as_ref() }.id);
     // SAFETY: the caller is the owner thread and the task is not being
     // polled; `clear_stage` leaves `Consumed`, overwritten without a read.
     unsafe {

@@ -1,0 +1,80 @@
+//! [`Id`]: a number that names a task for as long as the process lives, and
+//! [`id`] / [`try_id`], which tell a task its own.
+//!
+//! Ids come from one process-wide counter, so two tasks never share one,
+//! even on different runtimes. The executor (and the blocking pool) mark
+//! which task is running by setting a thread-local for the length of each
+//! poll, and of the drop of an aborted future: that is what [`try_id`]
+//! reads. Outside a task (in `block_on`'s own future, on a plain thread) it
+//! is `None`.
+
+use std::cell::Cell;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// The unique identifier of a task, as in tokio: compare it, hash it,
+/// print it. It is never reused while the process runs.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(NonZeroU64);
+
+impl Id {
+    /// The next unused id.
+    pub(crate) fn next() -> Id {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Relaxed);
+        // Counting up by one from 1, a u64 cannot wrap to 0 in practice.
+        Id(NonZeroU64::new(n).expect("task id counter wrapped"))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({})", self.0)
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<Id>> = const { Cell::new(None) };
+}
+
+/// The id of the task running on this thread.
+///
+/// # Panics
+/// If called outside a task (from `block_on`'s own future, say). Use
+/// [`try_id`] where that can happen.
+#[track_caller]
+pub fn id() -> Id {
+    try_id().expect("spindle::task::id() called outside of a task")
+}
+
+/// The id of the task running on this thread, or `None` outside a task.
+pub fn try_id() -> Option<Id> {
+    CURRENT.try_with(|c| c.get()).ok().flatten()
+}
+
+/// Marks `id` as the running task until dropped, then restores whatever
+/// was running before (a task polled inside another's poll, as a
+/// `block_on` nested in a blocking job can do).
+pub(crate) struct CurrentTask {
+    prev: Option<Id>,
+}
+
+impl CurrentTask {
+    pub(crate) fn enter(id: Id) -> CurrentTask {
+        let prev = CURRENT.try_with(|c| c.replace(Some(id))).ok().flatten();
+        CurrentTask { prev }
+    }
+}
+
+impl Drop for CurrentTask {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.prev));
+    }
+}
