@@ -64,6 +64,11 @@ mod raw_semaphore;
 mod rwlock;
 mod semaphore;
 
+/// The channels, also here under tokio's paths (`sync::mpsc`,
+/// `sync::oneshot`, `sync::broadcast`, `sync::watch`); the same modules as
+/// in [`crate::channel`].
+pub use crate::channel::{broadcast, mpsc, oneshot, watch};
+
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use bounded_semaphore::{BoundedSemaphore, ReleaseError};
 pub use condvar::Condvar;
