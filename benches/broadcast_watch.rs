@@ -13,8 +13,8 @@
 //!   all 16,000,000 arrive). Figure: time per value received.
 //! * **watch**: 1,000,000 round trips between two tasks over two watch
 //!   channels: A `send`s, B sees it through `changed().await` and `send`s
-//!   back, A sees that through `changed().await`. Figure: time per round
-//!   trip.
+//!   back, A sees that through `changed().await` (both are spawned
+//!   tasks). Figure: time per round trip.
 //!
 //! Each case runs 3 times per runtime, alternating, each on a fresh
 //! runtime; the medians and their ratio are printed. The targets:
@@ -109,12 +109,16 @@ macro_rules! watch_case {
                 pong_tx.send(v).unwrap();
             }
         });
-        for i in 1..=ROUND_TRIPS {
-            ping_tx.send(i).unwrap();
-            pong_rx.changed().await.unwrap();
-            assert_eq!(*pong_rx.borrow_and_update(), i);
-        }
-        drop(ping_tx);
+        // Both sides are spawned tasks (not the `block_on` future, which
+        // tokio polls differently from its tasks).
+        let ping = $spawn(async move {
+            for i in 1..=ROUND_TRIPS {
+                ping_tx.send(i).unwrap();
+                pong_rx.changed().await.unwrap();
+                assert_eq!(*pong_rx.borrow_and_update(), i);
+            }
+        });
+        ping.await.unwrap();
         echo.await.unwrap();
         start.elapsed()
     }};

@@ -80,7 +80,7 @@ fn set_get_and_their_errors() {
 #[test]
 fn set_while_an_initialiser_runs_says_so() {
     let cell = OnceCell::<u8>::new();
-    let mut init = pin!(cell.get_or_init(|| std::future::pending()));
+    let mut init = pin!(cell.get_or_init(std::future::pending));
     assert!(init
         .as_mut()
         .poll(&mut Context::from_waker(Waker::noop()))
@@ -92,7 +92,7 @@ fn set_while_an_initialiser_runs_says_so() {
 fn a_cancelled_initialiser_lets_the_next_one_run() {
     let cell = OnceCell::new();
     {
-        let mut first = pin!(cell.get_or_init(|| std::future::pending::<u8>()));
+        let mut first = pin!(cell.get_or_init(std::future::pending::<u8>));
         assert!(first
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
