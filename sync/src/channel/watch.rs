@@ -77,12 +77,17 @@ pub mod error {
 
     impl<T> std::error::Error for SendError<T> {}
 
-    impl<T> From<SendError<T>> for std::io::Error {
-        fn from(_: SendError<T>) -> std::io::Error {
-            std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "watch channel has no receivers",
-            )
+    /// `BrokenPipe`, with the error (and so the value) inside.
+    impl<T: Send + Sync + 'static> From<SendError<T>> for std::io::Error {
+        fn from(e: SendError<T>) -> std::io::Error {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, e)
+        }
+    }
+
+    impl<T> SendError<T> {
+        /// The value that was not sent.
+        pub fn into_inner(self) -> T {
+            self.0
         }
     }
 

@@ -65,15 +65,34 @@ impl fmt::Display for TryRecvError {
 
 impl std::error::Error for TryRecvError {}
 
-impl<T> From<SendError<T>> for std::io::Error {
-    fn from(_: SendError<T>) -> std::io::Error {
-        std::io::Error::new(
-            std::io::ErrorKind::BrokenPipe,
-            "broadcast channel has no receivers",
-        )
+/// `BrokenPipe`, with the error (and so the value) inside: nothing is lost.
+impl<T: Send + Sync + 'static> From<SendError<T>> for std::io::Error {
+    fn from(e: SendError<T>) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::BrokenPipe, e)
     }
 }
 
+impl<T> SendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// `WouldBlock` for `Empty`, `UnexpectedEof` for `Closed`, `Other` for
+/// `Lagged`.
+impl From<TryRecvError> for std::io::Error {
+    fn from(e: TryRecvError) -> std::io::Error {
+        let kind = match e {
+            TryRecvError::Empty => std::io::ErrorKind::WouldBlock,
+            TryRecvError::Closed => std::io::ErrorKind::UnexpectedEof,
+            TryRecvError::Lagged(_) => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// `UnexpectedEof` for `Closed`, `Other` for `Lagged`.
 impl From<RecvError> for std::io::Error {
     fn from(e: RecvError) -> std::io::Error {
         let kind = match e {
