@@ -281,3 +281,51 @@ fn receivers_on_threads_get_everything_in_order_or_are_told_what_they_missed() {
         }
     });
 }
+
+#[test]
+fn one_send_wakes_many_waiting_receivers() {
+    // More waiters than the wake list holds inline (8): the spill path.
+    bounded(10, || {
+        block_on(async {
+            let (tx, rx) = broadcast::channel(2);
+            let waiting: Vec<_> = (0..20)
+                .map(|_| {
+                    let mut rx = rx.resubscribe();
+                    spawn(async move { rx.recv().await })
+                })
+                .collect();
+            drop(rx);
+            // Every receiver task runs to its first `recv` and waits.
+            spindle_runtime::yield_now().await;
+            assert_eq!(tx.send(7), Ok(20));
+            for w in waiting {
+                assert_eq!(w.await.unwrap(), Ok(7));
+            }
+        })
+    });
+}
+
+#[test]
+fn a_receiver_that_keeps_hitting_ready_values_still_yields() {
+    // The cooperative budget: a recv loop over a full ring does not starve
+    // a task that needs a turn to set `done`.
+    bounded(10, || {
+        block_on(async {
+            let (tx, mut rx) = broadcast::channel(1024);
+            for i in 0..1000 {
+                tx.send(i).unwrap();
+            }
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let d = done.clone();
+            spawn(async move { d.store(true, std::sync::atomic::Ordering::SeqCst) });
+            let mut seen_done_at = None;
+            for i in 0..1000 {
+                rx.recv().await.unwrap();
+                if seen_done_at.is_none() && done.load(std::sync::atomic::Ordering::SeqCst) {
+                    seen_done_at = Some(i);
+                }
+            }
+            assert!(seen_done_at.is_some(), "the other task ran during the loop");
+        })
+    });
+}
