@@ -307,3 +307,64 @@ fn model_random_cancellation_never_loses_or_reorders_permits() {
         model_run(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(7));
     }
 }
+
+#[test]
+fn forget_permits_takes_only_free_ones() {
+    let sem = spindle_runtime::sync::Semaphore::new(5);
+    let held = sem.try_acquire_many(2).unwrap();
+    assert_eq!(sem.forget_permits(10), 3, "only the 3 free ones");
+    assert_eq!(sem.available_permits(), 0);
+    drop(held);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn permits_merge_and_split() {
+    let sem = spindle_runtime::sync::Semaphore::new(5);
+    let mut a = sem.try_acquire_many(2).unwrap();
+    let b = sem.try_acquire().unwrap();
+    a.merge(b);
+    assert_eq!(a.num_permits(), 3);
+    assert!(a.split(4).is_none());
+    let c = a.split(1).unwrap();
+    assert_eq!((a.num_permits(), c.num_permits()), (2, 1));
+    assert_eq!(sem.available_permits(), 2);
+    drop(c);
+    assert_eq!(sem.available_permits(), 3);
+    drop(a);
+    assert_eq!(sem.available_permits(), 5);
+}
+
+#[test]
+fn owned_permits_merge_and_split() {
+    let sem = std::sync::Arc::new(spindle_runtime::sync::Semaphore::new(4));
+    let mut a = sem.clone().try_acquire_many_owned(3).unwrap();
+    let b = sem.clone().try_acquire_owned().unwrap();
+    assert!(sem.clone().try_acquire_owned().is_err());
+    a.merge(b);
+    let c = a.split(2).unwrap();
+    assert_eq!((a.num_permits(), c.num_permits()), (2, 2));
+    c.forget();
+    drop(a);
+    assert_eq!(sem.available_permits(), 2, "the forgotten 2 are gone");
+}
+
+#[test]
+#[should_panic(expected = "different semaphores")]
+fn merging_permits_of_two_semaphores_panics() {
+    let (s1, s2) = (
+        spindle_runtime::sync::Semaphore::new(1),
+        spindle_runtime::sync::Semaphore::new(1),
+    );
+    let mut a = s1.try_acquire().unwrap();
+    a.merge(s2.try_acquire().unwrap());
+}
+
+#[test]
+fn a_const_semaphore_works_as_a_static() {
+    static LIMIT: spindle_runtime::sync::Semaphore = spindle_runtime::sync::Semaphore::const_new(2);
+    let p = LIMIT.try_acquire_many(2).unwrap();
+    assert!(LIMIT.try_acquire().is_err());
+    drop(p);
+    assert_eq!(LIMIT.available_permits(), 2);
+}

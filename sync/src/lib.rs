@@ -3,9 +3,12 @@
 //! with no executor inside.
 //!
 //! * [`sync`]: `Mutex`, `RwLock`, `Semaphore`, `BoundedSemaphore`, `Flag`
-//!   (Python's `Event`), `Notify`, `Condvar`, `Barrier`.
-//! * [`channel`]: `oneshot`, `mpsc` (bounded and unbounded) and `Queue`
-//!   (Python's `asyncio.Queue`).
+//!   (Python's `Event`), `Notify`, `Condvar`, `Barrier`,
+//!   `CancellationToken`, `OnceCell`; and the channel modules again under
+//!   tokio's paths (`sync::mpsc`, `sync::oneshot`, `sync::broadcast`,
+//!   `sync::watch`).
+//! * [`channel`]: `oneshot`, `mpsc` (bounded and unbounded), `broadcast`,
+//!   `watch` and `Queue` (Python's `asyncio.Queue`).
 //!
 //! spindle's runtime re-exports both as `spindle::sync` and
 //! `spindle::channel`, and most users reach them that way. They live in a

@@ -17,10 +17,14 @@
 #[cfg(all(loom, test))]
 pub(crate) use loom::cell::UnsafeCell;
 #[cfg(all(loom, test))]
-pub(crate) use loom::sync::{atomic, Arc, Mutex, MutexGuard};
+pub(crate) use loom::sync::{
+    atomic, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 #[cfg(not(all(loom, test)))]
-pub(crate) use std::sync::{atomic, Arc, Mutex, MutexGuard};
+pub(crate) use std::sync::{
+    atomic, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 /// `std::cell::UnsafeCell` with loom's closure-based interface.
 #[cfg(not(all(loom, test)))]
@@ -56,4 +60,17 @@ impl<T> UnsafeCell<T> {
 #[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Read-locks `rwlock`, ignoring poisoning (a panicking `Clone` of a value
+/// being read leaves the slot as it was).
+#[inline]
+pub(crate) fn read<T>(rwlock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    rwlock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write-locks `rwlock`, ignoring poisoning (see [`read`]).
+#[inline]
+pub(crate) fn write<T>(rwlock: &RwLock<T>) -> crate::loom::RwLockWriteGuard<'_, T> {
+    rwlock.write().unwrap_or_else(|e| e.into_inner())
 }

@@ -184,3 +184,43 @@ fn queue_errors() {
     assert_eq!(get_closed.kind(), io::ErrorKind::BrokenPipe);
     assert!(get_closed.get_ref().unwrap().is::<GetError>());
 }
+
+#[test]
+fn broadcast_and_watch_errors_keep_the_value() {
+    use spindle_sync::channel::{broadcast, watch};
+
+    let (tx, rx) = broadcast::channel::<String>(2);
+    drop(rx);
+    let e = (|| -> io::Result<usize> { Ok(tx.send("kept".into())?) })().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    let inner = e.into_inner().unwrap();
+    let inner = inner
+        .downcast::<broadcast::error::SendError<String>>()
+        .unwrap();
+    assert_eq!(inner.0, "kept");
+
+    let (tx, mut rx) = broadcast::channel::<u8>(1);
+    let empty = (|| -> io::Result<u8> { Ok(rx.try_recv()?) })().unwrap_err();
+    assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
+    drop(tx);
+    async fn recv_in_io_fn(rx: &mut broadcast::Receiver<u8>) -> io::Result<u8> {
+        Ok(rx.recv().await?)
+    }
+    let closed = now(recv_in_io_fn(&mut rx)).unwrap_err();
+    assert_eq!(closed.kind(), io::ErrorKind::UnexpectedEof);
+
+    let (tx, rx) = watch::channel(String::new());
+    drop(rx);
+    let e = (|| -> io::Result<()> { Ok(tx.send("kept".into())?) })().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    let inner = e.into_inner().unwrap();
+    let inner = inner.downcast::<watch::error::SendError<String>>().unwrap();
+    assert_eq!(inner.0, "kept");
+    let mut rx = tx.subscribe();
+    drop(tx);
+    async fn changed_in_io_fn(rx: &mut watch::Receiver<String>) -> io::Result<()> {
+        Ok(rx.changed().await?)
+    }
+    let closed = now(changed_in_io_fn(&mut rx)).unwrap_err();
+    assert_eq!(closed.kind(), io::ErrorKind::UnexpectedEof);
+}

@@ -79,3 +79,27 @@ fn waiting_futures_are_send() {
         let _g = cv.wait_while(g, |v| *v > 0).await;
     });
 }
+
+#[test]
+fn new_types_and_their_futures_are_send() {
+    use spindle_sync::channel::{broadcast, watch};
+    use spindle_sync::sync::{CancellationToken, OnceCell};
+    send_sync::<broadcast::Sender<u8>>();
+    send_sync::<broadcast::Receiver<u8>>();
+    send_sync::<watch::Sender<u8>>();
+    send_sync::<watch::Receiver<u8>>();
+    send_sync::<CancellationToken>();
+    send_sync::<OnceCell<u8>>();
+    let (btx, mut brx) = broadcast::channel::<u8>(1);
+    send_future(&brx.recv());
+    let (wtx, mut wrx) = watch::channel(0u8);
+    send_future(&wrx.changed());
+    send_future(&wrx.wait_for(|v| *v > 0));
+    send_future(&wtx.closed());
+    let token = CancellationToken::new();
+    send_future(&token.cancelled());
+    send_future(&token.clone().cancelled_owned());
+    let cell = OnceCell::<u8>::new();
+    send_future(&cell.get_or_init(|| async { 1 }));
+    drop(btx);
+}

@@ -5,6 +5,8 @@
 //! | [`oneshot`] | one value, one producer, one consumer | the answer to a request; "this finished" |
 //! | [`mpsc::channel`] | many producers, one consumer, bounded | a stream of work with back-pressure: a full channel makes senders wait |
 //! | [`mpsc::unbounded`] | many producers, one consumer, unbounded | events that must never block the producer (it can be plain sync code) |
+//! | [`broadcast`] | many producers, many consumers, every consumer sees every value, bounded ring | events every subscriber must hear; a slow one is told how many it missed |
+//! | [`watch`] | one value, many observers told when it changes | state: a configuration, a status, "shutting down" |
 //! | [`Queue`] | many producers, many consumers, optionally bounded | a pool of workers sharing a job queue, with `task_done` / `join` (Python's `asyncio.Queue`) |
 //!
 //! All of them are `Send + Sync` when the value type is `Send`, work across
@@ -51,8 +53,10 @@
 //! becomes [`Queue::close`]: every consumer drains what is left and then
 //! gets [`QueueClosed`], no sentinels needed.
 
+pub mod broadcast;
 pub mod mpsc;
 pub mod oneshot;
 mod queue;
+pub mod watch;
 
 pub use queue::{GetError, PutError, Queue, QueueClosed, TaskDoneError};

@@ -11,6 +11,8 @@
 //! | [`Notify`] | none | wake one (with a stored permit) or all |
 //! | [`Condvar`] | `Condition` | wait for a condition on a `Mutex`'s data |
 //! | [`Barrier`] | `Barrier` | `n` tasks meet, then all go on |
+//! | [`CancellationToken`] | none | a tree of cancel signals tasks wait for |
+//! | [`OnceCell`] | none | a value set once, by an initialiser that may `.await` |
 //!
 //! Python's re-entrant `RLock` has no counterpart: a task has no identity a
 //! lock could recognise, and an async lock that a task re-enters would hide
@@ -56,20 +58,34 @@
 
 mod barrier;
 mod bounded_semaphore;
+mod cancellation;
 mod condvar;
 mod flag;
 mod mutex;
 mod notify;
+// Not in loom builds: its `const fn new` needs std's `const` `Mutex::new`.
+#[cfg(not(all(loom, test)))]
+mod once_cell;
 mod raw_semaphore;
 mod rwlock;
 mod semaphore;
 
+/// The channels, also here under tokio's paths (`sync::mpsc`,
+/// `sync::oneshot`, `sync::broadcast`, `sync::watch`); the same modules as
+/// in [`crate::channel`].
+pub use crate::channel::{broadcast, mpsc, oneshot, watch};
+
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use bounded_semaphore::{BoundedSemaphore, ReleaseError};
+pub use cancellation::{
+    CancellationToken, DropGuard, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 pub use condvar::Condvar;
 pub use flag::Flag;
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
+#[cfg(not(all(loom, test)))]
+pub use once_cell::{OnceCell, SetError};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard, MAX_READS};
 pub use semaphore::{
     AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,

@@ -102,6 +102,40 @@ impl RawSemaphore {
         }
     }
 
+    /// An unbounded semaphore with `permits` free permits, in a `const`
+    /// context (for statics). Not under loom, whose `Mutex::new` is not
+    /// `const`.
+    ///
+    /// # Panics
+    /// If `permits` exceeds `MAX_PERMITS` (at compile time, in a const).
+    #[cfg(not(all(loom, test)))]
+    pub(crate) const fn const_new(permits: usize) -> RawSemaphore {
+        assert!(
+            permits <= MAX_PERMITS,
+            "a semaphore holds at most usize::MAX >> 3 permits"
+        );
+        RawSemaphore {
+            state: Mutex::new(State {
+                permits,
+                closed: false,
+                waiters: WaitList::new(),
+                bound: None,
+                total: permits,
+            }),
+        }
+    }
+
+    /// Takes up to `n` free permits out of existence; returns how many.
+    pub(crate) fn forget_free(&self, n: usize) -> usize {
+        let mut state = lock(&self.state);
+        let n = n.min(state.permits);
+        state.permits -= n;
+        if state.bound.is_some() {
+            state.total -= n;
+        }
+        n
+    }
+
     /// Free permits right now.
     pub(crate) fn available(&self) -> usize {
         lock(&self.state).permits

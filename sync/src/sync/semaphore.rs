@@ -68,6 +68,24 @@ impl Semaphore {
         }
     }
 
+    /// A semaphore with `permits` permits, in a `const` context (for a
+    /// `static`).
+    ///
+    /// # Panics
+    /// If `permits` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
+    #[cfg(not(all(loom, test)))]
+    pub const fn const_new(permits: usize) -> Semaphore {
+        Semaphore {
+            raw: RawSemaphore::const_new(permits),
+        }
+    }
+
+    /// Takes up to `n` of the free permits away for good (permits held
+    /// now are not touched); returns how many it took.
+    pub fn forget_permits(&self, n: usize) -> usize {
+        self.raw.forget_free(n)
+    }
+
     /// Permits free right now (zero while anyone is waiting).
     pub fn available_permits(&self) -> usize {
         self.raw.available()
@@ -145,6 +163,18 @@ impl Semaphore {
         })
     }
 
+    /// [`try_acquire_many`](Self::try_acquire_many) with an owned permit.
+    pub fn try_acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.raw.try_acquire(n as usize)?;
+        Ok(OwnedSemaphorePermit {
+            sem: self,
+            permits: n as usize,
+        })
+    }
+
     /// Blocks this OS thread until a permit is free; for plain threads.
     ///
     /// # Panics
@@ -194,6 +224,37 @@ impl SemaphorePermit<'_> {
     pub fn forget(mut self) {
         self.sem.raw.forget(std::mem::take(&mut self.permits));
     }
+
+    /// Moves `other`'s permits into this one.
+    ///
+    /// # Panics
+    /// If the two permits come from different semaphores.
+    #[track_caller]
+    pub fn merge(&mut self, mut other: Self) {
+        assert!(
+            std::ptr::eq(self.sem, other.sem),
+            "merging permits of different semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
+    }
+
+    /// Splits `n` permits off into a new permit; `None` (and nothing
+    /// changes) if this one holds fewer than `n`.
+    pub fn split(&mut self, n: usize) -> Option<Self> {
+        if n > self.permits {
+            return None;
+        }
+        self.permits -= n;
+        Some(SemaphorePermit {
+            sem: self.sem,
+            permits: n,
+        })
+    }
+
+    /// The semaphore these permits belong to.
+    pub fn semaphore(&self) -> &Semaphore {
+        self.sem
+    }
 }
 
 impl Drop for SemaphorePermit<'_> {
@@ -226,6 +287,37 @@ impl OwnedSemaphorePermit {
     /// Drops the guard without giving the permits back.
     pub fn forget(mut self) {
         self.sem.raw.forget(std::mem::take(&mut self.permits));
+    }
+
+    /// Moves `other`'s permits into this one.
+    ///
+    /// # Panics
+    /// If the two permits come from different semaphores.
+    #[track_caller]
+    pub fn merge(&mut self, mut other: Self) {
+        assert!(
+            Arc::ptr_eq(&self.sem, &other.sem),
+            "merging permits of different semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
+    }
+
+    /// Splits `n` permits off into a new permit; `None` (and nothing
+    /// changes) if this one holds fewer than `n`.
+    pub fn split(&mut self, n: usize) -> Option<Self> {
+        if n > self.permits {
+            return None;
+        }
+        self.permits -= n;
+        Some(OwnedSemaphorePermit {
+            sem: self.sem.clone(),
+            permits: n,
+        })
+    }
+
+    /// The semaphore these permits belong to.
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.sem
     }
 }
 

@@ -7,7 +7,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
 use super::chan::{Chan, Rx};
 use super::error::{SendError, TryRecvError, TrySendError};
@@ -86,6 +86,7 @@ impl<T> Sender<T> {
         SendFut {
             waiter: SlotWaiter {
                 chan: &self.chan,
+                wanted: 1,
                 id: None,
             },
             value: Some(value),
@@ -142,11 +143,69 @@ impl<T> Sender<T> {
     pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
         let mut waiter = SlotWaiter {
             chan: &self.chan,
+            wanted: 1,
             id: None,
         };
         match poll_fn(|cx| waiter.poll_slot(cx, |sh| sh.permits += 1)).await {
             Ok(()) => Ok(Permit { chan: &self.chan }),
             Err(()) => Err(SendError(())),
+        }
+    }
+
+    /// Reserves a slot without waiting: fails with
+    /// [`TrySendError::Full`] if none is free (or senders are waiting),
+    /// [`TrySendError::Closed`] if the receiver is closed or dropped.
+    pub fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
+        self.chan.try_reserve(1)?;
+        Ok(Permit { chan: &self.chan })
+    }
+
+    /// Waits for `n` free slots and reserves them all at once (a waiter
+    /// for `n` is served in its turn, and later ones wait behind it).
+    /// Fails if the receiver is closed or dropped, or at once if `n`
+    /// exceeds the channel's size (it could never be served).
+    /// Cancellation safe like [`send`](Self::send).
+    pub async fn reserve_many(&self, n: usize) -> Result<PermitIterator<'_, T>, SendError<()>> {
+        if n > self.chan.cap {
+            return Err(SendError(()));
+        }
+        if n == 0 {
+            return Ok(PermitIterator {
+                chan: &self.chan,
+                n: 0,
+            });
+        }
+        let mut waiter = SlotWaiter {
+            chan: &self.chan,
+            wanted: n,
+            id: None,
+        };
+        match poll_fn(|cx| waiter.poll_slot(cx, |sh| sh.permits += n)).await {
+            Ok(()) => Ok(PermitIterator {
+                chan: &self.chan,
+                n,
+            }),
+            Err(()) => Err(SendError(())),
+        }
+    }
+
+    /// Reserves `n` slots without waiting; fails like
+    /// [`try_reserve`](Self::try_reserve) (and with `Full` if `n` exceeds
+    /// the channel's size).
+    pub fn try_reserve_many(&self, n: usize) -> Result<PermitIterator<'_, T>, TrySendError<()>> {
+        self.chan.try_reserve(n)?;
+        Ok(PermitIterator {
+            chan: &self.chan,
+            n,
+        })
+    }
+
+    /// A handle that does not keep the channel open: once every (strong)
+    /// sender is gone the receiver ends, and [`WeakSender::upgrade`] then
+    /// returns `None`.
+    pub fn downgrade(&self) -> WeakSender<T> {
+        WeakSender {
+            chan: self.chan.clone(),
         }
     }
 
@@ -178,6 +237,84 @@ impl<T> Sender<T> {
     /// True if both senders feed the same channel.
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+/// A sender that does not count as one: it does not keep the receiver from
+/// ending. [`upgrade`](Self::upgrade) it to send. (It keeps the channel's
+/// allocation, not the channel, alive.)
+pub struct WeakSender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> WeakSender<T> {
+    /// A [`Sender`], if some sender still exists (else the channel has
+    /// ended for good and this returns `None`).
+    pub fn upgrade(&self) -> Option<Sender<T>> {
+        self.chan.upgrade_sender().then(|| Sender {
+            chan: self.chan.clone(),
+        })
+    }
+}
+
+impl<T> Clone for WeakSender<T> {
+    fn clone(&self) -> Self {
+        WeakSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mpsc::WeakSender").finish_non_exhaustive()
+    }
+}
+
+/// `n` slots reserved by [`Sender::reserve_many`]: yields a [`Permit`] per
+/// slot. Slots not taken out as permits go back when it is dropped.
+pub struct PermitIterator<'a, T> {
+    chan: &'a Chan<T>,
+    n: usize,
+}
+
+impl<'a, T> Iterator for PermitIterator<'a, T> {
+    type Item = Permit<'a, T>;
+
+    fn next(&mut self) -> Option<Permit<'a, T>> {
+        if self.n == 0 {
+            return None;
+        }
+        self.n -= 1;
+        Some(Permit { chan: self.chan })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.n, Some(self.n))
+    }
+}
+
+impl<T> ExactSizeIterator for PermitIterator<'_, T> {}
+
+impl<T> Drop for PermitIterator<'_, T> {
+    fn drop(&mut self) {
+        if self.n == 0 {
+            return;
+        }
+        let mut wakers = WakeList::new();
+        let mut sh = self.chan.lock();
+        sh.permits -= self.n;
+        self.chan.release_slots(&mut sh, self.n, &mut wakers);
+        drop(sh);
+        wakers.wake_all();
+    }
+}
+
+impl<T> fmt::Debug for PermitIterator<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mpsc::PermitIterator")
+            .field("remaining", &self.n)
+            .finish()
     }
 }
 

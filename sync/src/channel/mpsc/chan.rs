@@ -48,7 +48,7 @@ use std::collections::VecDeque;
 use std::mem;
 use std::task::{Context, Poll, Waker};
 
-use super::error::TryRecvError;
+use super::error::{TryRecvError, TrySendError};
 use crate::coop;
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::{lock, Arc, Mutex, MutexGuard};
@@ -61,6 +61,14 @@ const WAITING: usize = 1;
 const ONE: usize = 2;
 /// `Chan::cap` of an unbounded channel.
 pub(super) const UNBOUNDED: usize = usize::MAX;
+
+/// A waiting sender's request, in `Shared::send_waiters`.
+pub(super) struct SlotWait {
+    /// Slots it waits for (1, or `n` for `reserve_many`).
+    pub(super) wanted: usize,
+    /// `settle` took them on its behalf: it owns them now.
+    pub(super) assigned: bool,
+}
 
 pub(super) struct Chan<T> {
     shared: Mutex<Shared<T>>,
@@ -81,8 +89,8 @@ pub(super) struct Shared<T> {
     pub(super) used: usize,
     /// Live permits; the receiver does not end while one may still send.
     pub(super) permits: usize,
-    /// Senders waiting for a slot; the value is "a slot was assigned".
-    pub(super) send_waiters: WaitList<bool>,
+    /// Senders waiting for slots.
+    pub(super) send_waiters: WaitList<SlotWait>,
     closed_waiters: WaitList<()>,
 }
 
@@ -128,44 +136,48 @@ impl<T> Chan<T> {
     }
 
     /// Folds in freed slots, assigns free slots to the first waiters
-    /// (collecting their wakers), and sets `WAITING` iff some still wait.
+    /// (collecting their wakers), and leaves `WAITING` set iff some still
+    /// wait.
+    ///
+    /// A waiter wants one slot (`send`, `reserve`) or several
+    /// (`reserve_many`); the head of the queue is served first and in
+    /// full, so a large request is never overtaken by later small ones.
     pub(super) fn settle(&self, sh: &mut Shared<T>, wakers: &mut WakeList) {
-        let mut word = self.freed.load(Acquire);
-        loop {
-            let used = sh.used - word / ONE;
-            let assign = (self.cap - used).min(sh.send_waiters.len());
-            let flag = if sh.send_waiters.len() > assign {
-                WAITING
-            } else {
-                0
-            };
-            match self
-                .freed
-                .compare_exchange_weak(word, flag, AcqRel, Acquire)
-            {
-                Ok(_) => {
-                    sh.used = used + assign;
-                    for _ in 0..assign {
-                        let (assigned, waker) = sh.send_waiters.pop_front().expect("counted above");
-                        *assigned = true;
-                        wakers.push(waker);
-                    }
-                    return;
-                }
-                Err(actual) => word = actual,
+        // Fold in what the receiver freed, leaving `WAITING` set while we
+        // work: a receiver that frees a slot meanwhile sees the bit and
+        // settles again after us (it needs the lock we hold).
+        let word = self.freed.swap(WAITING, AcqRel);
+        sh.used -= word / ONE;
+        while let Some(front) = sh.send_waiters.front_mut() {
+            if front.wanted > self.cap - sh.used {
+                break;
             }
+            sh.used += front.wanted;
+            let (front, waker) = sh.send_waiters.pop_front().expect("looked at above");
+            front.assigned = true;
+            wakers.push(waker);
+        }
+        if sh.send_waiters.is_empty() {
+            // Nobody waits: clear the bit, folding in anything freed since.
+            let word = self.freed.swap(0, AcqRel);
+            sh.used -= word / ONE;
         }
     }
 
-    /// Gives one slot back from the senders' side (a dropped permit, or a
-    /// waiter that got a slot and then gave up).
-    pub(super) fn release_slot(&self, sh: &mut Shared<T>, wakers: &mut WakeList) {
-        sh.used -= 1;
+    /// Gives `n` slots back from the senders' side (dropped permits, or a
+    /// waiter that got its slots and then gave up).
+    pub(super) fn release_slots(&self, sh: &mut Shared<T>, n: usize, wakers: &mut WakeList) {
+        sh.used -= n;
         self.settle(sh, wakers);
         if sh.closed && sh.permits == 0 {
             // The receiver may be waiting for the last permit to resolve.
             wakers.push(sh.rx_waker.take());
         }
+    }
+
+    /// [`release_slots`](Self::release_slots) of one slot.
+    pub(super) fn release_slot(&self, sh: &mut Shared<T>, wakers: &mut WakeList) {
+        self.release_slots(sh, 1, wakers);
     }
 
     /// Free slots right now.
@@ -191,6 +203,44 @@ impl<T> Chan<T> {
         drop(sh);
         wakers.push(waker);
         wakers.wake_all();
+        Ok(())
+    }
+
+    /// The receiver's view: closed, or every sender gone.
+    pub(super) fn rx_is_closed(&self) -> bool {
+        let sh = self.lock();
+        sh.closed || sh.senders == 0
+    }
+
+    /// A weak sender's upgrade: one more sender handle, unless they are
+    /// all gone already (then the stream has ended and stays ended).
+    pub(super) fn upgrade_sender(&self) -> bool {
+        let mut sh = self.lock();
+        if sh.senders == 0 {
+            return false;
+        }
+        sh.senders += 1;
+        true
+    }
+
+    /// Takes `n` slots without waiting (as permits), unless the channel is
+    /// closed, or full, or senders are queued.
+    pub(super) fn try_reserve(&self, n: usize) -> Result<(), TrySendError<()>> {
+        let mut sh = self.lock();
+        if sh.closed {
+            return Err(TrySendError::Closed(()));
+        }
+        if !sh.send_waiters.is_empty() || n > self.cap {
+            return Err(TrySendError::Full(()));
+        }
+        if sh.used + n > self.cap {
+            self.absorb(&mut sh);
+            if sh.used + n > self.cap {
+                return Err(TrySendError::Full(()));
+            }
+        }
+        sh.used += n;
+        sh.permits += n;
         Ok(())
     }
 
@@ -263,6 +313,8 @@ unsafe impl<T: Send> Sync for Batch<T> {}
 pub(super) struct Rx<T> {
     pub(super) chan: Arc<Chan<T>>,
     batch: Batch<T>,
+    /// Returned the end (`None` / `Disconnected`): the stream is over.
+    terminated: bool,
 }
 
 // Values are moved in and out, never pinned.
@@ -279,6 +331,7 @@ impl<T> Rx<T> {
         Rx {
             chan,
             batch: Batch(VecDeque::new()),
+            terminated: false,
         }
     }
 
@@ -345,7 +398,10 @@ impl<T> Rx<T> {
             return match self.refill_pop(Some(cx.waker())) {
                 Ok(value) => Poll::Ready(Some(value)),
                 Err(Refill::Empty) => Poll::Pending,
-                Err(Refill::Ended) => Poll::Ready(None),
+                Err(Refill::Ended) => {
+                    self.terminated = true;
+                    Poll::Ready(None)
+                }
             };
         }
         Poll::Ready(self.pop())
@@ -355,7 +411,10 @@ impl<T> Rx<T> {
         if self.batch.0.is_empty() {
             return self.refill_pop(None).map_err(|e| match e {
                 Refill::Empty => TryRecvError::Empty,
-                Refill::Ended => TryRecvError::Disconnected,
+                Refill::Ended => {
+                    self.terminated = true;
+                    TryRecvError::Disconnected
+                }
             });
         }
         self.pop().ok_or(TryRecvError::Empty)
@@ -363,6 +422,15 @@ impl<T> Rx<T> {
 
     pub(super) fn close(&mut self) {
         self.chan.close_with(|_| ());
+    }
+
+    pub(super) fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// Values in the private batch (no lock): a hint for `recv_many`.
+    pub(super) fn len_hint(&self) -> usize {
+        self.batch.0.len()
     }
 
     pub(super) fn len(&self) -> usize {

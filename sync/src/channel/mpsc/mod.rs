@@ -104,6 +104,45 @@ macro_rules! receiver_api {
             pub fn is_empty(&self) -> bool {
                 self.len() == 0
             }
+
+            /// True once the channel is closed or every sender is gone
+            /// (values may still be buffered: `recv` drains them first).
+            pub fn is_closed(&self) -> bool {
+                self.rx.chan.rx_is_closed()
+            }
+
+            /// Receives up to `limit` values into `buffer` (appended),
+            /// waiting only while none is there; returns how many it added.
+            /// Returns 0 once the channel has ended (or if `limit` is 0).
+            ///
+            /// Cancellation safe: values are only taken when it completes.
+            pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+                if limit == 0 {
+                    return 0;
+                }
+                let Some(first) = poll_fn(|cx| self.rx.poll_recv(cx)).await else {
+                    return 0;
+                };
+                buffer.reserve(limit.min(self.rx.len_hint() + 1));
+                buffer.push(first);
+                let mut n = 1;
+                while n < limit {
+                    match self.rx.try_recv() {
+                        Ok(value) => buffer.push(value),
+                        Err(_) => break,
+                    }
+                    n += 1;
+                }
+                n
+            }
+        }
+
+        impl<T> FusedStream for $name<T> {
+            /// True once the stream has returned `None` (it never yields
+            /// again: no sender can come back).
+            fn is_terminated(&self) -> bool {
+                self.rx.is_terminated()
+            }
         }
 
         impl<T> Stream for $name<T> {
@@ -122,9 +161,9 @@ pub mod error;
 mod send;
 mod unbounded;
 
-pub use bounded::{Permit, Receiver, Sender};
+pub use bounded::{Permit, PermitIterator, Receiver, Sender, WeakSender};
 pub use error::{SendError, TryRecvError, TrySendError};
-pub use unbounded::{UnboundedReceiver, UnboundedSender};
+pub use unbounded::{UnboundedReceiver, UnboundedSender, WeakUnboundedSender};
 
 /// Creates a bounded channel that buffers at most `cap` values.
 ///

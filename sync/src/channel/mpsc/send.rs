@@ -28,7 +28,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::chan::{Chan, Shared};
+use super::chan::{Chan, Shared, SlotWait};
 use super::error::SendError;
 use crate::coop;
 use crate::wait_list::WaiterId;
@@ -37,6 +37,8 @@ use crate::wake_list::WakeList;
 /// Waiting for a slot: the queue node of a `send` or `reserve` future.
 pub(super) struct SlotWaiter<'a, T> {
     pub(super) chan: &'a Chan<T>,
+    /// Slots wanted: 1, or `n` for `reserve_many` (at most the capacity).
+    pub(super) wanted: usize,
     pub(super) id: Option<WaiterId>,
 }
 
@@ -58,17 +60,22 @@ impl<T> SlotWaiter<'_, T> {
             if sh.closed {
                 return Poll::Ready(Err(()));
             }
+            let wanted = self.wanted;
             if sh.send_waiters.is_empty() {
-                if sh.used >= chan.cap {
+                if sh.used + wanted > chan.cap {
                     chan.absorb(&mut sh);
                 }
-                if sh.used < chan.cap {
-                    sh.used += 1;
+                if sh.used + wanted <= chan.cap {
+                    sh.used += wanted;
                     return Poll::Ready(Ok(f(&mut sh)));
                 }
             }
             let mut wakers = WakeList::new();
-            let id = sh.send_waiters.push_back(false, cx.waker());
+            let request = SlotWait {
+                wanted,
+                assigned: false,
+            };
+            let id = sh.send_waiters.push_back(request, cx.waker());
             chan.settle(&mut sh, &mut wakers);
             if sh.send_waiters.is_linked(id) {
                 self.id = Some(id);
@@ -90,10 +97,10 @@ impl<T> SlotWaiter<'_, T> {
             return Poll::Pending;
         }
         self.id = None;
-        let (assigned, _) = sh.send_waiters.remove(id);
+        let (request, _) = sh.send_waiters.remove(id);
         let result = if sh.closed {
-            if assigned {
-                chan.release_slot(&mut sh, &mut wakers);
+            if request.assigned {
+                chan.release_slots(&mut sh, request.wanted, &mut wakers);
             }
             Err(())
         } else {
@@ -110,10 +117,11 @@ impl<T> Drop for SlotWaiter<'_, T> {
         let Some(id) = self.id.take() else { return };
         let mut wakers = WakeList::new();
         let mut sh = self.chan.lock();
-        let (assigned, _) = sh.send_waiters.remove(id);
-        if assigned {
-            // Pass the slot on: to the next waiter, or back to the pool.
-            self.chan.release_slot(&mut sh, &mut wakers);
+        let (request, _) = sh.send_waiters.remove(id);
+        if request.assigned {
+            // Pass the slots on: to the next waiter, or back to the pool.
+            self.chan
+                .release_slots(&mut sh, request.wanted, &mut wakers);
         }
         drop(sh);
         wakers.wake_all();

@@ -11,7 +11,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
 use super::bounded::ClosedWaiter;
 use super::chan::{Chan, Rx, UNBOUNDED};
@@ -89,6 +89,44 @@ impl<T> UnboundedSender<T> {
     /// True if both senders feed the same channel.
     pub fn same_channel(&self, other: &UnboundedSender<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
+    }
+
+    /// A handle that does not keep the channel open; see
+    /// [`WeakUnboundedSender`].
+    pub fn downgrade(&self) -> WeakUnboundedSender<T> {
+        WeakUnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+/// An unbounded sender that does not count as one: it does not keep the
+/// receiver from ending. [`upgrade`](Self::upgrade) it to send.
+pub struct WeakUnboundedSender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> WeakUnboundedSender<T> {
+    /// An [`UnboundedSender`], if some sender still exists.
+    pub fn upgrade(&self) -> Option<UnboundedSender<T>> {
+        self.chan.upgrade_sender().then(|| UnboundedSender {
+            chan: self.chan.clone(),
+        })
+    }
+}
+
+impl<T> Clone for WeakUnboundedSender<T> {
+    fn clone(&self) -> Self {
+        WeakUnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakUnboundedSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mpsc::WeakUnboundedSender")
+            .finish_non_exhaustive()
     }
 }
 

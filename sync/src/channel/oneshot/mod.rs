@@ -362,6 +362,14 @@ impl<T> Future for Receiver<T> {
     }
 }
 
+impl<T> futures_core::FusedFuture for Receiver<T> {
+    /// True once the receiver has produced its result (by `.await` or
+    /// `try_recv`): polling it again would panic.
+    fn is_terminated(&self) -> bool {
+        self.inner.is_none()
+    }
+}
+
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let Some(inner) = self.inner.take() else {
