@@ -128,27 +128,35 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+mod async_fd;
 mod buf_read_ext;
 mod buf_reader;
 mod buf_writer;
 mod copy;
 mod impls;
+mod interest;
 mod lines;
 mod mem_impls;
 mod read_ext;
 mod read_to_end;
+mod ready;
 mod write_ext;
 
 #[cfg(test)]
 mod test_util;
 
+pub use async_fd::{
+    AsyncFd, AsyncFdReadyGuard, AsyncFdReadyMutGuard, AsyncFdTryNewError, TryIoError,
+};
 pub use buf_read_ext::{AsyncBufReadExt, ReadLine, ReadUntil};
 pub use buf_reader::BufReader;
 pub use buf_writer::BufWriter;
 pub use copy::{copy, Copy};
+pub use interest::Interest;
 pub use lines::Lines;
 pub use read_ext::{AsyncReadExt, Read, ReadExact};
 pub use read_to_end::{ReadToEnd, ReadToString};
+pub use ready::Ready;
 pub use write_ext::{AsyncWriteExt, Flush, Shutdown, Write, WriteAll};
 
 /// Size of the buffers used by [`BufReader`], [`BufWriter`] and [`copy`]
