@@ -133,6 +133,10 @@ mod buf_read_ext;
 mod buf_reader;
 mod buf_writer;
 mod copy;
+mod copy_bidirectional;
+mod copy_buf;
+mod duplex;
+mod empty_sink_repeat;
 mod impls;
 mod interest;
 mod lines;
@@ -140,6 +144,7 @@ mod mem_impls;
 mod read_ext;
 mod read_to_end;
 mod ready;
+mod split;
 mod write_ext;
 
 #[cfg(test)]
@@ -152,11 +157,18 @@ pub use buf_read_ext::{AsyncBufReadExt, ReadLine, ReadUntil};
 pub use buf_reader::BufReader;
 pub use buf_writer::BufWriter;
 pub use copy::{copy, Copy};
+pub use copy_bidirectional::{
+    copy_bidirectional, copy_bidirectional_with_sizes, CopyBidirectional,
+};
+pub use copy_buf::{copy_buf, CopyBuf};
+pub use duplex::{duplex, DuplexStream};
+pub use empty_sink_repeat::{empty, repeat, sink, Empty, Repeat, Sink};
 pub use interest::Interest;
 pub use lines::Lines;
 pub use read_ext::{AsyncReadExt, Read, ReadExact};
 pub use read_to_end::{ReadToEnd, ReadToString};
 pub use ready::Ready;
+pub use split::{split, ReadHalf, WriteHalf};
 pub use write_ext::{AsyncWriteExt, Flush, Shutdown, Write, WriteAll};
 
 /// Size of the buffers used by [`BufReader`], [`BufWriter`] and [`copy`]
