@@ -141,9 +141,11 @@ mod impls;
 mod interest;
 mod lines;
 mod mem_impls;
+mod number;
 mod read_ext;
 mod read_to_end;
 mod ready;
+mod segments;
 mod split;
 mod write_ext;
 
@@ -165,9 +167,11 @@ pub use duplex::{duplex, DuplexStream};
 pub use empty_sink_repeat::{empty, repeat, sink, Empty, Repeat, Sink};
 pub use interest::Interest;
 pub use lines::Lines;
+pub use number::{ReadNumber, WriteNumber};
 pub use read_ext::{AsyncReadExt, Read, ReadExact};
 pub use read_to_end::{ReadToEnd, ReadToString};
 pub use ready::Ready;
+pub use segments::Split;
 pub use split::{split, ReadHalf, WriteHalf};
 pub use write_ext::{AsyncWriteExt, Flush, Shutdown, Write, WriteAll};
 
