@@ -437,3 +437,60 @@ fn after_the_runtime_shuts_down_waits_fail_instead_of_hanging() {
         assert!(err.unwrap_err().to_string().contains("shut down"));
     });
 }
+
+#[test]
+fn an_eventfd_signalled_from_another_thread() {
+    run(|| async {
+        // SAFETY: plain system call; the result is checked below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        assert!(raw >= 0, "eventfd: {}", io::Error::last_os_error());
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let efd = Arc::new(AsyncFd::new(unsafe { OwnedFd::from_raw_fd(raw) }).unwrap());
+        let signaller = {
+            let efd = efd.clone();
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    fd_write(efd.get_ref(), &1u64.to_ne_bytes()).unwrap();
+                }
+            })
+        };
+        // Count the three signals, however they are batched.
+        let mut total = 0;
+        while total < 3 {
+            let mut counter = [0u8; 8];
+            let n = efd
+                .async_io(Interest::READABLE, |fd| fd_read(fd, &mut counter))
+                .await
+                .unwrap();
+            assert_eq!(n, 8);
+            total += u64::from_ne_bytes(counter);
+        }
+        signaller.join().unwrap();
+        assert_eq!(total, 3);
+    });
+}
+
+#[test]
+fn a_regular_file_is_refused_by_epoll_and_given_back() {
+    let backend = Runtime::new().unwrap().backend();
+    run(move || async move {
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        match AsyncFd::try_new(file) {
+            // epoll cannot watch regular files (they are always ready).
+            Err(err) => {
+                assert_eq!(backend, Backend::Epoll, "{err}");
+                let (file, cause) = err.into_parts();
+                assert_eq!(cause.kind(), io::ErrorKind::PermissionDenied, "{cause}");
+                assert!(
+                    file.metadata().unwrap().is_file(),
+                    "the file came back open"
+                );
+            }
+            // poll and select report a regular file ready at once.
+            Ok(fd) => {
+                assert_ne!(backend, Backend::Epoll);
+                assert!(fd.readable().await.unwrap().ready().is_readable());
+            }
+        }
+    });
+}

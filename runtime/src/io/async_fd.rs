@@ -2,86 +2,10 @@
 //! a tty, an inotify or timerfd descriptor, a device) that spindle has no
 //! type for.
 //!
-//! # How readiness works
-//!
-//! A non-blocking descriptor never makes a thread wait: a `read` with no
-//! data answers `EAGAIN` (`io::ErrorKind::WouldBlock`) at once. The runtime
-//! adds the descriptor to its reactor (epoll, or poll/select/io_uring), and
-//! the reactor tells it when the descriptor *becomes* ready. The runtime
-//! keeps that news as *readiness bits* for the descriptor: readable,
-//! writable, read closed, write closed, error.
-//!
-//! Readiness is a hint, not a promise. Between the report and your `read`
-//! another task may have taken the data, and epoll reports *edges* (a
-//! change), not levels: once told "readable", it will not say so again
-//! until new data arrives. So the rule for every IO on a registered
-//! descriptor is:
-//!
-//! 1. wait until the runtime believes the descriptor ready
-//!    ([`readable`](AsyncFd::readable), [`writable`](AsyncFd::writable),
-//!    [`ready`](AsyncFd::ready)): that returns a *guard*;
-//! 2. try the non-blocking system call;
-//! 3. if it says `WouldBlock`, the belief was stale: clear it
-//!    ([`clear_ready`](AsyncFdReadyGuard::clear_ready)) and go back to 1,
-//!    which now really waits for the reactor. Any other answer is the
-//!    result; keep the readiness (drop the guard), since more may be
-//!    waiting.
-//!
-//! Clearing after anything but `WouldBlock` risks waiting forever for an
-//! edge that already came: clear only what a failed call proved gone. The
-//! runtime makes the clear itself safe against a race: if the reactor
-//! reported new readiness after the guard was taken, the clear does
-//! nothing. [`AsyncFdReadyGuard::try_io`] does steps 2 and 3 for you, and
-//! [`AsyncFd::async_io`] the whole loop:
-//!
-//! ```
-//! use std::io::{self, Read};
-//! use std::os::unix::net::UnixStream as StdUnixStream; // any non-blocking fd
-//!
-//! use spindle_runtime::io::AsyncFd;
-//!
-//! async fn read_some(fd: &AsyncFd<StdUnixStream>, buf: &mut [u8]) -> io::Result<usize> {
-//!     loop {
-//!         let mut guard = fd.readable().await?;
-//!         match guard.try_io(|inner| inner.get_ref().read(buf)) {
-//!             Ok(result) => return result,
-//!             Err(_would_block) => continue, // readiness cleared: wait again
-//!         }
-//!     }
-//! }
-//!
-//! spindle_runtime::Runtime::new().unwrap().block_on(async {
-//!     let (a, mut b) = StdUnixStream::pair()?;
-//!     a.set_nonblocking(true)?;
-//!     let a = AsyncFd::new(a)?;
-//!     io::Write::write_all(&mut b, b"hi")?;
-//!     let mut buf = [0; 8];
-//!     assert_eq!(read_some(&a, &mut buf).await?, 2);
-//!     io::Result::Ok(())
-//! })
-//! .unwrap();
-//! ```
-//!
-//! # Ownership
-//!
-//! `AsyncFd<T>` owns `T` (an `OwnedFd`, a `std` type, your own wrapper) and
-//! registers `T`'s descriptor when created. The descriptor must be in
-//! non-blocking mode (a blocking `read` would stall the whole runtime
-//! thread) and must stay open while the `AsyncFd` lives; dropping the
-//! `AsyncFd` removes the descriptor from the reactor before dropping `T`,
-//! and [`into_inner`](AsyncFd::into_inner) removes it and hands `T` back.
-//! A descriptor can be registered once per runtime: a second `AsyncFd` for
-//! the same one fails (`AlreadyExists` on epoll), and
-//! [`try_new`](AsyncFd::try_new) gives the value back when that happens.
-//!
-//! # Waiters
-//!
-//! `readable`, `writable`, `ready` and `async_io` take `&self`: any number of
-//! tasks, on any threads, may wait at once, and every one is woken. The
-//! `poll_*_ready` methods, for hand-written `poll` functions, keep one waker
-//! per direction: the last task to poll is the one woken, as with
-//! `AsyncRead`. Dropping a waiting future (cancelling it) takes it off the
-//! list and changes nothing else.
+//! The type's docs teach how readiness works (the wait / try / clear
+//! loop, ownership of the descriptor, several waiters); they live on the
+//! public type so that rustdoc shows them. The waiting itself is the
+//! driver's (`driver/registration.rs`), shared with every socket.
 
 use std::error::Error;
 use std::fmt;
@@ -94,7 +18,88 @@ use crate::driver::{Direction, ReadyEvent, Registration};
 use super::{Interest, Ready};
 
 /// A non-blocking file descriptor registered with the runtime's reactor,
-/// whose readiness tasks can await. See the [module docs](self).
+/// whose readiness tasks can await.
+///
+/// # How readiness works
+///
+/// A non-blocking descriptor never makes a thread wait: a `read` with no
+/// data answers `EAGAIN` (`io::ErrorKind::WouldBlock`) at once. The runtime
+/// adds the descriptor to its reactor (epoll, or poll/select/io_uring), and
+/// the reactor tells it when the descriptor *becomes* ready. The runtime
+/// keeps that news as *readiness bits* for the descriptor: readable,
+/// writable, read closed, write closed, error.
+///
+/// Readiness is a hint, not a promise. Between the report and your `read`
+/// another task may have taken the data, and epoll reports *edges* (a
+/// change), not levels: once told "readable", it will not say so again
+/// until new data arrives. So the rule for every IO on a registered
+/// descriptor is:
+///
+/// 1. wait until the runtime believes the descriptor ready
+///    ([`readable`](AsyncFd::readable), [`writable`](AsyncFd::writable),
+///    [`ready`](AsyncFd::ready)): that returns a *guard*;
+/// 2. try the non-blocking system call;
+/// 3. if it says `WouldBlock`, the belief was stale: clear it
+///    ([`clear_ready`](AsyncFdReadyGuard::clear_ready)) and go back to 1,
+///    which now really waits for the reactor. Any other answer is the
+///    result; keep the readiness (drop the guard), since more may be
+///    waiting.
+///
+/// Clearing after anything but `WouldBlock` risks waiting forever for an
+/// edge that already came: clear only what a failed call proved gone. The
+/// runtime makes the clear itself safe against a race: if the reactor
+/// reported new readiness after the guard was taken, the clear does
+/// nothing. [`AsyncFdReadyGuard::try_io`] does steps 2 and 3 for you, and
+/// [`AsyncFd::async_io`] the whole loop:
+///
+/// ```
+/// use std::io::{self, Read};
+/// use std::os::unix::net::UnixStream as StdUnixStream; // any non-blocking fd
+///
+/// use spindle_runtime::io::AsyncFd;
+///
+/// async fn read_some(fd: &AsyncFd<StdUnixStream>, buf: &mut [u8]) -> io::Result<usize> {
+///     loop {
+///         let mut guard = fd.readable().await?;
+///         match guard.try_io(|inner| inner.get_ref().read(buf)) {
+///             Ok(result) => return result,
+///             Err(_would_block) => continue, // readiness cleared: wait again
+///         }
+///     }
+/// }
+///
+/// spindle_runtime::Runtime::new().unwrap().block_on(async {
+///     let (a, mut b) = StdUnixStream::pair()?;
+///     a.set_nonblocking(true)?;
+///     let a = AsyncFd::new(a)?;
+///     io::Write::write_all(&mut b, b"hi")?;
+///     let mut buf = [0; 8];
+///     assert_eq!(read_some(&a, &mut buf).await?, 2);
+///     io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+///
+/// # Ownership
+///
+/// `AsyncFd<T>` owns `T` (an `OwnedFd`, a `std` type, your own wrapper) and
+/// registers `T`'s descriptor when created. The descriptor must be in
+/// non-blocking mode (a blocking `read` would stall the whole runtime
+/// thread) and must stay open while the `AsyncFd` lives; dropping the
+/// `AsyncFd` removes the descriptor from the reactor before dropping `T`,
+/// and [`into_inner`](AsyncFd::into_inner) removes it and hands `T` back.
+/// A descriptor can be registered once per runtime: a second `AsyncFd` for
+/// the same one fails (`AlreadyExists` on epoll), and
+/// [`try_new`](AsyncFd::try_new) gives the value back when that happens.
+///
+/// # Waiters
+///
+/// `readable`, `writable`, `ready` and `async_io` take `&self`: any number of
+/// tasks, on any threads, may wait at once, and every one is woken. The
+/// `poll_*_ready` methods, for hand-written `poll` functions, keep one waker
+///  per direction: the last task to poll is the one woken, as with
+///  `AsyncRead`. Dropping a waiting future (cancelling it) takes it off the
+///  list and changes nothing else.
 pub struct AsyncFd<T: AsRawFd> {
     // Declared before `inner` so it drops first: the descriptor leaves the
     // reactor while it is still open.

@@ -120,7 +120,33 @@
 //!
 //! [`BufReader`] adds a buffer to a reader (so it implements
 //! [`AsyncBufRead`] and small reads become cheap), [`BufWriter`] does the same
-//! for writes, and [`copy`] moves everything from a reader to a writer.
+//! for writes, and [`copy`] moves everything from a reader to a writer
+//! ([`copy_buf`] straight out of a buffered reader's own buffer,
+//! [`copy_bidirectional`] both ways between two streams, as a proxy does).
+//!
+//! # Streams without a kernel
+//!
+//! [`duplex`] makes two connected in-memory streams (a socket pair for
+//! tests), [`empty`], [`sink`] and [`repeat`] are the async twins of their
+//! `std::io` namesakes, and [`split`] divides any reader-writer into halves
+//! that separate tasks can own.
+//!
+//! # Binary data
+//!
+//! [`AsyncReadExt::read_u32`] and its siblings read numbers in network byte
+//! order (big-endian), the `_le` twins in little-endian order, and
+//! [`AsyncWriteExt`] has a `write_*` for each. [`AsyncBufReadExt::split`]
+//! cuts a stream at a delimiter byte.
+//!
+//! # Readiness: `Interest`, `Ready` and `AsyncFd`
+//!
+//! Underneath every socket, the runtime waits for *readiness*: the reactor
+//! reports that a descriptor became readable or writable, and the operation
+//! is then tried without blocking. Sockets expose that through
+//! `ready(`[`Interest`]`)`, which answers with a [`Ready`]; [`AsyncFd`]
+//! does the same for any descriptor spindle has no type for (a pipe, a tty,
+//! an eventfd, an inotify descriptor) and its module docs explain the rules
+//! of readiness.
 
 #![forbid(unsafe_code)]
 
