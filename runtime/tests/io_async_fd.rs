@@ -494,3 +494,10 @@ fn a_regular_file_is_refused_by_epoll_and_given_back() {
         }
     });
 }
+
+#[test]
+fn tokio_paths_name_the_same_types() {
+    fn same<T: 'static>(_: Option<T>, _: Option<T>) {}
+    same::<AsyncFd<OwnedFd>>(None, None::<spindle_runtime::io::unix::AsyncFd<OwnedFd>>);
+    same::<spindle_runtime::io::TryIoError>(None, None::<spindle_runtime::io::unix::TryIoError>);
+}

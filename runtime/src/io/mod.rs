@@ -178,6 +178,14 @@ mod write_ext;
 #[cfg(test)]
 mod test_util;
 
+/// tokio's path for the descriptor types, `io::unix::AsyncFd`, so that code
+/// ported from tokio compiles unchanged; the same items as in [`io`](self).
+pub mod unix {
+    pub use super::async_fd::{
+        AsyncFd, AsyncFdReadyGuard, AsyncFdReadyMutGuard, AsyncFdTryNewError, TryIoError,
+    };
+}
+
 pub use async_fd::{
     AsyncFd, AsyncFdReadyGuard, AsyncFdReadyMutGuard, AsyncFdTryNewError, TryIoError,
 };
