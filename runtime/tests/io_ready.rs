@@ -138,3 +138,28 @@ fn interest_and_ready_algebra() {
     assert!(Ready::EMPTY.is_empty());
     assert!(Ready::ALL.is_error());
 }
+
+#[test]
+fn udp_error_interest_sees_a_refused_datagram() {
+    // select(2) reports a pending error only as readable, with no error flag.
+    let select = spindle_runtime::Runtime::new().unwrap().backend() == Backend::Select;
+    run(async move {
+        // A port that was bound and released: nobody listens there.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sock.connect(closed_addr).await.unwrap();
+        sock.send(b"anyone?").await.unwrap();
+        // The ICMP "port unreachable" comes back as a pending socket error.
+        let interest = if select {
+            Interest::READABLE
+        } else {
+            Interest::ERROR
+        };
+        let ready = sock.ready(interest).await.unwrap();
+        assert!(select || ready.is_error(), "{ready:?}");
+        let err = sock.take_error().unwrap().expect("a pending error");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+}

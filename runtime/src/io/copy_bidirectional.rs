@@ -24,6 +24,10 @@ use super::{AsyncRead, AsyncWrite, DEFAULT_BUF_SIZE};
 /// until it ends too. The first error in either direction ends the whole
 /// copy and is returned; bytes already moved stay moved.
 ///
+/// Not cancel safe: bytes read from one side but not yet written to the
+/// other (at most one buffer per direction) are lost if the future is
+/// dropped, as with tokio's.
+///
 /// ```
 /// use spindle_runtime::io::{copy_bidirectional, duplex, AsyncReadExt, AsyncWriteExt};
 ///
