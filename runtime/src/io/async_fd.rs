@@ -5,7 +5,8 @@
 //! The type's docs teach how readiness works (the wait / try / clear
 //! loop, ownership of the descriptor, several waiters); they live on the
 //! public type so that rustdoc shows them. The waiting itself is the
-//! driver's (`driver/registration.rs`), shared with every socket.
+//! driver's (`driver/registration.rs`), shared with every socket; the
+//! guards the waits return are in `async_fd_guard.rs`.
 
 use std::error::Error;
 use std::fmt;
@@ -15,7 +16,8 @@ use std::task::{ready, Context, Poll};
 
 use crate::driver::{Direction, ReadyEvent, Registration};
 
-use super::{Interest, Ready};
+use super::async_fd_guard::{AsyncFdReadyGuard, AsyncFdReadyMutGuard};
+use super::Interest;
 
 /// A non-blocking file descriptor registered with the runtime's reactor,
 /// whose readiness tasks can await.
@@ -152,24 +154,6 @@ impl<T> From<AsyncFdTryNewError<T>> for io::Error {
     }
 }
 
-/// The error of a guard's `try_io` when the operation would block: the
-/// readiness has been cleared; wait for it again.
-pub struct TryIoError(());
-
-impl fmt::Debug for TryIoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TryIoError(WouldBlock)")
-    }
-}
-
-impl fmt::Display for TryIoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the operation would block; readiness was cleared")
-    }
-}
-
-impl Error for TryIoError {}
-
 impl<T: AsRawFd> AsyncFd<T> {
     /// Registers `inner`'s descriptor for readable and writable readiness
     /// with the runtime of the current thread. On failure `inner` is
@@ -228,6 +212,11 @@ impl<T: AsRawFd> AsyncFd<T> {
         inner
     }
 
+    /// The registration, for the guards.
+    pub(super) fn registration(&self) -> &Registration {
+        &self.registration
+    }
+
     /// The interest the descriptor was registered with.
     pub fn interest(&self) -> Interest {
         self.interest
@@ -264,10 +253,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// `interest`, and returns a guard that says what is ready. Cancel safe.
     pub async fn ready(&self, interest: Interest) -> io::Result<AsyncFdReadyGuard<'_, T>> {
         let event = self.wait(interest).await?;
-        Ok(AsyncFdReadyGuard {
-            async_fd: self,
-            event: Some(event),
-        })
+        Ok(AsyncFdReadyGuard::new(self, event))
     }
 
     /// [`ready`](Self::ready) with a guard that lends `&mut` access.
@@ -276,10 +262,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         interest: Interest,
     ) -> io::Result<AsyncFdReadyMutGuard<'_, T>> {
         let event = self.wait(interest).await?;
-        Ok(AsyncFdReadyMutGuard {
-            async_fd: self,
-            event: Some(event),
-        })
+        Ok(AsyncFdReadyMutGuard::new(self, event))
     }
 
     /// Waits until the descriptor is (believed) readable: data, end of
@@ -311,10 +294,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<AsyncFdReadyGuard<'a, T>>> {
         let event = ready!(self.poll_wait(cx, Interest::READABLE))?;
-        Poll::Ready(Ok(AsyncFdReadyGuard {
-            async_fd: self,
-            event: Some(event),
-        }))
+        Poll::Ready(Ok(AsyncFdReadyGuard::new(self, event)))
     }
 
     /// [`poll_read_ready`](Self::poll_read_ready) with a `&mut` guard.
@@ -323,10 +303,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<AsyncFdReadyMutGuard<'a, T>>> {
         let event = ready!(self.poll_wait(cx, Interest::READABLE))?;
-        Poll::Ready(Ok(AsyncFdReadyMutGuard {
-            async_fd: self,
-            event: Some(event),
-        }))
+        Poll::Ready(Ok(AsyncFdReadyMutGuard::new(self, event)))
     }
 
     /// Polls for write readiness; one waker for writes, like
@@ -336,10 +313,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<AsyncFdReadyGuard<'a, T>>> {
         let event = ready!(self.poll_wait(cx, Interest::WRITABLE))?;
-        Poll::Ready(Ok(AsyncFdReadyGuard {
-            async_fd: self,
-            event: Some(event),
-        }))
+        Poll::Ready(Ok(AsyncFdReadyGuard::new(self, event)))
     }
 
     /// [`poll_write_ready`](Self::poll_write_ready) with a `&mut` guard.
@@ -348,10 +322,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<AsyncFdReadyMutGuard<'a, T>>> {
         let event = ready!(self.poll_wait(cx, Interest::WRITABLE))?;
-        Poll::Ready(Ok(AsyncFdReadyMutGuard {
-            async_fd: self,
-            event: Some(event),
-        }))
+        Poll::Ready(Ok(AsyncFdReadyMutGuard::new(self, event)))
     }
 
     /// The whole readiness loop: waits for `interest`, runs `f`, and on
@@ -423,170 +394,6 @@ impl<T: AsRawFd + fmt::Debug> fmt::Debug for AsyncFd<T> {
         f.debug_struct("AsyncFd")
             .field("inner", &self.inner)
             .field("interest", &self.interest)
-            .finish()
-    }
-}
-
-/// What a guard can see of its readiness event.
-fn ready_of(event: Option<ReadyEvent>) -> Ready {
-    event.map_or(Ready::EMPTY, |ev| Ready::from_bits(ev.ready_bits()))
-}
-
-/// The answer of [`AsyncFd::readable`], [`writable`](AsyncFd::writable) and
-/// [`ready`](AsyncFd::ready): the descriptor is believed ready.
-///
-/// Try the IO; if it answers `WouldBlock`, call
-/// [`clear_ready`](Self::clear_ready) (or use [`try_io`](Self::try_io),
-/// which does both). Dropping the guard without clearing keeps the
-/// readiness, so the next wait returns at once.
-pub struct AsyncFdReadyGuard<'a, T: AsRawFd> {
-    async_fd: &'a AsyncFd<T>,
-    /// `None` once cleared.
-    event: Option<ReadyEvent>,
-}
-
-impl<'a, T: AsRawFd> AsyncFdReadyGuard<'a, T> {
-    /// Forgets the readiness this guard saw (unless the reactor reported
-    /// newer readiness since): the next wait waits for the reactor.
-    pub fn clear_ready(&mut self) {
-        if let Some(event) = self.event.take() {
-            self.async_fd.registration.clear_readiness(event);
-        }
-    }
-
-    /// Forgets only the kinds in `ready` (say, [`Ready::READABLE`] of a
-    /// guard from `ready(READABLE | WRITABLE)`), keeping the rest.
-    pub fn clear_ready_matching(&mut self, ready: Ready) {
-        if let Some(event) = self.event {
-            self.async_fd
-                .registration
-                .clear_readiness(event.retain(ready.bits()));
-            let left = event.ready_bits() & !ready.bits();
-            self.event = (left != 0).then(|| event.retain(left));
-        }
-    }
-
-    /// Keeps the readiness (what dropping the guard does anyway; this says
-    /// so explicitly).
-    pub fn retain_ready(&mut self) {}
-
-    /// What the descriptor was seen ready for; empty once cleared.
-    pub fn ready(&self) -> Ready {
-        ready_of(self.event)
-    }
-
-    /// Runs `f`; if it fails with `WouldBlock`, clears the readiness and
-    /// returns `Err(TryIoError)` (wait again), else `Ok` with its answer.
-    pub fn try_io<R>(
-        &mut self,
-        f: impl FnOnce(&'a AsyncFd<T>) -> io::Result<R>,
-    ) -> Result<io::Result<R>, TryIoError> {
-        match f(self.async_fd) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.clear_ready();
-                Err(TryIoError(()))
-            }
-            result => Ok(result),
-        }
-    }
-
-    /// The `AsyncFd` this guard belongs to.
-    pub fn get_ref(&self) -> &'a AsyncFd<T> {
-        self.async_fd
-    }
-
-    /// The value the `AsyncFd` wraps.
-    pub fn get_inner(&self) -> &'a T {
-        &self.async_fd.inner
-    }
-}
-
-impl<T: AsRawFd + fmt::Debug> fmt::Debug for AsyncFdReadyGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncFdReadyGuard")
-            .field("async_fd", &self.async_fd)
-            .field("ready", &self.ready())
-            .finish()
-    }
-}
-
-/// The answer of [`AsyncFd::readable_mut`], [`writable_mut`](AsyncFd::writable_mut)
-/// and [`ready_mut`](AsyncFd::ready_mut): like [`AsyncFdReadyGuard`], lending
-/// `&mut` access to the `AsyncFd`.
-pub struct AsyncFdReadyMutGuard<'a, T: AsRawFd> {
-    async_fd: &'a mut AsyncFd<T>,
-    event: Option<ReadyEvent>,
-}
-
-impl<T: AsRawFd> AsyncFdReadyMutGuard<'_, T> {
-    /// Forgets the readiness this guard saw (see
-    /// [`AsyncFdReadyGuard::clear_ready`]).
-    pub fn clear_ready(&mut self) {
-        if let Some(event) = self.event.take() {
-            self.async_fd.registration.clear_readiness(event);
-        }
-    }
-
-    /// Forgets only the kinds in `ready`, keeping the rest.
-    pub fn clear_ready_matching(&mut self, ready: Ready) {
-        if let Some(event) = self.event {
-            self.async_fd
-                .registration
-                .clear_readiness(event.retain(ready.bits()));
-            let left = event.ready_bits() & !ready.bits();
-            self.event = (left != 0).then(|| event.retain(left));
-        }
-    }
-
-    /// Keeps the readiness (what dropping the guard does anyway).
-    pub fn retain_ready(&mut self) {}
-
-    /// What the descriptor was seen ready for; empty once cleared.
-    pub fn ready(&self) -> Ready {
-        ready_of(self.event)
-    }
-
-    /// Runs `f`; if it fails with `WouldBlock`, clears the readiness and
-    /// returns `Err(TryIoError)`, else `Ok` with its answer.
-    pub fn try_io<R>(
-        &mut self,
-        f: impl FnOnce(&mut AsyncFd<T>) -> io::Result<R>,
-    ) -> Result<io::Result<R>, TryIoError> {
-        match f(self.async_fd) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.clear_ready();
-                Err(TryIoError(()))
-            }
-            result => Ok(result),
-        }
-    }
-
-    /// The `AsyncFd` this guard belongs to.
-    pub fn get_ref(&self) -> &AsyncFd<T> {
-        self.async_fd
-    }
-
-    /// The `AsyncFd` this guard belongs to, mutably.
-    pub fn get_mut(&mut self) -> &mut AsyncFd<T> {
-        self.async_fd
-    }
-
-    /// The value the `AsyncFd` wraps.
-    pub fn get_inner(&self) -> &T {
-        &self.async_fd.inner
-    }
-
-    /// The value the `AsyncFd` wraps, mutably.
-    pub fn get_inner_mut(&mut self) -> &mut T {
-        &mut self.async_fd.inner
-    }
-}
-
-impl<T: AsRawFd + fmt::Debug> fmt::Debug for AsyncFdReadyMutGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncFdReadyMutGuard")
-            .field("async_fd", &self.async_fd)
-            .field("ready", &self.ready())
             .finish()
     }
 }

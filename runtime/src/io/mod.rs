@@ -155,6 +155,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 mod async_fd;
+mod async_fd_guard;
 mod buf_read_ext;
 mod buf_reader;
 mod buf_writer;
@@ -181,14 +182,12 @@ mod test_util;
 /// tokio's path for the descriptor types, `io::unix::AsyncFd`, so that code
 /// ported from tokio compiles unchanged; the same items as in [`io`](self).
 pub mod unix {
-    pub use super::async_fd::{
-        AsyncFd, AsyncFdReadyGuard, AsyncFdReadyMutGuard, AsyncFdTryNewError, TryIoError,
-    };
+    pub use super::async_fd::{AsyncFd, AsyncFdTryNewError};
+    pub use super::async_fd_guard::{AsyncFdReadyGuard, AsyncFdReadyMutGuard, TryIoError};
 }
 
-pub use async_fd::{
-    AsyncFd, AsyncFdReadyGuard, AsyncFdReadyMutGuard, AsyncFdTryNewError, TryIoError,
-};
+pub use async_fd::{AsyncFd, AsyncFdTryNewError};
+pub use async_fd_guard::{AsyncFdReadyGuard, AsyncFdReadyMutGuard, TryIoError};
 pub use buf_read_ext::{AsyncBufReadExt, ReadLine, ReadUntil};
 pub use buf_reader::BufReader;
 pub use buf_writer::BufWriter;
