@@ -64,7 +64,8 @@ mod registration;
 
 pub(crate) use backend::open_poller;
 pub use backend::BackendFallback;
-pub(crate) use registration::{Direction, Registration, ScheduledIo, WaitSlot, Waiter};
+pub(crate) use readiness::{ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
+pub(crate) use registration::{Direction, ReadyEvent, Registration, ScheduledIo, WaitSlot, Waiter};
 
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};

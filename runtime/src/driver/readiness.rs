@@ -57,6 +57,14 @@ impl ReadyEvent {
     pub(crate) fn ready(&self) -> usize {
         self.ready
     }
+
+    /// The same snapshot with only the bits of `bits` kept.
+    pub(crate) fn retain(self, bits: usize) -> ReadyEvent {
+        ReadyEvent {
+            tick: self.tick,
+            ready: self.ready & bits,
+        }
+    }
 }
 
 /// The readiness word of one registered descriptor.

@@ -61,17 +61,29 @@ use super::readiness::{
 };
 
 /// Which half of a descriptor an operation waits on.
+///
+/// `Read` and `Write` are what the IO operations use. `Both` and `Error`
+/// serve `ready(Interest)` (on sockets and `io::AsyncFd`): `Both` is ready
+/// when either half is, `Error` only when an error is pending (or the
+/// runtime is gone). The read and write masks already include `ERROR`, so
+/// these four cover every combination of `io::Interest`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
     Read,
     Write,
+    Both,
+    Error,
 }
 
 impl Direction {
-    fn mask(self) -> usize {
+    pub(crate) fn mask(self) -> usize {
+        const READ: usize = READABLE | READ_CLOSED | ERROR | SHUTDOWN;
+        const WRITE: usize = WRITABLE | WRITE_CLOSED | ERROR | SHUTDOWN;
         match self {
-            Direction::Read => READABLE | READ_CLOSED | ERROR | SHUTDOWN,
-            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR | SHUTDOWN,
+            Direction::Read => READ,
+            Direction::Write => WRITE,
+            Direction::Both => READ | WRITE,
+            Direction::Error => ERROR | SHUTDOWN,
         }
     }
 }
@@ -88,6 +100,20 @@ impl ReadyEvent {
     /// The registration's runtime has shut down.
     pub(super) fn is_shutdown(&self) -> bool {
         self.seen.ready() & SHUTDOWN != 0
+    }
+
+    /// The readiness bits seen (the constants of `driver::readiness`).
+    pub(crate) fn ready_bits(&self) -> usize {
+        self.seen.ready()
+    }
+
+    /// The same snapshot keeping only the bits in `bits`: clearing it then
+    /// forgets just those (for `AsyncFdReadyGuard::clear_ready_matching`).
+    pub(crate) fn retain(self, bits: usize) -> ReadyEvent {
+        ReadyEvent {
+            seen: self.seen.retain(bits),
+            dir: self.dir,
+        }
     }
 }
 
@@ -118,10 +144,13 @@ pub(crate) struct ScheduledIo {
 }
 
 impl ScheduledIo {
+    /// The single waker slot of `dir`. `Both` and `Error` have no slot of
+    /// their own: a `poll_*` wait on them registers in both (see
+    /// `poll_ready_with`).
     fn waker(&self, dir: Direction) -> &AtomicWaker {
         match dir {
             Direction::Read => &self.reader,
-            Direction::Write => &self.writer,
+            Direction::Write | Direction::Both | Direction::Error => &self.writer,
         }
     }
 
@@ -310,6 +339,12 @@ impl Registration {
             Some(ev) => ev,
             None => {
                 match waiter.as_deref_mut() {
+                    // A wait on both halves (or on errors, which both
+                    // halves report) takes both slots.
+                    None if matches!(dir, Direction::Both | Direction::Error) => {
+                        io.reader.register(cx.waker());
+                        io.writer.register(cx.waker());
+                    }
                     None => io.waker(dir).register(cx.waker()),
                     Some(slot) => self.join_waiters(cx, dir, slot),
                 }
@@ -380,10 +415,18 @@ impl Registration {
         if poller.is_edge_triggered() {
             return;
         }
-        let armed = match dir {
-            Direction::Read if self.interest.is_readable() => Interest::READABLE,
-            Direction::Write if self.interest.is_writable() => Interest::WRITABLE,
-            _ => return,
+        // `Both` re-arms both halves; `Error` too, since either half's
+        // report carries the error on these backends.
+        let read = matches!(dir, Direction::Read | Direction::Both | Direction::Error);
+        let write = matches!(dir, Direction::Write | Direction::Both | Direction::Error);
+        let armed = match (
+            read && self.interest.is_readable(),
+            write && self.interest.is_writable(),
+        ) {
+            (true, true) => Interest::BOTH,
+            (true, false) => Interest::READABLE,
+            (false, true) => Interest::WRITABLE,
+            (false, false) => return,
         };
         let token = Token(self.io.as_ptr() as usize);
         // Fails only if the descriptor was already closed, and then no

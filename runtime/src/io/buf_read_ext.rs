@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use super::read_to_end::invalid_utf8;
-use super::{AsyncBufRead, Lines};
+use super::{AsyncBufRead, Lines, Split};
 
 /// `.await`-able methods for every [`AsyncBufRead`].
 ///
@@ -65,6 +65,15 @@ pub trait AsyncBufReadExt: AsyncBufRead {
         Self: Sized,
     {
         Lines::new(self)
+    }
+
+    /// Turns this reader into a stream of the segments between occurrences
+    /// of the byte `delim`, without it. See [`Split`].
+    fn split(self, delim: u8) -> Split<Self>
+    where
+        Self: Sized,
+    {
+        Split::new(self, delim)
     }
 }
 

@@ -42,12 +42,7 @@ where
     Copy {
         reader,
         writer,
-        buf: vec![0; DEFAULT_BUF_SIZE].into_boxed_slice(),
-        pos: 0,
-        filled: 0,
-        read_done: false,
-        need_flush: false,
-        copied: 0,
+        buf: CopyBuffer::new(DEFAULT_BUF_SIZE),
     }
 }
 
@@ -56,15 +51,7 @@ where
 pub struct Copy<'a, R: ?Sized, W: ?Sized> {
     reader: &'a mut R,
     writer: &'a mut W,
-    buf: Box<[u8]>,
-    /// `buf[pos..filled]` has been read but not yet written.
-    pos: usize,
-    filled: usize,
-    /// The reader reported end of stream.
-    read_done: bool,
-    /// Something was written since the last flush.
-    need_flush: bool,
-    copied: u64,
+    buf: CopyBuffer,
 }
 
 impl<R, W> Future for Copy<'_, R, W>
@@ -76,14 +63,73 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        this.buf
+            .poll_copy(cx, Pin::new(&mut *this.reader), Pin::new(&mut *this.writer))
+    }
+}
+
+/// The state of one copy from a reader to a writer, kept between polls:
+/// [`copy`] has one, [`copy_bidirectional`](super::copy_bidirectional) two.
+pub(super) struct CopyBuffer {
+    buf: Box<[u8]>,
+    /// `buf[pos..filled]` has been read but not yet written.
+    pos: usize,
+    filled: usize,
+    /// The reader reported end of stream.
+    read_done: bool,
+    /// Something was written since the last flush.
+    need_flush: bool,
+    copied: u64,
+}
+
+impl fmt::Debug for CopyBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopyBuffer")
+            .field("copied", &self.copied)
+            .field("buffered", &(self.filled - self.pos))
+            .field("read_done", &self.read_done)
+            .finish()
+    }
+}
+
+impl CopyBuffer {
+    pub(super) fn new(size: usize) -> CopyBuffer {
+        CopyBuffer {
+            buf: vec![0; size.max(1)].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            read_done: false,
+            need_flush: false,
+            copied: 0,
+        }
+    }
+
+    /// Bytes copied so far.
+    pub(super) fn copied(&self) -> u64 {
+        self.copied
+    }
+
+    /// Copies until the reader's end of stream, then flushes, and resolves
+    /// to the number of bytes copied. Returns `Pending` (with the reader's
+    /// or writer's wake-up arranged) whenever either must wait.
+    pub(super) fn poll_copy<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut reader: Pin<&mut R>,
+        mut writer: Pin<&mut W>,
+    ) -> Poll<io::Result<u64>>
+    where
+        R: AsyncRead + ?Sized,
+        W: AsyncWrite + ?Sized,
+    {
         loop {
             // 1. The buffer is empty: refill it.
-            if this.pos == this.filled && !this.read_done {
-                match Pin::new(&mut *this.reader).poll_read(cx, &mut this.buf) {
-                    Poll::Ready(Ok(0)) => this.read_done = true,
+            if self.pos == self.filled && !self.read_done {
+                match reader.as_mut().poll_read(cx, &mut self.buf) {
+                    Poll::Ready(Ok(0)) => self.read_done = true,
                     Poll::Ready(Ok(n)) => {
-                        this.pos = 0;
-                        this.filled = n.min(this.buf.len());
+                        self.pos = 0;
+                        self.filled = n.min(self.buf.len());
                     }
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -91,9 +137,9 @@ where
                         // The reader will wake us. Meanwhile push out what
                         // we wrote: the other side may be waiting for it
                         // before it sends more.
-                        if this.need_flush {
-                            ready!(Pin::new(&mut *this.writer).poll_flush(cx))?;
-                            this.need_flush = false;
+                        if self.need_flush {
+                            ready!(writer.as_mut().poll_flush(cx))?;
+                            self.need_flush = false;
                         }
                         return Poll::Pending;
                     }
@@ -101,9 +147,9 @@ where
             }
 
             // 2. Write out what is buffered.
-            while this.pos < this.filled {
-                let pending = &this.buf[this.pos..this.filled];
-                match ready!(Pin::new(&mut *this.writer).poll_write(cx, pending)) {
+            while self.pos < self.filled {
+                let pending = &self.buf[self.pos..self.filled];
+                match ready!(writer.as_mut().poll_write(cx, pending)) {
                     Ok(0) => {
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::WriteZero,
@@ -112,9 +158,9 @@ where
                     }
                     Ok(n) => {
                         let n = n.min(pending.len());
-                        this.pos += n;
-                        this.copied += n as u64;
-                        this.need_flush = true;
+                        self.pos += n;
+                        self.copied += n as u64;
+                        self.need_flush = true;
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Poll::Ready(Err(e)),
@@ -122,10 +168,10 @@ where
             }
 
             // 3. Everything read was written; at the end, flush.
-            if this.read_done {
-                ready!(Pin::new(&mut *this.writer).poll_flush(cx))?;
-                this.need_flush = false;
-                return Poll::Ready(Ok(this.copied));
+            if self.read_done {
+                ready!(writer.as_mut().poll_flush(cx))?;
+                self.need_flush = false;
+                return Poll::Ready(Ok(self.copied));
             }
         }
     }
@@ -134,9 +180,9 @@ where
 impl<R: ?Sized, W: ?Sized> fmt::Debug for Copy<'_, R, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Copy")
-            .field("copied", &self.copied)
-            .field("buffered", &(self.filled - self.pos))
-            .field("read_done", &self.read_done)
+            .field("copied", &self.buf.copied)
+            .field("buffered", &(self.buf.filled - self.buf.pos))
+            .field("read_done", &self.buf.read_done)
             .finish_non_exhaustive()
     }
 }

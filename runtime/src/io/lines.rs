@@ -6,7 +6,7 @@ use std::mem;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use futures_core::Stream;
+use futures_core::stream::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
 use super::buf_read_ext::poll_read_until;
@@ -19,8 +19,8 @@ pin_project! {
     ///
     /// Created by [`AsyncBufReadExt::lines`](super::AsyncBufReadExt::lines).
     /// Call [`next_line`](Lines::next_line) in a loop, or use it as a
-    /// [`Stream`] of `io::Result<String>`. The last line need not end with a
-    /// newline.
+    /// [`Stream`] of `io::Result<String>` (fused: after its end it keeps
+    /// answering `None`). The last line need not end with a newline.
     ///
     /// A partly read line is kept inside `Lines`, so dropping a `next_line`
     /// future early loses nothing, and a line interrupted by an IO error is
@@ -34,6 +34,8 @@ pin_project! {
         // The current line so far.
         bytes: Vec<u8>,
         read: usize,
+        // The stream form reported the end.
+        terminated: bool,
     }
 }
 
@@ -43,6 +45,7 @@ impl<R> Lines<R> {
             reader,
             bytes: Vec::new(),
             read: 0,
+            terminated: false,
         }
     }
 
@@ -114,8 +117,21 @@ impl<R: AsyncBufRead> Lines<R> {
 impl<R: AsyncBufRead> Stream for Lines<R> {
     type Item = io::Result<String>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.poll_next_line(cx).map(Result::transpose)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.terminated {
+            return Poll::Ready(None);
+        }
+        let item = ready!(self.as_mut().poll_next_line(cx)).transpose();
+        if item.is_none() {
+            *self.project().terminated = true;
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl<R: AsyncBufRead> FusedStream for Lines<R> {
+    fn is_terminated(&self) -> bool {
+        self.terminated
     }
 }
 

@@ -120,7 +120,33 @@
 //!
 //! [`BufReader`] adds a buffer to a reader (so it implements
 //! [`AsyncBufRead`] and small reads become cheap), [`BufWriter`] does the same
-//! for writes, and [`copy`] moves everything from a reader to a writer.
+//! for writes, and [`copy`] moves everything from a reader to a writer
+//! ([`copy_buf`] straight out of a buffered reader's own buffer,
+//! [`copy_bidirectional`] both ways between two streams, as a proxy does).
+//!
+//! # Streams without a kernel
+//!
+//! [`duplex`] makes two connected in-memory streams (a socket pair for
+//! tests), [`empty`], [`sink`] and [`repeat`] are the async twins of their
+//! `std::io` namesakes, and [`split`] divides any reader-writer into halves
+//! that separate tasks can own.
+//!
+//! # Binary data
+//!
+//! [`AsyncReadExt::read_u32`] and its siblings read numbers in network byte
+//! order (big-endian), the `_le` twins in little-endian order, and
+//! [`AsyncWriteExt`] has a `write_*` for each. [`AsyncBufReadExt::split`]
+//! cuts a stream at a delimiter byte.
+//!
+//! # Readiness: `Interest`, `Ready` and `AsyncFd`
+//!
+//! Underneath every socket, the runtime waits for *readiness*: the reactor
+//! reports that a descriptor became readable or writable, and the operation
+//! is then tried without blocking. Sockets expose that through
+//! `ready(`[`Interest`]`)`, which answers with a [`Ready`]; [`AsyncFd`]
+//! does the same for any descriptor spindle has no type for (a pipe, a tty,
+//! an eventfd, an inotify descriptor) and its module docs explain the rules
+//! of readiness.
 
 #![forbid(unsafe_code)]
 
@@ -128,29 +154,60 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+mod async_fd;
+mod async_fd_guard;
 mod buf_read_ext;
 mod buf_reader;
 mod buf_writer;
 mod copy;
+mod copy_bidirectional;
+mod copy_buf;
+mod duplex;
+mod empty_sink_repeat;
 mod impls;
+mod interest;
 mod lines;
 mod mem_impls;
+mod number;
 mod read_ext;
 mod read_to_end;
+mod ready;
 mod seek;
+mod segments;
+mod split;
 mod write_ext;
 
 #[cfg(test)]
 mod test_util;
 
+/// tokio's path for the descriptor types, `io::unix::AsyncFd`, so that code
+/// ported from tokio compiles unchanged; the same items as in [`io`](self).
+pub mod unix {
+    pub use super::async_fd::{AsyncFd, AsyncFdTryNewError};
+    pub use super::async_fd_guard::{AsyncFdReadyGuard, AsyncFdReadyMutGuard, TryIoError};
+}
+
+pub use async_fd::{AsyncFd, AsyncFdTryNewError};
+pub use async_fd_guard::{AsyncFdReadyGuard, AsyncFdReadyMutGuard, TryIoError};
 pub use buf_read_ext::{AsyncBufReadExt, ReadLine, ReadUntil};
 pub use buf_reader::BufReader;
 pub use buf_writer::BufWriter;
 pub use copy::{copy, Copy};
+pub use copy_bidirectional::{
+    copy_bidirectional, copy_bidirectional_with_sizes, CopyBidirectional,
+};
+pub use copy_buf::{copy_buf, CopyBuf};
+pub use duplex::{duplex, DuplexStream};
+pub use empty_sink_repeat::{empty, repeat, sink, Empty, Repeat, Sink};
+pub use interest::Interest;
 pub use lines::Lines;
+pub use number::{ReadNumber, WriteNumber};
 pub use read_ext::{AsyncReadExt, Read, ReadExact};
 pub use read_to_end::{ReadToEnd, ReadToString};
+pub use ready::Ready;
 pub use seek::{AsyncSeek, AsyncSeekExt, Rewind, Seek};
+pub use segments::Split;
+pub use split::{split, ReadHalf, WriteHalf};
 pub use write_ext::{AsyncWriteExt, Flush, Shutdown, Write, WriteAll};
 
 /// Size of the buffers used by [`BufReader`], [`BufWriter`] and [`copy`]

@@ -7,6 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use super::number::read_number_methods;
 use super::read_to_end::{ReadToEnd, ReadToString};
 use super::AsyncRead;
 
@@ -70,6 +71,31 @@ pub trait AsyncReadExt: AsyncRead {
         Self: Unpin,
     {
         ReadToString::new(self, buf)
+    }
+
+    read_number_methods! {
+        read_u8: u8, from_be_bytes, "one-byte";
+        read_i8: i8, from_be_bytes, "one-byte";
+        read_u16: u16, from_be_bytes, "big-endian";
+        read_i16: i16, from_be_bytes, "big-endian";
+        read_u32: u32, from_be_bytes, "big-endian";
+        read_i32: i32, from_be_bytes, "big-endian";
+        read_u64: u64, from_be_bytes, "big-endian";
+        read_i64: i64, from_be_bytes, "big-endian";
+        read_u128: u128, from_be_bytes, "big-endian";
+        read_i128: i128, from_be_bytes, "big-endian";
+        read_f32: f32, from_be_bytes, "big-endian";
+        read_f64: f64, from_be_bytes, "big-endian";
+        read_u16_le: u16, from_le_bytes, "little-endian";
+        read_i16_le: i16, from_le_bytes, "little-endian";
+        read_u32_le: u32, from_le_bytes, "little-endian";
+        read_i32_le: i32, from_le_bytes, "little-endian";
+        read_u64_le: u64, from_le_bytes, "little-endian";
+        read_i64_le: i64, from_le_bytes, "little-endian";
+        read_u128_le: u128, from_le_bytes, "little-endian";
+        read_i128_le: i128, from_le_bytes, "little-endian";
+        read_f32_le: f32, from_le_bytes, "little-endian";
+        read_f64_le: f64, from_le_bytes, "little-endian";
     }
 }
 

@@ -6,6 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use super::number::write_number_methods;
 use super::AsyncWrite;
 
 /// `.await`-able writing methods for every [`AsyncWrite`].
@@ -54,6 +55,31 @@ pub trait AsyncWriteExt: AsyncWrite {
         Self: Unpin,
     {
         Shutdown { writer: self }
+    }
+
+    write_number_methods! {
+        write_u8: u8, to_be_bytes, "one-byte";
+        write_i8: i8, to_be_bytes, "one-byte";
+        write_u16: u16, to_be_bytes, "big-endian";
+        write_i16: i16, to_be_bytes, "big-endian";
+        write_u32: u32, to_be_bytes, "big-endian";
+        write_i32: i32, to_be_bytes, "big-endian";
+        write_u64: u64, to_be_bytes, "big-endian";
+        write_i64: i64, to_be_bytes, "big-endian";
+        write_u128: u128, to_be_bytes, "big-endian";
+        write_i128: i128, to_be_bytes, "big-endian";
+        write_f32: f32, to_be_bytes, "big-endian";
+        write_f64: f64, to_be_bytes, "big-endian";
+        write_u16_le: u16, to_le_bytes, "little-endian";
+        write_i16_le: i16, to_le_bytes, "little-endian";
+        write_u32_le: u32, to_le_bytes, "little-endian";
+        write_i32_le: i32, to_le_bytes, "little-endian";
+        write_u64_le: u64, to_le_bytes, "little-endian";
+        write_i64_le: i64, to_le_bytes, "little-endian";
+        write_u128_le: u128, to_le_bytes, "little-endian";
+        write_i128_le: i128, to_le_bytes, "little-endian";
+        write_f32_le: f32, to_le_bytes, "little-endian";
+        write_f64_le: f64, to_le_bytes, "little-endian";
     }
 }
 

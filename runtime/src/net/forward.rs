@@ -34,6 +34,20 @@ macro_rules! forward_methods {
             self.sock.ready($crate::driver::Direction::Write).await
         }
     };
+    (ready) => {
+        /// Waits until the socket is (believed) ready for any of
+        /// `interest`, and returns what it is ready for: readable,
+        /// writable, read or write closed, error. Then try the operation
+        /// (`try_read`, `try_write`, ...): readiness can be a false
+        /// positive, answered with `WouldBlock`, after which you wait again.
+        /// Any number of tasks may wait at once; cancel safe.
+        pub async fn ready(
+            &self,
+            interest: $crate::io::Interest,
+        ) -> ::std::io::Result<$crate::io::Ready> {
+            self.sock.ready_for(interest).await
+        }
+    };
     (try_read) => {
         /// Reads what is available into `buf` without waiting.
         ///
@@ -168,7 +182,7 @@ macro_rules! forward_methods {
         $crate::net::forward::forward_methods!(writable, try_write, try_write_vectored);
     };
     (stream) => {
-        $crate::net::forward::forward_methods!(read_half, write_half, take_error, shutdown_std);
+        $crate::net::forward::forward_methods!(read_half, write_half, ready, take_error, shutdown_std);
     };
     ($($name:ident),+ $(,)?) => {
         $($crate::net::forward::forward_methods!($name);)+

@@ -21,9 +21,10 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::task::{Context, Poll};
 
-use spindle_reactor::Interest;
+use spindle_reactor::Interest as ReactorInterest;
 
 use crate::driver::{Direction, Registration, WaitSlot};
+use crate::io::{Interest, Ready};
 use crate::sys::socket::{self as sys, SockAddr};
 
 /// A registered, non-blocking socket.
@@ -37,15 +38,15 @@ pub(crate) struct Socket {
 impl Socket {
     /// Registers `fd` for both directions (streams and datagram sockets).
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Socket> {
-        Socket::with_interest(fd, Interest::READABLE | Interest::WRITABLE)
+        Socket::with_interest(fd, ReactorInterest::READABLE | ReactorInterest::WRITABLE)
     }
 
     /// Registers a listening socket, which only ever becomes readable.
     pub(crate) fn listener(fd: OwnedFd) -> io::Result<Socket> {
-        Socket::with_interest(fd, Interest::READABLE)
+        Socket::with_interest(fd, ReactorInterest::READABLE)
     }
 
-    fn with_interest(fd: OwnedFd, interest: Interest) -> io::Result<Socket> {
+    fn with_interest(fd: OwnedFd, interest: ReactorInterest) -> io::Result<Socket> {
         let registration = Registration::new(fd.as_raw_fd(), interest)?;
         Ok(Socket { registration, fd })
     }
@@ -60,6 +61,13 @@ impl Socket {
     /// Waits until the socket is (believed) ready in `dir`.
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
         self.registration.readiness(dir).await.map(drop)
+    }
+
+    /// Waits until the socket is (believed) ready for any of `interest`,
+    /// and says what it is ready for.
+    pub(crate) async fn ready_for(&self, interest: Interest) -> io::Result<Ready> {
+        let event = self.registration.readiness(interest.direction()).await?;
+        Ok(Ready::from_bits(event.ready_bits()))
     }
 
     /// Runs `op` once if the socket is believed ready, else `WouldBlock`.

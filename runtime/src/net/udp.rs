@@ -129,7 +129,7 @@ impl UdpSocket {
     }
 
     forward_methods!(
-        inet_addrs, readable, writable, send, recv, try_send, try_recv, ttl, take_error,
+        inet_addrs, readable, writable, ready, send, recv, try_send, try_recv, ttl, take_error,
     );
 }
 

@@ -111,6 +111,7 @@ impl UnixDatagram {
         unix_addrs,
         readable,
         writable,
+        ready,
         send,
         recv,
         try_send,
