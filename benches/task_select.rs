@@ -1,4 +1,4 @@
-//! The task issue's two headline cases, timed directly (no criterion):
+//! JoinSet and select!, timed directly (no criterion):
 //! spindle vs tokio's current-thread runtime, in the same run.
 //!
 //! ```text
