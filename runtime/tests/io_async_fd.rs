@@ -2,35 +2,18 @@
 //! for (pipes, socketpairs from std), guards, clearing, cancellation,
 //! several waiters and threads, and the errors of bad registrations.
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use spindle_runtime::io::{AsyncFd, Interest, Ready};
-use spindle_runtime::time::timeout;
 use spindle_runtime::{spawn, yield_now, Backend, Runtime};
 
 mod support;
-use support::bounded;
-
-/// Runs `f` on a fresh runtime, within a 10 s watchdog.
-fn run<F: Future + Send + 'static>(f: impl FnOnce() -> F + Send + 'static) -> F::Output
-where
-    F::Output: Send,
-{
-    bounded(10, move || {
-        Runtime::new().unwrap().block_on(async move {
-            timeout(Duration::from_secs(8), f())
-                .await
-                .expect("test timed out")
-        })
-    })
-}
+use support::{bounded, run, stays_pending};
 
 /// A non-blocking, close-on-exec pipe: (read end, write end).
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -60,20 +43,6 @@ fn fd_write(fd: &OwnedFd, buf: &[u8]) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
-}
-
-/// Whether `fut` is still pending after one poll (and a few yields, so
-/// the reactor has had turns to report anything already there).
-async fn stays_pending<F: Future>(fut: F) -> bool {
-    let mut fut = pin!(fut);
-    for _ in 0..3 {
-        if poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_pending())).await {
-            yield_now().await;
-        } else {
-            return false;
-        }
-    }
-    true
 }
 
 /// Reads what is there through the guard loop: the pattern the docs teach.

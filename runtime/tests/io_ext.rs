@@ -6,29 +6,14 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
 use std::task::Poll;
-use std::time::Duration;
 
 use futures_core::stream::{FusedStream, Stream};
 use spindle_runtime::io::{duplex, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use spindle_runtime::net::{TcpListener, TcpStream};
-use spindle_runtime::time::timeout;
-use spindle_runtime::{spawn, Runtime};
+use spindle_runtime::spawn;
 
 mod support;
-use support::bounded;
-
-fn run<F: Future + Send + 'static>(f: impl FnOnce() -> F + Send + 'static) -> F::Output
-where
-    F::Output: Send,
-{
-    bounded(10, move || {
-        Runtime::new().unwrap().block_on(async move {
-            timeout(Duration::from_secs(8), f())
-                .await
-                .expect("test timed out")
-        })
-    })
-}
+use support::run;
 
 async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
     poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await

@@ -2,29 +2,14 @@
 //! what `Ready` reports, waiting for the first of several kinds, and a
 //! cancelled wait losing nothing.
 
-use std::future::{poll_fn, Future};
-use std::pin::pin;
-use std::task::Poll;
-
 use spindle_runtime::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use spindle_runtime::net::{TcpListener, UdpSocket, UnixDatagram, UnixStream};
-use spindle_runtime::{spawn, yield_now, Backend};
+use spindle_runtime::{spawn, Backend};
 
 mod net_support;
 use net_support::{run, tcp_pair};
-
-/// Whether `fut` is still pending after a few polls with yields between.
-async fn stays_pending<F: Future>(fut: F) -> bool {
-    let mut fut = pin!(fut);
-    for _ in 0..3 {
-        if poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_pending())).await {
-            yield_now().await;
-        } else {
-            return false;
-        }
-    }
-    true
-}
+mod support;
+use support::stays_pending;
 
 const BOTH: Interest = Interest::READABLE.add(Interest::WRITABLE);
 

@@ -6,31 +6,16 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::pin;
 use std::task::Poll;
-use std::time::Duration;
 
 use spindle_runtime::io::{
     copy_bidirectional, copy_bidirectional_with_sizes, copy_buf, duplex, empty, repeat, sink,
     split, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader,
 };
 use spindle_runtime::net::{TcpListener, TcpStream};
-use spindle_runtime::time::timeout;
 use spindle_runtime::{spawn, yield_now, Runtime};
 
 mod support;
-use support::bounded;
-
-fn run<F: Future + Send + 'static>(f: impl FnOnce() -> F + Send + 'static) -> F::Output
-where
-    F::Output: Send,
-{
-    bounded(10, move || {
-        Runtime::new().unwrap().block_on(async move {
-            timeout(Duration::from_secs(8), f())
-                .await
-                .expect("test timed out")
-        })
-    })
-}
+use support::{bounded, run};
 
 /// Polls `fut` once; true if it is pending.
 async fn is_pending<F: Future + Unpin>(fut: &mut F) -> bool {

@@ -32,42 +32,6 @@ use ::loom::thread;
 use crate::channel::{broadcast, watch};
 use crate::sync::CancellationToken;
 
-/// Runs `f` on the current loom thread, parking it while pending.
-fn block_on<F: Future>(f: F) -> F::Output {
-    struct Unpark {
-        thread: thread::Thread,
-        woken: AtomicBool,
-    }
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.wake_by_ref();
-        }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            // An RMW, not a store: loom 0.7 may let a later `swap` read past
-            // a plain store that races an earlier RMW (it does not order the
-            // store after it), which looks like a lost wake-up.
-            if !self.woken.swap(true, SeqCst) {
-                self.thread.unpark();
-            }
-        }
-    }
-    let unpark = std::sync::Arc::new(Unpark {
-        thread: thread::current(),
-        woken: AtomicBool::new(false),
-    });
-    let waker = Waker::from(unpark.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut f = pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        while !unpark.woken.swap(false, SeqCst) {
-            thread::park();
-        }
-    }
-}
-
 fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     f.poll(&mut Context::from_waker(Waker::noop()))
 }

@@ -75,3 +75,38 @@ pub fn foreign_block_on<F: std::future::Future>(future: F) -> F::Output {
         }
     }
 }
+
+/// Runs the future that `f` makes on a fresh runtime, under a 10 s watchdog
+/// (and an 8 s timeout inside the runtime, so a hang reports where it was).
+pub fn run<F: std::future::Future + Send + 'static>(
+    f: impl FnOnce() -> F + Send + 'static,
+) -> F::Output
+where
+    F::Output: Send,
+{
+    bounded(10, move || {
+        spindle_runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                spindle_runtime::time::timeout(Duration::from_secs(8), f())
+                    .await
+                    .expect("test timed out")
+            })
+    })
+}
+
+/// Whether `fut` is still pending after one poll and a few yields (so the
+/// reactor has had turns to report anything already there).
+pub async fn stays_pending<F: std::future::Future>(fut: F) -> bool {
+    let mut fut = std::pin::pin!(fut);
+    for _ in 0..3 {
+        let pending =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx).is_pending()))
+                .await;
+        if !pending {
+            return false;
+        }
+        spindle_runtime::yield_now().await;
+    }
+    true
+}
