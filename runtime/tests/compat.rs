@@ -7,7 +7,7 @@
 //! that over-reports).
 
 use std::future::Future;
-use std::io;
+use std::io::{self, SeekFrom};
 use std::mem::MaybeUninit;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
@@ -16,7 +16,7 @@ use std::thread;
 use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use futures_util::{SinkExt, StreamExt as _};
 use spindle_runtime::compat::{Compat, CompatExt, CompatWriteExt, TokioCompat};
-use spindle_runtime::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt};
+use spindle_runtime::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use spindle_runtime::net::{TcpListener, TcpStream};
 use spindle_runtime::spawn;
 use tokio_util::codec::{Framed, LinesCodec};
@@ -258,6 +258,37 @@ fn both_directions_compose_back_to_the_same_bytes() {
             AsyncReadExt::read_to_end(&mut r, &mut got).await.unwrap();
             writing.await.unwrap();
             assert!(got == data);
+        })
+    });
+}
+
+#[test]
+fn seeking_forwards_through_tokio_compat_and_compat() {
+    bounded(30, || {
+        run(async {
+            // std's Cursor is a tokio AsyncSeek; TokioCompat makes it a
+            // spindle one, Compat a tokio one again, TokioCompat a spindle
+            // one again: every seek and read crosses both adapters.
+            let data = mebibyte();
+            let cursor = io::Cursor::new(data.clone());
+            let mut file_like = TokioCompat::new(Compat::new(TokioCompat::new(cursor)));
+            let at = file_like.seek(SeekFrom::Start(1000)).await.unwrap();
+            assert_eq!(at, 1000);
+            let mut some = [0u8; 10];
+            file_like.read_exact(&mut some).await.unwrap();
+            assert_eq!(&some[..], &data[1000..1010]);
+            assert_eq!(
+                file_like.seek(SeekFrom::End(-4)).await.unwrap(),
+                (1 << 20) - 4
+            );
+            let mut tail = Vec::new();
+            file_like.read_to_end(&mut tail).await.unwrap();
+            assert_eq!(tail, &data[data.len() - 4..]);
+            let err = file_like
+                .seek(SeekFrom::Current(-(2 << 20)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         })
     });
 }

@@ -18,12 +18,13 @@
 //!
 //! * [`Compat<T>`] around a **spindle** stream implements futures-io's
 //!   `AsyncRead`/`AsyncWrite`/`AsyncBufRead` and tokio's
-//!   `AsyncRead`/`AsyncWrite`/`AsyncBufRead`. Get one with
+//!   `AsyncRead`/`AsyncWrite`/`AsyncBufRead`/`AsyncSeek`. Get one with
 //!   [`CompatExt::compat`] (readers and reader-writers) or
 //!   [`CompatWriteExt::compat_write`] (write-only streams).
 //! * [`Compat<T>`] around a **futures-io** stream ([`Compat::new`])
 //!   implements spindle's traits.
-//! * [`TokioCompat<T>`] around a **tokio** stream implements spindle's traits.
+//! * [`TokioCompat<T>`] around a **tokio** stream implements spindle's traits
+//!   (`AsyncSeek` included).
 //!   It is a separate type because one `Compat<T>` cannot implement spindle's
 //!   `AsyncRead` both "when `T` is a futures-io reader" and "when `T` is a
 //!   tokio reader": Rust forbids the two overlapping impls, since some `T`

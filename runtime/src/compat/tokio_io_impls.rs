@@ -1,6 +1,8 @@
 //! [`Compat`] and tokio's IO traits: a spindle stream inside implements
-//! `tokio::io::{AsyncRead, AsyncWrite, AsyncBufRead}`; and [`TokioCompat`],
-//! the other way round, makes a tokio stream implement spindle's traits.
+//! `tokio::io::{AsyncRead, AsyncWrite, AsyncBufRead, AsyncSeek}`; and
+//! [`TokioCompat`], the other way round, makes a tokio stream implement
+//! spindle's traits. (spindle's `AsyncSeek` has tokio's shape, `start_seek`
+//! then `poll_complete`, so seeking forwards as is.)
 //!
 //! Only tokio's trait definitions are used (the `tokio` dependency has no
 //! features), never its runtime: every wake-up still comes from spindle's
@@ -11,7 +13,7 @@
 //! docs of [`compat`](super) explain how [`read_into_read_buf`] bridges the
 //! two without `unsafe`.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, SeekFrom};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -104,6 +106,16 @@ impl<T: spindle_io::AsyncBufRead> tokio::io::AsyncBufRead for Compat<T> {
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
         spindle_io::AsyncBufRead::consume(self.get_pin_mut(), amt)
+    }
+}
+
+impl<T: spindle_io::AsyncSeek> tokio::io::AsyncSeek for Compat<T> {
+    fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+        spindle_io::AsyncSeek::start_seek(self.get_pin_mut(), position)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        spindle_io::AsyncSeek::poll_complete(self.get_pin_mut(), cx)
     }
 }
 
@@ -211,5 +223,15 @@ impl<T: tokio::io::AsyncBufRead> spindle_io::AsyncBufRead for TokioCompat<T> {
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
         tokio::io::AsyncBufRead::consume(self.get_pin_mut(), amt)
+    }
+}
+
+impl<T: tokio::io::AsyncSeek> spindle_io::AsyncSeek for TokioCompat<T> {
+    fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+        tokio::io::AsyncSeek::start_seek(self.get_pin_mut(), position)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        tokio::io::AsyncSeek::poll_complete(self.get_pin_mut(), cx)
     }
 }
