@@ -50,6 +50,11 @@ pub use spindle_reactor as reactor;
 
 pub use spindle_runtime::{channel, fs, io, net, process, signal, sync, task, time};
 
+/// Adapters to futures-io's and tokio's IO traits (features `futures-io`,
+/// `tokio-io`): see docs/ecosystem.md.
+#[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+pub use spindle_runtime::compat;
+
 /// Thread and process pools (the `process-pool` feature, on by default).
 #[cfg(feature = "process-pool")]
 pub use spindle_runtime::pool;

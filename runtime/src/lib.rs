@@ -19,6 +19,9 @@
 //! * `process-pool` (on by default): the [`pool`] module, thread and
 //!   process pools that run many jobs. Turn default features off to build
 //!   the runtime without it.
+//! * `futures-io`, `tokio-io` (off by default): the `compat` module,
+//!   whose `Compat` lets futures-io and tokio-io libraries use spindle
+//!   streams and back (tokio's IO traits only, never its runtime).
 //!
 //! [`sync`] and [`channel`] are re-exported from the `spindle-sync` crate,
 //! which has no executor: this runtime drives its cooperative budget and
@@ -30,6 +33,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod blocking;
+#[cfg(any(feature = "futures-io", feature = "tokio-io"))]
+pub mod compat;
 mod driver;
 mod executor;
 pub mod fs;
