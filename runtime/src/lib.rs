@@ -33,6 +33,9 @@ mod blocking;
 mod driver;
 mod executor;
 pub mod fs;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper;
 pub mod io;
 #[doc(hidden)]
 pub mod macros;
