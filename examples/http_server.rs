@@ -13,7 +13,8 @@
 //! * `POST` (any path) answers `200 OK` with the request's body, streamed
 //!   back as it arrives: a 1 MiB upload is never held in memory whole.
 //!   hyper answers `Expect: 100-continue` itself when the service first
-//!   reads the body, and reads chunked bodies as well as sized ones.
+//!   reads the body (so the echo reads before it answers), and reads
+//!   chunked bodies as well as sized ones.
 //! * Anything else is `405 Method Not Allowed`.
 //!
 //! hyper speaks HTTP/1.1 with keep-alive, and HTTP/1.0 (keep-alive only
@@ -39,11 +40,13 @@ use std::error::Error as _;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use clap::Parser;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -140,7 +143,7 @@ fn is_client_gone(e: &hyper::Error) -> bool {
 async fn respond(req: Request<Incoming>, root: Arc<PathBuf>) -> Result<Response<Body>, Infallible> {
     let response = match *req.method() {
         Method::GET | Method::HEAD => serve_file(&root, req.uri().path()).await,
-        Method::POST => echo(req),
+        Method::POST => echo(req).await,
         _ => status(StatusCode::METHOD_NOT_ALLOWED),
     };
     Ok(response)
@@ -197,13 +200,66 @@ fn content_type(path: &Path) -> &'static str {
 
 /// `POST`: the request's body, streamed back. A sized request gets a sized
 /// answer; a chunked one a chunked answer.
-fn echo(req: Request<Incoming>) -> Response<Body> {
+///
+/// The first piece of the body is read *before* answering: hyper sends
+/// `100 Continue` to a client that asked for it (`Expect: 100-continue`)
+/// when the service first reads the body. Answering at once would skip
+/// the 100 (allowed, but the client then waits a while before sending).
+async fn echo(req: Request<Incoming>) -> Response<Body> {
     let length = req.headers().get(CONTENT_LENGTH).cloned();
-    let mut response = Response::new(req.into_body().boxed());
+    let mut rest = req.into_body();
+    let first = match rest.frame().await {
+        None => None,
+        Some(Ok(frame)) => Some(frame),
+        // The client went away mid-body: nobody reads this answer.
+        Some(Err(_)) => return status(StatusCode::BAD_REQUEST),
+    };
+    let mut response = Response::new(Prepended { first, rest }.boxed());
     if let Some(length) = length {
         response.headers_mut().insert(CONTENT_LENGTH, length);
     }
     response
+}
+
+/// A body that yields `first`, then the frames of `rest`: the request body
+/// with its first frame already read.
+struct Prepended {
+    first: Option<Frame<Bytes>>,
+    rest: Incoming,
+}
+
+impl hyper::body::Body for Prepended {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some(frame) = self.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let first = self
+            .first
+            .as_ref()
+            .and_then(|frame| frame.data_ref())
+            .map_or(0, |data| data.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + first);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
+    }
 }
 
 /// An empty response with `code`.
