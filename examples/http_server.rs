@@ -71,15 +71,16 @@ type Body = BoxBody<Bytes, hyper::Error>;
 
 fn main() -> io::Result<()> {
     let Args { addr, dir } = Args::parse();
-    let root = Arc::new(dir.canonicalize().map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot serve {}: {e}", dir.display()))
-    })?);
+    let root =
+        Arc::new(dir.canonicalize().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot serve {}: {e}", dir.display()))
+        })?);
     let rt = Runtime::new()?;
     let backend = rt.backend();
     rt.block_on(async move {
-        let listener = TcpListener::bind(&addr).await.map_err(|e| {
-            io::Error::new(e.kind(), format!("could not listen on {addr}: {e}"))
-        })?;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("could not listen on {addr}: {e}")))?;
         // The first line is the address: scripts read it (see .ci/).
         println!(
             "http://{} serving {} (backend: {backend})",
