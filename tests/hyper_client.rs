@@ -1,6 +1,7 @@
 //! hyper 1.x on spindle with no glue (feature `hyper`): a hyper client
 //! against a hyper server, both on spindle sockets, over HTTP/1.1 (TCP and
 //! Unix sockets) and h2c (HTTP/2 without TLS, with `spindle::hyper::Executor`);
+//! hyper-util's pooled client through `spindle::hyper::Connector`;
 //! hyper's timeouts through `spindle::hyper::Timer`; and `hyper::rt::Read`
 //! used directly, into uninitialized memory.
 //!
@@ -25,7 +26,8 @@ use hyper::rt::{ReadBuf, Timer as _};
 use hyper::server::conn::{http1 as server1, http2 as server2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use spindle::hyper::{Executor, Timer};
+use hyper_util::client::legacy::Client;
+use spindle::hyper::{Connector, Executor, Timer};
 use spindle::io::AsyncWriteExt;
 use spindle::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use spindle::Runtime;
@@ -368,5 +370,81 @@ fn hyper_read_fills_uninitialized_memory_and_sees_end_of_stream() {
             .await
             .unwrap();
         assert_eq!(hyper_read(&mut b, &mut storage).await, b"");
+    });
+}
+
+/// 32 concurrent requests (GETs and POSTs) from Send tasks through
+/// hyper-util's pooled client, connecting with `spindle::hyper::Connector`.
+async fn pooled_requests(protocol: Protocol) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    spindle::spawn(serve_tcp(listener, protocol));
+
+    let mut connector = Connector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    let client: Client<Connector, Full<Bytes>> = Client::builder(Executor::new())
+        .pool_timer(Timer::new())
+        .timer(Timer::new())
+        .http2_only(matches!(protocol, Protocol::H2c))
+        .build(connector);
+
+    let mut tasks = Vec::new();
+    for i in 0..32u32 {
+        let client = client.clone();
+        tasks.push(spindle::spawn(async move {
+            let body = Bytes::from(format!("pooled {i} ").repeat(100 + i as usize));
+            let req = if i % 2 == 0 {
+                Request::get(format!("http://{addr}/hello"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap()
+            } else {
+                Request::post(format!("http://{addr}/echo"))
+                    .body(Full::new(body.clone()))
+                    .unwrap()
+            };
+            let response = client.request(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let got = response.into_body().collect().await.unwrap().to_bytes();
+            if i % 2 == 0 {
+                assert_eq!(&got[..], b"hello");
+            } else {
+                assert!(got == body, "request {i}: echo differs");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+#[test]
+fn pooled_client_over_http1() {
+    run(|| pooled_requests(Protocol::Http1));
+}
+
+#[test]
+fn pooled_client_over_h2c() {
+    run(|| pooled_requests(Protocol::H2c));
+}
+
+#[test]
+fn connector_refuses_https_and_reports_a_refused_connection() {
+    run(|| async {
+        use tower_service::Service as _;
+        // A port nobody listens on: bind one, note it, close it.
+        let closed = {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.local_addr().unwrap()
+        };
+        let mut connector = Connector::default();
+        let uri = |s: String| s.parse::<hyper::Uri>().unwrap();
+        let refused = connector.call(uri(format!("http://{closed}/"))).await;
+        assert_eq!(
+            refused.unwrap_err().kind(),
+            std::io::ErrorKind::ConnectionRefused
+        );
+        let https = connector.call(uri(format!("https://{closed}/"))).await;
+        assert_eq!(https.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     });
 }

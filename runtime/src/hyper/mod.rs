@@ -19,6 +19,8 @@
 //!   [`Sleep`](crate::time::Sleep), which also implements
 //!   [`hyper::rt::Sleep`]; [`Timer::reset`](hyper::rt::Timer::reset) moves
 //!   a spindle sleep's deadline in place instead of allocating a new one.
+//! * [`Connector`] opens the connections of hyper-util's pooled client
+//!   (`hyper_util::client::legacy::Client`): plain TCP for `http://` URIs.
 //!
 //! ```no_run
 //! # async fn serve(stream: spindle_runtime::net::TcpStream) {
@@ -35,8 +37,10 @@
 //! # }
 //! ```
 
+mod connector;
 mod executor;
 mod timer;
 
+pub use connector::Connector;
 pub use executor::Executor;
 pub use timer::Timer;
