@@ -59,6 +59,11 @@ pub use spindle_runtime::compat;
 #[cfg(feature = "process-pool")]
 pub use spindle_runtime::pool;
 
+/// hyper 1.x on spindle: `Executor` and `Timer` (the `hyper` feature); the
+/// stream sockets implement `hyper::rt::{Read, Write}` themselves.
+#[cfg(feature = "hyper")]
+pub use spindle_runtime::hyper;
+
 pub use spindle_runtime::{
     block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, BackendFallback, Builder,
     EnterGuard, Handle, JoinError, JoinHandle, Runtime,

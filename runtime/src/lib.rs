@@ -38,6 +38,9 @@ pub mod compat;
 mod driver;
 mod executor;
 pub mod fs;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper;
 pub mod io;
 #[doc(hidden)]
 pub mod macros;

@@ -14,6 +14,9 @@
 //! * `impl_async_read!(Type)` / `impl_async_write!(Type)` implement
 //!   [`AsyncRead`](crate::io::AsyncRead) / [`AsyncWrite`](crate::io::AsyncWrite).
 //! * `impl_fd!(Type)` implements `AsFd` and `AsRawFd`.
+//! * `impl_hyper_read!(Type)` / `impl_hyper_write!(Type)` implement
+//!   `hyper::rt::Read` / `hyper::rt::Write` with the `hyper` feature, and
+//!   expand to nothing without it.
 
 /// Adds inherent methods that forward to `self.sock`; see the module docs.
 macro_rules! forward_methods {
@@ -247,6 +250,89 @@ macro_rules! impl_async_write {
     };
 }
 
+/// Implements `hyper::rt::Read` for `$ty` through `self.sock` (feature
+/// `hyper`). hyper hands over a cursor into its own buffer, whose free part
+/// is uninitialized memory: `recv` writes straight into it
+/// (`Socket::poll_recv_uninit`) and the cursor is advanced by what arrived.
+/// Nothing is zeroed and nothing is copied.
+#[cfg(feature = "hyper")]
+macro_rules! impl_hyper_read {
+    ($ty:ty) => {
+        impl ::hyper::rt::Read for $ty {
+            fn poll_read(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                mut buf: ::hyper::rt::ReadBufCursor<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                // SAFETY: `as_mut` asks that we never de-initialize bytes
+                // of the cursor: `recv` only writes bytes it received.
+                let unfilled = unsafe { buf.as_mut() };
+                let n = ::std::task::ready!(self.sock.poll_recv_uninit(cx, unfilled))?;
+                // SAFETY: `poll_recv_uninit` returned `Ok(n)`: the kernel
+                // wrote the first `n` bytes of the cursor.
+                unsafe { buf.advance(n) };
+                ::std::task::Poll::Ready(Ok(()))
+            }
+        }
+    };
+}
+
+/// Implements `hyper::rt::Write` for `$ty` through `self.sock` (feature
+/// `hyper`), with the same semantics as `impl_async_write`: writes go out
+/// at once, so flush does nothing; shutdown shuts down the write side.
+#[cfg(feature = "hyper")]
+macro_rules! impl_hyper_write {
+    ($ty:ty) => {
+        impl ::hyper::rt::Write for $ty {
+            fn poll_write(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                buf: &[u8],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                self.sock.poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                self.sock.poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(
+                self: ::std::pin::Pin<&mut Self>,
+                _: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                ::std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
+                self: ::std::pin::Pin<&mut Self>,
+                _: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                ::std::task::Poll::Ready(self.sock.shutdown_write())
+            }
+        }
+    };
+}
+
+/// Without the `hyper` feature the hyper impls are left out.
+#[cfg(not(feature = "hyper"))]
+macro_rules! impl_hyper_read {
+    ($ty:ty) => {};
+}
+
+/// Without the `hyper` feature the hyper impls are left out.
+#[cfg(not(feature = "hyper"))]
+macro_rules! impl_hyper_write {
+    ($ty:ty) => {};
+}
+
 /// Implements `AsFd` and `AsRawFd` for `$ty` through `self.sock`.
 macro_rules! impl_fd {
     ($ty:ty) => {
@@ -264,4 +350,6 @@ macro_rules! impl_fd {
     };
 }
 
-pub(crate) use {forward_methods, impl_async_read, impl_async_write, impl_fd};
+pub(crate) use {
+    forward_methods, impl_async_read, impl_async_write, impl_fd, impl_hyper_read, impl_hyper_write,
+};

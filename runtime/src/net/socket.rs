@@ -133,6 +133,23 @@ impl Socket {
             .poll_stream_io(cx, Direction::Read, len, || sys::recv(fd, buf, false))
     }
 
+    /// Stream read into uninitialized memory (hyper's read buffer): like
+    /// [`poll_read`](Self::poll_read), without asking the caller to zero
+    /// `buf` first. On `Ok(n)` the first `n` bytes of `buf` are initialized.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn poll_recv_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let (len, fd) = (buf.len(), self.fd.as_fd());
+        self.registration
+            .poll_stream_io(cx, Direction::Read, len, || sys::recv_uninit(fd, buf))
+    }
+
     /// Stream write (`MSG_NOSIGNAL`). An empty `buf` writes nothing and
     /// does not wait.
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

@@ -124,6 +124,8 @@ macro_rules! define_halves {
         $crate::net::forward::impl_async_read!(ReadHalf<'_>);
         $crate::net::forward::impl_async_write!(OwnedWriteHalf);
         $crate::net::forward::impl_async_write!(WriteHalf<'_>);
+        $crate::net::forward::impl_hyper_read!(OwnedReadHalf);
+        $crate::net::forward::impl_hyper_write!(OwnedWriteHalf);
     };
 }
 

@@ -237,6 +237,20 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], peek: bool) -> io::Result
     cvt_len(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })
 }
 
+/// `recv(2)` into memory that need not be initialized: the kernel only
+/// writes to it, so the caller (hyper's read buffer, say) never pays for
+/// zeroing. The first `n` bytes of `buf` are initialized on `Ok(n)`.
+#[cfg(feature = "hyper")]
+pub(crate) fn recv_uninit(
+    fd: BorrowedFd<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; recv only
+    // writes through the pointer, never reads, so uninitialized bytes are
+    // fine, and it never writes past `buf.len()`.
+    cvt_len(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+}
+
 /// `send(2)` with `MSG_NOSIGNAL`.
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     let flags = libc::MSG_NOSIGNAL;

@@ -13,7 +13,9 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::net::addr::each_addr;
-use crate::net::forward::{forward_methods, impl_async_read, impl_async_write, impl_fd};
+use crate::net::forward::{
+    forward_methods, impl_async_read, impl_async_write, impl_fd, impl_hyper_read, impl_hyper_write,
+};
 use crate::net::socket::{self, Socket};
 use crate::net::ToSocketAddrs;
 use crate::sys::socket::{self as sys, Family, Opt, SockAddr, Type};
@@ -106,3 +108,5 @@ impl_async_write!(TcpStream);
 impl_async_read!(&TcpStream);
 impl_async_write!(&TcpStream);
 impl_fd!(TcpStream);
+impl_hyper_read!(TcpStream);
+impl_hyper_write!(TcpStream);

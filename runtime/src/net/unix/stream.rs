@@ -10,7 +10,9 @@ use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::net::forward::{forward_methods, impl_async_read, impl_async_write, impl_fd};
+use crate::net::forward::{
+    forward_methods, impl_async_read, impl_async_write, impl_fd, impl_hyper_read, impl_hyper_write,
+};
 use crate::net::socket::{self, Socket};
 use crate::sys::socket::{self as sys, Family, SockAddr, Type};
 
@@ -86,6 +88,8 @@ impl_async_write!(UnixStream);
 impl_async_read!(&UnixStream);
 impl_async_write!(&UnixStream);
 impl_fd!(UnixStream);
+impl_hyper_read!(UnixStream);
+impl_hyper_write!(UnixStream);
 
 /// The credentials of the process at the other end of a [`UnixStream`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,46 @@
+//! hyper 1.x on spindle, with no glue (feature `hyper`).
+//!
+//! hyper brings no runtime of its own: it asks for an IO type implementing
+//! [`hyper::rt::Read`] and [`hyper::rt::Write`], an executor to spawn its
+//! background tasks (HTTP/2 streams, the client's connection), and a timer
+//! for its timeouts. spindle provides all three:
+//!
+//! * [`TcpStream`](crate::net::TcpStream) and
+//!   [`UnixStream`](crate::net::UnixStream) (and their owned halves)
+//!   implement hyper's `Read` and `Write` themselves (see
+//!   `net/forward.rs`). hyper's `Read` hands over a cursor into its own
+//!   buffer whose free part is *uninitialized* memory; spindle `recv`s
+//!   straight into it and advances the cursor. An adapter over spindle's
+//!   `AsyncRead` (which takes an initialized `&mut [u8]`) would have to zero
+//!   that memory before every read.
+//! * [`Executor`] implements [`hyper::rt::Executor`] by spawning onto the
+//!   current spindle runtime.
+//! * [`Timer`] implements [`hyper::rt::Timer`] with spindle's
+//!   [`Sleep`](crate::time::Sleep), which also implements
+//!   [`hyper::rt::Sleep`]; [`Timer::reset`](hyper::rt::Timer::reset) moves
+//!   a spindle sleep's deadline in place instead of allocating a new one.
+//! * [`Connector`] opens the connections of hyper-util's pooled client
+//!   (`hyper_util::client::legacy::Client`): plain TCP for `http://` URIs.
+//!
+//! ```no_run
+//! # async fn serve(stream: spindle_runtime::net::TcpStream) {
+//! use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request, Response};
+//!
+//! let service = service_fn(|_req: Request<Incoming>| async {
+//!     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello\n")))
+//! });
+//! // The stream goes to hyper as it is: no wrapper.
+//! let _ = http1::Builder::new()
+//!     .timer(spindle_runtime::hyper::Timer::new())
+//!     .serve_connection(stream, service)
+//!     .await;
+//! # }
+//! ```
+
+mod connector;
+mod executor;
+mod timer;
+
+pub use connector::Connector;
+pub use executor::Executor;
+pub use timer::Timer;
