@@ -207,12 +207,14 @@ macro_rules! impl_async_read {
     };
 }
 
-/// Implements `AsyncWrite` for `$ty` through `self.sock`. Writes go out at
-/// once (flush does nothing); shutdown shuts down the write side, and
-/// succeeds if the connection is already gone (see `Socket::shutdown_write`).
-macro_rules! impl_async_write {
-    ($ty:ty) => {
-        impl $crate::io::AsyncWrite for $ty {
+/// Implements a write trait for `$ty` through `self.sock`: spindle's
+/// `AsyncWrite`, and hyper's `rt::Write` (feature `hyper`), whose methods
+/// have the same signatures. Writes go out at once (flush does nothing);
+/// shutdown shuts down the write side, and succeeds if the connection is
+/// already gone (see `Socket::shutdown_write`).
+macro_rules! impl_write_trait {
+    ($trait:path, $ty:ty) => {
+        impl $trait for $ty {
             fn poll_write(
                 self: ::std::pin::Pin<&mut Self>,
                 cx: &mut ::std::task::Context<'_>,
@@ -247,6 +249,13 @@ macro_rules! impl_async_write {
                 ::std::task::Poll::Ready(self.sock.shutdown_write())
             }
         }
+    };
+}
+
+/// Implements `AsyncWrite` for `$ty` through `self.sock` (see `impl_write_trait`).
+macro_rules! impl_async_write {
+    ($ty:ty) => {
+        $crate::net::forward::impl_write_trait!($crate::io::AsyncWrite, $ty);
     };
 }
 
@@ -278,46 +287,11 @@ macro_rules! impl_hyper_read {
 }
 
 /// Implements `hyper::rt::Write` for `$ty` through `self.sock` (feature
-/// `hyper`), with the same semantics as `impl_async_write`: writes go out
-/// at once, so flush does nothing; shutdown shuts down the write side.
+/// `hyper`), with the same semantics as `impl_async_write`.
 #[cfg(feature = "hyper")]
 macro_rules! impl_hyper_write {
     ($ty:ty) => {
-        impl ::hyper::rt::Write for $ty {
-            fn poll_write(
-                self: ::std::pin::Pin<&mut Self>,
-                cx: &mut ::std::task::Context<'_>,
-                buf: &[u8],
-            ) -> ::std::task::Poll<::std::io::Result<usize>> {
-                self.sock.poll_write(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: ::std::pin::Pin<&mut Self>,
-                cx: &mut ::std::task::Context<'_>,
-                bufs: &[::std::io::IoSlice<'_>],
-            ) -> ::std::task::Poll<::std::io::Result<usize>> {
-                self.sock.poll_write_vectored(cx, bufs)
-            }
-
-            fn is_write_vectored(&self) -> bool {
-                true
-            }
-
-            fn poll_flush(
-                self: ::std::pin::Pin<&mut Self>,
-                _: &mut ::std::task::Context<'_>,
-            ) -> ::std::task::Poll<::std::io::Result<()>> {
-                ::std::task::Poll::Ready(Ok(()))
-            }
-
-            fn poll_shutdown(
-                self: ::std::pin::Pin<&mut Self>,
-                _: &mut ::std::task::Context<'_>,
-            ) -> ::std::task::Poll<::std::io::Result<()>> {
-                ::std::task::Poll::Ready(self.sock.shutdown_write())
-            }
-        }
+        $crate::net::forward::impl_write_trait!(::hyper::rt::Write, $ty);
     };
 }
 
@@ -352,4 +326,5 @@ macro_rules! impl_fd {
 
 pub(crate) use {
     forward_methods, impl_async_read, impl_async_write, impl_fd, impl_hyper_read, impl_hyper_write,
+    impl_write_trait,
 };
