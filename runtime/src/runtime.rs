@@ -201,6 +201,33 @@ impl Builder {
 
 /// A cheap, cloneable, thread-safe reference to a runtime, for spawning
 /// onto it from any thread.
+///
+/// # Handing a spawner to a library
+///
+/// Libraries ask for "something that spawns" in one of three shapes, and a
+/// `Handle` fills each without a wrapper crate:
+///
+/// * hyper's `hyper::rt::Executor`: use `spindle::hyper::Executor` (feature
+///   `hyper`).
+/// * A closure: `move |fut| drop(handle.spawn(fut))`. Dropping the
+///   [`JoinHandle`] detaches the task; it still runs to completion.
+/// * The `futures` crate's `Spawn` trait (`futures::task::Spawn`). It lives
+///   in futures-task, which spindle does not depend on, so the impl is yours
+///   to write, in your crate, on a newtype:
+///
+/// ```ignore
+/// struct SpindleSpawner(spindle::runtime::Handle);
+///
+/// impl futures::task::Spawn for SpindleSpawner {
+///     fn spawn_obj(&self, f: futures::task::FutureObj<'static, ()>)
+///         -> Result<(), futures::task::SpawnError> {
+///         drop(self.0.spawn(f));
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// (`runtime/tests/compat.rs` compiles and runs exactly this impl.)
 #[derive(Clone)]
 pub struct Handle {
     shared: Arc<Shared>,

@@ -460,3 +460,39 @@ fn a_reader_that_over_reports_is_an_error_not_a_panic() {
     );
     assert!(buf.filled().is_empty());
 }
+
+/// The `futures::task::Spawn` impl that `Handle`'s docs tell users to write
+/// on a newtype, word for word.
+struct SpindleSpawner(spindle_runtime::Handle);
+
+impl futures_util::task::Spawn for SpindleSpawner {
+    fn spawn_obj(
+        &self,
+        f: futures_util::task::FutureObj<'static, ()>,
+    ) -> Result<(), futures_util::task::SpawnError> {
+        drop(self.0.spawn(f));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_handle_behind_futures_spawn_runs_tasks_from_another_thread() {
+    use futures_util::task::SpawnExt as _;
+    run(async {
+        let spawner = SpindleSpawner(spindle_runtime::Handle::current());
+        let (tx, rx) = spindle_runtime::channel::oneshot::channel();
+        // A library on another thread spawns through the trait; the task
+        // runs on this runtime (whose thread is the one awaiting below).
+        thread::spawn(move || {
+            spawner
+                .spawn(async move {
+                    let id = thread::current().id();
+                    let _ = tx.send(id);
+                })
+                .unwrap();
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rx.await.unwrap(), thread::current().id());
+    });
+}
