@@ -192,6 +192,45 @@ fn registrations_from_another_thread_are_seen_by_the_waiter() {
     }
 }
 
+#[test]
+fn a_registration_from_another_thread_wakes_a_waiter_already_asleep() {
+    // The waiter sleeps with no timeout, nothing registered to wake it; then
+    // another thread registers a descriptor that is already readable. The
+    // waiter must report it. (io_uring queues the request for the waiter to
+    // submit: it must be woken to do so, or it sleeps on forever.)
+    for p in pollers() {
+        let b = p.backend();
+        let p = std::sync::Arc::new(p);
+        let (mut a, c) = pair();
+        a.write_all(b"x").unwrap();
+        assert!(wait(&p, 0).is_empty(), "{b}");
+        // SAFETY: gettid has no preconditions.
+        let waiter = unsafe { libc::gettid() };
+        let p2 = p.clone();
+        let fd = c.as_raw_fd();
+        let adder = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !asleep_in_a_poller(waiter) && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            p2.add(fd, Token(13), Interest::READABLE).unwrap();
+        });
+        // Each wait may sleep 5 s, but all must be over within 4: a wait
+        // that sleeps its whole timeout is the lost wake-up. (An early,
+        // empty return, the notifier's wake-up alone, is allowed: the
+        // next wait then reports the event.)
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let mut seen = Vec::new();
+        while seen.is_empty() && Instant::now() < deadline {
+            seen = wait(&p, 5000);
+        }
+        let late = Instant::now() >= deadline;
+        adder.join().unwrap();
+        assert_eq!(seen, vec![(Token(13), true, false)], "{b}");
+        assert!(!late, "{b}: the waiter slept through the registration");
+    }
+}
+
 /// Raises the soft descriptor limit to the hard one.
 fn raise_fd_limit() {
     let mut lim = libc::rlimit {

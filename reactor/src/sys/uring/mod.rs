@@ -18,7 +18,10 @@
 //! (into a side list if the ring is full); the next `wait` submits the whole
 //! batch in the same `io_uring_enter` that waits for completions, so a loop
 //! turn costs one system call however many registrations changed, and only
-//! the waiting thread ever enters the ring.
+//! the waiting thread ever enters the ring. A request queued by another
+//! thread while the waiter sleeps wakes it through the notifier (as a
+//! `delete` does, below): a socket registered on a blocking-pool thread must
+//! be armed now, not whenever something else happens to wake the loop.
 //!
 //! Every request carries a fresh 64-bit id, never reused. A completion whose
 //! id is no longer in the table (its registration was deleted, and the
@@ -190,6 +193,12 @@ impl std::fmt::Debug for Poller {
     }
 }
 
+/// This thread, as `Submission::waiter` names threads.
+fn this_thread() -> libc::pthread_t {
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    unsafe { libc::pthread_self() }
+}
+
 impl Poller {
     pub(crate) fn new() -> io::Result<Poller> {
         Poller::with_entries(ENTRIES)
@@ -285,12 +294,13 @@ impl Poller {
         sq.push(poll_add(fd, bits, id));
         sq.by_id.insert(id, (fd, token, bits));
         sq.by_fd.insert(fd, id);
-        Ok(())
+        self.wake_waiter_for(sq)
     }
 
     pub(crate) fn modify(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         // The descriptor stays open, so the cancel need not hurry: the next
-        // wait submits it together with the new request.
+        // wait submits it together with the new request (which `add` makes
+        // sure happens soon, from whatever thread this is).
         self.sq().cancel(fd)?;
         self.add(fd, token, interest)
     }
@@ -298,19 +308,31 @@ impl Poller {
     pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
         let mut sq = self.sq();
         sq.cancel(fd)?;
-        // SAFETY: pthread_self has no preconditions and cannot fail.
-        let here = unsafe { libc::pthread_self() };
-        if sq.waiter.is_some_and(|w| w == here) {
+        if sq.waiter.is_some_and(|w| w == this_thread()) {
             // The waiting thread: submit now. Should the kernel refuse, the
             // cancel stays queued and the next wait submits it, so the
             // deletion itself has happened either way.
             let _ = self.flush(&mut sq);
             return Ok(());
         }
+        self.wake_waiter_for(sq)
+    }
+
+    /// After a request was queued: if this is not the waiting thread and
+    /// the waiter is asleep, wakes it, so that it submits the request now.
+    /// (Left queued, a new registration would not be armed, nor a deleted
+    /// one's file let go, until something else woke the waiter: perhaps
+    /// never.) The waiting thread itself needs nothing: its next wait
+    /// submits.
+    fn wake_waiter_for(&self, sq: MutexGuard<'_, Submission>) -> io::Result<()> {
+        let waiter = sq.waiter;
         drop(sq);
-        // Another thread: the waiter submits. SeqCst pairs with the store in
-        // `wait`: either the waiter's read of the queue sees the cancel, or
-        // this load sees the waiter marked and wakes it.
+        if waiter.is_some_and(|w| w == this_thread()) {
+            return Ok(());
+        }
+        // SeqCst pairs with the store in `wait`: either the waiter's read of
+        // the queue sees the request, or this load sees the waiter marked
+        // and wakes it.
         if self.waiting.load(Ordering::SeqCst) {
             self.notify.notify()?;
         }
@@ -349,8 +371,7 @@ impl Poller {
                     sq.disabled = false;
                 }
                 if sq.waiter.is_none() {
-                    // SAFETY: pthread_self has no preconditions and cannot fail.
-                    sq.waiter = Some(unsafe { libc::pthread_self() });
+                    sq.waiter = Some(this_thread());
                 }
                 sq.refill();
                 // SAFETY: the flags word is valid for the ring's life.
