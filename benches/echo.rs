@@ -45,7 +45,7 @@ use clap::Parser;
 mod measure;
 use measure::{
     field, has_taskset, least_disturbed, median, pin_to_cpu, pinned, raise_nofile, read_line,
-    read_listening, vm_rss_kb, CpuSample, KillOnDrop, Quiet,
+    vm_rss_kb, CargoBenchArgs, ChildArgs, CpuSample, KillOnDrop, Quiet, ServerChild,
 };
 
 /// Echo throughput over loopback: a spindle server against a tokio server,
@@ -57,15 +57,11 @@ use measure::{
     bin_name = "cargo bench -p spindle-benches --bench echo --"
 )]
 struct Args {
-    /// Be a server: `spindle` or `tokio` (prints `LISTENING <addr>`).
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio"])]
-    serve: Option<String>,
+    #[command(flatten)]
+    child: ChildArgs,
     /// Be the load generator (prints `START`, then `END count=... secs=...`).
     #[arg(long, conflicts_with = "serve")]
     load: bool,
-    /// The server's address (with --serve or --load).
-    #[arg(long, value_name = "HOST:PORT")]
-    addr: Option<String>,
     /// Busy connections (with --load).
     #[arg(long, value_name = "N", default_value_t = 50)]
     conns: usize,
@@ -81,25 +77,10 @@ struct Args {
     /// Runs per point and server kind (parent mode).
     #[arg(long, value_name = "N", default_value_t = 3)]
     runs: usize,
-    /// Pin this process to CPU N (children, when taskset is missing).
-    #[arg(long, value_name = "N")]
-    cpu: Option<usize>,
-    /// Seconds to wait for other processes to use < 15% of a CPU before each run.
-    #[arg(long, value_name = "S", default_value_t = 30.0)]
-    quiet_wait: f64,
-    /// Repeat a run during which other processes used more than this many CPUs.
-    #[arg(long, value_name = "CPUS", default_value_t = 0.10)]
-    max_other: f64,
-    /// Runs tried per measurement, keeping the least disturbed.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    attempts: usize,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
-    /// Ignored: `cargo bench -- FILTER` passes its filter to every bench,
-    /// and the filters are meant for the criterion benches.
-    #[arg(value_name = "FILTER")]
-    filters: Vec<String>,
+    #[command(flatten)]
+    quiet: Quiet,
+    #[command(flatten)]
+    cargo_bench: CargoBenchArgs,
 }
 
 fn parse_args() -> Args {
@@ -278,18 +259,12 @@ struct Point {
 }
 
 fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) -> Point {
-    let mut server = pinned(0, taskset);
-    server
-        .args(["--serve", kind, "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped());
-    let mut server = KillOnDrop(server.spawn().expect("start server"));
-    let server_pid = server.0.id();
-    let mut sout = BufReader::new(server.0.stdout.take().unwrap());
-    let addr = read_listening(&mut sout);
+    let server = ServerChild::start(kind, taskset);
+    let (server_pid, addr) = (server.pid, &server.addr);
 
     let mut client = pinned(1, taskset);
     client
-        .args(["--load", "--addr", &addr])
+        .args(["--load", "--addr", addr])
         .args(["--conns", &conns.to_string()])
         .args(["--idle", &idle.to_string()])
         .args(["--secs", &args.secs.to_string()])
@@ -322,11 +297,7 @@ fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) 
 
 fn parent(args: &Args) {
     let taskset = has_taskset();
-    let quiet = Quiet {
-        wait: args.quiet_wait,
-        max_other: args.max_other,
-        attempts: args.attempts,
-    };
+    let quiet = args.quiet;
     let kinds = ["spindle", "tokio"];
     // (label, busy conns, idle conns, runs)
     let points = [
@@ -366,7 +337,7 @@ fn parent(args: &Args) {
                         p.client_util * 100.0,
                         p.foreign_util * 100.0,
                         p.rss_kb as f64 / 1024.0,
-                        if p.foreign_util > args.max_other {
+                        if p.foreign_util > quiet.max_other {
                             format!("  (disturbed, attempt {attempt})")
                         } else {
                             String::new()
@@ -428,12 +399,12 @@ fn parent(args: &Args) {
 
 fn main() {
     let args = parse_args();
-    if let Some(cpu) = args.cpu {
+    if let Some(cpu) = args.child.cpu {
         pin_to_cpu(cpu);
     }
-    if let Some(kind) = args.serve.as_deref() {
+    if let Some(kind) = args.child.serve.as_deref() {
         raise_nofile();
-        let addr = args.addr.as_deref().unwrap_or("127.0.0.1:0");
+        let addr = args.child.addr.as_deref().unwrap_or("127.0.0.1:0");
         match kind {
             "spindle" => serve_spindle(addr),
             "tokio" => serve_tokio(addr),
@@ -442,6 +413,7 @@ fn main() {
     } else if args.load {
         raise_nofile();
         let addr: SocketAddr = args
+            .child
             .addr
             .as_deref()
             .expect("--addr")

@@ -63,7 +63,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 
 mod measure;
-use measure::{pin_to_cpu, raise_nofile};
+use measure::{pin_to_cpu, raise_nofile, CargoBenchArgs, ChildArgs, Quiet};
 
 /// hyper on spindle against hyper on tokio's current-thread runtime. Without
 /// a mode flag it runs the parts named by --parts (the parent mode).
@@ -73,9 +73,8 @@ use measure::{pin_to_cpu, raise_nofile};
     bin_name = "cargo bench -p spindle-benches --bench hyper --"
 )]
 struct Args {
-    /// Be a hello server: `spindle` or `tokio` (prints `LISTENING <addr>`).
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio"])]
-    serve: Option<String>,
+    #[command(flatten)]
+    child: ChildArgs,
     /// Be the keep-alive load (blocking threads, one connection each).
     #[arg(long, conflicts_with = "serve")]
     keepalive_load: bool,
@@ -85,9 +84,6 @@ struct Args {
     /// Be the pooled-client load on this runtime: `spindle` or `tokio`.
     #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio"])]
     pool_load: Option<String>,
-    /// The server's address (with --serve or a load).
-    #[arg(long, value_name = "HOST:PORT")]
-    addr: Option<String>,
     /// Connections (keep-alive load) or concurrent requesters (pool load).
     #[arg(long, value_name = "N", default_value_t = 50)]
     conns: usize,
@@ -100,24 +96,10 @@ struct Args {
     /// Parts to run (parent mode), comma-separated.
     #[arg(long, value_name = "LIST", default_value = "wrk,keepalive,pool")]
     parts: String,
-    /// Pin this process to CPU N (children, when taskset is missing).
-    #[arg(long, value_name = "N")]
-    cpu: Option<usize>,
-    /// Seconds to wait for other processes to use < 15% of a CPU before each run.
-    #[arg(long, value_name = "S", default_value_t = 30.0)]
-    quiet_wait: f64,
-    /// Repeat a run during which other processes used more than this many CPUs.
-    #[arg(long, value_name = "CPUS", default_value_t = 0.10)]
-    max_other: f64,
-    /// Runs tried per measurement, keeping the least disturbed.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    attempts: usize,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
-    /// Ignored: `cargo bench -- FILTER` passes its filter to every bench.
-    #[arg(value_name = "FILTER")]
-    filters: Vec<String>,
+    #[command(flatten)]
+    quiet: Quiet,
+    #[command(flatten)]
+    cargo_bench: CargoBenchArgs,
 }
 
 // ---------------------------------------------------------------- server --
@@ -145,56 +127,58 @@ fn http1_builder(timer: impl hyper::rt::Timer + Send + Sync + 'static) -> http1:
     builder
 }
 
-fn serve_spindle(addr: &str) {
-    let rt = spindle::Runtime::new().expect("spindle runtime");
-    rt.block_on(async {
-        let listener = spindle::net::TcpListener::bind(addr).await.expect("bind");
-        println!("LISTENING {}", listener.local_addr().expect("local_addr"));
-        io::stdout().flush().unwrap();
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    eprintln!("accept: {e}");
-                    continue;
+/// Generates the hello server for one runtime. Both servers come out of
+/// this macro so their code is the same except for the runtime's paths:
+/// `$io` turns the accepted stream into hyper's IO (spindle's stream is
+/// hyper's IO as it is; tokio's goes through `TokioIo`).
+macro_rules! hello_server {
+    ($serve:ident, $rt:expr, $listener:ty, $spawn:path, $io:path, $timer:expr) => {
+        fn $serve(addr: &str) {
+            let rt = $rt;
+            rt.block_on(async {
+                let listener = <$listener>::bind(addr).await.expect("bind");
+                println!("LISTENING {}", listener.local_addr().expect("local_addr"));
+                io::stdout().flush().unwrap();
+                loop {
+                    let (stream, _) = match listener.accept().await {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            eprintln!("accept: {e}");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    $spawn(async move {
+                        let _ = http1_builder($timer)
+                            .serve_connection($io(stream), service_fn(hello))
+                            .await;
+                    });
                 }
-            };
-            let _ = stream.set_nodelay(true);
-            spindle::spawn(async move {
-                let _ = http1_builder(spindle::hyper::Timer::new())
-                    .serve_connection(stream, service_fn(hello))
-                    .await;
-            });
+            })
         }
-    })
+    };
 }
 
-fn serve_tokio(addr: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+hello_server!(
+    serve_spindle,
+    spindle::Runtime::new().expect("spindle runtime"),
+    spindle::net::TcpListener,
+    spindle::spawn,
+    std::convert::identity,
+    spindle::hyper::Timer::new()
+);
+
+hello_server!(
+    serve_tokio,
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-        println!("LISTENING {}", listener.local_addr().expect("local_addr"));
-        io::stdout().flush().unwrap();
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    eprintln!("accept: {e}");
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let _ = http1_builder(hyper_util::rt::TokioTimer::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service_fn(hello))
-                    .await;
-            });
-        }
-    })
-}
+        .expect("tokio runtime"),
+    tokio::net::TcpListener,
+    tokio::spawn,
+    hyper_util::rt::TokioIo::new,
+    hyper_util::rt::TokioTimer::new()
+);
 
 // ------------------------------------------------------ keep-alive load --
 
@@ -355,61 +339,68 @@ async fn pool_window<S: std::future::Future>(
     tally.stop.store(true, Ordering::Relaxed);
 }
 
-fn pool_load(kind: &str, addr: SocketAddr, conns: usize, secs: f64) {
-    use hyper_util::client::legacy::Client;
-    let uri: hyper::Uri = format!("http://{addr}/").parse().expect("uri");
-    let tally = Arc::new(Tally::default());
-    if kind == "spindle" {
-        use spindle::hyper::{Connector, Executor, Timer};
-        let rt = spindle::Runtime::new().expect("spindle runtime");
-        rt.block_on(async {
-            let mut connector = Connector::new();
-            connector.set_nodelay(true);
-            let client: Client<Connector, Empty<Bytes>> = Client::builder(Executor::new())
-                .pool_timer(Timer::new())
-                .timer(Timer::new())
-                .build(connector);
-            for _ in 0..conns {
-                let (client, uri) = (client.clone(), uri.clone());
-                spindle::spawn(requester(tally.clone(), move || client.get(uri.clone())));
-            }
-            pool_window(&tally, secs, spindle::time::sleep).await;
-        });
-    } else {
-        use hyper_util::client::legacy::connect::HttpConnector;
-        use hyper_util::rt::{TokioExecutor, TokioTimer};
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(async {
-            let mut connector = HttpConnector::new();
-            connector.set_nodelay(true);
-            let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new())
-                .build(connector);
-            for _ in 0..conns {
-                let (client, uri) = (client.clone(), uri.clone());
-                tokio::spawn(requester(tally.clone(), move || client.get(uri.clone())));
-            }
-            pool_window(&tally, secs, tokio::time::sleep).await;
-        });
-    }
+/// Generates the pooled-client load for one runtime, like `hello_server!`:
+/// the same code with the runtime's connector, executor, timer, spawn and
+/// sleep.
+macro_rules! pool_load {
+    ($load:ident, $rt:expr, $connector:ty, $executor:expr, $timer:expr, $spawn:path, $sleep:path) => {
+        fn $load(addr: SocketAddr, conns: usize, secs: f64) {
+            use hyper_util::client::legacy::Client;
+            let uri: hyper::Uri = format!("http://{addr}/").parse().expect("uri");
+            let tally = Arc::new(Tally::default());
+            let rt = $rt;
+            rt.block_on(async {
+                let mut connector = <$connector>::new();
+                connector.set_nodelay(true);
+                let client: Client<$connector, Empty<Bytes>> = Client::builder($executor)
+                    .pool_timer($timer)
+                    .timer($timer)
+                    .build(connector);
+                for _ in 0..conns {
+                    let (client, uri) = (client.clone(), uri.clone());
+                    $spawn(requester(tally.clone(), move || client.get(uri.clone())));
+                }
+                pool_window(&tally, secs, $sleep).await;
+            });
+        }
+    };
 }
+
+pool_load!(
+    pool_load_spindle,
+    spindle::Runtime::new().expect("spindle runtime"),
+    spindle::hyper::Connector,
+    spindle::hyper::Executor::new(),
+    spindle::hyper::Timer::new(),
+    spindle::spawn,
+    spindle::time::sleep
+);
+
+pool_load!(
+    pool_load_tokio,
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime"),
+    hyper_util::client::legacy::connect::HttpConnector,
+    hyper_util::rt::TokioExecutor::new(),
+    hyper_util::rt::TokioTimer::new(),
+    tokio::spawn,
+    tokio::time::sleep
+);
 
 fn main() {
     let args = Args::parse();
-    if let Some(cpu) = args.cpu {
+    if let Some(cpu) = args.child.cpu {
         pin_to_cpu(cpu);
     }
     let addr = || -> SocketAddr {
-        let addr = args.addr.as_deref().expect("--addr");
+        let addr = args.child.addr.as_deref().expect("--addr");
         addr.parse().expect("--addr must be ip:port")
     };
-    if let Some(kind) = args.serve.as_deref() {
+    if let Some(kind) = args.child.serve.as_deref() {
         raise_nofile();
-        let addr = args.addr.as_deref().unwrap_or("127.0.0.1:0");
+        let addr = args.child.addr.as_deref().unwrap_or("127.0.0.1:0");
         match kind {
             "spindle" => serve_spindle(addr),
             _ => serve_tokio(addr),
@@ -418,7 +409,10 @@ fn main() {
         keepalive_load(addr(), args.conns, args.post_first, args.secs);
     } else if let Some(kind) = args.pool_load.as_deref() {
         raise_nofile();
-        pool_load(kind, addr(), args.conns, args.secs);
+        match kind {
+            "spindle" => pool_load_spindle(addr(), args.conns, args.secs),
+            _ => pool_load_tokio(addr(), args.conns, args.secs),
+        }
     } else {
         parent::run(&args);
     }

@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::measure::{
-    field, has_taskset, least_disturbed, median, pinned, read_line, read_listening, CpuSample,
-    KillOnDrop, Quiet,
+    field, has_taskset, least_disturbed, median, pinned, read_line, CpuSample, KillOnDrop,
+    ServerChild,
 };
 use super::Args;
 
@@ -63,34 +63,11 @@ impl Placement {
     }
 }
 
-/// A running hello server: the child (killed on drop), its pid and address.
-struct Server {
-    _child: KillOnDrop,
-    pid: u32,
-    addr: String,
-}
-
-fn start_server(kind: &str, place: &Placement) -> Server {
-    let mut server = pinned(0, place.taskset);
-    server
-        .args(["--serve", kind, "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped());
-    let mut child = KillOnDrop(server.spawn().expect("start server"));
-    let pid = child.0.id();
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
-    let addr = read_listening(&mut out);
-    Server {
-        _child: child,
-        pid,
-        addr,
-    }
-}
-
 /// One wrk run (`-t1 -c<conns>`) against a fresh `kind` server. The window
 /// is wrk's whole run (connecting included), so the CPU per request is the
 /// server's CPU over that run divided by wrk's total requests.
 fn wrk_run(kind: &str, conns: usize, args: &Args, place: &Placement) -> Run {
-    let server = start_server(kind, place);
+    let server = ServerChild::start(kind, place.taskset);
     let mut wrk = place.pinned_program("wrk");
     wrk.args(["-t1", &format!("-c{conns}")])
         .arg(format!("-d{}s", args.secs.ceil().max(1.0)))
@@ -139,7 +116,7 @@ fn wrk_run(kind: &str, conns: usize, args: &Args, place: &Placement) -> Run {
 /// One run of a load child (`load_args`) against a fresh `server_kind`
 /// server: the window is from the load's `START` to its `END`.
 fn load_run(server_kind: &str, load_args: &[String], place: &Placement) -> Run {
-    let server = start_server(server_kind, place);
+    let server = ServerChild::start(server_kind, place.taskset);
     let mut load = pinned(1, place.taskset);
     load.args(["--addr", &server.addr])
         .args(load_args)
@@ -178,11 +155,7 @@ fn rounds(
     cases: &[&str],
     mut run: impl FnMut(usize) -> Run,
 ) -> Vec<Vec<Run>> {
-    let quiet = Quiet {
-        wait: args.quiet_wait,
-        max_other: args.max_other,
-        attempts: args.attempts,
-    };
+    let quiet = args.quiet;
     let mut kept: Vec<Vec<Run>> = cases.iter().map(|_| Vec::new()).collect();
     for round in 0..args.runs {
         let mut order: Vec<usize> = (0..cases.len()).collect();
@@ -201,7 +174,7 @@ fn rounds(
                     p.load_us,
                     p.server_util * 100.0,
                     p.foreign_util * 100.0,
-                    if p.foreign_util > args.max_other {
+                    if p.foreign_util > quiet.max_other {
                         format!("  (disturbed, attempt {attempt})")
                     } else {
                         String::new()

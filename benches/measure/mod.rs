@@ -148,12 +148,36 @@ pub fn read_line(out: &mut BufReader<ChildStdout>, what: &str) -> String {
     line.trim().to_string()
 }
 
-/// Reads the `LISTENING <addr>` line a server child prints first.
-pub fn read_listening(out: &mut BufReader<ChildStdout>) -> String {
-    let line = read_line(out, "server");
-    line.strip_prefix("LISTENING ")
-        .unwrap_or_else(|| panic!("server said {line:?}"))
-        .to_string()
+/// A server child of this binary (`--serve KIND`), pinned to CPU 0: killed
+/// when this is dropped.
+pub struct ServerChild {
+    /// The child process.
+    pub child: KillOnDrop,
+    /// Its process id, for [`CpuSample::take`] and [`vm_rss_kb`].
+    pub pid: u32,
+    /// The address it listens on, from the `LISTENING <addr>` line it
+    /// prints first.
+    pub addr: String,
+}
+
+impl ServerChild {
+    /// Starts `--serve kind --addr 127.0.0.1:0` on CPU 0 and waits for its
+    /// `LISTENING` line.
+    pub fn start(kind: &str, taskset: bool) -> ServerChild {
+        let mut server = pinned(0, taskset);
+        server
+            .args(["--serve", kind, "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped());
+        let mut child = KillOnDrop(server.spawn().expect("start server"));
+        let pid = child.0.id();
+        let mut out = BufReader::new(child.0.stdout.take().unwrap());
+        let line = read_line(&mut out, "server");
+        let addr = line
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("server said {line:?}"))
+            .to_string();
+        ServerChild { child, pid, addr }
+    }
 }
 
 /// The value of `name` (e.g. `count=`) in a line of `name=value` words.
@@ -233,15 +257,47 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// How hard [`least_disturbed`] tries for an undisturbed run.
-#[derive(Clone, Copy, Debug)]
+/// The options that make this binary one of the children the parent
+/// starts (`#[command(flatten)]` into a program's arguments).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ChildArgs {
+    /// Be a server: `spindle` or `tokio` (prints `LISTENING <addr>`).
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio"])]
+    pub serve: Option<String>,
+    /// The server's address (with --serve, or a load's).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// Pin this process to CPU N (children, when taskset is missing).
+    #[arg(long, value_name = "N")]
+    pub cpu: Option<usize>,
+}
+
+/// How hard [`least_disturbed`] tries for an undisturbed run: options of
+/// every measuring program (`#[command(flatten)]` into its arguments).
+#[derive(clap::Args, Clone, Copy, Debug)]
 pub struct Quiet {
     /// Seconds to wait for other processes to use < 15% of a CPU before each run.
-    pub wait: f64,
-    /// A run during which other processes used more than this many CPUs is repeated.
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
+    pub quiet_wait: f64,
+    /// Repeat a run during which other processes used more than this many CPUs.
+    #[arg(long, value_name = "CPUS", default_value_t = 0.10)]
     pub max_other: f64,
     /// Runs tried per measurement, keeping the least disturbed.
+    #[arg(long, value_name = "N", default_value_t = 3)]
     pub attempts: usize,
+}
+
+/// What `cargo bench` passes to every bench target, which a measuring
+/// program takes and ignores (`#[command(flatten)]` into its arguments).
+#[derive(clap::Args, Clone, Debug)]
+pub struct CargoBenchArgs {
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Ignored: `cargo bench -- FILTER` passes its filter to every bench,
+    /// and the filters are meant for the criterion benches.
+    #[arg(value_name = "FILTER")]
+    filters: Vec<String>,
 }
 
 /// One kept run of a measurement: waits for a quiet machine, runs, and runs
@@ -257,8 +313,8 @@ pub fn least_disturbed<P>(
 ) -> P {
     let mut best: Option<P> = None;
     for attempt in 1..=quiet.attempts.max(1) {
-        if quiet.wait > 0.0 {
-            let waited = wait_quiet(Duration::from_secs_f64(quiet.wait));
+        if quiet.quiet_wait > 0.0 {
+            let waited = wait_quiet(Duration::from_secs_f64(quiet.quiet_wait));
             if waited > Duration::from_millis(1500) {
                 println!(
                     "  (waited {:.0} s for other processes to quiet down)",
