@@ -33,14 +33,20 @@
 //! Both servers and the load generator raise their soft `RLIMIT_NOFILE` to
 //! the hard limit. Loopback only.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+
+mod measure;
+use measure::{
+    field, has_taskset, least_disturbed, median, pin_to_cpu, pinned, raise_nofile, read_line,
+    vm_rss_kb, CargoBenchArgs, ChildArgs, CpuSample, KillOnDrop, Quiet, ServerChild,
+};
 
 /// Echo throughput over loopback: a spindle server against a tokio server,
 /// each pinned to one CPU, the load generator on another. Without --serve
@@ -51,15 +57,11 @@ use clap::Parser;
     bin_name = "cargo bench -p spindle-benches --bench echo --"
 )]
 struct Args {
-    /// Be a server: `spindle` or `tokio` (prints `LISTENING <addr>`).
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio"])]
-    serve: Option<String>,
+    #[command(flatten)]
+    child: ChildArgs,
     /// Be the load generator (prints `START`, then `END count=... secs=...`).
     #[arg(long, conflicts_with = "serve")]
     load: bool,
-    /// The server's address (with --serve or --load).
-    #[arg(long, value_name = "HOST:PORT")]
-    addr: Option<String>,
     /// Busy connections (with --load).
     #[arg(long, value_name = "N", default_value_t = 50)]
     conns: usize,
@@ -75,56 +77,14 @@ struct Args {
     /// Runs per point and server kind (parent mode).
     #[arg(long, value_name = "N", default_value_t = 3)]
     runs: usize,
-    /// Pin this process to CPU N (children, when taskset is missing).
-    #[arg(long, value_name = "N")]
-    cpu: Option<usize>,
-    /// Seconds to wait for other processes to use < 15% of a CPU before each run.
-    #[arg(long, value_name = "S", default_value_t = 30.0)]
-    quiet_wait: f64,
-    /// Repeat a run during which other processes used more than this many CPUs.
-    #[arg(long, value_name = "CPUS", default_value_t = 0.10)]
-    max_other: f64,
-    /// Runs tried per measurement, keeping the least disturbed.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    attempts: usize,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
-    /// Ignored: `cargo bench -- FILTER` passes its filter to every bench,
-    /// and the filters are meant for the criterion benches.
-    #[arg(value_name = "FILTER")]
-    filters: Vec<String>,
+    #[command(flatten)]
+    quiet: Quiet,
+    #[command(flatten)]
+    cargo_bench: CargoBenchArgs,
 }
 
 fn parse_args() -> Args {
     Args::parse()
-}
-
-/// Raises the soft open-file limit to the hard limit.
-fn raise_nofile() {
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-/// Pins this process to one CPU (used when `taskset` is not installed).
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity(0, ..) is this process.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            eprintln!(
-                "sched_setaffinity({cpu}) failed: {}",
-                io::Error::last_os_error()
-            );
-        }
-    }
 }
 
 /// What one `try_read` + `try_write` step of an echo connection left to do.
@@ -287,96 +247,6 @@ fn load(addr: SocketAddr, conns: usize, idle: usize, secs: f64, size: usize) {
 
 // ---------------------------------------------------------------- parent --
 
-fn clk_tck() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
-}
-
-/// utime + stime of a process, in seconds, from /proc/<pid>/stat.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    // Fields after the command name, which is in parentheses: state is
-    // field 3, utime field 14 and stime field 15.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = f[11].parse().unwrap();
-    let stime: f64 = f[12].parse().unwrap();
-    (utime + stime) / clk_tck()
-}
-
-/// Busy time of the whole machine (all CPUs), in seconds, from /proc/stat:
-/// user + nice + system + irq + softirq + steal.
-fn machine_busy_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
-    let cpu = stat.lines().next().expect("cpu line");
-    let f: Vec<f64> = cpu
-        .split_whitespace()
-        .skip(1)
-        .map(|v| v.parse().unwrap())
-        .collect();
-    (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / clk_tck()
-}
-
-/// Waits (up to `max`) until other processes use less than 15% of one CPU
-/// over one second, so a measurement does not start in the middle of
-/// someone's build. Returns how long it waited.
-fn wait_quiet(max: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let b0 = machine_busy_seconds();
-        std::thread::sleep(Duration::from_secs(1));
-        let busy = machine_busy_seconds() - b0;
-        if busy < 0.15 || start.elapsed() >= max {
-            return start.elapsed();
-        }
-    }
-}
-
-/// VmRSS of a process in KiB, from /proc/<pid>/status.
-fn vm_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
-
-/// A command for this binary, pinned to `cpu`.
-fn pinned(cpu: usize, taskset: bool) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if ncpu < 2 {
-        return Command::new(exe);
-    }
-    if taskset {
-        let mut c = Command::new("taskset");
-        c.arg("-c").arg(cpu.to_string()).arg(exe);
-        c
-    } else {
-        let mut c = Command::new(exe);
-        c.arg("--cpu").arg(cpu.to_string());
-        c
-    }
-}
-
-fn read_line(out: &mut BufReader<ChildStdout>, what: &str) -> String {
-    let mut line = String::new();
-    let n = out.read_line(&mut line).expect("read child stdout");
-    assert!(n > 0, "{what}: child closed its stdout");
-    line.trim().to_string()
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct Point {
     rps: f64,
     cpu_per_req_us: f64,
@@ -389,22 +259,12 @@ struct Point {
 }
 
 fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) -> Point {
-    let mut server = pinned(0, taskset);
-    server
-        .args(["--serve", kind, "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped());
-    let mut server = KillOnDrop(server.spawn().expect("start server"));
-    let server_pid = server.0.id();
-    let mut sout = BufReader::new(server.0.stdout.take().unwrap());
-    let line = read_line(&mut sout, "server");
-    let addr = line
-        .strip_prefix("LISTENING ")
-        .unwrap_or_else(|| panic!("server said {line:?}"))
-        .to_string();
+    let server = ServerChild::start(kind, taskset);
+    let (server_pid, addr) = (server.pid, &server.addr);
 
     let mut client = pinned(1, taskset);
     client
-        .args(["--load", "--addr", &addr])
+        .args(["--load", "--addr", addr])
         .args(["--conns", &conns.to_string()])
         .args(["--idle", &idle.to_string()])
         .args(["--secs", &args.secs.to_string()])
@@ -416,52 +276,28 @@ fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) 
     let line = read_line(&mut cout, "load");
     assert_eq!(line, "START", "load said {line:?}");
     let client_pid = client.0.id();
-    let cpu0 = cpu_seconds(server_pid);
-    let ccpu0 = cpu_seconds(client_pid);
-    let busy0 = machine_busy_seconds();
+    let start = CpuSample::take(server_pid, Some(client_pid));
     let line = read_line(&mut cout, "load");
-    let cpu1 = cpu_seconds(server_pid);
-    let ccpu1 = cpu_seconds(client_pid);
-    let busy1 = machine_busy_seconds();
+    let used = CpuSample::take(server_pid, Some(client_pid)).window_since(&start);
     let rss_kb = vm_rss_kb(server_pid);
-    let field = |name: &str| -> f64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-    };
-    let count = field("count=");
-    let secs = field("secs=");
+    let count = field(&line, "count=");
+    let secs = field(&line, "secs=");
     let status = client.0.wait().expect("wait load");
     assert!(status.success(), "load generator failed: {status}");
     drop(server);
     Point {
         rps: count / secs,
-        cpu_per_req_us: (cpu1 - cpu0) / count * 1e6,
-        cpu_util: (cpu1 - cpu0) / secs,
-        client_util: (ccpu1 - ccpu0) / secs,
-        foreign_util: ((busy1 - busy0) - (cpu1 - cpu0) - (ccpu1 - ccpu0)).max(0.0) / secs,
+        cpu_per_req_us: used.server / count * 1e6,
+        cpu_util: used.server / secs,
+        client_util: used.load / secs,
+        foreign_util: used.foreign / secs,
         rss_kb,
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn parent(args: &Args) {
-    let taskset = Command::new("taskset")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let taskset = has_taskset();
+    let quiet = args.quiet;
     let kinds = ["spindle", "tokio"];
     // (label, busy conns, idle conns, runs)
     let points = [
@@ -485,8 +321,13 @@ fn parent(args: &Args) {
         for run in 0..runs {
             let order: [usize; 2] = if run % 2 == 0 { [0, 1] } else { [1, 0] };
             for k in order {
-                let p = measure(kinds[k], conns, idle, args, taskset, |p, attempt| {
-                    println!(
+                let run_once = || run_point(kinds[k], conns, idle, args, taskset);
+                let p = least_disturbed(
+                    quiet,
+                    run_once,
+                    |p| p.foreign_util,
+                    |p, attempt| {
+                        println!(
                         "  {label:<20} run {}/{runs} {:<7} {:>8.0} req/s {:>6.2} us CPU/req  server {:>3.0}% CPU  load {:>3.0}% CPU  other {:>3.0}% CPU {:>6.1} MiB RSS{}",
                         run + 1,
                         kinds[k],
@@ -496,13 +337,14 @@ fn parent(args: &Args) {
                         p.client_util * 100.0,
                         p.foreign_util * 100.0,
                         p.rss_kb as f64 / 1024.0,
-                        if p.foreign_util > args.max_other {
+                        if p.foreign_util > quiet.max_other {
                             format!("  (disturbed, attempt {attempt})")
                         } else {
                             String::new()
                         }
                     );
-                });
+                    },
+                );
                 res[k].push(p);
             }
         }
@@ -555,52 +397,14 @@ fn parent(args: &Args) {
     }
 }
 
-/// One kept run of a point: waits for a quiet machine, runs, and runs again
-/// (up to `--attempts` times in all) while other processes used more than
-/// `--max-other` of a CPU during the run; keeps the least disturbed run.
-fn measure(
-    kind: &str,
-    conns: usize,
-    idle: usize,
-    args: &Args,
-    taskset: bool,
-    report: impl Fn(&Point, usize),
-) -> Point {
-    let mut best: Option<Point> = None;
-    for attempt in 1..=args.attempts.max(1) {
-        if args.quiet_wait > 0.0 {
-            let waited = wait_quiet(Duration::from_secs_f64(args.quiet_wait));
-            if waited > Duration::from_millis(1500) {
-                println!(
-                    "  (waited {:.0} s for other processes to quiet down)",
-                    waited.as_secs_f64()
-                );
-            }
-        }
-        let p = run_point(kind, conns, idle, args, taskset);
-        report(&p, attempt);
-        let clean = p.foreign_util <= args.max_other;
-        if best
-            .as_ref()
-            .is_none_or(|b| p.foreign_util < b.foreign_util)
-        {
-            best = Some(p);
-        }
-        if clean {
-            break;
-        }
-    }
-    best.unwrap()
-}
-
 fn main() {
     let args = parse_args();
-    if let Some(cpu) = args.cpu {
+    if let Some(cpu) = args.child.cpu {
         pin_to_cpu(cpu);
     }
-    if let Some(kind) = args.serve.as_deref() {
+    if let Some(kind) = args.child.serve.as_deref() {
         raise_nofile();
-        let addr = args.addr.as_deref().unwrap_or("127.0.0.1:0");
+        let addr = args.child.addr.as_deref().unwrap_or("127.0.0.1:0");
         match kind {
             "spindle" => serve_spindle(addr),
             "tokio" => serve_tokio(addr),
@@ -609,6 +413,7 @@ fn main() {
     } else if args.load {
         raise_nofile();
         let addr: SocketAddr = args
+            .child
             .addr
             .as_deref()
             .expect("--addr")

@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
+mod measure;
+use measure::{least_disturbed, machine_busy_seconds, median, CargoBenchArgs, Quiet};
+
 const TASKS: u64 = 1_000_000;
 const CASES: [&str; 2] = ["spawn", "sleep"];
 const RTS: [&str; 2] = ["spindle", "tokio"];
@@ -57,22 +60,10 @@ struct Args {
     /// Be one child run (needs --case and --rt).
     #[arg(long, requires_all = ["case", "rt"])]
     child: bool,
-    /// Seconds to wait for other processes to use < 15% of a CPU before each run.
-    #[arg(long, value_name = "S", default_value_t = 30.0)]
-    quiet_wait: f64,
-    /// Repeat a run during which other processes used more than this many CPUs.
-    #[arg(long, value_name = "CPUS", default_value_t = 0.10)]
-    max_other: f64,
-    /// Runs tried per measurement, keeping the least disturbed.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    attempts: usize,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
-    /// Ignored: `cargo bench -- FILTER` passes its filter to every bench,
-    /// and the filters are meant for the criterion benches.
-    #[arg(value_name = "FILTER")]
-    filters: Vec<String>,
+    #[command(flatten)]
+    quiet: Quiet,
+    #[command(flatten)]
+    cargo_bench: CargoBenchArgs,
 }
 
 fn parse_args() -> Args {
@@ -99,39 +90,6 @@ fn max_rss_kb() -> i64 {
         let mut ru: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_SELF, &mut ru);
         ru.ru_maxrss as i64
-    }
-}
-
-fn clk_tck() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
-}
-
-/// Busy time of the whole machine (all CPUs), in seconds, from /proc/stat:
-/// user + nice + system + irq + softirq + steal.
-fn machine_busy_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
-    let cpu = stat.lines().next().expect("cpu line");
-    let f: Vec<f64> = cpu
-        .split_whitespace()
-        .skip(1)
-        .map(|v| v.parse().unwrap())
-        .collect();
-    (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / clk_tck()
-}
-
-/// Waits (up to `max`) until other processes use less than 15% of one CPU
-/// over one second, so a measurement does not start in the middle of
-/// someone's build. Returns how long it waited.
-fn wait_quiet(max: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let b0 = machine_busy_seconds();
-        std::thread::sleep(Duration::from_secs(1));
-        let busy = machine_busy_seconds() - b0;
-        if busy < 0.15 || start.elapsed() >= max {
-            return start.elapsed();
-        }
     }
 }
 
@@ -284,16 +242,6 @@ fn spawn_child(case: &str, rt: &str, tasks: u64) -> (f64, i64, f64) {
     (ms, rss, foreign)
 }
 
-fn median_f64(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
     let args = parse_args();
     if args.child {
@@ -320,19 +268,8 @@ fn main() {
             // Alternate which runtime goes first from one run to the next.
             let order: [usize; 2] = if run % 2 == 0 { [0, 1] } else { [1, 0] };
             for ri in order {
-                let mut best: Option<(f64, i64, f64)> = None;
-                for attempt in 1..=args.attempts.max(1) {
-                    if args.quiet_wait > 0.0 {
-                        let waited = wait_quiet(Duration::from_secs_f64(args.quiet_wait));
-                        if waited > Duration::from_millis(1500) {
-                            println!(
-                                "  (waited {:.0} s for other processes to quiet down)",
-                                waited.as_secs_f64()
-                            );
-                        }
-                    }
-                    let (ms, rss, other) = spawn_child(case, RTS[ri], args.tasks);
-                    let disturbed = other > args.max_other;
+                let quiet = args.quiet;
+                let report = |&(ms, rss, other): &(f64, i64, f64), attempt: usize| {
                     println!(
                         "  run {}/{} {:<5} {:<7} {:>10.1} ms {:>10} KiB maxrss  other processes {:>3.0}% CPU{}",
                         run + 1,
@@ -342,20 +279,16 @@ fn main() {
                         ms,
                         rss,
                         other * 100.0,
-                        if disturbed {
+                        if other > quiet.max_other {
                             format!("  (disturbed, attempt {attempt})")
                         } else {
                             String::new()
                         }
                     );
-                    if best.is_none_or(|b| other < b.2) {
-                        best = Some((ms, rss, other));
-                    }
-                    if !disturbed {
-                        break;
-                    }
-                }
-                let (ms, rss, other) = best.unwrap();
+                };
+                let run_once = || spawn_child(case, RTS[ri], args.tasks);
+                let kept = least_disturbed(quiet, run_once, |r| r.2, report);
+                let (ms, rss, other) = kept;
                 max_other[ci][ri] = f64::max(max_other[ci][ri], other);
                 samples[ci][ri].push((ms, rss));
             }
@@ -375,9 +308,9 @@ fn main() {
     for (ci, case) in cases.iter().enumerate() {
         let mut med = [(0.0, 0.0); 2];
         for ri in 0..RTS.len() {
-            let mut t: Vec<f64> = samples[ci][ri].iter().map(|s| s.0).collect();
-            let mut r: Vec<f64> = samples[ci][ri].iter().map(|s| s.1 as f64).collect();
-            med[ri] = (median_f64(&mut t), median_f64(&mut r));
+            let t: Vec<f64> = samples[ci][ri].iter().map(|s| s.0).collect();
+            let r: Vec<f64> = samples[ci][ri].iter().map(|s| s.1 as f64).collect();
+            med[ri] = (median(t), median(r));
         }
         for ri in 0..RTS.len() {
             let (tr, rr) = if ri == 0 {
