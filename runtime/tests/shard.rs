@@ -55,7 +55,8 @@ const CLIENTS_PER_ROUND: usize = 64;
 #[test]
 fn shards_share_a_reuseport_port_and_the_kernel_spreads_connections() {
     let shards = allowed_cpus().len().max(2);
-    let accepted: Arc<Vec<AtomicUsize>> = Arc::new((0..shards).map(|_| AtomicUsize::new(0)).collect());
+    let accepted: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..shards).map(|_| AtomicUsize::new(0)).collect());
     let stop = CancellationToken::new();
     let (port_tx, port_rx) = watch::channel(None::<SocketAddr>);
 
@@ -72,14 +73,18 @@ fn shards_share_a_reuseport_port_and_the_kernel_spreads_connections() {
                 if let Some(addr) = *port_rx.borrow_and_update() {
                     break addr;
                 }
-                port_rx.blocking_changed().expect("the shards keep the sender");
+                port_rx
+                    .blocking_changed()
+                    .expect("the shards keep the sender");
             };
             let mut rounds = 0;
             loop {
                 rounds += 1;
                 for i in 0..CLIENTS_PER_ROUND {
                     let mut stream = TcpStream::connect(addr).unwrap();
-                    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(5)))
+                        .unwrap();
                     let message = format!("client {i} of round {rounds}");
                     stream.write_all(message.as_bytes()).unwrap();
                     let mut echoed = vec![0u8; message.len()];
@@ -211,7 +216,11 @@ fn each_shard_knows_itself_and_runs_pinned_on_its_cpu() {
     for (i, s) in seen.iter().enumerate() {
         assert_eq!(s.index, i, "outputs come back in shard order");
         assert_eq!(s.count, n);
-        assert_eq!(s.cpu, Some(cpus[i]), "shard i is pinned to the i-th allowed CPU");
+        assert_eq!(
+            s.cpu,
+            Some(cpus[i]),
+            "shard i is pinned to the i-th allowed CPU"
+        );
         assert_eq!(s.running_on, cpus[i]);
         assert_eq!(s.affinity, vec![cpus[i]]);
     }
@@ -306,7 +315,12 @@ fn zero_shards_is_a_clear_error() {
 
 fn fd_flags(fd: i32) -> (i32, i32) {
     // SAFETY: fcntl on a descriptor the caller keeps open.
-    unsafe { (libc::fcntl(fd, libc::F_GETFD), libc::fcntl(fd, libc::F_GETFL)) }
+    unsafe {
+        (
+            libc::fcntl(fd, libc::F_GETFD),
+            libc::fcntl(fd, libc::F_GETFL),
+        )
+    }
 }
 
 fn reuseport(fd: i32) -> i32 {
