@@ -86,7 +86,7 @@
 //! cancelled, and `run` waits for it.
 //!
 //! To stop the shards yourself, share a
-//! [`CancellationToken`](crate::sync::CancellationToken) with the closure
+//! [`CancellationToken`] with the closure
 //! and have each shard return when it is cancelled.
 
 use std::any::Any;
