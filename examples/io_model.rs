@@ -14,7 +14,8 @@
 //!
 //! Models: `blocking`, `threads`, `fork`, `nonblocking`, `select`, `poll`,
 //! `epoll`, `spindle-epoll`, `spindle-poll`, `spindle-select`,
-//! `spindle-io_uring` (default: `epoll`).
+//! `spindle-io_uring`, and `spindle-sharded` (one runtime per CPU) (default:
+//! `epoll`).
 
 // Uses only part of the module.
 #[allow(dead_code)]
@@ -51,7 +52,7 @@ fn main() {
     let Args { model, addr, list } = Args::parse();
     if list {
         let mut models = Model::all();
-        for m in Model::async_all() {
+        for m in Model::async_all().into_iter().chain(Model::multi_core()) {
             if !models.contains(&m) {
                 models.push(m);
             }

@@ -50,6 +50,10 @@ pub use spindle_reactor as reactor;
 
 pub use spindle_runtime::{channel, fs, io, net, process, signal, sync, task, time};
 
+/// Thread-per-core: one current-thread runtime pinned to each CPU, each
+/// with its own `SO_REUSEPORT` listener (`spindle::shard::Builder`).
+pub use spindle_runtime::shard;
+
 /// Adapters to futures-io's and tokio's IO traits (features `futures-io`,
 /// `tokio-io`): see docs/ecosystem.md.
 #[cfg(any(feature = "futures-io", feature = "tokio-io"))]

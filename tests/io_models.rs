@@ -202,6 +202,7 @@ macro_rules! model_tests {
         fn every_model_is_tested() {
             let mut offered: Vec<String> = Model::all().iter().map(Model::name).collect();
             offered.extend(Model::async_all().iter().map(Model::name));
+            offered.extend(Model::multi_core().iter().map(Model::name));
             offered.sort();
             offered.dedup();
             let mut tested = vec![$($name.to_string()),*];
@@ -223,11 +224,16 @@ model_tests! {
     spindle_poll: "spindle-poll",
     spindle_select: "spindle-select",
     spindle_io_uring: "spindle-io_uring",
+    spindle_sharded: "spindle-sharded",
 }
 
 #[test]
 fn names_parse_back() {
-    for model in Model::all().into_iter().chain(Model::async_all()) {
+    for model in Model::all()
+        .into_iter()
+        .chain(Model::async_all())
+        .chain(Model::multi_core())
+    {
         assert_eq!(Model::parse(&model.name()), Some(model));
     }
     assert_eq!(Model::parse("nope"), None);

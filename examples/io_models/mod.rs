@@ -11,6 +11,12 @@
 //! | [`Model::Poll`] | `poll.rs` | IO多路复用: `poll` | the only thread, in `poll(2)` |
 //! | [`Model::Epoll`] | `epoll.rs` | IO多路复用: `epoll` | the only thread, in `epoll_wait(2)` |
 //! | [`Model::Async`] | `spindle_async.rs` | 异步 (async/await) | tasks suspend; the runtime's thread waits in the backend |
+//! | [`Model::Sharded`] | `sharded.rs` | 多进程 + 异步, with threads (thread-per-core) | as `Async`, once per CPU: each pinned shard waits in its own epoll, for its own connections |
+//!
+//! The eight models of the notes each use one core for their loop (the
+//! thread and process models use more, one per connection). The last row
+//! is the notes' multiprocessing applied to the event loop: one loop per
+//! CPU, the kernel spreading connections over them (`spindle::shard`).
 //!
 //! Every read, in every model, has the same two phases (the notes: 等待数据准备,
 //! 将数据从内核拷贝到进程中):
@@ -44,6 +50,7 @@ mod nonblocking;
 mod poll;
 mod reactor_loop;
 mod select;
+mod sharded;
 mod spindle_async;
 mod threaded;
 
@@ -74,6 +81,9 @@ pub enum Model {
     Epoll,
     /// spindle's async runtime on the given backend: a task per connection.
     Async(Backend),
+    /// Thread-per-core: one spindle runtime (epoll) per CPU, each pinned,
+    /// each with a `SO_REUSEPORT` listener on the same port.
+    Sharded,
 }
 
 impl Model {
@@ -92,6 +102,11 @@ impl Model {
         ]
     }
 
+    /// The models that run an event loop on every CPU: `spindle-sharded`.
+    pub fn multi_core() -> Vec<Model> {
+        vec![Model::Sharded]
+    }
+
     /// The async model on each backend: select, poll, epoll, io_uring.
     pub fn async_all() -> Vec<Model> {
         Backend::ALL.iter().map(|&b| Model::Async(b)).collect()
@@ -100,7 +115,7 @@ impl Model {
     /// The model's name on the command line and in reports: `blocking`,
     /// `threads`, `fork`, `nonblocking`, `select`, `poll`, `epoll`, or
     /// `spindle-<backend>` (`spindle-epoll`, `spindle-poll`,
-    /// `spindle-select`, `spindle-io_uring`).
+    /// `spindle-select`, `spindle-io_uring`), or `spindle-sharded`.
     pub fn name(&self) -> String {
         match self {
             Model::Blocking => "blocking".to_string(),
@@ -111,13 +126,15 @@ impl Model {
             Model::Poll => "poll".to_string(),
             Model::Epoll => "epoll".to_string(),
             Model::Async(backend) => format!("spindle-{}", backend.name()),
+            Model::Sharded => "spindle-sharded".to_string(),
         }
     }
 
     /// The model a name stands for: every [`name`](Model::name), ignoring
     /// case, plus a few aliases (`loop`, `threaded`, `forked`,
     /// `non-blocking`, `spindle` / `async` for `spindle-epoll`, and
-    /// `async-<backend>`). `None` for anything else.
+    /// `async-<backend>`, `sharded` and `thread-per-core` for
+    /// `spindle-sharded`). `None` for anything else.
     pub fn parse(s: &str) -> Option<Model> {
         let s = s.trim().to_ascii_lowercase();
         let model = match s.as_str() {
@@ -129,6 +146,7 @@ impl Model {
             "poll" => Model::Poll,
             "epoll" => Model::Epoll,
             "spindle" | "async" => Model::Async(Backend::Epoll),
+            "spindle-sharded" | "sharded" | "thread-per-core" => Model::Sharded,
             other => {
                 let backend = other
                     .strip_prefix("spindle-")
@@ -184,5 +202,6 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::Poll => poll::serve(listener),
         Model::Epoll => epoll::serve(listener),
         Model::Async(backend) => spindle_async::serve(backend, listener),
+        Model::Sharded => sharded::serve(listener),
     }
 }

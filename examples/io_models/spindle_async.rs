@@ -70,7 +70,12 @@ pub fn serve(backend: Backend, listener: std::net::TcpListener) -> io::Result<()
 
 /// Accepts forever, spawning a task per connection.
 async fn accept_loop(listener: std::net::TcpListener) -> io::Result<()> {
-    let listener = TcpListener::from_std(listener)?;
+    accept_loop_on(TcpListener::from_std(listener)?).await
+}
+
+/// The accept loop on a spindle listener: also each shard's of
+/// `sharded.rs`.
+pub async fn accept_loop_on(listener: TcpListener) -> io::Result<()> {
     let mut refused = Refusals::default();
     loop {
         match listener.accept().await {

@@ -14,7 +14,7 @@ const DEFAULT_CONNS: [usize; 4] = [1, 50, 1000, 5000];
 const QUICK_CONNS: [usize; 3] = [1, 50, 1000];
 /// The models run by default; `spindle-poll` and `spindle-select` are
 /// selectable with `--models`.
-pub const DEFAULT_MODELS: [&str; 9] = [
+pub const DEFAULT_MODELS: [&str; 10] = [
     "blocking",
     "threads",
     "fork",
@@ -24,6 +24,7 @@ pub const DEFAULT_MODELS: [&str; 9] = [
     "epoll",
     "spindle-epoll",
     "spindle-io_uring",
+    "spindle-sharded",
 ];
 
 /// Every echo server of examples/io_models/ under the same closed-loop load,
@@ -184,7 +185,7 @@ pub fn output_dir() -> PathBuf {
 /// The text under the options in `--help`: every model name.
 fn models_help() -> String {
     let mut names: Vec<String> = Model::all().iter().map(Model::name).collect();
-    for m in Model::async_all() {
+    for m in Model::async_all().into_iter().chain(Model::multi_core()) {
         if !names.contains(&m.name()) {
             names.push(m.name());
         }

@@ -27,7 +27,7 @@ const PANEL_STEP: f64 = 450.0;
 
 /// A colour per model, the same in every chart; the spindle models get the
 /// strong ones.
-const COLOURS: [(&str, &str); 11] = [
+const COLOURS: [(&str, &str); 12] = [
     ("blocking", "#7f7f7f"),
     ("threads", "#9467bd"),
     ("fork", "#8c564b"),
@@ -39,6 +39,7 @@ const COLOURS: [(&str, &str); 11] = [
     ("spindle-io_uring", "#1f77b4"),
     ("spindle-poll", "#2ca02c"),
     ("spindle-select", "#000000"),
+    ("spindle-sharded", "#9e0142"),
 ];
 
 fn colour(model: &str, index: usize) -> &'static str {

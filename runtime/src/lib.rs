@@ -11,6 +11,8 @@
 //! * [`time`]: the timer wheel behind [`time::sleep`] and [`time::timeout`].
 //! * [`net`] and [`io`]: sockets that wait through the driver, and the
 //!   `AsyncRead` / `AsyncWrite` traits with their helpers.
+//! * [`shard`]: thread-per-core, one current-thread runtime pinned to each
+//!   CPU with its own `SO_REUSEPORT` listener.
 //! * `sys`: the system-call layer under `net`, `process`, `signal` and
 //!   `pool`: every generic `libc` wrapper of the runtime, once.
 //!
@@ -50,6 +52,7 @@ pub mod net;
 pub mod pool;
 pub mod process;
 mod runtime;
+pub mod shard;
 pub mod signal;
 mod sys;
 pub mod task;

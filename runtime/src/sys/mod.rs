@@ -18,6 +18,8 @@
 //! * `signal.rs`: signal dispositions (`sigaction`) and `errno`, which a
 //!   signal handler must save and restore.
 //! * `memory.rs`: shared memory mappings (`mmap`, `munmap`).
+//! * `cpu.rs`: CPU affinity (`sched_getaffinity`, `sched_setaffinity`,
+//!   `sched_getcpu`), for `shard`'s one runtime per CPU.
 //!
 //! What is specific to one module stays there, built on these calls: the
 //! signal handler itself (`signal/handler.rs`), the process pool's calling
@@ -32,6 +34,7 @@
 //! `unsafe fn` with a `# Safety` section, so the `unsafe` shows at the call
 //! site, with the reason it holds there. No macro hides an `unsafe`.
 
+pub(crate) mod cpu;
 pub(crate) mod fd;
 #[cfg(feature = "process-pool")]
 pub(crate) mod fd_passing;

@@ -4,7 +4,8 @@
 //! so a restarted server can bind while old connections sit in
 //! `TIME_WAIT`), binds it and listens with a backlog of 1024. Accepting goes
 //! through the shared [`Acceptor`], which backs off when the process is out
-//! of descriptors.
+//! of descriptors. `bind_reuseport` also sets `SO_REUSEPORT`, so several
+//! listeners share one port (one per shard, see `shard`).
 
 use crate::driver::Waiter;
 use std::future::poll_fn;
@@ -62,9 +63,50 @@ impl TcpListener {
         each_addr(addr, |addr| async move { TcpListener::bind_addr(addr) }).await
     }
 
+    /// Creates a listener bound to `addr` with `SO_REUSEPORT` (and
+    /// `SO_REUSEADDR`) set before `bind`, so that several listeners, on
+    /// several threads or processes, can bind the *same* address and port.
+    /// The kernel then spreads incoming connections over them by a hash of
+    /// each connection's addresses and ports: each listener has an accept
+    /// queue of its own, and no two threads contend for one. This is how
+    /// [`shard`](crate::shard) gives every CPU its own listener.
+    ///
+    /// Every listener sharing the port must set `SO_REUSEPORT` (a plain
+    /// [`bind`](Self::bind) on it fails with `AddrInUse`) and belong to the
+    /// same user. To share a port the system picks, bind port 0 once, read
+    /// the port from [`local_addr`](Self::local_addr), and bind the others
+    /// to that concrete address:
+    ///
+    /// ```no_run
+    /// use spindle_runtime::net::TcpListener;
+    ///
+    /// # async fn two() -> std::io::Result<()> {
+    /// let first = TcpListener::bind_reuseport("127.0.0.1:0").await?;
+    /// let second = TcpListener::bind_reuseport(first.local_addr()?).await?;
+    /// assert_eq!(first.local_addr()?, second.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Like every spindle socket, the descriptor is close-on-exec and
+    /// non-blocking. (A connection queued on a listener that is then closed
+    /// is reset, not handed to another: close listeners only when done.)
+    pub async fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| async move {
+            TcpListener::bind_addr_with(addr, true)
+        })
+        .await
+    }
+
     fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind_addr_with(addr, false)
+    }
+
+    fn bind_addr_with(addr: SocketAddr, reuseport: bool) -> io::Result<TcpListener> {
         let fd = sys::socket(Family::of(&addr), Type::Stream)?;
         sys::set_opt(fd.as_fd(), Opt::ReuseAddr, 1)?;
+        if reuseport {
+            sys::set_opt(fd.as_fd(), Opt::ReusePort, 1)?;
+        }
         sys::bind(fd.as_fd(), &SockAddr::from_inet(&addr))?;
         sys::listen(fd.as_fd(), BACKLOG)?;
         TcpListener::from_socket(Socket::listener(fd)?)
