@@ -260,9 +260,16 @@ fn a_dropped_queue_releases_its_tasks() {
 
 /// One owner pushing and popping, two thieves stealing from it, on real
 /// threads: every task comes out exactly once, none is lost to overflow.
+/// So that the thieves really race the owner (on a busy machine they may
+/// start late), the owner waits every `PACE` pushes until the thieves have
+/// made as many steals as the pushes so far divided by `PACE`, under a
+/// watchdog.
 #[test]
 fn stress_one_owner_two_thieves_every_task_exactly_once() {
     const TASKS: usize = 60_000;
+    const PACE: usize = 500;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let steals = Arc::new(AtomicUsize::new(0));
     let (_rt, shared) = runtime();
     let inject = Arc::new(Inject::new());
     let owner = StealQueue::new();
@@ -272,6 +279,7 @@ fn stress_one_owner_two_thieves_every_task_exactly_once() {
         .map(|_| {
             let stealer = owner.stealer();
             let (done, start, inject) = (done.clone(), start.clone(), inject.clone());
+            let total_steals = steals.clone();
             thread::spawn(move || {
                 let mine = StealQueue::new();
                 let mut seen = Vec::new();
@@ -282,6 +290,7 @@ fn stress_one_owner_two_thieves_every_task_exactly_once() {
                 while !done.load(SeqCst) {
                     if let Some(task) = stealer.steal_into(&mine) {
                         steals += 1;
+                        total_steals.fetch_add(1, SeqCst);
                         // Through the thief's own queue, to mix its pushes
                         // and pops in with the steals.
                         mine.push_back(task, &inject);
@@ -296,6 +305,12 @@ fn stress_one_owner_two_thieves_every_task_exactly_once() {
     let mut seen = Vec::new();
     start.wait();
     for i in 0..TASKS {
+        if i % PACE == 0 {
+            while steals.load(SeqCst) < i / PACE {
+                assert!(std::time::Instant::now() < deadline, "the thieves stalled");
+                thread::yield_now();
+            }
+        }
         let next = task(&shared);
         created.push(next.header().id);
         owner.push_back(next, &inject);
@@ -306,15 +321,14 @@ fn stress_one_owner_two_thieves_every_task_exactly_once() {
     }
     seen.extend(pop_all(&owner));
     done.store(true, SeqCst);
-    let mut steals = 0;
+    let mut counted = 0;
     for thief in thieves {
         let (stolen, n) = thief.join().expect("a thief panicked");
         seen.extend(stolen);
-        steals += n;
+        counted += n;
     }
     seen.extend(ids(inject.close()));
     assert_exactly_once(&created, seen);
-    // Not asserted (it depends on scheduling), but say whether the thieves
-    // got anything, so a run that never raced is visible.
-    eprintln!("stress: {steals} steals");
+    assert!(counted >= TASKS / PACE - 1, "only {counted} steals");
+    eprintln!("stress: {counted} steals");
 }
