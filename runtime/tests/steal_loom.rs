@@ -127,7 +127,7 @@ fn owner_push_pop_against_one_thief() {
     });
 }
 
-/// Two thieves at one queue while its owner pops: at most one steal runs
+/// Two thieves at one queue while its owner pops and pushes: at most one steal runs
 /// at a time, the other gives up or steals what is left.
 #[test]
 fn two_thieves_against_the_owner() {
@@ -145,12 +145,13 @@ fn two_thieves_against_the_owner() {
             .collect();
         let mut seen = Vec::new();
         seen.extend(owner.pop().map(|t| t.0));
+        owner.push_back(TaskRef(4), &inject);
         seen.extend(pop_all(&owner));
         for thief in thieves {
             seen.extend(thief.join().unwrap());
         }
         seen.extend(drain(&inject));
-        assert_exactly_once(4, seen);
+        assert_exactly_once(5, seen);
     });
 }
 
@@ -195,7 +196,11 @@ fn a_thief_is_stolen_from_while_it_steals() {
         let last = thread::spawn(move || steal_once(from_middle));
         let inject2 = inject.clone();
         let middle_thread = thread::spawn(move || {
-            let mut got: Vec<usize> = from_first.steal_into(&middle).map(|t| t.0).into_iter().collect();
+            let mut got: Vec<usize> = from_first
+                .steal_into(&middle)
+                .map(|t| t.0)
+                .into_iter()
+                .collect();
             got.extend(pop_all(&middle));
             drop(inject2);
             got

@@ -404,7 +404,7 @@ impl Stealer {
                 Err(actual) => head = actual,
             }
         };
-        debug_assert!(count <= HALF);
+        assert!(count <= HALF, "a steal claimed more than half a queue");
         // Step 2: copy. `dst_tail..dst_tail + count` is free in `dst`:
         // the caller checked `dst` is at most half full.
         for i in 0..count {
@@ -422,7 +422,9 @@ impl Stealer {
         let mut head = claimed;
         loop {
             let (steal, real) = unpack(head);
-            debug_assert_eq!(steal, first, "only one steal runs at a time");
+            // Checked in every build (a steal is the slow path): a second
+            // thief here would mean tasks read twice or overwritten.
+            assert_eq!(steal, first, "only one steal runs at a time");
             // Release: the owner, reading `steal` before it reuses these
             // slots, sees our reads of them as done.
             match src

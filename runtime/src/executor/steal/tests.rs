@@ -170,7 +170,11 @@ fn assert_exactly_once(expected: &[Id], seen: Vec<Id>) {
         *counts.entry(id).or_default() += 1;
     }
     for id in expected {
-        assert_eq!(counts.remove(id), Some(1), "task {id:?} not seen exactly once");
+        assert_eq!(
+            counts.remove(id),
+            Some(1),
+            "task {id:?} not seen exactly once"
+        );
     }
     assert!(counts.is_empty(), "tasks that were never pushed came out");
 }
