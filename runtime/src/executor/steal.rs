@@ -261,7 +261,7 @@ impl StealQueue {
     }
 
     /// Moves the older half of a full queue, then `task`, to `overflow`.
-    /// Gives `task` back if a thief or nobody's pop changed `head` first.
+    /// Gives `task` back if a thief changed `head` since the caller loaded it.
     fn overflow_half(
         &self,
         task: TaskRef,
