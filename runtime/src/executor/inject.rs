@@ -48,6 +48,29 @@ impl Inject {
         Ok(())
     }
 
+    /// Queues several tasks under one hold of the lock: a worker whose own
+    /// queue is full moves half of it here at once (`StealQueue::push_back`).
+    /// The iterator runs under the lock, so it must be cheap and must not
+    /// touch this queue. On a queue that has shut down, the tasks (already
+    /// completed as cancelled through the task lists, like those refused by
+    /// [`push`](Inject::push)) are dropped after the lock is released, and
+    /// false comes back.
+    pub(crate) fn push_batch(&self, tasks: impl IntoIterator<Item = TaskRef>) -> bool {
+        let mut inner = self.lock();
+        if inner.closed {
+            drop(inner);
+            // Outside the lock: the last reference to a task drops its
+            // future, whose Drop may well wake something onto this queue.
+            tasks.into_iter().for_each(drop);
+            return false;
+        }
+        let before = inner.tasks.len();
+        inner.tasks.extend(tasks);
+        let added = inner.tasks.len() - before;
+        self.len.fetch_add(added, SeqCst);
+        true
+    }
+
     pub(crate) fn pop(&self) -> Option<TaskRef> {
         if self.is_empty() {
             return None;

@@ -49,6 +49,7 @@
 //! | `park.rs`     | the `parked`/`notified` handshake that decides on eventfd writes |
 //! | `shutdown.rs` | dropping every task, timer and registration when the runtime goes |
 //! | `inject.rs`   | the injection queue, for tasks woken on other threads            |
+//! | `steal.rs`    | a worker's bounded run queue that others steal half of (issue 13) |
 //! | `context.rs`  | which runtime this thread runs or has entered                    |
 //!
 //! Which readiness backend the runtime runs on is chosen when the poller is
@@ -62,6 +63,10 @@ mod local;
 mod park;
 mod shared;
 mod shutdown;
+// The multi-threaded scheduler (issue 13) is its user; until it lands only
+// the module's own tests and loom models call it.
+#[allow(dead_code)]
+mod steal;
 mod turn;
 
 pub(crate) use config::Config;

@@ -59,7 +59,7 @@ mod atomic_waker;
 mod id;
 mod join;
 mod join_set;
-mod loom;
+pub(crate) mod loom;
 pub(crate) mod raw;
 mod state;
 mod task_local;
