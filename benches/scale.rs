@@ -1,4 +1,5 @@
-//! Scale targets: spindle vs tokio (current-thread), each case in a fresh
+//! Scale targets: spindle's current-thread runtime beside tokio's, smol's,
+//! monoio's and glommio's single-threaded executors, each case in a fresh
 //! child process so that peak RSS is per runtime and per case.
 //!
 //! ```text
@@ -6,8 +7,16 @@
 //! cargo bench -p spindle-benches --bench scale -- --runs 3      # fewer runs
 //! cargo bench -p spindle-benches --bench scale -- --case sleep  # one case only
 //! cargo bench -p spindle-benches --bench scale -- --quiet-wait 0 # don't wait for a quiet machine
+//! cargo bench -p spindle-benches --bench scale -- --rts spindle,monoio  # some runtimes only
 //! cargo bench -p spindle-benches --bench scale -- --case spawn --rt spindle --child  # one child run
 //! ```
+//!
+//! Runtimes (`--rts`, all by default): `spindle` (`spindle::spawn`, a `Send`
+//! future), `spindle-local` (`spindle::spawn_local`), `tokio` (current-thread
+//! runtime), `smol` (a `LocalExecutor` driven by `smol::block_on`),
+//! `monoio` (its io_uring runtime with timers), `glommio` (a
+//! `LocalExecutor`). monoio's and glommio's tasks are thread-local (`!Send`),
+//! so `spindle-local` is the like-for-like figure beside them.
 //!
 //! Cases:
 //! * `spawn`: inside `block_on`, spawn 1_000_000 tasks, then await every
@@ -35,10 +44,17 @@ use measure::{least_disturbed, machine_busy_seconds, median, CargoBenchArgs, Qui
 
 const TASKS: u64 = 1_000_000;
 const CASES: [&str; 2] = ["spawn", "sleep"];
-const RTS: [&str; 2] = ["spindle", "tokio"];
+const RTS: [&str; 6] = [
+    "spindle",
+    "spindle-local",
+    "tokio",
+    "smol",
+    "monoio",
+    "glommio",
+];
 
-/// A million tasks spawned, or a million sleeps, on spindle and on tokio:
-/// each case in a child process of its own, timed with its peak memory.
+/// A million tasks spawned, or a million sleeps, on spindle and on its
+/// peers: each case in a child process of its own, timed with its peak memory.
 #[derive(Parser, Debug)]
 #[command(
     name = "scale",
@@ -48,9 +64,12 @@ struct Args {
     /// Only this case.
     #[arg(long, value_name = "CASE", value_parser = CASES)]
     case: Option<String>,
-    /// Only this runtime.
+    /// The runtime of a `--child` run.
     #[arg(long, value_name = "RUNTIME", value_parser = RTS)]
     rt: Option<String>,
+    /// The runtimes to measure, comma-separated (default: all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = RTS)]
+    rts: Vec<String>,
     /// Runs per case and runtime.
     #[arg(long, value_name = "N", default_value_t = 5)]
     runs: usize,
@@ -105,96 +124,117 @@ fn children_cpu_seconds() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-fn spindle_spawn(tasks: u64) -> Duration {
-    let rt = spindle::Runtime::new().expect("spindle runtime");
-    rt.block_on(async move {
+/// The `spawn` case, the same code for every runtime: spawn `tasks` tasks
+/// that return their index with `$spawn`, then await each handle (`$h` names
+/// it in `$join`, which yields the `u64`); the time is of those two loops.
+macro_rules! spawn_case {
+    ($tasks:expr, $spawn:expr, $h:ident => $join:expr) => {{
+        let tasks: u64 = $tasks;
         let start = Instant::now();
         let mut handles = Vec::with_capacity(tasks as usize);
         for i in 0..tasks {
-            handles.push(spindle::spawn(async move { i }));
+            handles.push($spawn(async move { i }));
         }
         let mut sum = 0u64;
-        for h in handles {
-            sum += h.await.expect("task failed");
+        for $h in handles {
+            sum += $join;
         }
         let elapsed = start.elapsed();
         assert_eq!(sum, tasks * (tasks - 1) / 2);
         elapsed
-    })
+    }};
 }
 
-fn tokio_spawn(tasks: u64) -> Duration {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async move {
-        let start = Instant::now();
-        let mut handles = Vec::with_capacity(tasks as usize);
-        for i in 0..tasks {
-            handles.push(tokio::spawn(async move { i }));
-        }
-        let mut sum = 0u64;
-        for h in handles {
-            sum += h.await.expect("task failed");
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(sum, tasks * (tasks - 1) / 2);
-        elapsed
-    })
-}
-
-fn spindle_sleep(tasks: u64) -> Duration {
-    let rt = spindle::Runtime::new().expect("spindle runtime");
-    rt.block_on(async move {
+/// The `sleep` case, the same code for every runtime: spawn `tasks` tasks
+/// with `$spawn`, each awaiting `$sleep(duration)` for a pseudo-random 1..=100
+/// ms, then await every handle (`$h` => `$join`).
+macro_rules! sleep_case {
+    ($tasks:expr, $spawn:expr, $sleep:path, $h:ident => $join:expr) => {{
+        let tasks: u64 = $tasks;
         let mut lcg = Lcg(0x5eed);
         let start = Instant::now();
         let mut handles = Vec::with_capacity(tasks as usize);
         for _ in 0..tasks {
             let ms = lcg.next_ms();
-            handles.push(spindle::spawn(async move {
-                spindle::time::sleep(Duration::from_millis(ms)).await;
+            handles.push($spawn(async move {
+                $sleep(Duration::from_millis(ms)).await;
             }));
         }
-        for h in handles {
-            h.await.expect("task failed");
+        for $h in handles {
+            $join;
         }
         start.elapsed()
-    })
+    }};
 }
 
-fn tokio_sleep(tasks: u64) -> Duration {
-    let rt = tokio::runtime::Builder::new_current_thread()
+fn tokio_current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
-    rt.block_on(async move {
-        let mut lcg = Lcg(0x5eed);
-        let start = Instant::now();
-        let mut handles = Vec::with_capacity(tasks as usize);
-        for _ in 0..tasks {
-            let ms = lcg.next_ms();
-            handles.push(tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }));
+        .expect("tokio runtime")
+}
+
+fn monoio_runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>> {
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("monoio runtime (io_uring)")
+}
+
+fn glommio_executor() -> glommio::LocalExecutor {
+    glommio::LocalExecutorBuilder::default()
+        .make()
+        .expect("glommio executor")
+}
+
+fn run_case(case: &str, rt: &str, tasks: u64) -> Option<Duration> {
+    Some(match (case, rt) {
+        ("spawn", "spindle") => spindle::Runtime::new()
+            .expect("spindle runtime")
+            .block_on(async { spawn_case!(tasks, spindle::spawn, h => h.await.expect("task failed")) }),
+        ("spawn", "spindle-local") => spindle::Runtime::new()
+            .expect("spindle runtime")
+            .block_on(async { spawn_case!(tasks, spindle::spawn_local, h => h.await.expect("task failed")) }),
+        ("spawn", "tokio") => tokio_current_thread()
+            .block_on(async { spawn_case!(tasks, tokio::spawn, h => h.await.expect("task failed")) }),
+        ("spawn", "smol") => {
+            let ex = smol::LocalExecutor::new();
+            smol::block_on(ex.run(async { spawn_case!(tasks, |f| ex.spawn(f), h => h.await) }))
         }
-        for h in handles {
-            h.await.expect("task failed");
+        ("spawn", "monoio") => {
+            monoio_runtime().block_on(async { spawn_case!(tasks, monoio::spawn, h => h.await) })
         }
-        start.elapsed()
+        ("spawn", "glommio") => glommio_executor()
+            .run(async { spawn_case!(tasks, glommio::spawn_local, h => h.await) }),
+        ("sleep", "spindle") => spindle::Runtime::new().expect("spindle runtime").block_on(async {
+            sleep_case!(tasks, spindle::spawn, spindle::time::sleep, h => h.await.expect("task failed"))
+        }),
+        ("sleep", "spindle-local") => spindle::Runtime::new().expect("spindle runtime").block_on(async {
+            sleep_case!(tasks, spindle::spawn_local, spindle::time::sleep, h => h.await.expect("task failed"))
+        }),
+        ("sleep", "tokio") => tokio_current_thread().block_on(async {
+            sleep_case!(tasks, tokio::spawn, tokio::time::sleep, h => h.await.expect("task failed"))
+        }),
+        ("sleep", "smol") => {
+            let ex = smol::LocalExecutor::new();
+            smol::block_on(ex.run(async {
+                sleep_case!(tasks, |f| ex.spawn(f), smol::Timer::after, h => h.await)
+            }))
+        }
+        ("sleep", "monoio") => monoio_runtime().block_on(async {
+            sleep_case!(tasks, monoio::spawn, monoio::time::sleep, h => h.await)
+        }),
+        ("sleep", "glommio") => glommio_executor().run(async {
+            sleep_case!(tasks, glommio::spawn_local, glommio::timer::sleep, h => h.await)
+        }),
+        _ => return None,
     })
 }
 
 fn run_child(case: &str, rt: &str, tasks: u64) {
-    let elapsed = match (case, rt) {
-        ("spawn", "spindle") => spindle_spawn(tasks),
-        ("spawn", "tokio") => tokio_spawn(tasks),
-        ("sleep", "spindle") => spindle_sleep(tasks),
-        ("sleep", "tokio") => tokio_sleep(tasks),
-        _ => {
-            eprintln!("unknown case/runtime: {case} {rt}");
-            std::process::exit(2);
-        }
+    let Some(elapsed) = run_case(case, rt, tasks) else {
+        eprintln!("unknown case/runtime: {case} {rt}");
+        std::process::exit(2);
     };
     println!(
         "RESULT case={case} rt={rt} ms={:.3} maxrss_kb={}",
@@ -255,27 +295,32 @@ fn main() {
         Some(c) => vec![c.as_str()],
         None => CASES.to_vec(),
     };
+    let rts: Vec<&str> = if args.rts.is_empty() {
+        RTS.to_vec()
+    } else {
+        args.rts.iter().map(String::as_str).collect()
+    };
     let runs = args.runs.max(1);
     println!(
         "scale: {} tasks, {} runs per case and runtime, each run a fresh process",
         args.tasks, runs
     );
     // samples[case][rt] = Vec<(ms, rss_kb)>
-    let mut samples = vec![vec![Vec::new(); RTS.len()]; cases.len()];
-    let mut max_other = vec![vec![0.0f64; RTS.len()]; cases.len()];
+    let mut samples = vec![vec![Vec::new(); rts.len()]; cases.len()];
+    let mut max_other = vec![vec![0.0f64; rts.len()]; cases.len()];
     for run in 0..runs {
         for (ci, case) in cases.iter().enumerate() {
-            // Alternate which runtime goes first from one run to the next.
-            let order: [usize; 2] = if run % 2 == 0 { [0, 1] } else { [1, 0] };
-            for ri in order {
+            // Rotate which runtime goes first from one run to the next.
+            for k in 0..rts.len() {
+                let ri = (run + k) % rts.len();
                 let quiet = args.quiet;
                 let report = |&(ms, rss, other): &(f64, i64, f64), attempt: usize| {
                     println!(
-                        "  run {}/{} {:<5} {:<7} {:>10.1} ms {:>10} KiB maxrss  other processes {:>3.0}% CPU{}",
+                        "  run {}/{} {:<5} {:<13} {:>10.1} ms {:>10} KiB maxrss  other processes {:>3.0}% CPU{}",
                         run + 1,
                         runs,
                         case,
-                        RTS[ri],
+                        rts[ri],
                         ms,
                         rss,
                         other * 100.0,
@@ -286,7 +331,7 @@ fn main() {
                         }
                     );
                 };
-                let run_once = || spawn_child(case, RTS[ri], args.tasks);
+                let run_once = || spawn_child(case, rts[ri], args.tasks);
                 let kept = least_disturbed(quiet, run_once, |r| r.2, report);
                 let (ms, rss, other) = kept;
                 max_other[ci][ri] = f64::max(max_other[ci][ri], other);
@@ -300,35 +345,41 @@ fn main() {
         "'other CPU' is the most CPU other processes used during a kept run (share of one CPU)."
     );
     println!(
-        "| case  | runtime | median time (ms) | median maxrss (MiB) | time spindle/tokio | maxrss spindle/tokio | other CPU (max) |"
-    );
-    println!(
-        "|-------|---------|------------------|---------------------|--------------------|----------------------|-----------------|"
+        "Ratios are spindle's figure (spawn) and spindle-local's (spawn_local) over the row's."
     );
     for (ci, case) in cases.iter().enumerate() {
-        let mut med = [(0.0, 0.0); 2];
-        for ri in 0..RTS.len() {
-            let t: Vec<f64> = samples[ci][ri].iter().map(|s| s.0).collect();
-            let r: Vec<f64> = samples[ci][ri].iter().map(|s| s.1 as f64).collect();
-            med[ri] = (median(t), median(r));
-        }
-        for ri in 0..RTS.len() {
-            let (tr, rr) = if ri == 0 {
-                (
-                    format!("{:.3}", med[0].0 / med[1].0),
-                    format!("{:.3}", med[0].1 / med[1].1),
-                )
-            } else {
-                (String::new(), String::new())
-            };
+        let med: Vec<(f64, f64)> = (0..rts.len())
+            .map(|ri| {
+                let t: Vec<f64> = samples[ci][ri].iter().map(|s| s.0).collect();
+                let r: Vec<f64> = samples[ci][ri].iter().map(|s| s.1 as f64).collect();
+                (median(t), median(r))
+            })
+            .collect();
+        let of = |name: &str| rts.iter().position(|r| *r == name).map(|i| med[i]);
+        let ratio = |mine: Option<(f64, f64)>, theirs: (f64, f64), rss: bool| match mine {
+            Some(m) if rss => format!("{:.3}", m.1 / theirs.1),
+            Some(m) => format!("{:.3}", m.0 / theirs.0),
+            None => "-".to_string(),
+        };
+        println!();
+        println!(
+            "| {case:<5} | runtime       | median ms | ns/task | median maxrss (MiB) | time: spindle / spindle-local over this | maxrss: spindle / spindle-local over this | other CPU (max) |"
+        );
+        println!(
+            "|-------|---------------|-----------|---------|---------------------|------------------------------------------|--------------------------------------------|-----------------|"
+        );
+        for (ri, rt) in rts.iter().enumerate() {
             println!(
-                "| {:<5} | {:<7} | {:>16.1} | {:>19.1} | {:>18} | {:>20} | {:>14.0}% |",
+                "| {:<5} | {:<13} | {:>9.1} | {:>7.1} | {:>19.1} | {:>17} / {:<20} | {:>19} / {:<22} | {:>14.0}% |",
                 case,
-                RTS[ri],
+                rt,
                 med[ri].0,
+                med[ri].0 * 1e6 / args.tasks as f64,
                 med[ri].1 / 1024.0,
-                tr,
-                rr,
+                ratio(of("spindle"), med[ri], false),
+                ratio(of("spindle-local"), med[ri], false),
+                ratio(of("spindle"), med[ri], true),
+                ratio(of("spindle-local"), med[ri], true),
                 max_other[ci][ri] * 100.0
             );
         }
