@@ -63,7 +63,8 @@ pub use spindle_runtime::compat;
 #[cfg(feature = "process-pool")]
 pub use spindle_runtime::pool;
 
-/// hyper 1.x on spindle: `Executor` and `Timer` (the `hyper` feature); the
+/// hyper 1.x on spindle: `Executor` and `Timer` (the `hyper` feature), and
+/// `Connector` for hyper-util's pooled client (the `hyper-util` feature); the
 /// stream sockets implement `hyper::rt::{Read, Write}` themselves.
 #[cfg(feature = "hyper")]
 pub use spindle_runtime::hyper;

@@ -19,8 +19,12 @@
 //!   [`Sleep`](crate::time::Sleep), which also implements
 //!   [`hyper::rt::Sleep`]; [`Timer::reset`](hyper::rt::Timer::reset) moves
 //!   a spindle sleep's deadline in place instead of allocating a new one.
-//! * [`Connector`] opens the connections of hyper-util's pooled client
-//!   (`hyper_util::client::legacy::Client`): plain TCP for `http://` URIs.
+//! * `Connector` (feature `hyper-util`) opens the connections of
+//!   hyper-util's pooled client (`hyper_util::client::legacy::Client`):
+//!   plain TCP for `http://` URIs. It has a feature of its own because
+//!   hyper-util's legacy client compiles tokio's runtime in (its manifest
+//!   turns on tokio's `rt` and `time`); the `hyper` feature alone adds no
+//!   part of tokio but the IO traits h2 uses.
 //!
 //! ```no_run
 //! # async fn serve(stream: spindle_runtime::net::TcpStream) {
@@ -37,10 +41,13 @@
 //! # }
 //! ```
 
+#[cfg(feature = "hyper-util")]
 mod connector;
 mod executor;
 mod timer;
 
+#[cfg(feature = "hyper-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper-util")))]
 pub use connector::Connector;
 pub use executor::Executor;
 pub use timer::Timer;
