@@ -25,6 +25,9 @@ pub(crate) struct Config {
     pub(crate) poller: Option<Backend>,
     /// Start with the test clock paused (`time::pause`).
     pub(crate) start_paused: bool,
+    /// `Some(n)`: a multi-threaded runtime with `n` workers (`None` in it:
+    /// one per CPU the process may run on). `None`: current-thread.
+    pub(crate) multi_thread: Option<Option<usize>>,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             events_capacity: 1024,
             poller: None,
             start_paused: false,
+            multi_thread: None,
         }
     }
 }
