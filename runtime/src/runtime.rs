@@ -227,6 +227,7 @@ impl Builder {
         if self.config.multi_thread.is_none() {
             self.config.multi_thread = Some(None);
         }
+        self.config.flavor_chosen = true;
         self
     }
 
@@ -234,6 +235,7 @@ impl Builder {
     /// thread that calls `block_on`.
     pub fn current_thread(mut self) -> Builder {
         self.config.multi_thread = None;
+        self.config.flavor_chosen = true;
         self
     }
 
@@ -242,13 +244,30 @@ impl Builder {
     /// [`multi_thread`](Builder::multi_thread).
     pub fn worker_threads(mut self, threads: usize) -> Builder {
         self.config.multi_thread = Some(Some(threads.max(1)));
+        self.config.flavor_chosen = true;
         self
     }
 
     /// Creates the runtime: an epoll instance and an eventfd, both
     /// close-on-exec (one each per worker too, on a multi-threaded runtime,
     /// whose worker threads start here).
-    pub fn build(self) -> io::Result<Runtime> {
+    pub fn build(mut self) -> io::Result<Runtime> {
+        if !self.config.flavor_chosen && !self.config.start_paused {
+            // Like SPINDLE_POLLER for the backend: lets a test suite (and
+            // CI) run every test on the other flavor unchanged.
+            match std::env::var("SPINDLE_FLAVOR").as_deref() {
+                Ok("multi_thread") => self.config.multi_thread = Some(None),
+                Ok("current_thread") | Err(_) => {}
+                Ok(other) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "SPINDLE_FLAVOR={other:?}: expected current_thread or multi_thread"
+                        ),
+                    ))
+                }
+            }
+        }
         let local = Local::new(self.config.clone())?;
         let workers = match self.config.multi_thread {
             None => None,

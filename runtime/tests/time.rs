@@ -101,7 +101,7 @@ fn sleep_never_completes_early() {
 #[test]
 fn sleeps_complete_in_deadline_order() {
     bounded(30, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let mut rng = Lcg(0x5eed);
             // Leave a margin so that every task registers before its deadline.
             let base = Instant::now() + ms(30);

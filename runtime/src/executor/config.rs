@@ -28,6 +28,8 @@ pub(crate) struct Config {
     /// `Some(n)`: a multi-threaded runtime with `n` workers (`None` in it:
     /// one per CPU the process may run on). `None`: current-thread.
     pub(crate) multi_thread: Option<Option<usize>>,
+    /// The builder chose the flavor (so `SPINDLE_FLAVOR` does not).
+    pub(crate) flavor_chosen: bool,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             poller: None,
             start_paused: false,
             multi_thread: None,
+            flavor_chosen: false,
         }
     }
 }
