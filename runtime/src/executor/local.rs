@@ -85,8 +85,7 @@ impl Local {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (notified, owned, join) =
-            raw::allocate_pinned(future, self.shared.clone(), NOT_OWNED);
+        let (notified, owned, join) = raw::allocate_pinned(future, self.shared.clone(), NOT_OWNED);
         if self.worker.is_some() {
             if multi_thread::adopt_into(&self.shared, owned) {
                 self.run_queue.borrow_mut().push_back(notified);

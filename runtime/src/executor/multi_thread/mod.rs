@@ -227,7 +227,11 @@ pub(crate) fn adopt_into(home: &Shared, owned: TaskRef) -> bool {
 impl MultiThread {
     /// Starts `workers` worker threads, each with a runtime built from
     /// `config`, and links `main` (the block_on thread's shared half) to them.
-    pub(crate) fn start(config: &Config, workers: usize, main: &Arc<Shared>) -> io::Result<MultiThread> {
+    pub(crate) fn start(
+        config: &Config,
+        workers: usize,
+        main: &Arc<Shared>,
+    ) -> io::Result<MultiThread> {
         let workers = workers.max(1);
         // Every worker's half is built here, so that a failure (out of
         // descriptors) is an error from `build`, not a panic on a thread.

@@ -16,8 +16,8 @@
 //! ```
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use crate::task::raw::TaskRef;
@@ -153,7 +153,9 @@ impl Local {
                 return;
             }
             tick = tick.wrapping_add(1);
-            let task = self.next_worker_task(tick, role).or_else(|| self.search(role));
+            let task = self
+                .next_worker_task(tick, role)
+                .or_else(|| self.search(role));
             match task {
                 Some(task) => {
                     worker.found_work();
@@ -209,9 +211,7 @@ impl Local {
         } else {
             worker.queue.pop().or_else(pinned)
         };
-        local
-            .or_else(own_inject)
-            .or_else(|| group.inject.pop())
+        local.or_else(own_inject).or_else(|| group.inject.pop())
     }
 
     /// Looks for work elsewhere: steals half of another worker's queue, or
