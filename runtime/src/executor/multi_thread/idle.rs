@@ -34,12 +34,19 @@
 //!   and wakes a sleeper. (The same publish-then-check handshake as the
 //!   executor's `Parker`, with the sleepers' lock as the order.)
 //!
+//! `tests/core_loom/idle_models.rs` checks the last rule under loom: new
+//! work published while every worker goes to sleep always wakes one.
+//!
 //! A worker woken by its own reactor (IO, a timer) rather than by a notify
 //! is still on the list; it takes itself off ([`unpark_worker`](Idle::unpark_worker))
 //! and does not count as searching.
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering::SeqCst;
+
+#[cfg(all(loom, test))]
+use loom::sync::{atomic::AtomicUsize, Mutex, MutexGuard};
+#[cfg(not(all(loom, test)))]
+use std::sync::{atomic::AtomicUsize, Mutex, MutexGuard};
 
 const UNPARKED_SHIFT: usize = 16;
 const SEARCHING_MASK: usize = (1 << UNPARKED_SHIFT) - 1;
@@ -72,14 +79,24 @@ impl Idle {
         }
     }
 
-    fn sleepers(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    fn sleepers(&self) -> MutexGuard<'_, Vec<usize>> {
         self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether new work should wake a worker: nobody searches and somebody
-    /// sleeps. One load; the hot path of every spawn asks this.
+    /// sleeps. The hot path of every spawn asks this.
+    ///
+    /// A read-modify-write that adds nothing, not a load: the work was
+    /// published just before (a release store of a queue's tail), and a
+    /// parking searcher changes this word with an RMW of its own before its
+    /// last look at the queues. Two RMWs on one word are ordered: if ours
+    /// comes second it sees the searcher gone and we notify; if the
+    /// searcher's comes second it reads our write, which releases the work
+    /// to it, and its last look finds the work. A plain load would let the
+    /// store of the work wait behind it (x86's store buffer does exactly
+    /// that), and both sides could miss each other: a lost wake-up.
     pub(crate) fn should_notify(&self) -> bool {
-        let state = self.state.load(SeqCst);
+        let state = self.state.fetch_add(0, SeqCst);
         searching(state) == 0 && unparked(state) < self.workers
     }
 
@@ -145,13 +162,13 @@ impl Idle {
     }
 
     /// How many workers are asleep right now.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn num_sleeping(&self) -> usize {
         self.workers - unparked(self.state.load(SeqCst))
     }
 
     /// How many workers are searching right now.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn num_searching(&self) -> usize {
         searching(self.state.load(SeqCst))
     }
@@ -167,7 +184,7 @@ impl std::fmt::Debug for Idle {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::Idle;
 
