@@ -218,7 +218,7 @@ fn block_in_place_borrows_and_the_worker_comes_back() {
         let rt = multi_thread(2);
         rt.block_on(async {
             spawn(async {
-                let data = vec![1u64, 2, 3];
+                let data = [1u64, 2, 3];
                 let before = thread::current().id();
                 let total = block_in_place(|| data.iter().sum::<u64>());
                 // Inside, spindle calls go through the runtime it entered.

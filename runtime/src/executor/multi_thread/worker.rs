@@ -206,7 +206,7 @@ impl Local {
             Role::StandIn => None,
         };
         // Pinned and stealable tasks take turns, so neither kind starves.
-        let local = if tick % 2 == 0 {
+        let local = if tick.is_multiple_of(2) {
             pinned().or_else(|| worker.queue.pop())
         } else {
             worker.queue.pop().or_else(pinned)
@@ -254,8 +254,9 @@ impl Local {
             group.notify_parked();
         }
         worker.metrics().parked();
-        let may_block = !group.shutdown.load(SeqCst)
-            && !(role == Role::StandIn && worker.stand_in.hand_back.load(SeqCst));
+        let stopping = group.shutdown.load(SeqCst)
+            || (role == Role::StandIn && worker.stand_in.hand_back.load(SeqCst));
+        let may_block = !stopping;
         self.turn(may_block);
         if group.idle.unpark_worker(worker.index) {
             // A notifier woke us, and counted us searching.
