@@ -95,3 +95,18 @@ fn main_returns_the_body_value_and_question_mark_works() {
     // Outside: the runtime main_like built is gone.
     assert!(Handle::try_current().is_none());
 }
+
+#[spindle::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_threaded_test_spawns_onto_its_two_workers() {
+    let metrics = Handle::current().metrics();
+    assert_eq!(metrics.num_workers(), 2);
+    let name = spindle::spawn(async { std::thread::current().name().map(str::to_owned) })
+        .await
+        .unwrap();
+    assert!(name.unwrap().starts_with("spindle-worker-"));
+}
+
+#[spindle::test(flavor = "current_thread")]
+async fn an_explicit_current_thread_test_has_no_workers() {
+    assert_eq!(Handle::current().metrics().num_workers(), 0);
+}

@@ -39,12 +39,17 @@
 //!
 //! | option | meaning |
 //! |---|---|
-//! | `flavor = "current_thread"` | the only runtime there is (`"multi_thread"` is refused: not offered yet) |
+//! | `flavor = "current_thread"` | [`Builder::current_thread`]: one thread runs every task (the default) |
+//! | `flavor = "multi_thread"` | [`Builder::multi_thread`]: worker threads that steal work |
+//! | `worker_threads = 4` | [`Builder::worker_threads`] (needs `flavor = "multi_thread"`) |
 //! | `backend = "epoll"` | also `"poll"`, `"select"`, `"io_uring"`: [`Builder::poller`] |
 //! | `event_interval = 31` | [`Builder::event_interval`] |
 //! | `start_paused = true` | [`Builder::start_paused`]: the test clock, paused |
 //! | `crate = "spindle_runtime"` | the path the expansion names the runtime by (default `spindle`) |
 //!
+//! [`Builder::current_thread`]: https://docs.rs/spindle-runtime/latest/spindle_runtime/struct.Builder.html#method.current_thread
+//! [`Builder::multi_thread`]: https://docs.rs/spindle-runtime/latest/spindle_runtime/struct.Builder.html#method.multi_thread
+//! [`Builder::worker_threads`]: https://docs.rs/spindle-runtime/latest/spindle_runtime/struct.Builder.html#method.worker_threads
 //! [`Builder::poller`]: https://docs.rs/spindle-runtime/latest/spindle_runtime/struct.Builder.html#method.poller
 //! [`Builder::event_interval`]: https://docs.rs/spindle-runtime/latest/spindle_runtime/struct.Builder.html#method.event_interval
 //! [`Builder::start_paused`]: https://docs.rs/spindle-runtime/latest/spindle_runtime/struct.Builder.html#method.start_paused
@@ -195,9 +200,34 @@ fn parse_options(args: TokenStream, kind: Kind) -> Result<Options, Error> {
             Some(TokenTree::Punct(p)) if p.as_char() == ',' => {}
             Some(other) => return Err(error(other.span(), "expected `,` between options")),
         }
+        let span = value.span();
         apply_option(&mut options, &key, key_span, value)?;
+        check_combination(&options, span)?;
     }
     Ok(options)
+}
+
+/// Options that contradict each other, reported at the later one.
+fn check_combination(options: &Options, span: Span) -> Result<(), Error> {
+    let given = |m: &str| options.calls.iter().any(|(method, _)| *method == m);
+    if given("current_thread") && given("worker_threads") {
+        return Err(error(
+            span,
+            "`worker_threads` needs flavor = \"multi_thread\": a current-thread runtime has no \
+             workers",
+        ));
+    }
+    if given("current_thread") && given("multi_thread") {
+        return Err(error(span, "`flavor` is given twice"));
+    }
+    if given("start_paused") && (given("multi_thread") || given("worker_threads")) {
+        return Err(error(
+            span,
+            "`start_paused` needs a current-thread runtime: the test clock drives one loop, \
+             not a pool of workers",
+        ));
+    }
+    Ok(())
 }
 
 enum Value {
@@ -270,27 +300,25 @@ fn apply_option(
     let span = value.span();
     match key {
         "flavor" => match value.string(key)?.as_str() {
-            "current_thread" => {}
-            "multi_thread" => {
-                return Err(error(
-                    span,
-                    "flavor = \"multi_thread\" is not offered yet: spindle's runtime runs on one \
-                     thread; use flavor = \"current_thread\" (the default)",
-                ))
-            }
+            "current_thread" => options.calls.push(("current_thread", vec![])),
+            "multi_thread" => options.calls.push(("multi_thread", vec![])),
             other => {
                 return Err(error(
                     span,
-                    format!("unknown flavor \"{other}\": the only flavor is \"current_thread\""),
+                    format!(
+                        "unknown flavor \"{other}\": expected \"current_thread\" or \
+                         \"multi_thread\""
+                    ),
                 ))
             }
         },
         "worker_threads" => {
-            return Err(error(
-                key_span,
-                "`worker_threads` needs a multi-threaded runtime, which spindle does not offer \
-                 yet",
-            ))
+            let n = value.integer(key)?;
+            let mut lit = Literal::usize_suffixed(n as usize);
+            lit.set_span(span);
+            options
+                .calls
+                .push(("worker_threads", vec![TokenTree::Literal(lit)]));
         }
         "backend" => {
             let variant = match value.string(key)?.as_str() {
@@ -353,8 +381,8 @@ fn apply_option(
             return Err(error(
                 key_span,
                 format!(
-                    "unknown option `{other}`: expected `flavor`, `backend`, `event_interval`, \
-                     `start_paused` or `crate`"
+                    "unknown option `{other}`: expected `flavor`, `worker_threads`, `backend`, \
+                     `event_interval`, `start_paused` or `crate`"
                 ),
             ))
         }

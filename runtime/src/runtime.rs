@@ -7,15 +7,22 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::driver::BackendFallback;
+use crate::executor::multi_thread::{MultiThread, RuntimeMetrics};
 use crate::executor::{context, Config, Local, Shared};
 use crate::task::JoinHandle;
 use spindle_reactor::Backend;
 
-/// A single-threaded async runtime: an executor, a reactor and a timer wheel.
+/// An async runtime: an executor, a reactor and a timer wheel.
 ///
-/// Everything spawned on it runs on the thread that calls
-/// [`block_on`](Runtime::block_on). Several runtimes may live on several
-/// threads at once; they share nothing.
+/// By default a runtime is **current-thread**: everything spawned on it
+/// runs on the thread that calls [`block_on`](Runtime::block_on). Several
+/// runtimes may live on several threads at once; they share nothing.
+///
+/// [`Builder::multi_thread`] builds a **multi-threaded** runtime instead:
+/// `spawn`ed tasks run on a pool of worker threads (one per CPU by default)
+/// that steal work from each other, while `block_on` runs its future, and
+/// what it `spawn_local`s, on the calling thread. The two flavors are the
+/// same type with the same API.
 ///
 /// A `Runtime` stays on the thread that created it (it is not `Send`): tasks
 /// spawned with [`spawn_local`](crate::spawn_local) may hold values that must
@@ -36,6 +43,8 @@ use spindle_reactor::Backend;
 /// ```
 pub struct Runtime {
     local: Local,
+    /// The workers, on a multi-threaded runtime.
+    workers: Option<MultiThread>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -63,13 +72,14 @@ impl Runtime {
         self.local.block_on(future)
     }
 
-    /// Spawns a task; it runs during the next `block_on`.
+    /// Spawns a task. On a current-thread runtime it runs during the next
+    /// `block_on`; on a multi-threaded one, on the workers, at once.
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.local.spawn(future)
+        self.local.spawn_send(future)
     }
 
     /// The readiness backend this runtime runs on.
@@ -107,6 +117,11 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        // The workers first: their tasks may hold handles to the block_on
+        // thread's (and wake them as they drop).
+        if let Some(workers) = &mut self.workers {
+            workers.shutdown();
+        }
         self.local.shutdown();
     }
 }
@@ -190,10 +205,92 @@ impl Builder {
         self
     }
 
-    /// Creates the runtime: an epoll instance and an eventfd, both close-on-exec.
-    pub fn build(self) -> io::Result<Runtime> {
+    /// A multi-threaded runtime: `spawn`ed tasks run on a pool of worker
+    /// threads that steal work from each other (see
+    /// [`worker_threads`](Builder::worker_threads)). `block_on` still runs
+    /// its future on the calling thread.
+    ///
+    /// ```
+    /// let rt = spindle_runtime::Runtime::builder().multi_thread().worker_threads(2).build()?;
+    /// let sum = rt.block_on(async {
+    ///     let tasks: Vec<_> = (0..4u64).map(|i| spindle_runtime::spawn(async move { i * i })).collect();
+    ///     let mut sum = 0;
+    ///     for t in tasks {
+    ///         sum += t.await.unwrap();
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(sum, 14);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn multi_thread(mut self) -> Builder {
+        if self.config.multi_thread.is_none() {
+            self.config.multi_thread = Some(None);
+        }
+        self.config.flavor_chosen = true;
+        self
+    }
+
+    /// A current-thread runtime (the default): every task runs on the
+    /// thread that calls `block_on`.
+    pub fn current_thread(mut self) -> Builder {
+        self.config.multi_thread = None;
+        self.config.flavor_chosen = true;
+        self
+    }
+
+    /// How many worker threads a multi-threaded runtime starts (default:
+    /// one per CPU this process may run on). Implies
+    /// [`multi_thread`](Builder::multi_thread).
+    pub fn worker_threads(mut self, threads: usize) -> Builder {
+        self.config.multi_thread = Some(Some(threads.max(1)));
+        self.config.flavor_chosen = true;
+        self
+    }
+
+    /// Creates the runtime: an epoll instance and an eventfd, both
+    /// close-on-exec (one each per worker too, on a multi-threaded runtime,
+    /// whose worker threads start here).
+    pub fn build(mut self) -> io::Result<Runtime> {
+        if !self.config.flavor_chosen && !self.config.start_paused {
+            // Like SPINDLE_POLLER for the backend: lets a test suite (and
+            // CI) run every test on the other flavor unchanged.
+            match std::env::var("SPINDLE_FLAVOR").as_deref() {
+                Ok("multi_thread") => self.config.multi_thread = Some(None),
+                Ok("current_thread") | Err(_) => {}
+                Ok(other) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "SPINDLE_FLAVOR={other:?}: expected current_thread or multi_thread"
+                        ),
+                    ))
+                }
+            }
+        }
+        let local = Local::new(self.config.clone())?;
+        let workers = match self.config.multi_thread {
+            None => None,
+            Some(threads) => {
+                if self.config.start_paused {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "start_paused needs a current-thread runtime: \
+                         the test clock drives one loop, not a pool of workers",
+                    ));
+                }
+                let threads = match threads {
+                    Some(n) => n,
+                    None => crate::sys::cpu::allowed_cpus().map_or(1, |cpus| cpus.len().max(1)),
+                };
+                let mut config = self.config.clone();
+                config.multi_thread = None;
+                Some(MultiThread::start(&config, threads, &local.shared)?)
+            }
+        };
         Ok(Runtime {
-            local: Local::new(self.config)?,
+            local,
+            workers,
             _not_send: PhantomData,
         })
     }
@@ -252,6 +349,12 @@ impl Handle {
     /// [`Runtime::backend`]).
     pub fn backend(&self) -> Backend {
         self.shared.io.poller.backend()
+    }
+
+    /// The runtime's per-worker counters (tasks polled, steals, parks,
+    /// queue depth); a current-thread runtime has no workers.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::new(self.shared.mt.get().and_then(|link| link.group()))
     }
 
     /// Enters the runtime on this thread until the guard drops: meanwhile

@@ -310,7 +310,7 @@ fn a_receiver_that_keeps_hitting_ready_values_still_yields() {
     // The cooperative budget: a recv loop over a full ring does not starve
     // a task that needs a turn to set `done`.
     bounded(10, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let (tx, mut rx) = broadcast::channel(1024);
             for i in 0..1000 {
                 tx.send(i).unwrap();

@@ -1,6 +1,7 @@
 //! mpsc: ordering, back-pressure, capacity, close and drop semantics,
 //! permits, FIFO senders, streams, budget, blocking use.
 
+mod support;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -70,7 +71,7 @@ fn order_capacity_and_len() {
 
 #[test]
 fn back_pressure_blocks_the_sender() {
-    block_on(async {
+    support::block_on_current_thread(async {
         let (tx, mut rx) = mpsc::channel(2);
         let sent = Arc::new(AtomicUsize::new(0));
         let s = sent.clone();
@@ -221,7 +222,7 @@ fn permits_reserve_and_give_back_slots() {
 
 #[test]
 fn waiting_senders_are_served_in_order_and_not_overtaken() {
-    block_on(async {
+    support::block_on_current_thread(async {
         let (tx, mut rx) = mpsc::channel(1);
         tx.send(0).await.unwrap();
         let mut handles = Vec::new();
@@ -290,7 +291,7 @@ fn receivers_are_streams() {
 
 #[test]
 fn a_ready_receiver_still_yields_to_other_tasks() {
-    block_on(async {
+    support::block_on_current_thread(async {
         let (tx, mut rx) = mpsc::unbounded();
         for i in 0..10_000 {
             tx.send(i).unwrap();

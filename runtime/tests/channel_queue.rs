@@ -1,6 +1,7 @@
 //! Queue: asyncio.Queue semantics (put/get/nowait, len/is_full/is_empty),
 //! task_done/join, close, FIFO waiters, producer/consumer patterns.
 
+mod support;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -47,7 +48,7 @@ fn fifo_sizes_and_nowait() {
 
 #[test]
 fn put_waits_while_full_and_get_while_empty() {
-    block_on(async {
+    support::block_on_current_thread(async {
         let q = Queue::new(1);
         let progress = Arc::new(AtomicUsize::new(0));
         let producer = spawn({
@@ -150,7 +151,7 @@ fn close_fails_puts_and_drains_gets() {
 
 #[test]
 fn waiters_are_served_in_order() {
-    block_on(async {
+    support::block_on_current_thread(async {
         let q = Queue::new(1);
         let mut getters = Vec::new();
         for _ in 0..3 {

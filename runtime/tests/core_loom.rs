@@ -1,6 +1,7 @@
 //! loom model checks of the runtime's core hand-offs: the task state word,
-//! `AtomicWaker`, the executor's park/unpark handshake and the IO driver's
-//! readiness word. Each model drives the real code through every
+//! `AtomicWaker`, the executor's park/unpark handshake, the multi-threaded
+//! runtime's idle protocol (who sleeps, who searches, whom to wake) and the
+//! IO driver's readiness word. Each model drives the real code through every
 //! interleaving of a few threads (up to the preemption bound) and asserts
 //! on the outcome.
 //!
@@ -40,6 +41,8 @@ mod task {
 
 #[path = "../src/executor"]
 mod executor {
+    #[path = "multi_thread/idle.rs"]
+    pub(crate) mod idle;
     pub(crate) mod park;
 }
 
@@ -48,6 +51,8 @@ mod driver {
     pub(crate) mod readiness;
 }
 
+#[path = "core_loom/idle_models.rs"]
+mod idle_models;
 #[path = "core_loom/park_models.rs"]
 mod park_models;
 #[path = "core_loom/support.rs"]

@@ -304,7 +304,7 @@ fn io_readiness_observed_while_a_task_spins() {
                 assert_eq!(echo[0], round.wrapping_mul(3));
             }
         });
-        block_on(async move {
+        support::block_on_current_thread(async move {
             let (_hs, spins) = spawn_spinners(4);
             let mut a = spindle_runtime::net::UnixStream::from_std(a).unwrap();
             for round in 0..20u8 {

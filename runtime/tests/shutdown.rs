@@ -69,7 +69,7 @@ fn join_all_elsewhere<T: 'static>(hs: Vec<JoinHandle<T>>) -> Vec<Result<T, JoinE
 fn dropping_runtime_drops_every_future() {
     bounded(30, || {
         let drops = counter();
-        let rt = Runtime::new().unwrap();
+        let rt = support::current_thread();
         let handle = rt.handle();
         let polled_once = Arc::new(AtomicBool::new(false));
         let never = |n: usize| -> Vec<Arc<AtomicBool>> {
@@ -632,7 +632,7 @@ fn handle_spawn_racing_with_runtime_drop() {
 #[test]
 fn sleeping_tasks_are_cancelled_not_completed() {
     bounded(20, || {
-        let rt = Runtime::new().unwrap();
+        let rt = support::current_thread();
         let completed = Arc::new(AtomicBool::new(false));
         let c = completed.clone();
         let h = rt.block_on(async move {

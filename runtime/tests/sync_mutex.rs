@@ -4,6 +4,7 @@
 //! Interleavings are forced by polling futures by hand with a waker that
 //! counts its wakes: no sleeps decide an order.
 
+mod support;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -286,7 +287,7 @@ fn contention_on_one_thread_never_blocks_the_thread() {
     // 50 tasks fight over one mutex on one runtime: every wake is a local
     // queue push, so the thread never sleeps (no futex, no epoll_wait).
     std::thread::spawn(|| {
-        let rt = Runtime::new().unwrap();
+        let rt = support::current_thread();
         let m = Arc::new(Mutex::new(0));
         let before = voluntary_switches();
         rt.block_on(async {
@@ -334,7 +335,7 @@ fn lock_future_polled_inside_pin_and_dropped_after_one_poll() {
 fn an_always_free_lock_still_yields_to_other_tasks() {
     // The cooperative budget: a loop that always finds the lock free must
     // still let the other task run now and then.
-    block_on(async {
+    support::block_on_current_thread(async {
         let m = Mutex::new(0);
         let ran = Arc::new(AtomicUsize::new(0));
         let other = {

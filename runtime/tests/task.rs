@@ -243,7 +243,7 @@ fn dropped_join_handle_detaches_task_which_still_completes() {
 #[test]
 fn is_finished_tracks_completion() {
     bounded(20, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let (tx, rx) = oneshot::<()>();
             let h = spawn(async move {
                 rx.await;
@@ -343,7 +343,7 @@ fn abort_task_waiting_on_sleep() {
 #[test]
 fn abort_scheduled_task_before_it_ever_runs() {
     bounded(20, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let drops = counter();
             let polled = Arc::new(AtomicBool::new(false));
             let h = spawn({
@@ -797,7 +797,7 @@ fn spawn_chain_ten_thousand_deep() {
 #[test]
 fn yield_now_alternates_tasks_deterministically() {
     bounded(20, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let log = Arc::new(Mutex::new(Vec::new()));
             let mk = |name: &'static str| {
                 let log = log.clone();
@@ -1391,7 +1391,7 @@ fn handle_spawn_after_runtime_dropped_reports_cancelled() {
 #[test]
 fn tasks_left_pending_resume_on_next_block_on() {
     bounded(20, || {
-        let rt = Runtime::new().unwrap();
+        let rt = support::current_thread();
         let stage = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = oneshot::<u32>();
         let h = rt.block_on({

@@ -72,7 +72,7 @@ fn results_come_in_completion_order() {
 #[test]
 fn abort_all_cancels_and_results_still_come_back() {
     bounded(10, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let drops = counter();
             let mut set = JoinSet::new();
             set.spawn(async { 1 });
@@ -207,7 +207,7 @@ fn a_detached_task_finishing_later_is_not_confused_with_a_new_one() {
 #[test]
 fn try_join_next_does_not_wait() {
     bounded(10, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let mut set = JoinSet::new();
             assert!(set.try_join_next().is_none());
             let (tx, rx) = oneshot::channel::<()>();
@@ -338,7 +338,7 @@ fn join_all_collects_and_resumes_a_panic() {
 #[test]
 fn join_next_wakes_only_on_completion() {
     bounded(20, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             const TASKS: usize = 1000;
             let notify = Arc::new(Notify::new());
             // How many waits the tasks have entered: counted in the same

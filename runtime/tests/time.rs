@@ -101,7 +101,7 @@ fn sleep_never_completes_early() {
 #[test]
 fn sleeps_complete_in_deadline_order() {
     bounded(30, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let mut rng = Lcg(0x5eed);
             // Leave a margin so that every task registers before its deadline.
             let base = Instant::now() + ms(30);
@@ -144,7 +144,7 @@ fn sleeps_complete_in_deadline_order() {
 #[test]
 fn sleeps_across_wheel_levels_fire_in_order() {
     bounded(30, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             let base = Instant::now() + ms(10);
             let offsets = [300u64, 63, 64, 65, 127, 128, 129, 200, 1, 250, 190, 66];
             let log = Arc::new(Mutex::new(Vec::new()));
@@ -532,7 +532,7 @@ fn timeout_ok_and_err() {
 #[test]
 fn timeout_with_always_ready_inner_returns_ok() {
     bounded(20, || {
-        block_on(async {
+        support::block_on_current_thread(async {
             assert_eq!(timeout(Duration::ZERO, ready(1)).await, Ok(1));
             assert_eq!(timeout(Duration::ZERO, async { 2 }).await, Ok(2));
             let past = Instant::now();

@@ -21,10 +21,12 @@ use spindle_runtime::time::{
     self, advance, interval, interval_at, pause, resume, sleep, sleep_until, timeout, timeout_at,
     Duration, Instant, MissedTickBehavior,
 };
-use spindle_runtime::{block_on, spawn, spawn_blocking, yield_now, Runtime};
+use spindle_runtime::{spawn, spawn_blocking, yield_now, Runtime};
 
 mod support;
-use support::bounded;
+// The test clock needs a current-thread runtime (time::pause panics on a
+// multi-threaded one): every runtime here is one, whatever SPINDLE_FLAVOR says.
+use support::{block_on_current_thread as block_on, bounded, current_thread};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -152,7 +154,7 @@ fn misuse_panics_with_a_clear_message() {
     assert!(m.contains("outside a spindle runtime"), "{m}");
 
     bounded(10, || {
-        let rt = Runtime::new().unwrap();
+        let rt = current_thread();
         let m = message(panic::catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(advance(ms(1)))
         })));

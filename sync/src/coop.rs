@@ -124,6 +124,21 @@ pub fn enter_runtime() -> RuntimeGuard {
     }
 }
 
+/// Marks this thread as *not* running a runtime until the returned guard
+/// drops, with no budget: for code that blocks the thread on purpose while
+/// another thread keeps the runtime going (a multi-threaded runtime's
+/// `block_in_place`). Dropping the guard restores the flag and the budget.
+#[must_use = "the thread counts as outside the runtime only while the guard lives"]
+pub fn leave_runtime() -> RuntimeGuard {
+    let was_running = RUNTIME_RUNNING.with(|r| r.replace(false));
+    let budget = REMAINING.with(|r| r.replace(UNCONSTRAINED));
+    RuntimeGuard {
+        was_running,
+        budget,
+        _not_send: PhantomData,
+    }
+}
+
 /// Proof that a runtime is running on this thread; see [`enter_runtime`].
 #[derive(Debug)]
 pub struct RuntimeGuard {

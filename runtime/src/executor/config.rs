@@ -25,6 +25,11 @@ pub(crate) struct Config {
     pub(crate) poller: Option<Backend>,
     /// Start with the test clock paused (`time::pause`).
     pub(crate) start_paused: bool,
+    /// `Some(n)`: a multi-threaded runtime with `n` workers (`None` in it:
+    /// one per CPU the process may run on). `None`: current-thread.
+    pub(crate) multi_thread: Option<Option<usize>>,
+    /// The builder chose the flavor (so `SPINDLE_FLAVOR` does not).
+    pub(crate) flavor_chosen: bool,
 }
 
 impl Default for Config {
@@ -36,6 +41,8 @@ impl Default for Config {
             events_capacity: 1024,
             poller: None,
             start_paused: false,
+            multi_thread: None,
+            flavor_chosen: false,
         }
     }
 }

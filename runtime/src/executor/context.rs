@@ -77,6 +77,37 @@ impl Drop for Enter<'_> {
     }
 }
 
+/// While alive, this thread does not run the runtime it was running (its
+/// `Local` is driven by another thread meanwhile: `block_in_place`); it has
+/// merely entered it, so spindle calls take the thread-safe paths.
+pub(crate) struct Suspended {
+    prev: *const Local,
+    _entered: EnterShared,
+    _sync: spindle_sync::coop::RuntimeGuard,
+}
+
+/// Suspends the runtime running on this thread until the guard drops; see
+/// [`Suspended`].
+pub(crate) fn suspend_current() -> Suspended {
+    let prev = CURRENT.with(|c| c.replace(ptr::null()));
+    // SAFETY: `prev` came from a live `Enter` guard further up this
+    // thread's stack, which outlives this guard; we only clone its Arc.
+    let shared = unsafe { prev.as_ref() }
+        .map(|local| local.shared.clone())
+        .expect("suspend_current called outside a runtime");
+    Suspended {
+        prev,
+        _entered: enter_shared(shared),
+        _sync: spindle_sync::coop::leave_runtime(),
+    }
+}
+
+impl Drop for Suspended {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.prev));
+    }
+}
+
 /// Restores the previously entered runtime when dropped.
 pub(crate) struct EnterShared {
     prev: Option<Arc<Shared>>,

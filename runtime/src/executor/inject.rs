@@ -87,6 +87,11 @@ impl Inject {
         self.len.load(SeqCst) == 0
     }
 
+    /// How many tasks are queued (a snapshot, for metrics).
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(SeqCst)
+    }
+
     /// Refuses all further pushes and returns what was queued.
     pub(crate) fn close(&self) -> VecDeque<TaskRef> {
         let mut inner = self.lock();

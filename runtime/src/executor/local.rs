@@ -30,6 +30,7 @@ use crate::task::raw::{self, TaskRef, NOT_OWNED};
 use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToIdle, ToRunning};
 use crate::time::wheel::TimerWheel;
 
+use super::multi_thread::{self, Worker};
 use super::{Config, Shared};
 
 /// `owned_index` of a task that has left its owner's task list.
@@ -49,6 +50,9 @@ pub(crate) struct Local {
     pub(super) config: Config,
     /// The backend asked for and refused, if the poller had to fall back.
     pub(crate) fallback: Option<BackendFallback>,
+    /// Set on the workers of a multi-threaded runtime: their stealable
+    /// queue and LIFO slot (`run_queue` then holds only pinned tasks).
+    pub(crate) worker: Option<Worker>,
 }
 
 impl Local {
@@ -70,19 +74,77 @@ impl Local {
             fired: RefCell::new(Vec::new()),
             config,
             fallback,
+            worker: None,
         })
     }
 
-    /// Spawns on this runtime from its own thread.
+    /// Spawns a task that stays on this thread (`spawn_local`): its future
+    /// need not be `Send`.
     pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
+        let (notified, owned, join) = raw::allocate_pinned(future, self.shared.clone(), NOT_OWNED);
+        if self.worker.is_some() {
+            if multi_thread::adopt_into(&self.shared, owned) {
+                self.run_queue.borrow_mut().push_back(notified);
+            }
+        } else {
+            self.adopt(owned);
+            self.run_queue.borrow_mut().push_back(notified);
+        }
+        JoinHandle::new(join)
+    }
+
+    /// Spawns a `Send` task from this runtime's thread (`spawn`). On a
+    /// current-thread runtime it runs here; on a multi-threaded one it goes
+    /// to this worker's stealable queue, or from the block_on thread, to
+    /// the workers.
+    pub(crate) fn spawn_send<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.worker.is_some() {
+            return multi_thread::spawn_on_worker(self, future);
+        }
+        if self.shared.mt.get().is_some() {
+            return self.shared.spawn_remote(future);
+        }
         let (notified, owned, join) = raw::allocate(future, self.shared.clone(), NOT_OWNED);
         self.adopt(owned);
         self.run_queue.borrow_mut().push_back(notified);
         JoinHandle::new(join)
+    }
+
+    /// Queues a task woken on this thread: the run queue, or on a worker, the
+    /// LIFO slot for a `Send` task.
+    pub(crate) fn push_woken(&self, task: TaskRef) {
+        match &self.worker {
+            Some(worker) if !task.header().vtable.pinned => worker.push_woken(task),
+            _ => self.run_queue.borrow_mut().push_back(task),
+        }
+    }
+
+    /// Queues a task that was woken while it ran (it yielded): at the back.
+    fn requeue(&self, task: TaskRef) {
+        match &self.worker {
+            Some(worker) if !task.header().vtable.pinned => worker.push_back(task),
+            _ => self.run_queue.borrow_mut().push_back(task),
+        }
+    }
+
+    /// True if this thread is a worker of the multi-threaded runtime `task`
+    /// belongs to, and `task` may move here (it is not pinned).
+    pub(crate) fn is_worker_of(&self, task: &TaskRef) -> bool {
+        if self.worker.is_none() || task.header().vtable.pinned {
+            return false;
+        }
+        match (self.shared.mt.get(), task.header().shared.mt.get()) {
+            (Some(mine), Some(theirs)) => mine.group_id == theirs.group_id,
+            _ => false,
+        }
     }
 
     /// Puts a task into the task list, under the reference reserved for it.
@@ -134,7 +196,7 @@ impl Local {
         }
         match header.state.transition_to_idle() {
             ToIdle::Idle => drop(task),
-            ToIdle::Requeue => self.run_queue.borrow_mut().push_back(task),
+            ToIdle::Requeue => self.requeue(task),
             ToIdle::Cancel => {
                 // SAFETY: as above; the future is dropped instead of polled.
                 unsafe { (header.vtable.cancel)(ptr) };
@@ -146,6 +208,20 @@ impl Local {
     /// Publishes a finished task's output and takes it off the task list.
     fn complete(&self, task: TaskRef) {
         publish_completion(&task);
+        if let Some(list) = task.header().shared.mt.get().and_then(|l| l.owned.as_ref()) {
+            // A multi-threaded runtime's task: its home worker's list, which
+            // any worker may change under its lock.
+            let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = task.header().owned_index.get();
+            // SAFETY: under the home's list lock, which guards `owned_index`.
+            let index = unsafe { std::mem::replace(&mut *slot, RELEASED) };
+            let owned = list.tasks.try_remove(index);
+            drop(list);
+            return match owned {
+                Some(owned) => raw::drop_two(owned, task),
+                None => drop(task),
+            };
+        }
         let slot = task.header().owned_index.get();
         // SAFETY: `owned_index` is only touched on the owner's thread.
         let index = unsafe { std::mem::replace(&mut *slot, RELEASED) };

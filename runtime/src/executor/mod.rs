@@ -60,12 +60,10 @@ mod config;
 pub(crate) mod context;
 mod inject;
 mod local;
+pub(crate) mod multi_thread;
 mod park;
 mod shared;
 mod shutdown;
-// The multi-threaded scheduler (issue 13) is its user; until it lands only
-// the module's own tests and loom models call it.
-#[allow(dead_code)]
 mod steal;
 mod turn;
 

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::blocking::{BlockingPool, PoolConfig};
 use crate::driver::IoShared;
@@ -24,6 +24,7 @@ use crate::time::Clock;
 use super::context;
 use super::inject::Inject;
 use super::local::cancel_and_complete;
+use super::multi_thread::MtLink;
 use super::park::Parker;
 
 /// The thread-safe half of a runtime.
@@ -46,6 +47,9 @@ pub(crate) struct Shared {
     pub(super) has_timer_inserts: AtomicBool,
     /// The runtime's clock, which the test clock can pause (`time/clock.rs`).
     pub(crate) clock: Clock,
+    /// Set when this is a worker (or the block_on thread) of a
+    /// multi-threaded runtime; empty on a current-thread runtime.
+    pub(crate) mt: OnceLock<MtLink>,
 }
 
 impl Shared {
@@ -62,6 +66,7 @@ impl Shared {
             timer_inserts: Mutex::new(Some(Vec::new())),
             has_timer_inserts: AtomicBool::new(false),
             clock: Clock::new(std::time::Instant::now()),
+            mt: OnceLock::new(),
         }
     }
 
@@ -76,7 +81,22 @@ impl Shared {
 
     /// Queues a task from another thread. On a runtime that has shut down
     /// the task is already complete, so the reference is simply dropped.
+    ///
+    /// On a multi-threaded runtime a task that may run anywhere goes to the
+    /// workers' shared injection queue instead, and one idle worker is woken
+    /// for it; a pinned one goes home, to its own thread's queue.
     pub(crate) fn schedule_remote(&self, task: TaskRef) {
+        if !task.header().vtable.pinned {
+            if let Some(link) = self.mt.get() {
+                if link.owned.is_some() {
+                    match link.group() {
+                        Some(group) => group.schedule(task),
+                        None => drop(task), // the runtime is gone
+                    }
+                    return;
+                }
+            }
+        }
         if self.inject.push(task).is_ok() {
             self.unpark();
         }
@@ -88,6 +108,13 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        if let Some(link) = self.mt.get() {
+            // A multi-threaded runtime: the workers take it.
+            match link.group() {
+                Some(group) => return group.spawn(future),
+                None => return spawn_cancelled(self, future),
+            }
+        }
         let (notified, owned, join) = raw::allocate(future, self.clone(), NOT_OWNED);
         // The task-list reference travels with the task and is taken back by
         // the executor when it first sees the task (`Local::adopt`).
@@ -127,19 +154,39 @@ impl Shared {
         true
     }
 
-    /// Wakes the future passed to `block_on`.
-    pub(super) fn wake_main(&self) {
+    /// Wakes the future passed to `block_on` (on a worker, which has no
+    /// such future: makes its loop look at the queues again).
+    pub(crate) fn wake_main(&self) {
         self.main_woken.store(true, SeqCst);
         self.unpark();
     }
 }
 
+/// A task whose runtime has gone: it is completed as cancelled at once.
+fn spawn_cancelled<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (notified, owned, join) = raw::allocate(future, shared.clone(), NOT_OWNED);
+    cancel_and_complete(&owned);
+    drop((notified, owned));
+    JoinHandle::new(join)
+}
+
 /// Sends a wake to the runtime that owns `task`: onto the local run queue
 /// if we are on that runtime's thread, else through its injection queue.
+///
+/// On a multi-threaded runtime, a `Send` task woken on any of its workers
+/// runs on that worker (its LIFO slot): see `multi_thread`.
 pub(crate) fn schedule(task: TaskRef) {
     let task = context::with_current(|local| match local {
         Some(local) if ptr::eq(Arc::as_ptr(&local.shared), &*task.header().shared) => {
-            local.run_queue.borrow_mut().push_back(task);
+            local.push_woken(task);
+            None
+        }
+        Some(local) if local.is_worker_of(&task) => {
+            local.push_woken(task);
             None
         }
         _ => Some(task),

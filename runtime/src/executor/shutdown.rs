@@ -26,6 +26,12 @@ use crate::time::wheel::TimerWheel;
 use super::{cancel_and_complete, context, Local, RELEASED};
 
 impl Local {
+    /// A worker's task list (multi-threaded runtime), if this is a worker.
+    fn mt_owned(&self) -> Option<&std::sync::Mutex<super::multi_thread::OwnedTasks>> {
+        self.worker.as_ref()?;
+        self.shared.mt.get()?.owned.as_ref()
+    }
+
     /// Drops every task's future, and everything the runtime still holds.
     pub(crate) fn shutdown(&self) {
         let _enter = context::enter(self);
@@ -44,12 +50,22 @@ impl Local {
         }
         // Dropping a future can spawn or wake other tasks; repeat until quiet.
         loop {
-            let owned: Vec<TaskRef> = self.owned.borrow_mut().drain().collect();
+            let owned: Vec<TaskRef> = match self.mt_owned() {
+                // A worker: its list, closed at once so that a task spawned
+                // onto it from here on is cancelled at its spawn.
+                Some(list) => {
+                    let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+                    list.closed = true;
+                    list.tasks.drain().collect()
+                }
+                None => self.owned.borrow_mut().drain().collect(),
+            };
             if owned.is_empty() {
                 break;
             }
             for task in owned {
-                // SAFETY: owner thread.
+                // SAFETY: owner thread (a worker's tasks are off its list
+                // already, so no other thread reads this index any more).
                 unsafe { *task.header().owned_index.get() = RELEASED };
                 cancel_and_complete(&task);
             }
@@ -60,6 +76,7 @@ impl Local {
                 break;
             }
         }
+        self.drain_worker_queues();
         // Remote timers still queued, and those in the wheel (dropping the
         // wheel drops their wakers), learn that the runtime is gone.
         let queued = self

@@ -219,6 +219,7 @@ impl StealQueue {
     }
 
     /// Whether the owner has nothing to pop.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }

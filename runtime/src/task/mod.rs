@@ -100,7 +100,7 @@ where
     F::Output: Send + 'static,
 {
     if context::is_inside() {
-        return spawn_local(future);
+        return context::with_current(|local| local.expect("inside").spawn_send(future));
     }
     // A thread that only entered a runtime (a `spawn_blocking` closure,
     // `Handle::enter`) sends the task to the runtime's thread.
@@ -112,6 +112,49 @@ where
              use Handle::spawn from other threads"
         ),
     }
+}
+
+/// Runs `f`, which may block, on this thread, while the rest of the
+/// runtime keeps running: the worker's tasks, IO and timers are handed to a
+/// stand-in thread until `f` returns.
+///
+/// Only on a multi-threaded runtime's worker. `f` need not be `'static` or
+/// `Send`: it runs right here, and may borrow from the task. Inside `f`
+/// this thread counts as outside the runtime (it has entered it, as a
+/// `spawn_blocking` closure has): `spawn`, timers and `Handle::current`
+/// work, and so do the `blocking_*` methods of spindle's locks and channels.
+///
+/// Tasks spawned with `spawn_local` on this worker wait for `f` to return
+/// (they may not change threads). With the io_uring backend no other thread
+/// may wait on the worker's ring, so there is no stand-in: the worker's
+/// runnable tasks go to the other workers, and its own sockets' events and
+/// its timers wait for `f`.
+///
+/// ```
+/// let rt = spindle_runtime::Runtime::builder().multi_thread().worker_threads(2).build()?;
+/// let total = rt.block_on(async {
+///     spindle_runtime::spawn(async {
+///         let numbers = vec![1u64, 2, 3];
+///         // Borrows `numbers`: no 'static needed, unlike spawn_blocking.
+///         spindle_runtime::task::block_in_place(|| numbers.iter().sum::<u64>())
+///     })
+///     .await
+///     .unwrap()
+/// });
+/// assert_eq!(total, 6);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Panics
+/// On a current-thread runtime (its one thread would block, and every task
+/// with it: use [`spawn_blocking`](crate::spawn_blocking)), and outside a
+/// multi-threaded runtime's worker.
+#[track_caller]
+pub fn block_in_place<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    crate::executor::multi_thread::block_in_place(f)
 }
 
 /// Spawns a future that need not be `Send` onto the current runtime.

@@ -59,6 +59,11 @@ pub(crate) struct Vtable {
     pub(crate) drop_output: unsafe fn(NonNull<Header>),
     /// Frees the allocation.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Spawned with `spawn_local`: the future may not be `Send`, so on a
+    /// multi-threaded runtime the task never leaves the thread that spawned
+    /// it (no stealing, no migration on a wake; see `executor::multi_thread`).
+    /// A field of the vtable, not of the header: it costs no task a byte.
+    pub(crate) pinned: bool,
 }
 
 #[repr(C)]
@@ -80,6 +85,11 @@ impl<F: Future> Cell<F> {
         read_output: read_output::<F>,
         drop_output: drop_output::<F>,
         dealloc: dealloc::<F>,
+        pinned: false,
+    };
+    const VTABLE_PINNED: Vtable = Vtable {
+        pinned: true,
+        ..Cell::<F>::VTABLE
     };
 }
 
@@ -163,10 +173,28 @@ pub(crate) fn allocate<F: Future + 'static>(
     shared: Arc<Shared>,
     owned_index: usize,
 ) -> (TaskRef, TaskRef, NonNull<Header>) {
+    allocate_with(future, shared, owned_index, &Cell::<F>::VTABLE)
+}
+
+/// [`allocate`] for a task that must stay on its thread (`Vtable::pinned`).
+pub(crate) fn allocate_pinned<F: Future + 'static>(
+    future: F,
+    shared: Arc<Shared>,
+    owned_index: usize,
+) -> (TaskRef, TaskRef, NonNull<Header>) {
+    allocate_with(future, shared, owned_index, &Cell::<F>::VTABLE_PINNED)
+}
+
+fn allocate_with<F: Future + 'static>(
+    future: F,
+    shared: Arc<Shared>,
+    owned_index: usize,
+    vtable: &'static Vtable,
+) -> (TaskRef, TaskRef, NonNull<Header>) {
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(),
-            vtable: &Cell::<F>::VTABLE,
+            vtable,
             shared,
             owned_index: UnsafeCell::new(owned_index),
             join_waker: AtomicWaker::new(),

@@ -193,6 +193,12 @@ fn current_clock_op<R>(what: &str, op: impl FnOnce(&Clock) -> Result<R, ClockErr
     let Some(shared) = context::current_shared() else {
         panic!("{what} called outside a spindle runtime: the test clock belongs to a runtime");
     };
+    if shared.mt.get().is_some() {
+        panic!(
+            "{what} needs a current-thread runtime: the test clock jumps when its one \
+             loop is idle, and a multi-threaded runtime has a loop per worker"
+        );
+    }
     match op(&shared.clock) {
         Ok(r) => r,
         Err(e) => panic!("{}", e.message()),
@@ -210,7 +216,8 @@ fn current_clock_op<R>(what: &str, op: impl FnOnce(&Clock) -> Result<R, ClockErr
 ///
 /// ```
 /// use spindle_runtime::time::{self, Duration, Instant};
-/// spindle_runtime::block_on(async {
+/// let rt = spindle_runtime::Runtime::builder().current_thread().build().unwrap();
+/// rt.block_on(async {
 ///     time::pause();
 ///     let start = Instant::now();
 ///     time::sleep(Duration::from_secs(3600)).await; // returns at once
@@ -219,7 +226,8 @@ fn current_clock_op<R>(what: &str, op: impl FnOnce(&Clock) -> Result<R, ClockErr
 /// ```
 ///
 /// # Panics
-/// Outside a runtime, or if the clock is already paused.
+/// Outside a runtime, on a multi-threaded runtime (the clock jumps when the
+/// runtime's one loop is idle), or if the clock is already paused.
 #[track_caller]
 pub fn pause() {
     current_clock_op("time::pause()", Clock::pause)
@@ -245,7 +253,8 @@ pub fn resume() {
 ///
 /// ```
 /// use spindle_runtime::time::{self, Duration, Instant};
-/// spindle_runtime::block_on(async {
+/// let rt = spindle_runtime::Runtime::builder().current_thread().build().unwrap();
+/// rt.block_on(async {
 ///     time::pause();
 ///     let start = Instant::now();
 ///     time::advance(Duration::from_millis(250)).await;

@@ -110,3 +110,19 @@ pub async fn stays_pending<F: std::future::Future>(fut: F) -> bool {
     }
     true
 }
+
+/// A current-thread runtime, whatever `SPINDLE_FLAVOR` says: for tests of
+/// what only a single thread can promise (the order tasks interleave in, the
+/// test clock, nothing running between two `block_on`s). CI runs the suite
+/// on both flavors; these tests keep their meaning on the multi-threaded run.
+pub fn current_thread() -> spindle_runtime::Runtime {
+    spindle_runtime::Runtime::builder()
+        .current_thread()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+/// [`current_thread`]'s `block_on`: the runtime is dropped after.
+pub fn block_on_current_thread<F: std::future::Future>(f: F) -> F::Output {
+    current_thread().block_on(f)
+}

@@ -1,0 +1,324 @@
+//! The multi-threaded runtime: N workers, each a current-thread executor
+//! of its own, that take work from each other when they run out.
+//!
+//! # A worker is a current-thread runtime, plus stealing
+//!
+//! Each worker thread runs a [`Local`] exactly like a current-thread
+//! runtime's: its own poller (epoll, ...) and eventfd, its own timer wheel,
+//! its own blocking pool, its own `Shared` half. What a worker adds is a
+//! [`StealQueue`] for its `Send` tasks, a one-task LIFO slot, and a place
+//! in the [`Group`], through which idle workers steal:
+//!
+//! ```text
+//!                         Group (Arc, one per runtime)
+//!            inject: tasks from outside the workers (Handle::spawn, the
+//!                    block_on thread's spawn, wakes from other threads)
+//!            idle:   who sleeps, who searches (idle.rs)
+//!            workers[i]: the worker's Shared (to wake it) and Stealer
+//!                 |                         |
+//!      worker 0 --+--                       +-- worker 1
+//!      Local: poller, wheel, pinned queue   Local: ...
+//!      lifo slot -> StealQueue  <-- steal half --  (when worker 1 is idle)
+//! ```
+//!
+//! ## Where a task runs
+//!
+//! * `spawn` on a worker: the task's home is that worker (its header points
+//!   at the worker's `Shared`, and it sits in the worker's task list); it
+//!   goes to the back of the worker's `StealQueue`, and an idle worker is
+//!   woken to take it if nobody is searching already.
+//! * A wake on a worker, of a `Send` task of the same runtime: the task runs
+//!   *where it was woken*: into that worker's LIFO slot (the task that was
+//!   there moves to the queue). A task woken by a socket's readiness thus
+//!   runs on the worker whose reactor saw it, next, with its data hot in
+//!   the cache; a ping-pong between two tasks stays on one worker.
+//! * A wake from any other thread: the task goes to the group's injection
+//!   queue, and an idle worker is woken.
+//! * `spawn_local` (a `!Send` future): the task is *pinned*
+//!   ([`Vtable::pinned`](crate::task::raw::Vtable)). It lives in its
+//!   worker's private run queue (`Local::run_queue`), which no one steals
+//!   from; a wake from elsewhere sends it home through its worker's own
+//!   injection queue.
+//!
+//! ## Why one reactor per worker
+//!
+//! The issue's choice: one reactor shared by the workers, or one each. One
+//! each keeps every piece of the current-thread runtime as it is (the IO
+//! driver, the timer wheel and the park/unpark handshake are exactly the
+//! ones the current-thread runtime has, already proven and modelled), keeps
+//! a socket's events on one thread, and needs no lock around the reactor.
+//! A socket is registered with the reactor of the worker that created it,
+//! and may be polled from any worker: its readiness wakes the task, and the
+//! wake moves the task to the registering worker. The cost: a worker that
+//! runs one task for a long time delays its own sockets' events and timers
+//! (the other workers' are unaffected) until its next turn, at most
+//! `event_interval` polls away, as on the current-thread runtime;
+//! `block_in_place` is the way out for a task that must block.
+//!
+//! ## Going idle and waking up
+//!
+//! A worker with nothing in its LIFO slot, queues or injection queues
+//! *searches*: it steals half of another worker's `StealQueue` (starting at
+//! a different victim each time) and looks at the group's injection queue.
+//! Finding nothing, it *parks*: it puts itself on the sleepers list and
+//! blocks in its own poller, where IO, its timers and a notify (its
+//! eventfd) wake it. Who wakes whom, and why a burst of tasks wakes only one
+//! worker, is in `idle.rs`.
+//!
+//! ## The block_on thread
+//!
+//! `Runtime::block_on` runs on the caller's thread, which is not a worker:
+//! it polls the main future and the tasks it `spawn_local`s there (pinned
+//! to it), and sends every `spawn` of a `Send` future to the workers.
+//!
+//! ## Shutdown
+//!
+//! Dropping the runtime stops every worker at its next look at its queues,
+//! waits until none of them is polling, then has each worker drop the
+//! futures of the tasks whose home it is, on its own thread (pinned ones
+//! must be dropped there), close its reactor, and exit; then it joins the
+//! threads and shuts the block_on thread's own half down.
+
+mod idle;
+mod metrics;
+mod worker;
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Barrier, Mutex, Weak};
+use std::thread::JoinHandle as ThreadHandle;
+
+use slab::Slab;
+
+use crate::task::raw::{self, TaskRef};
+use crate::task::JoinHandle;
+
+use super::inject::Inject;
+use super::steal::{StealQueue, Stealer};
+use super::{cancel_and_complete, Config, Local, Shared};
+
+pub(crate) use idle::Idle;
+pub use metrics::RuntimeMetrics;
+pub(crate) use metrics::WorkerMetrics;
+pub(crate) use worker::{block_in_place, spawn_on_worker, Worker};
+
+/// What a runtime's workers share (one `Arc` per runtime).
+pub(crate) struct Group {
+    /// Tasks sent to the workers from elsewhere.
+    pub(crate) inject: Inject,
+    pub(crate) idle: Idle,
+    pub(crate) workers: Box<[WorkerRemote]>,
+    /// Set when the runtime drops: workers stop at their next look.
+    pub(crate) shutdown: AtomicBool,
+    /// Met by every worker once it has stopped polling, before any drops
+    /// its tasks' futures.
+    pub(crate) stopped: Barrier,
+    /// A worker thread failed to start: the others skip `stopped`.
+    pub(crate) start_failed: AtomicBool,
+    /// Round-robin home for tasks spawned from outside the workers.
+    next_home: AtomicUsize,
+}
+
+/// One worker, as the others (and outside threads) see it.
+pub(crate) struct WorkerRemote {
+    /// The worker's own half: its eventfd wakes it, its task list holds the
+    /// tasks whose home it is.
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stealer: Stealer,
+    pub(crate) metrics: WorkerMetrics,
+}
+
+/// What a `Shared` knows of the multi-threaded runtime it is part of.
+pub(crate) struct MtLink {
+    group: Weak<Group>,
+    /// The group's address: tells "same runtime" without an upgrade.
+    pub(crate) group_id: usize,
+    /// The tasks whose home this worker is: a list any worker may complete
+    /// a task in (the current-thread runtime's is a `RefCell` in `Local`).
+    /// `None` for the block_on thread, whose tasks are all pinned to it.
+    pub(crate) owned: Option<Mutex<OwnedTasks>>,
+}
+
+/// A worker's task list.
+pub(crate) struct OwnedTasks {
+    pub(crate) tasks: Slab<TaskRef>,
+    /// Set once the worker has dropped its tasks: later spawns onto it are
+    /// cancelled at once.
+    pub(crate) closed: bool,
+}
+
+impl MtLink {
+    /// The group, while the runtime lives.
+    pub(crate) fn group(&self) -> Option<Arc<Group>> {
+        self.group.upgrade()
+    }
+}
+
+/// The running workers of a multi-threaded runtime, owned by its `Runtime`.
+pub(crate) struct MultiThread {
+    pub(crate) group: Arc<Group>,
+    threads: Vec<ThreadHandle<()>>,
+}
+
+impl Group {
+    /// Wakes a sleeping worker if new work calls for one (see `idle.rs`).
+    pub(crate) fn notify_parked(&self) {
+        if let Some(worker) = self.idle.worker_to_notify() {
+            self.workers[worker].shared.wake_main();
+        }
+    }
+
+    /// True if some queue a searcher looks at holds a task.
+    pub(crate) fn has_stealable_work(&self) -> bool {
+        !self.inject.is_empty() || self.workers.iter().any(|w| !w.stealer.is_empty())
+    }
+
+    /// Sends a task that may run on any worker to the group's injection
+    /// queue, and wakes a worker for it. On a runtime shutting down the task
+    /// is already in (or past) its home's cancellation: the reference drops.
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        if self.inject.push(task).is_ok() {
+            self.notify_parked();
+        }
+    }
+
+    /// Spawns a `Send` future from outside the workers: its home is the
+    /// next worker in turn, and it goes through the injection queue.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let home = self.next_home.fetch_add(1, Relaxed) % self.workers.len();
+        let shared = &self.workers[home].shared;
+        let (notified, owned, join) = raw::allocate(future, shared.clone(), 0);
+        if adopt_into(shared, owned) {
+            self.schedule(notified);
+        }
+        JoinHandle::new(join)
+    }
+}
+
+/// Puts a new task into its home worker's task list. False if the worker
+/// has shut down: the task has been completed as cancelled instead.
+pub(crate) fn adopt_into(home: &Shared, owned: TaskRef) -> bool {
+    let list = home
+        .mt
+        .get()
+        .and_then(|link| link.owned.as_ref())
+        .expect("a multi-threaded task's home is a worker");
+    let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+    if list.closed {
+        drop(list);
+        // SAFETY (of the drop of the future inside): the task never ran and
+        // this thread holds its only queue and list references.
+        cancel_and_complete(&owned);
+        return false;
+    }
+    let slot = owned.header().owned_index.get();
+    let index = list.tasks.insert(owned);
+    // SAFETY: a multi-threaded task's `owned_index` is only touched under
+    // its home's list lock, which we hold.
+    unsafe { *slot = index };
+    true
+}
+
+impl MultiThread {
+    /// Starts `workers` worker threads, each with a runtime built from
+    /// `config`, and links `main` (the block_on thread's shared half) to them.
+    pub(crate) fn start(
+        config: &Config,
+        workers: usize,
+        main: &Arc<Shared>,
+    ) -> io::Result<MultiThread> {
+        let workers = workers.max(1);
+        // Every worker's half is built here, so that a failure (out of
+        // descriptors) is an error from `build`, not a panic on a thread.
+        let mut locals = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            locals.push(Local::new(config.clone())?);
+        }
+        let queues: Vec<StealQueue> = (0..workers).map(|_| StealQueue::new()).collect();
+        let group = Arc::new(Group {
+            inject: Inject::new(),
+            idle: Idle::new(workers),
+            workers: locals
+                .iter()
+                .zip(&queues)
+                .map(|(local, queue)| WorkerRemote {
+                    shared: local.shared.clone(),
+                    stealer: queue.stealer(),
+                    metrics: WorkerMetrics::default(),
+                })
+                .collect(),
+            shutdown: AtomicBool::new(false),
+            stopped: Barrier::new(workers),
+            start_failed: AtomicBool::new(false),
+            next_home: AtomicUsize::new(0),
+        });
+        let group_id = Arc::as_ptr(&group) as usize;
+        let link = |owned: bool| MtLink {
+            group: Arc::downgrade(&group),
+            group_id,
+            owned: owned.then(|| {
+                Mutex::new(OwnedTasks {
+                    tasks: Slab::new(),
+                    closed: false,
+                })
+            }),
+        };
+        for local in &locals {
+            // A fresh Shared: nobody else has set it.
+            let _ = local.shared.mt.set(link(true));
+        }
+        let _ = main.mt.set(link(false));
+        let mut threads = Vec::with_capacity(workers);
+        for (index, (mut local, queue)) in locals.into_iter().zip(queues).enumerate() {
+            local.worker = Some(Worker::new(group.clone(), index, queue));
+            let thread = std::thread::Builder::new()
+                .name(format!("spindle-worker-{index}"))
+                .spawn(move || local.run_worker());
+            match thread {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    // Stop the ones started; their Barrier would wait for
+                    // this one forever, so they skip it (see worker.rs).
+                    let mt = MultiThread { group, threads };
+                    mt.abort_start();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(MultiThread { group, threads })
+    }
+
+    /// Tells every worker to stop and waits until all have dropped their
+    /// tasks and exited.
+    pub(crate) fn shutdown(&mut self) {
+        self.group.shutdown.store(true, SeqCst);
+        // Tasks waiting in the injection queue are in their homes' task
+        // lists: the workers cancel them there. Keep the references until
+        // the workers are done, then let them go here.
+        let orphans = self.group.inject.close();
+        for worker in self.group.workers.iter() {
+            worker.shared.wake_main();
+        }
+        for thread in self.threads.drain(..) {
+            // A worker's panic is a bug in spindle (tasks' panics are
+            // caught); report it rather than hide it.
+            if let Err(panic) = thread.join() {
+                if !std::thread::panicking() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
+        drop(orphans);
+    }
+
+    fn abort_start(mut self) {
+        self.group.shutdown.store(true, SeqCst);
+        self.group.start_failed.store(true, SeqCst);
+        self.shutdown();
+    }
+}

@@ -1,0 +1,411 @@
+//! A worker's loop: run what is local, search when out of work, park when
+//! the search finds nothing; and `block_in_place`, which hands the loop to
+//! a stand-in thread while the worker's own thread blocks.
+//!
+//! ```text
+//!   loop {
+//!       stop if the runtime shuts down (or, for a stand-in, when handed back)
+//!       next task: every inject_interval-th from the injection queues, else
+//!                  LIFO slot (at most LIFO_LIMIT in a row) -> pinned queue
+//!                  and StealQueue (alternating) -> own and group injection
+//!       found: (stop searching; the last searcher wakes another) run it;
+//!              every event_interval polls, turn the reactor without blocking
+//!       none:  search (steal half of a victim's queue, the group's injection
+//!              queue); still none: park (sleepers list, then turn(block))
+//!   }
+//! ```
+
+use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+use crate::task::raw::TaskRef;
+use crate::task::JoinHandle;
+
+use super::super::steal::StealQueue;
+use super::super::{context, Local};
+use super::Group;
+
+/// How many tasks may run from the LIFO slot in a row before the queue gets
+/// a turn: a pair of tasks that keep waking each other would otherwise
+/// starve everything queued behind them.
+const LIFO_LIMIT: u32 = 3;
+
+/// A worker's own state, in its `Local`.
+pub(crate) struct Worker {
+    pub(crate) group: Arc<Group>,
+    pub(crate) index: usize,
+    /// This worker's `Send` tasks; others steal from the far end.
+    pub(crate) queue: StealQueue,
+    /// The task woken last on this worker: it runs next. Not stealable.
+    lifo: Cell<Option<TaskRef>>,
+    lifo_streak: Cell<u32>,
+    /// Counted among the group's searchers (see `idle.rs`).
+    searching: Cell<bool>,
+    /// Which victim the next search starts at.
+    next_victim: Cell<usize>,
+    /// Set while a stand-in thread runs this loop (`block_in_place`): the
+    /// stand-in stops at its next look once this is cleared again.
+    stand_in: Arc<StandIn>,
+}
+
+/// The hand-over between a worker's thread, blocked in `block_in_place`,
+/// and the stand-in thread running its loop meanwhile.
+struct StandIn {
+    /// The worker's thread wants its loop back.
+    hand_back: AtomicBool,
+}
+
+impl Worker {
+    pub(crate) fn new(group: Arc<Group>, index: usize, queue: StealQueue) -> Worker {
+        Worker {
+            group,
+            index,
+            queue,
+            lifo: Cell::new(None),
+            lifo_streak: Cell::new(0),
+            searching: Cell::new(false),
+            next_victim: Cell::new(index + 1),
+            stand_in: Arc::new(StandIn {
+                hand_back: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Queues a `Send` task at the back of this worker's queue (overflowing
+    /// to the group's), and wakes an idle worker to take it if one should be.
+    pub(crate) fn push_back(&self, task: TaskRef) {
+        self.queue.push_back(task, &self.group.inject);
+        if self.group.idle.should_notify() {
+            self.group.notify_parked();
+        }
+    }
+
+    /// A `Send` task woken on this worker: into the LIFO slot; the task that
+    /// was there moves to the queue (where others may steal it).
+    pub(crate) fn push_woken(&self, task: TaskRef) {
+        if let Some(prev) = self.lifo.replace(Some(task)) {
+            self.push_back(prev);
+        }
+    }
+
+    fn metrics(&self) -> &super::WorkerMetrics {
+        &self.group.workers[self.index].metrics
+    }
+
+    /// Leaves the searching state after finding work; the last searcher to
+    /// do so wakes another worker, as there may be more where this came from.
+    fn found_work(&self) {
+        if self.searching.replace(false) && self.group.idle.transition_from_searching() {
+            self.group.notify_parked();
+        }
+    }
+}
+
+/// Which thread runs the loop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The worker's own thread: runs everything, shuts the worker down.
+    Owner,
+    /// A stand-in while the owner blocks: never touches pinned tasks (they
+    /// may not be `Send`), stops when handed back or at shutdown.
+    StandIn,
+}
+
+impl Local {
+    fn worker(&self) -> &Worker {
+        self.worker.as_ref().expect("a worker's Local")
+    }
+
+    /// The worker thread's body: the loop, then the worker's share of the
+    /// runtime's shutdown.
+    pub(crate) fn run_worker(self) {
+        {
+            let _enter = context::enter(&self);
+            self.worker_loop(Role::Owner);
+        }
+        let worker = self.worker();
+        if !worker.group.start_failed.load(SeqCst) {
+            // Nobody polls any task from here on, anywhere, before anyone
+            // drops a future (a future of ours may be running elsewhere).
+            worker.group.stopped.wait();
+        }
+        self.shutdown();
+    }
+
+    fn worker_loop(&self, role: Role) {
+        let worker = self.worker();
+        let group = &*worker.group;
+        let shared = &*self.shared;
+        let event_interval = self.config.event_interval;
+        let mut since_turn = 0;
+        let mut tick: u32 = 0;
+        loop {
+            if group.shutdown.load(SeqCst)
+                || (role == Role::StandIn && worker.stand_in.hand_back.load(SeqCst))
+            {
+                if role == Role::StandIn {
+                    // Hand the worker back as the owner left it: awake and
+                    // not searching (the owner was running a task).
+                    worker.found_work();
+                }
+                return;
+            }
+            tick = tick.wrapping_add(1);
+            let task = self
+                .next_worker_task(tick, role)
+                .or_else(|| self.search(role));
+            match task {
+                Some(task) => {
+                    worker.found_work();
+                    worker.metrics().polled();
+                    self.run(task);
+                    since_turn += 1;
+                    if since_turn >= event_interval {
+                        self.turn(false);
+                        since_turn = 0;
+                    }
+                }
+                None => {
+                    self.park(role);
+                    since_turn = 0;
+                }
+            }
+            // A notify (or the stand-in hand-back) sets main_woken; it has
+            // done its job once we are awake.
+            shared.main_woken.store(false, SeqCst);
+        }
+    }
+
+    /// The next task this worker has of its own.
+    fn next_worker_task(&self, tick: u32, role: Role) -> Option<TaskRef> {
+        let worker = self.worker();
+        let group = &*worker.group;
+        let own_inject = || match role {
+            Role::Owner => self.shared.inject.pop(),
+            Role::StandIn => None,
+        };
+        if tick.is_multiple_of(self.config.inject_interval) {
+            if let Some(task) = own_inject().or_else(|| group.inject.pop()) {
+                return Some(task);
+            }
+        }
+        if worker.lifo_streak.get() < LIFO_LIMIT {
+            if let Some(task) = worker.lifo.take() {
+                worker.lifo_streak.set(worker.lifo_streak.get() + 1);
+                return Some(task);
+            }
+        } else if let Some(task) = worker.lifo.take() {
+            // The slot had its turns: its task waits in line like the rest.
+            worker.push_back(task);
+        }
+        worker.lifo_streak.set(0);
+        let pinned = || match role {
+            Role::Owner => self.run_queue.borrow_mut().pop_front(),
+            Role::StandIn => None,
+        };
+        // Pinned and stealable tasks take turns, so neither kind starves.
+        let local = if tick.is_multiple_of(2) {
+            pinned().or_else(|| worker.queue.pop())
+        } else {
+            worker.queue.pop().or_else(pinned)
+        };
+        local.or_else(own_inject).or_else(|| group.inject.pop())
+    }
+
+    /// Looks for work elsewhere: steals half of another worker's queue, or
+    /// takes from the group's injection queue.
+    fn search(&self, _role: Role) -> Option<TaskRef> {
+        let worker = self.worker();
+        let group = &*worker.group;
+        if !worker.searching.get() {
+            if !group.idle.transition_to_searching() {
+                return None;
+            }
+            worker.searching.set(true);
+        }
+        let n = group.workers.len();
+        let start = worker.next_victim.get();
+        worker.next_victim.set(start.wrapping_add(1));
+        for k in 0..n {
+            let victim = (start + k) % n;
+            if victim == worker.index {
+                continue;
+            }
+            if let Some(task) = group.workers[victim].stealer.steal_into(&worker.queue) {
+                worker.metrics().stole();
+                return Some(task);
+            }
+        }
+        group.inject.pop()
+    }
+
+    /// Sleeps in this worker's reactor until IO, a timer or a notify.
+    fn park(&self, role: Role) {
+        let worker = self.worker();
+        let group = &*worker.group;
+        let last_searcher = group
+            .idle
+            .transition_to_parked(worker.index, worker.searching.replace(false));
+        if last_searcher && group.has_stealable_work() {
+            // Work published before we counted ourselves asleep: make sure
+            // somebody (perhaps us) gets it (see idle.rs).
+            group.notify_parked();
+        }
+        worker.metrics().parked();
+        let stopping = group.shutdown.load(SeqCst)
+            || (role == Role::StandIn && worker.stand_in.hand_back.load(SeqCst));
+        let may_block = !stopping;
+        self.turn(may_block);
+        if group.idle.unpark_worker(worker.index) {
+            // A notifier woke us, and counted us searching.
+            worker.searching.set(true);
+        }
+    }
+
+    /// Called by `Local::shutdown`: the worker's queues, emptied (their
+    /// tasks were cancelled through their homes' task lists).
+    pub(crate) fn drain_worker_queues(&self) {
+        if let Some(worker) = &self.worker {
+            drop(worker.lifo.take());
+            while worker.queue.pop().is_some() {}
+        }
+    }
+}
+
+/// Runs `f`, which blocks, on this worker's thread, while a stand-in
+/// thread runs the worker's loop: its queue, reactor and timers keep going.
+pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
+    enum Hand {
+        /// A worker: a stand-in runs its loop meanwhile.
+        StandIn(StandInGuard),
+        /// The block_on thread of a multi-threaded runtime: not a worker,
+        /// so blocking it holds up only its own future and pinned tasks,
+        /// as blocking inside `block_on` does anywhere.
+        Main,
+    }
+    let handed = context::with_current(|local| {
+        if let Some(l) = local.filter(|l| l.worker.is_none() && l.shared.mt.get().is_some()) {
+            let _ = l;
+            return Ok(Hand::Main);
+        }
+        let local = local.filter(|l| l.worker.is_some());
+        let Some(local) = local else {
+            return Err(if context::is_inside() {
+                "block_in_place called on a current-thread runtime: its only thread \
+                 would block, and every task with it; use spawn_blocking, or a \
+                 multi-threaded runtime (Runtime::builder().multi_thread())"
+            } else {
+                "block_in_place called outside a multi-threaded spindle runtime's worker"
+            });
+        };
+        Ok(Hand::StandIn(StandInGuard::start(local)))
+    });
+    match handed {
+        Ok(Hand::Main) => {
+            let _out_of_worker = context::suspend_current();
+            f()
+        }
+        Ok(Hand::StandIn(guard)) => {
+            let out = {
+                // While `f` runs this thread is not the worker: spindle calls
+                // in `f` go through the thread-safe paths of the runtime it
+                // entered, and never touch the `Local` the stand-in drives.
+                let _out_of_worker = context::suspend_current();
+                f()
+            };
+            drop(guard);
+            out
+        }
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// Runs the stand-in while it lives; dropping it takes the loop back.
+struct StandInGuard {
+    stand_in: Arc<StandIn>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    shared: Arc<crate::executor::Shared>,
+}
+
+/// The `Local` pointer, sent to the stand-in thread.
+struct LocalPtr(*const Local);
+
+// SAFETY: the stand-in thread uses the `Local` only while the worker's own
+// thread is inside `block_in_place`, where it does not touch it (its
+// thread-local pointer to it is suspended), and the worker's thread waits for
+// the stand-in thread to exit (join) before it touches the `Local` again. So
+// the `Local` is used by one thread at a time, with the thread spawn and join
+// ordering each hand-over. Pinned tasks, which may hold values that must not
+// change threads, are never polled by the stand-in (`Role::StandIn`).
+unsafe impl Send for LocalPtr {}
+
+impl StandInGuard {
+    fn start(local: &Local) -> StandInGuard {
+        let worker = local.worker();
+        let stand_in = worker.stand_in.clone();
+        stand_in.hand_back.store(false, SeqCst);
+        let shared = local.shared.clone();
+        if local.shared.io.poller.backend() == spindle_reactor::Backend::IoUring {
+            // io_uring: only the thread that first waited may wait on the
+            // ring. No stand-in: move the runnable tasks to where other
+            // workers take them; this worker's reactor and timers wait
+            // until `f` returns.
+            if let Some(task) = worker.lifo.take() {
+                worker.push_back(task);
+            }
+            while let Some(task) = worker.queue.pop() {
+                worker.group.schedule(task);
+            }
+            return StandInGuard {
+                stand_in,
+                thread: None,
+                shared,
+            };
+        }
+        let ptr = LocalPtr(local);
+        let thread = std::thread::Builder::new()
+            .name(format!("spindle-worker-{}-stand-in", worker.index))
+            .spawn(move || {
+                let ptr = ptr;
+                // SAFETY: see `LocalPtr`: the worker's thread does not use
+                // the `Local` until this thread has exited.
+                let local = unsafe { &*ptr.0 };
+                let _enter = context::enter(local);
+                local.worker_loop(Role::StandIn);
+            })
+            .expect("spindle: could not start a thread for block_in_place");
+        StandInGuard {
+            stand_in,
+            thread: Some(thread),
+            shared,
+        }
+    }
+}
+
+impl Drop for StandInGuard {
+    fn drop(&mut self) {
+        self.stand_in.hand_back.store(true, SeqCst);
+        if let Some(thread) = self.thread.take() {
+            // Wake the stand-in if it sleeps in the reactor, and wait until
+            // it has let go of the loop.
+            self.shared.wake_main();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Spawns a `Send` future from a worker: its home is this worker.
+pub(crate) fn spawn_on_worker<F>(local: &Local, future: F) -> JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let worker = local.worker();
+    let (notified, owned, join) = crate::task::raw::allocate(future, local.shared.clone(), 0);
+    if super::adopt_into(&local.shared, owned) {
+        worker.push_back(notified);
+    }
+    JoinHandle::new(join)
+}

@@ -1,0 +1,122 @@
+//! Models of the multi-threaded runtime's idle protocol
+//! (`executor/multi_thread/idle.rs`): no work is left behind while every
+//! worker goes to sleep.
+//!
+//! The workers below are `worker_loop`, `search` and `park` reduced to what
+//! the protocol touches, calling the real `Idle`:
+//!
+//! * "work" is one atomic counter standing for every queue a searcher looks
+//!   at (the workers' steal queues and the group's injection queue);
+//! * a worker with nothing to run looks at the work, maybe becomes a
+//!   searcher and looks again, then parks: `transition_to_parked`, and if
+//!   it was the last searcher, one more look (notifying if it sees work);
+//! * a notify is a flag per worker (`Group::notify_parked` sets the chosen
+//!   worker's `main_woken` and writes its eventfd; a worker that wakes
+//!   finds the work).
+//!
+//! The property: once every thread is done, if work was published then some
+//! worker took it before sleeping, or some worker was notified. A work item
+//! with every worker asleep and none notified would be a lost wake-up.
+
+use std::sync::atomic::Ordering::SeqCst;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
+use loom::sync::Arc;
+use loom::thread;
+
+use crate::executor::idle::Idle;
+use crate::support::model;
+
+struct World {
+    idle: Idle,
+    work: AtomicUsize,
+    taken: AtomicBool,
+    woken: [AtomicBool; 2],
+}
+
+impl World {
+    fn new() -> Arc<World> {
+        Arc::new(World {
+            idle: Idle::new(2),
+            work: AtomicUsize::new(0),
+            taken: AtomicBool::new(false),
+            woken: [AtomicBool::new(false), AtomicBool::new(false)],
+        })
+    }
+
+    fn notify(&self) {
+        if let Some(w) = self.idle.worker_to_notify() {
+            self.woken[w].store(true, SeqCst);
+        }
+    }
+
+    /// A worker that has run out of tasks: look, search (if allowed), look
+    /// again, park.
+    fn go_idle(&self, worker: usize) {
+        if self.work.load(SeqCst) > 0 {
+            self.taken.store(true, SeqCst);
+            return;
+        }
+        let searching = self.idle.transition_to_searching();
+        if searching && self.work.load(SeqCst) > 0 {
+            self.taken.store(true, SeqCst);
+            if self.idle.transition_from_searching() {
+                self.notify();
+            }
+            return;
+        }
+        let last = self.idle.transition_to_parked(worker, searching);
+        if last && self.work.load(SeqCst) > 0 {
+            self.notify();
+        }
+    }
+
+    fn check(&self) {
+        if self.work.load(SeqCst) > 0 {
+            assert!(
+                self.taken.load(SeqCst) || self.woken[0].load(SeqCst) || self.woken[1].load(SeqCst),
+                "work was published, every worker slept, and none was woken"
+            );
+        }
+    }
+}
+
+#[test]
+fn work_from_outside_while_both_workers_go_idle_wakes_one() {
+    model(|| {
+        let world = World::new();
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let world = world.clone();
+                thread::spawn(move || world.go_idle(w))
+            })
+            .collect();
+        // Another thread: push to the injection queue, then notify.
+        // A queue push: a (release) store of the tail, not a read-modify-write.
+        world.work.store(1, SeqCst);
+        world.notify();
+        for w in workers {
+            w.join().unwrap();
+        }
+        world.check();
+    });
+}
+
+#[test]
+fn the_last_searcher_going_to_sleep_sees_work_or_is_seen() {
+    model(|| {
+        let world = World::new();
+        // Worker 1 is asleep already; worker 0 runs out of tasks while
+        // another thread publishes work.
+        assert!(!world.idle.transition_to_parked(1, false));
+        let searcher = {
+            let world = world.clone();
+            thread::spawn(move || world.go_idle(0))
+        };
+        // A queue push: a (release) store of the tail, not a read-modify-write.
+        world.work.store(1, SeqCst);
+        world.notify();
+        searcher.join().unwrap();
+        world.check();
+    });
+}

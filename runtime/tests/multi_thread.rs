@@ -1,0 +1,472 @@
+//! The multi-threaded runtime's own promises: tasks run on the workers, in
+//! parallel; an idle worker steals from a busy one; `spawn_local` tasks
+//! never change threads; `block_in_place` keeps the worker's tasks and
+//! timers going; metrics count; a panicking task costs nothing but itself;
+//! dropping the runtime drops every future and joins every worker thread.
+//!
+//! No test orders events with sleeps: where two things must overlap in
+//! time, each waits for the other through an atomic, with a deadline.
+
+use std::cell::Cell;
+use std::future::pending;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use spindle_runtime::io::{AsyncReadExt, AsyncWriteExt};
+use spindle_runtime::net::{TcpListener, TcpStream};
+use spindle_runtime::task::block_in_place;
+use spindle_runtime::time::sleep;
+use spindle_runtime::{spawn, spawn_local, yield_now, Handle, JoinHandle, Runtime};
+
+mod support;
+use support::bounded;
+
+fn multi_thread(workers: usize) -> Runtime {
+    Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+/// Spins until `flag` is set, for at most 10 s; true if it was set.
+fn wait_for(flag: &AtomicBool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flag.load(SeqCst) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    true
+}
+
+fn thread_name() -> String {
+    thread::current().name().unwrap_or("").to_string()
+}
+
+#[test]
+fn spawned_tasks_run_on_the_workers_and_block_on_on_the_caller() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let caller = thread::current().id();
+        let (sum, names) = rt.block_on(async move {
+            assert_eq!(thread::current().id(), caller);
+            let hs: Vec<JoinHandle<(u64, String)>> = (0..10_000u64)
+                .map(|i| spawn(async move { (i, thread_name()) }))
+                .collect();
+            let mut sum = 0;
+            let mut names = std::collections::BTreeSet::new();
+            for h in hs {
+                let (i, name) = h.await.unwrap();
+                sum += i;
+                names.insert(name);
+            }
+            (sum, names)
+        });
+        assert_eq!(sum, 10_000 * 9_999 / 2);
+        assert!(
+            names.iter().all(|n| n.starts_with("spindle-worker-")),
+            "{names:?}"
+        );
+    });
+}
+
+#[test]
+fn two_tasks_run_at_the_same_time_on_two_workers() {
+    // Each waits for the other to have started: only possible in parallel.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        rt.block_on(async {
+            let (a, b) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let t1 = spawn({
+                let (a, b) = (a.clone(), b.clone());
+                async move {
+                    a.store(true, SeqCst);
+                    wait_for(&b)
+                }
+            });
+            let t2 = spawn(async move {
+                b.store(true, SeqCst);
+                wait_for(&a)
+            });
+            assert!(
+                t1.await.unwrap() && t2.await.unwrap(),
+                "the two never overlapped"
+            );
+        });
+    });
+}
+
+#[test]
+fn an_idle_worker_steals_from_a_busy_one() {
+    // A task fills its own worker's queue and then never yields: the tasks
+    // can only finish if the other worker steals them.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let metrics = rt.handle().metrics();
+        rt.block_on(async {
+            spawn(async {
+                let done = Arc::new(AtomicUsize::new(0));
+                for _ in 0..64 {
+                    let done = done.clone();
+                    drop(spawn(async move {
+                        done.fetch_add(1, SeqCst);
+                    }));
+                }
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while done.load(SeqCst) < 64 && Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+                done.load(SeqCst)
+            })
+            .await
+            .unwrap()
+        });
+        let steals: u64 = (0..2).map(|w| metrics.worker_steal_count(w)).sum();
+        assert!(steals >= 1, "no steal recorded");
+    });
+}
+
+#[test]
+fn spawn_local_on_a_worker_stays_on_that_thread() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        rt.block_on(async {
+            spawn(async {
+                let home = thread::current().id();
+                let (tx, rx) = spindle_runtime::channel::oneshot::channel::<()>();
+                let local = spawn_local(async move {
+                    // Rc: this future is not Send, so it must never move.
+                    let seen = Rc::new(Cell::new(0));
+                    for _ in 0..20 {
+                        assert_eq!(thread::current().id(), home);
+                        seen.set(seen.get() + 1);
+                        yield_now().await;
+                    }
+                    // Woken from another thread: still comes home.
+                    rx.await.unwrap();
+                    assert_eq!(thread::current().id(), home);
+                    seen.get() + 1
+                });
+                thread::spawn(move || tx.send(()).unwrap()).join().unwrap();
+                assert_eq!(local.await.unwrap(), 21);
+            })
+            .await
+            .unwrap()
+        });
+    });
+}
+
+#[test]
+fn block_in_place_keeps_the_workers_tasks_and_timers_running() {
+    // One worker: while its thread blocks, a task queued on it and a timer
+    // of its wheel must still run, or the receive times out.
+    bounded(30, || {
+        let rt = multi_thread(1);
+        if rt.backend() == spindle_runtime::Backend::IoUring {
+            // No stand-in can wait on an io_uring ring (one issuer): see
+            // the next test for what block_in_place does there.
+            return;
+        }
+        let got = rt.block_on(async {
+            spawn(async {
+                let (tx, rx) = mpsc::channel();
+                drop(spawn(async move {
+                    sleep(Duration::from_millis(5)).await;
+                    tx.send(42).unwrap();
+                }));
+                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(got, Ok(42));
+    });
+}
+
+#[test]
+fn block_in_place_hands_queued_tasks_to_the_other_workers() {
+    // On every backend (io_uring included, where there is no stand-in): a
+    // task queued on the blocked worker runs on another one meanwhile.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let got = rt.block_on(async {
+            spawn(async {
+                let (tx, rx) = mpsc::channel();
+                drop(spawn(async move {
+                    tx.send(thread_name()).unwrap();
+                }));
+                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+            })
+            .await
+            .unwrap()
+        });
+        assert!(got.unwrap().starts_with("spindle-worker-"));
+    });
+}
+
+#[test]
+fn block_in_place_borrows_and_the_worker_comes_back() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        rt.block_on(async {
+            spawn(async {
+                let data = [1u64, 2, 3];
+                let before = thread::current().id();
+                let total = block_in_place(|| data.iter().sum::<u64>());
+                // Inside, spindle calls go through the runtime it entered.
+                let inner = block_in_place(|| Handle::current().spawn(async { 7 }));
+                assert_eq!(inner.await.unwrap(), 7);
+                // The task resumes on the thread that blocked.
+                assert_eq!(thread::current().id(), before);
+                total
+            })
+            .await
+            .unwrap()
+        });
+    });
+}
+
+#[test]
+fn block_in_place_on_a_current_thread_runtime_panics_with_a_reason() {
+    let rt = Runtime::builder().current_thread().build().unwrap();
+    let err = rt.block_on(async { std::panic::catch_unwind(|| block_in_place(|| 1)).unwrap_err() });
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap();
+    assert!(msg.contains("current-thread"), "{msg}");
+}
+
+#[test]
+fn a_panicking_task_costs_only_itself() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        rt.block_on(async {
+            for _ in 0..20 {
+                let err = spawn(async { panic!("boom") }).await.unwrap_err();
+                assert!(err.is_panic());
+            }
+            // Both workers still run tasks.
+            let (a, b) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let t1 = spawn({
+                let (a, b) = (a.clone(), b.clone());
+                async move {
+                    a.store(true, SeqCst);
+                    wait_for(&b)
+                }
+            });
+            let t2 = spawn(async move {
+                b.store(true, SeqCst);
+                wait_for(&a)
+            });
+            assert!(t1.await.unwrap() && t2.await.unwrap());
+        });
+    });
+}
+
+struct CountDrop(Arc<AtomicUsize>);
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// The id of the calling thread (gettid).
+fn tid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Whether thread `tid` of this process still exists.
+fn thread_alive(tid: libc::pid_t) -> bool {
+    std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+}
+
+#[test]
+fn dropping_the_runtime_drops_every_future_and_joins_the_workers() {
+    bounded(30, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let rt = multi_thread(2);
+        let d = drops.clone();
+        let tids = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let t = tids.clone();
+        let handles = rt.block_on(async move {
+            let mut hs = Vec::new();
+            // Learn the workers' thread ids: tasks that wait for each other
+            // run on both.
+            let (a, b) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            type Tids = Arc<std::sync::Mutex<std::collections::BTreeSet<libc::pid_t>>>;
+            let on = |mine: Arc<AtomicBool>, other: Arc<AtomicBool>, t: Tids| {
+                spawn(async move {
+                    t.lock().unwrap().insert(tid());
+                    mine.store(true, SeqCst);
+                    wait_for(&other)
+                })
+            };
+            let (w1, w2) = (on(a.clone(), b.clone(), t.clone()), on(b, a, t));
+            assert!(w1.await.unwrap() && w2.await.unwrap());
+            for _ in 0..50 {
+                let g = CountDrop(d.clone());
+                hs.push(spawn(async move {
+                    let _g = g;
+                    pending::<()>().await
+                }));
+                let g = CountDrop(d.clone());
+                hs.push(spawn(async move {
+                    let _g = g;
+                    sleep(Duration::from_secs(3600)).await
+                }));
+            }
+            // A !Send task pinned to a worker, and one always runnable.
+            let g = CountDrop(d.clone());
+            hs.push(spawn(async move {
+                let g = Rc::new(g);
+                spawn_local(async move {
+                    let _g = g;
+                    pending::<()>().await
+                })
+                .await
+                .unwrap()
+            }));
+            let g = CountDrop(d.clone());
+            hs.push(spawn(async move {
+                let _g = g;
+                loop {
+                    yield_now().await;
+                }
+            }));
+            // Let them all start.
+            for _ in 0..10 {
+                sleep(Duration::from_millis(1)).await;
+            }
+            hs
+        });
+        let tids = tids.lock().unwrap().clone();
+        assert_eq!(tids.len(), 2);
+        assert!(tids.iter().all(|&t| thread_alive(t)));
+        drop(rt);
+        assert_eq!(drops.load(SeqCst), 102, "not every future was dropped");
+        for h in &handles {
+            assert!(h.is_finished());
+        }
+        // Both worker threads have exited.
+        assert!(
+            tids.iter().all(|&t| !thread_alive(t)),
+            "a worker thread lives on"
+        );
+    });
+}
+
+#[test]
+fn sockets_are_served_from_any_worker() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        rt.block_on(async {
+            // Created on the block_on thread, accepted from a worker.
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            spawn(async move {
+                loop {
+                    let (mut s, _) = listener.accept().await.unwrap();
+                    spawn(async move {
+                        let mut buf = [0u8; 64];
+                        loop {
+                            let n = s.read(&mut buf).await.unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            s.write_all(&buf[..n]).await.unwrap();
+                        }
+                    });
+                }
+            });
+            let clients: Vec<_> = (0..50u8)
+                .map(|i| {
+                    spawn(async move {
+                        let mut c = TcpStream::connect(addr).await.unwrap();
+                        for round in 0..20u8 {
+                            let msg = [i, round, 7, 9];
+                            c.write_all(&msg).await.unwrap();
+                            let mut back = [0u8; 4];
+                            c.read_exact(&mut back).await.unwrap();
+                            assert_eq!(back, msg);
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.await.unwrap();
+            }
+        });
+    });
+}
+
+#[test]
+fn tasks_run_without_a_block_on_and_remote_spawns_wake_an_idle_worker() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let handle = rt.handle();
+        // Nobody is in block_on: the workers are parked.
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            drop(handle.spawn(async move {
+                sleep(Duration::from_millis(1)).await;
+                tx.send(thread_name()).unwrap();
+            }));
+        })
+        .join()
+        .unwrap();
+        let name = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(name.starts_with("spindle-worker-"), "{name}");
+    });
+}
+
+#[test]
+fn metrics_count_polls_per_worker() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let metrics = rt.handle().metrics();
+        assert_eq!(metrics.num_workers(), 2);
+        rt.block_on(async {
+            for _ in 0..100 {
+                spawn(async {}).await.unwrap();
+            }
+        });
+        let polls: u64 = (0..2).map(|w| metrics.worker_poll_count(w)).sum();
+        assert!(polls >= 100, "{polls}");
+        let parks: u64 = (0..2).map(|w| metrics.worker_park_count(w)).sum();
+        assert!(parks >= 1);
+        assert_eq!(metrics.injection_queue_depth(), 0);
+        let ct = Runtime::builder().current_thread().build().unwrap();
+        assert_eq!(ct.handle().metrics().num_workers(), 0);
+    });
+}
+
+#[test]
+fn the_test_clock_refuses_a_multi_threaded_runtime() {
+    let rt = multi_thread(1);
+    let err =
+        rt.block_on(async { std::panic::catch_unwind(spindle_runtime::time::pause).unwrap_err() });
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("current-thread"), "{msg}");
+    assert!(Runtime::builder()
+        .multi_thread()
+        .start_paused(true)
+        .build()
+        .is_err());
+}
