@@ -15,8 +15,6 @@ use std::convert::Infallible;
 use std::future::poll_fn;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
@@ -32,23 +30,8 @@ use spindle::io::AsyncWriteExt;
 use spindle::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use spindle::Runtime;
 
-/// Runs `f` on a thread of its own, failing the test if it takes more
-/// than `secs` seconds (a hang becomes a failure, not a stuck CI).
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        let value = f();
-        let _ = tx.send(());
-        value
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
-    }
-}
+mod support;
+use support::bounded;
 
 /// Runs `future` on a fresh spindle runtime, under the watchdog.
 fn run<F: std::future::Future<Output = ()> + 'static>(make: impl FnOnce() -> F + Send + 'static) {

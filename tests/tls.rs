@@ -31,10 +31,7 @@
 //! Every test runs under a watchdog.
 
 use std::io;
-use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{CertificateError, ClientConfig, RootCertStore, ServerConfig};
@@ -43,23 +40,8 @@ use spindle::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use spindle::net::{TcpListener, TcpStream};
 use spindle::Runtime;
 
-/// Runs `f` on a thread of its own, failing the test if it takes more
-/// than `secs` seconds (a hang becomes a failure, not a stuck CI).
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        let value = f();
-        let _ = tx.send(());
-        value
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
-    }
-}
+mod support;
+use support::bounded;
 
 /// Runs the future `make` returns on a fresh spindle runtime, under the
 /// watchdog.

@@ -15,10 +15,6 @@
 //!
 //! Every test runs under a watchdog.
 
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
-
 use async_tungstenite::tungstenite::error::ProtocolError;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::{accept_async, client_async, WebSocketStream};
@@ -29,23 +25,8 @@ use spindle::net::{TcpListener, TcpStream};
 use spindle::task::JoinHandle;
 use spindle::Runtime;
 
-/// Runs `f` on a thread of its own, failing the test if it takes more
-/// than `secs` seconds (a hang becomes a failure, not a stuck CI).
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        let value = f();
-        let _ = tx.send(());
-        value
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
-    }
-}
+mod support;
+use support::bounded;
 
 /// Runs the future `make` returns on a fresh spindle runtime, under the
 /// watchdog.

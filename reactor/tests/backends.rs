@@ -6,37 +6,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-fn pollers() -> Vec<Poller> {
-    Backend::ALL
-        .iter()
-        .filter_map(|&b| match Poller::with_backend(b) {
-            Ok(p) => Some(p),
-            // io_uring may be refused by the kernel or a sandbox; the others never are.
-            Err(e) if b == Backend::IoUring => {
-                eprintln!("skipping io_uring: {e}");
-                None
-            }
-            Err(e) => panic!("{b}: {e}"),
-        })
-        .collect()
-}
-
-fn pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
-
-fn wait(p: &Poller, ms: u64) -> Vec<(Token, bool, bool)> {
-    let mut events = Events::with_capacity(16);
-    p.wait(&mut events, Some(Duration::from_millis(ms)))
-        .unwrap();
-    events
-        .iter()
-        .map(|e| (e.token(), e.is_readable(), e.is_writable()))
-        .collect()
-}
+mod support;
+use support::{pair, pollers, wait};
 
 /// Drains `s` until WouldBlock.
 fn drain(mut s: &UnixStream) {

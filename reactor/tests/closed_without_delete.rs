@@ -6,43 +6,13 @@
 //! stranger's file (readable, no error) and the test would fail by chance.
 //! In a binary of its own, nothing else opens descriptors while it runs.
 
-use spindle_reactor::{Backend, Events, Interest, Poller, Token};
+use spindle_reactor::{Events, Interest, Token};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-fn pollers() -> Vec<Poller> {
-    Backend::ALL
-        .iter()
-        .filter_map(|&b| match Poller::with_backend(b) {
-            Ok(p) => Some(p),
-            // io_uring may be refused by the kernel or a sandbox; the others never are.
-            Err(e) if b == Backend::IoUring => {
-                eprintln!("skipping io_uring: {e}");
-                None
-            }
-            Err(e) => panic!("{b}: {e}"),
-        })
-        .collect()
-}
-
-fn pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
-
-fn wait(p: &Poller, ms: u64) -> Vec<(Token, bool, bool)> {
-    let mut events = Events::with_capacity(16);
-    p.wait(&mut events, Some(Duration::from_millis(ms)))
-        .unwrap();
-    events
-        .iter()
-        .map(|e| (e.token(), e.is_readable(), e.is_writable()))
-        .collect()
-}
+mod support;
+use support::{pair, pollers, wait};
 
 #[test]
 fn a_descriptor_closed_without_delete_never_fails_the_wait() {

@@ -44,6 +44,27 @@ fn wait_for(flag: &AtomicBool) -> bool {
     true
 }
 
+/// Spawns two tasks that each note themselves with `each`, then wait
+/// (spinning, up to 10 s) for the other to have started; true if they
+/// overlapped, which only two workers running at once can do.
+async fn two_tasks_overlap(each: impl Fn() + Send + Sync + 'static) -> bool {
+    let each = Arc::new(each);
+    let (a, b) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let task = |mine: Arc<AtomicBool>, other: Arc<AtomicBool>| {
+        let each = each.clone();
+        spawn(async move {
+            each();
+            mine.store(true, SeqCst);
+            wait_for(&other)
+        })
+    };
+    let (t1, t2) = (task(a.clone(), b.clone()), task(b, a));
+    t1.await.unwrap() && t2.await.unwrap()
+}
+
 fn thread_name() -> String {
     thread::current().name().unwrap_or("").to_string()
 }
@@ -81,25 +102,7 @@ fn two_tasks_run_at_the_same_time_on_two_workers() {
     bounded(30, || {
         let rt = multi_thread(2);
         rt.block_on(async {
-            let (a, b) = (
-                Arc::new(AtomicBool::new(false)),
-                Arc::new(AtomicBool::new(false)),
-            );
-            let t1 = spawn({
-                let (a, b) = (a.clone(), b.clone());
-                async move {
-                    a.store(true, SeqCst);
-                    wait_for(&b)
-                }
-            });
-            let t2 = spawn(async move {
-                b.store(true, SeqCst);
-                wait_for(&a)
-            });
-            assert!(
-                t1.await.unwrap() && t2.await.unwrap(),
-                "the two never overlapped"
-            );
+            assert!(two_tasks_overlap(|| {}).await, "the two never overlapped");
         });
     });
 }
@@ -256,22 +259,7 @@ fn a_panicking_task_costs_only_itself() {
                 assert!(err.is_panic());
             }
             // Both workers still run tasks.
-            let (a, b) = (
-                Arc::new(AtomicBool::new(false)),
-                Arc::new(AtomicBool::new(false)),
-            );
-            let t1 = spawn({
-                let (a, b) = (a.clone(), b.clone());
-                async move {
-                    a.store(true, SeqCst);
-                    wait_for(&b)
-                }
-            });
-            let t2 = spawn(async move {
-                b.store(true, SeqCst);
-                wait_for(&a)
-            });
-            assert!(t1.await.unwrap() && t2.await.unwrap());
+            assert!(two_tasks_overlap(|| {}).await);
         });
     });
 }
@@ -306,20 +294,12 @@ fn dropping_the_runtime_drops_every_future_and_joins_the_workers() {
             let mut hs = Vec::new();
             // Learn the workers' thread ids: tasks that wait for each other
             // run on both.
-            let (a, b) = (
-                Arc::new(AtomicBool::new(false)),
-                Arc::new(AtomicBool::new(false)),
-            );
-            type Tids = Arc<std::sync::Mutex<std::collections::BTreeSet<libc::pid_t>>>;
-            let on = |mine: Arc<AtomicBool>, other: Arc<AtomicBool>, t: Tids| {
-                spawn(async move {
+            assert!(
+                two_tasks_overlap(move || {
                     t.lock().unwrap().insert(tid());
-                    mine.store(true, SeqCst);
-                    wait_for(&other)
                 })
-            };
-            let (w1, w2) = (on(a.clone(), b.clone(), t.clone()), on(b, a, t));
-            assert!(w1.await.unwrap() && w2.await.unwrap());
+                .await
+            );
             for _ in 0..50 {
                 let g = CountDrop(d.clone());
                 hs.push(spawn(async move {
