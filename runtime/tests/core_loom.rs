@@ -63,8 +63,9 @@ use loom::thread;
 
 use driver::readiness::{Readiness, READABLE, READ_CLOSED, WRITABLE};
 use support::{model, Tracked};
+use task::atomic_waker::AtomicWaker;
 use task::state::{
-    RefDec, State, ToCancelled, ToComplete, ToIdle, ToNotified, ToRunning, UnsetJoin,
+    DropJoin, RefDec, SetJoinWaker, State, ToCancelled, ToComplete, ToIdle, ToNotified, ToRunning,
 };
 use task::UnsafeCell;
 
@@ -92,6 +93,8 @@ struct ModelTask {
     event: AtomicBool,
     /// How many times a reference drop reported "last one".
     freed: AtomicUsize,
+    /// The `JoinHandle`'s waker slot (the header's `join_waker`).
+    join_waker: AtomicWaker,
 }
 
 impl ModelTask {
@@ -111,6 +114,7 @@ impl ModelTask {
             last_poll_saw_event: AtomicBool::new(false),
             event: AtomicBool::new(false),
             freed: AtomicUsize::new(0),
+            join_waker: AtomicWaker::new(),
         }
     }
 
@@ -151,12 +155,46 @@ impl ModelTask {
     }
 
     /// `JoinHandle`'s drop: give up the join interest, drop the output if
-    /// the task already completed, drop the handle's reference.
+    /// the task already completed, drop the handle's reference (the same
+    /// steps as `Drop for JoinHandle`).
     fn drop_join_handle(&self) {
-        if self.state.unset_join_interest() == UnsetJoin::DropOutput {
+        if self.state.is_complete() {
             self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+            if self.state.release_completed_join() == RefDec::Dealloc {
+                self.freed.fetch_add(1, SeqCst);
+            }
+            return;
         }
-        self.drop_refs(1);
+        if self.state.has_join_waker() {
+            drop(self.join_waker.take());
+        }
+        match self.state.drop_join_handle() {
+            DropJoin::Released => {}
+            DropJoin::Dealloc => {
+                self.freed.fetch_add(1, SeqCst);
+            }
+            DropJoin::DropOutputThenRef => {
+                self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+                self.drop_refs(1);
+            }
+        }
+    }
+
+    /// `JoinHandle::poll`: if the task has not completed, store `waker`
+    /// and record it (JOIN_WAKER). True if the output may be read now.
+    fn poll_join_handle(&self, waker: &std::task::Waker) -> bool {
+        if self.state.is_complete() {
+            return true;
+        }
+        self.join_waker.register(waker);
+        self.state.set_join_waker() == SetJoinWaker::Complete
+    }
+
+    /// Reads the output after `poll_join_handle` said so.
+    fn take_output(&self) -> bool {
+        self.output
+            .with_mut(|out| unsafe { (*out).take() })
+            .is_some()
     }
 
     /// The future finished (returned Ready, or was cancelled): store the
@@ -164,9 +202,11 @@ impl ModelTask {
     fn complete(&self) {
         self.output
             .with_mut(|out| unsafe { *out = Some(Tracked(self.output_drops.clone())) });
-        if self.state.transition_to_complete() == ToComplete::DropOutput {
+        match self.state.transition_to_complete() {
             // No JoinHandle: the output is the executor's to drop.
-            self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+            ToComplete::DropOutput => self.output.with_mut(|out| drop(unsafe { (*out).take() })),
+            ToComplete::NotifyJoinHandle => self.join_waker.wake(),
+            ToComplete::KeepOutput => {}
         }
         // The run-queue entry's reference and the task-list reference.
         self.drop_refs(2);
@@ -237,6 +277,43 @@ fn join_handle_drop_races_completion() {
         handle.join().unwrap();
         assert_eq!(task.output_drops.load(SeqCst), 1);
         assert_eq!(task.future_drops.load(SeqCst), 1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn join_handle_wait_races_completion() {
+    // A JoinHandle polled on another thread (store the waker, then set
+    // JOIN_WAKER) while the executor completes the task (which reads
+    // JOIN_WAKER in the CAS that sets COMPLETE, and wakes only if set).
+    // Whatever the order the handle gets the output: at its poll, or after
+    // exactly one wake of the waker it stored; never neither (a lost
+    // wake-up), and the output is read once, after it was written.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        let woken = support::CountingWaker::new();
+        let handle = {
+            let task = task.clone();
+            let waker = woken.waker();
+            thread::spawn(move || {
+                let ready = task.poll_join_handle(&waker);
+                if ready {
+                    assert!(task.take_output(), "complete, but no output");
+                }
+                ready
+            })
+        };
+        task.run_one(true);
+        let ready_at_poll = handle.join().unwrap();
+        if ready_at_poll {
+            assert_eq!(woken.wakes(), 0, "woken although it took the output");
+        } else {
+            assert_eq!(woken.wakes(), 1, "completion lost the wake-up");
+            assert!(task.poll_join_handle(&woken.waker()));
+            assert!(task.take_output());
+        }
+        task.drop_join_handle();
+        assert_eq!(task.output_drops.load(SeqCst), 1);
         assert_eq!(task.freed.load(SeqCst), 1);
     });
 }

@@ -175,6 +175,7 @@ pub(crate) fn publish_completion(task: &TaskRef) {
     let header = task.header();
     match header.state.transition_to_complete() {
         ToComplete::NotifyJoinHandle => header.join_waker.wake(),
+        ToComplete::KeepOutput => {}
         // SAFETY: the JoinHandle is gone, so the output is ours to drop.
         ToComplete::DropOutput => unsafe { (header.vtable.drop_output)(task.as_ptr()) },
     }

@@ -57,6 +57,8 @@ pub(crate) struct Vtable {
     pub(crate) read_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops the output, if it is still there.
     pub(crate) drop_output: unsafe fn(NonNull<Header>),
+    /// True once `read_output` has moved the output out.
+    pub(crate) output_taken: unsafe fn(NonNull<Header>) -> bool,
     /// Frees the allocation.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
 }
@@ -79,6 +81,7 @@ impl<F: Future> Cell<F> {
         cancel: cancel::<F>,
         read_output: read_output::<F>,
         drop_output: drop_output::<F>,
+        output_taken: output_taken::<F>,
         dealloc: dealloc::<F>,
     };
 }
@@ -271,8 +274,57 @@ unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) {
     }
 }
 
+unsafe fn output_taken<F: Future>(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the caller observed COMPLETE and holds the join interest, so
+    // the stage is its alone to read; only `read_output` leaves `Consumed`
+    // after completion.
+    matches!(unsafe { stage::<F>(ptr) }, Stage::Consumed)
+}
+
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the caller dropped the last reference: the `Box<Cell<F>>`
     // made in `allocate` is ours to free.
     drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
+}
+
+// The sizes every task pays for. A million tasks make each byte a
+// megabyte, and the allocator rounds a task up to its next size class
+// (16 bytes on glibc), so a few bytes can cost sixteen.
+#[cfg(all(test, not(loom)))]
+mod layout_tests {
+    use std::mem::size_of;
+
+    use super::{Cell, Header};
+    use crate::task::{JoinError, JoinHandle};
+
+    fn cell_size<F: std::future::Future>(_: &F) -> usize {
+        size_of::<Cell<F>>()
+    }
+
+    #[test]
+    fn join_handle_and_join_error_are_one_pointer() {
+        assert_eq!(size_of::<JoinError>(), 8);
+        assert_eq!(size_of::<JoinHandle<u64>>(), 8);
+    }
+
+    #[test]
+    fn a_small_task_fits_in_80_bytes() {
+        // The header, then the future or its `Result<u64, JoinError>`.
+        let n = 7u64;
+        let task = async move { n };
+        eprintln!("small task {}", cell_size(&task));
+        assert!(cell_size(&task) <= 88, "{}", cell_size(&task));
+    }
+
+    #[test]
+    fn a_sleeping_task_is_header_plus_its_future() {
+        let ms = 3u64;
+        let task = async move { crate::time::sleep(std::time::Duration::from_millis(ms)).await };
+        assert_eq!(size_of::<crate::time::Sleep>(), 40);
+        eprintln!(
+            "header {} sleeping task {}",
+            size_of::<Header>(),
+            cell_size(&task)
+        );
+    }
 }

@@ -1,9 +1,19 @@
 //! The task state word: lifecycle flags and the reference count in one atomic.
 //!
 //! ```text
-//!  bit   0          1        2         3          4               5..
-//!      SCHEDULED  RUNNING  COMPLETE  CANCELLED  JOIN_INTEREST   reference count
+//!  bit   0          1        2         3          4              5            6..
+//!      SCHEDULED  RUNNING  COMPLETE  CANCELLED  JOIN_INTEREST  JOIN_WAKER   reference count
 //! ```
+//!
+//! JOIN_WAKER says the `JoinHandle` stored a waker in the header's
+//! `join_waker` slot (it sets the bit *after* storing the waker). Completion
+//! reads it in the same compare-and-swap that sets COMPLETE, so a task whose
+//! handle never waited (the handle is awaited after the task finished, or
+//! was dropped) completes without touching the waker slot at all. The two
+//! sides cannot miss each other: both are read-modify-writes of this one
+//! word, so one comes first; if the handle's comes first completion sees the
+//! bit (and the waker stored before it), otherwise the handle sees COMPLETE
+//! and takes the output instead of waiting.
 //!
 //! Keeping flags and count in one word lets each transition be a single
 //! compare-and-swap, so a waker on any thread and the executor never disagree
@@ -11,7 +21,7 @@
 //!
 //! Each transition answers with a small `#[must_use]` enum that names what
 //! its caller must do next ([`ToRunning`], [`ToIdle`], [`ToComplete`],
-//! [`ToNotified`], [`ToCancelled`], [`UnsetJoin`], [`RefDec`]), rather than
+//! [`ToNotified`], [`ToCancelled`], [`SetJoinWaker`], [`DropJoin`], [`RefDec`]), rather than
 //! a `bool` whose meaning changes from one method to the next. Ignoring one
 //! is a compile warning, because every answer carries a duty: an enqueue
 //! with the reference the transition took, an output to drop, an
@@ -31,9 +41,11 @@ const COMPLETE: usize = 1 << 2;
 const CANCELLED: usize = 1 << 3;
 /// A `JoinHandle` exists and will read the output.
 const JOIN_INTEREST: usize = 1 << 4;
+/// The `JoinHandle` has stored a waker in the header's `join_waker` slot.
+const JOIN_WAKER: usize = 1 << 5;
 /// One reference: each of the `JoinHandle`, the owner's task list, a run-queue
 /// entry and every `Waker` holds one.
-const REF_ONE: usize = 1 << 5;
+const REF_ONE: usize = 1 << 6;
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// What the executor should do with a task it popped from a queue.
@@ -66,8 +78,12 @@ pub(crate) enum ToIdle {
 #[must_use]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ToComplete {
-    /// A `JoinHandle` still wants the output: keep it and wake the handle.
+    /// A `JoinHandle` waits for the output: keep it and wake the handle's
+    /// stored waker.
     NotifyJoinHandle,
+    /// A `JoinHandle` still wants the output but stored no waker (it has
+    /// not waited yet): keep the output; there is no one to wake.
+    KeepOutput,
     /// The `JoinHandle` is gone: the completing side drops the output.
     DropOutput,
 }
@@ -96,16 +112,29 @@ pub(crate) enum ToCancelled {
     Handled,
 }
 
-/// Who drops the output once the `JoinHandle` gives up its interest.
+/// What a `JoinHandle` must do after [`State::set_join_waker`].
 #[must_use]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum UnsetJoin {
-    /// The task had completed: its output (if not yet taken) is the
-    /// handle's to drop.
-    DropOutput,
-    /// The task has not completed: its completion will see no interest and
-    /// drop the output itself.
-    LeaveToCompletion,
+pub(crate) enum SetJoinWaker {
+    /// Recorded: the task's completion will wake the stored waker.
+    Registered,
+    /// The task completed first: read the output now (no wake will come
+    /// for this registration).
+    Complete,
+}
+
+/// What a dropped `JoinHandle` must do after [`State::drop_join_handle`].
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DropJoin {
+    /// The task had completed: the interest is given up but the handle's
+    /// reference is still held; drop the output (if not yet taken), then
+    /// that reference.
+    DropOutputThenRef,
+    /// The interest and the reference are both given up; others remain.
+    Released,
+    /// The interest and the last reference are given up: free the task.
+    Dealloc,
 }
 
 /// What the caller must do after dropping references.
@@ -173,10 +202,63 @@ impl State {
     /// Marks the future finished, and says who handles the output.
     pub(crate) fn transition_to_complete(&self) -> ToComplete {
         let prev = self.update(|s| (Some((s & !(RUNNING | SCHEDULED)) | COMPLETE), s));
-        if prev & JOIN_INTEREST != 0 {
+        if prev & JOIN_INTEREST == 0 {
+            ToComplete::DropOutput
+        } else if prev & JOIN_WAKER != 0 {
             ToComplete::NotifyJoinHandle
         } else {
-            ToComplete::DropOutput
+            ToComplete::KeepOutput
+        }
+    }
+
+    /// The `JoinHandle` stored a waker (in `join_waker`, before this call):
+    /// records that completion must wake it, unless the task completed
+    /// first.
+    pub(crate) fn set_join_waker(&self) -> SetJoinWaker {
+        self.update(|s| {
+            if s & COMPLETE != 0 {
+                (None, SetJoinWaker::Complete)
+            } else if s & JOIN_WAKER != 0 {
+                (None, SetJoinWaker::Registered)
+            } else {
+                (Some(s | JOIN_WAKER), SetJoinWaker::Registered)
+            }
+        })
+    }
+
+    /// True if the `JoinHandle` has stored a waker (see JOIN_WAKER). Only
+    /// the handle itself sets the bit, so the handle may trust the answer.
+    pub(crate) fn has_join_waker(&self) -> bool {
+        self.0.load(Acquire) & JOIN_WAKER != 0
+    }
+
+    /// A `JoinHandle` goes away: gives up its interest and, unless the task
+    /// has completed (then the output may still need dropping), its
+    /// reference too, in one step.
+    pub(crate) fn drop_join_handle(&self) -> DropJoin {
+        self.update(|s| {
+            debug_assert!(s & JOIN_INTEREST != 0);
+            if s & COMPLETE != 0 {
+                (Some(s & !JOIN_INTEREST), DropJoin::DropOutputThenRef)
+            } else if s & REF_MASK == REF_ONE {
+                (Some((s & !JOIN_INTEREST) - REF_ONE), DropJoin::Dealloc)
+            } else {
+                (Some((s & !JOIN_INTEREST) - REF_ONE), DropJoin::Released)
+            }
+        })
+    }
+
+    /// A `JoinHandle` of a task it saw COMPLETE, whose output it has taken
+    /// or dropped already, goes away: gives up the interest and the
+    /// handle's reference with one atomic subtraction (the handle knows
+    /// JOIN_INTEREST is set, since only it clears the bit).
+    pub(crate) fn release_completed_join(&self) -> RefDec {
+        let prev = self.0.fetch_sub(JOIN_INTEREST + REF_ONE, AcqRel);
+        debug_assert!(prev & JOIN_INTEREST != 0 && prev & COMPLETE != 0);
+        if prev & REF_MASK == REF_ONE {
+            RefDec::Dealloc
+        } else {
+            RefDec::Keep
         }
     }
 
@@ -210,16 +292,6 @@ impl State {
                 )
             }
         })
-    }
-
-    /// The `JoinHandle` is going away; says who drops the output.
-    pub(crate) fn unset_join_interest(&self) -> UnsetJoin {
-        let prev = self.update(|s| (Some(s & !JOIN_INTEREST), s));
-        if prev & COMPLETE != 0 {
-            UnsetJoin::DropOutput
-        } else {
-            UnsetJoin::LeaveToCompletion
-        }
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -285,12 +357,34 @@ mod tests {
     fn join_interest_and_completion_race_has_one_owner() {
         let s = State::new();
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_complete(), ToComplete::NotifyJoinHandle);
-        assert_eq!(s.unset_join_interest(), UnsetJoin::DropOutput);
+        assert_eq!(s.transition_to_complete(), ToComplete::KeepOutput);
+        assert_eq!(s.drop_join_handle(), DropJoin::DropOutputThenRef);
         let s = State::new();
-        assert_eq!(s.unset_join_interest(), UnsetJoin::LeaveToCompletion);
+        assert_eq!(s.drop_join_handle(), DropJoin::Released);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_complete(), ToComplete::DropOutput);
+        assert_eq!(s.ref_dec_by(2), RefDec::Dealloc);
+    }
+
+    #[test]
+    fn completion_wakes_the_join_handle_only_once_it_stored_a_waker() {
+        let s = State::new();
+        assert!(!s.has_join_waker());
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.set_join_waker(), SetJoinWaker::Registered);
+        assert!(s.has_join_waker());
+        assert_eq!(s.set_join_waker(), SetJoinWaker::Registered);
+        assert_eq!(s.transition_to_complete(), ToComplete::NotifyJoinHandle);
+        assert_eq!(s.set_join_waker(), SetJoinWaker::Complete);
+    }
+
+    #[test]
+    fn completed_join_releases_interest_and_reference_in_one_step() {
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_complete(), ToComplete::KeepOutput);
+        assert_eq!(s.ref_dec_by(2), RefDec::Keep);
+        assert_eq!(s.release_completed_join(), RefDec::Dealloc);
     }
 
     #[test]

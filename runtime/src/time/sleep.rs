@@ -75,23 +75,32 @@ pub struct Sleep {
 }
 
 /// Where a registered `Sleep`'s timer lives.
+///
+/// Two words: the common case, a timer in the wheel of the runtime's own
+/// thread, keeps the runtime and a 32-bit wheel key (the wheel never holds
+/// more than `u32::MAX` timers) beside the enum's tag; the rare remote case
+/// is boxed. A million sleeping tasks hold a million of these, so each
+/// word saved is a megabyte (see docs/architecture.md, "Memory per task").
 enum TimerEntry {
     /// In the wheel of the runtime running on the thread that polled it.
-    Local { shared: Arc<Shared>, key: usize },
+    Local { shared: Arc<Shared>, key: u32 },
     /// Registered from a thread that only entered the runtime (see `remote.rs`).
-    Remote {
-        shared: Arc<Shared>,
-        timer: Arc<RemoteTimer>,
-    },
+    Remote(Box<RemoteEntry>),
+}
+
+/// A timer registered through [`Shared::insert_timer_remote`].
+struct RemoteEntry {
+    shared: Arc<Shared>,
+    timer: Arc<RemoteTimer>,
 }
 
 impl std::fmt::Debug for TimerEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TimerEntry::Local { key, .. } => f.debug_struct("Local").field("key", key).finish(),
-            TimerEntry::Remote { timer, .. } => f
+            TimerEntry::Remote(remote) => f
                 .debug_struct("Remote")
-                .field("deadline", &timer.deadline)
+                .field("deadline", &remote.timer.deadline)
                 .finish(),
         }
     }
@@ -130,9 +139,9 @@ impl Sleep {
     fn release(&mut self) {
         let (shared, key) = match self.entry.take() {
             None => return,
-            Some(TimerEntry::Local { shared, key }) => (shared, key),
-            Some(TimerEntry::Remote { shared, timer }) => match timer.cancel() {
-                Some(key) => (shared, key),
+            Some(TimerEntry::Local { shared, key }) => (shared, key as usize),
+            Some(TimerEntry::Remote(remote)) => match remote.timer.cancel() {
+                Some(key) => (remote.shared, key),
                 None => return, // never reached the wheel
             },
         };
@@ -156,13 +165,13 @@ impl Sleep {
                 Some(TimerEntry::Local { shared, key }) => {
                     context::with_current(|local| match local {
                         Some(l) if Arc::ptr_eq(&l.shared, shared) => {
-                            Some(l.timers.borrow_mut().poll(*key, cx.waker()))
+                            Some(l.timers.borrow_mut().poll(*key as usize, cx.waker()))
                         }
                         // Moved to another runtime: register there instead.
                         _ => None,
                     })
                 }
-                Some(TimerEntry::Remote { timer, .. }) => match timer.poll(cx.waker()) {
+                Some(TimerEntry::Remote(remote)) => match remote.timer.poll(cx.waker()) {
                     RemotePoll::Fired => Some(true),
                     RemotePoll::Pending => Some(false),
                     // Its runtime shut down: register with the current one.
@@ -200,7 +209,7 @@ impl Sleep {
                     timers.insert(deadline, cx.waker())
                 };
                 TimerEntry::Local {
-                    key,
+                    key: u32::try_from(key).expect("wheel keys fit in 32 bits"),
                     shared: l.shared.clone(),
                 }
             })
@@ -218,7 +227,7 @@ impl Sleep {
                 "a spindle timer was polled on a thread that entered a runtime that has shut down"
             );
         }
-        TimerEntry::Remote { shared, timer }
+        TimerEntry::Remote(Box::new(RemoteEntry { shared, timer }))
     }
 }
 
