@@ -9,7 +9,8 @@
 //!
 //! # The task list
 //!
-//! Every task not yet finished has an entry in `owned` (a slab), holding
+//! Every task not yet finished has an entry in `owned` (a `TaskList`, a
+//! slab of one word per task, see `task/list.rs`), holding
 //! one of its references, so shutdown can find and drop every future. The
 //! entry's index lives in the task header (`owned_index`). A task spawned
 //! on another thread starts as `NOT_OWNED` and is adopted the first time
@@ -21,11 +22,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 
-use slab::Slab;
 use spindle_reactor::Events;
 
 use crate::coop;
 use crate::driver::{self, BackendFallback, IoShared};
+use crate::task::list::TaskList;
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
 use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToIdle, ToRunning};
 use crate::time::wheel::TimerWheel;
@@ -40,7 +41,7 @@ pub(crate) struct Local {
     pub(crate) shared: Arc<Shared>,
     pub(crate) run_queue: RefCell<VecDeque<TaskRef>>,
     /// Every task not yet finished, so shutdown can drop their futures.
-    pub(super) owned: RefCell<Slab<TaskRef>>,
+    pub(super) owned: RefCell<TaskList>,
     pub(crate) timers: RefCell<TimerWheel>,
     /// Filled by each wait on the poller.
     pub(super) events: RefCell<Events>,
@@ -64,7 +65,7 @@ impl Local {
         Ok(Local {
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
-            owned: RefCell::new(Slab::new()),
+            owned: RefCell::new(TaskList::new()),
             timers: RefCell::new(TimerWheel::new(wheel_start)),
             events: RefCell::new(Events::with_capacity(config.events_capacity)),
             fired: RefCell::new(Vec::new()),

@@ -40,6 +40,7 @@ impl Id {
     /// every spawning thread shares. Blocks never overlap, so ids stay
     /// unique; they are no longer in spawn order across threads (tokio
     /// promises no order either).
+    #[inline]
     pub(crate) fn next() -> Id {
         let n = ID_RANGE
             .try_with(|range| {
@@ -100,6 +101,7 @@ pub(crate) struct CurrentTask {
 }
 
 impl CurrentTask {
+    #[inline]
     pub(crate) fn enter(id: Id) -> CurrentTask {
         let prev = CURRENT.try_with(|c| c.replace(Some(id))).ok().flatten();
         CurrentTask { prev }
@@ -107,6 +109,7 @@ impl CurrentTask {
 }
 
 impl Drop for CurrentTask {
+    #[inline]
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.prev));
     }

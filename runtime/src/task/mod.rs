@@ -59,6 +59,7 @@ mod atomic_waker;
 mod id;
 mod join;
 mod join_set;
+pub(crate) mod list;
 pub(crate) mod loom;
 pub(crate) mod raw;
 mod state;

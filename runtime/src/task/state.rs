@@ -153,10 +153,12 @@ pub(crate) struct State(AtomicUsize);
 impl State {
     /// A new task: scheduled, with a `JoinHandle`, and three references (the
     /// handle, the owner's task list, and the run-queue entry).
+    #[inline]
     pub(crate) fn new() -> State {
         State(AtomicUsize::new(SCHEDULED | JOIN_INTEREST | (3 * REF_ONE)))
     }
 
+    #[inline]
     fn update<T>(&self, mut f: impl FnMut(usize) -> (Option<usize>, T)) -> T {
         let mut cur = self.0.load(Acquire);
         loop {
@@ -169,6 +171,7 @@ impl State {
         }
     }
 
+    #[inline]
     pub(crate) fn transition_to_running(&self) -> ToRunning {
         self.update(|s| {
             debug_assert!(s & RUNNING == 0);
@@ -186,6 +189,7 @@ impl State {
         })
     }
 
+    #[inline]
     pub(crate) fn transition_to_idle(&self) -> ToIdle {
         self.update(|s| {
             debug_assert!(s & RUNNING != 0);
@@ -200,6 +204,7 @@ impl State {
     }
 
     /// Marks the future finished, and says who handles the output.
+    #[inline]
     pub(crate) fn transition_to_complete(&self) -> ToComplete {
         let prev = self.update(|s| (Some((s & !(RUNNING | SCHEDULED)) | COMPLETE), s));
         if prev & JOIN_INTEREST == 0 {
@@ -214,6 +219,7 @@ impl State {
     /// The `JoinHandle` stored a waker (in `join_waker`, before this call):
     /// records that completion must wake it, unless the task completed
     /// first.
+    #[inline]
     pub(crate) fn set_join_waker(&self) -> SetJoinWaker {
         self.update(|s| {
             if s & COMPLETE != 0 {
@@ -228,6 +234,7 @@ impl State {
 
     /// True if the `JoinHandle` has stored a waker (see JOIN_WAKER). Only
     /// the handle itself sets the bit, so the handle may trust the answer.
+    #[inline]
     pub(crate) fn has_join_waker(&self) -> bool {
         self.0.load(Acquire) & JOIN_WAKER != 0
     }
@@ -235,6 +242,7 @@ impl State {
     /// A `JoinHandle` goes away: gives up its interest and, unless the task
     /// has completed (then the output may still need dropping), its
     /// reference too, in one step.
+    #[inline]
     pub(crate) fn drop_join_handle(&self) -> DropJoin {
         self.update(|s| {
             debug_assert!(s & JOIN_INTEREST != 0);
@@ -252,6 +260,7 @@ impl State {
     /// or dropped already, goes away: gives up the interest and the
     /// handle's reference with one atomic subtraction (the handle knows
     /// JOIN_INTEREST is set, since only it clears the bit).
+    #[inline]
     pub(crate) fn release_completed_join(&self) -> RefDec {
         let prev = self.0.fetch_sub(JOIN_INTEREST + REF_ONE, AcqRel);
         debug_assert!(prev & JOIN_INTEREST != 0 && prev & COMPLETE != 0);
@@ -264,6 +273,7 @@ impl State {
 
     /// A wake. On [`ToNotified::Enqueue`] it has taken a new reference for
     /// the queue entry the caller must make.
+    #[inline]
     pub(crate) fn transition_to_notified(&self) -> ToNotified {
         self.update(|s| {
             if s & (COMPLETE | SCHEDULED) != 0 {
@@ -279,6 +289,7 @@ impl State {
     /// An abort. On [`ToCancelled::Enqueue`] it has taken a new reference
     /// for the queue entry the caller must make, so the executor drops the
     /// future.
+    #[inline]
     pub(crate) fn transition_to_cancelled(&self) -> ToCancelled {
         self.update(|s| {
             if s & (COMPLETE | CANCELLED) != 0 {
@@ -294,10 +305,12 @@ impl State {
         })
     }
 
+    #[inline]
     pub(crate) fn is_complete(&self) -> bool {
         self.0.load(Acquire) & COMPLETE != 0
     }
 
+    #[inline]
     pub(crate) fn ref_inc(&self) {
         let prev = self
             .0
@@ -308,12 +321,14 @@ impl State {
     }
 
     /// Drops one reference; [`RefDec::Dealloc`] if it was the last one.
+    #[inline]
     pub(crate) fn ref_dec(&self) -> RefDec {
         self.ref_dec_by(1)
     }
 
     /// Drops `n` references at once; [`RefDec::Dealloc`] if they were the
     /// last.
+    #[inline]
     pub(crate) fn ref_dec_by(&self, n: usize) -> RefDec {
         let prev = self.0.fetch_sub(n * REF_ONE, AcqRel);
         debug_assert!(prev & REF_MASK >= n * REF_ONE);
