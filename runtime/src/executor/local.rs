@@ -34,7 +34,7 @@ use crate::time::wheel::TimerWheel;
 use super::{Config, Shared};
 
 /// `owned_index` of a task that has left its owner's task list.
-pub(crate) const RELEASED: usize = usize::MAX - 1;
+pub(crate) const RELEASED: u32 = u32::MAX - 1;
 
 /// The runtime's own-thread half.
 pub(crate) struct Local {

@@ -22,6 +22,8 @@ use super::raw::{Header, TaskRef};
 const FREE: usize = 1;
 /// End of the free list.
 const NO_FREE: usize = usize::MAX >> 1;
+/// Slot indices stay below the header's `NOT_OWNED` and `RELEASED`.
+const MAX_TASKS: usize = u32::MAX as usize - 1;
 
 /// The unfinished tasks of one runtime, each holding one reference.
 pub(crate) struct TaskList {
@@ -46,25 +48,31 @@ impl TaskList {
         self.len
     }
 
-    /// Stores the task's reference; returns its slot index.
+    /// Stores the task's reference; returns its slot index (a `u32`, as
+    /// kept in the task header).
     #[inline]
-    pub(crate) fn insert(&mut self, task: TaskRef) -> usize {
+    pub(crate) fn insert(&mut self, task: TaskRef) -> u32 {
         let word = task.into_raw().as_ptr() as usize;
         debug_assert_eq!(word & FREE, 0, "task headers are aligned");
         self.len += 1;
-        if self.free_head == NO_FREE {
+        let index = if self.free_head == NO_FREE {
             self.slots.push(word);
-            return self.slots.len() - 1;
-        }
-        let index = self.free_head;
-        self.free_head = self.slots[index] >> 1;
-        self.slots[index] = word;
-        index
+            self.slots.len() - 1
+        } else {
+            let index = self.free_head;
+            self.free_head = self.slots[index] >> 1;
+            self.slots[index] = word;
+            index
+        };
+        // The two highest values mean "not owned" and "released".
+        assert!(index < MAX_TASKS, "more than 4 billion unfinished tasks");
+        index as u32
     }
 
     /// Takes the task out of slot `index`, if that slot holds one.
     #[inline]
-    pub(crate) fn try_remove(&mut self, index: usize) -> Option<TaskRef> {
+    pub(crate) fn try_remove(&mut self, index: u32) -> Option<TaskRef> {
+        let index = index as usize;
         let word = *self.slots.get(index)?;
         if word & FREE != 0 {
             return None;
@@ -120,11 +128,11 @@ mod tests {
             let mut keep = Vec::new();
             let mut indices = Vec::new();
             for i in 0..10u64 {
-                let (queued, owned, join) = allocate(async move { i }, shared.clone(), usize::MAX);
+                let (queued, owned, join) = allocate(async move { i }, shared.clone(), u32::MAX);
                 indices.push(list.insert(owned));
                 keep.push((queued, join));
             }
-            assert_eq!(indices, (0..10).collect::<Vec<_>>());
+            assert_eq!(indices, (0..10).collect::<Vec<u32>>());
             assert_eq!(list.len(), 10);
             let removed: Vec<TaskRef> = [3, 7, 0]
                 .iter()
@@ -132,6 +140,7 @@ mod tests {
                 .collect();
             assert!(list.try_remove(3).is_none(), "a free slot gave a task");
             assert!(list.try_remove(99).is_none());
+            assert!(list.try_remove(u32::MAX).is_none());
             assert_eq!(list.len(), 7);
             // Freed slots come back, most recently freed first, before
             // the list grows.

@@ -342,7 +342,7 @@ mod tests {
             .iter()
             .map(|&d| wheel.insert(start + ms(d), &waker))
             .collect();
-        let removed = |i: usize| i % 3 == 0 || i % 7 == 0;
+        let removed = |i: usize| i.is_multiple_of(3) || i.is_multiple_of(7);
         for (i, &k) in keys.iter().enumerate() {
             if removed(i) {
                 wheel.remove(k);
