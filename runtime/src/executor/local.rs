@@ -28,7 +28,7 @@ use crate::coop;
 use crate::driver::{self, BackendFallback, IoShared};
 use crate::task::list::TaskList;
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
-use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToIdle, ToRunning};
+use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToCompleteReleasing, ToIdle, ToRunning};
 use crate::time::wheel::TimerWheel;
 
 use super::{Config, Shared};
@@ -146,14 +146,17 @@ impl Local {
 
     /// Publishes a finished task's output and takes it off the task list.
     fn complete(&self, task: TaskRef) {
-        publish_completion(&task);
         let slot = task.header().owned_index.get();
         // SAFETY: `owned_index` is only touched on the owner's thread.
         let index = unsafe { std::mem::replace(&mut *slot, RELEASED) };
         let owned = self.owned.borrow_mut().try_remove(index);
         match owned {
-            Some(owned) => raw::drop_two(owned, task),
-            None => drop(task),
+            // Usually one atomic: COMPLETE, and both our references back.
+            Some(owned) => complete_releasing(owned, task),
+            None => {
+                publish_completion(&task);
+                drop(task)
+            }
         }
     }
 }
@@ -170,12 +173,37 @@ pub(crate) fn cancel_and_complete(task: &TaskRef) {
     publish_completion(task);
 }
 
+/// [`publish_completion`] for the executor holding a task's run-queue and
+/// task-list references (`queued`, `owned`): when the handle is not yet
+/// waiting, marking COMPLETE gives both back in the same atomic step.
+fn complete_releasing(owned: TaskRef, queued: TaskRef) {
+    let header = queued.header();
+    match header.state.transition_to_complete_releasing(2) {
+        ToCompleteReleasing::Released => {
+            // The transition took both references: forget them untouched.
+            let _ = owned.into_raw();
+            let _ = queued.into_raw();
+        }
+        ToCompleteReleasing::NotifyJoinHandle => {
+            // SAFETY: our transition to COMPLETE reported the handle's waker.
+            unsafe { header.wake_join_handle() };
+            raw::drop_two(owned, queued);
+        }
+        ToCompleteReleasing::DropOutput => {
+            // SAFETY: the JoinHandle is gone, so the output is ours to drop.
+            unsafe { (header.vtable.drop_output)(queued.as_ptr()) };
+            raw::drop_two(owned, queued);
+        }
+    }
+}
+
 /// Marks the task COMPLETE and hands the output to its `JoinHandle`, or
 /// drops it if no one is waiting for it.
 pub(crate) fn publish_completion(task: &TaskRef) {
     let header = task.header();
     match header.state.transition_to_complete() {
-        ToComplete::NotifyJoinHandle => header.join_waker.wake(),
+        // SAFETY: our transition to COMPLETE reported the handle's waker.
+        ToComplete::NotifyJoinHandle => unsafe { header.wake_join_handle() },
         ToComplete::KeepOutput => {}
         // SAFETY: the JoinHandle is gone, so the output is ours to drop.
         ToComplete::DropOutput => unsafe { (header.vtable.drop_output)(task.as_ptr()) },

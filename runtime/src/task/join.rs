@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use super::abort::abort_task;
 use super::raw::{drop_ref, Header};
-use super::state::{DropJoin, RefDec, SetJoinWaker};
+use super::state::{DropJoin, RefDec, SetJoinWaker, UnsetJoinWaker};
 use super::{AbortHandle, Id};
 
 /// An owned permission to await a spawned task's output.
@@ -77,10 +77,25 @@ impl<T> JoinHandle<T> {
     /// will come for this registration; the caller must look now).
     pub(crate) fn register_completion_waker(&self, waker: &std::task::Waker) -> bool {
         let header = self.header();
-        if header.state.is_complete() {
+        let snapshot = header.state.join_snapshot();
+        if snapshot.complete {
             return true;
         }
-        header.join_waker.register(waker);
+        // The slot protocol is in the module docs of `state.rs`.
+        if snapshot.join_waker {
+            // SAFETY: only this handle ever writes the slot, so a shared
+            // read (beside completion's, at most) races no write.
+            let stored = unsafe { &*header.join_waker.get() };
+            if stored.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                return false;
+            }
+            if header.state.unset_join_waker() == UnsetJoinWaker::Complete {
+                return true;
+            }
+        }
+        // SAFETY: JOIN_WAKER is clear (never set, or cleared by us above)
+        // and the task had not completed, so no one else reads the slot.
+        unsafe { *header.join_waker.get() = Some(waker.clone()) };
         header.state.set_join_waker() == SetJoinWaker::Complete
     }
 
@@ -111,14 +126,10 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let header = self.header();
-        if !header.state.is_complete() {
-            // Store the waker, then tell completion it is there (see
-            // JOIN_WAKER in state.rs); if the task completed meanwhile,
-            // take the output now.
-            header.join_waker.register(cx.waker());
-            if header.state.set_join_waker() == SetJoinWaker::Registered {
-                return Poll::Pending;
-            }
+        // Store the waker for completion to wake (if the task completed
+        // meanwhile, take the output now).
+        if !header.state.is_complete() && !self.register_completion_waker(cx.waker()) {
+            return Poll::Pending;
         }
         // Only a ready answer spends cooperative budget.
         std::task::ready!(crate::coop::poll_proceed(cx));
@@ -140,7 +151,22 @@ impl<T> futures_core::FusedFuture for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let header = self.header();
-        if header.state.is_complete() {
+        // Take our waker back out of the task when the slot is ours (see
+        // `state.rs`). Left there, it would keep the awaiting task alive as
+        // long as this one, and freeing a long chain of tasks that await
+        // each other would recurse once per link. If completion may still
+        // be reading it, the task's deallocation drops it.
+        let snapshot = header.state.join_snapshot();
+        let slot_is_ours = if snapshot.complete || !snapshot.join_waker {
+            !snapshot.join_waker
+        } else {
+            header.state.unset_join_waker() == UnsetJoinWaker::Unset
+        };
+        if slot_is_ours {
+            // SAFETY: JOIN_WAKER is clear: only this handle touches the slot.
+            drop(unsafe { (*header.join_waker.get()).take() });
+        }
+        if snapshot.complete {
             // Usual after an `.await`: the output is the handle's (taken
             // already, or dropped here), so interest and reference go in
             // one atomic step.
@@ -152,13 +178,6 @@ impl<T> Drop for JoinHandle<T> {
                 unsafe { (header.vtable.dealloc)(self.raw) };
             }
             return;
-        }
-        // Take our waker back out of an unfinished task. Left there, it would
-        // keep the awaiting task alive as long as this one, and freeing a
-        // long chain of tasks that await each other would recurse once per
-        // link. Only this handle sets JOIN_WAKER, so the bit is current.
-        if header.state.has_join_waker() {
-            drop(header.join_waker.take());
         }
         match header.state.drop_join_handle() {
             DropJoin::Released => {}

@@ -71,7 +71,7 @@ pub(crate) use atomic_waker::AtomicWaker;
 pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
-pub(crate) use state::{ToComplete, ToIdle, ToRunning};
+pub(crate) use state::{ToComplete, ToCompleteReleasing, ToIdle, ToRunning};
 pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub(crate) use waker::borrowed_waker;
 

@@ -5,15 +5,25 @@
 //!      SCHEDULED  RUNNING  COMPLETE  CANCELLED  JOIN_INTEREST  JOIN_WAKER   reference count
 //! ```
 //!
-//! JOIN_WAKER says the `JoinHandle` stored a waker in the header's
-//! `join_waker` slot (it sets the bit *after* storing the waker). Completion
-//! reads it in the same compare-and-swap that sets COMPLETE, so a task whose
-//! handle never waited (the handle is awaited after the task finished, or
-//! was dropped) completes without touching the waker slot at all. The two
-//! sides cannot miss each other: both are read-modify-writes of this one
-//! word, so one comes first; if the handle's comes first completion sees the
-//! bit (and the waker stored before it), otherwise the handle sees COMPLETE
-//! and takes the output instead of waiting.
+//! JOIN_WAKER guards the header's `join_waker` slot, the `JoinHandle`'s
+//! waker, and doubles as its lock:
+//!
+//! * **Clear**: the slot belongs to the `JoinHandle` alone (the only party
+//!   that ever writes it). It stores its waker there, then sets the bit
+//!   (unless COMPLETE is set by then: it takes the output instead).
+//! * **Set**: the slot is read-only for everyone. Completion, which reads
+//!   the bit in the same compare-and-swap that sets COMPLETE, wakes the
+//!   waker by reference and then clears the bit, handing the slot back. A
+//!   handle that must store a different waker first clears the bit itself,
+//!   which fails once COMPLETE is set (then completion may be reading).
+//!
+//! Both sides decide with read-modify-writes of this one word, so one comes
+//! first: if the handle's, completion sees the bit (and the waker stored
+//! before it); if completion's, the handle sees COMPLETE and takes the
+//! output instead of waiting. A task whose handle never waited (awaited
+//! only after the task finished, or dropped) completes without touching the
+//! slot at all. This is the protocol tokio uses; it keeps the waker slot to
+//! the waker itself, with no lock word of its own.
 //!
 //! Keeping flags and count in one word lets each transition be a single
 //! compare-and-swap, so a waker on any thread and the executor never disagree
@@ -21,7 +31,8 @@
 //!
 //! Each transition answers with a small `#[must_use]` enum that names what
 //! its caller must do next ([`ToRunning`], [`ToIdle`], [`ToComplete`],
-//! [`ToNotified`], [`ToCancelled`], [`SetJoinWaker`], [`DropJoin`], [`RefDec`]), rather than
+//! [`ToCompleteReleasing`], [`ToNotified`], [`ToCancelled`], [`SetJoinWaker`],
+//! [`UnsetJoinWaker`], [`DropJoin`], [`RefDec`]), rather than
 //! a `bool` whose meaning changes from one method to the next. Ignoring one
 //! is a compile warning, because every answer carries a duty: an enqueue
 //! with the reference the transition took, an output to drop, an
@@ -41,7 +52,8 @@ const COMPLETE: usize = 1 << 2;
 const CANCELLED: usize = 1 << 3;
 /// A `JoinHandle` exists and will read the output.
 const JOIN_INTEREST: usize = 1 << 4;
-/// The `JoinHandle` has stored a waker in the header's `join_waker` slot.
+/// The `JoinHandle` has stored a waker in the header's `join_waker` slot,
+/// which is read-only while this is set (see the module docs).
 const JOIN_WAKER: usize = 1 << 5;
 /// One reference: each of the `JoinHandle`, the owner's task list, a run-queue
 /// entry and every `Waker` holds one.
@@ -112,6 +124,20 @@ pub(crate) enum ToCancelled {
     Handled,
 }
 
+/// What the executor must do after [`State::transition_to_complete_releasing`].
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ToCompleteReleasing {
+    /// Done: the output waits for the `JoinHandle`, which is not waiting
+    /// yet, and the executor's references were given back with the
+    /// transition; the task must not be touched again.
+    Released,
+    /// A `JoinHandle` waits: wake its stored waker, then drop the references.
+    NotifyJoinHandle,
+    /// No `JoinHandle`: drop the output, then the references.
+    DropOutput,
+}
+
 /// What a `JoinHandle` must do after [`State::set_join_waker`].
 #[must_use]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -120,6 +146,25 @@ pub(crate) enum SetJoinWaker {
     Registered,
     /// The task completed first: read the output now (no wake will come
     /// for this registration).
+    Complete,
+}
+
+/// The bits a `JoinHandle` looks at before it touches its waker slot.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JoinSnapshot {
+    /// COMPLETE is set: the output is there (or was taken).
+    pub(crate) complete: bool,
+    /// JOIN_WAKER is set: the slot holds a waker and is read-only.
+    pub(crate) join_waker: bool,
+}
+
+/// What a `JoinHandle` may do after [`State::unset_join_waker`].
+#[must_use]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum UnsetJoinWaker {
+    /// The slot is the handle's again: it may write it.
+    Unset,
+    /// The task completed first: leave the slot alone, read the output.
     Complete,
 }
 
@@ -216,6 +261,31 @@ impl State {
         }
     }
 
+    /// Marks the future finished like [`transition_to_complete`], and in
+    /// the same compare-and-swap gives back `refs` references of the
+    /// completing executor when nothing more is to be done with the task:
+    /// a `JoinHandle` wants the output but is not waiting for it
+    /// ([`ToCompleteReleasing::Released`]; the handle's own reference keeps
+    /// the task alive, so this never frees it). Otherwise the references
+    /// are kept, for the caller to drop after waking the handle or dropping
+    /// the output.
+    ///
+    /// [`transition_to_complete`]: State::transition_to_complete
+    #[inline]
+    pub(crate) fn transition_to_complete_releasing(&self, refs: usize) -> ToCompleteReleasing {
+        self.update(|s| {
+            let next = (s & !(RUNNING | SCHEDULED)) | COMPLETE;
+            if s & JOIN_INTEREST == 0 {
+                (Some(next), ToCompleteReleasing::DropOutput)
+            } else if s & JOIN_WAKER != 0 {
+                (Some(next), ToCompleteReleasing::NotifyJoinHandle)
+            } else {
+                debug_assert!(s & REF_MASK > refs * REF_ONE, "the handle holds one");
+                (Some(next - refs * REF_ONE), ToCompleteReleasing::Released)
+            }
+        })
+    }
+
     /// The `JoinHandle` stored a waker (in `join_waker`, before this call):
     /// records that completion must wake it, unless the task completed
     /// first.
@@ -232,11 +302,38 @@ impl State {
         })
     }
 
-    /// True if the `JoinHandle` has stored a waker (see JOIN_WAKER). Only
-    /// the handle itself sets the bit, so the handle may trust the answer.
+    /// Whether the task has completed and whether JOIN_WAKER is set, in
+    /// one load.
     #[inline]
-    pub(crate) fn has_join_waker(&self) -> bool {
-        self.0.load(Acquire) & JOIN_WAKER != 0
+    pub(crate) fn join_snapshot(&self) -> JoinSnapshot {
+        let s = self.0.load(Acquire);
+        JoinSnapshot {
+            complete: s & COMPLETE != 0,
+            join_waker: s & JOIN_WAKER != 0,
+        }
+    }
+
+    /// The `JoinHandle` takes its waker slot back to write it: clears
+    /// JOIN_WAKER, unless the task completed first (then the completing
+    /// side may be reading the slot, and the handle must leave it alone).
+    #[inline]
+    pub(crate) fn unset_join_waker(&self) -> UnsetJoinWaker {
+        self.update(|s| {
+            debug_assert!(s & JOIN_WAKER != 0);
+            if s & COMPLETE != 0 {
+                (None, UnsetJoinWaker::Complete)
+            } else {
+                (Some(s & !JOIN_WAKER), UnsetJoinWaker::Unset)
+            }
+        })
+    }
+
+    /// The completing side has woken the handle's waker and is done
+    /// reading the slot: hands it back to the handle.
+    #[inline]
+    pub(crate) fn unset_join_waker_after_complete(&self) {
+        let prev = self.0.fetch_and(!JOIN_WAKER, AcqRel);
+        debug_assert!(prev & COMPLETE != 0 && prev & JOIN_WAKER != 0);
     }
 
     /// A `JoinHandle` goes away: gives up its interest and, unless the task
@@ -384,13 +481,52 @@ mod tests {
     #[test]
     fn completion_wakes_the_join_handle_only_once_it_stored_a_waker() {
         let s = State::new();
-        assert!(!s.has_join_waker());
+        assert!(!s.join_snapshot().join_waker);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.set_join_waker(), SetJoinWaker::Registered);
-        assert!(s.has_join_waker());
+        assert!(s.join_snapshot().join_waker);
+        assert_eq!(s.unset_join_waker(), UnsetJoinWaker::Unset);
         assert_eq!(s.set_join_waker(), SetJoinWaker::Registered);
         assert_eq!(s.transition_to_complete(), ToComplete::NotifyJoinHandle);
+        assert_eq!(s.unset_join_waker(), UnsetJoinWaker::Complete);
+        s.unset_join_waker_after_complete();
+        assert_eq!(
+            s.join_snapshot(),
+            JoinSnapshot {
+                complete: true,
+                join_waker: false
+            }
+        );
         assert_eq!(s.set_join_waker(), SetJoinWaker::Complete);
+    }
+
+    #[test]
+    fn completion_gives_back_the_executor_references_when_nothing_is_left_to_do() {
+        // A handle that is not waiting: released in the same step.
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(
+            s.transition_to_complete_releasing(2),
+            ToCompleteReleasing::Released
+        );
+        assert_eq!(s.release_completed_join(), RefDec::Dealloc);
+        // A waiting handle, or none: the references stay for the caller.
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.set_join_waker(), SetJoinWaker::Registered);
+        assert_eq!(
+            s.transition_to_complete_releasing(2),
+            ToCompleteReleasing::NotifyJoinHandle
+        );
+        assert_eq!(s.ref_dec_by(2), RefDec::Keep);
+        let s = State::new();
+        assert_eq!(s.drop_join_handle(), DropJoin::Released);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(
+            s.transition_to_complete_releasing(2),
+            ToCompleteReleasing::DropOutput
+        );
+        assert_eq!(s.ref_dec_by(2), RefDec::Dealloc);
     }
 
     #[test]
