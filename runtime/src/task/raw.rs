@@ -418,7 +418,7 @@ mod layout_tests {
     fn a_sleeping_task_is_header_plus_its_future() {
         let ms = 3u64;
         let task = async move { crate::time::sleep(std::time::Duration::from_millis(ms)).await };
-        assert_eq!(size_of::<crate::time::Sleep>(), 40);
+        assert_eq!(size_of::<crate::time::Sleep>(), 32);
         eprintln!(
             "header {} sleeping task {}",
             size_of::<Header>(),
