@@ -74,7 +74,7 @@ pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub(crate) use state::{ToComplete, ToCompleteReleasing, ToIdle, ToRunning};
 pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
-pub(crate) use waker::borrowed_waker;
+pub(crate) use waker::{borrowed_waker, CompactWaker};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::task::CompactWaker;
+
 const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
@@ -55,18 +57,19 @@ const FIRED: u32 = u32::MAX;
 /// bits say which slot (`level * SLOTS + slot`).
 const HEAD_OF: u32 = 1 << 31;
 
-/// One timer: 32 bytes, since a runtime may hold millions.
+/// One timer: 24 bytes, since a runtime may hold millions.
 ///
 /// Where the entry is needs no field of its own: `prev` tells it, being
 /// [`FIRED`] when the entry is in no list, `HEAD_OF | slot` when it is the
 /// first of a slot's list (so unlinking it can update the slot's head),
 /// and the previous entry's key otherwise (keys stay below `HEAD_OF`).
-/// A fired entry's `waker` is the no-op waker, so it needs no `Option`,
-/// and the slab can keep its vacant marker in the waker's vtable pointer.
+/// The waker is a [`CompactWaker`], one word (a task's waker is kept as
+/// its header pointer); a fired entry's is empty, and the slab keeps its
+/// vacant marker in that word's niche.
 struct Entry {
     /// The tick at which the timer is due (not clamped to the wheel's reach).
     when: u64,
-    waker: Waker,
+    waker: CompactWaker,
     prev: u32,
     next: u32,
 }
@@ -141,9 +144,9 @@ impl TimerWheel {
         let key = self.entries.insert(Entry {
             when,
             waker: if fired {
-                Waker::noop().clone()
+                CompactWaker::none()
             } else {
-                waker.clone()
+                CompactWaker::new(waker)
             },
             prev: FIRED,
             next: NIL,
@@ -171,7 +174,7 @@ impl TimerWheel {
             return true;
         }
         if !entry.waker.will_wake(waker) {
-            entry.waker = waker.clone();
+            entry.waker = CompactWaker::new(waker);
         }
         false
     }
@@ -211,7 +214,9 @@ impl TimerWheel {
                 entry.prev = FIRED;
                 entry.next = NIL;
                 if entry.when <= self.elapsed {
-                    fired.push(std::mem::replace(&mut entry.waker, Waker::noop().clone()));
+                    if let Some(waker) = entry.waker.take() {
+                        fired.push(waker);
+                    }
                 } else {
                     // Due later in this slot's span (goes one level lower),
                     // or beyond the reach (goes back to the far end).
@@ -320,12 +325,12 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_32_bytes() {
+    fn an_entry_is_24_bytes() {
         // A million sleeping tasks hold a million entries: each byte here
         // is a megabyte of their memory (the slab keeps its vacant marker
         // in the waker's niche, so it adds nothing).
-        assert_eq!(std::mem::size_of::<Entry>(), 32);
-        assert_eq!(std::mem::size_of::<Option<Entry>>(), 32);
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 24);
     }
 
     #[test]
