@@ -69,7 +69,8 @@ use loom::thread;
 use driver::readiness::{Readiness, READABLE, READ_CLOSED, WRITABLE};
 use support::{model, Tracked};
 use task::state::{
-    RefDec, State, ToCancelled, ToComplete, ToIdle, ToNotified, ToRunning, UnsetJoin,
+    DropJoin, RefDec, SetJoinWaker, State, ToCancelled, ToComplete, ToCompleteReleasing, ToIdle,
+    ToNotified, ToRunning, UnsetJoinWaker,
 };
 use task::UnsafeCell;
 
@@ -97,6 +98,9 @@ struct ModelTask {
     event: AtomicBool,
     /// How many times a reference drop reported "last one".
     freed: AtomicUsize,
+    /// The `JoinHandle`'s waker slot (the header's `join_waker`), guarded
+    /// by JOIN_WAKER: loom's cell fails the model on an unordered touch.
+    join_waker: UnsafeCell<Option<std::task::Waker>>,
 }
 
 impl ModelTask {
@@ -116,6 +120,7 @@ impl ModelTask {
             last_poll_saw_event: AtomicBool::new(false),
             event: AtomicBool::new(false),
             freed: AtomicUsize::new(0),
+            join_waker: UnsafeCell::new(None),
         }
     }
 
@@ -156,24 +161,105 @@ impl ModelTask {
     }
 
     /// `JoinHandle`'s drop: give up the join interest, drop the output if
-    /// the task already completed, drop the handle's reference.
+    /// the task already completed, drop the handle's reference (the same
+    /// steps as `Drop for JoinHandle`).
     fn drop_join_handle(&self) {
-        if self.state.unset_join_interest() == UnsetJoin::DropOutput {
-            self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+        let snapshot = self.state.join_snapshot();
+        let slot_is_ours = if snapshot.complete || !snapshot.join_waker {
+            !snapshot.join_waker
+        } else {
+            self.state.unset_join_waker() == UnsetJoinWaker::Unset
+        };
+        if slot_is_ours {
+            self.join_waker.with_mut(|w| drop(unsafe { (*w).take() }));
         }
-        self.drop_refs(1);
+        if snapshot.complete {
+            self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+            if self.state.release_completed_join() == RefDec::Dealloc {
+                self.freed.fetch_add(1, SeqCst);
+            }
+            return;
+        }
+        match self.state.drop_join_handle() {
+            DropJoin::Released => {}
+            DropJoin::Dealloc => {
+                self.freed.fetch_add(1, SeqCst);
+            }
+            DropJoin::DropOutputThenRef => {
+                self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+                self.drop_refs(1);
+            }
+        }
+    }
+
+    /// `JoinHandle::poll`: if the task has not completed, store `waker`
+    /// and record it (JOIN_WAKER). True if the output may be read now.
+    fn poll_join_handle(&self, waker: &std::task::Waker) -> bool {
+        let snapshot = self.state.join_snapshot();
+        if snapshot.complete {
+            return true;
+        }
+        if snapshot.join_waker {
+            let same = self
+                .join_waker
+                .with(|w| unsafe { (*w).as_ref().is_some_and(|w| w.will_wake(waker)) });
+            if same {
+                return false;
+            }
+            if self.state.unset_join_waker() == UnsetJoinWaker::Complete {
+                return true;
+            }
+        }
+        self.join_waker
+            .with_mut(|w| unsafe { *w = Some(waker.clone()) });
+        self.state.set_join_waker() == SetJoinWaker::Complete
+    }
+
+    /// `Header::wake_join_handle`: after a completion that saw JOIN_WAKER.
+    fn wake_join_handle(&self) {
+        self.join_waker.with(|w| {
+            if let Some(w) = unsafe { &*w } {
+                w.wake_by_ref();
+            }
+        });
+        self.state.unset_join_waker_after_complete();
+    }
+
+    /// Reads the output after `poll_join_handle` said so.
+    fn take_output(&self) -> bool {
+        self.output
+            .with_mut(|out| unsafe { (*out).take() })
+            .is_some()
     }
 
     /// The future finished (returned Ready, or was cancelled): store the
-    /// output and publish it, as `Local::complete` and `publish_completion`.
+    /// output and publish it, as `Local::complete` (`complete_releasing`):
+    /// the run-queue entry's reference and the task-list reference go in the
+    /// completing transition itself when the handle is not waiting.
     fn complete(&self) {
         self.output
             .with_mut(|out| unsafe { *out = Some(Tracked(self.output_drops.clone())) });
-        if self.state.transition_to_complete() == ToComplete::DropOutput {
+        match self.state.transition_to_complete_releasing(2) {
+            ToCompleteReleasing::Released => return,
             // No JoinHandle: the output is the executor's to drop.
-            self.output.with_mut(|out| drop(unsafe { (*out).take() }));
+            ToCompleteReleasing::DropOutput => {
+                self.output.with_mut(|out| drop(unsafe { (*out).take() }))
+            }
+            ToCompleteReleasing::NotifyJoinHandle => self.wake_join_handle(),
         }
-        // The run-queue entry's reference and the task-list reference.
+        self.drop_refs(2);
+    }
+
+    /// The same through `publish_completion` (shutdown and the blocking
+    /// pool): COMPLETE first, the references after.
+    fn complete_then_release(&self) {
+        self.output
+            .with_mut(|out| unsafe { *out = Some(Tracked(self.output_drops.clone())) });
+        match self.state.transition_to_complete() {
+            ToComplete::DropOutput => self.output.with_mut(|out| drop(unsafe { (*out).take() })),
+            ToComplete::NotifyJoinHandle => self.wake_join_handle(),
+            ToComplete::KeepOutput => {}
+        }
         self.drop_refs(2);
     }
 
@@ -239,6 +325,104 @@ fn join_handle_drop_races_completion() {
             thread::spawn(move || task.drop_join_handle())
         };
         task.run_one(true);
+        handle.join().unwrap();
+        assert_eq!(task.output_drops.load(SeqCst), 1);
+        assert_eq!(task.future_drops.load(SeqCst), 1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn join_handle_wait_races_completion() {
+    // A JoinHandle polled on another thread (store the waker, then set
+    // JOIN_WAKER) while the executor completes the task (which reads
+    // JOIN_WAKER in the CAS that sets COMPLETE, and wakes only if set).
+    // Whatever the order the handle gets the output: at its poll, or after
+    // exactly one wake of the waker it stored; never neither (a lost
+    // wake-up), and the output is read once, after it was written.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        let woken = support::CountingWaker::new();
+        let handle = {
+            let task = task.clone();
+            let waker = woken.waker();
+            thread::spawn(move || {
+                let ready = task.poll_join_handle(&waker);
+                if ready {
+                    assert!(task.take_output(), "complete, but no output");
+                }
+                ready
+            })
+        };
+        task.run_one(true);
+        let ready_at_poll = handle.join().unwrap();
+        if ready_at_poll {
+            assert_eq!(woken.wakes(), 0, "woken although it took the output");
+        } else {
+            assert_eq!(woken.wakes(), 1, "completion lost the wake-up");
+            assert!(task.poll_join_handle(&woken.waker()));
+            assert!(task.take_output());
+        }
+        task.drop_join_handle();
+        assert_eq!(task.output_drops.load(SeqCst), 1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn join_handle_changing_its_waker_races_completion() {
+    // The handle waited once (its first waker is stored, JOIN_WAKER set)
+    // and is polled again with another waker while the task completes. The
+    // handle must take the slot back (clear the bit) before writing it,
+    // which fails once COMPLETE is set: loom's cell catches a write that
+    // races completion's read. The handle ends with the output: at the
+    // second poll, or after a wake of the second waker; if completion
+    // came first it may have woken the first one instead, and then the
+    // second poll saw COMPLETE.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        let first = support::CountingWaker::new();
+        let second = support::CountingWaker::new();
+        assert!(!task.poll_join_handle(&first.waker()));
+        let handle = {
+            let task = task.clone();
+            let waker = second.waker();
+            thread::spawn(move || {
+                let ready = task.poll_join_handle(&waker);
+                if ready {
+                    assert!(task.take_output(), "complete, but no output");
+                }
+                ready
+            })
+        };
+        task.run_one(true);
+        let ready = handle.join().unwrap();
+        if !ready {
+            assert_eq!(second.wakes(), 1, "the second waker was never woken");
+            assert_eq!(first.wakes(), 0);
+            assert!(task.poll_join_handle(&second.waker()));
+            assert!(task.take_output());
+        }
+        task.drop_join_handle();
+        assert_eq!(task.output_drops.load(SeqCst), 1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn join_handle_drop_races_completion_through_publish_completion() {
+    // As `join_handle_drop_races_completion`, for the path that sets
+    // COMPLETE before dropping the executor's references.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        let handle = {
+            let task = task.clone();
+            thread::spawn(move || task.drop_join_handle())
+        };
+        let _ = task.queued.fetch_sub(1, SeqCst);
+        assert_eq!(task.state.transition_to_running(), ToRunning::Poll);
+        task.future.with_mut(|f| drop(unsafe { (*f).take() }));
+        task.complete_then_release();
         handle.join().unwrap();
         assert_eq!(task.output_drops.load(SeqCst), 1);
         assert_eq!(task.future_drops.load(SeqCst), 1);

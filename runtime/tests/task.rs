@@ -367,7 +367,9 @@ fn abort_scheduled_task_before_it_ever_runs() {
 #[test]
 fn abort_before_block_on_runs_nothing() {
     bounded(20, || {
-        let rt = Runtime::new().unwrap();
+        // Only a current-thread runtime waits for `block_on` to run tasks;
+        // workers would start this one at once.
+        let rt = support::current_thread();
         let polled = Arc::new(AtomicBool::new(false));
         let p = polled.clone();
         let h = rt.spawn(async move {
@@ -383,7 +385,8 @@ fn abort_before_block_on_runs_nothing() {
 #[test]
 fn abort_finished_task_keeps_its_output() {
     bounded(20, || {
-        block_on(async {
+        // "Finished before the next spawned task" is one thread's order.
+        support::block_on_current_thread(async {
             let output_drops = counter();
             let h = spawn({
                 let d = output_drops.clone();
@@ -1495,5 +1498,82 @@ fn detached_children_release_their_ancestors_without_recursion() {
             spawn(async {}).await.unwrap();
             sleep(Duration::from_millis(1)).await;
         })
+    });
+}
+
+/// Every future and every output is dropped exactly once, whatever becomes
+/// of its task: the output taken by the handle, left in the task by a handle
+/// dropped after completion, dropped by the runtime when the handle went
+/// first, a future aborted before its first poll or while waiting, and a
+/// future still pending when the runtime shuts down. (The task keeps its
+/// future, then its output, in one union whose live field a tag in the
+/// header names; this checks that bookkeeping.)
+#[test]
+fn futures_and_outputs_are_dropped_exactly_once_in_every_ending() {
+    use futures_core::FusedFuture;
+    bounded(20, || {
+        let futures = counter();
+        let outputs = counter();
+        // A future that owns a drop counter and returns another.
+        let task = |wait: bool| {
+            let future_guard = OnDrop(futures.clone());
+            let output = OnDrop(outputs.clone());
+            async move {
+                let _future_guard = future_guard;
+                if wait {
+                    pending::<()>().await;
+                }
+                output
+            }
+        };
+        // "Done after three yields" is one thread's promise: current-thread.
+        let rt = support::current_thread();
+        rt.block_on(async {
+            // Output taken by the handle, which then reports it is done.
+            let mut taken = spawn(task(false));
+            let output = (&mut taken).await.unwrap();
+            assert!(taken.is_terminated());
+            assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (1, 0));
+            drop(output);
+            drop(taken);
+            assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (1, 1));
+
+            // Completed, never read: the handle's drop drops the output.
+            let unread = spawn(task(false));
+            while !unread.is_finished() {
+                yield_now().await;
+            }
+            assert!(!unread.is_terminated());
+            assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (2, 1));
+            drop(unread);
+            assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (2, 2));
+
+            // Handle dropped first: the runtime drops the output.
+            drop(spawn(task(false)));
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (3, 3));
+
+            // Aborted before its first poll, and while waiting: the future
+            // goes (with the output it would have returned, which it owns).
+            let early = spawn(task(true));
+            early.abort();
+            assert!(matches!(early.await, Err(e) if e.is_cancelled()));
+            let waiting = spawn(task(true));
+            yield_now().await;
+            waiting.abort();
+            assert!(matches!(waiting.await, Err(e) if e.is_cancelled()));
+            assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (5, 5));
+
+            // Still pending at shutdown, its handle kept past the runtime.
+            spawn(task(true))
+        });
+        let kept = rt.block_on(async { spawn(task(true)) });
+        drop(rt);
+        assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (7, 7));
+        let joined = block_on(kept);
+        assert!(matches!(joined, Err(e) if e.is_cancelled()));
+        assert_eq!((futures.load(SeqCst), outputs.load(SeqCst)), (7, 7));
     });
 }

@@ -9,7 +9,8 @@
 //!
 //! # The task list
 //!
-//! Every task not yet finished has an entry in `owned` (a slab), holding
+//! Every task not yet finished has an entry in `owned` (a `TaskList`, a
+//! slab of one word per task, see `task/list.rs`), holding
 //! one of its references, so shutdown can find and drop every future. The
 //! entry's index lives in the task header (`owned_index`). A task spawned
 //! on another thread starts as `NOT_OWNED` and is adopted the first time
@@ -21,27 +22,27 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 
-use slab::Slab;
 use spindle_reactor::Events;
 
 use crate::coop;
 use crate::driver::{self, BackendFallback, IoShared};
+use crate::task::list::TaskList;
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
-use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToIdle, ToRunning};
+use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToCompleteReleasing, ToIdle, ToRunning};
 use crate::time::wheel::TimerWheel;
 
 use super::multi_thread::{self, Worker};
 use super::{Config, Shared};
 
 /// `owned_index` of a task that has left its owner's task list.
-pub(crate) const RELEASED: usize = usize::MAX - 1;
+pub(crate) const RELEASED: u32 = u32::MAX - 1;
 
 /// The runtime's own-thread half.
 pub(crate) struct Local {
     pub(crate) shared: Arc<Shared>,
     pub(crate) run_queue: RefCell<VecDeque<TaskRef>>,
     /// Every task not yet finished, so shutdown can drop their futures.
-    pub(super) owned: RefCell<Slab<TaskRef>>,
+    pub(super) owned: RefCell<TaskList>,
     pub(crate) timers: RefCell<TimerWheel>,
     /// Filled by each wait on the poller.
     pub(super) events: RefCell<Events>,
@@ -68,7 +69,7 @@ impl Local {
         Ok(Local {
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
-            owned: RefCell::new(Slab::new()),
+            owned: RefCell::new(TaskList::new()),
             timers: RefCell::new(TimerWheel::new(wheel_start)),
             events: RefCell::new(Events::with_capacity(config.events_capacity)),
             fired: RefCell::new(Vec::new()),
@@ -207,7 +208,6 @@ impl Local {
 
     /// Publishes a finished task's output and takes it off the task list.
     fn complete(&self, task: TaskRef) {
-        publish_completion(&task);
         if let Some(list) = task.header().shared.mt.get().and_then(|l| l.owned.as_ref()) {
             // A multi-threaded runtime's task: its home worker's list, which
             // any worker may change under its lock.
@@ -218,8 +218,11 @@ impl Local {
             let owned = list.tasks.try_remove(index);
             drop(list);
             return match owned {
-                Some(owned) => raw::drop_two(owned, task),
-                None => drop(task),
+                Some(owned) => complete_releasing(owned, task),
+                None => {
+                    publish_completion(&task);
+                    drop(task)
+                }
             };
         }
         let slot = task.header().owned_index.get();
@@ -227,8 +230,12 @@ impl Local {
         let index = unsafe { std::mem::replace(&mut *slot, RELEASED) };
         let owned = self.owned.borrow_mut().try_remove(index);
         match owned {
-            Some(owned) => raw::drop_two(owned, task),
-            None => drop(task),
+            // Usually one atomic: COMPLETE, and both our references back.
+            Some(owned) => complete_releasing(owned, task),
+            None => {
+                publish_completion(&task);
+                drop(task)
+            }
         }
     }
 }
@@ -245,12 +252,38 @@ pub(crate) fn cancel_and_complete(task: &TaskRef) {
     publish_completion(task);
 }
 
+/// [`publish_completion`] for the executor holding a task's run-queue and
+/// task-list references (`queued`, `owned`): when the handle is not yet
+/// waiting, marking COMPLETE gives both back in the same atomic step.
+fn complete_releasing(owned: TaskRef, queued: TaskRef) {
+    let header = queued.header();
+    match header.state.transition_to_complete_releasing(2) {
+        ToCompleteReleasing::Released => {
+            // The transition took both references: forget them untouched.
+            let _ = owned.into_raw();
+            let _ = queued.into_raw();
+        }
+        ToCompleteReleasing::NotifyJoinHandle => {
+            // SAFETY: our transition to COMPLETE reported the handle's waker.
+            unsafe { header.wake_join_handle() };
+            raw::drop_two(owned, queued);
+        }
+        ToCompleteReleasing::DropOutput => {
+            // SAFETY: the JoinHandle is gone, so the output is ours to drop.
+            unsafe { (header.vtable.drop_output)(queued.as_ptr()) };
+            raw::drop_two(owned, queued);
+        }
+    }
+}
+
 /// Marks the task COMPLETE and hands the output to its `JoinHandle`, or
 /// drops it if no one is waiting for it.
 pub(crate) fn publish_completion(task: &TaskRef) {
     let header = task.header();
     match header.state.transition_to_complete() {
-        ToComplete::NotifyJoinHandle => header.join_waker.wake(),
+        // SAFETY: our transition to COMPLETE reported the handle's waker.
+        ToComplete::NotifyJoinHandle => unsafe { header.wake_join_handle() },
+        ToComplete::KeepOutput => {}
         // SAFETY: the JoinHandle is gone, so the output is ours to drop.
         ToComplete::DropOutput => unsafe { (header.vtable.drop_output)(task.as_ptr()) },
     }

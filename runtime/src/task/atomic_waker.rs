@@ -82,6 +82,7 @@ impl AtomicWaker {
     }
 
     /// Takes the stored waker out and wakes it.
+    #[allow(dead_code)] // the runtime uses `take` and `wake_by_ref`; the loom models use this too
     pub(crate) fn wake(&self) {
         if let Some(w) = self.take() {
             w.wake();

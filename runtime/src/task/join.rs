@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use super::abort::abort_task;
 use super::raw::{drop_ref, Header};
-use super::state::UnsetJoin;
+use super::state::{DropJoin, RefDec, SetJoinWaker, UnsetJoinWaker};
 use super::{AbortHandle, Id};
 
 /// An owned permission to await a spawned task's output.
@@ -20,11 +20,11 @@ use super::{AbortHandle, Id};
 /// Awaiting it gives `Ok(output)`, or a [`JoinError`] if the task panicked
 /// or was aborted. Dropping the handle *detaches* the task: it keeps running
 /// and its output is dropped when it finishes.
+///
+/// The handle is one pointer: whether it already returned the output
+/// (`FusedFuture::is_terminated`) is read from the task itself.
 pub struct JoinHandle<T> {
     raw: NonNull<Header>,
-    /// The output was returned: the handle is finished as a future
-    /// (`FusedFuture::is_terminated`).
-    output_taken: bool,
     _output: PhantomData<T>,
 }
 
@@ -40,7 +40,6 @@ impl<T> JoinHandle<T> {
     pub(crate) fn new(raw: NonNull<Header>) -> JoinHandle<T> {
         JoinHandle {
             raw,
-            output_taken: false,
             _output: PhantomData,
         }
     }
@@ -78,11 +77,26 @@ impl<T> JoinHandle<T> {
     /// will come for this registration; the caller must look now).
     pub(crate) fn register_completion_waker(&self, waker: &std::task::Waker) -> bool {
         let header = self.header();
-        if header.state.is_complete() {
+        let snapshot = header.state.join_snapshot();
+        if snapshot.complete {
             return true;
         }
-        header.join_waker.register(waker);
-        header.state.is_complete()
+        // The slot protocol is in the module docs of `state.rs`.
+        if snapshot.join_waker {
+            // SAFETY: only this handle ever writes the slot, so a shared
+            // read (beside completion's, at most) races no write.
+            let stored = unsafe { &*header.join_waker.get() };
+            if stored.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                return false;
+            }
+            if header.state.unset_join_waker() == UnsetJoinWaker::Complete {
+                return true;
+            }
+        }
+        // SAFETY: JOIN_WAKER is clear (never set, or cleared by us above)
+        // and the task had not completed, so no one else reads the slot.
+        unsafe { *header.join_waker.get() = Some(waker.clone()) };
+        header.state.set_join_waker() == SetJoinWaker::Complete
     }
 
     /// Takes the output if the task has completed, spending no cooperative
@@ -100,7 +114,6 @@ impl<T> JoinHandle<T> {
         // holds the join interest, so the output is ours to take; `out` has
         // the type the vtable writes for this task.
         unsafe { (header.vtable.read_output)(self.raw, &mut out as *mut _ as *mut ()) };
-        self.output_taken = true;
         match out {
             Poll::Ready(output) => Some(output),
             Poll::Pending => unreachable!("read_output always writes the output"),
@@ -113,11 +126,10 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let header = self.header();
-        if !header.state.is_complete() {
-            header.join_waker.register(cx.waker());
-            if !header.state.is_complete() {
-                return Poll::Pending;
-            }
+        // Store the waker for completion to wake (if the task completed
+        // meanwhile, take the output now).
+        if !header.state.is_complete() && !self.register_completion_waker(cx.waker()) {
+            return Poll::Pending;
         }
         // Only a ready answer spends cooperative budget.
         std::task::ready!(crate::coop::poll_proceed(cx));
@@ -129,27 +141,58 @@ impl<T> Future for JoinHandle<T> {
 /// its output, so it needs no `.fuse()`.
 impl<T> futures_core::FusedFuture for JoinHandle<T> {
     fn is_terminated(&self) -> bool {
-        self.output_taken
+        let header = self.header();
+        // SAFETY: COMPLETE was observed (Acquire) and this handle holds the
+        // join interest, so the stage is the handle's alone to look at.
+        header.state.is_complete() && unsafe { (header.vtable.output_taken)(self.raw) }
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let header = self.header();
-        // Take our waker back out of an unfinished task. Left there, it would
-        // keep the awaiting task alive as long as this one, and freeing a
-        // long chain of tasks that await each other would recurse once per
-        // link. A completed task's waker was already taken by its completion.
-        if !header.state.is_complete() {
-            drop(header.join_waker.take());
+        // Take our waker back out of the task when the slot is ours (see
+        // `state.rs`). Left there, it would keep the awaiting task alive as
+        // long as this one, and freeing a long chain of tasks that await
+        // each other would recurse once per link. If completion may still
+        // be reading it, the task's deallocation drops it.
+        let snapshot = header.state.join_snapshot();
+        let slot_is_ours = if snapshot.complete || !snapshot.join_waker {
+            !snapshot.join_waker
+        } else {
+            header.state.unset_join_waker() == UnsetJoinWaker::Unset
+        };
+        if slot_is_ours {
+            // SAFETY: JOIN_WAKER is clear: only this handle touches the slot.
+            drop(unsafe { (*header.join_waker.get()).take() });
         }
-        if header.state.unset_join_interest() == UnsetJoin::DropOutput {
-            // SAFETY: the task completed before we gave up interest, so the
-            // output (if not yet taken) is ours to drop.
+        if snapshot.complete {
+            // Usual after an `.await`: the output is the handle's (taken
+            // already, or dropped here), so interest and reference go in
+            // one atomic step.
+            // SAFETY: COMPLETE was observed and we hold the join interest,
+            // so the output (if not yet taken) is ours to drop.
             unsafe { (header.vtable.drop_output)(self.raw) };
+            if header.state.release_completed_join() == RefDec::Dealloc {
+                // SAFETY: that was the last reference.
+                unsafe { (header.vtable.dealloc)(self.raw) };
+            }
+            return;
         }
-        // SAFETY: the handle owned one reference.
-        unsafe { drop_ref(self.raw) };
+        match header.state.drop_join_handle() {
+            DropJoin::Released => {}
+            // SAFETY: the interest and the last reference were ours.
+            DropJoin::Dealloc => unsafe { (header.vtable.dealloc)(self.raw) },
+            DropJoin::DropOutputThenRef => {
+                // SAFETY: the task completed before we gave up interest, so
+                // the output (if not yet taken) is ours to drop; then the
+                // handle's reference goes.
+                unsafe {
+                    (header.vtable.drop_output)(self.raw);
+                    drop_ref(self.raw);
+                }
+            }
+        }
     }
 }
 
@@ -163,16 +206,23 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// Why a task did not produce its output: it panicked, or it was cancelled.
+///
+/// One pointer wide: a cancellation carries nothing, and a panic's message
+/// and payload live in a box of their own. The error sits in every task's
+/// allocation beside the output (`Result<T, JoinError>`), so its size is
+/// paid by every task, while a panic is rare.
 pub struct JoinError {
     repr: Repr,
 }
 
 enum Repr {
     Cancelled,
-    Panic {
-        message: Option<String>,
-        payload: Mutex<Box<dyn Any + Send + 'static>>,
-    },
+    Panic(Box<PanicRepr>),
+}
+
+struct PanicRepr {
+    message: Option<String>,
+    payload: Mutex<Box<dyn Any + Send + 'static>>,
 }
 
 impl JoinError {
@@ -188,10 +238,10 @@ impl JoinError {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned());
         JoinError {
-            repr: Repr::Panic {
+            repr: Repr::Panic(Box::new(PanicRepr {
                 message,
                 payload: Mutex::new(payload),
-            },
+            })),
         }
     }
 
@@ -202,13 +252,13 @@ impl JoinError {
 
     /// True if the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic { .. })
+        matches!(self.repr, Repr::Panic(_))
     }
 
     /// The panic message, if the task panicked with a string.
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panic { message, .. } => message.as_deref(),
+            Repr::Panic(panic) => panic.message.as_deref(),
             Repr::Cancelled => None,
         }
     }
@@ -225,9 +275,10 @@ impl JoinError {
     /// The panic payload, or the error back if the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic { payload, .. } => {
-                Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner()))
-            }
+            Repr::Panic(panic) => Ok(panic
+                .payload
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())),
             Repr::Cancelled => Err(self),
         }
     }
@@ -237,10 +288,10 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("task was cancelled"),
-            Repr::Panic {
-                message: Some(m), ..
-            } => write!(f, "task panicked with message {m:?}"),
-            Repr::Panic { message: None, .. } => f.write_str("task panicked"),
+            Repr::Panic(panic) => match &panic.message {
+                Some(m) => write!(f, "task panicked with message {m:?}"),
+                None => f.write_str("task panicked"),
+            },
         }
     }
 }
@@ -249,7 +300,7 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic { message, .. } => write!(f, "JoinError::Panic({message:?})"),
+            Repr::Panic(panic) => write!(f, "JoinError::Panic({:?})", panic.message),
         }
     }
 }

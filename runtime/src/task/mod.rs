@@ -11,8 +11,9 @@
 //!
 //! # The state machine
 //!
-//! The header starts with one atomic word (see `state.rs`): five flags and a
-//! reference count.
+//! The header starts with one atomic word (see `state.rs`): six flags and a
+//! reference count. One flag, JOIN_WAKER, guards the `JoinHandle`'s waker
+//! slot, so completion touches the slot only when the handle is waiting.
 //!
 //! ```text
 //!             spawn
@@ -37,8 +38,8 @@
 //!   executor sees it when the poll returns and puts the task back at the
 //!   end of the run queue (this is how [`yield_now`] works).
 //! * **Completion** stores the output (or the caught panic), sets COMPLETE
-//!   and wakes the [`JoinHandle`]. If the handle was already dropped, the
-//!   output is dropped right away.
+//!   and wakes the [`JoinHandle`] if it is waiting. If the handle was
+//!   already dropped, the output is dropped right away.
 //! * **Abort** sets CANCELLED. An idle task is scheduled so its executor
 //!   notices; the executor drops the future instead of polling it, and the
 //!   handle receives a cancelled [`JoinError`].
@@ -59,6 +60,7 @@ mod atomic_waker;
 mod id;
 mod join;
 mod join_set;
+pub(crate) mod list;
 pub(crate) mod loom;
 pub(crate) mod raw;
 mod state;
@@ -70,9 +72,9 @@ pub(crate) use atomic_waker::AtomicWaker;
 pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
-pub(crate) use state::{ToComplete, ToIdle, ToRunning};
+pub(crate) use state::{ToComplete, ToCompleteReleasing, ToIdle, ToRunning};
 pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
-pub(crate) use waker::borrowed_waker;
+pub(crate) use waker::{borrowed_waker, CompactWaker};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,12 +3,21 @@
 //! ```text
 //!  Cell<F> (one Box per task)
 //!  +------------------------------+
-//!  | Header                       |  state word, vtable, owning runtime,
-//!  |                              |  slot in the owner's task list, join waker
+//!  | Header (56 bytes)            |  state word, vtable, owning runtime,
+//!  |                              |  slot in the owner's task list and the
+//!  |                              |  stage tag, join waker, task id
 //!  +------------------------------+
-//!  | Stage<F>                     |  Running(F) -> Finished(output) -> Consumed
+//!  | Stage<F>                     |  the future, then its output
 //!  +------------------------------+
 //! ```
+//!
+//! `Stage<F>` is a union: which of its fields is live (the future while the
+//! task runs, the output once it finished, neither once the output was
+//! taken) is told by a one-byte tag in the header, `Header::stage`, which
+//! fits in the header's spare bytes. An enum would have carried that tag
+//! beside the union and rounded the task up by a word: eight bytes a task,
+//! often sixteen after the allocator's rounding. The tag follows the
+//! stage's access rules exactly (who may touch one may touch the other).
 //!
 //! Everything outside this file sees a task as a `NonNull<Header>`; the
 //! `Vtable`, built once per future type, is how it reaches the typed part.
@@ -16,13 +25,13 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use super::atomic_waker::AtomicWaker;
 use super::id::CurrentTask;
 use super::state::{RefDec, State};
 use super::{Id, JoinError};
@@ -30,7 +39,7 @@ use crate::executor::Shared;
 
 /// `owned_index` of a task that has not yet reached its owner's task list
 /// (spawned from another thread and still in the injection queue).
-pub(crate) const NOT_OWNED: usize = usize::MAX;
+pub(crate) const NOT_OWNED: u32 = u32::MAX;
 
 /// The untyped front of every task.
 #[repr(C)]
@@ -40,11 +49,34 @@ pub(crate) struct Header {
     /// The runtime the task belongs to: wakes are sent there.
     pub(crate) shared: Arc<Shared>,
     /// Index in the owner's task list. Touched only on the owner's thread.
-    pub(crate) owned_index: UnsafeCell<usize>,
-    /// The `JoinHandle`'s waker.
-    pub(crate) join_waker: AtomicWaker,
+    pub(crate) owned_index: UnsafeCell<u32>,
+    /// Which field of the stage union is live; touched only by whoever may
+    /// touch the stage (see `stage` below).
+    stage: UnsafeCell<StageTag>,
+    /// The `JoinHandle`'s waker, guarded by the JOIN_WAKER bit of `state`
+    /// (see `state.rs`): only the handle writes it, and only while the bit
+    /// is clear.
+    pub(crate) join_waker: UnsafeCell<Option<Waker>>,
     /// The task's process-wide unique id (`task::Id`).
     pub(crate) id: Id,
+}
+
+impl Header {
+    /// Wakes the `JoinHandle`'s waker after a completion that found
+    /// JOIN_WAKER set, then hands the slot back to the handle.
+    ///
+    /// # Safety
+    /// The caller made the transition to COMPLETE, that transition
+    /// reported the handle's waker (JOIN_WAKER set), and the caller holds
+    /// a reference to the task.
+    pub(crate) unsafe fn wake_join_handle(&self) {
+        // SAFETY: JOIN_WAKER is set, so the slot is read-only for everyone
+        // until we clear the bit below: this shared read races no write.
+        if let Some(waker) = unsafe { &*self.join_waker.get() } {
+            waker.wake_by_ref();
+        }
+        self.state.unset_join_waker_after_complete();
+    }
 }
 
 /// The typed operations on a task, one static table per future type.
@@ -57,6 +89,8 @@ pub(crate) struct Vtable {
     pub(crate) read_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops the output, if it is still there.
     pub(crate) drop_output: unsafe fn(NonNull<Header>),
+    /// True once `read_output` has moved the output out.
+    pub(crate) output_taken: unsafe fn(NonNull<Header>) -> bool,
     /// Frees the allocation.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
     /// Spawned with `spawn_local`: the future may not be `Send`, so on a
@@ -72,9 +106,22 @@ struct Cell<F: Future> {
     stage: UnsafeCell<Stage<F>>,
 }
 
-enum Stage<F: Future> {
-    Running(F),
-    Finished(Result<F::Output, JoinError>),
+/// The typed part of a task: the future, then its output (the tag in the
+/// header says which, see the module docs).
+union Stage<F: Future> {
+    future: ManuallyDrop<F>,
+    output: ManuallyDrop<Result<F::Output, JoinError>>,
+}
+
+/// Which field of a task's `Stage` is live.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum StageTag {
+    /// The future: not yet finished.
+    Running,
+    /// The output (or the panic, or the cancellation), not yet taken.
+    Finished,
+    /// Neither: the output was taken or dropped.
     Consumed,
 }
 
@@ -84,6 +131,7 @@ impl<F: Future> Cell<F> {
         cancel: cancel::<F>,
         read_output: read_output::<F>,
         drop_output: drop_output::<F>,
+        output_taken: output_taken::<F>,
         dealloc: dealloc::<F>,
         pinned: false,
     };
@@ -171,7 +219,7 @@ pub(crate) unsafe fn drop_ref(ptr: NonNull<Header>) {
 pub(crate) fn allocate<F: Future + 'static>(
     future: F,
     shared: Arc<Shared>,
-    owned_index: usize,
+    owned_index: u32,
 ) -> (TaskRef, TaskRef, NonNull<Header>) {
     allocate_with(future, shared, owned_index, &Cell::<F>::VTABLE)
 }
@@ -180,7 +228,7 @@ pub(crate) fn allocate<F: Future + 'static>(
 pub(crate) fn allocate_pinned<F: Future + 'static>(
     future: F,
     shared: Arc<Shared>,
-    owned_index: usize,
+    owned_index: u32,
 ) -> (TaskRef, TaskRef, NonNull<Header>) {
     allocate_with(future, shared, owned_index, &Cell::<F>::VTABLE_PINNED)
 }
@@ -188,7 +236,7 @@ pub(crate) fn allocate_pinned<F: Future + 'static>(
 fn allocate_with<F: Future + 'static>(
     future: F,
     shared: Arc<Shared>,
-    owned_index: usize,
+    owned_index: u32,
     vtable: &'static Vtable,
 ) -> (TaskRef, TaskRef, NonNull<Header>) {
     let cell = Box::new(Cell {
@@ -197,10 +245,13 @@ fn allocate_with<F: Future + 'static>(
             vtable,
             shared,
             owned_index: UnsafeCell::new(owned_index),
-            join_waker: AtomicWaker::new(),
+            stage: UnsafeCell::new(StageTag::Running),
+            join_waker: UnsafeCell::new(None),
             id: Id::next(),
         },
-        stage: UnsafeCell::new(Stage::Running(future)),
+        stage: UnsafeCell::new(Stage {
+            future: ManuallyDrop::new(future),
+        }),
     });
     // SAFETY: Box::into_raw never returns null; Cell is repr(C) with the
     // header first, so the cell pointer is also a header pointer.
@@ -212,34 +263,74 @@ fn allocate_with<F: Future + 'static>(
 /// `ptr` points at a live `Cell<F>` of this `F`, and the caller has the right
 /// to touch the stage: it is the owner thread running the task (`poll`,
 /// `cancel`), or it observed COMPLETE and holds the join interest
-/// (`read_output`, `drop_output`), or it dropped the last reference (`dealloc`).
-unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
+/// (`read_output`, `drop_output`, `output_taken`), or it dropped the last
+/// reference (`dealloc`).
+unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> StageRef<'a, F> {
     // SAFETY: `ptr` is a live `Cell<F>` (the header is its first field, so
-    // the cast is exact), and the caller has exclusive access to the stage.
-    unsafe { &mut *ptr.cast::<Cell<F>>().as_ref().stage.get() }
+    // the cast is exact), and the caller has exclusive access to the stage
+    // and to its tag in the header.
+    unsafe {
+        let cell = ptr.cast::<Cell<F>>().as_ptr();
+        StageRef {
+            tag: &mut *(*cell).header.stage.get(),
+            stage: (*cell).stage.get(),
+        }
+    }
 }
 
-/// Drops whatever the stage holds in place (a pinned future must be dropped
-/// where it lies) and leaves `Consumed`. Returns the panic of a Drop impl.
-unsafe fn clear_stage<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + Send>> {
-    // SAFETY: the stage is valid; after drop_in_place (even one that
-    // unwinds, which still drops the remaining fields) we overwrite it
-    // without reading it.
-    let res = panic::catch_unwind(AssertUnwindSafe(|| unsafe { ptr::drop_in_place(stage) }));
-    // SAFETY: as above: the old value was dropped, so it is overwritten
-    // without being read or dropped again.
-    unsafe { ptr::write(stage, Stage::Consumed) };
-    res.err()
+/// The stage of one task and its tag, borrowed by whoever may touch them.
+struct StageRef<'a, F: Future> {
+    tag: &'a mut StageTag,
+    stage: *mut Stage<F>,
+}
+
+impl<F: Future> StageRef<'_, F> {
+    /// Drops whatever the stage holds in place (a pinned future must be
+    /// dropped where it lies) and leaves it `Consumed`. Returns the panic
+    /// of a Drop impl.
+    fn clear(&mut self) -> Option<Box<dyn Any + Send>> {
+        // The tag changes first: a Drop that panics leaves nothing behind
+        // that a later drop would drop again.
+        let was = std::mem::replace(self.tag, StageTag::Consumed);
+        let stage = self.stage;
+        panic::catch_unwind(AssertUnwindSafe(|| match was {
+            // SAFETY: the tag said which field is live; it is dropped once,
+            // in place, and the tag no longer claims it.
+            StageTag::Running => unsafe { ManuallyDrop::drop(&mut (*stage).future) },
+            // SAFETY: as above.
+            StageTag::Finished => unsafe { ManuallyDrop::drop(&mut (*stage).output) },
+            StageTag::Consumed => {}
+        }))
+        .err()
+    }
+
+    /// Stores the output in a cleared stage.
+    fn finish(&mut self, output: Result<F::Output, JoinError>) {
+        debug_assert_eq!(*self.tag, StageTag::Consumed);
+        // SAFETY: the stage is ours and holds nothing (`Consumed`), so the
+        // write overwrites no live value.
+        unsafe {
+            ptr::write(
+                self.stage,
+                Stage {
+                    output: ManuallyDrop::new(output),
+                },
+            )
+        };
+        *self.tag = StageTag::Finished;
+    }
 }
 
 unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
     // SAFETY: the caller is the owner thread running the task (see above).
-    let stage = unsafe { stage::<F>(ptr) };
-    let Stage::Running(future) = stage else {
-        unreachable!("a task was polled after its future finished")
-    };
-    // SAFETY: the future lives in the heap cell and is never moved.
-    let future = unsafe { Pin::new_unchecked(future) };
+    let mut stage = unsafe { stage::<F>(ptr) };
+    assert!(
+        *stage.tag == StageTag::Running,
+        "a task was polled after its future finished"
+    );
+    // SAFETY: the tag says the future is live; it lives in the heap cell
+    // and is never moved.
+    let future = unsafe { Pin::new_unchecked(&mut *(*stage.stage).future) };
     // `task::id()` inside the future (and in drops the poll makes) answers this task.
     // SAFETY: the caller's reference keeps the header alive.
     let _current = CurrentTask::enter(unsafe { ptr.as_ref() }.id);
@@ -248,12 +339,8 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> bool {
         Ok(Poll::Ready(output)) => Ok(output),
         Err(payload) => Err(JoinError::panic(payload)),
     };
-    // SAFETY: `stage` is valid and ours; `clear_stage` leaves `Consumed`,
-    // which is overwritten without being read.
-    unsafe {
-        clear_stage::<F>(stage);
-        ptr::write(stage, Stage::Finished(finished));
-    }
+    stage.clear();
+    stage.finish(finished);
     true
 }
 
@@ -261,46 +348,109 @@ unsafe fn cancel<F: Future>(ptr: NonNull<Header>) {
     // The future's Drop may ask `task::id()`, as it could while polled.
     // SAFETY: the caller's reference keeps the header alive.
     let _current = CurrentTask::enter(unsafe { ptr.as_ref() }.id);
-    // SAFETY: the caller is the owner thread and the task is not being
-    // polled; `clear_stage` leaves `Consumed`, overwritten without a read.
-    unsafe {
-        let stage = stage::<F>(ptr);
-        let error = match clear_stage::<F>(stage) {
-            Some(payload) => JoinError::panic(payload),
-            None => JoinError::cancelled(),
-        };
-        ptr::write(stage, Stage::Finished(Err(error)));
-    }
+    // SAFETY: the caller is the owner thread and the task is not being polled.
+    let mut stage = unsafe { stage::<F>(ptr) };
+    let error = match stage.clear() {
+        Some(payload) => JoinError::panic(payload),
+        None => JoinError::cancelled(),
+    };
+    stage.finish(Err(error));
 }
 
 unsafe fn read_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
     // SAFETY: the caller observed COMPLETE and holds the join interest, so
-    // the stage is its alone; `dst` points at the JoinHandle's
+    // the stage is its alone.
+    let stage = unsafe { stage::<F>(ptr) };
+    if *stage.tag != StageTag::Finished {
+        panic!("JoinHandle polled after it returned its output");
+    }
+    *stage.tag = StageTag::Consumed;
+    // SAFETY: the tag said the output is live; it is moved out once and the
+    // tag no longer claims it. `dst` points at the JoinHandle's
     // `Poll<Result<F::Output, JoinError>>` slot (see `JoinHandle::poll`),
     // whose old value is `Pending` (nothing to drop).
     unsafe {
-        let stage = stage::<F>(ptr);
-        let dst = dst as *mut Poll<Result<F::Output, JoinError>>;
-        match std::mem::replace(stage, Stage::Consumed) {
-            Stage::Finished(output) => *dst = Poll::Ready(output),
-            _ => panic!("JoinHandle polled after it returned its output"),
-        }
+        let output = ManuallyDrop::take(&mut (*stage.stage).output);
+        *(dst as *mut Poll<Result<F::Output, JoinError>>) = Poll::Ready(output);
     }
 }
 
 unsafe fn drop_output<F: Future>(ptr: NonNull<Header>) {
-    // SAFETY: the caller observed COMPLETE with no JoinHandle interested,
-    // so the output is its alone to drop.
-    unsafe {
-        let stage = stage::<F>(ptr);
-        if matches!(stage, Stage::Finished(_)) {
-            clear_stage::<F>(stage);
-        }
+    // SAFETY: the caller observed COMPLETE and the output is its to drop
+    // (no JoinHandle interested, or it is that handle).
+    let mut stage = unsafe { stage::<F>(ptr) };
+    if *stage.tag == StageTag::Finished {
+        stage.clear();
     }
 }
 
+unsafe fn output_taken<F: Future>(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the caller observed COMPLETE and holds the join interest, so
+    // the stage is its alone to read; only `read_output` leaves `Consumed`
+    // after completion.
+    *unsafe { stage::<F>(ptr) }.tag == StageTag::Consumed
+}
+
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
-    // SAFETY: the caller dropped the last reference: the `Box<Cell<F>>`
-    // made in `allocate` is ours to free.
+    // SAFETY: the caller dropped the last reference, so the stage is its
+    // alone: whatever it still holds is dropped (usually nothing: a task
+    // is freed after its output was taken or dropped).
+    let stage = unsafe { stage::<F>(ptr) };
+    if *stage.tag != StageTag::Consumed {
+        let tag = std::mem::replace(stage.tag, StageTag::Consumed);
+        // SAFETY: as above: the tag said which field is live, and it is
+        // dropped once, in place.
+        unsafe {
+            match tag {
+                StageTag::Running => ManuallyDrop::drop(&mut (*stage.stage).future),
+                StageTag::Finished => ManuallyDrop::drop(&mut (*stage.stage).output),
+                StageTag::Consumed => {}
+            }
+        }
+    }
+    // SAFETY: the `Box<Cell<F>>` made in `allocate` is ours to free; the
+    // stage's fields are `ManuallyDrop`, already dropped above.
     drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
+}
+
+// The sizes every task pays for. A million tasks make each byte a
+// megabyte, and the allocator rounds a task up to its next size class
+// (16 bytes on glibc), so a few bytes can cost sixteen.
+#[cfg(all(test, not(loom)))]
+mod layout_tests {
+    use std::mem::size_of;
+
+    use super::{Cell, Header};
+    use crate::task::{JoinError, JoinHandle};
+
+    fn cell_size<F: std::future::Future>(_: &F) -> usize {
+        size_of::<Cell<F>>()
+    }
+
+    #[test]
+    fn join_handle_and_join_error_are_one_pointer() {
+        assert_eq!(size_of::<JoinError>(), 8);
+        assert_eq!(size_of::<JoinHandle<u64>>(), 8);
+    }
+
+    #[test]
+    fn a_small_task_is_header_plus_two_words() {
+        // The header, then the future or its `Result<u64, JoinError>`.
+        let n = 7u64;
+        let task = async move { n };
+        // 72 bytes, which glibc's malloc serves from its 80-byte class.
+        assert_eq!(cell_size(&task), 56 + 16);
+    }
+
+    #[test]
+    fn a_sleeping_task_is_header_plus_its_future() {
+        let ms = 3u64;
+        let task = async move { crate::time::sleep(std::time::Duration::from_millis(ms)).await };
+        assert_eq!(size_of::<crate::time::Sleep>(), 32);
+        eprintln!(
+            "header {} sleeping task {}",
+            size_of::<Header>(),
+            cell_size(&task)
+        );
+    }
 }

@@ -33,7 +33,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// converts with `.into()`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        deadline,
+        deadline: Deadline::new(deadline),
         entry: None,
         on_turn: false,
         completed: false,
@@ -62,7 +62,7 @@ fn far_future() -> Instant {
 #[must_use = "futures do nothing unless you .await or poll them"]
 #[derive(Debug)]
 pub struct Sleep {
-    deadline: Instant,
+    deadline: Deadline,
     entry: Option<TimerEntry>,
     /// Made by [`advance`](super::advance): completes at the first turn of
     /// the loop that fires timers at (or after) `deadline`, rounded *down*
@@ -74,24 +74,78 @@ pub struct Sleep {
     completed: bool,
 }
 
+/// A `Sleep`'s deadline in one word: signed nanoseconds from a fixed,
+/// process-wide instant (taken the first time one is needed). A
+/// `std::time::Instant` is two words; a million sleeping tasks keep a
+/// million of these. Exact for any instant within about 292 years of that
+/// base; one further away (only a deadline built by adding centuries by
+/// hand) is held as the farthest representable instant, which never comes.
+#[derive(Copy, Clone)]
+struct Deadline(i64);
+
+impl std::fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// The instant every `Deadline` counts from.
+fn deadline_base() -> std::time::Instant {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(std::time::Instant::now)
+}
+
+impl Deadline {
+    fn new(at: Instant) -> Deadline {
+        let (at, base) = (at.into_std(), deadline_base());
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        Deadline(match at.checked_duration_since(base) {
+            Some(after) => nanos(after),
+            None => -nanos(base.duration_since(at)),
+        })
+    }
+
+    fn get(self) -> Instant {
+        let base = deadline_base();
+        let offset = Duration::from_nanos(self.0.unsigned_abs());
+        let at = if self.0 >= 0 {
+            base.checked_add(offset)
+        } else {
+            base.checked_sub(offset)
+        };
+        // Both directions were measured from real instants, so the sum
+        // exists; `base` is only a fallback for the clamped extremes.
+        Instant::from_std(at.unwrap_or(base))
+    }
+}
+
 /// Where a registered `Sleep`'s timer lives.
+///
+/// Two words: the common case, a timer in the wheel of the runtime's own
+/// thread, keeps the runtime and a 32-bit wheel key (the wheel never holds
+/// more than `u32::MAX` timers) beside the enum's tag; the rare remote case
+/// is boxed. A million sleeping tasks hold a million of these, so each
+/// word saved is a megabyte (see docs/architecture.md, "Memory per task").
 enum TimerEntry {
     /// In the wheel of the runtime running on the thread that polled it.
-    Local { shared: Arc<Shared>, key: usize },
+    Local { shared: Arc<Shared>, key: u32 },
     /// Registered from a thread that only entered the runtime (see `remote.rs`).
-    Remote {
-        shared: Arc<Shared>,
-        timer: Arc<RemoteTimer>,
-    },
+    Remote(Box<RemoteEntry>),
+}
+
+/// A timer registered through [`Shared::insert_timer_remote`].
+struct RemoteEntry {
+    shared: Arc<Shared>,
+    timer: Arc<RemoteTimer>,
 }
 
 impl std::fmt::Debug for TimerEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TimerEntry::Local { key, .. } => f.debug_struct("Local").field("key", key).finish(),
-            TimerEntry::Remote { timer, .. } => f
+            TimerEntry::Remote(remote) => f
                 .debug_struct("Remote")
-                .field("deadline", &timer.deadline)
+                .field("deadline", &remote.timer.deadline)
                 .finish(),
         }
     }
@@ -101,7 +155,7 @@ impl Sleep {
     /// The sleep behind [`advance`](super::advance): see `on_turn`.
     pub(crate) fn next_turn_at(deadline: std::time::Instant) -> Sleep {
         Sleep {
-            deadline: deadline.into(),
+            deadline: Deadline::new(deadline.into()),
             entry: None,
             on_turn: true,
             completed: false,
@@ -110,19 +164,19 @@ impl Sleep {
 
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        self.deadline.get()
     }
 
     /// True if the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.deadline.get()
     }
 
     /// Moves the deadline; the next poll registers the new one. A sleep
     /// that had completed waits again.
     pub fn reset(&mut self, deadline: Instant) {
         self.release();
-        self.deadline = deadline;
+        self.deadline = Deadline::new(deadline);
         self.on_turn = false;
         self.completed = false;
     }
@@ -130,9 +184,9 @@ impl Sleep {
     fn release(&mut self) {
         let (shared, key) = match self.entry.take() {
             None => return,
-            Some(TimerEntry::Local { shared, key }) => (shared, key),
-            Some(TimerEntry::Remote { shared, timer }) => match timer.cancel() {
-                Some(key) => (shared, key),
+            Some(TimerEntry::Local { shared, key }) => (shared, key as usize),
+            Some(TimerEntry::Remote(remote)) => match remote.timer.cancel() {
+                Some(key) => (remote.shared, key),
                 None => return, // never reached the wheel
             },
         };
@@ -156,13 +210,13 @@ impl Sleep {
                 Some(TimerEntry::Local { shared, key }) => {
                     context::with_current(|local| match local {
                         Some(l) if Arc::ptr_eq(&l.shared, shared) => {
-                            Some(l.timers.borrow_mut().poll(*key, cx.waker()))
+                            Some(l.timers.borrow_mut().poll(*key as usize, cx.waker()))
                         }
                         // Moved to another runtime: register there instead.
                         _ => None,
                     })
                 }
-                Some(TimerEntry::Remote { timer, .. }) => match timer.poll(cx.waker()) {
+                Some(TimerEntry::Remote(remote)) => match remote.timer.poll(cx.waker()) {
                     RemotePoll::Fired => Some(true),
                     RemotePoll::Pending => Some(false),
                     // Its runtime shut down: register with the current one.
@@ -178,7 +232,7 @@ impl Sleep {
                 Some(false) => return Poll::Pending,
                 None => self.release(),
             }
-            if !self.on_turn && Instant::now() >= self.deadline {
+            if !self.on_turn && Instant::now() >= self.deadline.get() {
                 return Poll::Ready(());
             }
             self.entry = Some(self.register(cx));
@@ -193,14 +247,14 @@ impl Sleep {
         let local = context::with_current(|local| {
             local.map(|l| {
                 let mut timers = l.timers.borrow_mut();
-                let deadline = self.deadline.into_std();
+                let deadline = self.deadline.get().into_std();
                 let key = if self.on_turn {
                     timers.insert_on_turn(deadline, cx.waker())
                 } else {
                     timers.insert(deadline, cx.waker())
                 };
                 TimerEntry::Local {
-                    key,
+                    key: u32::try_from(key).expect("wheel keys fit in 32 bits"),
                     shared: l.shared.clone(),
                 }
             })
@@ -212,13 +266,13 @@ impl Sleep {
             "a spindle timer was polled outside a runtime; timers work inside block_on, \
              a spawned task, a spawn_blocking closure or under Handle::enter",
         );
-        let timer = RemoteTimer::new(self.deadline.into_std(), cx.waker());
+        let timer = RemoteTimer::new(self.deadline.get().into_std(), cx.waker());
         if !shared.insert_timer_remote(timer.clone()) {
             panic!(
                 "a spindle timer was polled on a thread that entered a runtime that has shut down"
             );
         }
-        TimerEntry::Remote { shared, timer }
+        TimerEntry::Remote(Box::new(RemoteEntry { shared, timer }))
     }
 }
 
@@ -246,5 +300,33 @@ impl FusedFuture for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleep_is_four_words() {
+        // The deadline (one word), the wheel registration (two), the flags.
+        assert_eq!(std::mem::size_of::<Sleep>(), 32);
+    }
+
+    #[test]
+    fn deadlines_round_trip_exactly_on_both_sides_of_the_base() {
+        let now = std::time::Instant::now();
+        let base = deadline_base();
+        for at in [
+            now,
+            base,
+            base + Duration::from_nanos(1),
+            now + Duration::from_millis(1_234_567),
+            now + Duration::from_secs(86_400 * 365 * 30),
+            base.checked_sub(Duration::from_nanos(1)).unwrap_or(base),
+        ] {
+            let at = Instant::from_std(at);
+            assert_eq!(Deadline::new(at).get(), at);
+        }
     }
 }

@@ -41,28 +41,43 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::task::CompactWaker;
+
 const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
 /// The farthest deadline the wheel can hold, in ticks (about 2.2 years).
 const MAX_TICKS: u64 = (1 << (SLOT_BITS as u64 * LEVELS as u64)) - 1;
+/// "No entry": the end of a slot's list, an empty slot.
 const NIL: u32 = u32::MAX;
+/// `Entry::prev` of an entry in no list: its deadline passed (its waker
+/// was taken and woken), or it was never linked.
+const FIRED: u32 = u32::MAX;
+/// Set in `Entry::prev` of the first entry of a slot's list; the other
+/// bits say which slot (`level * SLOTS + slot`).
+const HEAD_OF: u32 = 1 << 31;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Place {
-    /// Linked into `levels[level].heads[slot]`.
-    Linked { level: u8, slot: u8 },
-    /// Its deadline passed; its waker was taken and woken.
-    Fired,
-}
-
+/// One timer: 24 bytes, since a runtime may hold millions.
+///
+/// Where the entry is needs no field of its own: `prev` tells it, being
+/// [`FIRED`] when the entry is in no list, `HEAD_OF | slot` when it is the
+/// first of a slot's list (so unlinking it can update the slot's head),
+/// and the previous entry's key otherwise (keys stay below `HEAD_OF`).
+/// The waker is a [`CompactWaker`], one word (a task's waker is kept as
+/// its header pointer); a fired entry's is empty, and the slab keeps its
+/// vacant marker in that word's niche.
 struct Entry {
     /// The tick at which the timer is due (not clamped to the wheel's reach).
     when: u64,
-    waker: Option<Waker>,
+    waker: CompactWaker,
     prev: u32,
     next: u32,
-    place: Place,
+}
+
+impl Entry {
+    fn is_linked(&self) -> bool {
+        self.prev != FIRED
+    }
 }
 
 struct Level {
@@ -128,12 +143,15 @@ impl TimerWheel {
         let fired = when <= self.elapsed;
         let key = self.entries.insert(Entry {
             when,
-            waker: (!fired).then(|| waker.clone()),
-            prev: NIL,
+            waker: if fired {
+                CompactWaker::none()
+            } else {
+                CompactWaker::new(waker)
+            },
+            prev: FIRED,
             next: NIL,
-            place: Place::Fired,
         });
-        assert!(key < NIL as usize, "more than 4 billion live timers");
+        assert!(key < HEAD_OF as usize, "more than 2 billion live timers");
         if !fired {
             self.link(key as u32);
         }
@@ -152,22 +170,19 @@ impl TimerWheel {
     /// will be woken.
     pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> bool {
         let entry = &mut self.entries[key];
-        match entry.place {
-            Place::Fired => true,
-            Place::Linked { .. } => {
-                match &entry.waker {
-                    Some(w) if w.will_wake(waker) => {}
-                    _ => entry.waker = Some(waker.clone()),
-                }
-                false
-            }
+        if !entry.is_linked() {
+            return true;
         }
+        if !entry.waker.will_wake(waker) {
+            entry.waker = CompactWaker::new(waker);
+        }
+        false
     }
 
     /// Removes a timer, fired or not.
     pub(crate) fn remove(&mut self, key: usize) {
         if let Some(entry) = self.entries.get(key) {
-            if matches!(entry.place, Place::Linked { .. }) {
+            if entry.is_linked() {
                 self.unlink(key as u32);
             }
             self.entries.remove(key);
@@ -196,12 +211,11 @@ impl TimerWheel {
             while key != NIL {
                 let entry = &mut self.entries[key as usize];
                 let next = entry.next;
-                entry.prev = NIL;
+                entry.prev = FIRED;
                 entry.next = NIL;
                 if entry.when <= self.elapsed {
-                    entry.place = Place::Fired;
-                    if let Some(w) = entry.waker.take() {
-                        fired.push(w);
+                    if let Some(waker) = entry.waker.take() {
+                        fired.push(waker);
                     }
                 } else {
                     // Due later in this slot's span (goes one level lower),
@@ -234,12 +248,8 @@ impl TimerWheel {
             self.entries[head as usize].prev = key;
         }
         let entry = &mut self.entries[key as usize];
-        entry.prev = NIL;
+        entry.prev = HEAD_OF | (level * SLOTS + slot) as u32;
         entry.next = head;
-        entry.place = Place::Linked {
-            level: level as u8,
-            slot: slot as u8,
-        };
         let lvl = &mut self.levels[level];
         lvl.heads[slot] = key;
         lvl.occupied |= 1 << slot;
@@ -247,26 +257,28 @@ impl TimerWheel {
 
     fn unlink(&mut self, key: u32) {
         let entry = &self.entries[key as usize];
-        let Place::Linked { level, slot } = entry.place else {
+        if !entry.is_linked() {
             return;
-        };
+        }
         let (prev, next) = (entry.prev, entry.next);
-        let (level, slot) = (level as usize, slot as usize);
-        if prev == NIL {
+        if prev & HEAD_OF != 0 {
+            // First of its slot: the next entry (if any) becomes the head
+            // and inherits the slot marker, copied below.
+            let code = (prev & !HEAD_OF) as usize;
+            let (level, slot) = (code / SLOTS, code % SLOTS);
             self.levels[level].heads[slot] = next;
+            if next == NIL {
+                self.levels[level].occupied &= !(1 << slot);
+            }
         } else {
             self.entries[prev as usize].next = next;
         }
         if next != NIL {
             self.entries[next as usize].prev = prev;
         }
-        if self.levels[level].heads[slot] == NIL {
-            self.levels[level].occupied &= !(1 << slot);
-        }
         let entry = &mut self.entries[key as usize];
-        entry.prev = NIL;
+        entry.prev = FIRED;
         entry.next = NIL;
-        entry.place = Place::Fired;
     }
 
     /// The first non-empty slot at or after the current time, lowest level
@@ -310,6 +322,49 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn an_entry_is_24_bytes() {
+        // A million sleeping tasks hold a million entries: each byte here
+        // is a megabyte of their memory (the slab keeps its vacant marker
+        // in the waker's niche, so it adds nothing).
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 24);
+    }
+
+    #[test]
+    fn removing_heads_middles_and_tails_keeps_every_slot_list_whole() {
+        // Many timers share a few slots; removing entries at every
+        // position of a list (head, middle, tail) must leave the others
+        // firing on time and the removed ones never.
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(start);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let deadlines: Vec<u64> = (0..300).map(|i| 1 + (i % 5) * 70).collect();
+        let keys: Vec<usize> = deadlines
+            .iter()
+            .map(|&d| wheel.insert(start + ms(d), &waker))
+            .collect();
+        let removed = |i: usize| i.is_multiple_of(3) || i.is_multiple_of(7);
+        for (i, &k) in keys.iter().enumerate() {
+            if removed(i) {
+                wheel.remove(k);
+            }
+        }
+        let mut fired = Vec::new();
+        for t in 0..=281 {
+            wheel.advance(start + ms(t), &mut fired);
+            for (i, &k) in keys.iter().enumerate() {
+                if !removed(i) {
+                    assert_eq!(wheel.poll(k, &waker), deadlines[i] <= t, "timer {i} at {t}");
+                }
+            }
+        }
+        let kept = (0..keys.len()).filter(|&i| !removed(i)).count();
+        assert_eq!(fired.len(), kept);
+        assert_eq!(wheel.next_timeout(start + ms(281)), None);
     }
 
     #[test]

@@ -89,8 +89,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::Se
 use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::thread::JoinHandle as ThreadHandle;
 
-use slab::Slab;
-
+use crate::task::list::TaskList;
 use crate::task::raw::{self, TaskRef};
 use crate::task::JoinHandle;
 
@@ -142,7 +141,7 @@ pub(crate) struct MtLink {
 
 /// A worker's task list.
 pub(crate) struct OwnedTasks {
-    pub(crate) tasks: Slab<TaskRef>,
+    pub(crate) tasks: TaskList,
     /// Set once the worker has dropped its tasks: later spawns onto it are
     /// cancelled at once.
     pub(crate) closed: bool,
@@ -263,7 +262,7 @@ impl MultiThread {
             group_id,
             owned: owned.then(|| {
                 Mutex::new(OwnedTasks {
-                    tasks: Slab::new(),
+                    tasks: TaskList::new(),
                     closed: false,
                 })
             }),
