@@ -59,8 +59,9 @@ use measure::{
 };
 
 /// Echo throughput over loopback: a spindle server against a tokio server,
-/// each pinned to one CPU, the load generator on another. Without --serve
-/// or --load it runs every point (the parent mode).
+/// each pinned to one CPU, the load generator on another (or, with
+/// `--flavor multi_thread`, both multi-threaded and unpinned). Without
+/// --serve or --load it runs every point (the parent mode).
 #[derive(Parser, Debug)]
 #[command(
     name = "echo",
