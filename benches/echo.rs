@@ -5,6 +5,8 @@
 //! cargo bench -p spindle-benches --bench echo -- --secs 5 --runs 3    # the defaults
 //! cargo bench -p spindle-benches --bench echo -- --serve spindle --addr 127.0.0.1:7000
 //! cargo bench -p spindle-benches --bench echo -- --load --addr 127.0.0.1:7000 --conns 50 --secs 5 --size 64
+//! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread              # spindle-mt vs tokio-mt
+//! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread --workers 2 --secs 3 --runs 3
 //! ```
 //!
 //! Modes of this one binary:
@@ -12,6 +14,10 @@
 //!   per connection, `readable().await` + `try_read` + `try_write` with a
 //!   stack buffer. Both servers are generated from one macro, so the code is
 //!   the same apart from the runtime's paths. Prints `LISTENING <addr>`.
+//! * `--serve spindle-mt|tokio-mt --workers W --addr A`: the same server on
+//!   a multi-threaded runtime of `W` workers (default 2); the accept loop is
+//!   a task of its own (spawned from `block_on`), so it and every
+//!   connection's task run on the workers.
 //! * `--load --addr A --conns N [--idle I] --secs S --size 64`: the load
 //!   generator (tokio multi-thread runtime, one worker per CPU it may use).
 //!   It opens `I` idle connections that never send, then `N` busy ones, each
@@ -29,6 +35,10 @@
 //!   other processes used during each run; a run during which they used
 //!   more than `--max-other` (default 0.10 of a CPU) is repeated, up to
 //!   `--attempts` (default 3) times in all, keeping the least disturbed.
+//! * `--flavor multi_thread` (parent): the multi-threaded servers instead,
+//!   `spindle-mt` against `tokio-mt` with `--workers` each, at 50 and 1000
+//!   connections, with the server and the load generator *unpinned* (the
+//!   scheduler spreads the workers and the load over the CPUs).
 //!
 //! Both servers and the load generator raise their soft `RLIMIT_NOFILE` to
 //! the hard limit. Loopback only.
@@ -45,12 +55,13 @@ use clap::Parser;
 mod measure;
 use measure::{
     field, has_taskset, least_disturbed, median, pin_to_cpu, pinned, raise_nofile, read_line,
-    vm_rss_kb, CargoBenchArgs, ChildArgs, CpuSample, KillOnDrop, Quiet, ServerChild,
+    unpinned, vm_rss_kb, CargoBenchArgs, ChildArgs, CpuSample, KillOnDrop, Quiet, ServerChild,
 };
 
 /// Echo throughput over loopback: a spindle server against a tokio server,
-/// each pinned to one CPU, the load generator on another. Without --serve
-/// or --load it runs every point (the parent mode).
+/// each pinned to one CPU, the load generator on another (or, with
+/// `--flavor multi_thread`, both multi-threaded and unpinned). Without
+/// --serve or --load it runs every point (the parent mode).
 #[derive(Parser, Debug)]
 #[command(
     name = "echo",
@@ -77,6 +88,13 @@ struct Args {
     /// Runs per point and server kind (parent mode).
     #[arg(long, value_name = "N", default_value_t = 3)]
     runs: usize,
+    /// Which servers the parent measures: the current-thread ones, pinned,
+    /// or the multi-threaded ones (`spindle-mt`, `tokio-mt`), unpinned.
+    #[arg(long, value_name = "FLAVOR", default_value = "current_thread", value_parser = ["current_thread", "multi_thread"])]
+    flavor: String,
+    /// Worker threads of a multi-threaded server.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    workers: usize,
     #[command(flatten)]
     quiet: Quiet,
     #[command(flatten)]
@@ -104,7 +122,7 @@ enum Step {
 /// is not part of any task's state: an idle connection costs its task, its
 /// socket and the runtime's registration, nothing more.
 macro_rules! echo_server {
-    ($serve:ident, $conn:ident, $step:ident, $rt:expr, $spawn:path, $listener:ty, $stream:ty, $write_ext:path) => {
+    ($serve:ident, $serve_mt:ident, $accept:ident, $conn:ident, $step:ident, $rt:expr, $rt_mt:expr, $spawn:path, $listener:ty, $stream:ty, $write_ext:path) => {
         fn $step(stream: &$stream) -> io::Result<Step> {
             let mut buf = [0u8; 1024];
             let n = match stream.try_read(&mut buf) {
@@ -138,22 +156,34 @@ macro_rules! echo_server {
             }
         }
 
+        async fn $accept(addr: String) {
+            let listener = <$listener>::bind(addr).await.expect("bind");
+            println!("LISTENING {}", listener.local_addr().expect("local_addr"));
+            io::stdout().flush().unwrap();
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        $spawn(async move {
+                            let _ = $conn(stream).await;
+                        });
+                    }
+                    Err(e) => eprintln!("accept: {e}"),
+                }
+            }
+        }
+
         fn $serve(addr: &str) {
             let rt = $rt;
-            rt.block_on(async {
-                let listener = <$listener>::bind(addr).await.expect("bind");
-                println!("LISTENING {}", listener.local_addr().expect("local_addr"));
-                io::stdout().flush().unwrap();
-                loop {
-                    match listener.accept().await {
-                        Ok((stream, _)) => {
-                            $spawn(async move {
-                                let _ = $conn(stream).await;
-                            });
-                        }
-                        Err(e) => eprintln!("accept: {e}"),
-                    }
-                }
+            rt.block_on($accept(addr.to_string()))
+        }
+
+        /// On a multi-threaded runtime: the accept loop is a task too, so
+        /// nothing runs on the `block_on` thread.
+        fn $serve_mt(addr: &str, workers: usize) {
+            let rt = ($rt_mt)(workers);
+            let addr = addr.to_string();
+            rt.block_on(async move {
+                let _ = $spawn($accept(addr)).await;
             })
         }
     };
@@ -161,9 +191,16 @@ macro_rules! echo_server {
 
 echo_server!(
     serve_spindle,
+    serve_spindle_mt,
+    accept_spindle,
     conn_spindle,
     step_spindle,
     spindle::Runtime::new().expect("spindle runtime"),
+    |workers| spindle::Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .expect("spindle runtime"),
     spindle::spawn,
     spindle::net::TcpListener,
     spindle::net::TcpStream,
@@ -172,9 +209,16 @@ echo_server!(
 
 echo_server!(
     serve_tokio,
+    serve_tokio_mt,
+    accept_tokio,
     conn_tokio,
     step_tokio,
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime"),
+    |workers| tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("tokio runtime"),
@@ -259,10 +303,21 @@ struct Point {
 }
 
 fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) -> Point {
-    let server = ServerChild::start(kind, taskset);
+    let multi_thread = kind.ends_with("-mt");
+    let server = if multi_thread {
+        let mut cmd = unpinned();
+        cmd.args(["--workers", &args.workers.to_string()]);
+        ServerChild::start_from(cmd, kind)
+    } else {
+        ServerChild::start(kind, taskset)
+    };
     let (server_pid, addr) = (server.pid, &server.addr);
 
-    let mut client = pinned(1, taskset);
+    let mut client = if multi_thread {
+        unpinned()
+    } else {
+        pinned(1, taskset)
+    };
     client
         .args(["--load", "--addr", addr])
         .args(["--conns", &conns.to_string()])
@@ -298,23 +353,35 @@ fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) 
 fn parent(args: &Args) {
     let taskset = has_taskset();
     let quiet = args.quiet;
-    let kinds = ["spindle", "tokio"];
+    let multi_thread = args.flavor == "multi_thread";
+    let kinds = if multi_thread {
+        ["spindle-mt", "tokio-mt"]
+    } else {
+        ["spindle", "tokio"]
+    };
     // (label, busy conns, idle conns, runs)
-    let points = [
+    let mut points = vec![
         ("50 conns", 50usize, 0usize, args.runs),
         ("1000 conns", 1000, 0, args.runs),
-        ("9000 idle + 50 busy", 50, 9000, 1),
     ];
-    println!(
-        "echo: {}-byte messages, {} s per point, server on CPU 0, load on CPU 1 ({})",
-        args.size,
-        args.secs,
-        if taskset {
-            "taskset"
-        } else {
-            "sched_setaffinity"
-        }
-    );
+    if multi_thread {
+        println!(
+            "echo: {}-byte messages, {} s per point, {} workers per server, server and load unpinned",
+            args.size, args.secs, args.workers
+        );
+    } else {
+        points.push(("9000 idle + 50 busy", 50, 9000, 1));
+        println!(
+            "echo: {}-byte messages, {} s per point, server on CPU 0, load on CPU 1 ({})",
+            args.size,
+            args.secs,
+            if taskset {
+                "taskset"
+            } else {
+                "sched_setaffinity"
+            }
+        );
+    }
     let mut table = Vec::new();
     for (label, conns, idle, runs) in points {
         let mut res: [Vec<Point>; 2] = [Vec::new(), Vec::new()];
@@ -328,7 +395,7 @@ fn parent(args: &Args) {
                     |p| p.foreign_util,
                     |p, attempt| {
                         println!(
-                        "  {label:<20} run {}/{runs} {:<7} {:>8.0} req/s {:>6.2} us CPU/req  server {:>3.0}% CPU  load {:>3.0}% CPU  other {:>3.0}% CPU {:>6.1} MiB RSS{}",
+                        "  {label:<20} run {}/{runs} {:<10} {:>8.0} req/s {:>6.2} us CPU/req  server {:>3.0}% CPU  load {:>3.0}% CPU  other {:>3.0}% CPU {:>6.1} MiB RSS{}",
                         run + 1,
                         kinds[k],
                         p.rps,
@@ -408,7 +475,9 @@ fn main() {
         match kind {
             "spindle" => serve_spindle(addr),
             "tokio" => serve_tokio(addr),
-            _ => panic!("--serve spindle|tokio"),
+            "spindle-mt" => serve_spindle_mt(addr, args.workers),
+            "tokio-mt" => serve_tokio_mt(addr, args.workers),
+            _ => panic!("--serve spindle|tokio|spindle-mt|tokio-mt"),
         }
     } else if args.load {
         raise_nofile();

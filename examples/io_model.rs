@@ -14,7 +14,8 @@
 //!
 //! Models: `blocking`, `threads`, `fork`, `nonblocking`, `select`, `poll`,
 //! `epoll`, `spindle-epoll`, `spindle-poll`, `spindle-select`,
-//! `spindle-io_uring`, and `spindle-sharded` (one runtime per CPU) (default:
+//! `spindle-io_uring`, `spindle-mt` (the multi-threaded runtime, a worker per
+//! CPU) and `spindle-sharded` (one runtime per CPU) (default:
 //! `epoll`).
 
 // Uses only part of the module.

@@ -140,6 +140,12 @@ pub fn pinned(cpu: usize, taskset: bool) -> Command {
     }
 }
 
+/// A command for this binary, on no CPU in particular (the scheduler
+/// places it, and may move it).
+pub fn unpinned() -> Command {
+    Command::new(std::env::current_exe().expect("current_exe"))
+}
+
 /// Reads one line of a child's stdout, trimmed; panics if the child closed it.
 pub fn read_line(out: &mut BufReader<ChildStdout>, what: &str) -> String {
     let mut line = String::new();
@@ -164,7 +170,13 @@ impl ServerChild {
     /// Starts `--serve kind --addr 127.0.0.1:0` on CPU 0 and waits for its
     /// `LISTENING` line.
     pub fn start(kind: &str, taskset: bool) -> ServerChild {
-        let mut server = pinned(0, taskset);
+        ServerChild::start_from(pinned(0, taskset), kind)
+    }
+
+    /// Starts `server` (this binary, pinned or not, with any options of its
+    /// own already added) with `--serve kind --addr 127.0.0.1:0`, and waits
+    /// for its `LISTENING` line.
+    pub fn start_from(mut server: Command, kind: &str) -> ServerChild {
         server
             .args(["--serve", kind, "--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped());
@@ -261,8 +273,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 /// starts (`#[command(flatten)]` into a program's arguments).
 #[derive(clap::Args, Clone, Debug)]
 pub struct ChildArgs {
-    /// Be a server: `spindle` or `tokio` (prints `LISTENING <addr>`).
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio"])]
+    /// Be a server: `spindle` or `tokio` (current-thread), or, where the
+    /// program has them, `spindle-mt` or `tokio-mt` (multi-threaded).
+    /// Prints `LISTENING <addr>`.
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt"])]
     pub serve: Option<String>,
     /// The server's address (with --serve, or a load's).
     #[arg(long, value_name = "HOST:PORT")]

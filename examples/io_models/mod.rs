@@ -11,12 +11,15 @@
 //! | [`Model::Poll`] | `poll.rs` | IO多路复用: `poll` | the only thread, in `poll(2)` |
 //! | [`Model::Epoll`] | `epoll.rs` | IO多路复用: `epoll` | the only thread, in `epoll_wait(2)` |
 //! | [`Model::Async`] | `spindle_async.rs` | 异步 (async/await) | tasks suspend; the runtime's thread waits in the backend |
+//! | [`Model::MultiThread`] | `multi_thread.rs` | 多线程 + 异步 (work stealing) | as `Async`, once per CPU: each worker waits in its own epoll; idle workers steal tasks from busy ones |
 //! | [`Model::Sharded`] | `sharded.rs` | 多进程 + 异步, with threads (thread-per-core) | as `Async`, once per CPU: each pinned shard waits in its own epoll, for its own connections |
 //!
 //! The eight models of the notes each use one core for their loop (the
-//! thread and process models use more, one per connection). The last row
-//! is the notes' multiprocessing applied to the event loop: one loop per
-//! CPU, the kernel spreading connections over them (`spindle::shard`).
+//! thread and process models use more, one per connection). The last two
+//! rows are the notes' multiprocessing applied to the event loop: one loop
+//! per CPU, either sharing the tasks (work stealing: spindle's
+//! multi-threaded runtime) or each with its own connections, the kernel
+//! spreading them over the loops (`spindle::shard`).
 //!
 //! Every read, in every model, has the same two phases (the notes: 等待数据准备,
 //! 将数据从内核拷贝到进程中):
@@ -46,6 +49,7 @@ mod blocking;
 mod common;
 mod epoll;
 mod forked;
+mod multi_thread;
 mod nonblocking;
 mod poll;
 mod reactor_loop;
@@ -81,6 +85,9 @@ pub enum Model {
     Epoll,
     /// spindle's async runtime on the given backend: a task per connection.
     Async(Backend),
+    /// Work stealing: spindle's multi-threaded runtime (epoll), one worker
+    /// per CPU, a task per connection.
+    MultiThread,
     /// Thread-per-core: one spindle runtime (epoll) per CPU, each pinned,
     /// each with a `SO_REUSEPORT` listener on the same port.
     Sharded,
@@ -102,9 +109,10 @@ impl Model {
         ]
     }
 
-    /// The models that run an event loop on every CPU: `spindle-sharded`.
+    /// The models that run an event loop on every CPU: `spindle-mt` and
+    /// `spindle-sharded`.
     pub fn multi_core() -> Vec<Model> {
-        vec![Model::Sharded]
+        vec![Model::MultiThread, Model::Sharded]
     }
 
     /// The async model on each backend: select, poll, epoll, io_uring.
@@ -115,7 +123,8 @@ impl Model {
     /// The model's name on the command line and in reports: `blocking`,
     /// `threads`, `fork`, `nonblocking`, `select`, `poll`, `epoll`, or
     /// `spindle-<backend>` (`spindle-epoll`, `spindle-poll`,
-    /// `spindle-select`, `spindle-io_uring`), or `spindle-sharded`.
+    /// `spindle-select`, `spindle-io_uring`), `spindle-mt` or
+    /// `spindle-sharded`.
     pub fn name(&self) -> String {
         match self {
             Model::Blocking => "blocking".to_string(),
@@ -126,6 +135,7 @@ impl Model {
             Model::Poll => "poll".to_string(),
             Model::Epoll => "epoll".to_string(),
             Model::Async(backend) => format!("spindle-{}", backend.name()),
+            Model::MultiThread => "spindle-mt".to_string(),
             Model::Sharded => "spindle-sharded".to_string(),
         }
     }
@@ -133,8 +143,9 @@ impl Model {
     /// The model a name stands for: every [`name`](Model::name), ignoring
     /// case, plus a few aliases (`loop`, `threaded`, `forked`,
     /// `non-blocking`, `spindle` / `async` for `spindle-epoll`, and
-    /// `async-<backend>`, `sharded` and `thread-per-core` for
-    /// `spindle-sharded`). `None` for anything else.
+    /// `async-<backend>`, `mt`, `multi-thread` and `work-stealing` for
+    /// `spindle-mt`, `sharded` and `thread-per-core` for `spindle-sharded`).
+    /// `None` for anything else.
     pub fn parse(s: &str) -> Option<Model> {
         let s = s.trim().to_ascii_lowercase();
         let model = match s.as_str() {
@@ -146,6 +157,9 @@ impl Model {
             "poll" => Model::Poll,
             "epoll" => Model::Epoll,
             "spindle" | "async" => Model::Async(Backend::Epoll),
+            "spindle-mt" | "mt" | "multi-thread" | "multi_thread" | "work-stealing" => {
+                Model::MultiThread
+            }
             "spindle-sharded" | "sharded" | "thread-per-core" => Model::Sharded,
             other => {
                 let backend = other
@@ -202,6 +216,7 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::Poll => poll::serve(listener),
         Model::Epoll => epoll::serve(listener),
         Model::Async(backend) => spindle_async::serve(backend, listener),
+        Model::MultiThread => multi_thread::serve(listener),
         Model::Sharded => sharded::serve(listener),
     }
 }

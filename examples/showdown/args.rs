@@ -14,7 +14,7 @@ const DEFAULT_CONNS: [usize; 4] = [1, 50, 1000, 5000];
 const QUICK_CONNS: [usize; 3] = [1, 50, 1000];
 /// The models run by default; `spindle-poll` and `spindle-select` are
 /// selectable with `--models`.
-pub const DEFAULT_MODELS: [&str; 10] = [
+pub const DEFAULT_MODELS: [&str; 11] = [
     "blocking",
     "threads",
     "fork",
@@ -24,6 +24,7 @@ pub const DEFAULT_MODELS: [&str; 10] = [
     "epoll",
     "spindle-epoll",
     "spindle-io_uring",
+    "spindle-mt",
     "spindle-sharded",
 ];
 
@@ -39,7 +40,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Models to run, comma-separated; also `all`, `async` (every spindle
-    /// backend) and `default` [default: the nine listed below].
+    /// backend) and `default` [default: the models listed below].
     #[arg(long, value_name = "A,B,C", value_parser = parse_models)]
     pub models: Option<ModelList>,
     /// Connection counts, comma-separated [default: 1,50,1000,5000].
@@ -202,7 +203,7 @@ fn parse_model(name: &str) -> Result<Model, String> {
 }
 
 /// `a,b,c`; `all` is every model, `async` (or `spindle`) every spindle
-/// one, `default` the default nine. Duplicates are dropped.
+/// one, `default` the default list. Duplicates are dropped.
 fn parse_models(list: &str) -> Result<ModelList, String> {
     let mut names = Vec::new();
     for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -211,6 +212,7 @@ fn parse_models(list: &str) -> Result<ModelList, String> {
                 Model::all()
                     .iter()
                     .chain(&Model::async_all())
+                    .chain(&Model::multi_core())
                     .map(Model::name),
             ),
             "async" | "spindle" => names.extend(Model::async_all().iter().map(Model::name)),
