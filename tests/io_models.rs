@@ -225,6 +225,7 @@ model_tests! {
     spindle_select: "spindle-select",
     spindle_io_uring: "spindle-io_uring",
     spindle_sharded: "spindle-sharded",
+    spindle_mt: "spindle-mt",
 }
 
 #[test]
