@@ -81,6 +81,21 @@ pub fn run(test: impl std::future::Future<Output = ()>) {
     assert_no_children();
 }
 
+/// Waits (up to 20 s) until the pool has `n` live workers. A replacement is
+/// started by the pool's reaper when it learns of a death, which on a
+/// multi-threaded runtime may run on another worker after the job that saw
+/// the death has already answered: the count is then checked by polling.
+pub async fn workers_back(pool: &spindle_runtime::pool::ProcessPool, n: usize) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids = pool.worker_pids();
+        if pids.len() == n || std::time::Instant::now() > deadline {
+            return pids;
+        }
+        spindle_runtime::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// No child process of ours exists, not even a zombie (scans /proc).
 pub fn assert_no_children() {
     let me = std::process::id();
