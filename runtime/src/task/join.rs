@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use super::abort::abort_task;
 use super::raw::{drop_ref, Header};
 use super::state::{DropJoin, RefDec, SetJoinWaker, UnsetJoinWaker};
+use super::waker::CompactWaker;
 use super::{AbortHandle, Id};
 
 /// An owned permission to await a spawned task's output.
@@ -86,7 +87,7 @@ impl<T> JoinHandle<T> {
             // SAFETY: only this handle ever writes the slot, so a shared
             // read (beside completion's, at most) races no write.
             let stored = unsafe { &*header.join_waker.get() };
-            if stored.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            if stored.will_wake(waker) {
                 return false;
             }
             if header.state.unset_join_waker() == UnsetJoinWaker::Complete {
@@ -95,7 +96,7 @@ impl<T> JoinHandle<T> {
         }
         // SAFETY: JOIN_WAKER is clear (never set, or cleared by us above)
         // and the task had not completed, so no one else reads the slot.
-        unsafe { *header.join_waker.get() = Some(waker.clone()) };
+        unsafe { *header.join_waker.get() = CompactWaker::new(waker) };
         header.state.set_join_waker() == SetJoinWaker::Complete
     }
 

@@ -3,7 +3,7 @@
 //! ```text
 //!  Cell<F> (one Box per task)
 //!  +------------------------------+
-//!  | Header (56 bytes)            |  state word, vtable, owning runtime,
+//!  | Header (48 bytes)            |  state word, vtable, owning runtime,
 //!  |                              |  slot in the owner's task list and the
 //!  |                              |  stage tag, join waker, task id
 //!  +------------------------------+
@@ -30,10 +30,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use super::id::CurrentTask;
 use super::state::{RefDec, State};
+use super::waker::CompactWaker;
 use super::{Id, JoinError};
 use crate::executor::Shared;
 
@@ -56,7 +57,9 @@ pub(crate) struct Header {
     /// The `JoinHandle`'s waker, guarded by the JOIN_WAKER bit of `state`
     /// (see `state.rs`): only the handle writes it, and only while the bit
     /// is clear.
-    pub(crate) join_waker: UnsafeCell<Option<Waker>>,
+    /// One word (see `CompactWaker`): a waiting task's header, or a boxed
+    /// foreign waker.
+    pub(crate) join_waker: UnsafeCell<CompactWaker>,
     /// The task's process-wide unique id (`task::Id`).
     pub(crate) id: Id,
 }
@@ -72,9 +75,7 @@ impl Header {
     pub(crate) unsafe fn wake_join_handle(&self) {
         // SAFETY: JOIN_WAKER is set, so the slot is read-only for everyone
         // until we clear the bit below: this shared read races no write.
-        if let Some(waker) = unsafe { &*self.join_waker.get() } {
-            waker.wake_by_ref();
-        }
+        unsafe { &*self.join_waker.get() }.wake_by_ref();
         self.state.unset_join_waker_after_complete();
     }
 }
@@ -246,7 +247,7 @@ fn allocate_with<F: Future + 'static>(
             shared,
             owned_index: UnsafeCell::new(owned_index),
             stage: UnsafeCell::new(StageTag::Running),
-            join_waker: UnsafeCell::new(None),
+            join_waker: UnsafeCell::new(CompactWaker::none()),
             id: Id::next(),
         },
         stage: UnsafeCell::new(Stage {
@@ -438,19 +439,20 @@ mod layout_tests {
         // The header, then the future or its `Result<u64, JoinError>`.
         let n = 7u64;
         let task = async move { n };
-        // 72 bytes, which glibc's malloc serves from its 80-byte class.
-        assert_eq!(cell_size(&task), 56 + 16);
+        // 64 bytes, which glibc's malloc serves from its 80-byte class
+        // (a chunk is the request plus 8, rounded up to 16).
+        assert_eq!(size_of::<Header>(), 48);
+        assert_eq!(cell_size(&task), 48 + 16);
     }
 
     #[test]
     fn a_sleeping_task_is_header_plus_its_future() {
         let ms = 3u64;
         let task = async move { crate::time::sleep(std::time::Duration::from_millis(ms)).await };
-        assert_eq!(size_of::<crate::time::Sleep>(), 32);
-        eprintln!(
-            "header {} sleeping task {}",
-            size_of::<Header>(),
-            cell_size(&task)
-        );
+        assert_eq!(size_of::<crate::time::Sleep>(), 24);
+        // The header, then the future: the captured `ms`, the `Sleep` and
+        // the state tag. 88 bytes, which glibc's malloc serves from its
+        // 96-byte class (one more byte of future and it would be 112).
+        assert_eq!(cell_size(&task), 48 + 40);
     }
 }

@@ -130,6 +130,20 @@ impl CompactWaker {
         self.0.as_ptr().addr()
     }
 
+    /// Wakes the stored waker, keeping it; does nothing if there is none.
+    pub(crate) fn wake_by_ref(&self) {
+        let word = self.word();
+        if word == NO_WAKER {
+        } else if word & BOXED != 0 {
+            // SAFETY: a boxed word points at the `Waker` we own.
+            unsafe { &*self.0.as_ptr().map_addr(|a| a & !BOXED).cast::<Waker>() }.wake_by_ref();
+        } else {
+            // SAFETY: a task header on which we own a reference, which
+            // stays ours: the borrowed waker never drops it.
+            unsafe { borrowed_waker(self.0.cast::<Header>()) }.wake_by_ref();
+        }
+    }
+
     /// True if waking this would wake the same task as `waker` (as
     /// `Waker::will_wake`). "No waker" wakes nothing.
     pub(crate) fn will_wake(&self, waker: &Waker) -> bool {

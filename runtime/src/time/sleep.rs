@@ -34,9 +34,9 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: Deadline::new(deadline),
-        entry: None,
-        on_turn: false,
-        completed: false,
+        entry: TimerEntry::Unregistered {
+            flags: Flags::default(),
+        },
     }
 }
 
@@ -63,7 +63,15 @@ fn far_future() -> Instant {
 #[derive(Debug)]
 pub struct Sleep {
     deadline: Deadline,
-    entry: Option<TimerEntry>,
+    /// The wheel registration, with the flags in its spare bytes.
+    entry: TimerEntry,
+}
+
+/// A `Sleep`'s two flags. They live inside its [`TimerEntry`], in the
+/// bytes beside the enum's tag and the wheel key, which keeps a `Sleep`
+/// at three words.
+#[derive(Copy, Clone, Debug, Default)]
+struct Flags {
     /// Made by [`advance`](super::advance): completes at the first turn of
     /// the loop that fires timers at (or after) `deadline`, rounded *down*
     /// to the wheel's millisecond, never before that turn, so that every
@@ -119,18 +127,52 @@ impl Deadline {
     }
 }
 
-/// Where a registered `Sleep`'s timer lives.
+/// Where a `Sleep`'s timer lives, if anywhere, and the sleep's flags.
 ///
 /// Two words: the common case, a timer in the wheel of the runtime's own
 /// thread, keeps the runtime and a 32-bit wheel key (the wheel never holds
-/// more than `u32::MAX` timers) beside the enum's tag; the rare remote case
-/// is boxed. A million sleeping tasks hold a million of these, so each
-/// word saved is a megabyte (see docs/architecture.md, "Memory per task").
+/// more than `u32::MAX` timers) beside the enum's tag and the flags; the
+/// rare remote case is boxed. A million sleeping tasks hold a million of
+/// these, so each word saved is a megabyte (see docs/architecture.md,
+/// "Memory per task").
 enum TimerEntry {
+    /// Not registered (not polled yet, completed, or moving).
+    Unregistered { flags: Flags },
     /// In the wheel of the runtime running on the thread that polled it.
-    Local { shared: Arc<Shared>, key: u32 },
+    Local {
+        shared: Arc<Shared>,
+        key: u32,
+        flags: Flags,
+    },
     /// Registered from a thread that only entered the runtime (see `remote.rs`).
-    Remote(Box<RemoteEntry>),
+    Remote {
+        remote: Box<RemoteEntry>,
+        flags: Flags,
+    },
+}
+
+impl TimerEntry {
+    fn flags(&self) -> Flags {
+        match self {
+            TimerEntry::Unregistered { flags }
+            | TimerEntry::Local { flags, .. }
+            | TimerEntry::Remote { flags, .. } => *flags,
+        }
+    }
+
+    fn flags_mut(&mut self) -> &mut Flags {
+        match self {
+            TimerEntry::Unregistered { flags }
+            | TimerEntry::Local { flags, .. }
+            | TimerEntry::Remote { flags, .. } => flags,
+        }
+    }
+
+    /// Takes the registration out, keeping the flags.
+    fn take(&mut self) -> TimerEntry {
+        let flags = self.flags();
+        std::mem::replace(self, TimerEntry::Unregistered { flags })
+    }
 }
 
 /// A timer registered through [`Shared::insert_timer_remote`].
@@ -142,10 +184,19 @@ struct RemoteEntry {
 impl std::fmt::Debug for TimerEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TimerEntry::Local { key, .. } => f.debug_struct("Local").field("key", key).finish(),
-            TimerEntry::Remote(remote) => f
+            TimerEntry::Unregistered { flags } => f
+                .debug_struct("Unregistered")
+                .field("flags", flags)
+                .finish(),
+            TimerEntry::Local { key, flags, .. } => f
+                .debug_struct("Local")
+                .field("key", key)
+                .field("flags", flags)
+                .finish(),
+            TimerEntry::Remote { remote, flags } => f
                 .debug_struct("Remote")
                 .field("deadline", &remote.timer.deadline)
+                .field("flags", flags)
                 .finish(),
         }
     }
@@ -156,9 +207,12 @@ impl Sleep {
     pub(crate) fn next_turn_at(deadline: std::time::Instant) -> Sleep {
         Sleep {
             deadline: Deadline::new(deadline.into()),
-            entry: None,
-            on_turn: true,
-            completed: false,
+            entry: TimerEntry::Unregistered {
+                flags: Flags {
+                    on_turn: true,
+                    completed: false,
+                },
+            },
         }
     }
 
@@ -177,15 +231,14 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.release();
         self.deadline = Deadline::new(deadline);
-        self.on_turn = false;
-        self.completed = false;
+        *self.entry.flags_mut() = Flags::default();
     }
 
     fn release(&mut self) {
         let (shared, key) = match self.entry.take() {
-            None => return,
-            Some(TimerEntry::Local { shared, key }) => (shared, key as usize),
-            Some(TimerEntry::Remote(remote)) => match remote.timer.cancel() {
+            TimerEntry::Unregistered { .. } => return,
+            TimerEntry::Local { shared, key, .. } => (shared, key as usize),
+            TimerEntry::Remote { remote, .. } => match remote.timer.cancel() {
                 Some(key) => (remote.shared, key),
                 None => return, // never reached the wheel
             },
@@ -207,7 +260,7 @@ impl Sleep {
         // fired on insert (see `TimerWheel::insert_on_turn`).
         for _ in 0..2 {
             let fired = match &self.entry {
-                Some(TimerEntry::Local { shared, key }) => {
+                TimerEntry::Local { shared, key, .. } => {
                     context::with_current(|local| match local {
                         Some(l) if Arc::ptr_eq(&l.shared, shared) => {
                             Some(l.timers.borrow_mut().poll(*key as usize, cx.waker()))
@@ -216,13 +269,13 @@ impl Sleep {
                         _ => None,
                     })
                 }
-                Some(TimerEntry::Remote(remote)) => match remote.timer.poll(cx.waker()) {
+                TimerEntry::Remote { remote, .. } => match remote.timer.poll(cx.waker()) {
                     RemotePoll::Fired => Some(true),
                     RemotePoll::Pending => Some(false),
                     // Its runtime shut down: register with the current one.
                     RemotePoll::Orphaned => None,
                 },
-                None => None,
+                TimerEntry::Unregistered { .. } => None,
             };
             match fired {
                 Some(true) => {
@@ -232,10 +285,10 @@ impl Sleep {
                 Some(false) => return Poll::Pending,
                 None => self.release(),
             }
-            if !self.on_turn && Instant::now() >= self.deadline.get() {
+            if !self.entry.flags().on_turn && Instant::now() >= self.deadline.get() {
                 return Poll::Ready(());
             }
-            self.entry = Some(self.register(cx));
+            self.entry = self.register(cx);
         }
         Poll::Pending
     }
@@ -248,7 +301,7 @@ impl Sleep {
             local.map(|l| {
                 let mut timers = l.timers.borrow_mut();
                 let deadline = self.deadline.get().into_std();
-                let key = if self.on_turn {
+                let key = if self.entry.flags().on_turn {
                     timers.insert_on_turn(deadline, cx.waker())
                 } else {
                     timers.insert(deadline, cx.waker())
@@ -256,6 +309,7 @@ impl Sleep {
                 TimerEntry::Local {
                     key: u32::try_from(key).expect("wheel keys fit in 32 bits"),
                     shared: l.shared.clone(),
+                    flags: self.entry.flags(),
                 }
             })
         });
@@ -272,7 +326,10 @@ impl Sleep {
                 "a spindle timer was polled on a thread that entered a runtime that has shut down"
             );
         }
-        TimerEntry::Remote(Box::new(RemoteEntry { shared, timer }))
+        TimerEntry::Remote {
+            remote: Box::new(RemoteEntry { shared, timer }),
+            flags: self.entry.flags(),
+        }
     }
 }
 
@@ -284,7 +341,7 @@ impl Future for Sleep {
         ready!(this.poll_elapsed(cx));
         // Only a ready answer spends cooperative budget.
         ready!(coop::poll_proceed(cx));
-        this.completed = true;
+        this.entry.flags_mut().completed = true;
         Poll::Ready(())
     }
 }
@@ -293,7 +350,7 @@ impl Future for Sleep {
 /// without needing `.fuse()`; [`Sleep::reset`] makes it pending again.
 impl FusedFuture for Sleep {
     fn is_terminated(&self) -> bool {
-        self.completed
+        self.entry.flags().completed
     }
 }
 
@@ -308,9 +365,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sleep_is_four_words() {
-        // The deadline (one word), the wheel registration (two), the flags.
-        assert_eq!(std::mem::size_of::<Sleep>(), 32);
+    fn a_sleep_is_three_words() {
+        // The deadline (one word), the wheel registration with the flags
+        // beside its tag and key (two).
+        assert_eq!(std::mem::size_of::<Sleep>(), 24);
     }
 
     #[test]
