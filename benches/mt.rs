@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod measure;
-use measure::{least_disturbed, machine_busy_seconds, median, CargoBenchArgs, Quiet};
+use measure::{least_disturbed, median, CargoBenchArgs, OthersDuring, Quiet};
 
 const CASES: [&str; 3] = ["spawn", "cpu", "pingpong"];
 const RTS: [&str; 2] = ["spindle-mt", "tokio-mt"];
@@ -262,18 +262,6 @@ fn run_child(args: &Args) {
 
 // ---------------------------------------------------------------- parent --
 
-/// user + sys CPU seconds of all waited-for children of this process.
-fn children_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
 /// One variant of a case: a runtime on a number of workers.
 #[derive(Clone, Copy)]
 struct Variant {
@@ -298,9 +286,7 @@ struct Sample {
 
 fn spawn_child(case: &str, v: Variant, args: &Args) -> Sample {
     let exe = std::env::current_exe().expect("current_exe");
-    let busy0 = machine_busy_seconds();
-    let child0 = children_cpu_seconds();
-    let wall = Instant::now();
+    let others = OthersDuring::start();
     let out = Command::new(exe)
         .args(["--child", "--case", case, "--rt", v.rt])
         .args(["--workers", &v.workers.to_string()])
@@ -309,9 +295,7 @@ fn spawn_child(case: &str, v: Variant, args: &Args) -> Sample {
         .args(["--trips", &args.trips.to_string()])
         .output()
         .expect("failed to run child");
-    let wall = wall.elapsed().as_secs_f64();
-    let other =
-        ((machine_busy_seconds() - busy0) - (children_cpu_seconds() - child0)).max(0.0) / wall;
+    let other = others.share();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod measure;
-use measure::{least_disturbed, machine_busy_seconds, median, CargoBenchArgs, Quiet};
+use measure::{least_disturbed, median, CargoBenchArgs, OthersDuring, Quiet};
 
 const TASKS: u64 = 1_000_000;
 const CASES: [&str; 2] = ["spawn", "sleep"];
@@ -110,18 +110,6 @@ fn max_rss_kb() -> i64 {
         libc::getrusage(libc::RUSAGE_SELF, &mut ru);
         ru.ru_maxrss as i64
     }
-}
-
-/// user + sys CPU seconds of all waited-for children of this process.
-fn children_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// The `spawn` case, the same code for every runtime: spawn `tasks` tasks
@@ -248,17 +236,13 @@ fn run_child(case: &str, rt: &str, tasks: u64) {
 /// one CPU).
 fn spawn_child(case: &str, rt: &str, tasks: u64) -> (f64, i64, f64) {
     let exe = std::env::current_exe().expect("current_exe");
-    let busy0 = machine_busy_seconds();
-    let child0 = children_cpu_seconds();
-    let wall = Instant::now();
+    let others = OthersDuring::start();
     let out = Command::new(exe)
         .args(["--child", "--case", case, "--rt", rt])
         .args(["--tasks", &tasks.to_string()])
         .output()
         .expect("failed to run child");
-    let wall = wall.elapsed().as_secs_f64();
-    let foreign =
-        ((machine_busy_seconds() - busy0) - (children_cpu_seconds() - child0)).max(0.0) / wall;
+    let foreign = others.share();
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         eprintln!(

@@ -52,6 +52,47 @@ pub fn machine_busy_seconds() -> f64 {
     (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / clk_tck()
 }
 
+/// user + sys CPU seconds of all waited-for children of this process.
+pub fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// The CPU the rest of the machine used while one child process ran to
+/// its end: the machine's busy time minus what this process's waited-for
+/// children used, over the wall time. Start it just before the child.
+pub struct OthersDuring {
+    busy0: f64,
+    children0: f64,
+    start: Instant,
+}
+
+impl OthersDuring {
+    /// Takes the starting sample.
+    pub fn start() -> OthersDuring {
+        OthersDuring {
+            busy0: machine_busy_seconds(),
+            children0: children_cpu_seconds(),
+            start: Instant::now(),
+        }
+    }
+
+    /// The share of one CPU others used since `start` (call it after the
+    /// child was waited for).
+    pub fn share(&self) -> f64 {
+        let wall = self.start.elapsed().as_secs_f64();
+        let others =
+            (machine_busy_seconds() - self.busy0) - (children_cpu_seconds() - self.children0);
+        others.max(0.0) / wall
+    }
+}
+
 /// Waits (up to `max`) until other processes use less than 15% of one CPU
 /// over one second, so a measurement does not start in the middle of
 /// someone's build. Returns how long it waited.
