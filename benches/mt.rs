@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod measure;
+use measure::spawn_case;
 use measure::{least_disturbed, median, CargoBenchArgs, OthersDuring, Quiet};
 
 const CASES: [&str; 3] = ["spawn", "cpu", "pingpong"];
@@ -93,25 +94,6 @@ fn crunch(seed: u64, steps: u64) -> u64 {
         x ^= x >> 29;
     }
     black_box(x)
-}
-
-/// The `spawn` case: `$spawn` `tasks` tasks returning their index, then
-/// join each (`$h` names the handle in `$join`, which yields the `u64`).
-macro_rules! spawn_case {
-    ($tasks:expr, $spawn:path, $h:ident => $join:expr) => {{
-        let tasks = $tasks;
-        let start = Instant::now();
-        let mut handles = Vec::with_capacity(tasks as usize);
-        for i in 0..tasks {
-            handles.push($spawn(async move { i }));
-        }
-        let mut sum = 0u64;
-        for $h in handles {
-            sum = sum.wrapping_add($join);
-        }
-        assert_eq!(sum, tasks * (tasks - 1) / 2);
-        start.elapsed()
-    }};
 }
 
 /// The `cpu` case: two tasks of `work` steps each, spawned with `$spawn`,

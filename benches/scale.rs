@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod measure;
+use measure::spawn_case;
 use measure::{least_disturbed, median, CargoBenchArgs, OthersDuring, Quiet};
 
 const TASKS: u64 = 1_000_000;
@@ -110,27 +111,6 @@ fn max_rss_kb() -> i64 {
         libc::getrusage(libc::RUSAGE_SELF, &mut ru);
         ru.ru_maxrss as i64
     }
-}
-
-/// The `spawn` case, the same code for every runtime: spawn `tasks` tasks
-/// that return their index with `$spawn`, then await each handle (`$h` names
-/// it in `$join`, which yields the `u64`); the time is of those two loops.
-macro_rules! spawn_case {
-    ($tasks:expr, $spawn:expr, $h:ident => $join:expr) => {{
-        let tasks: u64 = $tasks;
-        let start = Instant::now();
-        let mut handles = Vec::with_capacity(tasks as usize);
-        for i in 0..tasks {
-            handles.push($spawn(async move { i }));
-        }
-        let mut sum = 0u64;
-        for $h in handles {
-            sum += $join;
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(sum, tasks * (tasks - 1) / 2);
-        elapsed
-    }};
 }
 
 /// The `sleep` case, the same code for every runtime: spawn `tasks` tasks

@@ -1,4 +1,4 @@
-//! What the side-by-side measuring programs (`echo.rs`, `hyper.rs`) share:
+//! What the side-by-side measuring programs (`echo.rs`, `hyper.rs`, `scale.rs`, `mt.rs`) share:
 //! starting this same binary again as a pinned child process, reading a
 //! process's CPU time and memory from `/proc`, waiting for a quiet machine,
 //! and taking medians.
@@ -389,3 +389,27 @@ pub fn least_disturbed<P>(
     }
     best.unwrap()
 }
+
+/// The `spawn` case, the same code for every runtime: spawn `tasks` tasks
+/// that return their index with `$spawn`, then await each handle (`$h` names
+/// it in `$join`, which yields the `u64`); the time is of those two loops.
+#[allow(unused_macros)]
+macro_rules! spawn_case {
+    ($tasks:expr, $spawn:expr, $h:ident => $join:expr) => {{
+        let tasks: u64 = $tasks;
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(tasks as usize);
+        for i in 0..tasks {
+            handles.push($spawn(async move { i }));
+        }
+        let mut sum = 0u64;
+        for $h in handles {
+            sum += $join;
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(sum, tasks * (tasks - 1) / 2);
+        elapsed
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use spawn_case;
