@@ -1,4 +1,4 @@
-//! Eight ways to write the same TCP echo server, one per IO model of the
+//! Nine ways to write the same TCP echo server, one per IO model of the
 //! course notes, so they can be run, read and measured side by side.
 //!
 //! | model | file | notes' name | who waits for data |
@@ -10,11 +10,12 @@
 //! | [`Model::Select`] | `select.rs` | IO多路复用: `select` | the only thread, in `select(2)`, for all sockets |
 //! | [`Model::Poll`] | `poll.rs` | IO多路复用: `poll` | the only thread, in `poll(2)` |
 //! | [`Model::Epoll`] | `epoll.rs` | IO多路复用: `epoll` | the only thread, in `epoll_wait(2)` |
+//! | [`Model::SignalDriven`] | `sigio.rs` | 信号驱动IO (`O_ASYNC`, `F_SETSIG`) | the only thread, in `read` of a signalfd: the kernel queues a signal per ready socket |
 //! | [`Model::Async`] | `spindle_async.rs` | 异步 (async/await) | tasks suspend; the runtime's thread waits in the backend |
 //! | [`Model::MultiThread`] | `multi_thread.rs` | 多线程 + 异步 (work stealing) | as `Async`, once per CPU: each worker waits in its own epoll; idle workers steal tasks from busy ones |
 //! | [`Model::Sharded`] | `sharded.rs` | 多进程 + 异步, with threads (thread-per-core) | as `Async`, once per CPU: each pinned shard waits in its own epoll, for its own connections |
 //!
-//! The eight models of the notes each use one core for their loop (the
+//! The nine models of the notes each use one core for their loop (the
 //! thread and process models use more, one per connection). The last two
 //! rows are the notes' multiprocessing applied to the event loop: one loop
 //! per CPU, either sharing the tasks (work stealing: spindle's
@@ -55,6 +56,7 @@ mod poll;
 mod reactor_loop;
 mod select;
 mod sharded;
+mod sigio;
 mod spindle_async;
 mod threaded;
 
@@ -83,6 +85,10 @@ pub enum Model {
     Poll,
     /// One thread, a readiness loop on `epoll(7)`.
     Epoll,
+    /// One thread, signal-driven IO: each socket raises a real-time signal
+    /// when it becomes ready, and the loop reads the signals from a
+    /// signalfd.
+    SignalDriven,
     /// spindle's async runtime on the given backend: a task per connection.
     Async(Backend),
     /// Work stealing: spindle's multi-threaded runtime (epoll), one worker
@@ -94,7 +100,7 @@ pub enum Model {
 }
 
 impl Model {
-    /// The eight models, in the order of the notes; the async model runs on
+    /// The nine models, in the order of the notes; the async model runs on
     /// epoll here (see [`Model::async_all`] for the others).
     pub fn all() -> Vec<Model> {
         vec![
@@ -105,6 +111,7 @@ impl Model {
             Model::Select,
             Model::Poll,
             Model::Epoll,
+            Model::SignalDriven,
             Model::Async(Backend::Epoll),
         ]
     }
@@ -134,6 +141,7 @@ impl Model {
             Model::Select => "select".to_string(),
             Model::Poll => "poll".to_string(),
             Model::Epoll => "epoll".to_string(),
+            Model::SignalDriven => "sigio".to_string(),
             Model::Async(backend) => format!("spindle-{}", backend.name()),
             Model::MultiThread => "spindle-mt".to_string(),
             Model::Sharded => "spindle-sharded".to_string(),
@@ -156,6 +164,7 @@ impl Model {
             "select" => Model::Select,
             "poll" => Model::Poll,
             "epoll" => Model::Epoll,
+            "sigio" | "signal" | "signal-driven" => Model::SignalDriven,
             "spindle" | "async" => Model::Async(Backend::Epoll),
             "spindle-mt" | "mt" | "multi-thread" | "multi_thread" | "work-stealing" => {
                 Model::MultiThread
@@ -215,6 +224,7 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::Select => select::serve(listener),
         Model::Poll => poll::serve(listener),
         Model::Epoll => epoll::serve(listener),
+        Model::SignalDriven => sigio::serve(listener),
         Model::Async(backend) => spindle_async::serve(backend, listener),
         Model::MultiThread => multi_thread::serve(listener),
         Model::Sharded => sharded::serve(listener),
