@@ -12,7 +12,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use crate::driver::ReadyEvent;
+use crate::driver::{ReadyEvent, Registration};
 
 use super::{AsyncFd, Ready};
 
@@ -39,6 +39,23 @@ fn ready_of(event: Option<ReadyEvent>) -> Ready {
     event.map_or(Ready::EMPTY, |ev| Ready::from_bits(ev.ready_bits()))
 }
 
+/// Both guards' `clear_ready`: forgets the whole event.
+fn clear_all(registration: &Registration, event: &mut Option<ReadyEvent>) {
+    if let Some(event) = event.take() {
+        registration.clear_readiness(event);
+    }
+}
+
+/// Both guards' `clear_ready_matching`: forgets the kinds in `ready` and
+/// keeps the rest of the event (none left: the guard is cleared).
+fn clear_matching(registration: &Registration, event: &mut Option<ReadyEvent>, ready: Ready) {
+    if let Some(seen) = *event {
+        registration.clear_readiness(seen.retain(ready.bits()));
+        let left = seen.ready_bits() & !ready.bits();
+        *event = (left != 0).then(|| seen.retain(left));
+    }
+}
+
 /// The answer of [`AsyncFd::readable`], [`writable`](AsyncFd::writable) and
 /// [`ready`](AsyncFd::ready): the descriptor is believed ready.
 ///
@@ -63,21 +80,13 @@ impl<'a, T: AsRawFd> AsyncFdReadyGuard<'a, T> {
     /// Forgets the readiness this guard saw (unless the reactor reported
     /// newer readiness since): the next wait waits for the reactor.
     pub fn clear_ready(&mut self) {
-        if let Some(event) = self.event.take() {
-            self.async_fd.registration().clear_readiness(event);
-        }
+        clear_all(self.async_fd.registration(), &mut self.event);
     }
 
     /// Forgets only the kinds in `ready` (say, [`Ready::READABLE`] of a
     /// guard from `ready(READABLE | WRITABLE)`), keeping the rest.
     pub fn clear_ready_matching(&mut self, ready: Ready) {
-        if let Some(event) = self.event {
-            self.async_fd
-                .registration()
-                .clear_readiness(event.retain(ready.bits()));
-            let left = event.ready_bits() & !ready.bits();
-            self.event = (left != 0).then(|| event.retain(left));
-        }
+        clear_matching(self.async_fd.registration(), &mut self.event, ready);
     }
 
     /// Keeps the readiness (what dropping the guard does anyway; this says
@@ -144,20 +153,12 @@ impl<'a, T: AsRawFd> AsyncFdReadyMutGuard<'a, T> {
     /// Forgets the readiness this guard saw (see
     /// [`AsyncFdReadyGuard::clear_ready`]).
     pub fn clear_ready(&mut self) {
-        if let Some(event) = self.event.take() {
-            self.async_fd.registration().clear_readiness(event);
-        }
+        clear_all(self.async_fd.registration(), &mut self.event);
     }
 
     /// Forgets only the kinds in `ready`, keeping the rest.
     pub fn clear_ready_matching(&mut self, ready: Ready) {
-        if let Some(event) = self.event {
-            self.async_fd
-                .registration()
-                .clear_readiness(event.retain(ready.bits()));
-            let left = event.ready_bits() & !ready.bits();
-            self.event = (left != 0).then(|| event.retain(left));
-        }
+        clear_matching(self.async_fd.registration(), &mut self.event, ready);
     }
 
     /// Keeps the readiness (what dropping the guard does anyway).
