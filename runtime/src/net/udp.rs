@@ -144,10 +144,7 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        let (n, from) = std::task::ready!(self
-            .sock
-            .poll_io(cx, Direction::Read, |fd| sys::recv_from(fd, buf, false)))?;
-        Poll::Ready(from.to_inet().map(|from| (n, from)))
+        self.poll_recv_from_inner(cx, buf, false)
     }
 
     /// Like [`poll_recv_from`](Self::poll_recv_from), leaving the datagram
@@ -157,9 +154,19 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        self.poll_recv_from_inner(cx, buf, true)
+    }
+
+    /// `recvfrom`, with `MSG_PEEK` if `peek`.
+    fn poll_recv_from_inner(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
         let (n, from) = std::task::ready!(self
             .sock
-            .poll_io(cx, Direction::Read, |fd| sys::recv_from(fd, buf, true)))?;
+            .poll_io(cx, Direction::Read, |fd| sys::recv_from(fd, buf, peek)))?;
         Poll::Ready(from.to_inet().map(|from| (n, from)))
     }
 
