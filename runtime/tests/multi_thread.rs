@@ -44,6 +44,15 @@ fn wait_for(flag: &AtomicBool) -> bool {
     true
 }
 
+/// Waits (sleeping, up to `limit`) until `done` holds, for what the OS
+/// decides the timing of (a thread's exit, a worker's first park).
+fn settle(limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Spawns two tasks that each note themselves with `each`, then wait
 /// (spinning, up to 10 s) for the other to have started; true if they
 /// overlapped, which only two workers running at once can do.
@@ -349,10 +358,9 @@ fn dropping_the_runtime_drops_every_future_and_joins_the_workers() {
         // Both worker threads have exited. A joined thread's entry in
         // /proc can outlive the join by a moment (the kernel wakes the
         // joiner before it releases the thread), so allow it that moment.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while tids.iter().any(|&t| thread_alive(t)) && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
+        settle(Duration::from_secs(5), || {
+            tids.iter().all(|&t| !thread_alive(t))
+        });
         assert!(
             tids.iter().all(|&t| !thread_alive(t)),
             "a worker thread lives on"
@@ -439,10 +447,7 @@ fn metrics_count_polls_per_worker() {
         assert!(polls >= 100, "{polls}");
         // Idle workers park; how soon depends on when the OS runs them.
         let parks = || (0..2).map(|w| metrics.worker_park_count(w)).sum::<u64>();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while parks() == 0 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
+        settle(Duration::from_secs(10), || parks() >= 1);
         assert!(parks() >= 1);
         assert_eq!(metrics.injection_queue_depth(), 0);
         let ct = Runtime::builder().current_thread().build().unwrap();
