@@ -40,82 +40,72 @@ impl Future for MaybeReady {
     }
 }
 
+/// The JoinSet case, the same code on both runtimes (`$krate` is `spindle`
+/// or `tokio`): an `async` block that returns the time taken.
+macro_rules! join_set_case {
+    ($krate:ident) => {
+        async {
+            let start = Instant::now();
+            let mut set = $krate::task::JoinSet::new();
+            for i in 0..TASKS {
+                set.spawn(async move { i });
+            }
+            let mut sum = 0;
+            while let Some(r) = set.join_next().await {
+                sum += r.unwrap();
+            }
+            assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+            start.elapsed()
+        }
+    };
+}
+
+/// The select! case, the same code on both runtimes (`$krate::select!`).
+macro_rules! select_case {
+    ($krate:ident) => {
+        async {
+            let start = Instant::now();
+            let mut sum = 0u64;
+            for i in 0..SELECTS {
+                let k = black_box(i % 4);
+                sum += $krate::select! {
+                    v = MaybeReady(k == 0) => v,
+                    v = MaybeReady(k == 1) => v + 1,
+                    v = MaybeReady(k == 2) => v + 2,
+                    v = MaybeReady(k == 3) => v + 3,
+                };
+            }
+            assert_eq!(sum, SELECTS / 4 * (1 + 2 + 3 + 4));
+            start.elapsed()
+        }
+    };
+}
+
+fn spindle_runtime() -> spindle::Runtime {
+    spindle::Runtime::new().expect("spindle runtime")
+}
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 fn spindle_join_set() -> Duration {
-    let rt = spindle::Runtime::new().expect("spindle runtime");
-    rt.block_on(async {
-        let start = Instant::now();
-        let mut set = spindle::task::JoinSet::new();
-        for i in 0..TASKS {
-            set.spawn(async move { i });
-        }
-        let mut sum = 0;
-        while let Some(r) = set.join_next().await {
-            sum += r.unwrap();
-        }
-        assert_eq!(sum, TASKS * (TASKS - 1) / 2);
-        start.elapsed()
-    })
+    spindle_runtime().block_on(join_set_case!(spindle))
 }
 
 fn tokio_join_set() -> Duration {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        let start = Instant::now();
-        let mut set = tokio::task::JoinSet::new();
-        for i in 0..TASKS {
-            set.spawn(async move { i });
-        }
-        let mut sum = 0;
-        while let Some(r) = set.join_next().await {
-            sum += r.unwrap();
-        }
-        assert_eq!(sum, TASKS * (TASKS - 1) / 2);
-        start.elapsed()
-    })
+    tokio_runtime().block_on(join_set_case!(tokio))
 }
 
 fn spindle_select() -> Duration {
-    let rt = spindle::Runtime::new().expect("spindle runtime");
-    rt.block_on(async {
-        let start = Instant::now();
-        let mut sum = 0u64;
-        for i in 0..SELECTS {
-            let k = black_box(i % 4);
-            sum += spindle::select! {
-                v = MaybeReady(k == 0) => v,
-                v = MaybeReady(k == 1) => v + 1,
-                v = MaybeReady(k == 2) => v + 2,
-                v = MaybeReady(k == 3) => v + 3,
-            };
-        }
-        assert_eq!(sum, SELECTS / 4 * (1 + 2 + 3 + 4));
-        start.elapsed()
-    })
+    spindle_runtime().block_on(select_case!(spindle))
 }
 
 fn tokio_select() -> Duration {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        let start = Instant::now();
-        let mut sum = 0u64;
-        for i in 0..SELECTS {
-            let k = black_box(i % 4);
-            sum += tokio::select! {
-                v = MaybeReady(k == 0) => v,
-                v = MaybeReady(k == 1) => v + 1,
-                v = MaybeReady(k == 2) => v + 2,
-                v = MaybeReady(k == 3) => v + 3,
-            };
-        }
-        assert_eq!(sum, SELECTS / 4 * (1 + 2 + 3 + 4));
-        start.elapsed()
-    })
+    tokio_runtime().block_on(select_case!(tokio))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
