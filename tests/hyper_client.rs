@@ -208,11 +208,7 @@ fn h2c_get_and_post_from_32_concurrent_send_tasks() {
                 let response = sender.send_request(req).await.unwrap();
                 assert_eq!(response.version(), hyper::Version::HTTP_2);
                 let got = response.into_body().collect().await.unwrap().to_bytes();
-                if i % 2 == 0 {
-                    assert_eq!(&got[..], b"hello");
-                } else {
-                    assert!(got == body, "request {i}: echo differs");
-                }
+                assert_reply(i, &got, &body);
             }));
         }
         for task in tasks {
@@ -389,11 +385,7 @@ async fn pooled_requests(protocol: Protocol) {
             let response = client.request(req).await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
             let got = response.into_body().collect().await.unwrap().to_bytes();
-            if i % 2 == 0 {
-                assert_eq!(&got[..], b"hello");
-            } else {
-                assert!(got == body, "request {i}: echo differs");
-            }
+            assert_reply(i, &got, &body);
         }));
     }
     for task in tasks {
@@ -430,4 +422,14 @@ fn connector_refuses_https_and_reports_a_refused_connection() {
         let https = connector.call(uri(format!("https://{closed}/"))).await;
         assert_eq!(https.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     });
+}
+
+/// The answer to request `i` of the concurrent tests: even ones GET
+/// `/hello`, odd ones POST `body` to `/echo`.
+fn assert_reply(i: u32, got: &Bytes, body: &Bytes) {
+    if i.is_multiple_of(2) {
+        assert_eq!(&got[..], b"hello");
+    } else {
+        assert!(got == body, "request {i}: echo differs");
+    }
 }
