@@ -63,6 +63,11 @@ pub use spindle_runtime::compat;
 #[cfg(feature = "process-pool")]
 pub use spindle_runtime::pool;
 
+/// Pipes, queues, shared memory and locks between processes (the
+/// `process-pool` feature).
+#[cfg(feature = "process-pool")]
+pub use spindle_runtime::ipc;
+
 /// hyper 1.x on spindle: `Executor` and `Timer` (the `hyper` feature), and
 /// `Connector` for hyper-util's pooled client (the `hyper-util` feature); the
 /// stream sockets implement `hyper::rt::{Read, Write}` themselves.

@@ -44,6 +44,9 @@ pub mod fs;
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod hyper;
 pub mod io;
+#[cfg(feature = "process-pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]
+pub mod ipc;
 #[doc(hidden)]
 pub mod macros;
 pub mod net;

@@ -119,7 +119,9 @@ pub use error::PoolError;
 pub use handle::{JobHandle, MapHandle};
 pub use process::ProcessPool;
 pub use thread::ThreadPool;
-pub use wire::{DecodeError, Wire};
+pub use wire::{decode_fd, encode_fd, DecodeError, Wire};
+#[allow(unused_imports)] // the ipc transports use them
+pub(crate) use wire::{take_outgoing_fds, with_incoming_fds};
 pub use worker::worker_main;
 
 #[cfg(test)]

@@ -163,3 +163,27 @@ fn a_job_dropped_without_an_answer_reports_shut_down() {
     handle.on_done(move |r| tx.send(r).unwrap());
     assert_eq!(rx.try_recv(), Ok(Err(PoolError::ShutDown)));
 }
+
+#[test]
+fn descriptors_travel_beside_the_bytes() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let value: (u32, OwnedFd) = (7, OwnedFd::from(b));
+    let bytes = to_bytes(&value);
+    let fds = super::wire::take_outgoing_fds();
+    assert_eq!(fds.len(), 1, "one duplicate per encoded descriptor");
+    drop(value); // the duplicate keeps the socket open
+    let (n, fd) =
+        super::wire::with_incoming_fds(fds, || from_bytes::<(u32, OwnedFd)>(&bytes)).unwrap();
+    assert_eq!(n, 7);
+    let mut b = std::os::unix::net::UnixStream::from(fd);
+    a.write_all(b"hi").unwrap();
+    let mut got = [0; 2];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hi");
+    // An index with no descriptor behind it is an error, not a wrong fd.
+    let err = super::wire::with_incoming_fds(Vec::new(), || from_bytes::<OwnedFd>(&bytes[4..]));
+    assert!(err.is_err());
+}

@@ -10,8 +10,25 @@
 //! `Vec<T>` calls [`Wire::encode_slice`] / [`Wire::decode_vec`], which `u8`
 //! overrides. (Rust has no specialization, so the fast path is a trait
 //! method with a default body instead of a second `impl` for `Vec<u8>`.)
+//!
+//! # Descriptors
+//!
+//! Some values are handles to kernel objects: an [`OwnedFd`], and the
+//! types built on one (a pipe end, a shared memory mapping). Their bytes
+//! alone mean nothing in another process: the descriptor itself must
+//! travel beside them, as `SCM_RIGHTS` ancillary data on the socket. So
+//! encoding has a side channel. [`encode_fd`] duplicates the descriptor
+//! into a per-thread list of *outgoing* descriptors and writes its index
+//! in that list; the transport takes the list ([`take_outgoing_fds`])
+//! right after encoding and sends it with the bytes. The receiving side
+//! decodes inside [`with_incoming_fds`], and [`decode_fd`] takes the
+//! descriptor at the index it reads. A descriptor that is never decoded
+//! (the value failed to decode, or had fewer than were sent) is closed
+//! when the incoming list is dropped.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// A value that can be sent to a worker process and back: the argument and
 /// result types of [`ProcessPool`](super::ProcessPool) jobs.
@@ -290,6 +307,79 @@ wire_tuple!(A);
 wire_tuple!(A, B);
 wire_tuple!(A, B, C);
 wire_tuple!(A, B, C, D);
+
+thread_local! {
+    /// Descriptors encoded on this thread and not yet taken by a transport.
+    static OUTGOING: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
+    /// The descriptors that arrived with the value being decoded, taken
+    /// (`None`) as they are decoded.
+    static INCOMING: RefCell<Vec<Option<OwnedFd>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Encodes a descriptor: a duplicate of `fd` (close-on-exec) joins this
+/// thread's outgoing list, and its index in the list is written to `out`.
+///
+/// For [`Wire`] implementations of types that hold a descriptor. Fails
+/// only if the descriptor cannot be duplicated (the process is out of
+/// descriptors); encoding then writes an index that will not decode, so
+/// the receiver reports the error instead of using a wrong descriptor.
+pub fn encode_fd(fd: BorrowedFd<'_>, out: &mut Vec<u8>) {
+    let index = match fd.try_clone_to_owned() {
+        Ok(dup) => OUTGOING.with(|list| {
+            let mut list = list.borrow_mut();
+            list.push(dup);
+            list.len() as u32 - 1
+        }),
+        Err(_) => u32::MAX,
+    };
+    index.encode(out);
+}
+
+/// Decodes a descriptor written by [`encode_fd`]: takes it from the list
+/// given to the enclosing [`with_incoming_fds`].
+pub fn decode_fd(input: &mut &[u8]) -> Result<OwnedFd, DecodeError> {
+    let index = u32::decode(input)?;
+    if index == u32::MAX {
+        return Err(DecodeError::new(
+            "the sender could not duplicate a descriptor (out of descriptors?)",
+        ));
+    }
+    INCOMING.with(|list| {
+        list.borrow_mut()
+            .get_mut(index as usize)
+            .and_then(Option::take)
+            .ok_or(DecodeError::new(
+                "a descriptor did not arrive with the value",
+            ))
+    })
+}
+
+/// Takes the descriptors encoded on this thread since the last call: the
+/// transport sends them beside the bytes (see the module docs).
+pub(crate) fn take_outgoing_fds() -> Vec<OwnedFd> {
+    OUTGOING.with(|list| std::mem::take(&mut *list.borrow_mut()))
+}
+
+/// Runs `decode` with `fds` as the descriptors that arrived beside the
+/// bytes; those it does not take are closed afterwards.
+pub(crate) fn with_incoming_fds<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
+    let previous = INCOMING.with(|list| {
+        std::mem::replace(&mut *list.borrow_mut(), fds.into_iter().map(Some).collect())
+    });
+    let result = decode();
+    let unused = INCOMING.with(|list| std::mem::replace(&mut *list.borrow_mut(), previous));
+    drop(unused);
+    result
+}
+
+impl Wire for OwnedFd {
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_fd(self.as_fd(), out);
+    }
+    fn decode(input: &mut &[u8]) -> Result<OwnedFd, DecodeError> {
+        decode_fd(input)
+    }
+}
 
 /// Encodes `value` into a fresh buffer.
 #[cfg(test)]
