@@ -356,12 +356,14 @@ pub fn decode_fd(input: &mut &[u8]) -> Result<OwnedFd, DecodeError> {
 
 /// Takes the descriptors encoded on this thread since the last call: the
 /// transport sends them beside the bytes (see the module docs).
+#[allow(dead_code)] // until the transports use it
 pub(crate) fn take_outgoing_fds() -> Vec<OwnedFd> {
     OUTGOING.with(|list| std::mem::take(&mut *list.borrow_mut()))
 }
 
 /// Runs `decode` with `fds` as the descriptors that arrived beside the
 /// bytes; those it does not take are closed afterwards.
+#[allow(dead_code)] // until the transports use it
 pub(crate) fn with_incoming_fds<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
     let previous = INCOMING.with(|list| {
         std::mem::replace(&mut *list.borrow_mut(), fds.into_iter().map(Some).collect())
