@@ -50,6 +50,17 @@ mod sys;
 mod token;
 
 pub use backend::{Backend, UnknownBackend};
+
+/// The raw io_uring interface: the kernel's structures and constants, its
+/// three system calls, and [`Ring`](uring::Ring), a set-up ring with its
+/// two halves mapped. The io_uring backend of [`Poller`] is built on it,
+/// and so is spindle-runtime's completion IO (`spindle::uring`). A low
+/// layer: requests are raw [`Sqe`](uring::Sqe)s, and whoever submits one
+/// is responsible for the memory it points to until its completion.
+pub mod uring {
+    pub use crate::sys::uring::abi::*;
+    pub use crate::sys::uring::ring::*;
+}
 pub use event::{Event, Events};
 pub use interest::Interest;
 pub use poller::Poller;

@@ -95,20 +95,22 @@
 //! waits on the thread that built it). The `TASKRUN_FLAG` word tells a
 //! non-blocking `wait` when there is queued work worth a system call.
 
-mod abi;
+pub(crate) mod abi;
 mod id_hash;
+pub(crate) mod ring;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use self::abi::*;
 use self::id_hash::BuildIdHasher;
+use self::ring::{CqRing, Ring, RingMaps, SqRing};
 use super::event_from_poll_bits;
 use super::eventfd::EventFd;
 use crate::{Events, Interest, Token};
@@ -133,15 +135,7 @@ const SETUPS: [u32; 3] = [
 
 /// The submission side: only touched under `Poller::sq`.
 struct Submission {
-    /// The kernel's flags word of the submission ring (IORING_SQ_TASKRUN,
-    /// IORING_SQ_CQ_OVERFLOW).
-    flags: *const AtomicU32,
-    tail: *const AtomicU32,
-    head: *const AtomicU32,
-    mask: u32,
-    entries: u32,
-    sqes: *mut Sqe,
-    local_tail: u32,
+    ring: SqRing,
     /// Requests that did not fit in the ring, oldest first.
     overflow: Vec<Sqe>,
     /// Created with R_DISABLED and not yet enabled by a first `wait`.
@@ -155,35 +149,19 @@ struct Submission {
     next_id: u64,
 }
 
-/// The completion side: where the ring's words are. Only the thread holding
-/// `Poller::reaping` moves the head.
-struct Completion {
-    head: *const AtomicU32,
-    tail: *const AtomicU32,
-    mask: u32,
-    cqes: *const Cqe,
-}
-
 pub(crate) struct Poller {
     ring: OwnedFd,
     sq: Mutex<Submission>,
-    cq: Completion,
+    /// Only the thread holding `reaping` drains it.
+    cq: CqRing,
     reaping: Mutex<()>,
     notify: EventFd,
     /// A `wait` is (about to be) asleep in the kernel: a `delete` from
     /// another thread must wake it. Set before the wait reads what to
     /// submit, so a request queued after that read always sees it.
     waiting: AtomicBool,
-    _maps: Vec<Mmap>,
+    _maps: RingMaps,
 }
-
-// SAFETY: the raw pointers point into ring memory owned by `_maps`; the
-// submission side is only used under the `sq` mutex, the completion head
-// only moves under the `reaping` mutex, and the kernel synchronises with us through the
-// atomic head/tail words.
-unsafe impl Send for Poller {}
-// SAFETY: as above.
-unsafe impl Sync for Poller {}
 
 impl std::fmt::Debug for Poller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -208,57 +186,23 @@ impl Poller {
     /// rounds up to a power of two) and completion ring twice that: small
     /// rings let tests fill them.
     pub(crate) fn with_entries(entries: u32) -> io::Result<Poller> {
-        let (ring, p) = setup_best(entries)?;
         let needed = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
-        if p.features & needed != needed {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "io_uring on this kernel lacks multishot poll or timed waits (needs Linux 5.13+)",
-            ));
-        }
-        // One mapping serves both rings (FEAT_SINGLE_MMAP), another the SQEs.
-        let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
-        let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<Cqe>();
-        let rings = Mmap::new(ring.as_raw_fd(), sq_len.max(cq_len), IORING_OFF_SQ_RING)?;
-        let sqes = Mmap::new(
-            ring.as_raw_fd(),
-            p.sq_entries as usize * std::mem::size_of::<Sqe>(),
-            IORING_OFF_SQES,
-        )?;
-        // The ring's index array maps slot i to entry i, once and for all.
-        let array: *mut u32 = rings.at(p.sq_off.array);
-        for i in 0..p.sq_entries {
-            // SAFETY: `array` has sq_entries u32 slots inside the mapping.
-            unsafe { array.add(i as usize).write(i) };
-        }
-        // SAFETY: offsets from the kernel, inside the mapping; read once here.
-        let (sq_mask, sq_tail, cq_mask) = unsafe {
-            (
-                *rings.at::<u32>(p.sq_off.ring_mask),
-                (*rings.at::<AtomicU32>(p.sq_off.tail)).load(Ordering::Acquire),
-                *rings.at::<u32>(p.cq_off.ring_mask),
-            )
-        };
+        let Ring {
+            fd: ring,
+            flags,
+            sq: sq_ring,
+            cq,
+            maps,
+            ..
+        } = Ring::new(entries, &SETUPS, needed)?;
         let mut sq = Submission {
-            flags: rings.at(p.sq_off.flags),
-            tail: rings.at(p.sq_off.tail),
-            head: rings.at(p.sq_off.head),
-            mask: sq_mask,
-            entries: p.sq_entries,
-            sqes: sqes.at(0),
-            local_tail: sq_tail,
+            ring: sq_ring,
             overflow: Vec::new(),
-            disabled: p.flags & IORING_SETUP_R_DISABLED != 0,
+            disabled: flags & IORING_SETUP_R_DISABLED != 0,
             waiter: None,
             by_id: HashMap::default(),
             by_fd: HashMap::new(),
             next_id: 0,
-        };
-        let cq = Completion {
-            head: rings.at(p.cq_off.head),
-            tail: rings.at(p.cq_off.tail),
-            mask: cq_mask,
-            cqes: rings.at(p.cq_off.cqes),
         };
         let notify = EventFd::new()?;
         sq.push(poll_add(notify.fd(), libc::POLLIN as u32, NOTIFY_ID));
@@ -269,7 +213,7 @@ impl Poller {
             reaping: Mutex::new(()),
             notify,
             waiting: AtomicBool::new(false),
-            _maps: vec![rings, sqes],
+            _maps: maps,
         })
     }
 
@@ -374,8 +318,7 @@ impl Poller {
                     sq.waiter = Some(this_thread());
                 }
                 sq.refill();
-                // SAFETY: the flags word is valid for the ring's life.
-                let flags = unsafe { (*sq.flags).load(Ordering::Acquire) };
+                let flags = sq.ring.flags();
                 (sq.unsubmitted(), flags, !sq.overflow.is_empty())
             };
             let taskrun = flags & IORING_SQ_TASKRUN != 0;
@@ -424,21 +367,16 @@ impl Poller {
     /// `events`) and re-arms multishot requests the kernel ended.
     fn reap(&self, events: &mut Events) {
         let _reaping = self.reaping.lock().unwrap_or_else(|e| e.into_inner());
-        let cq = &self.cq;
-        // SAFETY: ring words valid for the ring's life; we are the only reader.
-        let mut head = unsafe { (*cq.head).load(Ordering::Relaxed) };
-        // SAFETY: as above; Acquire makes the entries before the tail visible.
-        let tail = unsafe { (*cq.tail).load(Ordering::Acquire) };
-        if head == tail {
+        if !self.cq.has_entries() {
             return;
         }
         // One lock for the whole batch of completions; requests that must be
         // made again are queued for the next wait as we go.
         let mut sq = self.sq();
-        while head != tail && events.list.len() < events.capacity {
-            // SAFETY: entries between head and tail are written by the kernel.
-            let cqe = unsafe { &*cq.cqes.add((head & cq.mask) as usize) };
-            head = head.wrapping_add(1);
+        self.cq.drain(|cqe| {
+            if events.list.len() >= events.capacity {
+                return false;
+            }
             let ended = cqe.flags & IORING_CQE_F_MORE == 0;
             match cqe.user_data {
                 NOTIFY_ID => {
@@ -458,7 +396,7 @@ impl Poller {
                 }
                 id => {
                     let Some(&(fd, token, bits)) = sq.by_id.get(&id) else {
-                        continue; // deleted: a stale completion
+                        return true; // deleted: a stale completion
                     };
                     if cqe.res < 0 {
                         // The request failed (say EBADF: the descriptor was
@@ -467,7 +405,7 @@ impl Poller {
                         events
                             .list
                             .push(event_from_poll_bits(token, libc::POLLERR as u32));
-                        continue;
+                        return true;
                     }
                     events
                         .list
@@ -479,9 +417,8 @@ impl Poller {
                     }
                 }
             }
-        }
-        // SAFETY: as above; Release hands the consumed slots back to the kernel.
-        unsafe { (*cq.head).store(head, Ordering::Release) };
+            true
+        });
     }
 
     pub(crate) fn notify(&self) -> io::Result<()> {
@@ -504,15 +441,13 @@ impl Submission {
 
     /// Requests in the ring the kernel has not taken yet.
     fn unsubmitted(&self) -> u32 {
-        // SAFETY: the kernel's head pointer stays valid for the ring's life.
-        let head = unsafe { (*self.head).load(Ordering::Acquire) };
-        self.local_tail.wrapping_sub(head)
+        self.ring.unsubmitted()
     }
 
     /// Queues one request for the next `wait` to submit; if the ring is
     /// full, it waits in `overflow` until there is room.
     fn push(&mut self, sqe: Sqe) {
-        if !self.overflow.is_empty() || !self.write(sqe) {
+        if !self.overflow.is_empty() || !self.ring.push(sqe) {
             self.overflow.push(sqe);
         }
     }
@@ -520,48 +455,11 @@ impl Submission {
     /// Moves overflowed requests into the ring as far as there is room.
     fn refill(&mut self) {
         let mut moved = 0;
-        while moved < self.overflow.len() && self.write(self.overflow[moved]) {
+        while moved < self.overflow.len() && self.ring.push(self.overflow[moved]) {
             moved += 1;
         }
         self.overflow.drain(..moved);
     }
-
-    /// Writes `sqe` into the ring and publishes it; false if the ring is full.
-    fn write(&mut self, sqe: Sqe) -> bool {
-        // SAFETY: the kernel's head pointer stays valid for the ring's life.
-        let head = unsafe { (*self.head).load(Ordering::Acquire) };
-        if self.local_tail.wrapping_sub(head) == self.entries {
-            return false;
-        }
-        let index = self.local_tail & self.mask;
-        // SAFETY: `index` is below sq_entries, and the kernel does not read
-        // this slot until the tail is published below.
-        unsafe { self.sqes.add(index as usize).write(sqe) };
-        self.local_tail = self.local_tail.wrapping_add(1);
-        // SAFETY: as for head; Release publishes the entry written above.
-        unsafe { (*self.tail).store(self.local_tail, Ordering::Release) };
-        true
-    }
-}
-
-impl Completion {
-    /// Whether completions are waiting to be reaped.
-    fn has_entries(&self) -> bool {
-        // SAFETY: ring words valid for the ring's life.
-        unsafe { (*self.head).load(Ordering::Relaxed) != (*self.tail).load(Ordering::Acquire) }
-    }
-}
-
-/// Sets up a ring with the first of [`SETUPS`] the kernel accepts.
-fn setup_best(entries: u32) -> io::Result<(OwnedFd, Params)> {
-    let mut last = None;
-    for flags in SETUPS {
-        match setup(entries, flags) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
-            res => return res,
-        }
-    }
-    Err(last.expect("SETUPS is not empty"))
 }
 
 fn poll_add(fd: RawFd, events: u32, id: u64) -> Sqe {
