@@ -48,7 +48,7 @@
 
 pub use spindle_reactor as reactor;
 
-pub use spindle_runtime::{channel, fs, io, net, process, signal, sync, task, time};
+pub use spindle_runtime::{channel, fs, io, net, process, signal, sync, task, time, uring};
 
 /// Thread-per-core: one current-thread runtime pinned to each CPU, each
 /// with its own `SO_REUSEPORT` listener (`spindle::shard::Builder`).

@@ -60,6 +60,7 @@ pub mod signal;
 mod sys;
 pub mod task;
 pub mod time;
+pub mod uring;
 
 /// The cooperative budget lives in spindle-sync, so that its primitives
 /// and this runtime's sockets, timers and join handles spend the same one.

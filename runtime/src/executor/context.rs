@@ -45,6 +45,12 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
         .or_else(|| ENTERED.try_with(|e| e.borrow().clone()).ok().flatten())
 }
 
+/// True if the runtime whose shared half is `shared` is the one running
+/// on this thread (entering it does not count).
+pub(crate) fn is_running(shared: &Shared) -> bool {
+    with_current(|local| local.is_some_and(|l| ptr::eq(&*l.shared, shared)))
+}
+
 /// True if some runtime is *running* on this thread (entering one does not
 /// count: a thread that only entered a runtime may still `block_on`).
 pub(crate) fn is_inside() -> bool {

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     /// Set when this is a worker (or the block_on thread) of a
     /// multi-threaded runtime; empty on a current-thread runtime.
     pub(crate) mt: OnceLock<MtLink>,
+    /// The completion ring of `spindle::uring`, made on first use.
+    pub(crate) uring: OnceLock<Arc<crate::uring::Driver>>,
 }
 
 impl Shared {
@@ -67,6 +69,7 @@ impl Shared {
             has_timer_inserts: AtomicBool::new(false),
             clock: Clock::new(std::time::Instant::now()),
             mt: OnceLock::new(),
+            uring: OnceLock::new(),
         }
     }
 

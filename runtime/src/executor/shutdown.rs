@@ -93,6 +93,11 @@ impl Local {
             TimerWheel::new(Instant::now()),
         );
         drop(timers);
+        // spindle::uring: cancel what is in flight and wait until the
+        // kernel let go of its buffers (uring/driver.rs).
+        if let Some(ring) = self.shared.uring.get() {
+            ring.shutdown();
+        }
         // IO objects that outlive the runtime fail from now on instead of
         // waiting for events that will never come.
         self.shared.io.shutdown();

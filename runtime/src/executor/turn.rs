@@ -6,8 +6,9 @@
 //!   insert timers queued by other threads
 //!   maybe spin briefly for a short blocking job's result
 //!   before_park (if it may block) -> look at the queues once more
+//!   uring turn: submit queued operations, complete finished ones
 //!   poller.wait(timeout: next timer, or zero)
-//!   after_park -> dispatch events -> (test clock: jump to the next timer) -> fire due timers
+//!   after_park -> uring turn -> dispatch events -> (test clock: jump to the next timer) -> fire due timers
 //!   free registrations dropped on other threads -> apply remote timer cancels
 //! ```
 //!
@@ -73,6 +74,12 @@ impl Local {
                 timeout = Some(Duration::ZERO);
             }
         }
+        // spindle::uring: submit the operations queued since the last turn,
+        // and hand back those completed; a task woken here must run first.
+        let uring = shared.uring.get();
+        if uring.is_some_and(|ring| ring.turn()) {
+            timeout = Some(Duration::ZERO);
+        }
         let mut events = self.events.borrow_mut();
         // With no descriptor registered there is nothing a zero wait could
         // report, so skip the system call.
@@ -91,6 +98,10 @@ impl Local {
             // on needs no eventfd write (the loop looks at its queues before
             // it sleeps again).
             shared.parker.after_park();
+        }
+        if let Some(ring) = uring {
+            // Completions that arrived during the wait (their eventfd woke it).
+            ring.turn();
         }
         for event in events.iter() {
             // SAFETY: every token we register is a live ScheduledIo; a

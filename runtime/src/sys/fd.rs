@@ -139,3 +139,12 @@ pub(crate) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
     cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })?;
     Ok(fd)
 }
+
+/// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`: a counter the kernel (or
+/// another thread) can signal, and a poller can watch.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: eventfd just created it; nothing else owns it.
+    Ok(unsafe { adopt(fd) })
+}

@@ -20,7 +20,7 @@ pub(crate) struct SockAddr {
 
 impl SockAddr {
     /// Zeroed storage with its full size as the length, for the kernel to fill.
-    pub(super) fn empty() -> SockAddr {
+    pub(crate) fn empty() -> SockAddr {
         SockAddr {
             // SAFETY: sockaddr_storage is plain integers; all-zero is valid.
             storage: unsafe { mem::zeroed() },
@@ -28,11 +28,27 @@ impl SockAddr {
         }
     }
 
-    pub(super) fn as_ptr(&self) -> *const libc::sockaddr {
+    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
         (&raw const self.storage).cast()
     }
 
-    pub(super) fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
+    /// The address of the length word, for calls that update it.
+    pub(crate) fn len_mut_ptr(&mut self) -> *mut libc::socklen_t {
+        &raw mut self.len
+    }
+
+    /// Sets how many bytes are used, after a call that wrote an address
+    /// and its length elsewhere (a `msghdr`); capped at the storage size.
+    pub(crate) fn set_len(&mut self, len: libc::socklen_t) {
+        self.len = len.min(mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t);
+    }
+
+    /// How many bytes of the storage the address uses.
+    pub(crate) fn len(&self) -> libc::socklen_t {
+        self.len
+    }
+
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
         (&raw mut self.storage).cast()
     }
 

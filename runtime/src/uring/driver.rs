@@ -1,0 +1,462 @@
+//! The completion ring of one runtime thread: where operations are queued,
+//! submitted, completed, and handed back to the task that awaits them.
+//!
+//! # One ring per runtime thread
+//!
+//! A [`Driver`] belongs to one `Shared`, so to one thread that runs tasks
+//! (a current-thread runtime, or one worker of a multi-threaded one). It is
+//! made the first time an operation starts there. The ring is set up with
+//! `SINGLE_ISSUER | DEFER_TASKRUN` where the kernel has them (see the
+//! reactor's io_uring backend for what they buy): only that thread enters
+//! the ring, and the kernel does the completion work of a request only
+//! when that thread asks, in its [`turn`](Driver::turn).
+//!
+//! # How a completion travels back
+//!
+//! ```text
+//!  task: stream.read(buf).await
+//!    Op::start: slot = ops.insert(Waiting), SQE{user_data: slot} -> SqRing
+//!    poll -> Pending (waker stored in the slot)
+//!  runtime turn, before it waits: io_uring_enter(submit, GETEVENTS)
+//!  kernel: data arrives -> completion work queued -> eventfd signalled
+//!  poller wait returns (the eventfd is registered like any socket)
+//!  runtime turn, after it waits: io_uring_enter(GETEVENTS) runs the work
+//!    CQE{user_data: slot, res} -> slot = Done(res) -> waker.wake()
+//!  task polled again: Op::poll takes Done(res) and the buffer back
+//! ```
+//!
+//! The eventfd is what lets the runtime sleep in whichever poller it uses
+//! (epoll, poll, select, or another io_uring) and still wake for
+//! completions: the kernel signals it when completion work is queued for
+//! this ring (or, on rings without `DEFER_TASKRUN`, when a completion is
+//! posted). Submitting costs nothing extra: the `io_uring_enter` of the
+//! turn submits every operation queued since the last one, however many.
+//!
+//! # Who owns the buffer when
+//!
+//! An operation's resources (its buffer, a boxed socket address) belong to
+//! its [`Op`](super::op::Op) future until the kernel is done with them.
+//! If the future is dropped first, the resources move into its slot
+//! (`Abandoned`), an `ASYNC_CANCEL` is queued, and they are freed only when
+//! the operation's completion arrives: cancelled, or finished anyway. So
+//! the kernel never writes into freed memory, and nothing leaks.
+//!
+//! # Other threads, and shutdown
+//!
+//! Any thread may queue an operation or a cancel (the submission ring is
+//! behind a mutex); a thread other than the ring's own then wakes the
+//! runtime's thread (`Shared::unpark`), whose next turn submits it. At
+//! shutdown the runtime cancels everything in flight and waits (up to
+//! [`SHUTDOWN_GRACE`]) until the kernel has let go of every buffer;
+//! operations still waiting then fail with an error that says so.
+
+use std::any::Any;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+use spindle_reactor::uring::*;
+use spindle_reactor::Interest;
+
+use crate::driver::Registration;
+use crate::executor::Shared;
+use crate::sys::fd as sys_fd;
+
+/// Requests the submission ring holds (the completion ring holds twice
+/// as many; more wait in the kernel's overflow list, which we drain).
+const ENTRIES: u32 = 1024;
+/// Set in the `user_data` of an `ASYNC_CANCEL`; the rest is the slot.
+pub(super) const CANCEL_TAG: u64 = 1 << 62;
+/// How long shutdown waits for the kernel to finish cancelled operations.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The set-ups to try, best first (see the reactor's io_uring backend).
+const SETUPS: [u32; 3] = [
+    IORING_SETUP_SINGLE_ISSUER
+        | IORING_SETUP_DEFER_TASKRUN
+        | IORING_SETUP_R_DISABLED
+        | IORING_SETUP_TASKRUN_FLAG
+        | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
+    0,
+];
+
+/// Where one operation stands.
+pub(super) enum Slot {
+    /// In flight; the waker of the task that awaits it.
+    Waiting(Option<Waker>),
+    /// Completed: the kernel's result and flags, not yet taken by the future.
+    Done { res: i32, flags: u32 },
+    /// Its future was dropped: its resources, kept until the completion.
+    Abandoned(#[allow(dead_code)] Box<dyn Any + Send>),
+}
+
+/// The state behind the mutex.
+pub(super) struct Inner {
+    sq: SqRing,
+    /// Requests that did not fit in the ring, oldest first.
+    overflow: Vec<Sqe>,
+    pub(super) ops: Slab<Slot>,
+    /// Created with R_DISABLED and not enabled yet (by the first turn).
+    disabled: bool,
+    pub(super) shut_down: bool,
+    /// Wakers collected during a reap, woken after the lock is released.
+    wake_buf: Vec<Waker>,
+    /// Memory registered with the ring (fixed buffers): kept until the
+    /// ring is closed.
+    pub(super) registered: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+/// One runtime thread's completion ring (see the module docs).
+pub(crate) struct Driver {
+    pub(super) ring: OwnedFd,
+    cq: CqRing,
+    inner: Mutex<Inner>,
+    /// Operations submitted and not completed yet (slots Waiting or Abandoned).
+    in_flight: AtomicUsize,
+    /// Signalled by the kernel; watched by the runtime's poller.
+    eventfd: OwnedFd,
+    registration: Mutex<Option<Registration>>,
+    supported: [bool; IORING_OP_LAST],
+    /// A number that names this ring among all rings of the process (for
+    /// fixed buffers, which belong to one ring).
+    pub(super) id: usize,
+    _maps: RingMaps,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("uring::Driver")
+            .field("ring", &self.ring.as_raw_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An error that names io_uring, for a kernel (or a seccomp policy) that
+/// refuses it.
+fn refused(what: &str, e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!(
+            "spindle::uring: {what} failed: {e} (this kernel, or a seccomp policy such as a \
+             container's, refuses io_uring; spindle::net and spindle::fs work without it)"
+        ),
+    )
+}
+
+impl Driver {
+    /// The ring of the runtime `shared`, set up on first use.
+    pub(crate) fn of(shared: &Arc<Shared>) -> io::Result<&Arc<Driver>> {
+        if let Some(driver) = shared.uring.get() {
+            return Ok(driver);
+        }
+        let driver = Arc::new(Driver::new(shared)?);
+        // Two threads may race to make it: one wins, the other's is dropped
+        // (it has no operations yet).
+        let _ = shared.uring.set(driver);
+        Ok(shared.uring.get().expect("just set"))
+    }
+
+    fn new(shared: &Arc<Shared>) -> io::Result<Driver> {
+        let needed = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
+        let Ring {
+            fd: ring,
+            flags,
+            sq,
+            cq,
+            maps,
+            ..
+        } = Ring::new(ENTRIES, &SETUPS, needed).map_err(|e| refused("io_uring_setup", e))?;
+        let supported = probe(&ring).map_err(|e| refused("probing the io_uring opcodes", e))?;
+        let eventfd = sys_fd::eventfd()?;
+        register_eventfd(&ring, eventfd.as_raw_fd())
+            .map_err(|e| refused("registering an eventfd with io_uring", e))?;
+        let registration =
+            Registration::with_shared(shared.clone(), eventfd.as_raw_fd(), Interest::READABLE)?;
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        Ok(Driver {
+            ring,
+            cq,
+            inner: Mutex::new(Inner {
+                sq,
+                overflow: Vec::new(),
+                ops: Slab::new(),
+                disabled: flags & IORING_SETUP_R_DISABLED != 0,
+                shut_down: false,
+                wake_buf: Vec::new(),
+                registered: Vec::new(),
+            }),
+            in_flight: AtomicUsize::new(0),
+            eventfd,
+            registration: Mutex::new(Some(registration)),
+            supported,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            _maps: maps,
+        })
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fails unless the kernel supports `opcode` (`name` is for the error).
+    pub(super) fn check(&self, opcode: u8, name: &str) -> io::Result<()> {
+        if self
+            .supported
+            .get(opcode as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("spindle::uring: this kernel's io_uring has no {name} operation"),
+            ))
+        }
+    }
+
+    /// Registers `iovecs` as the ring's fixed buffers; `memory` (which
+    /// holds them) is kept until the ring is closed.
+    pub(super) fn register_buffers(
+        &self,
+        iovecs: &[libc::iovec],
+        memory: Arc<dyn Any + Send + Sync>,
+    ) -> io::Result<()> {
+        let mut inner = self.lock();
+        register_buffers(&self.ring, iovecs).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "spindle::uring: this runtime's ring has a FixedBufPool already",
+                )
+            } else {
+                refused("registering fixed buffers", e)
+            }
+        })?;
+        inner.registered.push(memory);
+        Ok(())
+    }
+
+    /// Queues an operation: a slot for it, and its request (built by
+    /// `sqe` with the slot as `user_data`). Returns the slot.
+    pub(super) fn start(&self, sqe: Sqe) -> io::Result<usize> {
+        let mut inner = self.lock();
+        if inner.shut_down {
+            return Err(io::Error::other(
+                "spindle::uring: the runtime this thread runs has shut down",
+            ));
+        }
+        let key = inner.ops.insert(Slot::Waiting(None));
+        let sqe = Sqe {
+            user_data: key as u64,
+            ..sqe
+        };
+        inner.push(sqe);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(key)
+    }
+
+    /// The future of slot `key` was dropped before it completed: keep
+    /// `resources` until the kernel is done, and ask it to cancel.
+    pub(super) fn abandon(&self, key: usize, resources: Box<dyn Any + Send>) {
+        let mut inner = self.lock();
+        match inner.ops.get_mut(key) {
+            Some(slot @ Slot::Waiting(_)) => {
+                *slot = Slot::Abandoned(resources);
+                inner.push(Sqe {
+                    opcode: IORING_OP_ASYNC_CANCEL,
+                    fd: -1,
+                    addr: key as u64,
+                    user_data: key as u64 | CANCEL_TAG,
+                    ..Sqe::default()
+                });
+            }
+            Some(Slot::Done { .. }) => {
+                inner.ops.remove(key);
+            }
+            _ => unreachable!("an operation's slot lives until its future takes or abandons it"),
+        }
+    }
+
+    /// One step of the runtime's turn: submit what is queued, run the
+    /// kernel's pending completion work, and wake the tasks whose
+    /// operations completed. Only on the ring's own thread. Returns true if
+    /// it woke a task (the runtime must then not sleep).
+    pub(crate) fn turn(&self) -> bool {
+        // First clear the eventfd if the poller reported it (a read only
+        // then), so that any signal from here on is a new event. The
+        // level-triggered backends stop watching a descriptor once they
+        // reported it, until its owner saw `WouldBlock`: this re-arms it.
+        self.drain_eventfd();
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let mut inner = self.lock();
+        let res = self.enter(&mut inner, 0, None);
+        if let Err(e) = res {
+            panic!("spindle::uring: io_uring_enter failed: {e}");
+        }
+        let mut wakers = std::mem::take(&mut inner.wake_buf);
+        self.reap(&mut inner, &mut wakers);
+        drop(inner);
+        let woke = !wakers.is_empty();
+        for waker in wakers.drain(..) {
+            waker.wake();
+        }
+        self.lock().wake_buf = wakers;
+        woke
+    }
+
+    /// Clears the eventfd's count and readiness, so a level-triggered
+    /// poller (poll, select) does not keep reporting it.
+    fn drain_eventfd(&self) {
+        if let Some(reg) = &*self.registration.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = reg.try_io(crate::driver::Direction::Read, || {
+                let mut count = [0u8; 8];
+                sys_fd::read(self.eventfd.as_fd(), &mut count)?;
+                // Report WouldBlock so the readiness is cleared: the next
+                // signal is a new edge.
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
+    }
+
+    /// Submits what is queued (enabling the ring on first use) and runs
+    /// the completion work; with `wait`, sleeps for up to `timeout` until
+    /// at least that many completions are posted.
+    fn enter(&self, inner: &mut Inner, wait: u32, timeout: Option<Duration>) -> io::Result<()> {
+        if inner.disabled {
+            enable_rings(&self.ring).map_err(|e| refused("enabling the io_uring", e))?;
+            inner.disabled = false;
+        }
+        loop {
+            inner.refill();
+            let submit = inner.sq.unsubmitted();
+            let flags = inner.sq.flags();
+            let work = flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW) != 0;
+            if submit == 0 && !work && wait == 0 {
+                return Ok(());
+            }
+            let taken = enter(&self.ring, submit, wait, IORING_ENTER_GETEVENTS, timeout)?;
+            // Requests left over (ring was full): go again once the kernel
+            // took some; if it took none it wants completions reaped first.
+            if inner.overflow.is_empty() || taken == 0 || wait > 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Moves completions into their slots; collects the wakers to wake.
+    fn reap(&self, inner: &mut Inner, wakers: &mut Vec<Waker>) {
+        let in_flight = &self.in_flight;
+        self.cq.drain(|cqe| {
+            if cqe.user_data & CANCEL_TAG != 0 {
+                return true; // the cancel's own answer: nothing to do
+            }
+            let key = cqe.user_data as usize;
+            match inner.ops.get_mut(key) {
+                Some(slot @ Slot::Waiting(_)) => {
+                    let done = Slot::Done {
+                        res: cqe.res,
+                        flags: cqe.flags,
+                    };
+                    if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, done) {
+                        wakers.push(waker);
+                    }
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+                Some(Slot::Abandoned(_)) => {
+                    // The kernel is done with the resources: free them.
+                    inner.ops.remove(key);
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            true
+        });
+    }
+
+    /// At runtime shutdown, on the ring's thread: no new operations; cancel
+    /// those in flight and wait until the kernel let go of their buffers;
+    /// wake their tasks (which get an error).
+    pub(crate) fn shutdown(&self) {
+        // The registration holds the runtime's shared half: let go of it.
+        drop(
+            self.registration
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        let mut inner = self.lock();
+        inner.shut_down = true;
+        let keys: Vec<usize> = inner
+            .ops
+            .iter()
+            .filter(|(_, slot)| !matches!(slot, Slot::Done { .. }))
+            .map(|(key, _)| key)
+            .collect();
+        for key in keys {
+            inner.push(Sqe {
+                opcode: IORING_OP_ASYNC_CANCEL,
+                fd: -1,
+                addr: key as u64,
+                user_data: key as u64 | CANCEL_TAG,
+                ..Sqe::default()
+            });
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut wakers = Vec::new();
+        while self.in_flight.load(Ordering::Relaxed) > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if self.enter(&mut inner, 1, Some(deadline - now)).is_err() {
+                break;
+            }
+            self.reap(&mut inner, &mut wakers);
+        }
+        drop(inner);
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            // The kernel never finished these within the shutdown grace (or
+            // the runtime never shut down). It may still write into their
+            // buffers until the ring closes, which the kernel completes
+            // asynchronously: leaking them is the only sound choice.
+            for (_, slot) in std::mem::take(&mut inner.ops) {
+                std::mem::forget(slot);
+            }
+            std::mem::forget(std::mem::take(&mut inner.registered));
+        }
+    }
+}
+
+impl Inner {
+    /// Queues one request; if the ring is full, it waits in `overflow`.
+    fn push(&mut self, sqe: Sqe) {
+        if !self.overflow.is_empty() || !self.sq.push(sqe) {
+            self.overflow.push(sqe);
+        }
+    }
+
+    /// Moves overflowed requests into the ring as far as there is room.
+    fn refill(&mut self) {
+        let mut moved = 0;
+        while moved < self.overflow.len() && self.sq.push(self.overflow[moved]) {
+            moved += 1;
+        }
+        self.overflow.drain(..moved);
+    }
+}

@@ -1,0 +1,134 @@
+//! Files read and written through io_uring: real asynchronous file IO.
+//!
+//! Readiness cannot help with files: a regular file is always "readable",
+//! and the `read` then blocks the thread while the disk works. That is why
+//! `spindle::fs` runs file IO on the blocking pool. Here the kernel runs
+//! it: `read_at` queues a request and the task sleeps until the data is
+//! in its buffer, and since the methods take `&self` and an offset,
+//! several reads (or writes) can be in flight on one file at once.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use spindle_reactor::uring::*;
+
+use super::buf::{IoBuf, IoBufMut};
+use super::net::{finish_read, read_sqe};
+use super::op::Op;
+
+/// `fsync` (Linux 5.1).
+const IORING_OP_FSYNC: u8 = 3;
+
+/// A file whose reads and writes are io_uring operations at explicit
+/// offsets (see the module docs).
+#[derive(Debug)]
+pub struct File {
+    fd: OwnedFd,
+}
+
+impl File {
+    /// Opens `path` for reading.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        File::open_with(path.as_ref(), libc::O_RDONLY, 0).await
+    }
+
+    /// Creates `path` for writing (truncating it if it exists), with mode
+    /// 0o666 before the umask, as `std::fs::File::create`.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        File::open_with(
+            path.as_ref(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            0o666,
+        )
+        .await
+    }
+
+    async fn open_with(path: &Path, flags: libc::c_int, mode: u32) -> io::Result<File> {
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
+        // Boxed: the kernel reads the path when it runs the request, after
+        // this call returns (the CString's heap bytes do not move).
+        let op = Op::start("openat", path, |p, _| Sqe {
+            opcode: IORING_OP_OPENAT,
+            fd: libc::AT_FDCWD,
+            addr: p.as_ptr() as u64,
+            len: mode,
+            op_flags: (flags | libc::O_CLOEXEC) as u32,
+            ..Sqe::default()
+        })
+        .map_err(|(e, _)| e)?;
+        let fd = op.await.result? as RawFd;
+        // SAFETY: openat just created this descriptor; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(File { fd })
+    }
+
+    /// Reads into `buf` from its start, from the file at `offset`; gives it
+    /// back with how many bytes were read (0 at the end of the file).
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        let fd = self.fd.as_raw_fd();
+        match Op::start("read", buf, |b, ring| read_sqe(fd, b, ring, Some(offset))) {
+            Err((e, buf)) => (Err(e), buf),
+            Ok(op) => {
+                let done = op.await;
+                finish_read(done.result, done.data)
+            }
+        }
+    }
+
+    /// Writes the initialised bytes of `buf` to the file at `offset` (once:
+    /// maybe not all); gives it back with how many were written.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        let fd = self.fd.as_raw_fd();
+        let sqe = |b: &mut B, ring| {
+            let fixed = b.fixed_index().filter(|&(r, _)| r == ring);
+            Sqe {
+                opcode: if fixed.is_some() {
+                    IORING_OP_WRITE_FIXED
+                } else {
+                    IORING_OP_WRITE
+                },
+                fd,
+                addr: b.stable_ptr() as u64,
+                len: b.bytes_init() as u32,
+                off: offset,
+                buf_index: fixed.map_or(0, |(_, index)| index),
+                ..Sqe::default()
+            }
+        };
+        match Op::start("write", buf, sqe) {
+            Err((e, buf)) => (Err(e), buf),
+            Ok(op) => {
+                let done = op.await;
+                (done.result.map(|n| n as usize), done.data)
+            }
+        }
+    }
+
+    /// Flushes the file's data and metadata to the disk (`fsync`).
+    pub async fn sync_all(&self) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        let op = Op::start("fsync", (), |_, _| Sqe {
+            opcode: IORING_OP_FSYNC,
+            fd,
+            ..Sqe::default()
+        })
+        .map_err(|(e, _)| e)?;
+        op.await.result.map(drop)
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

@@ -1,0 +1,78 @@
+//! Completion-based IO on io_uring: the kernel does both halves of a
+//! transfer (waiting for the data, and copying it) and tells the task when
+//! the data is already in its buffer. This is the course notes' fifth IO
+//! model, asynchronous IO; `spindle::net` is the third (readiness through
+//! multiplexing: the runtime learns a socket is readable, then calls
+//! `recv` itself).
+//!
+//! ```no_run
+//! use spindle_runtime::uring::TcpListener;
+//!
+//! # fn main() -> std::io::Result<()> {
+//! spindle_runtime::block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:7000")?;
+//!     loop {
+//!         let (stream, _) = listener.accept().await?;
+//!         spindle_runtime::spawn(async move {
+//!             let mut buf = vec![0u8; 4096];
+//!             loop {
+//!                 let (res, b) = stream.read(buf).await; // the buffer comes back
+//!                 let n = match res { Ok(0) | Err(_) => return, Ok(n) => n };
+//!                 let (res, b) = stream.write_all(b).await; // b.len() == n
+//!                 if res.is_err() { return; }
+//!                 buf = b;
+//!                 let _ = n;
+//!             }
+//!         });
+//!     }
+//! })
+//! # }
+//! ```
+//!
+//! # Owned buffers
+//!
+//! Every operation *takes* its buffer and gives it back with the result:
+//! `let (res, buf) = stream.read(buf).await`. The kernel writes into the
+//! buffer after the call returned, perhaps after the task was cancelled,
+//! so a borrowed `&mut [u8]` could not be made safe. Any [`IoBuf`] /
+//! [`IoBufMut`] works: `Vec<u8>` (a read fills it from the start and sets
+//! its length), `Box<[u8]>`, and [`FixedBuf`] from a [`FixedBufPool`]
+//! registered with the ring.
+//!
+//! # Cancellation
+//!
+//! Dropping an operation's future (a `select!` that took another branch, a
+//! `timeout`) cancels it in the kernel (`IORING_OP_ASYNC_CANCEL`); the
+//! buffer stays alive, owned by the runtime, until the kernel confirms it
+//! is done, and is freed then. Data a cancelled read had already received
+//! is lost with it, as with any cancelled read.
+//!
+//! # Where the ring is
+//!
+//! Each runtime thread (a current-thread runtime, or each worker of a
+//! multi-threaded one) gets one completion ring the first time an operation
+//! starts on it. The runtime submits everything queued once per turn and
+//! sleeps in its usual poller, which an eventfd wakes when completions
+//! arrive (see `driver.rs`). If the kernel, or a seccomp policy, refuses
+//! io_uring, operations fail with an error that says so; `spindle::net` and
+//! `spindle::fs` keep working.
+//!
+//! # Files
+//!
+//! [`fs::File`] reads and writes at offsets with `&self`, so several
+//! operations can be in flight on one file: real asynchronous file IO,
+//! which readiness cannot give (a regular file is always "ready"). These
+//! files are *not* `O_NONBLOCK`: io_uring would take that flag to mean
+//! "fail with EAGAIN rather than wait for the disk".
+
+mod buf;
+mod driver;
+pub mod fs;
+mod net;
+mod op;
+mod udp;
+
+pub use buf::{FixedBuf, FixedBufPool, IoBuf, IoBufMut};
+pub(crate) use driver::Driver;
+pub use net::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
