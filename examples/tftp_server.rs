@@ -10,6 +10,13 @@
 //! Its first line on stdout is `tftp_server listening on ADDR, serving DIR`;
 //! then one line per transfer or refused packet.
 //!
+//! The course notes' "tftp file server" is a homemade protocol over TCP,
+//! with a process per client and a `list` command. This is the real TFTP
+//! that its name comes from, so that real clients can talk to it: UDP, so
+//! the server itself numbers, acknowledges and retransmits the blocks that
+//! TCP would have carried for it; one task per transfer where the notes
+//! fork a process; and no listing, which RFC 1350 does not have.
+//!
 //! # One socket per transfer
 //!
 //! The main socket only takes requests. For each RRQ (read) or WRQ (write)

@@ -160,11 +160,6 @@ impl Link {
         }
     }
 
-    /// The peer's address (its TID once known).
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
     /// Sends one packet to the peer, once.
     pub async fn send(&self, packet: &Packet) -> io::Result<()> {
         self.socket

@@ -268,6 +268,40 @@ fn malformed_packets_get_error_4_and_cost_nothing_else() {
 }
 
 #[test]
+fn a_peer_that_breaks_the_protocol_ends_its_own_transfer_only() {
+    let dir = TempDir::new("peer-faults");
+    let local = TempDir::new("peer-faults-local");
+    let file = dir.random_file("file", 5 * 512);
+    let server = Server::start(&dir, &[]);
+    // Garbage, a DATA where an ACK belongs, and an ERROR (the client
+    // giving up), each in the middle of a read of its own.
+    let faults: [(&[u8], Option<u16>, &str); 3] = [
+        (b"\x00\x09", Some(4), "protocol error: malformed packet"),
+        (
+            b"\x00\x03\x00\x01data",
+            Some(4),
+            "protocol error: unexpected DATA",
+        ),
+        (b"\x00\x05\x00\x00stop\x00", None, "the peer sent error 0"),
+    ];
+    for (fault, answer, logged) in faults {
+        let client = raw_socket();
+        client.send_to(&rrq("file"), server.addr).unwrap();
+        let (_, tid) = receive_block(&client, 1);
+        client.send_to(fault, tid).unwrap();
+        if let Some(code) = answer {
+            assert_eq!(receive_error(&client).0, code, "{fault:?}");
+        }
+        let line = server.wait_for_line(&[&client.local_addr().unwrap().to_string()]);
+        // (The outcome is logged when the transfer's task ends.)
+        assert!(line.contains(logged), "{line}");
+    }
+    let out = local.path("file");
+    tftp_hpa(server.addr, &format!("get file {}", path_arg(&out)));
+    assert_same(&out, &file);
+}
+
+#[test]
 fn a_stranger_gets_error_5_and_the_transfer_goes_on() {
     let dir = TempDir::new("stranger");
     let file = dir.random_file("file", 3 * 512 + 10);
