@@ -12,6 +12,7 @@
 //! | [`Model::Epoll`] | `epoll.rs` | IO多路复用: `epoll` | the only thread, in `epoll_wait(2)` |
 //! | [`Model::SignalDriven`] | `sigio.rs` | 信号驱动IO (`O_ASYNC`, `F_SETSIG`) | the only thread, in `read` of a signalfd: the kernel queues a signal per ready socket |
 //! | [`Model::Async`] | `spindle_async.rs` | 异步 (async/await) | tasks suspend; the runtime's thread waits in the backend |
+//! | [`Model::UringCompletion`] | `spindle_uring.rs` | 异步IO (asynchronous IO) | the kernel does both phases (io_uring operations); tasks hear of the finished copy |
 //! | [`Model::MultiThread`] | `multi_thread.rs` | 多线程 + 异步 (work stealing) | as `Async`, once per CPU: each worker waits in its own epoll; idle workers steal tasks from busy ones |
 //! | [`Model::Sharded`] | `sharded.rs` | 多进程 + 异步, with threads (thread-per-core) | as `Async`, once per CPU: each pinned shard waits in its own epoll, for its own connections |
 //!
@@ -58,6 +59,7 @@ mod select;
 mod sharded;
 mod sigio;
 mod spindle_async;
+mod spindle_uring;
 mod threaded;
 
 use std::io;
@@ -91,6 +93,9 @@ pub enum Model {
     SignalDriven,
     /// spindle's async runtime on the given backend: a task per connection.
     Async(Backend),
+    /// Asynchronous IO: a task per connection on `spindle::uring`, whose
+    /// reads and writes are io_uring operations (completions, not readiness).
+    UringCompletion,
     /// Work stealing: spindle's multi-threaded runtime (epoll), one worker
     /// per CPU, a task per connection.
     MultiThread,
@@ -143,6 +148,7 @@ impl Model {
             Model::Epoll => "epoll".to_string(),
             Model::SignalDriven => "sigio".to_string(),
             Model::Async(backend) => format!("spindle-{}", backend.name()),
+            Model::UringCompletion => "spindle-uring-completion".to_string(),
             Model::MultiThread => "spindle-mt".to_string(),
             Model::Sharded => "spindle-sharded".to_string(),
         }
@@ -166,6 +172,9 @@ impl Model {
             "epoll" => Model::Epoll,
             "sigio" | "signal" | "signal-driven" => Model::SignalDriven,
             "spindle" | "async" => Model::Async(Backend::Epoll),
+            "spindle-uring-completion" | "uring-completion-spindle" | "completion" => {
+                Model::UringCompletion
+            }
             "spindle-mt" | "mt" | "multi-thread" | "multi_thread" | "work-stealing" => {
                 Model::MultiThread
             }
@@ -226,6 +235,7 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::Epoll => epoll::serve(listener),
         Model::SignalDriven => sigio::serve(listener),
         Model::Async(backend) => spindle_async::serve(backend, listener),
+        Model::UringCompletion => spindle_uring::serve(listener),
         Model::MultiThread => multi_thread::serve(listener),
         Model::Sharded => sharded::serve(listener),
     }

@@ -14,7 +14,7 @@ const DEFAULT_CONNS: [usize; 4] = [1, 50, 1000, 5000];
 const QUICK_CONNS: [usize; 3] = [1, 50, 1000];
 /// The models run by default; `spindle-poll` and `spindle-select` are
 /// selectable with `--models`.
-pub const DEFAULT_MODELS: [&str; 12] = [
+pub const DEFAULT_MODELS: [&str; 13] = [
     "blocking",
     "threads",
     "fork",
@@ -25,6 +25,7 @@ pub const DEFAULT_MODELS: [&str; 12] = [
     "sigio",
     "spindle-epoll",
     "spindle-io_uring",
+    "spindle-uring-completion",
     "spindle-mt",
     "spindle-sharded",
 ];

@@ -132,6 +132,14 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sys::local_addr(self.fd.as_fd())?.to_inet()
     }
+
+    /// Takes a listening `std` listener (made non-blocking here).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            fd: OwnedFd::from(listener),
+        })
+    }
 }
 
 /// A TCP stream whose reads and writes are io_uring operations, each
