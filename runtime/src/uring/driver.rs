@@ -241,9 +241,15 @@ impl Driver {
         Ok(())
     }
 
-    /// Queues an operation: a slot for it, and its request (built by
-    /// `sqe` with the slot as `user_data`). Returns the slot.
-    pub(super) fn start(&self, sqe: Sqe) -> io::Result<usize> {
+    /// Queues an operation: a slot for it, and its request (with the slot
+    /// as `user_data`). Returns the slot.
+    ///
+    /// # Safety
+    ///
+    /// The memory the request names must stay valid until the slot's
+    /// completion is reaped: the caller hands it to the `Op` of this slot,
+    /// which keeps it until then or gives it to [`abandon`](Self::abandon).
+    pub(super) unsafe fn start(&self, sqe: Sqe) -> io::Result<usize> {
         let mut inner = self.lock();
         if inner.shut_down {
             return Err(io::Error::other(
@@ -255,7 +261,8 @@ impl Driver {
             user_data: key as u64,
             ..sqe
         };
-        inner.push(sqe);
+        // SAFETY: this function's contract.
+        unsafe { inner.push(sqe) };
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(key)
     }
@@ -267,13 +274,16 @@ impl Driver {
         match inner.ops.get_mut(key) {
             Some(slot @ Slot::Waiting(_)) => {
                 *slot = Slot::Abandoned(resources);
-                inner.push(Sqe {
-                    opcode: IORING_OP_ASYNC_CANCEL,
-                    fd: -1,
-                    addr: key as u64,
-                    user_data: key as u64 | CANCEL_TAG,
-                    ..Sqe::default()
-                });
+                // SAFETY: a cancel names no memory (`addr` is the slot).
+                unsafe {
+                    inner.push(Sqe {
+                        opcode: IORING_OP_ASYNC_CANCEL,
+                        fd: -1,
+                        addr: key as u64,
+                        user_data: key as u64 | CANCEL_TAG,
+                        ..Sqe::default()
+                    })
+                };
             }
             Some(Slot::Done { .. }) => {
                 inner.ops.remove(key);
@@ -400,13 +410,16 @@ impl Driver {
             .map(|(key, _)| key)
             .collect();
         for key in keys {
-            inner.push(Sqe {
-                opcode: IORING_OP_ASYNC_CANCEL,
-                fd: -1,
-                addr: key as u64,
-                user_data: key as u64 | CANCEL_TAG,
-                ..Sqe::default()
-            });
+            // SAFETY: a cancel names no memory (`addr` is the slot).
+            unsafe {
+                inner.push(Sqe {
+                    opcode: IORING_OP_ASYNC_CANCEL,
+                    fd: -1,
+                    addr: key as u64,
+                    user_data: key as u64 | CANCEL_TAG,
+                    ..Sqe::default()
+                })
+            };
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         let mut wakers = Vec::new();
@@ -445,8 +458,14 @@ impl Drop for Driver {
 
 impl Inner {
     /// Queues one request; if the ring is full, it waits in `overflow`.
-    fn push(&mut self, sqe: Sqe) {
-        if !self.overflow.is_empty() || !self.sq.push(sqe) {
+    ///
+    /// # Safety
+    ///
+    /// As for [`SqRing::push`]: the memory the request names stays valid
+    /// until its completion (the slot's resources, see `start`).
+    unsafe fn push(&mut self, sqe: Sqe) {
+        // SAFETY: the caller's contract.
+        if !self.overflow.is_empty() || !unsafe { self.sq.push(sqe) } {
             self.overflow.push(sqe);
         }
     }
@@ -454,7 +473,9 @@ impl Inner {
     /// Moves overflowed requests into the ring as far as there is room.
     fn refill(&mut self) {
         let mut moved = 0;
-        while moved < self.overflow.len() && self.sq.push(self.overflow[moved]) {
+        // SAFETY: each request came through `push`, whose callers keep its
+        // memory valid until its completion.
+        while moved < self.overflow.len() && unsafe { self.sq.push(self.overflow[moved]) } {
             moved += 1;
         }
         self.overflow.drain(..moved);

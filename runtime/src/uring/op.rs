@@ -68,10 +68,14 @@ impl<T: Send + 'static> Op<T> {
             Err(e) => return Err((e, data)),
         };
         let sqe = sqe(&mut data, driver.id);
-        let key = match driver
+        // SAFETY: the request points into `data`'s heap memory (the callers'
+        // `sqe` closures), and `data` goes into the `Op` returned below,
+        // which keeps it until the completion or hands it to the driver
+        // (and if the `Op` is leaked, so is `data`: still valid).
+        let started = driver
             .check(sqe.opcode, name)
-            .and_then(|()| driver.start(sqe))
-        {
+            .and_then(|()| unsafe { driver.start(sqe) });
+        let key = match started {
             Ok(key) => key,
             Err(e) => return Err((e, data)),
         };

@@ -446,8 +446,11 @@ impl Submission {
 
     /// Queues one request for the next `wait` to submit; if the ring is
     /// full, it waits in `overflow` until there is room.
+    /// Only poll requests and cancels pass through here, and they name no
+    /// memory of ours (the descriptor and ids are numbers).
     fn push(&mut self, sqe: Sqe) {
-        if !self.overflow.is_empty() || !self.ring.push(sqe) {
+        // SAFETY: see above: no pointers for the kernel to follow.
+        if !self.overflow.is_empty() || !unsafe { self.ring.push(sqe) } {
             self.overflow.push(sqe);
         }
     }
@@ -455,7 +458,8 @@ impl Submission {
     /// Moves overflowed requests into the ring as far as there is room.
     fn refill(&mut self) {
         let mut moved = 0;
-        while moved < self.overflow.len() && self.ring.push(self.overflow[moved]) {
+        // SAFETY: as in `push`: only poll requests and cancels.
+        while moved < self.overflow.len() && unsafe { self.ring.push(self.overflow[moved]) } {
             moved += 1;
         }
         self.overflow.drain(..moved);

@@ -181,7 +181,15 @@ impl SqRing {
     }
 
     /// Writes `sqe` into the ring and publishes it; false if the ring is full.
-    pub fn push(&mut self, sqe: Sqe) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// The kernel will read and write whatever memory the request names
+    /// (`addr`, `off` for some opcodes, a `msghdr`'s pointers), at any time
+    /// until the request's completion is read. The caller must keep that
+    /// memory valid, and not use it in a way that conflicts, until then.
+    /// Requests that name no memory (a poll, a cancel) have no such duty.
+    pub unsafe fn push(&mut self, sqe: Sqe) -> bool {
         // SAFETY: the kernel's head pointer stays valid for the ring's life.
         let head = unsafe { (*self.head).load(Ordering::Acquire) };
         if self.local_tail.wrapping_sub(head) == self.entries {
