@@ -235,6 +235,8 @@ model_tests! {
     poll: "poll",
     epoll: "epoll",
     sigio: "sigio",
+    uring_completion: "uring-completion",
+    spindle_uring_completion: "spindle-uring-completion",
     spindle_epoll: "spindle-epoll",
     spindle_poll: "spindle-poll",
     spindle_select: "spindle-select",
@@ -272,7 +274,7 @@ fn names_parse_back() {
     }
     assert_eq!(Model::parse("nope"), None);
     assert_eq!(Model::parse("spindle-nope"), None);
-    assert_eq!(Model::all().len(), 9);
+    assert_eq!(Model::all().len(), 10);
 }
 
 // ---------------------------------------------------------------------------

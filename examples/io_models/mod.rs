@@ -1,4 +1,4 @@
-//! Nine ways to write the same TCP echo server, one per IO model of the
+//! Ten ways to write the same TCP echo server, one per IO model of the
 //! course notes, so they can be run, read and measured side by side.
 //!
 //! | model | file | notes' name | who waits for data |
@@ -11,12 +11,13 @@
 //! | [`Model::Poll`] | `poll.rs` | IO多路复用: `poll` | the only thread, in `poll(2)` |
 //! | [`Model::Epoll`] | `epoll.rs` | IO多路复用: `epoll` | the only thread, in `epoll_wait(2)` |
 //! | [`Model::SignalDriven`] | `sigio.rs` | 信号驱动IO (`O_ASYNC`, `F_SETSIG`) | the only thread, in `read` of a signalfd: the kernel queues a signal per ready socket |
+//! | [`Model::UringLoop`] | `uring_completion.rs` | 异步IO (asynchronous IO), by hand | the only thread, in `io_uring_enter`: the kernel waits for the data *and* copies it, then posts a completion |
 //! | [`Model::Async`] | `spindle_async.rs` | 异步 (async/await) | tasks suspend; the runtime's thread waits in the backend |
 //! | [`Model::UringCompletion`] | `spindle_uring.rs` | 异步IO (asynchronous IO) | the kernel does both phases (io_uring operations); tasks hear of the finished copy |
 //! | [`Model::MultiThread`] | `multi_thread.rs` | 多线程 + 异步 (work stealing) | as `Async`, once per CPU: each worker waits in its own epoll; idle workers steal tasks from busy ones |
 //! | [`Model::Sharded`] | `sharded.rs` | 多进程 + 异步, with threads (thread-per-core) | as `Async`, once per CPU: each pinned shard waits in its own epoll, for its own connections |
 //!
-//! The nine models of the notes each use one core for their loop (the
+//! The ten models of the notes each use one core for their loop (the
 //! thread and process models use more, one per connection). The last two
 //! rows are the notes' multiprocessing applied to the event loop: one loop
 //! per CPU, either sharing the tasks (work stealing: spindle's
@@ -61,6 +62,7 @@ mod sigio;
 mod spindle_async;
 mod spindle_uring;
 mod threaded;
+mod uring_completion;
 
 use std::io;
 use std::net::TcpListener;
@@ -91,6 +93,9 @@ pub enum Model {
     /// when it becomes ready, and the loop reads the signals from a
     /// signalfd.
     SignalDriven,
+    /// One thread, a hand-written io_uring completion loop: the kernel does
+    /// both phases of every read (asynchronous IO).
+    UringLoop,
     /// spindle's async runtime on the given backend: a task per connection.
     Async(Backend),
     /// Asynchronous IO: a task per connection on `spindle::uring`, whose
@@ -105,8 +110,10 @@ pub enum Model {
 }
 
 impl Model {
-    /// The nine models, in the order of the notes; the async model runs on
-    /// epoll here (see [`Model::async_all`] for the others).
+    /// The ten models, in the order of the notes (the five IO models, with
+    /// the loop, thread and process servers before them, and asynchronous
+    /// IO written by hand with io_uring); the async model runs on epoll
+    /// here (see [`Model::async_all`] for the others).
     pub fn all() -> Vec<Model> {
         vec![
             Model::Blocking,
@@ -117,6 +124,7 @@ impl Model {
             Model::Poll,
             Model::Epoll,
             Model::SignalDriven,
+            Model::UringLoop,
             Model::Async(Backend::Epoll),
         ]
     }
@@ -127,9 +135,12 @@ impl Model {
         vec![Model::MultiThread, Model::Sharded]
     }
 
-    /// The async model on each backend: select, poll, epoll, io_uring.
+    /// The async model on each readiness backend (select, poll, epoll,
+    /// io_uring), and on completions (`spindle::uring`).
     pub fn async_all() -> Vec<Model> {
-        Backend::ALL.iter().map(|&b| Model::Async(b)).collect()
+        let mut all: Vec<Model> = Backend::ALL.iter().map(|&b| Model::Async(b)).collect();
+        all.push(Model::UringCompletion);
+        all
     }
 
     /// The model's name on the command line and in reports: `blocking`,
@@ -147,6 +158,7 @@ impl Model {
             Model::Poll => "poll".to_string(),
             Model::Epoll => "epoll".to_string(),
             Model::SignalDriven => "sigio".to_string(),
+            Model::UringLoop => "uring-completion".to_string(),
             Model::Async(backend) => format!("spindle-{}", backend.name()),
             Model::UringCompletion => "spindle-uring-completion".to_string(),
             Model::MultiThread => "spindle-mt".to_string(),
@@ -171,6 +183,7 @@ impl Model {
             "poll" => Model::Poll,
             "epoll" => Model::Epoll,
             "sigio" | "signal" | "signal-driven" => Model::SignalDriven,
+            "uring-completion" | "uring" | "aio" => Model::UringLoop,
             "spindle" | "async" => Model::Async(Backend::Epoll),
             "spindle-uring-completion" | "uring-completion-spindle" | "completion" => {
                 Model::UringCompletion
@@ -234,6 +247,7 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::Poll => poll::serve(listener),
         Model::Epoll => epoll::serve(listener),
         Model::SignalDriven => sigio::serve(listener),
+        Model::UringLoop => uring_completion::serve(listener),
         Model::Async(backend) => spindle_async::serve(backend, listener),
         Model::UringCompletion => spindle_uring::serve(listener),
         Model::MultiThread => multi_thread::serve(listener),

@@ -14,7 +14,7 @@ const DEFAULT_CONNS: [usize; 4] = [1, 50, 1000, 5000];
 const QUICK_CONNS: [usize; 3] = [1, 50, 1000];
 /// The models run by default; `spindle-poll` and `spindle-select` are
 /// selectable with `--models`.
-pub const DEFAULT_MODELS: [&str; 13] = [
+pub const DEFAULT_MODELS: [&str; 14] = [
     "blocking",
     "threads",
     "fork",
@@ -23,6 +23,7 @@ pub const DEFAULT_MODELS: [&str; 13] = [
     "poll",
     "epoll",
     "sigio",
+    "uring-completion",
     "spindle-epoll",
     "spindle-io_uring",
     "spindle-uring-completion",

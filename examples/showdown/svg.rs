@@ -27,7 +27,7 @@ const PANEL_STEP: f64 = 450.0;
 
 /// A colour per model, the same in every chart; the spindle models get the
 /// strong ones.
-const COLOURS: [(&str, &str); 15] = [
+const COLOURS: [(&str, &str); 16] = [
     ("blocking", "#7f7f7f"),
     ("threads", "#9467bd"),
     ("fork", "#8c564b"),
@@ -36,6 +36,7 @@ const COLOURS: [(&str, &str); 15] = [
     ("poll", "#bcbd22"),
     ("epoll", "#ff7f0e"),
     ("sigio", "#66c2a5"),
+    ("uring-completion", "#b35806"),
     ("spindle-epoll", "#d62728"),
     ("spindle-io_uring", "#1f77b4"),
     ("spindle-poll", "#2ca02c"),

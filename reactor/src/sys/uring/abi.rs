@@ -63,6 +63,8 @@ const IORING_REGISTER_PROBE: libc::c_long = 8;
 const IORING_REGISTER_PBUF_RING: libc::c_long = 22;
 const IORING_UNREGISTER_PBUF_RING: libc::c_long = 23;
 pub const IORING_FEAT_SINGLE_MMAP: u32 = 1;
+/// Completions are never dropped: overflow waits in the kernel (Linux 5.5).
+pub const IORING_FEAT_NODROP: u32 = 1 << 1;
 pub const IORING_FEAT_EXT_ARG: u32 = 1 << 8;
 /// Present from Linux 5.13, the first with multishot poll.
 pub const IORING_FEAT_RSRC_TAGS: u32 = 1 << 10;
