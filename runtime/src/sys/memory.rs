@@ -1,9 +1,12 @@
-//! System calls on memory: mapping a file shared between processes, and
-//! unmapping it.
+//! System calls on memory shared between processes: creating a memory
+//! file whose size is sealed, checking one that arrived from another
+//! process, mapping it shared, and unmapping it.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
+
+use super::cvt;
 
 /// `mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)`: maps the first
 /// `len` bytes of `fd` at an address the kernel picks. Writes are seen by
@@ -39,4 +42,53 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     // SAFETY: the caller guarantees this is a live mapping of ours that is
     // not used any more.
     unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+}
+
+/// The seals a shared memory file gets at birth: its size can never change
+/// again, and no one can lift the seals.
+const SIZE_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+
+/// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate(len)`,
+/// then `fcntl(F_ADD_SEALS, SHRINK | GROW | SEAL)`: an anonymous memory
+/// file of `len` zero bytes whose size is fixed for good.
+///
+/// The seals are what make it safe to map a file that came from another
+/// process (see [`sealed_len`]): touching a mapped page past the end of its
+/// file raises `SIGBUS`, so a file someone could shrink would be a crash
+/// waiting to happen.
+pub(crate) fn create_sealed(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: `name` is NUL-terminated; the result is a new descriptor or -1.
+    let fd = cvt(unsafe { libc::memfd_create(name.as_ptr(), flags) })?;
+    // SAFETY: memfd_create just created `fd`; nothing else owns it.
+    let fd = unsafe { super::fd::adopt(fd) };
+    let len =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: plain integer arguments on a descriptor we own.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })?;
+    // SAFETY: plain integer arguments on a descriptor we own.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SIZE_SEALS) })?;
+    Ok(fd)
+}
+
+/// The size of a memory file made by [`create_sealed`], or an error if
+/// `fd` is not a file whose size is sealed (then mapping it would not be
+/// safe: its size could change under the mapping).
+pub(crate) fn sealed_len(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    // SAFETY: plain integer arguments; a descriptor that supports no seals
+    // fails with EINVAL.
+    let seals = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })?;
+    let fixed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    if seals & fixed != fixed {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the memory file's size is not sealed",
+        ));
+    }
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is writable memory for one `struct stat`.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it filled the struct in.
+    let size = unsafe { stat.assume_init() }.st_size;
+    usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }

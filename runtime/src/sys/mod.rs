@@ -14,10 +14,12 @@
 //! * `socket.rs` (with `sockaddr.rs` for addresses and `fd_passing.rs` for
 //!   `SCM_RIGHTS`): sockets, where every send passes `MSG_NOSIGNAL`.
 //! * `process.rs`: processes: `pidfd_open`, signalling, `waitpid`, `fork`,
-//!   `prctl`, `_exit`.
+//!   `prctl`, `_exit`, `getpid` (cached), whether a pid has ended.
 //! * `signal.rs`: signal dispositions (`sigaction`) and `errno`, which a
 //!   signal handler must save and restore.
-//! * `memory.rs`: shared memory mappings (`mmap`, `munmap`).
+//! * `memory.rs`: shared memory: sealed memory files (`memfd_create`,
+//!   `F_ADD_SEALS`) and their mappings (`mmap`, `munmap`).
+//! * `futex.rs`: waiting on and waking a 32-bit word in (shared) memory.
 //! * `cpu.rs`: CPU affinity (`sched_getaffinity`, `sched_setaffinity`,
 //!   `sched_getcpu`), for `shard`'s one runtime per CPU.
 //!
@@ -38,6 +40,8 @@ pub(crate) mod cpu;
 pub(crate) mod fd;
 #[cfg(feature = "process-pool")]
 pub(crate) mod fd_passing;
+#[cfg(feature = "process-pool")]
+pub(crate) mod futex;
 #[cfg(feature = "process-pool")]
 pub(crate) mod memory;
 pub(crate) mod process;

@@ -1,6 +1,7 @@
 //! System calls on processes: a pidfd for a child, signalling it, reaping
-//! it with `waitpid`, and what a new child does to itself (`fork`,
-//! `prctl`, `_exit`).
+//! it with `waitpid`, what a new child does to itself (`fork`, `prctl`,
+//! `_exit`), this process's pid (cached) and whether another process has
+//! ended (for the process locks' dead-owner check).
 //!
 //! Only ever `waitpid(pid)` for a pid the caller started, never
 //! `waitpid(-1)`, which would steal the statuses of children spawned by
@@ -151,4 +152,85 @@ pub(crate) unsafe fn fork() -> io::Result<Forked> {
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit ends the process; it has no preconditions.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(feature = "process-pool")]
+/// This process's pid, cached (glibc's `getpid` is a real system call
+/// since 2.25, too slow for a lock's fast path).
+static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cfg(feature = "process-pool")]
+/// Runs in the child of every `fork(3)` (registered with `pthread_atfork`):
+/// the cached pid is the parent's there. One atomic store:
+/// async-signal-safe, as a fork handler in a multi-threaded parent must be.
+extern "C" fn forget_pid_after_fork() {
+    PID.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(feature = "process-pool")]
+/// This process's pid (`getpid`), cached: a relaxed load after the first
+/// call. The cache is cleared in the child of a `fork(3)` by a
+/// `pthread_atfork` handler, registered before the first value is cached.
+/// (A child made by a raw `clone` system call, bypassing libc's `fork`,
+/// would see its parent's pid: nothing in Rust's standard library does
+/// that except `posix_spawn`'s short-lived child, which only `exec`s.)
+pub(crate) fn current_pid() -> u32 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let pid = PID.load(Relaxed);
+    if pid != 0 && pid != NO_CACHE {
+        return pid;
+    }
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: the handler is an `extern "C" fn()` that lives for the
+        // whole program and is async-signal-safe.
+        let r = unsafe { libc::pthread_atfork(None, None, Some(forget_pid_after_fork)) };
+        if r != 0 {
+            // Out of memory: without the handler, never cache.
+            PID.store(NO_CACHE, Relaxed);
+        }
+    });
+    // SAFETY: getpid has no arguments and cannot fail.
+    let pid = unsafe { libc::getpid() } as u32;
+    // A compare-exchange, so that NO_CACHE stays.
+    let _ = PID.compare_exchange(0, pid, Relaxed, Relaxed);
+    pid
+}
+
+#[cfg(feature = "process-pool")]
+/// [`PID`]'s value when the fork handler could not be registered.
+const NO_CACHE: u32 = u32::MAX;
+
+#[cfg(feature = "process-pool")]
+/// True once the process `pid` has ended: it no longer exists (`ESRCH`),
+/// or it is a zombie waiting to be reaped (its pidfd is readable).
+/// Async-signal-safe: a few system calls, no allocation.
+///
+/// Where `pidfd_open` is missing (Linux before 5.3, some sandboxes) the
+/// answer comes from `kill(pid, 0)`, which still counts a zombie as alive
+/// until its parent reaps it. Either way a *number* is asked about: if the
+/// process ended and the kernel already gave its pid to a new process,
+/// the answer is about the new one.
+pub(crate) fn has_exited(pid: u32) -> bool {
+    let Ok(raw) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    match pidfd_open(pid) {
+        Ok(fd) => {
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid, writable pollfd; a zero timeout never blocks.
+            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+            n == 1 && pfd.revents & libc::POLLIN != 0
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => true,
+        Err(_) => {
+            // SAFETY: signal 0 only checks that the process exists.
+            let r = unsafe { libc::kill(raw, 0) };
+            r == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        }
+    }
 }
