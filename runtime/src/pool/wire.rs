@@ -335,8 +335,9 @@ pub fn encode_fd(fd: BorrowedFd<'_>, out: &mut Vec<u8>) {
     index.encode(out);
 }
 
-/// Decodes a descriptor written by [`encode_fd`]: takes it from the list
-/// given to the enclosing [`with_incoming_fds`].
+/// Decodes a descriptor written by [`encode_fd`]: takes it from the
+/// descriptors that arrived beside the bytes (the transport hands them to
+/// the decoding; see the module docs).
 pub fn decode_fd(input: &mut &[u8]) -> Result<OwnedFd, DecodeError> {
     let index = u32::decode(input)?;
     if index == u32::MAX {

@@ -51,6 +51,7 @@
 //! operations still waiting then fail with an error that says so.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,14 +85,29 @@ const SETUPS: [u32; 3] = [
     0,
 ];
 
+/// Called with each completion that arrives for an abandoned operation
+/// (a multishot receive's completions carry buffers to give back).
+pub(super) type OnCompletion = fn(&mut (dyn Any + Send), i32, u32);
+
 /// Where one operation stands.
 pub(super) enum Slot {
     /// In flight; the waker of the task that awaits it.
     Waiting(Option<Waker>),
     /// Completed: the kernel's result and flags, not yet taken by the future.
     Done { res: i32, flags: u32 },
-    /// Its future was dropped: its resources, kept until the completion.
-    Abandoned(#[allow(dead_code)] Box<dyn Any + Send>),
+    /// A multishot request: its completions queue up until the future takes
+    /// them; `ended` once the kernel posted the last one (no `F_MORE`).
+    Multi {
+        waker: Option<Waker>,
+        queue: VecDeque<(i32, u32)>,
+        ended: bool,
+    },
+    /// Its future was dropped: its resources, kept until the (last)
+    /// completion, and what to do with each completion meanwhile.
+    Abandoned {
+        resources: Box<dyn Any + Send>,
+        on_completion: Option<OnCompletion>,
+    },
 }
 
 /// The state behind the mutex.
@@ -105,9 +121,11 @@ pub(super) struct Inner {
     pub(super) shut_down: bool,
     /// Wakers collected during a reap, woken after the lock is released.
     wake_buf: Vec<Waker>,
-    /// Memory registered with the ring (fixed buffers): kept until the
-    /// ring is closed.
+    /// Memory registered with the ring (fixed buffers, provided-buffer
+    /// rings): kept until the ring is closed.
     pub(super) registered: Vec<Arc<dyn Any + Send + Sync>>,
+    /// The last provided-buffer group id handed out.
+    next_bgid: u16,
 }
 
 /// One runtime thread's completion ring (see the module docs).
@@ -188,6 +206,7 @@ impl Driver {
                 shut_down: false,
                 wake_buf: Vec::new(),
                 registered: Vec::new(),
+                next_bgid: 0,
             }),
             in_flight: AtomicUsize::new(0),
             eventfd,
@@ -241,6 +260,38 @@ impl Driver {
         Ok(())
     }
 
+    /// A provided-buffer group id not used on this ring before.
+    pub(super) fn next_buf_group(&self) -> u16 {
+        let mut inner = self.lock();
+        inner.next_bgid = inner.next_bgid.wrapping_add(1);
+        inner.next_bgid
+    }
+
+    /// Registers a provided-buffer ring for group `bgid`; `memory` (which
+    /// holds it and its buffers) is kept until the ring is closed.
+    pub(super) fn register_buf_ring(
+        &self,
+        ring_addr: u64,
+        entries: u32,
+        bgid: u16,
+        memory: Arc<dyn Any + Send + Sync>,
+    ) -> io::Result<()> {
+        let mut inner = self.lock();
+        register_buf_ring(&self.ring, ring_addr, entries, bgid).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "spindle::uring: this kernel's io_uring has no provided-buffer rings \
+                     (Linux 5.19); use TcpStream::read",
+                )
+            } else {
+                refused("registering a provided-buffer ring", e)
+            }
+        })?;
+        inner.registered.push(memory);
+        Ok(())
+    }
+
     /// Queues an operation: a slot for it, and its request (with the slot
     /// as `user_data`). Returns the slot.
     ///
@@ -250,13 +301,37 @@ impl Driver {
     /// completion is reaped: the caller hands it to the `Op` of this slot,
     /// which keeps it until then or gives it to [`abandon`](Self::abandon).
     pub(super) unsafe fn start(&self, sqe: Sqe) -> io::Result<usize> {
+        // SAFETY: this function's contract.
+        unsafe { self.start_slot(sqe, Slot::Waiting(None)) }
+    }
+
+    /// [`start`](Self::start) for a multishot request, whose completions
+    /// queue up in its slot.
+    ///
+    /// # Safety
+    ///
+    /// As for `start`.
+    pub(super) unsafe fn start_multi(&self, sqe: Sqe) -> io::Result<usize> {
+        let slot = Slot::Multi {
+            waker: None,
+            queue: VecDeque::new(),
+            ended: false,
+        };
+        // SAFETY: this function's contract.
+        unsafe { self.start_slot(sqe, slot) }
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`.
+    unsafe fn start_slot(&self, sqe: Sqe, slot: Slot) -> io::Result<usize> {
         let mut inner = self.lock();
         if inner.shut_down {
             return Err(io::Error::other(
                 "spindle::uring: the runtime this thread runs has shut down",
             ));
         }
-        let key = inner.ops.insert(Slot::Waiting(None));
+        let key = inner.ops.insert(slot);
         let sqe = Sqe {
             user_data: key as u64,
             ..sqe
@@ -269,11 +344,19 @@ impl Driver {
 
     /// The future of slot `key` was dropped before it completed: keep
     /// `resources` until the kernel is done, and ask it to cancel.
-    pub(super) fn abandon(&self, key: usize, resources: Box<dyn Any + Send>) {
+    pub(super) fn abandon(
+        &self,
+        key: usize,
+        resources: Box<dyn Any + Send>,
+        on_completion: Option<OnCompletion>,
+    ) {
         let mut inner = self.lock();
         match inner.ops.get_mut(key) {
-            Some(slot @ Slot::Waiting(_)) => {
-                *slot = Slot::Abandoned(resources);
+            Some(slot @ (Slot::Waiting(_) | Slot::Multi { ended: false, .. })) => {
+                *slot = Slot::Abandoned {
+                    resources,
+                    on_completion,
+                };
                 // SAFETY: a cancel names no memory (`addr` is the slot).
                 unsafe {
                     inner.push(Sqe {
@@ -285,7 +368,7 @@ impl Driver {
                     })
                 };
             }
-            Some(Slot::Done { .. }) => {
+            Some(Slot::Done { .. } | Slot::Multi { ended: true, .. }) => {
                 inner.ops.remove(key);
             }
             _ => unreachable!("an operation's slot lives until its future takes or abandons it"),
@@ -379,10 +462,32 @@ impl Driver {
                     }
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                 }
-                Some(Slot::Abandoned(_)) => {
-                    // The kernel is done with the resources: free them.
-                    inner.ops.remove(key);
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                Some(Slot::Multi {
+                    waker,
+                    queue,
+                    ended,
+                }) => {
+                    queue.push_back((cqe.res, cqe.flags));
+                    if cqe.flags & IORING_CQE_F_MORE == 0 {
+                        *ended = true;
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    if let Some(waker) = waker.take() {
+                        wakers.push(waker);
+                    }
+                }
+                Some(Slot::Abandoned {
+                    resources,
+                    on_completion,
+                }) => {
+                    if let Some(hook) = on_completion {
+                        hook(&mut **resources, cqe.res, cqe.flags);
+                    }
+                    if cqe.flags & IORING_CQE_F_MORE == 0 {
+                        // The kernel is done with the resources: free them.
+                        inner.ops.remove(key);
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                    }
                 }
                 _ => {}
             }
@@ -406,7 +511,9 @@ impl Driver {
         let keys: Vec<usize> = inner
             .ops
             .iter()
-            .filter(|(_, slot)| !matches!(slot, Slot::Done { .. }))
+            .filter(|(_, slot)| {
+                !matches!(slot, Slot::Done { .. } | Slot::Multi { ended: true, .. })
+            })
             .map(|(key, _)| key)
             .collect();
         for key in keys {

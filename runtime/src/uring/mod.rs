@@ -68,11 +68,13 @@
 mod buf;
 mod driver;
 pub mod fs;
+mod multishot;
 mod net;
 mod op;
 mod udp;
 
 pub use buf::{FixedBuf, FixedBufPool, IoBuf, IoBufMut};
 pub(crate) use driver::Driver;
+pub use multishot::{BufRing, RecvMulti, RingBuf};
 pub use net::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -138,7 +138,9 @@ impl<T: Send + 'static> Future for Op<T> {
                     data,
                 })
             }
-            Slot::Abandoned(_) => unreachable!("the future that abandons a slot is gone"),
+            Slot::Multi { .. } | Slot::Abandoned { .. } => {
+                unreachable!("a single-shot Op's slot is Waiting or Done")
+            }
         }
     }
 }
@@ -148,7 +150,7 @@ impl<T: Send + 'static> Drop for Op<T> {
         let Some(data) = self.data.take() else {
             return; // completed: the slot is gone already
         };
-        self.driver().abandon(self.key, Box::new(data));
+        self.driver().abandon(self.key, Box::new(data), None);
         if !context::is_running(&self.shared) {
             // Only the ring's thread submits the cancel: wake it.
             self.shared.unpark();

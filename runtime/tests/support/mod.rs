@@ -126,3 +126,27 @@ pub fn current_thread() -> spindle_runtime::Runtime {
 pub fn block_on_current_thread<F: std::future::Future>(f: F) -> F::Output {
     current_thread().block_on(f)
 }
+
+/// Runs `f` on a fresh current-thread runtime on its own thread, under a
+/// `secs` watchdog (`f` may borrow: the thread is scoped).
+pub fn bounded_local<F>(secs: u64, f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        let handle = scope.spawn(move || {
+            let out = block_on_current_thread(f);
+            let _ = tx.send(());
+            out
+        });
+        match rx.recv_timeout(Duration::from_secs(secs)) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => match handle.join() {
+                Ok(v) => v,
+                Err(p) => panic::resume_unwind(p),
+            },
+            Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
+        }
+    })
+}
