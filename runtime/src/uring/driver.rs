@@ -89,6 +89,18 @@ const SETUPS: [u32; 3] = [
 /// (a multishot receive's completions carry buffers to give back).
 pub(super) type OnCompletion = fn(&mut (dyn Any + Send), i32, u32);
 
+/// The set-ups to try for the ring of `shared`. A worker of a
+/// multi-threaded runtime may hand its loop to another thread
+/// (`block_in_place`), so its ring must not be single-issuer; the others
+/// try the best first.
+fn setups_for(shared: &Shared) -> &'static [u32] {
+    if shared.mt.get().is_some() {
+        &SETUPS[1..]
+    } else {
+        &SETUPS
+    }
+}
+
 /// Where one operation stands.
 pub(super) enum Slot {
     /// In flight; the waker of the task that awaits it.
@@ -187,7 +199,8 @@ impl Driver {
             cq,
             maps,
             ..
-        } = Ring::new(ENTRIES, &SETUPS, needed).map_err(|e| refused("io_uring_setup", e))?;
+        } = Ring::new(ENTRIES, setups_for(shared), needed)
+            .map_err(|e| refused("io_uring_setup", e))?;
         let supported = probe(&ring).map_err(|e| refused("probing the io_uring opcodes", e))?;
         let eventfd = sys_fd::eventfd()?;
         register_eventfd(&ring, eventfd.as_raw_fd())
@@ -260,11 +273,18 @@ impl Driver {
         Ok(())
     }
 
-    /// A provided-buffer group id not used on this ring before.
-    pub(super) fn next_buf_group(&self) -> u16 {
+    /// A provided-buffer group id not used on this ring before; an error
+    /// once all 65535 were handed out (groups stay registered until the
+    /// ring closes).
+    pub(super) fn next_buf_group(&self) -> io::Result<u16> {
         let mut inner = self.lock();
-        inner.next_bgid = inner.next_bgid.wrapping_add(1);
-        inner.next_bgid
+        inner.next_bgid = inner.next_bgid.checked_add(1).ok_or_else(|| {
+            io::Error::other(
+                "spindle::uring: this ring has 65535 BufRings already (they stay registered \
+                 until the runtime shuts down: share one, it serves any number of sockets)",
+            )
+        })?;
+        Ok(inner.next_bgid)
     }
 
     /// Registers a provided-buffer ring for group `bgid`; `memory` (which

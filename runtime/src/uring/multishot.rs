@@ -52,7 +52,8 @@ struct BufEntry {
     addr: u64,
     len: u32,
     bid: u16,
-    /// In entry 0, this field is the ring's tail.
+    /// In entry 0, this field is the ring's tail (never written as a field).
+    #[allow(dead_code)]
     resv: u16,
 }
 
@@ -103,15 +104,15 @@ impl BufRingMemory {
         let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         let slot = (*tail & (self.count - 1)) as usize;
         // SAFETY: `slot` < count; the kernel reads only entries between its
-        // head and the published tail, and this one is past the tail.
+        // head and the published tail, and this one is past the tail. Only
+        // `addr`, `len` and `bid` are written: entry 0's `resv` *is* the
+        // published tail, which must not be clobbered.
         unsafe {
-            self.entries.add(slot).write(BufEntry {
-                addr: self.buf_ptr(bid) as u64,
-                len: self.buf_size as u32,
-                bid,
-                resv: 0,
-            })
-        };
+            let entry = self.entries.add(slot);
+            (&raw mut (*entry).addr).write(self.buf_ptr(bid) as u64);
+            (&raw mut (*entry).len).write(self.buf_size as u32);
+            (&raw mut (*entry).bid).write(bid);
+        }
         *tail = tail.wrapping_add(1);
         // SAFETY: the tail is the u16 at byte 14 of entry 0, aligned; the
         // kernel reads it atomically. Release publishes the entry above.
@@ -144,6 +145,12 @@ impl Drop for BufRingMemory {
 /// A ring of `count` buffers of `buf_size` bytes, registered with the
 /// current runtime thread's io_uring as a provided-buffer group: the
 /// kernel picks from it for [`TcpStream::recv_multi`].
+///
+/// One ring serves any number of sockets (clone it: the clones share the
+/// buffers), and that is how it is meant to be used: make one per runtime
+/// thread, sized for the messages in flight at once. Its memory stays
+/// registered with the kernel, and allocated, until the runtime shuts
+/// down, even after every clone is dropped.
 #[derive(Clone)]
 pub struct BufRing {
     memory: Arc<BufRingMemory>,
@@ -193,7 +200,7 @@ impl BufRing {
         }
         let memory = Arc::new(BufRingMemory {
             ring: driver.id,
-            bgid: driver.next_buf_group(),
+            bgid: driver.next_buf_group()?,
             count,
             buf_size,
             entries,
