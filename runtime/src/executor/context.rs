@@ -45,6 +45,25 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
         .or_else(|| ENTERED.try_with(|e| e.borrow().clone()).ok().flatten())
 }
 
+thread_local! {
+    /// This thread is a `block_in_place` stand-in, running a worker's loop
+    /// for a while on the worker's behalf.
+    static STAND_IN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as a `block_in_place` stand-in (for its whole life:
+/// a stand-in thread runs one loop and exits).
+pub(crate) fn set_stand_in() {
+    STAND_IN.with(|s| s.set(true));
+}
+
+/// True on a `block_in_place` stand-in thread: it runs the worker's loop
+/// but must not enter the worker's io_uring rings (only the thread that
+/// owns a ring may; see `uring/driver.rs`).
+pub(crate) fn is_stand_in() -> bool {
+    STAND_IN.try_with(Cell::get).unwrap_or(false)
+}
+
 /// True if the runtime whose shared half is `shared` is the one running
 /// on this thread (entering it does not count).
 pub(crate) fn is_running(shared: &Shared) -> bool {

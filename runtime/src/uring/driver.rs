@@ -45,10 +45,18 @@
 //!
 //! Any thread may queue an operation or a cancel (the submission ring is
 //! behind a mutex); a thread other than the ring's own then wakes the
-//! runtime's thread (`Shared::unpark`), whose next turn submits it. At
-//! shutdown the runtime cancels everything in flight and waits (up to
-//! [`SHUTDOWN_GRACE`]) until the kernel has let go of every buffer;
-//! operations still waiting then fail with an error that says so.
+//! runtime's thread (`Shared::unpark`), whose next turn submits it. Only
+//! that thread ever enters the ring: a single-issuer ring refuses any
+//! other, and on any ring a request dies with the thread that submitted
+//! it. So a `block_in_place` stand-in, which runs a worker's loop for a
+//! while, leaves the ring alone; the worker's operations wait for it.
+//!
+//! At shutdown the runtime cancels everything in flight and waits (up to
+//! [`SHUTDOWN_GRACE`]) until the kernel has let go of every buffer; the
+//! cancelled operations fail with an error that says the runtime shut
+//! down. One the kernel still has not finished then (a hung network
+//! filesystem, say) stays pending forever, and its buffer is leaked: never
+//! freed while the kernel may write into it.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -89,18 +97,6 @@ const SETUPS: [u32; 3] = [
 /// (a multishot receive's completions carry buffers to give back).
 pub(super) type OnCompletion = fn(&mut (dyn Any + Send), i32, u32);
 
-/// The set-ups to try for the ring of `shared`. A worker of a
-/// multi-threaded runtime may hand its loop to another thread
-/// (`block_in_place`), so its ring must not be single-issuer; the others
-/// try the best first.
-fn setups_for(shared: &Shared) -> &'static [u32] {
-    if shared.mt.get().is_some() {
-        &SETUPS[1..]
-    } else {
-        &SETUPS
-    }
-}
-
 /// Where one operation stands.
 pub(super) enum Slot {
     /// In flight; the waker of the task that awaits it.
@@ -125,6 +121,7 @@ pub(super) enum Slot {
 /// The state behind the mutex.
 pub(super) struct Inner {
     sq: SqRing,
+    cq: CqRing,
     /// Requests that did not fit in the ring, oldest first.
     overflow: Vec<Sqe>,
     pub(super) ops: Slab<Slot>,
@@ -143,18 +140,18 @@ pub(super) struct Inner {
 /// One runtime thread's completion ring (see the module docs).
 pub(crate) struct Driver {
     pub(super) ring: OwnedFd,
-    cq: CqRing,
     inner: Mutex<Inner>,
     /// Operations submitted and not completed yet (slots Waiting or Abandoned).
     in_flight: AtomicUsize,
+    /// Dropped before `eventfd` (fields drop in order): deleting the
+    /// registration needs the descriptor still open.
+    registration: Mutex<Option<Registration>>,
     /// Signalled by the kernel; watched by the runtime's poller.
     eventfd: OwnedFd,
-    registration: Mutex<Option<Registration>>,
     supported: [bool; IORING_OP_LAST],
     /// A number that names this ring among all rings of the process (for
     /// fixed buffers, which belong to one ring).
     pub(super) id: usize,
-    _maps: RingMaps,
 }
 
 impl std::fmt::Debug for Driver {
@@ -197,10 +194,8 @@ impl Driver {
             flags,
             sq,
             cq,
-            maps,
             ..
-        } = Ring::new(ENTRIES, setups_for(shared), needed)
-            .map_err(|e| refused("io_uring_setup", e))?;
+        } = Ring::new(ENTRIES, &SETUPS, needed).map_err(|e| refused("io_uring_setup", e))?;
         let supported = probe(&ring).map_err(|e| refused("probing the io_uring opcodes", e))?;
         let eventfd = sys_fd::eventfd()?;
         register_eventfd(&ring, eventfd.as_raw_fd())
@@ -210,9 +205,9 @@ impl Driver {
         static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
         Ok(Driver {
             ring,
-            cq,
             inner: Mutex::new(Inner {
                 sq,
+                cq,
                 overflow: Vec::new(),
                 ops: Slab::new(),
                 disabled: flags & IORING_SETUP_R_DISABLED != 0,
@@ -222,11 +217,10 @@ impl Driver {
                 next_bgid: 0,
             }),
             in_flight: AtomicUsize::new(0),
-            eventfd,
             registration: Mutex::new(Some(registration)),
+            eventfd,
             supported,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            _maps: maps,
         })
     }
 
@@ -358,7 +352,10 @@ impl Driver {
         };
         // SAFETY: this function's contract.
         unsafe { inner.push(sqe) };
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        // SeqCst pairs with the load in `turn`, as in the park handshake:
+        // a turn that starts after this either sees the operation or was
+        // woken for it.
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         Ok(key)
     }
 
@@ -388,7 +385,18 @@ impl Driver {
                     })
                 };
             }
-            Some(Slot::Done { .. } | Slot::Multi { ended: true, .. }) => {
+            Some(Slot::Done { res, flags }) => {
+                // Completed, never taken: what it made (a descriptor) must
+                // not leak.
+                let (res, flags) = (*res, *flags);
+                inner.ops.remove(key);
+                drop(inner);
+                if let Some(hook) = on_completion {
+                    let mut resources = resources;
+                    hook(&mut *resources, res, flags);
+                }
+            }
+            Some(Slot::Multi { ended: true, .. }) => {
                 inner.ops.remove(key);
             }
             _ => unreachable!("an operation's slot lives until its future takes or abandons it"),
@@ -405,7 +413,15 @@ impl Driver {
         // level-triggered backends stop watching a descriptor once they
         // reported it, until its owner saw `WouldBlock`: this re-arms it.
         self.drain_eventfd();
-        if self.in_flight.load(Ordering::Relaxed) == 0 {
+        if self.in_flight.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        if crate::executor::context::is_stand_in() {
+            // A `block_in_place` stand-in runs this loop for a while, but
+            // only the ring's own thread may enter it (a single-issuer ring
+            // refuses others; on any ring, requests die with the thread
+            // that submitted them). The operations wait for the worker's
+            // thread, as the io_uring backend's events do.
             return false;
         }
         let mut inner = self.lock();
@@ -414,8 +430,10 @@ impl Driver {
             panic!("spindle::uring: io_uring_enter failed: {e}");
         }
         let mut wakers = std::mem::take(&mut inner.wake_buf);
-        self.reap(&mut inner, &mut wakers);
+        let mut freed = Vec::new();
+        self.reap(&mut inner, &mut wakers, &mut freed);
         drop(inner);
+        drop(freed);
         let woke = !wakers.is_empty();
         for waker in wakers.drain(..) {
             waker.wake();
@@ -464,14 +482,18 @@ impl Driver {
     }
 
     /// Moves completions into their slots; collects the wakers to wake.
-    fn reap(&self, inner: &mut Inner, wakers: &mut Vec<Waker>) {
+    /// Resources of abandoned operations the kernel is done with go to
+    /// `freed`, to be dropped after the lock is released (a buffer's `Drop`
+    /// is the user's code).
+    fn reap(&self, inner: &mut Inner, wakers: &mut Vec<Waker>, freed: &mut Vec<Slot>) {
         let in_flight = &self.in_flight;
-        self.cq.drain(|cqe| {
+        let Inner { cq, ops, .. } = inner;
+        cq.drain(|cqe| {
             if cqe.user_data & CANCEL_TAG != 0 {
                 return true; // the cancel's own answer: nothing to do
             }
             let key = cqe.user_data as usize;
-            match inner.ops.get_mut(key) {
+            match ops.get_mut(key) {
                 Some(slot @ Slot::Waiting(_)) => {
                     let done = Slot::Done {
                         res: cqe.res,
@@ -505,7 +527,7 @@ impl Driver {
                     }
                     if cqe.flags & IORING_CQE_F_MORE == 0 {
                         // The kernel is done with the resources: free them.
-                        inner.ops.remove(key);
+                        freed.push(ops.remove(key));
                         in_flight.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
@@ -550,6 +572,7 @@ impl Driver {
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         let mut wakers = Vec::new();
+        let mut freed = Vec::new();
         while self.in_flight.load(Ordering::Relaxed) > 0 {
             let now = Instant::now();
             if now >= deadline {
@@ -558,9 +581,10 @@ impl Driver {
             if self.enter(&mut inner, 1, Some(deadline - now)).is_err() {
                 break;
             }
-            self.reap(&mut inner, &mut wakers);
+            self.reap(&mut inner, &mut wakers, &mut freed);
         }
         drop(inner);
+        drop(freed);
         for waker in wakers {
             waker.wake();
         }

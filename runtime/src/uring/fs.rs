@@ -59,7 +59,8 @@ impl File {
             op_flags: (flags | libc::O_CLOEXEC) as u32,
             ..Sqe::default()
         })
-        .map_err(|(e, _)| e)?;
+        .map_err(|(e, _)| e)?
+        .makes_fd();
         let fd = op.await.result? as RawFd;
         // SAFETY: openat just created this descriptor; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };

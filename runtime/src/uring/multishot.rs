@@ -36,7 +36,7 @@ use std::io;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
@@ -61,7 +61,10 @@ struct BufEntry {
 /// ring's driver until the ring closes (the kernel may look at it until
 /// then), and by every [`RingBuf`] and receive that uses it.
 struct BufRingMemory {
-    ring: usize,
+    /// The runtime thread whose ring the group is registered with: every
+    /// receive into it is queued there, from whatever thread (weak: the
+    /// driver keeps this memory, and must not keep itself).
+    shared: Weak<Shared>,
     bgid: u16,
     count: u16,
     buf_size: usize,
@@ -169,7 +172,8 @@ impl fmt::Debug for BufRing {
 impl BufRing {
     /// Registers a ring of `count` buffers (a power of two, up to 32768) of
     /// `buf_size` bytes with the io_uring of the runtime running on this
-    /// thread (call it there, not on another thread).
+    /// thread (call it there, not on another thread). Receives into it may
+    /// then run anywhere: they are queued on this ring.
     ///
     /// Fails if the kernel has no provided-buffer rings (Linux 5.19), with
     /// an error that says so.
@@ -199,7 +203,7 @@ impl BufRing {
             alloc::handle_alloc_error(entries_layout);
         }
         let memory = Arc::new(BufRingMemory {
-            ring: driver.id,
+            shared: Arc::downgrade(&shared),
             bgid: driver.next_buf_group()?,
             count,
             buf_size,
@@ -340,17 +344,13 @@ impl RecvMulti<'_> {
         poll_fn(|cx| self.poll_message(cx)).await
     }
 
-    /// Arms the request on the current runtime thread's ring.
+    /// Arms the request on the ring the buffer group belongs to (from any
+    /// thread: a task may have moved to another worker since).
     fn arm(&mut self) -> io::Result<()> {
-        let shared = context::current_shared().ok_or_else(|| {
-            io::Error::other("spindle::uring operations must run inside a spindle runtime")
+        let shared = self.bufs.memory.shared.upgrade().ok_or_else(|| {
+            io::Error::other("spindle::uring: the runtime this BufRing was made on is gone")
         })?;
         let driver = Driver::of(&shared)?;
-        if driver.id != self.bufs.memory.ring {
-            return Err(io::Error::other(
-                "spindle::uring: this BufRing belongs to another runtime thread's ring",
-            ));
-        }
         let sqe = Sqe {
             opcode: IORING_OP_RECV,
             flags: IOSQE_BUFFER_SELECT,

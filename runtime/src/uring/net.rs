@@ -119,7 +119,8 @@ impl TcpListener {
             op_flags: (libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as u32,
             ..Sqe::default()
         })
-        .map_err(|(e, _)| e)?;
+        .map_err(|(e, _)| e)?
+        .makes_fd();
         let done = op.await;
         let new = done.result? as RawFd;
         // SAFETY: accept just created this descriptor; nothing else owns it.

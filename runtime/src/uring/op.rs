@@ -9,6 +9,7 @@
 //! that, it hands `data` to the driver (see `driver.rs`, "Who owns the
 //! buffer when").
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -17,7 +18,7 @@ use std::task::{Context, Poll};
 
 use spindle_reactor::uring::Sqe;
 
-use super::driver::{Driver, Slot};
+use super::driver::{Driver, OnCompletion, Slot};
 use crate::executor::{context, Shared};
 
 /// What a completed operation gives back.
@@ -37,6 +38,19 @@ pub(super) struct Op<T: Send + 'static> {
     key: usize,
     /// `None` once completed (given back) or abandoned.
     data: Option<T>,
+    /// Run on the completion if the future is dropped before taking it.
+    on_abandon: Option<OnCompletion>,
+}
+
+/// For operations whose result is a new descriptor (`accept`, `openat`):
+/// closes it if nobody takes the completion.
+fn close_result_fd(_resources: &mut (dyn Any + Send), res: i32, _flags: u32) {
+    if res >= 0 {
+        // SAFETY: the kernel created this descriptor for the abandoned
+        // operation; nobody else has seen its number, and this is the only
+        // place that closes it.
+        drop(unsafe { crate::sys::fd::adopt(res) });
+    }
 }
 
 /// The runtime running (or entered) on this thread.
@@ -87,7 +101,15 @@ impl<T: Send + 'static> Op<T> {
             shared,
             key,
             data: Some(data),
+            on_abandon: None,
         })
+    }
+
+    /// The operation's result is a new descriptor: if the future is
+    /// dropped before it takes the completion, the descriptor is closed.
+    pub(super) fn makes_fd(mut self) -> Op<T> {
+        self.on_abandon = Some(close_result_fd);
+        self
     }
 
     fn driver(&self) -> &Driver {
@@ -150,7 +172,8 @@ impl<T: Send + 'static> Drop for Op<T> {
         let Some(data) = self.data.take() else {
             return; // completed: the slot is gone already
         };
-        self.driver().abandon(self.key, Box::new(data), None);
+        self.driver()
+            .abandon(self.key, Box::new(data), self.on_abandon);
         if !context::is_running(&self.shared) {
             // Only the ring's thread submits the cancel: wake it.
             self.shared.unpark();

@@ -110,7 +110,7 @@ use std::time::Duration;
 
 use self::abi::*;
 use self::id_hash::BuildIdHasher;
-use self::ring::{CqRing, Ring, RingMaps, SqRing};
+use self::ring::{CqRing, Ring, SqRing};
 use super::event_from_poll_bits;
 use super::eventfd::EventFd;
 use crate::{Events, Interest, Token};
@@ -152,15 +152,13 @@ struct Submission {
 pub(crate) struct Poller {
     ring: OwnedFd,
     sq: Mutex<Submission>,
-    /// Only the thread holding `reaping` drains it.
-    cq: CqRing,
-    reaping: Mutex<()>,
+    /// Drained by one thread at a time.
+    cq: Mutex<CqRing>,
     notify: EventFd,
     /// A `wait` is (about to be) asleep in the kernel: a `delete` from
     /// another thread must wake it. Set before the wait reads what to
     /// submit, so a request queued after that read always sees it.
     waiting: AtomicBool,
-    _maps: RingMaps,
 }
 
 impl std::fmt::Debug for Poller {
@@ -192,7 +190,6 @@ impl Poller {
             flags,
             sq: sq_ring,
             cq,
-            maps,
             ..
         } = Ring::new(entries, &SETUPS, needed)?;
         let mut sq = Submission {
@@ -209,11 +206,9 @@ impl Poller {
         Ok(Poller {
             ring,
             sq: Mutex::new(sq),
-            cq,
-            reaping: Mutex::new(()),
+            cq: Mutex::new(cq),
             notify,
             waiting: AtomicBool::new(false),
-            _maps: maps,
         })
     }
 
@@ -324,7 +319,7 @@ impl Poller {
             let taskrun = flags & IORING_SQ_TASKRUN != 0;
             let cq_overflow = flags & IORING_SQ_CQ_OVERFLOW != 0;
             // Sleep only if there is nothing to reap and nothing left over.
-            let sleep = block && !more && !cq_overflow && !self.cq.has_entries();
+            let sleep = block && !more && !cq_overflow && !self.has_completions();
             if submit > 0 || sleep || taskrun || cq_overflow {
                 // GETEVENTS also when not sleeping: it runs pending
                 // completion work, the work the submission itself causes,
@@ -366,14 +361,14 @@ impl Poller {
     /// Turns the completions in the ring into events (up to the capacity of
     /// `events`) and re-arms multishot requests the kernel ended.
     fn reap(&self, events: &mut Events) {
-        let _reaping = self.reaping.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.cq.has_entries() {
+        let mut cq = self.cq.lock().unwrap_or_else(|e| e.into_inner());
+        if !cq.has_entries() {
             return;
         }
         // One lock for the whole batch of completions; requests that must be
         // made again are queued for the next wait as we go.
         let mut sq = self.sq();
-        self.cq.drain(|cqe| {
+        cq.drain(|cqe| {
             if events.list.len() >= events.capacity {
                 return false;
             }
@@ -419,6 +414,14 @@ impl Poller {
             }
             true
         });
+    }
+
+    /// Whether completions are waiting to be reaped.
+    fn has_completions(&self) -> bool {
+        self.cq
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .has_entries()
     }
 
     pub(crate) fn notify(&self) -> io::Result<()> {

@@ -15,6 +15,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use super::abi::*;
 
@@ -29,7 +30,8 @@ impl std::fmt::Debug for Ring {
 
 /// A ring: its descriptor, the features the kernel reported, and its two
 /// mapped halves. The fields are public so that an owner can keep the
-/// halves under different locks.
+/// halves under different locks; each half keeps the mappings alive
+/// itself, so dropping `maps` (or the `Ring`) first unmaps nothing.
 pub struct Ring {
     /// The io_uring descriptor (close-on-exec).
     pub fd: OwnedFd,
@@ -41,8 +43,9 @@ pub struct Ring {
     pub sq: SqRing,
     /// The completion half.
     pub cq: CqRing,
-    /// The mappings both halves point into, unmapped when the ring drops.
-    pub maps: RingMaps,
+    /// The mappings both halves point into: unmapped when the last of
+    /// this and the two halves is dropped.
+    pub maps: Arc<RingMaps>,
 }
 
 /// The memory mappings of a ring's halves (kept alive as long as the
@@ -64,23 +67,23 @@ pub struct SqRing {
     entries: u32,
     sqes: *mut Sqe,
     local_tail: u32,
+    _maps: Arc<RingMaps>,
 }
 
 #[allow(missing_debug_implementations)]
-/// The completion half. [`drain`](CqRing::drain) must be called by one
-/// thread at a time.
+/// The completion half.
 pub struct CqRing {
     head: *const AtomicU32,
     tail: *const AtomicU32,
     mask: u32,
     cqes: *const Cqe,
+    _maps: Arc<RingMaps>,
 }
 
 // SAFETY: the pointers point into ring memory that lives as long as the
-// `RingMaps` its owner keeps beside the halves; the kernel synchronises
-// with us through the atomic head and tail words, and the methods that
-// move our side take `&mut self` (SqRing) or are documented single-caller
-// (CqRing::drain).
+// `RingMaps` each half holds; the kernel synchronises with us through the
+// atomic head and tail words, and the methods that move our side of a ring
+// (`SqRing::push`, `CqRing::drain`) take `&mut self`.
 unsafe impl Send for SqRing {}
 // SAFETY: as above.
 unsafe impl Sync for SqRing {}
@@ -138,20 +141,36 @@ impl Ring {
                 *rings.at::<u32>(p.cq_off.ring_mask),
             )
         };
+        let sqes_ptr: *mut Sqe = sqes.at(0);
+        let (sq_flags, sq_tail_ptr, sq_head) = (
+            rings.at(p.sq_off.flags),
+            rings.at(p.sq_off.tail),
+            rings.at(p.sq_off.head),
+        );
+        let (cq_head, cq_tail, cqes_ptr) = (
+            rings.at(p.cq_off.head),
+            rings.at(p.cq_off.tail),
+            rings.at(p.cq_off.cqes),
+        );
+        let maps = Arc::new(RingMaps {
+            _maps: vec![rings, sqes],
+        });
         let sq = SqRing {
-            flags: rings.at(p.sq_off.flags),
-            tail: rings.at(p.sq_off.tail),
-            head: rings.at(p.sq_off.head),
+            flags: sq_flags,
+            tail: sq_tail_ptr,
+            head: sq_head,
             mask: sq_mask,
             entries: p.sq_entries,
-            sqes: sqes.at(0),
+            sqes: sqes_ptr,
             local_tail: sq_tail,
+            _maps: maps.clone(),
         };
         let cq = CqRing {
-            head: rings.at(p.cq_off.head),
-            tail: rings.at(p.cq_off.tail),
+            head: cq_head,
+            tail: cq_tail,
             mask: cq_mask,
-            cqes: rings.at(p.cq_off.cqes),
+            cqes: cqes_ptr,
+            _maps: maps.clone(),
         };
         Ok(Ring {
             fd,
@@ -159,9 +178,7 @@ impl Ring {
             flags: p.flags,
             sq,
             cq,
-            maps: RingMaps {
-                _maps: vec![rings, sqes],
-            },
+            maps,
         })
     }
 }
@@ -215,22 +232,43 @@ impl CqRing {
 
     /// Hands each waiting completion to `f`, oldest first, until the ring
     /// is empty or `f` returns false (that completion stays for the next
-    /// call); then gives the read slots back to the kernel. One caller at
-    /// a time.
-    pub fn drain(&self, mut f: impl FnMut(&Cqe) -> bool) {
-        // SAFETY: ring words valid for the ring's life; one reader (above).
-        let mut head = unsafe { (*self.head).load(Ordering::Relaxed) };
+    /// call); then gives the read slots back to the kernel. Each
+    /// completion is handed over once: the head moves past it before `f`
+    /// sees the next, and a panic in `f` still moves it.
+    pub fn drain(&mut self, mut f: impl FnMut(&Cqe) -> bool) {
+        /// Stores the head when dropped, on a panic in `f` too.
+        struct Head {
+            word: *const AtomicU32,
+            value: u32,
+        }
+        impl Drop for Head {
+            fn drop(&mut self) {
+                // SAFETY: the head word is valid for the ring's life (the
+                // half holds the mapping); Release hands the consumed slots
+                // back to the kernel.
+                unsafe { (*self.word).store(self.value, Ordering::Release) };
+            }
+        }
+        // SAFETY: ring words valid for the ring's life; `&mut self`: the
+        // only reader.
+        let value = unsafe { (*self.head).load(Ordering::Relaxed) };
+        let mut head = Head {
+            word: self.head,
+            value,
+        };
         // SAFETY: as above; Acquire makes the entries before the tail visible.
         let tail = unsafe { (*self.tail).load(Ordering::Acquire) };
-        while head != tail {
-            // SAFETY: entries between head and tail are written by the kernel.
-            let cqe = unsafe { &*self.cqes.add((head & self.mask) as usize) };
-            if !f(cqe) {
+        while head.value != tail {
+            // SAFETY: entries between head and tail are written by the
+            // kernel, and it does not reuse a slot before we move the head
+            // past it. Copied out, so the slot is free once passed.
+            let cqe = unsafe { *self.cqes.add((head.value & self.mask) as usize) };
+            head.value = head.value.wrapping_add(1);
+            if !f(&cqe) {
+                // Not taken: it stays for the next call.
+                head.value = head.value.wrapping_sub(1);
                 break;
             }
-            head = head.wrapping_add(1);
         }
-        // SAFETY: as above; Release hands the consumed slots back to the kernel.
-        unsafe { (*self.head).store(head, Ordering::Release) };
     }
 }

@@ -373,6 +373,7 @@ impl StandInGuard {
                 // the `Local` until this thread has exited.
                 let local = unsafe { &*ptr.0 };
                 let _enter = context::enter(local);
+                context::set_stand_in();
                 local.worker_loop(Role::StandIn);
             })
             .expect("spindle: could not start a thread for block_in_place");
