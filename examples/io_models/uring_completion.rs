@@ -130,8 +130,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
     let Ring {
         fd: ring,
         sq,
-        cq,
-        maps: _maps,
+        mut cq,
         ..
     } = Ring::new(
         ENTRIES,
