@@ -98,7 +98,7 @@ impl From<PoolError> for std::io::Error {
 }
 
 /// The text of a panic payload: `panic!` produces a `&str` or a `String`.
-pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         s.to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -109,7 +109,7 @@ pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// The usual name of a signal number, for messages.
-pub(super) fn signal_name(sig: i32) -> &'static str {
+pub(crate) fn signal_name(sig: i32) -> &'static str {
     match sig {
         1 => "SIGHUP",
         2 => "SIGINT",

@@ -358,7 +358,7 @@ impl Server {
         )
         .env_remove(super::spawn::ENV)
         .stdin(Stdio::null());
-        startup::configure_child(&mut cmd, vec![server_end.as_raw_fd()]);
+        startup::configure_child(&mut cmd, vec![server_end.as_raw_fd()], true);
         // The `Child` is dropped without waiting: the runtime's reaper
         // watches the pid from here on, and `end` reaps it.
         let pid = cmd.spawn()?.id();

@@ -99,20 +99,20 @@
 //!   starts a replacement. Writes to workers never raise `SIGPIPE`.
 
 mod builder;
-mod call;
+pub(crate) mod call;
 mod driver;
-mod error;
+pub(crate) mod error;
 mod exit;
 mod faults;
 mod forkserver;
-mod frame;
+pub(crate) mod frame;
 mod handle;
 mod process;
 mod spawn;
-mod startup;
+pub(crate) mod startup;
 mod thread;
 mod wire;
-mod worker;
+pub(crate) mod worker;
 
 pub use builder::{ProcessPoolBuilder, StartMethod};
 pub use error::PoolError;
@@ -120,8 +120,7 @@ pub use handle::{JobHandle, MapHandle};
 pub use process::ProcessPool;
 pub use thread::ThreadPool;
 pub use wire::{decode_fd, encode_fd, DecodeError, Wire};
-#[allow(unused_imports)] // the ipc transports use them
-pub(crate) use wire::{take_outgoing_fds, with_incoming_fds};
+pub(crate) use wire::{from_bytes, take_outgoing_fds, with_incoming_fds};
 pub use worker::worker_main;
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ impl Starter {
                     format!("{}:{}:{}", keep[0], keep[1], std::process::id()),
                 )
                 .stdin(Stdio::null());
-                startup::configure_child(&mut cmd, keep.to_vec());
+                startup::configure_child(&mut cmd, keep.to_vec(), true);
                 // The `Child` is dropped without waiting: the runtime's
                 // reaper watches the pid from here on.
                 let pid = cmd.spawn()?.id();

@@ -356,14 +356,12 @@ pub fn decode_fd(input: &mut &[u8]) -> Result<OwnedFd, DecodeError> {
 
 /// Takes the descriptors encoded on this thread since the last call: the
 /// transport sends them beside the bytes (see the module docs).
-#[allow(dead_code)] // until the transports use it
 pub(crate) fn take_outgoing_fds() -> Vec<OwnedFd> {
     OUTGOING.with(|list| std::mem::take(&mut *list.borrow_mut()))
 }
 
 /// Runs `decode` with `fds` as the descriptors that arrived beside the
 /// bytes; those it does not take are closed afterwards.
-#[allow(dead_code)] // until the transports use it
 pub(crate) fn with_incoming_fds<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
     let previous = INCOMING.with(|list| {
         std::mem::replace(&mut *list.borrow_mut(), fds.into_iter().map(Some).collect())
@@ -392,7 +390,7 @@ pub(super) fn to_bytes<T: Wire>(value: &T) -> Vec<u8> {
 }
 
 /// Decodes exactly one `T` from `bytes`: trailing bytes are an error.
-pub(super) fn from_bytes<T: Wire>(mut bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn from_bytes<T: Wire>(mut bytes: &[u8]) -> Result<T, DecodeError> {
     let value = T::decode(&mut bytes)?;
     if !bytes.is_empty() {
         return Err(DecodeError::new("trailing bytes after the value"));

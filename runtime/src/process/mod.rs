@@ -81,6 +81,8 @@
 //! awaited there.
 
 mod child;
+#[cfg(feature = "process-pool")]
+mod multiprocess;
 pub(crate) mod reap;
 mod stdio;
 
@@ -88,6 +90,11 @@ mod stdio;
 mod tests;
 
 pub use child::Child;
+#[cfg(feature = "process-pool")]
+pub(crate) use multiprocess::at_program_start as multiprocess_at_program_start;
+#[cfg(feature = "process-pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]
+pub use multiprocess::{Process, ProcessBuilder, ProcessError};
 pub use std::process::{ExitStatus, Output, Stdio};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout};
 

@@ -1,0 +1,615 @@
+//! [`Process`]: one function run in a child process of its own, Python's
+//! `multiprocessing.Process`.
+//!
+//! ```no_run
+//! use spindle_runtime::process::Process;
+//!
+//! fn greet(name: String) -> String {
+//!     format!("hello {name} from process {}", std::process::id())
+//! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! spindle_runtime::block_on(async {
+//!     let mut p = Process::new(greet, "bob".to_string()).name("greeter").start()?;
+//!     println!("started {} ({})", p.pid(), p.name());
+//!     let reply = p.join().await?;
+//!     assert!(!p.is_alive());
+//!     println!("{reply}; exit status {:?}", p.exit_status());
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! # The child is this program, run again
+//!
+//! Like Python's "spawn" start method (and the pool's default), the child
+//! is a fresh run of the program's own executable (`/proc/self/exe`), not
+//! a `fork` of the parent: a runtime has threads, and the child of `fork`
+//! in a multi-threaded process may find any lock held forever. The child
+//! is told what to do by an environment variable, and a hook the loader
+//! runs before `main` (see `pool/startup.rs` and `entry.rs`) turns it into
+//! the child right away, so `main` needs no special first line and never
+//! runs in the child. The child sees the program as it is before `main`
+//! (statics at their initial values, the parent's command-line arguments
+//! and environment), inherits stdout and stderr, and gets `/dev/null` as
+//! stdin, as Python's children do.
+//!
+//! # Calling the function there
+//!
+//! The function is a plain `fn(A) -> R` and `A`, `R` are [`Wire`] types:
+//! the argument is encoded, sent over a unix socket pair with the
+//! function's offset in the executable, and decoded in the child, which
+//! sends the result back the same way; both use the process pool's
+//! machinery (`pool/call.rs`, `pool/frame.rs`). Descriptors in the
+//! argument or the result (an `OwnedFd`, a pipe end, a socket) travel
+//! beside the bytes as `SCM_RIGHTS`, so the child gets its own copy of
+//! each (see `pool/wire.rs`).
+//!
+//! # Waiting, ending, reaping
+//!
+//! [`join`](Process::join) reads the result as it arrives while waiting
+//! for the child to exit (through a pidfd registered with the runtime,
+//! `process/reap.rs`), then reaps it and says how it ended:
+//! [`ProcessError`] names the exit status, the signal or the panic message.
+//! [`terminate`](Process::terminate) and [`kill`](Process::kill) send
+//! `SIGTERM` and `SIGKILL` through the pidfd, so they can never reach a
+//! process that reused the number.
+//!
+//! A `Process` dropped without `join` is *detached*: the child runs on, and
+//! when it exits it is reaped in the background (the runtime's reaper, as
+//! for a dropped [`Child`](super::Child)), so it never stays a zombie, and
+//! the drop never blocks. Its result, if any, is thrown away.
+//!
+//! # Daemons
+//!
+//! [`daemon(true)`](ProcessBuilder::daemon) makes the child die with its
+//! parent, however the parent ends (even `kill -9`): the child asks the
+//! kernel, between `fork` and `exec`, for `SIGKILL` when its parent dies
+//! (`PR_SET_PDEATHSIG`), then checks that the parent is still the process
+//! that started it (it may have died before the request). The kernel sends
+//! that signal when the *thread* that forked the child ends, so daemons are
+//! forked by one thread kept for that purpose for the life of the process
+//! (started by the first daemon), never by a runtime's worker or a
+//! `spawn_blocking` thread that may retire while the program runs on.
+//!
+//! A process that is not a daemon outlives its parent if the parent ends
+//! first (it is then an orphan, adopted by `init`). Python instead joins
+//! such processes when the interpreter exits: `join` them before `main`
+//! returns to get that behaviour.
+
+mod entry;
+mod error;
+
+pub use error::ProcessError;
+
+pub(crate) use entry::at_program_start;
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll};
+
+use spindle_reactor::Interest;
+
+use super::reap;
+use crate::driver::Registration;
+use crate::executor::context;
+use crate::pool::frame::{self, FrameBuf};
+use crate::pool::{call, from_bytes, startup, take_outgoing_fds, with_incoming_fds, Wire};
+use crate::sys::fd_passing;
+
+/// A function and its argument, to be run in a child process: the builder
+/// [`Process::new`] returns. Set a [`name`](ProcessBuilder::name) or
+/// [`daemon`](ProcessBuilder::daemon) flag, then [`start`](ProcessBuilder::start) it.
+pub struct ProcessBuilder<A, R> {
+    function: fn(A) -> R,
+    arg: A,
+    name: Option<String>,
+    daemon: bool,
+}
+
+/// A child process running one function, Python's `multiprocessing.Process`.
+///
+/// Made by [`Process::new`]`(f, arg)` and started with
+/// [`start`](ProcessBuilder::start); see the [module docs](self) for how
+/// the child starts, how a daemon dies with its parent, and what dropping
+/// a `Process` does (it detaches the child, which is reaped in the
+/// background).
+pub struct Process<R> {
+    pid: u32,
+    name: String,
+    /// The child until reaped (`status` then holds its exit status).
+    exit: Option<reap::Exit>,
+    status: Mutex<Option<ExitStatus>>,
+    /// Our end of the socket, and what has come through it.
+    conn: Conn,
+    /// What `join` returned: `Ok` once the result was handed out.
+    joined: Option<Result<(), ProcessError>>,
+    _result: PhantomData<fn() -> R>,
+}
+
+/// The parent's end of the connection to the child.
+struct Conn {
+    /// Registered on the first `join` poll (on that runtime). Declared
+    /// before `sock`: deregistered before it closes.
+    reg: Option<Registration>,
+    sock: UnixStream,
+    inbox: Option<FrameBuf>,
+    /// Descriptors read and not yet claimed by a complete frame.
+    arrived: Vec<OwnedFd>,
+    /// The child's answer: its kind, body and descriptors.
+    answer: Option<(u8, Vec<u8>, Vec<OwnedFd>)>,
+    /// End of stream, or a read that failed (then the child is killed).
+    done: bool,
+    error: Option<String>,
+}
+
+impl<R: Wire + 'static> Process<R> {
+    /// A process that will run `function(arg)`, not started yet: set a
+    /// [`name`](ProcessBuilder::name) or [`daemon`](ProcessBuilder::daemon)
+    /// flag, then [`start`](ProcessBuilder::start) it.
+    ///
+    /// `function` must be compiled into the program itself (not a function
+    /// of a shared library), as for a [`ProcessPool`](crate::pool::ProcessPool).
+    // Python's `Process(target, args)`, then `start()`: `new` gives the
+    // builder, and `start` the `Process`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new<A: Wire + 'static>(function: fn(A) -> R, arg: A) -> ProcessBuilder<A, R> {
+        ProcessBuilder {
+            function,
+            arg,
+            name: None,
+            daemon: false,
+        }
+    }
+}
+
+impl<A: Wire + 'static, R: Wire + 'static> ProcessBuilder<A, R> {
+    /// The process's name: what [`Process::name`] returns, and the name the
+    /// OS shows for the child (`/proc/PID/comm`, `ps`, `top`), which keeps
+    /// only its first 15 bytes. Default: the program's file name.
+    pub fn name(mut self, name: impl Into<String>) -> ProcessBuilder<A, R> {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether the child is killed (`SIGKILL`) when this process ends,
+    /// however it ends (default `false`: it runs on). See the
+    /// [module docs](self#daemons).
+    pub fn daemon(mut self, daemon: bool) -> ProcessBuilder<A, R> {
+        self.daemon = daemon;
+        self
+    }
+
+    /// Starts the child and sends it the argument; does not wait for the
+    /// function to run.
+    ///
+    /// Must be called inside a runtime, or under
+    /// [`Handle::enter`](crate::Handle::enter): the child is watched by its
+    /// reactor. It blocks
+    /// only as long as `std`'s own `spawn` (until the child has executed
+    /// the program) and, for an argument larger than the socket's buffer
+    /// (a few hundred KiB), until the child has read it.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the function is not in the program's executable;
+    /// the errors of starting a process (out of processes, memory or
+    /// descriptors); an error outside a runtime, checked before anything
+    /// is started.
+    pub fn start(self) -> io::Result<Process<R>> {
+        if std::env::var_os(entry::ENV).is_some() {
+            // The load-time hook did not run: this process is a child that
+            // got as far as `main`. Starting more would repeat that forever.
+            return Err(io::Error::other(
+                "this process was started as a spindle Process but its entry did not run \
+                 before main; refusing to start another",
+            ));
+        }
+        if context::current_shared().is_none() {
+            return Err(io::Error::other(
+                "a spindle Process must be started inside a runtime (in block_on, a task, \
+                 or under Handle::enter)",
+            ));
+        }
+        let site = call::call_site(self.function)
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+        let name = self.name.unwrap_or_else(program_name);
+        // NAME, then TASK with the argument and its descriptors.
+        let mut out = Vec::with_capacity(64);
+        frame::push_frame(&mut out, frame::NAME, 0, name.as_bytes());
+        let task = frame::begin(&mut out, frame::TASK, 0);
+        site.encode(&mut out);
+        drop(take_outgoing_fds()); // left by an encoding that panicked
+        self.arg.encode(&mut out);
+        let fds = take_outgoing_fds();
+        frame::set_fds(&mut out, task, fds.len());
+        frame::finish(&mut out, task);
+        let mut attached = if fds.is_empty() {
+            Vec::new()
+        } else {
+            vec![(task, fds)]
+        };
+
+        let (sock, child_end) = UnixStream::pair()?;
+        let mut cmd = Command::new("/proc/self/exe");
+        let mut args = std::env::args_os();
+        if let Some(arg0) = args.next() {
+            cmd.arg0(arg0);
+        }
+        cmd.args(args)
+            .env(
+                entry::ENV,
+                format!("{}:{}", child_end.as_raw_fd(), std::process::id()),
+            )
+            .stdin(Stdio::null());
+        startup::configure_child(&mut cmd, vec![child_end.as_raw_fd()], self.daemon);
+        // The std `Child` is dropped without waiting: `reap::Exit` watches
+        // and reaps the pid from here on.
+        let pid = if self.daemon {
+            spawn_on_lasting_thread(cmd)?
+        } else {
+            cmd.spawn()?
+        }
+        .id();
+        drop(child_end);
+        let exit = match reap::Exit::new(pid) {
+            Ok(exit) => exit,
+            Err(e) => {
+                // Not watched, not reaped: the pid is still this child's.
+                let _ = crate::sys::process::send_sigkill(pid, None);
+                reap::reap_on_thread(pid);
+                return Err(e);
+            }
+        };
+        let sent = frame::send_blocking(sock.as_fd(), &out, &mut attached)
+            .or_else(|e| match e.kind() {
+                // The child is dead already: `join` will say how it ended.
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => Ok(()),
+                _ => Err(e),
+            })
+            .and_then(|()| sock.set_nonblocking(true));
+        if let Err(e) = sent {
+            let _ = exit.kill();
+            exit.orphan();
+            return Err(e);
+        }
+        Ok(Process {
+            pid,
+            name,
+            exit: Some(exit),
+            status: Mutex::new(None),
+            conn: Conn {
+                reg: None,
+                sock,
+                inbox: None,
+                arrived: Vec::new(),
+                answer: None,
+                done: false,
+                error: None,
+            },
+            joined: None,
+            _result: PhantomData,
+        })
+    }
+}
+
+impl<R: Wire + 'static> Process<R> {
+    /// Waits for the child to end, reaps it, and returns its function's
+    /// result, or how it ended without one: an exit status, a signal, or
+    /// the panic message ([`ProcessError`]).
+    ///
+    /// The result is read while the child runs, so a large one cannot
+    /// stall it. Once the result has arrived, `join` returns it even if the
+    /// child was then killed before it could exit. Cancel-safe: a `join`
+    /// dropped halfway (under a timeout, say) loses nothing, and the next
+    /// call continues. After it has returned, it returns the same error
+    /// again, or [`ProcessError::AlreadyJoined`] for a result handed out.
+    ///
+    /// Await it inside a spindle runtime.
+    pub async fn join(&mut self) -> Result<R, ProcessError> {
+        poll_fn(|cx| self.poll_join(cx)).await
+    }
+
+    fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Result<R, ProcessError>> {
+        match &self.joined {
+            Some(Ok(())) => return Poll::Ready(Err(ProcessError::AlreadyJoined)),
+            Some(Err(e)) => return Poll::Ready(Err(e.clone())),
+            None => {}
+        }
+        // Read while the child runs: it may be blocked writing its result.
+        let _ = self.conn.poll_read(cx, self.exit.as_ref());
+        let status = match self.exit_status() {
+            Some(status) => Ok(status),
+            None => match self.exit.as_mut() {
+                Some(exit) => ready!(exit.poll_exit(cx)).map_err(|e| e.to_string()),
+                None => Err("the process was reaped elsewhere".to_string()),
+            },
+        };
+        if let Ok(status) = status {
+            *self.lock_status() = Some(status);
+            // Reaped: the pid may name another process from now on.
+            self.exit = None;
+        }
+        // Everything the child wrote is in the socket by now.
+        self.conn.read_now();
+        let result = self.conn.outcome::<R>(status);
+        self.joined = Some(result.as_ref().map(drop).map_err(Clone::clone));
+        Poll::Ready(result)
+    }
+
+    /// True until the child has exited. (A child that ended is reaped
+    /// here, and its status kept for [`exit_status`](Self::exit_status).)
+    pub fn is_alive(&self) -> bool {
+        matches!(self.try_status(), Ok(None))
+    }
+
+    /// The child's process id (the number stays the child's until it has
+    /// been reaped: by `join`, `is_alive`, `exit_status`, or the background
+    /// reaper after a drop).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The process's name (see [`ProcessBuilder::name`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How the child ended, once it has (reaping it if it has just
+    /// exited); `None` while it runs. Python's `exitcode`: `code()` for an
+    /// exit, `signal()` (through `ExitStatusExt`) for a signal.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.try_status().ok().flatten()
+    }
+
+    /// The exit status if the child has ended (reaping it if it has just
+    /// exited), `Ok(None)` while it runs, `Err` if it was reaped elsewhere.
+    fn try_status(&self) -> Result<Option<ExitStatus>, ()> {
+        let mut status = self.lock_status();
+        if status.is_none() {
+            match &self.exit {
+                Some(exit) => *status = exit.try_reap().map_err(drop)?,
+                None => return Err(()),
+            }
+        }
+        Ok(*status)
+    }
+
+    /// Sends `SIGTERM` (Python's `terminate()`), and returns at once;
+    /// [`join`](Self::join) then reports [`ProcessError::Signaled`]`(15)`
+    /// unless the child handles the signal. `Ok` if it has already ended.
+    pub fn terminate(&self) -> io::Result<()> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends `SIGKILL` (Python's `kill()`), and returns at once;
+    /// [`join`](Self::join) then reports [`ProcessError::Signaled`]`(9)`.
+    /// `Ok` if it has already ended.
+    pub fn kill(&self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    fn signal(&self, signal: libc::c_int) -> io::Result<()> {
+        // Held while signalling: nobody reaps the child meanwhile.
+        let status = self.lock_status();
+        match (&self.exit, *status) {
+            (Some(exit), None) => exit.signal(signal),
+            _ => Ok(()), // reaped: the pid is not ours to signal
+        }
+    }
+}
+
+impl<R> Process<R> {
+    fn lock_status(&self) -> MutexGuard<'_, Option<ExitStatus>> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Conn {
+    /// Reads what has arrived, and registers for more, until `Pending`,
+    /// end of stream or an error (which kills the child: it sent nonsense).
+    fn poll_read(&mut self, cx: &mut Context<'_>, exit: Option<&reap::Exit>) -> Poll<()> {
+        while !self.done {
+            let reg = match &self.reg {
+                Some(reg) => reg,
+                None => match Registration::new(self.sock.as_raw_fd(), Interest::READABLE) {
+                    Ok(reg) => self.reg.insert(reg),
+                    Err(e) => return self.failed(e, exit),
+                },
+            };
+            let inbox = self.inbox.get_or_insert_with(FrameBuf::new);
+            let spare = match inbox.spare() {
+                Ok(spare) => spare,
+                Err(e) => return self.failed(e, exit),
+            };
+            let (len, sock, arrived) = (spare.len(), &self.sock, &mut self.arrived);
+            let mut recv_failed = false;
+            let read = reg.poll_stream_read_stopping(cx, len, || {
+                let before = arrived.len();
+                match fd_passing::recv_with_fds(sock.as_fd(), spare, arrived, false) {
+                    Ok(n) => Ok((n, arrived.len() > before)),
+                    Err(e) => {
+                        recv_failed = e.kind() != io::ErrorKind::WouldBlock;
+                        Err(e)
+                    }
+                }
+            });
+            match ready!(read) {
+                Ok((n, _)) => self.received(n, exit),
+                Err(e) if recv_failed => return self.failed(e, exit),
+                // The runtime it was registered with has shut down:
+                // register with the current one on the next round.
+                Err(_) => self.reg = None,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Reads, without waiting, whatever the socket still holds.
+    fn read_now(&mut self) {
+        while !self.done {
+            let inbox = self.inbox.get_or_insert_with(FrameBuf::new);
+            match inbox.recv_from(self.sock.as_fd(), &mut self.arrived, false) {
+                Ok(n) => self.received_counted(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    self.done = true;
+                }
+            }
+        }
+    }
+
+    fn received(&mut self, n: usize, exit: Option<&reap::Exit>) {
+        self.inbox.as_mut().expect("read into it").filled(n);
+        self.received_counted(n);
+        if self.error.is_some() {
+            if let Some(exit) = exit {
+                let _ = exit.kill();
+            }
+        }
+    }
+
+    /// `n` bytes are in the inbox: take the complete frames.
+    fn received_counted(&mut self, n: usize) {
+        if n == 0 {
+            self.done = true;
+            return;
+        }
+        let inbox = self.inbox.as_mut().expect("read into it");
+        loop {
+            match inbox.next_frame() {
+                Ok(Some(f)) => match frame::take_fds(&mut self.arrived, f.fds) {
+                    Ok(fds) if self.answer.is_none() => {
+                        self.answer = Some((f.kind, inbox.bytes(f.body).to_vec(), fds));
+                    }
+                    Ok(_) => {
+                        self.error = Some("the child sent more than one answer".into());
+                        self.done = true;
+                        return;
+                    }
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        self.done = true;
+                        return;
+                    }
+                },
+                Ok(None) => return,
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    self.done = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn failed(&mut self, e: io::Error, exit: Option<&reap::Exit>) -> Poll<()> {
+        self.error = Some(e.to_string());
+        self.done = true;
+        if let Some(exit) = exit {
+            let _ = exit.kill();
+        }
+        Poll::Ready(())
+    }
+
+    /// What `join` returns, given the child's exit status (or why it is unknown).
+    fn outcome<R: Wire>(&mut self, status: Result<ExitStatus, String>) -> Result<R, ProcessError> {
+        match self.answer.take() {
+            Some((frame::OK, body, fds)) => {
+                with_incoming_fds(fds, || from_bytes::<R>(&body)).map_err(ProcessError::Decode)
+            }
+            Some((frame::PANIC, body, _)) => Err(ProcessError::Panicked(
+                String::from_utf8_lossy(&body).into_owned(),
+            )),
+            Some((_, body, _)) => Err(ProcessError::Rejected(
+                String::from_utf8_lossy(&body).into_owned(),
+            )),
+            None => match status {
+                Ok(status) => match (status.signal(), status.code()) {
+                    (Some(signal), _) => Err(ProcessError::Signaled(signal)),
+                    (None, Some(code)) => Err(ProcessError::Exited(code)),
+                    (None, None) => Err(ProcessError::Io(format!("unknown status {status:?}"))),
+                },
+                Err(why) => Err(ProcessError::Io(self.error.take().unwrap_or(why))),
+            },
+        }
+    }
+}
+
+impl<R> Drop for Process<R> {
+    fn drop(&mut self) {
+        if let Some(exit) = self.exit.take() {
+            if self.lock_status().is_none() {
+                // Detached: reaped in the background once it exits.
+                exit.orphan();
+            }
+        }
+    }
+}
+
+/// The program's file name: a child's default name.
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "spindle-process".into())
+}
+
+/// One spawn request for the lasting thread, and where to send the child.
+type SpawnRequest = (Command, mpsc::SyncSender<io::Result<std::process::Child>>);
+
+/// Spawns `cmd` from a thread that lives as long as this process, so that
+/// `PR_SET_PDEATHSIG` (which fires when the *thread* that forked the child
+/// ends) means "when this process ends" (see the module docs).
+fn spawn_on_lasting_thread(cmd: Command) -> io::Result<std::process::Child> {
+    // The sender is never dropped, so the thread never leaves its loop.
+    static SPAWNER: Mutex<Option<mpsc::Sender<SpawnRequest>>> = Mutex::new(None);
+    let mut spawner = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
+    if spawner.is_none() {
+        let (requests, incoming) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("spindle-daemon-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in incoming {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })?;
+        *spawner = Some(requests);
+    }
+    let (reply, child) = mpsc::sync_channel(1);
+    let gone = || io::Error::other("the daemon-spawning thread is gone");
+    spawner
+        .as_ref()
+        .expect("started above")
+        .send((cmd, reply))
+        .map_err(|_| gone())?;
+    drop(spawner);
+    child.recv().map_err(|_| gone())?
+}
+
+impl<A, R> fmt::Debug for ProcessBuilder<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessBuilder")
+            .field("function", &(self.function as usize as *const ()))
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> fmt::Debug for Process<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid)
+            .field("name", &self.name)
+            .field("status", &*self.lock_status())
+            .finish_non_exhaustive()
+    }
+}
