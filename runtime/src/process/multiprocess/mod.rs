@@ -77,6 +77,8 @@
 //! such processes when the interpreter exits: `join` them before `main`
 //! returns to get that behaviour.
 
+mod answer;
+mod daemon;
 mod entry;
 mod error;
 
@@ -88,21 +90,19 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 
-use spindle_reactor::Interest;
+use answer::Conn;
 
 use super::reap;
-use crate::driver::Registration;
 use crate::executor::context;
-use crate::pool::frame::{self, FrameBuf};
-use crate::pool::{call, from_bytes, startup, take_outgoing_fds, with_incoming_fds, Wire};
-use crate::sys::fd_passing;
+use crate::pool::frame;
+use crate::pool::{call, startup, take_outgoing_fds, Wire};
 
 /// A function and its argument, to be run in a child process: the builder
 /// [`Process::new`] returns. Set a [`name`](ProcessBuilder::name) or
@@ -132,22 +132,6 @@ pub struct Process<R> {
     /// What `join` returned: `Ok` once the result was handed out.
     joined: Option<Result<(), ProcessError>>,
     _result: PhantomData<fn() -> R>,
-}
-
-/// The parent's end of the connection to the child.
-struct Conn {
-    /// Registered on the first `join` poll (on that runtime). Declared
-    /// before `sock`: deregistered before it closes.
-    reg: Option<Registration>,
-    sock: UnixStream,
-    inbox: Option<FrameBuf>,
-    /// Descriptors read and not yet claimed by a complete frame.
-    arrived: Vec<OwnedFd>,
-    /// The child's answer: its kind, body and descriptors.
-    answer: Option<(u8, Vec<u8>, Vec<OwnedFd>)>,
-    /// End of stream, or a read that failed (then the child is killed).
-    done: bool,
-    error: Option<String>,
 }
 
 impl<R: Wire + 'static> Process<R> {
@@ -252,7 +236,7 @@ impl<A: Wire + 'static, R: Wire + 'static> ProcessBuilder<A, R> {
         // The std `Child` is dropped without waiting: `reap::Exit` watches
         // and reaps the pid from here on.
         let pid = if self.daemon {
-            spawn_on_lasting_thread(cmd)?
+            daemon::spawn_on_lasting_thread(cmd)?
         } else {
             cmd.spawn()?
         }
@@ -284,15 +268,7 @@ impl<A: Wire + 'static, R: Wire + 'static> ProcessBuilder<A, R> {
             name,
             exit: Some(exit),
             status: Mutex::new(None),
-            conn: Conn {
-                reg: None,
-                sock,
-                inbox: None,
-                arrived: Vec::new(),
-                answer: None,
-                done: false,
-                error: None,
-            },
+            conn: Conn::new(sock),
             joined: None,
             _result: PhantomData,
         })
@@ -323,7 +299,10 @@ impl<R: Wire + 'static> Process<R> {
             None => {}
         }
         // Read while the child runs: it may be blocked writing its result.
-        let _ = self.conn.poll_read(cx, self.exit.as_ref());
+        if let Poll::Ready(Err(e)) = self.conn.poll_read(cx, self.exit.as_ref()) {
+            // Outside a runtime: nothing is decided, `join` may be retried.
+            return Poll::Ready(Err(ProcessError::Io(e.to_string())));
+        }
         let status = match self.exit_status() {
             Some(status) => Ok(status),
             None => match self.exit.as_mut() {
@@ -411,138 +390,6 @@ impl<R> Process<R> {
     }
 }
 
-impl Conn {
-    /// Reads what has arrived, and registers for more, until `Pending`,
-    /// end of stream or an error (which kills the child: it sent nonsense).
-    fn poll_read(&mut self, cx: &mut Context<'_>, exit: Option<&reap::Exit>) -> Poll<()> {
-        while !self.done {
-            let reg = match &self.reg {
-                Some(reg) => reg,
-                None => match Registration::new(self.sock.as_raw_fd(), Interest::READABLE) {
-                    Ok(reg) => self.reg.insert(reg),
-                    Err(e) => return self.failed(e, exit),
-                },
-            };
-            let inbox = self.inbox.get_or_insert_with(FrameBuf::new);
-            let spare = match inbox.spare() {
-                Ok(spare) => spare,
-                Err(e) => return self.failed(e, exit),
-            };
-            let (len, sock, arrived) = (spare.len(), &self.sock, &mut self.arrived);
-            let mut recv_failed = false;
-            let read = reg.poll_stream_read_stopping(cx, len, || {
-                let before = arrived.len();
-                match fd_passing::recv_with_fds(sock.as_fd(), spare, arrived, false) {
-                    Ok(n) => Ok((n, arrived.len() > before)),
-                    Err(e) => {
-                        recv_failed = e.kind() != io::ErrorKind::WouldBlock;
-                        Err(e)
-                    }
-                }
-            });
-            match ready!(read) {
-                Ok((n, _)) => self.received(n, exit),
-                Err(e) if recv_failed => return self.failed(e, exit),
-                // The runtime it was registered with has shut down:
-                // register with the current one on the next round.
-                Err(_) => self.reg = None,
-            }
-        }
-        Poll::Ready(())
-    }
-
-    /// Reads, without waiting, whatever the socket still holds.
-    fn read_now(&mut self) {
-        while !self.done {
-            let inbox = self.inbox.get_or_insert_with(FrameBuf::new);
-            match inbox.recv_from(self.sock.as_fd(), &mut self.arrived, false) {
-                Ok(n) => self.received_counted(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    self.error = Some(e.to_string());
-                    self.done = true;
-                }
-            }
-        }
-    }
-
-    fn received(&mut self, n: usize, exit: Option<&reap::Exit>) {
-        self.inbox.as_mut().expect("read into it").filled(n);
-        self.received_counted(n);
-        if self.error.is_some() {
-            if let Some(exit) = exit {
-                let _ = exit.kill();
-            }
-        }
-    }
-
-    /// `n` bytes are in the inbox: take the complete frames.
-    fn received_counted(&mut self, n: usize) {
-        if n == 0 {
-            self.done = true;
-            return;
-        }
-        let inbox = self.inbox.as_mut().expect("read into it");
-        loop {
-            match inbox.next_frame() {
-                Ok(Some(f)) => match frame::take_fds(&mut self.arrived, f.fds) {
-                    Ok(fds) if self.answer.is_none() => {
-                        self.answer = Some((f.kind, inbox.bytes(f.body).to_vec(), fds));
-                    }
-                    Ok(_) => {
-                        self.error = Some("the child sent more than one answer".into());
-                        self.done = true;
-                        return;
-                    }
-                    Err(e) => {
-                        self.error = Some(e.to_string());
-                        self.done = true;
-                        return;
-                    }
-                },
-                Ok(None) => return,
-                Err(e) => {
-                    self.error = Some(e.to_string());
-                    self.done = true;
-                    return;
-                }
-            }
-        }
-    }
-
-    fn failed(&mut self, e: io::Error, exit: Option<&reap::Exit>) -> Poll<()> {
-        self.error = Some(e.to_string());
-        self.done = true;
-        if let Some(exit) = exit {
-            let _ = exit.kill();
-        }
-        Poll::Ready(())
-    }
-
-    /// What `join` returns, given the child's exit status (or why it is unknown).
-    fn outcome<R: Wire>(&mut self, status: Result<ExitStatus, String>) -> Result<R, ProcessError> {
-        match self.answer.take() {
-            Some((frame::OK, body, fds)) => {
-                with_incoming_fds(fds, || from_bytes::<R>(&body)).map_err(ProcessError::Decode)
-            }
-            Some((frame::PANIC, body, _)) => Err(ProcessError::Panicked(
-                String::from_utf8_lossy(&body).into_owned(),
-            )),
-            Some((_, body, _)) => Err(ProcessError::Rejected(
-                String::from_utf8_lossy(&body).into_owned(),
-            )),
-            None => match status {
-                Ok(status) => match (status.signal(), status.code()) {
-                    (Some(signal), _) => Err(ProcessError::Signaled(signal)),
-                    (None, Some(code)) => Err(ProcessError::Exited(code)),
-                    (None, None) => Err(ProcessError::Io(format!("unknown status {status:?}"))),
-                },
-                Err(why) => Err(ProcessError::Io(self.error.take().unwrap_or(why))),
-            },
-        }
-    }
-}
-
 impl<R> Drop for Process<R> {
     fn drop(&mut self) {
         if let Some(exit) = self.exit.take() {
@@ -560,38 +407,6 @@ fn program_name() -> String {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "spindle-process".into())
-}
-
-/// One spawn request for the lasting thread, and where to send the child.
-type SpawnRequest = (Command, mpsc::SyncSender<io::Result<std::process::Child>>);
-
-/// Spawns `cmd` from a thread that lives as long as this process, so that
-/// `PR_SET_PDEATHSIG` (which fires when the *thread* that forked the child
-/// ends) means "when this process ends" (see the module docs).
-fn spawn_on_lasting_thread(cmd: Command) -> io::Result<std::process::Child> {
-    // The sender is never dropped, so the thread never leaves its loop.
-    static SPAWNER: Mutex<Option<mpsc::Sender<SpawnRequest>>> = Mutex::new(None);
-    let mut spawner = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
-    if spawner.is_none() {
-        let (requests, incoming) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("spindle-daemon-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in incoming {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })?;
-        *spawner = Some(requests);
-    }
-    let (reply, child) = mpsc::sync_channel(1);
-    let gone = || io::Error::other("the daemon-spawning thread is gone");
-    spawner
-        .as_ref()
-        .expect("started above")
-        .send((cmd, reply))
-        .map_err(|_| gone())?;
-    drop(spawner);
-    child.recv().map_err(|_| gone())?
 }
 
 impl<A, R> fmt::Debug for ProcessBuilder<A, R> {
