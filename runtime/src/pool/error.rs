@@ -32,8 +32,7 @@ pub enum PoolError {
     /// The pool was shut down (or dropped with its runtime) before the job ran.
     ShutDown,
     /// The pool cannot run jobs at all, for the reason given: typically its
-    /// workers did not start (a `main` that does not call
-    /// [`worker_main`](super::worker_main) first) or kept dying.
+    /// replacement workers could not start or kept dying.
     Broken(String),
     /// The call was refused: by the pool before sending, because the
     /// function is not compiled into the program itself (it lives in a
