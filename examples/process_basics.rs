@@ -37,7 +37,7 @@ use spindle::process::Process;
 /// The notes' global `a = 1`.
 static A: AtomicU32 = AtomicU32::new(1);
 
-/// 1. The child's event: changes its own `a`.
+/// Section 1, the child's event: changes its own `a`.
 fn fun(label: String) -> u32 {
     println!(
         "child event ({label}): a = {} here",
@@ -47,7 +47,7 @@ fn fun(label: String) -> u32 {
     A.load(Ordering::SeqCst)
 }
 
-/// 2. Three things to do, each in a process of its own.
+/// Section 2: three things to do, each in a process of its own.
 fn thing(what: String) {
     println!(
         "{what}: parent {} ---- child {}",
@@ -56,8 +56,8 @@ fn thing(what: String) {
     );
 }
 
-/// 3. The notes' worker: prints three times, then exits with status 3
-/// (`sys.exit(3)`) instead of returning.
+/// Section 3, the notes' worker: prints three times, then exits with
+/// status 3 (`sys.exit(3)`) instead of returning.
 fn worker(name: String) {
     for _ in 0..3 {
         println!("I'm {name}");
@@ -67,7 +67,7 @@ fn worker(name: String) {
     std::process::exit(3);
 }
 
-/// 4. Works until it is stopped; says so on `fd` once started.
+/// Section 4: works until it is stopped; says so on `fd` once started.
 fn endless(fd: OwnedFd) {
     UnixStream::from(fd)
         .write_all(b"up")
@@ -77,8 +77,9 @@ fn endless(fd: OwnedFd) {
     }
 }
 
-/// 5. The parent process: starts a daemon and a normal child that both
-/// hold a socket end (`daemon`, `normal`), reports their pids, and exits.
+/// Section 5, the parent process: starts a daemon and a normal child that
+/// both hold a socket end (`daemon`, `normal`), reports their pids, and
+/// exits.
 fn parent((daemon, normal): (OwnedFd, OwnedFd)) -> (u32, u32) {
     spindle::block_on(async move {
         let d = Process::new(hold, daemon)

@@ -336,7 +336,7 @@ pub fn encode_fd(fd: BorrowedFd<'_>, out: &mut Vec<u8>) {
 }
 
 /// Decodes a descriptor written by [`encode_fd`]: takes it from the list
-/// given to the enclosing [`with_incoming_fds`].
+/// the transport gave to the decoding (see the module docs).
 pub fn decode_fd(input: &mut &[u8]) -> Result<OwnedFd, DecodeError> {
     let index = u32::decode(input)?;
     if index == u32::MAX {

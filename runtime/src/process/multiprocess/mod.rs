@@ -1,81 +1,13 @@
-//! [`Process`]: one function run in a child process of its own, Python's
-//! `multiprocessing.Process`.
+//! The parent side of [`Process`] (the `process-pool` feature): building
+//! and starting the child, `join`, the status and the signals. How it all
+//! works is told in the [`process`](super) module docs, section "Your own
+//! function in a child process"; the pieces:
 //!
-//! ```no_run
-//! use spindle_runtime::process::Process;
-//!
-//! fn greet(name: String) -> String {
-//!     format!("hello {name} from process {}", std::process::id())
-//! }
-//!
-//! # fn main() -> std::io::Result<()> {
-//! spindle_runtime::block_on(async {
-//!     let mut p = Process::new(greet, "bob".to_string()).name("greeter").start()?;
-//!     println!("started {} ({})", p.pid(), p.name());
-//!     let reply = p.join().await?;
-//!     assert!(!p.is_alive());
-//!     println!("{reply}; exit status {:?}", p.exit_status());
-//!     Ok(())
-//! })
-//! # }
-//! ```
-//!
-//! # The child is this program, run again
-//!
-//! Like Python's "spawn" start method (and the pool's default), the child
-//! is a fresh run of the program's own executable (`/proc/self/exe`), not
-//! a `fork` of the parent: a runtime has threads, and the child of `fork`
-//! in a multi-threaded process may find any lock held forever. The child
-//! is told what to do by an environment variable, and a hook the loader
-//! runs before `main` (see `pool/startup.rs` and `entry.rs`) turns it into
-//! the child right away, so `main` needs no special first line and never
-//! runs in the child. The child sees the program as it is before `main`
-//! (statics at their initial values, the parent's command-line arguments
-//! and environment), inherits stdout and stderr, and gets `/dev/null` as
-//! stdin, as Python's children do.
-//!
-//! # Calling the function there
-//!
-//! The function is a plain `fn(A) -> R` and `A`, `R` are [`Wire`] types:
-//! the argument is encoded, sent over a unix socket pair with the
-//! function's offset in the executable, and decoded in the child, which
-//! sends the result back the same way; both use the process pool's
-//! machinery (`pool/call.rs`, `pool/frame.rs`). Descriptors in the
-//! argument or the result (an `OwnedFd`, a pipe end, a socket) travel
-//! beside the bytes as `SCM_RIGHTS`, so the child gets its own copy of
-//! each (see `pool/wire.rs`).
-//!
-//! # Waiting, ending, reaping
-//!
-//! [`join`](Process::join) reads the result as it arrives while waiting
-//! for the child to exit (through a pidfd registered with the runtime,
-//! `process/reap.rs`), then reaps it and says how it ended:
-//! [`ProcessError`] names the exit status, the signal or the panic message.
-//! [`terminate`](Process::terminate) and [`kill`](Process::kill) send
-//! `SIGTERM` and `SIGKILL` through the pidfd, so they can never reach a
-//! process that reused the number.
-//!
-//! A `Process` dropped without `join` is *detached*: the child runs on, and
-//! when it exits it is reaped in the background (the runtime's reaper, as
-//! for a dropped [`Child`](super::Child)), so it never stays a zombie, and
-//! the drop never blocks. Its result, if any, is thrown away.
-//!
-//! # Daemons
-//!
-//! [`daemon(true)`](ProcessBuilder::daemon) makes the child die with its
-//! parent, however the parent ends (even `kill -9`): the child asks the
-//! kernel, between `fork` and `exec`, for `SIGKILL` when its parent dies
-//! (`PR_SET_PDEATHSIG`), then checks that the parent is still the process
-//! that started it (it may have died before the request). The kernel sends
-//! that signal when the *thread* that forked the child ends, so daemons are
-//! forked by one thread kept for that purpose for the life of the process
-//! (started by the first daemon), never by a runtime's worker or a
-//! `spawn_blocking` thread that may retire while the program runs on.
-//!
-//! A process that is not a daemon outlives its parent if the parent ends
-//! first (it is then an orphan, adopted by `init`). Python instead joins
-//! such processes when the interpreter exits: `join` them before `main`
-//! returns to get that behaviour.
+//! * `entry.rs`: the child's side, run before `main` by the load-time hook;
+//! * `answer.rs`: reading the child's answer while it runs;
+//! * `daemon.rs`: the thread that forks daemons, so that they die with the
+//!   process and not with a thread;
+//! * `error.rs`: [`ProcessError`], how a child ended without a result.
 
 mod answer;
 mod daemon;
@@ -117,7 +49,7 @@ pub struct ProcessBuilder<A, R> {
 /// A child process running one function, Python's `multiprocessing.Process`.
 ///
 /// Made by [`Process::new`]`(f, arg)` and started with
-/// [`start`](ProcessBuilder::start); see the [module docs](self) for how
+/// [`start`](ProcessBuilder::start); see the [module docs](super) for how
 /// the child starts, how a daemon dies with its parent, and what dropping
 /// a `Process` does (it detaches the child, which is reaped in the
 /// background).
@@ -165,7 +97,7 @@ impl<A: Wire + 'static, R: Wire + 'static> ProcessBuilder<A, R> {
 
     /// Whether the child is killed (`SIGKILL`) when this process ends,
     /// however it ends (default `false`: it runs on). See the
-    /// [module docs](self#daemons).
+    /// [module docs](super#daemons).
     pub fn daemon(mut self, daemon: bool) -> ProcessBuilder<A, R> {
         self.daemon = daemon;
         self
