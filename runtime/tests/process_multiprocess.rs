@@ -533,3 +533,20 @@ fn start_outside_a_runtime_is_an_error() {
         assert!(err.to_string().contains("inside a runtime"), "{err}");
     });
 }
+
+#[test]
+fn processes_and_their_joins_can_move_between_threads() {
+    fn send_and_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    run(|| async {
+        let mut p = Process::new(square, 5).start().unwrap();
+        send_and_sync(&p);
+        let join = p.join();
+        send(&join);
+        assert_eq!(join.await, Ok(25));
+        // Joined from another task (on any worker of a multi-threaded runtime).
+        let mut p = Process::new(square, 6).start().unwrap();
+        let joined = spindle_runtime::spawn(async move { p.join().await });
+        assert_eq!(joined.await.unwrap(), Ok(36));
+    });
+}

@@ -233,10 +233,7 @@ fn trampoline<A: Wire + 'static, R: Wire + 'static>(
     // `A` and `R` are the types it was cast from. `fn` pointers are
     // pointer-sized.
     let function = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
-    let result = function(arg);
-    // Left behind by an encoding that panicked earlier on this thread.
-    drop(take_outgoing_fds());
-    result.encode(out);
+    function(arg).encode(out);
     Ok(take_outgoing_fds())
 }
 

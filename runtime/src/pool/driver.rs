@@ -256,11 +256,12 @@ fn write_some(
     // a batch of them; if more batches follow, it carries one byte only.
     let first = &w.inflight[w.written];
     let unsent = &first.fds[first.fds_sent..];
-    let batch: Vec<RawFd> = unsent
-        .iter()
-        .take(MAX_PASSED_FDS)
-        .map(AsRawFd::as_raw_fd)
-        .collect();
+    let batch: Vec<RawFd> = if unsent.is_empty() {
+        Vec::new() // the usual case
+    } else {
+        let batch = unsent.iter().take(MAX_PASSED_FDS);
+        batch.map(AsRawFd::as_raw_fd).collect()
+    };
     let more_batches = unsent.len() > batch.len();
     let mut iov = [IoSlice::new(&[]); MAX_IOV];
     let (mut n, mut len) = (0, 0);

@@ -116,6 +116,9 @@ pub(crate) struct Frame {
 /// Takes the `n` descriptors of a complete frame from the front of
 /// `arrived` (the descriptors read so far, in arrival order).
 pub(crate) fn take_fds(arrived: &mut Vec<OwnedFd>, n: usize) -> io::Result<Vec<OwnedFd>> {
+    if n == 0 {
+        return Ok(Vec::new()); // the usual case: no work, no allocation
+    }
     if n > arrived.len() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -236,8 +236,6 @@ fn task<A: Wire, R: Wire + Send + 'static>(site: call::CallSite, arg: &A) -> (Ta
     let mut bytes = Vec::with_capacity(64);
     let start = frame::begin(&mut bytes, frame::TASK, 0);
     site.encode(&mut bytes);
-    // Left behind by an encoding that panicked earlier on this thread.
-    drop(take_outgoing_fds());
     arg.encode(&mut bytes);
     let fds = take_outgoing_fds();
     frame::set_fds(&mut bytes, start, fds.len());

@@ -249,3 +249,20 @@ fn frames_count_their_descriptors() {
         "missing descriptors"
     );
 }
+
+#[test]
+fn descriptors_of_a_decoding_that_panicked_are_not_left_for_the_next() {
+    use std::os::fd::OwnedFd;
+
+    let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+    let bytes = to_bytes(&fd);
+    let fds = super::wire::take_outgoing_fds();
+    let panicked = std::panic::catch_unwind(|| {
+        super::wire::with_incoming_fds(fds, || panic!("deliberate panic in a decoding"))
+    });
+    assert!(panicked.is_err());
+    // The same index, with no descriptor sent: an error, not the old one.
+    let decoded = super::wire::with_incoming_fds(Vec::new(), || from_bytes::<OwnedFd>(&bytes));
+    assert!(decoded.is_err());
+    assert!(from_bytes::<OwnedFd>(&bytes).is_err());
+}

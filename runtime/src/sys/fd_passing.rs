@@ -144,7 +144,8 @@ pub(crate) fn recv_with_fds(
     fds: &mut Vec<OwnedFd>,
     wait: bool,
 ) -> io::Result<usize> {
-    let mut space = FdSpace::new();
+    // Written by the kernel, read only up to what it wrote: no need to zero it.
+    let mut space = std::mem::MaybeUninit::<FdSpace>::uninit();
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -153,8 +154,8 @@ pub(crate) fn recv_with_fds(
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = space.bytes.as_mut_ptr().cast();
-    msg.msg_controllen = space.bytes.len();
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = SPACE;
     let flags = libc::MSG_CMSG_CLOEXEC | if wait { 0 } else { libc::MSG_DONTWAIT };
     let n = loop {
         // SAFETY: `msg` points at `iov` (over `buf`) and `space`, both live

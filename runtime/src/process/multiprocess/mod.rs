@@ -141,7 +141,6 @@ impl<A: Wire + 'static, R: Wire + 'static> ProcessBuilder<A, R> {
         frame::push_frame(&mut out, frame::NAME, 0, name.as_bytes());
         let task = frame::begin(&mut out, frame::TASK, 0);
         site.encode(&mut out);
-        drop(take_outgoing_fds()); // left by an encoding that panicked
         self.arg.encode(&mut out);
         let fds = take_outgoing_fds();
         frame::set_fds(&mut out, task, fds.len());
