@@ -86,6 +86,11 @@ fn talk(fd: OwnedFd) -> String {
     String::from_utf8(reply.to_vec()).unwrap()
 }
 
+/// Ends its process (a worker, in the pool test) at once.
+fn abort_now(_: ()) {
+    std::process::abort();
+}
+
 /// A pipe whose write end has `message` in it; returns the read end.
 fn pipe_with(message: String) -> OwnedFd {
     let (reader, mut writer) = std::io::pipe().unwrap();
@@ -510,6 +515,27 @@ fn pool_jobs_carry_descriptors_both_ways() {
             .write_all(b"y")
             .unwrap();
         expect(&mut ours, b"y");
+        pool.shutdown().await;
+    });
+}
+
+#[test]
+fn a_job_sent_again_after_its_worker_died_keeps_its_descriptors() {
+    run(|| async {
+        // One worker: the job behind the one that kills it was sent (or
+        // queued) to the same worker, and goes to its replacement.
+        let pool = ProcessPool::new(1).unwrap();
+        let killer = pool.submit(abort_now, ());
+        let (mut ours, theirs) = pair();
+        let job = pool.submit(talk, theirs);
+        assert!(killer.await.unwrap_err().is_worker_died());
+        spindle_runtime::spawn_blocking(move || {
+            expect(&mut ours, b"ping");
+            ours.write_all(b"pong").unwrap();
+        })
+        .await
+        .unwrap();
+        assert_eq!(job.await.unwrap(), "pong");
         pool.shutdown().await;
     });
 }

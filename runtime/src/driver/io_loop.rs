@@ -87,7 +87,8 @@ impl Registration {
     /// whether it stopped early on purpose (a `recvmsg` on a unix stream
     /// socket stops after the bytes that carried descriptors, whatever
     /// follows them), in which case a short read proves nothing and the
-    /// readiness stays.
+    /// readiness stays. (For the pool's and `Process`'s sockets.)
+    #[cfg(feature = "process-pool")]
     pub(crate) fn poll_stream_read_stopping(
         &self,
         cx: &mut Context<'_>,
