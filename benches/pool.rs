@@ -21,8 +21,9 @@
 //!    long the tasks waited for a CPU (`/proc/thread-self/schedstat`) and
 //!    the "on-CPU speedup": serial CPU time over the longer task's CPU time.
 //!
-//! Like any program that creates a `ProcessPool`, this `main` calls
-//! `spindle::pool::worker_main()` first: the workers are this binary again.
+//! The pool's workers are this binary run again; they start serving jobs
+//! before `main` (the runtime's load-time hook), so they never reach the
+//! argument parsing below.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -242,9 +243,6 @@ struct Args {
 }
 
 fn main() {
-    // A worker process of the pool runs its jobs and exits here, before
-    // any argument is read.
-    spindle::pool::worker_main();
     let filters = Args::parse().filters;
     let sections: [(&str, fn()); 4] = [
         ("spawn_blocking", spawn_blocking_round_trip),

@@ -14,9 +14,10 @@
 //! start (an `exec` each) and for copying arguments and results, and in
 //! exchange a crashing job cannot take the program down.
 //!
-//! **Note the first line of `main`:** the process pool starts its workers
-//! by running this same executable again, and `worker_main()` is where a
-//! worker branches off into serving jobs. In this process it returns at once.
+//! The process pool starts its workers by running this same executable
+//! again; a worker branches off into serving jobs before `main` (a hook the
+//! loader runs at program start), so it never parses these arguments and
+//! `main` needs no special first line.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +63,6 @@ fn is_prime(n: u64) -> bool {
 }
 
 fn main() -> io::Result<()> {
-    spindle::pool::worker_main();
     let args = Args::parse();
     let workers = args
         .workers

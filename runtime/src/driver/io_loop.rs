@@ -5,7 +5,7 @@
 //! through one of the thin wrappers here, and they through two cores:
 //!
 //! ```text
-//!   poll_io / poll_io_shared / async_io / poll_stream_io
+//!   poll_io / poll_io_shared / async_io / poll_stream_io / poll_stream_read_stopping
 //!       -> poll_io_with:  loop { wait for the direction (poll_ready_with);
 //!                                attempt; done unless WouldBlock }
 //!   try_io / try_stream_io
@@ -80,6 +80,24 @@ impl Registration {
         op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         self.poll_io_with(cx, dir, None, op, |&n| short_transfer(n, len))
+    }
+
+    /// [`poll_stream_io`](Self::poll_stream_io) for a read that may also
+    /// stop short for a reason of its own: `op` returns the bytes read and
+    /// whether it stopped early on purpose (a `recvmsg` on a unix stream
+    /// socket stops after the bytes that carried descriptors, whatever
+    /// follows them), in which case a short read proves nothing and the
+    /// readiness stays. (For the pool's and `Process`'s sockets.)
+    #[cfg(feature = "process-pool")]
+    pub(crate) fn poll_stream_read_stopping(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        op: impl FnMut() -> io::Result<(usize, bool)>,
+    ) -> Poll<io::Result<(usize, bool)>> {
+        self.poll_io_with(cx, Direction::Read, None, op, |&(n, stopped)| {
+            !stopped && short_transfer(n, len)
+        })
     }
 
     /// Runs `op` once if `dir` is believed ready, without waiting: for the

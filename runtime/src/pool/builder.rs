@@ -2,10 +2,10 @@
 //! [`ProcessPool`] and starting its workers.
 //!
 //! `build` starts every worker (see `spawn.rs`), then waits for each one's
-//! HELLO, blocking, so that a program whose `main` forgot to call
-//! [`worker_main`](super::worker_main) gets an error right here rather
-//! than a pool that never answers. Only then are the sockets registered
-//! with the current runtime and one driver task per worker spawned.
+//! HELLO, blocking, so that workers that cannot start give an error right
+//! here rather than a pool that never answers. Only then are the sockets
+//! registered with the current runtime and one driver task per worker
+//! spawned.
 
 use std::io;
 use std::time::Duration;
@@ -21,20 +21,18 @@ use crate::executor::context;
 pub enum StartMethod {
     /// The default: run this program's executable again (`/proc/self/exe`)
     /// with the worker's socket descriptor named in an environment
-    /// variable. Its `main` must call [`worker_main`](super::worker_main)
-    /// first. Costs an `exec` and the program's startup per worker (a few
-    /// milliseconds), and gives each worker a clean process: no threads,
-    /// locks or runtime state copied from the parent.
+    /// variable; the worker starts serving before `main` (see the
+    /// [module docs](super)). Costs an `exec` and the program's startup
+    /// per worker (a few milliseconds), and gives each worker a clean
+    /// process: no threads, locks or runtime state copied from the parent.
     #[default]
     Spawn,
     /// Workers are forked by a *fork server*, Python's "forkserver": one
     /// extra process per pool, started like a spawned worker when the pool
     /// is built, that stays single-threaded and forks a worker on request.
-    /// It enters its loop before `main` (from a hook the loader runs when
-    /// the program starts), so `main` needs no
-    /// [`worker_main`](super::worker_main) call: the method for test
-    /// binaries with libtest's `main`. Starting and replacing a worker
-    /// costs a `fork` instead of an `exec` and the program's startup.
+    /// It enters its loop before `main`, from the same hook the loader
+    /// runs when the program starts. Starting and replacing a worker costs
+    /// a `fork` instead of an `exec` and the program's startup.
     ///
     /// The parent itself is never forked: the child of a multi-threaded
     /// process is a copy of all its memory with only one thread running,
@@ -99,8 +97,8 @@ impl ProcessPoolBuilder {
     pub fn build(self) -> io::Result<ProcessPool> {
         if std::env::var_os(ENV).is_some() {
             return Err(io::Error::other(
-                "this process is a pool worker whose main() did not call \
-                 spindle::pool::worker_main() first; refusing to start a nested pool",
+                "this process was started as a pool worker but its entry (a hook that \
+                 runs before main) did not run; refusing to start a nested pool",
             ));
         }
         if self.workers == 0 {

@@ -38,20 +38,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use super::frame::i64_at;
-use super::wire::{from_bytes, Wire};
+use super::wire::{from_bytes, take_outgoing_fds, with_incoming_fds, Wire};
 use crate::sys::{fd as sys_fd, memory};
 
-/// The type-erased signature every `trampoline::<A, R>` has.
-type Trampoline = fn(usize, u64, &[u8], &mut Vec<u8>) -> Result<(), String>;
+/// The type-erased signature every `trampoline::<A, R>` has: function,
+/// type hash, argument bytes and the descriptors that came with them, the
+/// output buffer; gives back the descriptors the result's encoding holds.
+type Trampoline = fn(usize, u64, &[u8], Vec<OwnedFd>, &mut Vec<u8>) -> Result<Vec<OwnedFd>, String>;
 /// The signature of [`invoke`], whose offset is the HELLO probe.
-type Invoke = fn(&[u8], &mut Vec<u8>) -> Result<(), String>;
+type Invoke = fn(&[u8], Vec<OwnedFd>, &mut Vec<u8>) -> Result<Vec<OwnedFd>, String>;
 
 /// What a TASK frame says about the function to call.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct CallSite {
-    pub(super) trampoline: i64,
-    pub(super) function: i64,
-    pub(super) type_hash: u64,
+pub(crate) struct CallSite {
+    pub(crate) trampoline: i64,
+    pub(crate) function: i64,
+    pub(crate) type_hash: u64,
+}
+
+impl CallSite {
+    /// Appends the call header of a TASK body (the argument follows it).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.trampoline.to_le_bytes());
+        out.extend_from_slice(&self.function.to_le_bytes());
+        out.extend_from_slice(&self.type_hash.to_le_bytes());
+    }
 }
 
 /// The reference point: a function both processes have at the same offset.
@@ -69,7 +80,7 @@ fn address_of(offset: i64) -> usize {
 
 /// Describes a call of `function` for a TASK frame, or says why it cannot
 /// be called in a worker (it lives outside the program's image).
-pub(super) fn call_site<A: Wire + 'static, R: Wire + 'static>(
+pub(crate) fn call_site<A: Wire + 'static, R: Wire + 'static>(
     function: fn(A) -> R,
 ) -> Result<CallSite, String> {
     let glue = trampoline::<A, R> as Trampoline as usize;
@@ -183,7 +194,7 @@ fn object_name(address: usize) -> String {
 }
 
 /// The offset the worker reports in HELLO and the parent checks.
-pub(super) fn probe() -> i64 {
+pub(crate) fn probe() -> i64 {
     offset_of(invoke as Invoke as usize)
 }
 
@@ -199,18 +210,21 @@ pub(super) fn type_hash<A: 'static, R: 'static>() -> u64 {
     hash ^ sip.finish()
 }
 
-/// The glue run in the worker: check, decode, call, encode.
+/// The glue run in the worker: check, decode, call, encode. The argument
+/// decodes with `fds`, the descriptors that came with it; the result's
+/// descriptors are given back, to travel with its bytes.
 fn trampoline<A: Wire + 'static, R: Wire + 'static>(
     function: usize,
     hash: u64,
     input: &[u8],
+    fds: Vec<OwnedFd>,
     out: &mut Vec<u8>,
-) -> Result<(), String> {
+) -> Result<Vec<OwnedFd>, String> {
     let name = type_name::<fn(A) -> R>;
     if hash != type_hash::<A, R>() {
         return Err(format!("type check failed (the glue is for `{}`)", name()));
     }
-    let arg: A = from_bytes(input)
+    let arg: A = with_incoming_fds(fds, || from_bytes(input))
         .map_err(|e| format!("the argument of a `{}` did not decode: {e}", name()))?;
     // SAFETY: `function` is `anchor + offset`, where the parent computed the
     // offset in `call_site::<A, R>` from a real `fn(A) -> R` (never null) in
@@ -220,11 +234,17 @@ fn trampoline<A: Wire + 'static, R: Wire + 'static>(
     // pointer-sized.
     let function = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
     function(arg).encode(out);
-    Ok(())
+    Ok(take_outgoing_fds())
 }
 
-/// Runs the call described by a TASK body, appending the encoded result to `out`.
-pub(super) fn invoke(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+/// Runs the call described by a TASK body, with `fds` the descriptors that
+/// came with it, appending the encoded result to `out`; returns the
+/// descriptors that must travel with the result.
+pub(crate) fn invoke(
+    body: &[u8],
+    fds: Vec<OwnedFd>,
+    out: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>, String> {
     let (Some(trampoline), Some(function), Some(hash)) =
         (i64_at(body, 0), i64_at(body, 8), i64_at(body, 16))
     else {
@@ -240,7 +260,7 @@ pub(super) fn invoke(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     // the address is such a function, and every instance has exactly the
     // `Trampoline` signature. The trampoline checks the rest.
     let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(trampoline) };
-    trampoline(function, hash as u64, &body[24..], out)
+    trampoline(function, hash as u64, &body[24..], fds, out)
 }
 
 /// Eight bytes of memory shared by the parent and one worker: the id of

@@ -13,6 +13,17 @@
 //! deadlock: the worker blocks on its writes only while the parent is busy
 //! reading.
 //!
+//! # Descriptors
+//!
+//! A task whose argument holds descriptors (see `wire.rs`) is written
+//! with a `sendmsg` of its own that starts at its frame and carries them
+//! (more than `SCM_MAX_FD` take several, each with one byte of the frame),
+//! so they arrive with the frame's own bytes. Answers are read with
+//! `recvmsg`, which collects the descriptors that come with them; each
+//! complete answer takes as many as its header says, in arrival order
+//! (`frame.rs`). Such a `recvmsg` stops after the bytes that carried
+//! descriptors, so a short read then says nothing about what is left.
+//!
 //! # How faults are detected
 //!
 //! * A panic is caught in the worker and comes back as a PANIC answer:
@@ -40,9 +51,9 @@
 //!   kills and reaps the worker so no process outlives the pool's runtime.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -58,6 +69,7 @@ use super::process::{Completion, Inner};
 use super::spawn::{self, Launched, Starter};
 use super::PoolError;
 use crate::driver::{Direction, Registration};
+use crate::sys::fd_passing::{self, MAX_PASSED_FDS};
 use crate::sys::socket as sys_socket;
 
 const MAX_IOV: usize = 64;
@@ -72,9 +84,11 @@ pub(super) struct Conn {
     exit: WorkerExit,
     slot: RunSlot,
     rbuf: FrameBuf,
+    /// Descriptors read and not yet claimed by a complete answer.
+    arrived: Vec<OwnedFd>,
     greeted: bool,
     write_done: bool,
-    frames: Vec<Frame>,
+    frames: Vec<(Frame, Vec<OwnedFd>)>,
 }
 
 impl Conn {
@@ -100,6 +114,7 @@ impl Conn {
             exit: worker.exit,
             slot: worker.slot,
             rbuf,
+            arrived: Vec::new(),
             greeted,
             write_done: false,
             frames: Vec::new(),
@@ -237,27 +252,47 @@ fn write_some(
         }
         return Poll::Ready(Ok(false));
     }
+    // Descriptors of the first unsent frame still to go: this send carries
+    // a batch of them; if more batches follow, it carries one byte only.
+    let first = &w.inflight[w.written];
+    let unsent = &first.fds[first.fds_sent..];
+    let batch: Vec<RawFd> = if unsent.is_empty() {
+        Vec::new() // the usual case
+    } else {
+        let batch = unsent.iter().take(MAX_PASSED_FDS);
+        batch.map(AsRawFd::as_raw_fd).collect()
+    };
+    let more_batches = unsent.len() > batch.len();
     let mut iov = [IoSlice::new(&[]); MAX_IOV];
     let (mut n, mut len) = (0, 0);
     for (i, task) in w.inflight.iter().enumerate().skip(w.written) {
+        if i > w.written && !task.fds.is_empty() {
+            break; // it starts a send of its own, with its descriptors
+        }
         let skip = if i == w.written { w.offset } else { 0 };
-        iov[n] = IoSlice::new(&task.frame[skip..]);
-        len += task.frame.len() - skip;
+        let piece = &task.frame[skip..];
+        let piece = if more_batches { &piece[..1] } else { piece };
+        iov[n] = IoSlice::new(piece);
+        len += piece.len();
         n += 1;
-        if n == MAX_IOV || len >= MAX_WRITE {
+        if more_batches || n == MAX_IOV || len >= MAX_WRITE {
             break;
         }
     }
     let sock: &UnixStream = &conn.sock;
     // `sendmsg(MSG_NOSIGNAL)`, not `writev`: a dead worker must be an
     // EPIPE error here, not a SIGPIPE that ends this whole program.
-    let wrote =
-        ready!(conn
-            .reg
-            .poll_stream_io(cx, Direction::Write, len, || sys_socket::send_vectored(
-                sock.as_fd(),
-                &iov[..n]
-            )))?;
+    let wrote = ready!(conn.reg.poll_stream_io(cx, Direction::Write, len, || {
+        if batch.is_empty() {
+            sys_socket::send_vectored(sock.as_fd(), &iov[..n])
+        } else {
+            fd_passing::send_vectored_with_fds(sock.as_fd(), &iov[..n], &batch)
+        }
+    }))?;
+    if wrote > 0 {
+        // The batch went with the first byte.
+        w.inflight[w.written].fds_sent += batch.len();
+    }
     let mut left = wrote;
     while left > 0 {
         let rest = w.inflight[w.written].frame.len() - w.offset;
@@ -281,12 +316,20 @@ fn read_some(
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<bool>> {
     let Conn {
-        reg, sock, rbuf, ..
+        reg,
+        sock,
+        rbuf,
+        arrived,
+        ..
     } = conn;
     let spare = rbuf.spare()?;
     let len = spare.len();
-    let mut sock: &UnixStream = sock;
-    match ready!(reg.poll_stream_io(cx, Direction::Read, len, || sock.read(spare))) {
+    let received = reg.poll_stream_read_stopping(cx, len, || {
+        let before = arrived.len();
+        let n = fd_passing::recv_with_fds(sock.as_fd(), spare, arrived, false)?;
+        Ok((n, arrived.len() > before))
+    });
+    match ready!(received).map(|(n, _)| n) {
         Ok(0) => Poll::Ready(Ok(false)),
         Ok(n) => {
             rbuf.filled(n);
@@ -303,18 +346,19 @@ fn answers(inner: &Inner, idx: usize, conn: &mut Conn) -> io::Result<()> {
     let mut frames = std::mem::take(&mut conn.frames);
     let mut result = Ok(());
     while let Some(f) = conn.rbuf.next_frame()? {
+        let fds = frame::take_fds(&mut conn.arrived, f.fds)?;
         if conn.greeted {
-            frames.push(f);
+            frames.push((f, fds));
             continue;
         }
         spawn::check_hello(f.kind, conn.rbuf.bytes(f.body))?;
         conn.greeted = true;
     }
-    let mut done: Vec<(Completion, Frame)> = Vec::with_capacity(frames.len());
+    let mut done: Vec<(Completion, Frame, Vec<OwnedFd>)> = Vec::with_capacity(frames.len());
     let wakers = {
         let mut state = inner.lock();
         let w = &mut state.workers[idx];
-        for f in frames.drain(..) {
+        for (f, fds) in frames.drain(..) {
             let pos = match w.inflight.front() {
                 Some(first) if first.id == f.id => Some(0),
                 _ => w.inflight.iter().position(|t| t.id == f.id),
@@ -326,7 +370,7 @@ fn answers(inner: &Inner, idx: usize, conn: &mut Conn) -> io::Result<()> {
                 {
                     let task = w.inflight.remove(pos).expect("found above");
                     w.written -= 1;
-                    done.push((task.done, f));
+                    done.push((task.done, f, fds));
                 }
                 _ => {
                     result = Err(io::Error::new(
@@ -341,10 +385,10 @@ fn answers(inner: &Inner, idx: usize, conn: &mut Conn) -> io::Result<()> {
     };
     conn.frames = frames;
     wakers.into_iter().for_each(Waker::wake);
-    for (completion, f) in done {
+    for (completion, f, fds) in done {
         let body = conn.rbuf.bytes(f.body);
         let answer = match f.kind {
-            frame::OK => Ok(body),
+            frame::OK => Ok((body, fds)),
             frame::PANIC => Err(PoolError::Panicked(
                 String::from_utf8_lossy(body).into_owned(),
             )),
@@ -358,7 +402,7 @@ fn answers(inner: &Inner, idx: usize, conn: &mut Conn) -> io::Result<()> {
 }
 
 /// Delivers an answer; a panicking `on_done` callback must not kill the driver.
-pub(super) fn complete(done: Completion, answer: Result<&[u8], PoolError>) {
+pub(super) fn complete(done: Completion, answer: Result<(&[u8], Vec<OwnedFd>), PoolError>) {
     if catch_unwind(AssertUnwindSafe(|| done(answer))).is_err() {
         eprintln!("spindle: a ProcessPool task callback panicked");
     }

@@ -32,8 +32,7 @@ pub enum PoolError {
     /// The pool was shut down (or dropped with its runtime) before the job ran.
     ShutDown,
     /// The pool cannot run jobs at all, for the reason given: typically its
-    /// workers did not start (a `main` that does not call
-    /// [`worker_main`](super::worker_main) first) or kept dying.
+    /// replacement workers could not start or kept dying.
     Broken(String),
     /// The call was refused: by the pool before sending, because the
     /// function is not compiled into the program itself (it lives in a
@@ -98,7 +97,7 @@ impl From<PoolError> for std::io::Error {
 }
 
 /// The text of a panic payload: `panic!` produces a `&str` or a `String`.
-pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         s.to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -109,7 +108,7 @@ pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// The usual name of a signal number, for messages.
-pub(super) fn signal_name(sig: i32) -> &'static str {
+pub(crate) fn signal_name(sig: i32) -> &'static str {
     match sig {
         1 => "SIGHUP",
         2 => "SIGINT",

@@ -19,9 +19,9 @@
 //!
 //! # What "cannot start" means
 //!
-//! A worker that ends before its HELLO either could not start (the binary
-//! does not call `worker_main`, fails in its startup, crashes) or was
-//! killed from outside while starting (`kill -9`, Ctrl-C to the process
+//! A worker that ends before its HELLO either could not start (the
+//! executable does not hold the worker's entry, fails in its startup,
+//! crashes) or was killed from outside while starting (`kill -9`, Ctrl-C to the process
 //! group, the OOM killer). Only the first is a reason to give up: an
 //! outside kill says nothing about the next worker, and a pool must
 //! recover once the kills stop. The exit status tells them apart:

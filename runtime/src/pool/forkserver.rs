@@ -19,8 +19,8 @@
 //!   a spawned worker. The new process never reaches `main`: the
 //!   load-time hook (`startup.rs`, an `.init_array` entry that runs before
 //!   `main`, while the process has one thread) finds the variable and
-//!   serves instead. So `main` needs no `worker_main` call for this start
-//!   method, and the server is a fresh process: no other thread, no held
+//!   serves instead (as spawned workers do), and the server is a fresh
+//!   process: no other thread, no held
 //!   lock, no state copied from the parent, and `exec` has reset every
 //!   signal handler the parent installed (spindle's self-pipe handler
 //!   among them) to the default action.
@@ -48,9 +48,9 @@
 //!
 //! Jobs in these workers see the program as it is when it starts (statics
 //! at their initial values, no panic hook or logger `main` would set up),
-//! as under the default start method, minus whatever `main` runs before
-//! `worker_main`. Rust's `main` prologue does not run either; the server
-//! does its one relevant part itself (ignoring `SIGPIPE`).
+//! as under the default start method. Rust's `main` prologue does not run
+//! either; the server does its one relevant part itself (ignoring
+//! `SIGPIPE`).
 //!
 //! # Messages
 //!
@@ -358,7 +358,7 @@ impl Server {
         )
         .env_remove(super::spawn::ENV)
         .stdin(Stdio::null());
-        startup::configure_child(&mut cmd, vec![server_end.as_raw_fd()]);
+        startup::configure_child(&mut cmd, vec![server_end.as_raw_fd()], true);
         // The `Child` is dropped without waiting: the runtime's reaper
         // watches the pid from here on, and `end` reaps it.
         let pid = cmd.spawn()?.id();

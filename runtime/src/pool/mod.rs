@@ -40,11 +40,17 @@
 //!   your program. The pool reports the crash on that one job
 //!   ([`PoolError::WorkerDied`]), starts a replacement worker and keeps going.
 //!
-//! # What a program using `ProcessPool` must do
+//! # What a program using `ProcessPool` must do: nothing special
 //!
 //! Workers are started by running *this same program* again (Python's
-//! "spawn" start method). Its `main` must therefore begin with
-//! [`worker_main`], and the pool must be created inside a runtime (its
+//! "spawn" start method), and they branch off **before `main`**: a hook
+//! that the loader runs when the program starts (an ELF `.init_array`
+//! constructor, `startup.rs`) recognizes a worker by an environment
+//! variable and serves jobs, never returning to `main`. In every other
+//! process it returns after a few environment lookups. So `main` needs no
+//! special first line, and test binaries with libtest's `main` can use
+//! pools (and [`Process`](crate::process::Process), which starts its
+//! children the same way). The pool must be created inside a runtime (its
 //! sockets are driven by tasks of that runtime):
 //!
 //! ```no_run
@@ -53,7 +59,7 @@
 //! }
 //!
 //! fn main() -> std::io::Result<()> {
-//!     spindle_runtime::pool::worker_main(); // first line: in a worker, never returns
+//!     // Nothing to call first: workers never get here.
 //!     spindle_runtime::block_on(async {
 //!         let pool = spindle_runtime::pool::ProcessPool::new(2)?;
 //!         let squares = pool.map(square, 1..=10u64).await.map_err(std::io::Error::other)?;
@@ -64,10 +70,13 @@
 //! }
 //! ```
 //!
-//! Test binaries have libtest's `main`, which does not call `worker_main`:
-//! give process-pool tests their own `main` (`harness = false`, as
-//! `runtime/tests/pool_process.rs` does), or use [`StartMethod::Fork`],
-//! whose fork server starts before `main` and needs no such call.
+//! What a worker runs is therefore the program as it is before `main`:
+//! statics at their initial values, the standard library ready, nothing
+//! that `main` sets up (a logger, a panic hook). A constructor of the
+//! program's own placed before spindle's (an `.init_array.NNNNN` priority
+//! section) runs in workers too. [`worker_main`], which `main` had to call
+//! first in earlier versions, is kept for those programs and does nothing
+//! once the hook has run.
 //!
 //! # How the process pool works
 //!
@@ -76,7 +85,8 @@
 //!   `/proc/self/exe` is executed with `SPINDLE_POOL_WORKER=<fds>:<parent pid>`
 //!   in its environment. A pre-exec hook in the child asks the kernel to
 //!   kill it when its parent dies (`PR_SET_PDEATHSIG`), and leaves it no
-//!   inherited descriptor but those two (`startup.rs`).
+//!   inherited descriptor but those two; the new program's load-time hook
+//!   finds the variable and serves (`startup.rs`, `worker.rs`).
 //!   [`StartMethod::Fork`] instead has a *fork server* (`forkserver.rs`),
 //!   a single-threaded process started with the pool, fork each worker:
 //!   never the multi-threaded parent, whose held locks would be copied.
@@ -87,9 +97,14 @@
 //!   and encodes `R`, and a hash of the types that the glue checks. A
 //!   function outside the program's own image (in a shared library) has
 //!   no such fixed distance and is refused with [`PoolError::Rejected`].
-//! * **Frames** (`frame.rs`): `[len u64][kind u8][id u64][body]`, many per
-//!   system call in both directions. Answers come back in order and are
-//!   matched to handles by task id.
+//! * **Frames** (`frame.rs`): `[len u64][kind u8][id u64][fds u32][body]`,
+//!   many per system call in both directions. Answers come back in order
+//!   and are matched to handles by task id.
+//! * **Descriptors** (`wire.rs`, `frame.rs`): an argument or result that
+//!   holds descriptors (an `OwnedFd`, a socket or pipe end) has them
+//!   duplicated while it is encoded; they travel beside the frame's bytes
+//!   as `SCM_RIGHTS`, and the other side decodes the value with its own
+//!   copies. So a job can be handed an open socket, and hand one back.
 //! * **Faults** (`driver.rs`, `faults.rs`): a panic is caught in the
 //!   worker and answered as an error. A worker that dies closes its
 //!   socket; the parent waits for it to exit through its pidfd (no
@@ -99,20 +114,20 @@
 //!   starts a replacement. Writes to workers never raise `SIGPIPE`.
 
 mod builder;
-mod call;
+pub(crate) mod call;
 mod driver;
-mod error;
+pub(crate) mod error;
 mod exit;
 mod faults;
 mod forkserver;
-mod frame;
+pub(crate) mod frame;
 mod handle;
 mod process;
 mod spawn;
-mod startup;
+pub(crate) mod startup;
 mod thread;
 mod wire;
-mod worker;
+pub(crate) mod worker;
 
 pub use builder::{ProcessPoolBuilder, StartMethod};
 pub use error::PoolError;
@@ -120,8 +135,7 @@ pub use handle::{JobHandle, MapHandle};
 pub use process::ProcessPool;
 pub use thread::ThreadPool;
 pub use wire::{decode_fd, encode_fd, DecodeError, Wire};
-#[allow(unused_imports)] // the ipc transports use them
-pub(crate) use wire::{take_outgoing_fds, with_incoming_fds};
+pub(crate) use wire::{from_bytes, take_outgoing_fds, with_incoming_fds};
 pub use worker::worker_main;
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! # Life of a task
 //!
-//! 1. `submit(f, arg)` encodes a TASK frame (see `frame.rs`) and pushes it
+//! 1. `submit(f, arg)` encodes a TASK frame (see `frame.rs`; descriptors
+//!    the argument holds are duplicated and kept with it) and pushes it
 //!    on the pool's queue; `dispatch` moves it at once to the worker with
 //!    the fewest unanswered tasks, as long as that worker has fewer than
 //!    `pipeline_depth` (default 256). The worker's driver task is woken.
@@ -10,7 +11,9 @@
 //!    `driver.rs`) writes all of its worker's unsent frames with one
 //!    `writev`, and reads answers, many per `read`. Answers come back in
 //!    the order the tasks were sent and are matched by task id; each
-//!    decodes into its `JobHandle`.
+//!    decodes into its `JobHandle`. A frame with descriptors starts a
+//!    `sendmsg` of its own that carries them (`SCM_RIGHTS`), and the
+//!    descriptors of an answer are taken in arrival order (`frame.rs`).
 //! 3. If the worker dies (EOF on its socket), the driver reaps it and reads
 //!    the worker's shared `RunSlot`: the task that was running fails with
 //!    [`PoolError::WorkerDied`]; the others it held go back to the front of
@@ -26,6 +29,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
@@ -35,15 +39,16 @@ use super::driver;
 use super::frame;
 use super::handle::job_channel;
 use super::spawn::Starter;
-use super::wire::{from_bytes, Wire};
+use super::wire::{from_bytes, take_outgoing_fds, with_incoming_fds, Wire};
 use super::{JobHandle, MapHandle, PoolError};
 
 /// A pool of worker processes running `fn(A) -> R` jobs.
 ///
-/// See the [module docs](super) for what `main` must do (call
-/// [`worker_main`](super::worker_main) first) and [`Wire`] for the
-/// argument and result types. Create it inside a runtime; it may be used
-/// (submitted to, awaited) from any thread.
+/// See the [module docs](super) for how workers start (nothing is needed
+/// in `main`) and [`Wire`] for the argument and result types; values
+/// holding descriptors (an `OwnedFd`, a pipe end) are passed with them.
+/// Create it inside a runtime; it may be used (submitted to, awaited)
+/// from any thread.
 ///
 /// A job is sent to the worker holding the fewest unanswered jobs, up to
 /// [`pipeline_depth`](ProcessPoolBuilder::pipeline_depth) per worker; the
@@ -62,13 +67,19 @@ pub struct ProcessPool {
     inner: Arc<Inner>,
 }
 
-pub(super) type Completion = Box<dyn FnOnce(Result<&[u8], PoolError>) + Send>;
+/// What to do with a task's answer: its result bytes and the descriptors
+/// that came with them, or why there is none.
+pub(super) type Completion = Box<dyn FnOnce(Result<(&[u8], Vec<OwnedFd>), PoolError>) + Send>;
 
-/// A task on its way: the encoded frame (kept until answered, to be sent
-/// again if its worker dies) and what to do with the answer.
+/// A task on its way: the encoded frame and the descriptors that travel
+/// with it (both kept until answered, to be sent again if its worker
+/// dies) and what to do with the answer.
 pub(super) struct Task {
     pub(super) id: u64,
     pub(super) frame: Vec<u8>,
+    pub(super) fds: Vec<OwnedFd>,
+    /// How many of `fds` the current worker has been sent.
+    pub(super) fds_sent: usize,
     pub(super) done: Completion,
 }
 
@@ -224,19 +235,23 @@ fn refused<R: Wire + Send + 'static>(why: String) -> JobHandle<R> {
 fn task<A: Wire, R: Wire + Send + 'static>(site: call::CallSite, arg: &A) -> (Task, JobHandle<R>) {
     let mut bytes = Vec::with_capacity(64);
     let start = frame::begin(&mut bytes, frame::TASK, 0);
-    bytes.extend_from_slice(&site.trampoline.to_le_bytes());
-    bytes.extend_from_slice(&site.function.to_le_bytes());
-    bytes.extend_from_slice(&site.type_hash.to_le_bytes());
+    site.encode(&mut bytes);
     arg.encode(&mut bytes);
+    let fds = take_outgoing_fds();
+    frame::set_fds(&mut bytes, start, fds.len());
     frame::finish(&mut bytes, start);
     let (result, handle) = job_channel();
-    let done: Completion = Box::new(move |answer: Result<&[u8], PoolError>| {
-        result.complete(answer.and_then(|body| from_bytes::<R>(body).map_err(PoolError::Decode)));
+    let done: Completion = Box::new(move |answer: Result<(&[u8], Vec<OwnedFd>), PoolError>| {
+        result.complete(answer.and_then(|(body, fds)| {
+            with_incoming_fds(fds, || from_bytes::<R>(body)).map_err(PoolError::Decode)
+        }));
     });
     (
         Task {
             id: 0,
             frame: bytes,
+            fds,
+            fds_sent: 0,
             done,
         },
         handle,
@@ -324,7 +339,11 @@ impl State {
             if worker.inflight.len() >= depth {
                 break;
             }
-            worker.inflight.extend(self.queue.pop_front());
+            if let Some(mut task) = self.queue.pop_front() {
+                // Sent again in full if it comes back from a dead worker.
+                task.fds_sent = 0;
+                worker.inflight.push_back(task);
+            }
             if let Some(waker) = worker.waker.take() {
                 wakers.push(waker);
             }

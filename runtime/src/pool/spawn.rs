@@ -10,16 +10,17 @@
 //!      `PR_SET_PDEATHSIG = SIGKILL` (the worker dies with the parent),
 //!      checks the parent is still there, marks every other descriptor
 //!      close-on-exec and clears the flag on the two it must inherit. The
-//!      new program's `main` calls [`worker_main`](super::worker_main),
-//!      which finds the variable and serves tasks instead of returning.
+//!      new program's load-time hook (`startup.rs`) finds the variable
+//!      before `main` and serves tasks instead of returning.
 //!    * `Fork`: the pool's fork server (`forkserver.rs`) is sent the two
 //!      descriptors and forks a worker that keeps only them.
 //! 3. The parent closes its copies of the child's ends: from now on, the
 //!    socket reaching EOF means the worker is gone.
 //! 4. The worker's first frame is HELLO with its "probe" offset; the parent
 //!    compares it with its own (same binary?) before sending tasks. At pool
-//!    creation this handshake is awaited here, blocking, so a program that
-//!    forgot `worker_main` gets an error from `ProcessPool::new`.
+//!    creation this handshake is awaited here, blocking, so a worker that
+//!    cannot start (the hook did not run in it, see [`HINT`]) is an error
+//!    from `ProcessPool::new`.
 
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
@@ -89,7 +90,7 @@ impl Starter {
                     format!("{}:{}:{}", keep[0], keep[1], std::process::id()),
                 )
                 .stdin(Stdio::null());
-                startup::configure_child(&mut cmd, keep.to_vec());
+                startup::configure_child(&mut cmd, keep.to_vec(), true);
                 // The `Child` is dropped without waiting: the runtime's
                 // reaper watches the pid from here on.
                 let pid = cmd.spawn()?.id();
@@ -220,7 +221,12 @@ pub(super) fn handshake(
     worker.sock.set_read_timeout(None)
 }
 
-const HINT: &str = "does the program's main() call spindle::pool::worker_main() first?";
+/// What to check when a spawned worker never reports: workers start serving
+/// from a hook in the program's executable that runs before `main`.
+const HINT: &str = "a worker starts serving before main, from a hook in the program's \
+                    executable (/proc/self/exe): is spindle linked into that executable \
+                    (not into a shared library another program loads), and does nothing \
+                    end the process before the hook runs?";
 
 /// Checks a worker's first frame.
 pub(super) fn check_hello(kind: u8, body: &[u8]) -> io::Result<()> {

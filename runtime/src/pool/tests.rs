@@ -90,6 +90,7 @@ fn invoke_calls_through_the_offset_and_checks_types() {
     let mut out = Vec::new();
     call::invoke(
         &task_body(site, site.type_hash, &to_bytes(&12u64)),
+        Vec::new(),
         &mut out,
     )
     .unwrap();
@@ -97,11 +98,16 @@ fn invoke_calls_through_the_offset_and_checks_types() {
 
     let err = call::invoke(
         &task_body(site, site.type_hash ^ 1, &to_bytes(&12u64)),
+        Vec::new(),
         &mut Vec::new(),
     );
     assert!(err.unwrap_err().contains("type check failed"));
 
-    let err = call::invoke(&task_body(site, site.type_hash, &[1, 2]), &mut Vec::new());
+    let err = call::invoke(
+        &task_body(site, site.type_hash, &[1, 2]),
+        Vec::new(),
+        &mut Vec::new(),
+    );
     assert!(err.unwrap_err().contains("did not decode"));
     assert_ne!(call::type_hash::<u64, u64>(), call::type_hash::<u64, u32>());
 }
@@ -186,4 +192,77 @@ fn descriptors_travel_beside_the_bytes() {
     // An index with no descriptor behind it is an error, not a wrong fd.
     let err = super::wire::with_incoming_fds(Vec::new(), || from_bytes::<OwnedFd>(&bytes[4..]));
     assert!(err.is_err());
+}
+
+/// Gives the descriptor back, with a number.
+fn echo_fd((n, fd): (u32, std::os::fd::OwnedFd)) -> (std::os::fd::OwnedFd, u32) {
+    (fd, n + 1)
+}
+
+#[test]
+fn invoke_takes_and_gives_back_descriptors() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let site = call::call_site(echo_fd as fn((u32, OwnedFd)) -> (OwnedFd, u32)).unwrap();
+    let arg = to_bytes(&(1u32, OwnedFd::from(b)));
+    let fds = super::wire::take_outgoing_fds();
+    let mut out = Vec::new();
+    let back = call::invoke(&task_body(site, site.type_hash, &arg), fds, &mut out).unwrap();
+    assert_eq!(back.len(), 1, "the result's descriptor travels with it");
+    let (fd, n) =
+        super::wire::with_incoming_fds(back, || from_bytes::<(OwnedFd, u32)>(&out)).unwrap();
+    assert_eq!(n, 2);
+    let mut b = std::os::unix::net::UnixStream::from(fd);
+    a.write_all(b"ok").unwrap();
+    let mut got = [0; 2];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ok");
+}
+
+#[test]
+fn frames_count_their_descriptors() {
+    use std::os::fd::OwnedFd;
+
+    let mut stream = Vec::new();
+    let start = frame::begin(&mut stream, frame::OK, 1);
+    stream.extend_from_slice(b"xy");
+    frame::set_fds(&mut stream, start, 2);
+    frame::finish(&mut stream, start);
+    frame::push_frame(&mut stream, frame::OK, 2, b"z");
+    let mut buf = FrameBuf::new();
+    buf.spare().unwrap()[..stream.len()].copy_from_slice(&stream);
+    buf.filled(stream.len());
+    let mut arrived: Vec<OwnedFd> = (0..3)
+        .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+        .collect();
+    let first = buf.next_frame().unwrap().unwrap();
+    assert_eq!((first.id, first.fds), (1, 2));
+    assert_eq!(buf.bytes(first.body), b"xy");
+    assert_eq!(frame::take_fds(&mut arrived, first.fds).unwrap().len(), 2);
+    let second = buf.next_frame().unwrap().unwrap();
+    assert_eq!((second.id, second.fds), (2, 0));
+    assert_eq!(arrived.len(), 1);
+    assert!(
+        frame::take_fds(&mut arrived, 2).is_err(),
+        "missing descriptors"
+    );
+}
+
+#[test]
+fn descriptors_of_a_decoding_that_panicked_are_not_left_for_the_next() {
+    use std::os::fd::OwnedFd;
+
+    let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+    let bytes = to_bytes(&fd);
+    let fds = super::wire::take_outgoing_fds();
+    let panicked = std::panic::catch_unwind(|| {
+        super::wire::with_incoming_fds(fds, || panic!("deliberate panic in a decoding"))
+    });
+    assert!(panicked.is_err());
+    // The same index, with no descriptor sent: an error, not the old one.
+    let decoded = super::wire::with_incoming_fds(Vec::new(), || from_bytes::<OwnedFd>(&bytes));
+    assert!(decoded.is_err());
+    assert!(from_bytes::<OwnedFd>(&bytes).is_err());
 }

@@ -356,23 +356,34 @@ pub fn decode_fd(input: &mut &[u8]) -> Result<OwnedFd, DecodeError> {
 }
 
 /// Takes the descriptors encoded on this thread since the last call: the
-/// transport sends them beside the bytes (see the module docs).
-#[allow(dead_code)] // until the transports use it
+/// transport sends them beside the bytes (see the module docs). Any left
+/// behind by an encoding that panicked go along with the next value, at
+/// indices no decoding asks for, and are closed on the other side.
 pub(crate) fn take_outgoing_fds() -> Vec<OwnedFd> {
     OUTGOING.with(|list| std::mem::take(&mut *list.borrow_mut()))
 }
 
 /// Runs `decode` with `fds` as the descriptors that arrived beside the
-/// bytes; those it does not take are closed afterwards.
-#[allow(dead_code)] // until the transports use it
+/// bytes; those it does not take are closed afterwards (also if `decode`
+/// panics).
 pub(crate) fn with_incoming_fds<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
+    if fds.is_empty() && INCOMING.with(|list| list.borrow().is_empty()) {
+        return decode(); // the usual case: nothing to install
+    }
+    /// Puts the list that was there back, closing what is left of ours.
+    struct Restore(Vec<Option<OwnedFd>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = std::mem::take(&mut self.0);
+            let unused = INCOMING.with(|list| std::mem::replace(&mut *list.borrow_mut(), previous));
+            drop(unused);
+        }
+    }
     let previous = INCOMING.with(|list| {
         std::mem::replace(&mut *list.borrow_mut(), fds.into_iter().map(Some).collect())
     });
-    let result = decode();
-    let unused = INCOMING.with(|list| std::mem::replace(&mut *list.borrow_mut(), previous));
-    drop(unused);
-    result
+    let _restore = Restore(previous);
+    decode()
 }
 
 impl Wire for OwnedFd {
@@ -393,7 +404,7 @@ pub(super) fn to_bytes<T: Wire>(value: &T) -> Vec<u8> {
 }
 
 /// Decodes exactly one `T` from `bytes`: trailing bytes are an error.
-pub(super) fn from_bytes<T: Wire>(mut bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn from_bytes<T: Wire>(mut bytes: &[u8]) -> Result<T, DecodeError> {
     let value = T::decode(&mut bytes)?;
     if !bytes.is_empty() {
         return Err(DecodeError::new("trailing bytes after the value"));

@@ -1,4 +1,6 @@
-//! Child processes: `std::process::Command`, made async.
+//! Child processes: `std::process::Command`, made async; and [`Process`],
+//! a function of this program run in a child process (the `process-pool`
+//! feature, see [below](#your-own-function-in-a-child-process-process)).
 //!
 //! [`Command`] is std's builder (it wraps one, and spawning is std's job:
 //! `fork`/`exec` or `posix_spawn`, close-on-exec pipes, a missing program
@@ -74,6 +76,87 @@
 //! embedding Rust code) is killed by such a write instead, as it would be by
 //! any pipe write; ignore `SIGPIPE` yourself there if that matters.
 //!
+//! # Your own function in a child process: [`Process`]
+//!
+//! [`Process`] runs one function of this program in a child process of its
+//! own: Python's `multiprocessing.Process`.
+//!
+//! ```
+//! use spindle_runtime::process::Process;
+//!
+//! fn greet(name: String) -> String {
+//!     format!("hello {name} from process {}", std::process::id())
+//! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! spindle_runtime::block_on(async {
+//!     let mut p = Process::new(greet, "bob".to_string()).name("greeter").start()?;
+//!     println!("started {} ({})", p.pid(), p.name());
+//!     let reply = p.join().await?;
+//!     assert!(!p.is_alive());
+//!     println!("{reply}; exit status {:?}", p.exit_status());
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! ## The child is this program, run again
+//!
+//! Like Python's "spawn" start method (and the pool's default), the child
+//! is a fresh run of the program's own executable (`/proc/self/exe`), not
+//! a `fork` of the parent: a runtime has threads, and the child of `fork`
+//! in a multi-threaded process may find any lock held forever. The child
+//! is told what to do by an environment variable, and a hook the loader
+//! runs before `main` (see `pool/startup.rs` and `process/multiprocess/entry.rs`) turns it into
+//! the child right away, so `main` needs no special first line and never
+//! runs in the child. The child sees the program as it is before `main`
+//! (statics at their initial values, the parent's command-line arguments
+//! and environment), inherits stdout and stderr, and gets `/dev/null` as
+//! stdin, as Python's children do.
+//!
+//! ## Calling the function there
+//!
+//! The function is a plain `fn(A) -> R` and `A`, `R` are [`Wire`](crate::pool::Wire) types:
+//! the argument is encoded, sent over a unix socket pair with the
+//! function's offset in the executable, and decoded in the child, which
+//! sends the result back the same way; both use the process pool's
+//! machinery (`pool/call.rs`, `pool/frame.rs`). Descriptors in the
+//! argument or the result (an `OwnedFd`, a pipe end, a socket) travel
+//! beside the bytes as `SCM_RIGHTS`, so the child gets its own copy of
+//! each (see `pool/wire.rs`).
+//!
+//! ## Waiting, ending, reaping
+//!
+//! [`join`](Process::join) reads the result as it arrives while waiting
+//! for the child to exit (through a pidfd registered with the runtime,
+//! as [`Child::wait`] does), then reaps it and says how it ended:
+//! [`ProcessError`] names the exit status, the signal or the panic message.
+//! [`terminate`](Process::terminate) and [`kill`](Process::kill) send
+//! `SIGTERM` and `SIGKILL` through the pidfd, so they can never reach a
+//! process that reused the number.
+//!
+//! A `Process` dropped without `join` is *detached*: the child runs on, and
+//! when it exits it is reaped in the background (the runtime's reaper, as
+//! for a dropped [`Child`]), so it never stays a zombie, and
+//! the drop never blocks. Its result, if any, is thrown away.
+//!
+//! ## Daemons
+//!
+//! [`daemon(true)`](ProcessBuilder::daemon) makes the child die with its
+//! parent, however the parent ends (even `kill -9`): the child asks the
+//! kernel, between `fork` and `exec`, for `SIGKILL` when its parent dies
+//! (`PR_SET_PDEATHSIG`), then checks that the parent is still the process
+//! that started it (it may have died before the request). The kernel sends
+//! that signal when the *thread* that forked the child ends, so daemons are
+//! forked by one thread kept for that purpose for the life of the process
+//! (started by the first daemon), never by a runtime's worker or a
+//! `spawn_blocking` thread that may retire while the program runs on.
+//!
+//! A process that is not a daemon outlives its parent if the parent ends
+//! first (it is then an orphan, adopted by `init`). Python instead joins
+//! such processes when the interpreter exits: `join` them before `main`
+//! returns to get that behaviour.
+//!
 //! # Requirements
 //!
 //! [`Command::spawn`] must be called inside a runtime: the pipes and the
@@ -81,6 +164,8 @@
 //! awaited there.
 
 mod child;
+#[cfg(feature = "process-pool")]
+mod multiprocess;
 pub(crate) mod reap;
 mod stdio;
 
@@ -88,6 +173,11 @@ mod stdio;
 mod tests;
 
 pub use child::Child;
+#[cfg(feature = "process-pool")]
+pub(crate) use multiprocess::at_program_start as multiprocess_at_program_start;
+#[cfg(feature = "process-pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]
+pub use multiprocess::{Process, ProcessBuilder, ProcessError};
 pub use std::process::{ExitStatus, Output, Stdio};
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout};
 

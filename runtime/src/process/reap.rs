@@ -115,7 +115,7 @@ impl Exit {
         Ok(Exit { pid, watch })
     }
 
-    pub(super) fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
@@ -131,11 +131,18 @@ impl Exit {
 
     /// Sends `SIGKILL` and returns at once (`Ok` if the child already exited).
     pub(crate) fn kill(&self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends `signal` (through the pidfd when there is one) and returns at
+    /// once (`Ok` if the child already exited). Only while not reaped: the
+    /// pid may name another process afterwards.
+    pub(crate) fn signal(&self, signal: libc::c_int) -> io::Result<()> {
         let pidfd = match &self.watch {
             Watch::Pidfd { fd, .. } => Some(fd.as_fd()),
             Watch::Sigchld(_) => None,
         };
-        sys_process::send_sigkill(self.pid, pidfd)
+        sys_process::send_signal(self.pid, pidfd, signal)
     }
 
     /// Ready with the exit status once the child has exited and been reaped.
@@ -182,7 +189,7 @@ impl Exit {
 
     /// Hands a child nobody will wait for to a reaper (see the module docs),
     /// so that it does not stay a zombie once it exits.
-    pub(super) fn orphan(self) {
+    pub(crate) fn orphan(self) {
         // Most dropped children have exited already: one cheap try first.
         // (An error means it is not ours to reap any more.)
         if !matches!(self.try_reap(), Ok(None)) {

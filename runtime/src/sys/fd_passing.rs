@@ -1,43 +1,76 @@
-//! Passing descriptors between processes over a unix socket: one message
-//! with up to [`MAX_PASSED_FDS`] descriptors attached as `SCM_RIGHTS`
-//! ancillary data. The receiver gets new descriptors (close-on-exec,
-//! through `MSG_CMSG_CLOEXEC`) for the same open files.
+//! Passing descriptors between processes over a unix socket: descriptors
+//! attached to a message as `SCM_RIGHTS` ancillary data, at most
+//! [`MAX_PASSED_FDS`] per `sendmsg`. The receiver gets new descriptors
+//! (close-on-exec, through `MSG_CMSG_CLOEXEC`) for the same open files.
+//!
+//! On a stream socket the descriptors travel with the *first byte* of the
+//! `sendmsg` that carried them, and a `recvmsg` never returns the
+//! descriptors of two sends at once: reading the stream in order gives the
+//! descriptors in the order they were sent. More than [`MAX_PASSED_FDS`]
+//! descriptors need several sends, each carrying at least one byte
+//! ([`send_all_with_fds`] does that).
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-/// The ancillary buffer for up to two descriptors, aligned for `cmsghdr`.
+/// The most descriptors one message carries: the kernel's `SCM_MAX_FD`.
+pub(crate) const MAX_PASSED_FDS: usize = 253;
+
+/// Room for one `SCM_RIGHTS` header and [`MAX_PASSED_FDS`] descriptors.
+const SPACE: usize = 1040;
+
+// SAFETY: CMSG_SPACE is arithmetic on its argument (1032 on 64-bit Linux).
+const _: () = assert!(
+    unsafe { libc::CMSG_SPACE((MAX_PASSED_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize
+        <= SPACE
+);
+
+/// The ancillary buffer, aligned for `cmsghdr`.
 #[repr(C)]
 struct FdSpace {
     _align: [libc::cmsghdr; 0],
-    bytes: [u8; 64],
+    bytes: [u8; SPACE],
 }
 
-/// The most descriptors one message carries.
-pub(crate) const MAX_PASSED_FDS: usize = 2;
+impl FdSpace {
+    fn new() -> FdSpace {
+        FdSpace {
+            _align: [],
+            bytes: [0; SPACE],
+        }
+    }
+}
 
 /// `sendmsg(2)` of one message with `fds` attached (`SCM_RIGHTS`), without `SIGPIPE`.
 pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    send_vectored_with_fds(sock, &[IoSlice::new(bytes)], fds).map(drop)
+}
+
+/// One `sendmsg(2)` of `bufs` with `fds` attached (`SCM_RIGHTS`; at most
+/// [`MAX_PASSED_FDS`]), with `MSG_NOSIGNAL`, retried on `EINTR`. Returns
+/// the bytes sent: on a stream socket possibly fewer than offered, and
+/// `WouldBlock` on a full non-blocking one. If any byte was sent, the
+/// descriptors went with it.
+pub(crate) fn send_vectored_with_fds(
+    sock: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+    fds: &[RawFd],
+) -> io::Result<usize> {
     assert!(fds.len() <= MAX_PASSED_FDS);
-    let mut space = FdSpace {
-        _align: [],
-        bytes: [0; 64],
-    };
-    let mut iov = libc::iovec {
-        iov_base: bytes.as_ptr().cast_mut().cast(),
-        iov_len: bytes.len(),
-    };
+    let mut space = FdSpace::new();
     // SAFETY: an all-zero msghdr is valid (no name, no control data).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
+    // `IoSlice` is ABI-compatible with `iovec` on unix; sendmsg only reads
+    // through the (formally mutable) pointer.
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+    msg.msg_iovlen = bufs.len().min(super::fd::MAX_IOV) as _;
     if !fds.is_empty() {
         let data_len = std::mem::size_of_val(fds);
         // SAFETY: CMSG_SPACE / CMSG_LEN are arithmetic. The control buffer
-        // is 64 bytes, more than CMSG_SPACE of two ints (24), and aligned
-        // for cmsghdr; CMSG_FIRSTHDR returns its start (non-null since
-        // msg_controllen >= one header), and CMSG_DATA points inside it
-        // with room for `data_len` bytes.
+        // holds CMSG_SPACE of MAX_PASSED_FDS ints (checked at compile time) and is
+        // aligned for cmsghdr; CMSG_FIRSTHDR returns its start (non-null
+        // since msg_controllen >= one header), and CMSG_DATA points inside
+        // it with room for `data_len` bytes.
         unsafe {
             msg.msg_control = space.bytes.as_mut_ptr().cast();
             msg.msg_controllen = libc::CMSG_SPACE(data_len as u32) as usize;
@@ -53,10 +86,11 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -
         }
     }
     loop {
-        // SAFETY: `msg` points at `iov` and `space`, both live for the call.
+        // SAFETY: `msg` points at `bufs` (each valid for reads of its
+        // length) and `space`, both live for the call.
         let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
         if n >= 0 {
-            return Ok(());
+            return Ok(n as usize);
         }
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
@@ -65,8 +99,44 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -
     }
 }
 
+/// Writes all of `bytes` to a *blocking* stream socket with `fds`
+/// attached: [`MAX_PASSED_FDS`] per `sendmsg`, each send but the last
+/// carrying one byte, so every descriptor travels with a byte of `bytes`.
+/// Fails with `InvalidInput` if there are more batches of descriptors than
+/// bytes to carry them.
+pub(crate) fn send_all_with_fds(
+    sock: BorrowedFd<'_>,
+    mut bytes: &[u8],
+    fds: &[OwnedFd],
+) -> io::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let mut unsent = &raw[..];
+    while !bytes.is_empty() {
+        let batch = &unsent[..unsent.len().min(MAX_PASSED_FDS)];
+        let len = if batch.len() < unsent.len() {
+            1 // more batches follow: each needs a byte of its own
+        } else {
+            bytes.len()
+        };
+        match send_vectored_with_fds(sock, &[IoSlice::new(&bytes[..len])], batch)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => {
+                bytes = &bytes[n..];
+                unsent = &unsent[batch.len()..];
+            }
+        }
+    }
+    if !unsent.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "more descriptors than bytes to carry them",
+        ));
+    }
+    Ok(())
+}
+
 /// `recvmsg(2)`: receives one message into `buf` and the descriptors attached to it
-/// (into `fds`, each received descriptor close-on-exec). `Ok(0)`: the
+/// (appended to `fds`, each received descriptor close-on-exec). `Ok(0)`: the
 /// peer is gone. `wait: false` returns `WouldBlock` instead of blocking.
 pub(crate) fn recv_with_fds(
     sock: BorrowedFd<'_>,
@@ -74,10 +144,8 @@ pub(crate) fn recv_with_fds(
     fds: &mut Vec<OwnedFd>,
     wait: bool,
 ) -> io::Result<usize> {
-    let mut space = FdSpace {
-        _align: [],
-        bytes: [0; 64],
-    };
+    // Written by the kernel, read only up to what it wrote: no need to zero it.
+    let mut space = std::mem::MaybeUninit::<FdSpace>::uninit();
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -86,8 +154,8 @@ pub(crate) fn recv_with_fds(
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = space.bytes.as_mut_ptr().cast();
-    msg.msg_controllen = space.bytes.len();
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = SPACE;
     let flags = libc::MSG_CMSG_CLOEXEC | if wait { 0 } else { libc::MSG_DONTWAIT };
     let n = loop {
         // SAFETY: `msg` points at `iov` (over `buf`) and `space`, both live

@@ -35,11 +35,20 @@ pub(crate) fn is_pidfd_unsupported(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM))
 }
 
-/// Sends `SIGKILL`: through the pidfd if there is one (it can never hit
+/// Sends `SIGKILL`: see [`send_signal`].
+pub(crate) fn send_sigkill(pid: u32, pidfd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    send_signal(pid, pidfd, libc::SIGKILL)
+}
+
+/// Sends `signal`: through the pidfd if there is one (it can never hit
 /// another process that reused the number), else with `kill(2)`, which is
 /// safe from that reuse only while `pid` is our unreaped child. A process
 /// that is already gone (`ESRCH`) counts as success.
-pub(crate) fn send_sigkill(pid: u32, pidfd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+pub(crate) fn send_signal(
+    pid: u32,
+    pidfd: Option<BorrowedFd<'_>>,
+    signal: libc::c_int,
+) -> io::Result<()> {
     let res = match pidfd {
         Some(fd) => {
             // SAFETY: integer arguments and a null siginfo pointer, which
@@ -48,7 +57,7 @@ pub(crate) fn send_sigkill(pid: u32, pidfd: Option<BorrowedFd<'_>>) -> io::Resul
                 libc::syscall(
                     libc::SYS_pidfd_send_signal,
                     fd.as_raw_fd(),
-                    libc::SIGKILL,
+                    signal,
                     std::ptr::null::<libc::siginfo_t>(),
                     0,
                 )
@@ -58,7 +67,7 @@ pub(crate) fn send_sigkill(pid: u32, pidfd: Option<BorrowedFd<'_>>) -> io::Resul
         None => {
             let pid = pid_t(pid, libc::ESRCH)?;
             // SAFETY: plain integer arguments.
-            cvt(unsafe { libc::kill(pid, libc::SIGKILL) }).map(drop)
+            cvt(unsafe { libc::kill(pid, signal) }).map(drop)
         }
     };
     match res {

@@ -2,13 +2,16 @@
 //! `pool_faults`) share: the job functions, the helpers, and [`main`]'s
 //! test runner.
 //!
-//! Pool workers re-execute the test binary, and a worker must reach
-//! `worker_main()` before anything else, which libtest's generated `main`
-//! would not do. So each binary's `main` calls [`test_main`], which calls
-//! it first, then runs each test function in turn (each on a fresh runtime,
-//! under a timeout), printing `test <name> ... ok` and a final
-//! `N passed, M failed`; it exits non-zero if anything failed. Pass a
-//! substring to run only matching tests.
+//! Pool workers re-execute the test binary and start serving before `main`
+//! (the runtime's load-time hook), so libtest's `main` would do; these
+//! binaries have their own because their tests count *every* child
+//! process of the test process (no zombie, no worker left behind), which
+//! needs one test at a time, and because some tests run the binary again
+//! in a child mode. Each binary's `main` calls [`test_main`], which runs
+//! each test function in turn (each on a fresh runtime, under a timeout),
+//! printing `test <name> ... ok` and a final `N passed, M failed`; it exits
+//! non-zero if anything failed. Pass a substring to run only matching
+//! tests.
 //!
 //! No test orders events with sleeps: a task tells the test it has started
 //! by writing to a FIFO, and a process's end is awaited through a pidfd.
@@ -188,7 +191,10 @@ pub fn gate_path(parent: u32, name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("spindle-pool-{parent}-{name}"))
 }
 
-/// Runs in every process of this binary before `worker_main`. A worker
+/// Runs in every process of this binary before the runtime's own
+/// load-time hook turns a worker into a worker: a constructor in an
+/// `.init_array.NNNNN` priority section, which the linker sorts before the
+/// plain `.init_array` entries (the runtime's). A worker
 /// whose parent created the FIFO `gate` reports its pid there and waits to
 /// be killed, before its handshake; one whose parent created the file
 /// `exitgate` exits with status 3 before its handshake (a worker that
@@ -213,14 +219,27 @@ pub fn start_gates() {
     }
 }
 
+extern "C" fn start_gates_at_load() {
+    if std::panic::catch_unwind(start_gates).is_err() {
+        std::process::exit(4);
+    }
+}
+
+/// Calls [`start_gates`] before `main`, and before the runtime's hook.
+// SAFETY: `.init_array` entries are called by the loader with (argc, argv,
+// envp), which a C function without parameters may ignore; the function
+// does not unwind (it catches panics). Priority 500 sorts after std's own
+// (99, which records the command line) and before plain `.init_array`.
+#[used]
+#[unsafe(link_section = ".init_array.00500")]
+static START_GATES: extern "C" fn() = start_gates_at_load;
+
 /// A test: its name and its function.
 pub type Test = (&'static str, fn());
 
 /// The `main` of a pool test binary: serve as a worker if started as one,
 /// run a child mode if asked (`modes`: name and function), else run `tests`.
 pub fn test_main(tests: &[Test], modes: &[Test]) {
-    start_gates();
-    spindle_runtime::pool::worker_main();
     if let Ok(mode) = std::env::var("POOL_TEST_MODE") {
         let (_, run) = modes
             .iter()
