@@ -166,6 +166,17 @@ impl Poller {
         each!(self.wait(events, timeout))
     }
 
+    /// The epoll instance itself, when the backend is epoll: a descriptor
+    /// that polls readable while events wait to be collected, so another
+    /// poller (a nested epoll, an io_uring poll request) can watch this one.
+    /// `None` on the other backends.
+    pub fn epoll_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.backend {
+            Inner::Epoll(p) => Some(p.fd()),
+            _ => None,
+        }
+    }
+
     /// Wakes the thread blocked in [`wait`](Poller::wait), or makes its next
     /// wait return at once. Safe to call from any thread, any number of times.
     pub fn notify(&self) -> io::Result<()> {

@@ -11,7 +11,7 @@
 //! not part of the public `Events`.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -107,6 +107,11 @@ impl Poller {
             events.list.push(event_from_poll_bits(token, bits));
         }
         Ok(())
+    }
+
+    /// The epoll descriptor.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
     }
 
     /// Wakes a thread blocked in [`wait`](Self::wait), from any thread.

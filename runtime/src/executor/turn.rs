@@ -8,6 +8,8 @@
 //!   before_park (if it may block) -> look at the queues once more
 //!   uring turn: submit queued operations, complete finished ones
 //!   poller.wait(timeout: next timer, or zero)
+//!     (epoll with uring operations in flight: sleep in the ring instead,
+//!      watching epoll through it; then epoll_wait(0) if epoll fired)
 //!   after_park -> uring turn -> dispatch events -> (test clock: jump to the next timer) -> fire due timers
 //!   free registrations dropped on other threads -> apply remote timer cancels
 //! ```
@@ -81,9 +83,22 @@ impl Local {
             timeout = Some(Duration::ZERO);
         }
         let mut events = self.events.borrow_mut();
-        // With no descriptor registered there is nothing a zero wait could
-        // report, so skip the system call.
-        if timeout != Some(Duration::ZERO) || shared.io.has_registrations() {
+        // Completion IO in flight on an epoll runtime: sleep in the ring,
+        // which watches epoll too, and collect epoll's events only if it
+        // has some (uring/driver.rs, "Sleeping"). A full buffer last time
+        // may have left events behind without a new wake-up: look anyway.
+        let ring_wait = timeout != Some(Duration::ZERO) && uring.is_some_and(|r| r.waits_in_ring());
+        let poll_epoll = if ring_wait {
+            let left_behind = events.len() >= events.capacity();
+            let fired = uring.is_some_and(|r| r.wait(timeout));
+            timeout = Some(Duration::ZERO);
+            fired || left_behind
+        } else {
+            // With no descriptor registered there is nothing a zero wait
+            // could report, so skip the system call.
+            timeout != Some(Duration::ZERO) || shared.io.has_registrations()
+        };
+        if poll_epoll {
             if let Err(e) = shared.io.poller.wait(&mut events, timeout) {
                 panic!(
                     "spindle: waiting on the {} poller failed: {e}",
@@ -99,7 +114,7 @@ impl Local {
             // it sleeps again).
             shared.parker.after_park();
         }
-        if let Some(ring) = uring {
+        if let Some(ring) = uring.filter(|_| !ring_wait) {
             // Completions that arrived during the wait (their eventfd woke it).
             ring.turn();
         }

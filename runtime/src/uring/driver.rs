@@ -32,6 +32,23 @@
 //! posted). Submitting costs nothing extra: the `io_uring_enter` of the
 //! turn submits every operation queued since the last one, however many.
 //!
+//! # Sleeping
+//!
+//! With operations in flight, where should the runtime's thread sleep? On
+//! an epoll runtime (the default), in the ring: `io_uring_enter` waits for
+//! a completion, and a multishot poll request on the epoll instance itself
+//! wakes it too when any readiness event (or the runtime's own wake-up
+//! eventfd, which lives in epoll) is waiting; the turn then collects those
+//! with a zero-timeout `epoll_wait`. The kernel wakes a thread waiting in
+//! the ring directly when a completion is ready.
+//!
+//! On the other backends (poll, select, the io_uring readiness backend),
+//! which have no descriptor to watch, the runtime sleeps in its poller as
+//! usual and the ring signals an eventfd registered with it. That works,
+//! but Linux may delay such a signal (it defers the eventfd write to an
+//! RCU callback in some contexts, about 15 ms on the machine we measured),
+//! which is why epoll runtimes do not rely on it.
+//!
 //! # Who owns the buffer when
 //!
 //! An operation's resources (its buffer, a boxed socket address) belong to
@@ -61,7 +78,7 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -80,6 +97,9 @@ use crate::sys::fd as sys_fd;
 const ENTRIES: u32 = 1024;
 /// Set in the `user_data` of an `ASYNC_CANCEL`; the rest is the slot.
 pub(super) const CANCEL_TAG: u64 = 1 << 62;
+/// The `user_data` of the poll request that watches the runtime's epoll
+/// instance while the runtime sleeps in the ring (see "Sleeping").
+const EPOLL_TAG: u64 = 1 << 61;
 /// How long shutdown waits for the kernel to finish cancelled operations.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The set-ups to try, best first (see the reactor's io_uring backend).
@@ -135,6 +155,10 @@ pub(super) struct Inner {
     pub(super) registered: Vec<Arc<dyn Any + Send + Sync>>,
     /// The last provided-buffer group id handed out.
     next_bgid: u16,
+    /// The poll request on the runtime's epoll instance is armed.
+    epoll_armed: bool,
+    /// It fired since the last `wait`: epoll has events to collect.
+    epoll_fired: bool,
 }
 
 /// One runtime thread's completion ring (see the module docs).
@@ -146,8 +170,12 @@ pub(crate) struct Driver {
     /// Dropped before `eventfd` (fields drop in order): deleting the
     /// registration needs the descriptor still open.
     registration: Mutex<Option<Registration>>,
-    /// Signalled by the kernel; watched by the runtime's poller.
-    eventfd: OwnedFd,
+    /// Signalled by the kernel; watched by the runtime's poller (when it is
+    /// not epoll: see "Sleeping").
+    eventfd: Option<OwnedFd>,
+    /// The runtime's epoll instance, when its backend is epoll: the runtime
+    /// then sleeps in the ring and watches epoll through it.
+    epoll: Option<RawFd>,
     supported: [bool; IORING_OP_LAST],
     /// A number that names this ring among all rings of the process (for
     /// fixed buffers, which belong to one ring).
@@ -197,11 +225,17 @@ impl Driver {
             ..
         } = Ring::new(ENTRIES, &SETUPS, needed).map_err(|e| refused("io_uring_setup", e))?;
         let supported = probe(&ring).map_err(|e| refused("probing the io_uring opcodes", e))?;
-        let eventfd = sys_fd::eventfd()?;
-        register_eventfd(&ring, eventfd.as_raw_fd())
-            .map_err(|e| refused("registering an eventfd with io_uring", e))?;
-        let registration =
-            Registration::with_shared(shared.clone(), eventfd.as_raw_fd(), Interest::READABLE)?;
+        let epoll = shared.io.poller.epoll_fd().map(|fd| fd.as_raw_fd());
+        let (eventfd, registration) = if epoll.is_some() {
+            (None, None)
+        } else {
+            let eventfd = sys_fd::eventfd()?;
+            register_eventfd(&ring, eventfd.as_raw_fd())
+                .map_err(|e| refused("registering an eventfd with io_uring", e))?;
+            let registration =
+                Registration::with_shared(shared.clone(), eventfd.as_raw_fd(), Interest::READABLE)?;
+            (Some(eventfd), Some(registration))
+        };
         static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
         Ok(Driver {
             ring,
@@ -215,10 +249,13 @@ impl Driver {
                 wake_buf: Vec::new(),
                 registered: Vec::new(),
                 next_bgid: 0,
+                epoll_armed: false,
+                epoll_fired: false,
             }),
             in_flight: AtomicUsize::new(0),
-            registration: Mutex::new(Some(registration)),
+            registration: Mutex::new(registration),
             eventfd,
+            epoll,
             supported,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
@@ -442,13 +479,65 @@ impl Driver {
         woke
     }
 
+    /// Whether the runtime's next sleep should be in the ring (see
+    /// "Sleeping"): its poller is epoll, operations are in flight, and
+    /// this is the ring's own thread.
+    pub(crate) fn waits_in_ring(&self) -> bool {
+        self.epoll.is_some()
+            && self.in_flight.load(Ordering::SeqCst) > 0
+            && !crate::executor::context::is_stand_in()
+    }
+
+    /// Sleeps in the ring until a completion arrives, the runtime's epoll
+    /// instance has events (a socket of `spindle::net`, the runtime's own
+    /// wake-up eventfd), or `timeout` passes; then hands back what
+    /// completed, as [`turn`](Self::turn) does. Returns whether epoll has
+    /// events to collect.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
+        let Some(epoll) = self.epoll else {
+            return false;
+        };
+        let mut inner = self.lock();
+        if !inner.epoll_armed {
+            // SAFETY: a poll request names no memory (the fd is a number).
+            unsafe {
+                inner.push(Sqe {
+                    opcode: IORING_OP_POLL_ADD,
+                    fd: epoll,
+                    len: IORING_POLL_ADD_MULTI,
+                    op_flags: libc::POLLIN as u32,
+                    user_data: EPOLL_TAG,
+                    ..Sqe::default()
+                })
+            };
+            inner.epoll_armed = true;
+        }
+        if let Err(e) = self.enter(&mut inner, 1, timeout) {
+            panic!("spindle::uring: io_uring_enter failed: {e}");
+        }
+        let mut wakers = std::mem::take(&mut inner.wake_buf);
+        let mut freed = Vec::new();
+        self.reap(&mut inner, &mut wakers, &mut freed);
+        let fired = std::mem::take(&mut inner.epoll_fired);
+        drop(inner);
+        drop(freed);
+        for waker in wakers.drain(..) {
+            waker.wake();
+        }
+        self.lock().wake_buf = wakers;
+        fired
+    }
+
     /// Clears the eventfd's count and readiness, so a level-triggered
     /// poller (poll, select) does not keep reporting it.
     fn drain_eventfd(&self) {
+        let Some(eventfd) = &self.eventfd else {
+            return;
+        };
         if let Some(reg) = &*self.registration.lock().unwrap_or_else(|e| e.into_inner()) {
             let _ = reg.try_io(crate::driver::Direction::Read, || {
                 let mut count = [0u8; 8];
-                sys_fd::read(self.eventfd.as_fd(), &mut count)?;
+                sys_fd::read(eventfd.as_fd(), &mut count)?;
                 // Report WouldBlock so the readiness is cleared: the next
                 // signal is a new edge.
                 Err::<(), _>(io::ErrorKind::WouldBlock.into())
@@ -487,10 +576,23 @@ impl Driver {
     /// is the user's code).
     fn reap(&self, inner: &mut Inner, wakers: &mut Vec<Waker>, freed: &mut Vec<Slot>) {
         let in_flight = &self.in_flight;
-        let Inner { cq, ops, .. } = inner;
+        let Inner {
+            cq,
+            ops,
+            epoll_armed,
+            epoll_fired,
+            ..
+        } = inner;
         cq.drain(|cqe| {
             if cqe.user_data & CANCEL_TAG != 0 {
                 return true; // the cancel's own answer: nothing to do
+            }
+            if cqe.user_data == EPOLL_TAG {
+                *epoll_fired = true;
+                if cqe.flags & IORING_CQE_F_MORE == 0 {
+                    *epoll_armed = false; // ended: armed again by the next wait
+                }
+                return true;
             }
             let key = cqe.user_data as usize;
             match ops.get_mut(key) {
