@@ -1,4 +1,6 @@
-//! Echo throughput over loopback: a spindle server vs a tokio server.
+//! Echo throughput over loopback: spindle's echo server beside tokio's,
+//! and spindle's io_uring completion server beside spindle on epoll and
+//! monoio.
 //!
 //! ```text
 //! cargo bench -p spindle-benches --bench echo                         # everything (parent mode)
@@ -7,40 +9,55 @@
 //! cargo bench -p spindle-benches --bench echo -- --load --addr 127.0.0.1:7000 --conns 50 --secs 5 --size 64
 //! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread              # spindle-mt vs tokio-mt
 //! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread --workers 2 --secs 3 --runs 3
+//! cargo bench -p spindle-benches --bench echo -- --flavor completion --runs 3       # spindle-uring vs spindle, monoio
+//! cargo bench -p spindle-benches --bench echo -- --serve spindle-uring --addr 127.0.0.1:7000
 //! ```
 //!
 //! Modes of this one binary:
 //! * `--serve spindle|tokio --addr A`: a current-thread echo server, one task
 //!   per connection, `readable().await` + `try_read` + `try_write` with a
-//!   stack buffer. Both servers are generated from one macro, so the code is
-//!   the same apart from the runtime's paths. Prints `LISTENING <addr>`.
+//!   1024-byte stack buffer. Both servers are generated from one macro, so
+//!   the code is the same apart from the runtime's paths. Prints
+//!   `LISTENING <addr>`. The servers are in `echo/servers.rs`.
 //! * `--serve spindle-mt|tokio-mt --workers W --addr A`: the same server on
 //!   a multi-threaded runtime of `W` workers (default 2); the accept loop is
 //!   a task of its own (spawned from `block_on`), so it and every
 //!   connection's task run on the workers.
+//! * `--serve spindle-uring|monoio --addr A`: a current-thread completion
+//!   server, one task per connection: `let (res, buf) =
+//!   stream.read(buf).await; stream.write_all(buf).await` with one owned
+//!   `Vec` of capacity 1024 per connection, on `spindle::uring` or on
+//!   monoio's io_uring runtime (`RuntimeBuilder::<IoUringDriver>`).
 //! * `--load --addr A --conns N [--idle I] --secs S --size 64`: the load
 //!   generator (tokio multi-thread runtime, one worker per CPU it may use).
 //!   It opens `I` idle connections that never send, then `N` busy ones, each
 //!   in a closed loop: write `size` bytes, read `size` bytes back. After a
 //!   0.5 s warm-up it prints `START`, and `S` seconds later
 //!   `END count=<round trips in the window> secs=<window>`.
-//! * default (parent): for each point (conns 50, conns 1000, and 9,000 idle +
-//!   50 busy), each server kind alternately, it starts the server pinned to
-//!   CPU 0 and the load pinned to CPU 1 (`taskset -c`, or `sched_setaffinity`
-//!   in the child when taskset is missing), samples the server's
-//!   utime+stime (`/proc/<pid>/stat`) at `START` and at `END`, and its VmRSS
-//!   (`/proc/<pid>/status`) at `END`, while every connection is still open.
-//!   Before each run it waits (up to `--quiet-wait` seconds, default 30)
-//!   until other processes use < 15% of a CPU, and it reports the CPU that
-//!   other processes used during each run; a run during which they used
-//!   more than `--max-other` (default 0.10 of a CPU) is repeated, up to
-//!   `--attempts` (default 3) times in all, keeping the least disturbed.
+//! * default (parent, `--flavor current_thread`): for each point (conns 50,
+//!   conns 1000, and 9,000 idle + 50 busy) and each run, every server kind
+//!   in turn (the order rotates from run to run), it starts the server
+//!   pinned to CPU 0 and the load pinned to CPU 1 (`taskset -c`, or
+//!   `sched_setaffinity` in the child when taskset is missing), samples the
+//!   server's utime+stime (`/proc/<pid>/stat`) at `START` and at `END`, and
+//!   its VmRSS (`/proc/<pid>/status`) at `END`, while every connection is
+//!   still open. Before each run it waits (up to `--quiet-wait` seconds,
+//!   default 30) until other processes use < 15% of a CPU, and it reports
+//!   the CPU that other processes used during each run; a run during which
+//!   they used more than `--max-other` (default 0.10 of a CPU) is repeated,
+//!   up to `--attempts` (default 3) times in all, keeping the least
+//!   disturbed. The table gives medians, and the first kind's figures
+//!   divided by each other kind's (`spindle/tokio`).
+//! * `--flavor completion` (parent): the same, pinned the same way, with
+//!   `spindle-uring`, `spindle` (epoll readiness) and `monoio`, at 50 and
+//!   1000 connections; ratios `spindle-uring/spindle` and
+//!   `spindle-uring/monoio`.
 //! * `--flavor multi_thread` (parent): the multi-threaded servers instead,
 //!   `spindle-mt` against `tokio-mt` with `--workers` each, at 50 and 1000
 //!   connections, with the server and the load generator *unpinned* (the
 //!   scheduler spreads the workers and the load over the CPUs).
 //!
-//! Both servers and the load generator raise their soft `RLIMIT_NOFILE` to
+//! Every server and the load generator raise their soft `RLIMIT_NOFILE` to
 //! the hard limit. Loopback only.
 
 use std::io::{self, BufReader, Write};
@@ -53,6 +70,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod measure;
+#[path = "echo/servers.rs"]
+mod servers;
 use measure::{
     field, has_taskset, least_disturbed, median, pin_to_cpu, pinned, raise_nofile, read_line,
     unpinned, vm_rss_kb, CargoBenchArgs, ChildArgs, CpuSample, KillOnDrop, Quiet, ServerChild,
@@ -60,8 +79,10 @@ use measure::{
 
 /// Echo throughput over loopback: a spindle server against a tokio server,
 /// each pinned to one CPU, the load generator on another (or, with
-/// `--flavor multi_thread`, both multi-threaded and unpinned). Without
-/// --serve or --load it runs every point (the parent mode).
+/// `--flavor multi_thread`, both multi-threaded and unpinned; with
+/// `--flavor completion`, spindle's io_uring server against spindle on
+/// epoll and monoio, pinned). Without --serve or --load it runs every
+/// point (the parent mode).
 #[derive(Parser, Debug)]
 #[command(
     name = "echo",
@@ -88,9 +109,11 @@ struct Args {
     /// Runs per point and server kind (parent mode).
     #[arg(long, value_name = "N", default_value_t = 3)]
     runs: usize,
-    /// Which servers the parent measures: the current-thread ones, pinned,
-    /// or the multi-threaded ones (`spindle-mt`, `tokio-mt`), unpinned.
-    #[arg(long, value_name = "FLAVOR", default_value = "current_thread", value_parser = ["current_thread", "multi_thread"])]
+    /// Which servers the parent measures: the current-thread ones (`spindle`,
+    /// `tokio`), pinned; the multi-threaded ones (`spindle-mt`, `tokio-mt`),
+    /// unpinned; or the completion ones (`spindle-uring` against `spindle`
+    /// and `monoio`), pinned.
+    #[arg(long, value_name = "FLAVOR", default_value = "current_thread", value_parser = ["current_thread", "multi_thread", "completion"])]
     flavor: String,
     /// Worker threads of a multi-threaded server.
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -104,129 +127,6 @@ struct Args {
 fn parse_args() -> Args {
     Args::parse()
 }
-
-/// What one `try_read` + `try_write` step of an echo connection left to do.
-enum Step {
-    /// The peer closed the connection.
-    Closed,
-    /// Everything read was written back (or nothing was ready).
-    Done,
-    /// The socket's send buffer was full: write these bytes with `write_all`.
-    Rest(Vec<u8>),
-}
-
-/// Generates an echo server for one runtime. Both servers come out of this
-/// macro so their code is the same except for the runtime's paths.
-///
-/// The read buffer lives on the stack of a plain (non-async) function, so it
-/// is not part of any task's state: an idle connection costs its task, its
-/// socket and the runtime's registration, nothing more.
-macro_rules! echo_server {
-    ($serve:ident, $serve_mt:ident, $accept:ident, $conn:ident, $step:ident, $rt:expr, $rt_mt:expr, $spawn:path, $listener:ty, $stream:ty, $write_ext:path) => {
-        fn $step(stream: &$stream) -> io::Result<Step> {
-            let mut buf = [0u8; 1024];
-            let n = match stream.try_read(&mut buf) {
-                Ok(0) => return Ok(Step::Closed),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Done),
-                Err(e) => return Err(e),
-            };
-            let mut written = 0;
-            while written < n {
-                match stream.try_write(&buf[written..n]) {
-                    Ok(k) => written += k,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return Ok(Step::Rest(buf[written..n].to_vec()))
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(Step::Done)
-        }
-
-        async fn $conn(mut stream: $stream) -> io::Result<()> {
-            use $write_ext;
-            loop {
-                stream.readable().await?;
-                match $step(&stream)? {
-                    Step::Closed => return Ok(()),
-                    Step::Done => {}
-                    Step::Rest(rest) => stream.write_all(&rest).await?,
-                }
-            }
-        }
-
-        async fn $accept(addr: String) {
-            let listener = <$listener>::bind(addr).await.expect("bind");
-            println!("LISTENING {}", listener.local_addr().expect("local_addr"));
-            io::stdout().flush().unwrap();
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        $spawn(async move {
-                            let _ = $conn(stream).await;
-                        });
-                    }
-                    Err(e) => eprintln!("accept: {e}"),
-                }
-            }
-        }
-
-        fn $serve(addr: &str) {
-            let rt = $rt;
-            rt.block_on($accept(addr.to_string()))
-        }
-
-        /// On a multi-threaded runtime: the accept loop is a task too, so
-        /// nothing runs on the `block_on` thread.
-        fn $serve_mt(addr: &str, workers: usize) {
-            let rt = ($rt_mt)(workers);
-            let addr = addr.to_string();
-            rt.block_on(async move {
-                let _ = $spawn($accept(addr)).await;
-            })
-        }
-    };
-}
-
-echo_server!(
-    serve_spindle,
-    serve_spindle_mt,
-    accept_spindle,
-    conn_spindle,
-    step_spindle,
-    spindle::Runtime::new().expect("spindle runtime"),
-    |workers| spindle::Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .expect("spindle runtime"),
-    spindle::spawn,
-    spindle::net::TcpListener,
-    spindle::net::TcpStream,
-    spindle::io::AsyncWriteExt
-);
-
-echo_server!(
-    serve_tokio,
-    serve_tokio_mt,
-    accept_tokio,
-    conn_tokio,
-    step_tokio,
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime"),
-    |workers| tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("tokio runtime"),
-    tokio::spawn,
-    tokio::net::TcpListener,
-    tokio::net::TcpStream,
-    tokio::io::AsyncWriteExt
-);
 
 /// The load generator: `idle` silent connections, then `conns` busy ones.
 fn load(addr: SocketAddr, conns: usize, idle: usize, secs: f64, size: usize) {
@@ -350,15 +250,37 @@ fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) 
     }
 }
 
+/// The server kinds a flavor measures; the first is the one the ratios
+/// are of.
+fn kinds(flavor: &str) -> &'static [&'static str] {
+    match flavor {
+        "multi_thread" => &["spindle-mt", "tokio-mt"],
+        "completion" => &["spindle-uring", "spindle", "monoio"],
+        _ => &["spindle", "tokio"],
+    }
+}
+
+/// The medians of one point and kind: req/s, server CPU us/req, server
+/// CPU, load CPU, server VmRSS (KiB), and the most foreign CPU of a kept run.
+type Medians = [f64; 6];
+
+fn medians(res: &[Point]) -> Medians {
+    let med = |f: fn(&Point) -> f64| median(res.iter().map(f).collect());
+    [
+        med(|p| p.rps),
+        med(|p| p.cpu_per_req_us),
+        med(|p| p.cpu_util),
+        med(|p| p.client_util),
+        med(|p| p.rss_kb as f64),
+        res.iter().map(|p| p.foreign_util).fold(0.0, f64::max),
+    ]
+}
+
 fn parent(args: &Args) {
     let taskset = has_taskset();
     let quiet = args.quiet;
     let multi_thread = args.flavor == "multi_thread";
-    let kinds = if multi_thread {
-        ["spindle-mt", "tokio-mt"]
-    } else {
-        ["spindle", "tokio"]
-    };
+    let kinds = kinds(&args.flavor);
     // (label, busy conns, idle conns, runs)
     let mut points = vec![
         ("50 conns", 50usize, 0usize, args.runs),
@@ -370,7 +292,9 @@ fn parent(args: &Args) {
             args.size, args.secs, args.workers
         );
     } else {
-        points.push(("9000 idle + 50 busy", 50, 9000, 1));
+        if args.flavor == "current_thread" {
+            points.push(("9000 idle + 50 busy", 50, 9000, 1));
+        }
         println!(
             "echo: {}-byte messages, {} s per point, server on CPU 0, load on CPU 1 ({})",
             args.size,
@@ -382,12 +306,14 @@ fn parent(args: &Args) {
             }
         );
     }
-    let mut table = Vec::new();
+    let mut table: Vec<(&str, Vec<Medians>)> = Vec::new();
     for (label, conns, idle, runs) in points {
-        let mut res: [Vec<Point>; 2] = [Vec::new(), Vec::new()];
+        let mut res: Vec<Vec<Point>> = kinds.iter().map(|_| Vec::new()).collect();
         for run in 0..runs {
-            let order: [usize; 2] = if run % 2 == 0 { [0, 1] } else { [1, 0] };
-            for k in order {
+            // Rotate the order, so that no kind always runs first (or
+            // always right after another).
+            for i in 0..kinds.len() {
+                let k = (i + run) % kinds.len();
                 let run_once = || run_point(kinds[k], conns, idle, args, taskset);
                 let p = least_disturbed(
                     quiet,
@@ -395,7 +321,7 @@ fn parent(args: &Args) {
                     |p| p.foreign_util,
                     |p, attempt| {
                         println!(
-                        "  {label:<20} run {}/{runs} {:<10} {:>8.0} req/s {:>6.2} us CPU/req  server {:>3.0}% CPU  load {:>3.0}% CPU  other {:>3.0}% CPU {:>6.1} MiB RSS{}",
+                        "  {label:<20} run {}/{runs} {:<13} {:>8.0} req/s {:>6.2} us CPU/req  server {:>3.0}% CPU  load {:>3.0}% CPU  other {:>3.0}% CPU {:>6.1} MiB RSS{}",
                         run + 1,
                         kinds[k],
                         p.rps,
@@ -415,20 +341,7 @@ fn parent(args: &Args) {
                 res[k].push(p);
             }
         }
-        let med = |k: usize, f: fn(&Point) -> f64| median(res[k].iter().map(f).collect());
-        let m: Vec<[f64; 6]> = (0..2)
-            .map(|k| {
-                [
-                    med(k, |p| p.rps),
-                    med(k, |p| p.cpu_per_req_us),
-                    med(k, |p| p.cpu_util),
-                    med(k, |p| p.client_util),
-                    med(k, |p| p.rss_kb as f64),
-                    res[k].iter().map(|p| p.foreign_util).fold(0.0, f64::max),
-                ]
-            })
-            .collect();
-        table.push((label, m));
+        table.push((label, res.iter().map(|r| medians(r)).collect()));
     }
 
     println!();
@@ -453,14 +366,17 @@ fn parent(args: &Args) {
                 m[k][5] * 100.0
             );
         }
-        println!(
-            "| {label} | spindle/tokio | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | |",
-            m[0][0] / m[1][0],
-            m[0][1] / m[1][1],
-            m[0][2] / m[1][2],
-            m[0][3] / m[1][3],
-            m[0][4] / m[1][4]
-        );
+        for (k, other) in kinds.iter().enumerate().skip(1) {
+            println!(
+                "| {label} | {}/{other} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | |",
+                kinds[0],
+                m[0][0] / m[k][0],
+                m[0][1] / m[k][1],
+                m[0][2] / m[k][2],
+                m[0][3] / m[k][3],
+                m[0][4] / m[k][4]
+            );
+        }
     }
 }
 
@@ -473,11 +389,13 @@ fn main() {
         raise_nofile();
         let addr = args.child.addr.as_deref().unwrap_or("127.0.0.1:0");
         match kind {
-            "spindle" => serve_spindle(addr),
-            "tokio" => serve_tokio(addr),
-            "spindle-mt" => serve_spindle_mt(addr, args.workers),
-            "tokio-mt" => serve_tokio_mt(addr, args.workers),
-            _ => panic!("--serve spindle|tokio|spindle-mt|tokio-mt"),
+            "spindle" => servers::serve_spindle(addr),
+            "tokio" => servers::serve_tokio(addr),
+            "spindle-mt" => servers::serve_spindle_mt(addr, args.workers),
+            "tokio-mt" => servers::serve_tokio_mt(addr, args.workers),
+            "spindle-uring" => servers::serve_spindle_uring(addr),
+            "monoio" => servers::serve_monoio(addr),
+            _ => panic!("--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|monoio"),
         }
     } else if args.load {
         raise_nofile();

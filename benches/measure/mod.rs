@@ -1,4 +1,5 @@
-//! What the side-by-side measuring programs (`echo.rs`, `hyper.rs`, `scale.rs`, `mt.rs`) share:
+//! What the side-by-side measuring programs (`echo.rs`, `hyper.rs`, `scale.rs`, `mt.rs`,
+//! `uring_file.rs`) share:
 //! starting this same binary again as a pinned child process, reading a
 //! process's CPU time and memory from `/proc`, waiting for a quiet machine,
 //! and taking medians.
@@ -58,6 +59,18 @@ pub fn children_cpu_seconds() -> f64 {
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// user + sys CPU seconds of this process so far, all its threads.
+pub fn self_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
         ru
     };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
@@ -315,9 +328,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 #[derive(clap::Args, Clone, Debug)]
 pub struct ChildArgs {
     /// Be a server: `spindle` or `tokio` (current-thread), or, where the
-    /// program has them, `spindle-mt` or `tokio-mt` (multi-threaded).
+    /// program has them, `spindle-mt` or `tokio-mt` (multi-threaded), or
+    /// `spindle-uring` or `monoio` (current-thread, io_uring completions).
     /// Prints `LISTENING <addr>`.
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt"])]
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "monoio"])]
     pub serve: Option<String>,
     /// The server's address (with --serve, or a load's).
     #[arg(long, value_name = "HOST:PORT")]
