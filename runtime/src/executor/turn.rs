@@ -78,8 +78,12 @@ impl Local {
         }
         // spindle::uring: submit the operations queued since the last turn,
         // and hand back those completed; a task woken here must run first.
+        // (Not when the thread is about to sleep in the ring: that wait's
+        // own `io_uring_enter` submits too, and returns at once if
+        // anything completes.)
         let uring = shared.uring.get();
-        if uring.is_some_and(|ring| ring.turn()) {
+        let ring_wait = timeout != Some(Duration::ZERO) && uring.is_some_and(|r| r.waits_in_ring());
+        if !ring_wait && uring.is_some_and(|ring| ring.turn()) {
             timeout = Some(Duration::ZERO);
         }
         let mut events = self.events.borrow_mut();
@@ -87,7 +91,6 @@ impl Local {
         // which watches epoll too, and collect epoll's events only if it
         // has some (uring/driver.rs, "Sleeping"). A full buffer last time
         // may have left events behind without a new wake-up: look anyway.
-        let ring_wait = timeout != Some(Duration::ZERO) && uring.is_some_and(|r| r.waits_in_ring());
         let poll_epoll = if ring_wait {
             let left_behind = events.len() >= events.capacity();
             let fired = uring.is_some_and(|r| r.wait(timeout));
