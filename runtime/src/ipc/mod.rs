@@ -10,6 +10,11 @@
 //! [`Process`]: crate::process
 
 mod lock;
+mod message;
 mod pipe;
+mod polled;
 mod queue;
 mod shared;
+
+pub use pipe::{pipe, pipe_one_way, Pipe, PipeReceiver, PipeSender};
+pub use queue::{GetError, PutError, Queue};

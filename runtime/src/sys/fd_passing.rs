@@ -6,22 +6,27 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-/// The ancillary buffer for up to two descriptors, aligned for `cmsghdr`.
+/// The most descriptors one message carries: Linux's `SCM_MAX_FD`.
+pub(crate) const MAX_PASSED_FDS: usize = 253;
+
+/// Bytes of ancillary buffer for [`MAX_PASSED_FDS`] descriptors: at least
+/// `CMSG_SPACE(253 * 4)` = 16 + 1016 (checked by a test).
+const FD_SPACE: usize = 1040;
+
+/// The ancillary buffer for up to [`MAX_PASSED_FDS`] descriptors, aligned
+/// for `cmsghdr`.
 #[repr(C)]
 struct FdSpace {
     _align: [libc::cmsghdr; 0],
-    bytes: [u8; 64],
+    bytes: [u8; FD_SPACE],
 }
-
-/// The most descriptors one message carries.
-pub(crate) const MAX_PASSED_FDS: usize = 2;
 
 /// `sendmsg(2)` of one message with `fds` attached (`SCM_RIGHTS`), without `SIGPIPE`.
 pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
     assert!(fds.len() <= MAX_PASSED_FDS);
     let mut space = FdSpace {
         _align: [],
-        bytes: [0; 64],
+        bytes: [0; FD_SPACE],
     };
     let mut iov = libc::iovec {
         iov_base: bytes.as_ptr().cast_mut().cast(),
@@ -34,10 +39,11 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -
     if !fds.is_empty() {
         let data_len = std::mem::size_of_val(fds);
         // SAFETY: CMSG_SPACE / CMSG_LEN are arithmetic. The control buffer
-        // is 64 bytes, more than CMSG_SPACE of two ints (24), and aligned
-        // for cmsghdr; CMSG_FIRSTHDR returns its start (non-null since
-        // msg_controllen >= one header), and CMSG_DATA points inside it
-        // with room for `data_len` bytes.
+        // holds CMSG_SPACE of MAX_PASSED_FDS ints (the assert above bounds
+        // `fds`, and a test checks FD_SPACE) and is aligned for cmsghdr;
+        // CMSG_FIRSTHDR returns its start (non-null since msg_controllen
+        // >= one header), and CMSG_DATA points inside it with room for
+        // `data_len` bytes.
         unsafe {
             msg.msg_control = space.bytes.as_mut_ptr().cast();
             msg.msg_controllen = libc::CMSG_SPACE(data_len as u32) as usize;
@@ -76,7 +82,7 @@ pub(crate) fn recv_with_fds(
 ) -> io::Result<usize> {
     let mut space = FdSpace {
         _align: [],
-        bytes: [0; 64],
+        bytes: [0; FD_SPACE],
     };
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -128,4 +134,17 @@ pub(crate) fn recv_with_fds(
         ));
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_buffer_holds_the_most_descriptors() {
+        let needed = std::mem::size_of::<RawFd>() * MAX_PASSED_FDS;
+        // SAFETY: CMSG_SPACE is arithmetic.
+        let space = unsafe { libc::CMSG_SPACE(needed as u32) } as usize;
+        assert!(space <= FD_SPACE, "{space} > {FD_SPACE}");
+    }
 }
