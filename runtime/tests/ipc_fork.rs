@@ -141,7 +141,7 @@ fn a_dead_child_is_a_clear_error_after_what_it_sent() {
         tx.blocking_send(1).unwrap();
         tx.blocking_send(2).unwrap();
         ready_tx.blocking_send(()).unwrap();
-        let (_, never) = ipc::pipe_one_way::<()>().unwrap();
+        let (_keep_open, never) = ipc::pipe_one_way::<()>().unwrap();
         let _ = never.blocking_recv(); // waits until killed
         0
     });

@@ -317,6 +317,22 @@ fn a_sender_waiting_for_room_wakes_when_the_receiver_goes() {
         let e = sender.await.unwrap().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
     });
+    // A blocking sender, asleep in sendmsg.
+    bounded(10, || {
+        let (tx, rx) = ipc::pipe_one_way::<Vec<u8>>().unwrap();
+        let (started_tx, started_rx) = mpsc::channel();
+        let sender = thread::spawn(move || {
+            started_tx.send(()).unwrap();
+            loop {
+                if let Err(e) = tx.blocking_send(vec![0; 1000]) {
+                    return e.kind();
+                }
+            }
+        });
+        started_rx.recv().unwrap();
+        drop(rx); // whether the sender is asleep yet or not
+        assert_eq!(sender.join().unwrap(), io::ErrorKind::BrokenPipe);
+    });
 }
 
 #[test]

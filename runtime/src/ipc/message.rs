@@ -15,6 +15,13 @@
 //!   OUT_OF_LINE  | u64 length  (the bytes are in a memfd)      + its fds, then the memfd
 //! ```
 //!
+//! The sockets stay in blocking mode, and each call says whether it may
+//! wait: the runtime's attempts pass `MSG_DONTWAIT` (so none can block a
+//! runtime thread, and `WouldBlock` sends the task to the reactor), while a
+//! plain thread's `blocking_recv` sleeps in one `recvmsg`, where a
+//! non-blocking socket would cost a failed `recvmsg`, a `poll` and another
+//! `recvmsg` per wait.
+//!
 //! The descriptors a value holds ([`encode_fd`](crate::pool::encode_fd))
 //! ride along as `SCM_RIGHTS`, at most 252 of them. A value whose encoding
 //! is over [`MAX_INLINE`] bytes is written to an anonymous memory file
@@ -23,7 +30,8 @@
 //! 208 KiB by default, and raising it past `wmem_max` needs privileges),
 //! while a memfd has no limit but memory. (The same happens if the kernel
 //! refuses an inline message as too long, `EMSGSIZE`, on a machine with
-//! smaller buffers.) The receiver copies the value out of the file.
+//! smaller buffers.) The receiver copies the value out of the file. Each
+//! thread that receives keeps one receive buffer of 64 KiB.
 
 use std::fs::File;
 use std::io;
@@ -102,23 +110,24 @@ impl Outgoing {
         Ok(())
     }
 
-    /// One non-blocking `sendmsg`: `Ok` once the whole message is queued,
-    /// `WouldBlock` if the socket's buffer is full (nothing was sent),
-    /// `BrokenPipe` if nobody can receive it any more.
-    pub(crate) fn try_send(&mut self, sock: BorrowedFd<'_>) -> io::Result<()> {
-        match self.send_once(sock) {
+    /// One `sendmsg`: `Ok` once the whole message is queued, `BrokenPipe`
+    /// if nobody can receive it any more. While the socket's buffer is
+    /// full it waits if `wait`, else fails with `WouldBlock` (nothing sent).
+    pub(crate) fn send(&mut self, sock: BorrowedFd<'_>, wait: bool) -> io::Result<()> {
+        match self.send_once(sock, wait) {
             Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) && self.bytes[0] == INLINE => {
                 // This machine's socket buffers are smaller than MAX_INLINE.
                 self.move_out_of_line()?;
-                self.send_once(sock)
+                self.send_once(sock, wait)
             }
             other => other,
         }
     }
 
-    fn send_once(&self, sock: BorrowedFd<'_>) -> io::Result<()> {
+    fn send_once(&self, sock: BorrowedFd<'_>, wait: bool) -> io::Result<()> {
         let fds: Vec<RawFd> = self.fds.iter().map(AsRawFd::as_raw_fd).collect();
-        fd_passing::send_with_fds(sock, &self.bytes, &fds).map_err(|e| match e.raw_os_error() {
+        let sent = fd_passing::send_with_fds(sock, &self.bytes, &fds, wait);
+        sent.map_err(|e| match e.raw_os_error() {
             Some(libc::EPIPE | libc::ECONNRESET) => io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "the receiving end is closed: nobody can receive this value",
@@ -139,15 +148,16 @@ pub(crate) enum Received<T> {
     End,
 }
 
-/// One non-blocking `recvmsg` of one whole message, decoded as `T`:
-/// `WouldBlock` if no message is queued (nothing was taken).
-pub(crate) fn try_recv<T: Wire>(sock: BorrowedFd<'_>) -> io::Result<Received<T>> {
+/// One `recvmsg` of one whole message, decoded as `T`. While no message
+/// is queued it waits if `wait`, else fails with `WouldBlock` (nothing
+/// taken).
+pub(crate) fn recv<T: Wire>(sock: BorrowedFd<'_>, wait: bool) -> io::Result<Received<T>> {
     let mut buf = RECV.take();
     if buf.len() < RECV_BUF {
         buf = vec![0; RECV_BUF];
     }
     let mut fds = Vec::new();
-    let received = fd_passing::recv_with_fds(sock, &mut buf, &mut fds, false);
+    let received = fd_passing::recv_with_fds(sock, &mut buf, &mut fds, wait);
     let result = received.map(|n| match n {
         0 => Received::End,
         n => Received::Message(decode_message(&buf[..n], fds)),
@@ -207,21 +217,18 @@ mod tests {
     use super::*;
     use crate::ipc::{pipe, Pipe, Queue};
     use crate::sys::socket::{self as sys_socket, Type};
+    use std::os::fd::AsFd;
 
     /// Sends `value` over a fresh seqpacket pair and receives it back.
     fn through_a_socket<T: Wire>(value: &T) -> T {
-        let (a, b) = sys_socket::socketpair(Type::SeqPacket).unwrap();
-        Outgoing::encode(value)
-            .unwrap()
-            .try_send(a.as_fd())
-            .unwrap();
-        match try_recv::<T>(b.as_fd()).unwrap() {
+        let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket).unwrap();
+        let mut message = Outgoing::encode(value).unwrap();
+        message.send(a.as_fd(), false).unwrap();
+        match recv::<T>(b.as_fd(), false).unwrap() {
             Received::Message(value) => value.unwrap(),
             Received::End => panic!("end of stream"),
         }
     }
-
-    use std::os::fd::AsFd;
 
     #[test]
     fn values_over_the_inline_limit_go_out_of_line() {
@@ -235,16 +242,37 @@ mod tests {
     }
 
     #[test]
+    fn waiting_or_not_is_the_callers_choice() {
+        let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket).unwrap();
+        // The socket blocks, yet a call that may not wait does not.
+        let e = recv::<u8>(b.as_fd(), false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let mut sent = 0;
+        let e = loop {
+            match Outgoing::encode(&0u64).unwrap().send(a.as_fd(), false) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(sent > 10);
+    }
+
+    #[test]
     fn the_end_of_stream_is_not_a_message() {
-        let (a, b) = sys_socket::socketpair(Type::SeqPacket).unwrap();
-        Outgoing::encode(&()).unwrap().try_send(a.as_fd()).unwrap();
+        let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket).unwrap();
+        Outgoing::encode(&())
+            .unwrap()
+            .send(a.as_fd(), true)
+            .unwrap();
         drop(a);
         // `()` encodes as nothing, yet its message (the tag) is not the end.
+        let first = recv::<()>(b.as_fd(), true).unwrap();
+        assert!(matches!(first, Received::Message(Ok(()))));
         assert!(matches!(
-            try_recv::<()>(b.as_fd()).unwrap(),
-            Received::Message(Ok(()))
+            recv::<()>(b.as_fd(), true).unwrap(),
+            Received::End
         ));
-        assert!(matches!(try_recv::<()>(b.as_fd()).unwrap(), Received::End));
     }
 
     /// A Wire round trip inside one process, through the descriptor side

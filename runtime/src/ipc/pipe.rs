@@ -62,7 +62,7 @@ use crate::sys::socket::{self as sys_socket, Type};
 /// # }).unwrap();
 /// ```
 pub fn pipe<T: Wire>() -> io::Result<(Pipe<T>, Pipe<T>)> {
-    let (a, b) = sys_socket::socketpair(Type::SeqPacket)?;
+    let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
     Ok((Pipe::from_fd(a), Pipe::from_fd(b)))
 }
 
@@ -79,7 +79,7 @@ pub fn pipe<T: Wire>() -> io::Result<(Pipe<T>, Pipe<T>)> {
 /// # std::io::Result::Ok(())
 /// ```
 pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
-    let (a, b) = sys_socket::socketpair(Type::SeqPacket)?;
+    let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
     Ok((
         PipeSender {
             end: PolledFd::new(a),
@@ -200,22 +200,25 @@ impl<T: Wire> PipeReceiver<T> {
 
 async fn send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
     let mut message = Outgoing::encode(value)?;
-    end.io(Direction::Write, |fd| message.try_send(fd)).await
+    end.io(Direction::Write, |fd| message.send(fd, false)).await
 }
 
 #[track_caller]
 fn blocking_send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
     let mut message = Outgoing::encode(value)?;
-    end.blocking_io(Direction::Write, |fd| message.try_send(fd))
+    end.blocking(|fd| message.send(fd, true))
 }
 
 async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
-    into_value(end.io(Direction::Read, message::try_recv::<T>).await?)
+    into_value(
+        end.io(Direction::Read, |fd| message::recv::<T>(fd, false))
+            .await?,
+    )
 }
 
 #[track_caller]
 fn blocking_recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
-    into_value(end.blocking_io(Direction::Read, message::try_recv::<T>)?)
+    into_value(end.blocking(|fd| message::recv::<T>(fd, true))?)
 }
 
 fn into_value<T>(received: Received<T>) -> io::Result<T> {

@@ -13,9 +13,17 @@
 //!                                               and try op(fd) once at once
 //!       loop { op(fd): WouldBlock? -> clear readiness, wait for R's reactor }
 //!
-//!   blocking_io(dir, op)   on a plain thread (no registration):
+//!   blocking(op)           on a plain thread (no registration):
+//!       op(fd), a call that may sleep in the kernel (the ipc sockets)
+//!   blocking_io(dir, op)   the same for a non-blocking descriptor:
 //!       loop { op(fd): WouldBlock? -> poll(2) the fd for dir }
 //! ```
+//!
+//! The operations the runtime runs must never block: either the
+//! descriptor is non-blocking (the queue's eventfd) or each call passes
+//! its own non-blocking flag (`MSG_DONTWAIT` on the ipc sockets, which
+//! stay in blocking mode so that a plain thread can sleep in one
+//! `recvmsg`; see `message.rs`).
 //!
 //! A registration stays in the list while its runtime lives (the next await
 //! there reuses it) and is dropped at the first look after that runtime has
@@ -48,8 +56,9 @@ pub(crate) struct PolledFd {
 }
 
 impl PolledFd {
-    /// Wraps `fd`, which must be non-blocking (`O_NONBLOCK` on its open
-    /// file description, which every duplicate and every process shares).
+    /// Wraps `fd`. Whatever `io` and `blocking_io` run on it must not block:
+    /// `fd` is non-blocking (`O_NONBLOCK`, shared by every duplicate in
+    /// every process), or each of those calls passes a non-blocking flag.
     pub(crate) fn new(fd: OwnedFd) -> PolledFd {
         PolledFd {
             registrations: Mutex::new(Vec::new()),
@@ -84,6 +93,17 @@ impl PolledFd {
         registration.async_io(dir, || op(fd)).await
     }
 
+    /// Runs `op`, a call that may block this thread until it has an answer.
+    ///
+    /// # Panics
+    /// If a spindle runtime runs on this thread: blocking it would stall
+    /// every task there.
+    #[track_caller]
+    pub(crate) fn blocking<R>(&self, op: impl FnOnce(BorrowedFd<'_>) -> R) -> R {
+        assert_may_block();
+        op(self.fd.as_fd())
+    }
+
     /// Runs `op` until it gives an answer other than `WouldBlock`, blocking
     /// this thread in `poll(2)` in between.
     ///
@@ -96,13 +116,7 @@ impl PolledFd {
         dir: Direction,
         mut op: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,
     ) -> io::Result<R> {
-        if crate::coop::is_runtime_running() {
-            panic!(
-                "a blocking ipc call (blocking_send, blocking_recv, blocking_put, \
-                 blocking_get) was made inside a spindle runtime, which would stall it; \
-                 use the async method with .await"
-            );
-        }
+        assert_may_block();
         let events = match dir {
             Direction::Read => libc::POLLIN,
             Direction::Write => libc::POLLOUT,
@@ -144,6 +158,18 @@ impl PolledFd {
         let registration = Arc::new(registration);
         registrations.push(registration.clone());
         Ok((registration, true))
+    }
+}
+
+/// Panics if a spindle runtime runs on this thread.
+#[track_caller]
+fn assert_may_block() {
+    if crate::coop::is_runtime_running() {
+        panic!(
+            "a blocking ipc call (blocking_send, blocking_recv, blocking_put, \
+             blocking_get) was made inside a spindle runtime, which would stall it; \
+             use the async method with .await"
+        );
     }
 }
 

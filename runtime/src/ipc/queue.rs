@@ -25,12 +25,14 @@
 //!   processes call them: every item is received once. Items come out in
 //!   the order their `sendmsg` calls went in.
 //! * **Killed processes.** A consumer killed while it waits in `get` is
-//!   blocked in (or polling for) a `recvmsg` that has taken nothing: no
-//!   item goes with it. A producer killed in `put` sent all of its item or
-//!   none.
+//!   asleep in a `recvmsg` (or waiting for the reactor to call one) that
+//!   has taken nothing: no item goes with it. A producer killed in `put`
+//!   sent all of its item or none.
 //! * **Waiting.** Both ends and the semaphore are pollable descriptors, so
-//!   async `put`/`get` wait in the runtime's reactor, and the blocking
-//!   forms in `poll(2)`; every waiter, in every process, is woken.
+//!   async `put`/`get` wait in the runtime's reactor (with `MSG_DONTWAIT`
+//!   on every call), and the blocking forms sleep in the kernel, in
+//!   `sendmsg`/`recvmsg` (the places: `poll(2)`); every waiter, in every
+//!   process, is woken.
 //! * **Closing.** [`close`](Queue::close) shuts the socket down for
 //!   writing, for every process at once: a `put` from then on fails with
 //!   `EPIPE` (reported as [`PutError::Closed`]), while the items already
@@ -149,7 +151,7 @@ impl<T> Queue<T> {
                 Some(PolledFd::new(sys_fd::semaphore_eventfd(n)?))
             }
         };
-        let (put_end, get_end) = sys_socket::socketpair(Type::SeqPacket)?;
+        let (put_end, get_end) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
         Ok(Queue {
             ends: Arc::new(Ends {
                 put_end: PolledFd::new(put_end),
@@ -206,7 +208,7 @@ impl<T: Wire> Queue<T> {
         let sent = self
             .ends
             .put_end
-            .io(Direction::Write, |fd| message.try_send(fd))
+            .io(Direction::Write, |fd| message.send(fd, false))
             .await;
         finish_put(sent, place, value)
     }
@@ -228,7 +230,7 @@ impl<T: Wire> Queue<T> {
                 Err(e) => return Err(PutError::Io(e, value)),
             },
         };
-        match message.try_send(self.ends.put_end.as_fd()) {
+        match message.send(self.ends.put_end.as_fd(), false) {
             // No room in the socket's buffer (the place goes back).
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(PutError::Full(value)),
             sent => finish_put(sent, place, value),
@@ -253,10 +255,7 @@ impl<T: Wire> Queue<T> {
                 Err(e) => return Err(PutError::Io(e, value)),
             },
         };
-        let sent = self
-            .ends
-            .put_end
-            .blocking_io(Direction::Write, |fd| message.try_send(fd));
+        let sent = self.ends.put_end.blocking(|fd| message.send(fd, true));
         finish_put(sent, place, value)
     }
 
@@ -270,7 +269,7 @@ impl<T: Wire> Queue<T> {
         let received = self
             .ends
             .get_end
-            .io(Direction::Read, message::try_recv::<T>)
+            .io(Direction::Read, |fd| message::recv::<T>(fd, false))
             .await;
         self.finish_get(received)
     }
@@ -279,7 +278,7 @@ impl<T: Wire> Queue<T> {
     /// otherwise fails at once with [`GetError::Empty`] (or
     /// [`GetError::Closed`]).
     pub fn get_nowait(&self) -> Result<T, GetError> {
-        match message::try_recv::<T>(self.ends.get_end.as_fd()) {
+        match message::recv::<T>(self.ends.get_end.as_fd(), false) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(GetError::Empty),
             received => self.finish_get(received),
         }
@@ -295,7 +294,7 @@ impl<T: Wire> Queue<T> {
         let received = self
             .ends
             .get_end
-            .blocking_io(Direction::Read, message::try_recv::<T>);
+            .blocking(|fd| message::recv::<T>(fd, true));
         self.finish_get(received)
     }
 

@@ -21,8 +21,15 @@ struct FdSpace {
     bytes: [u8; FD_SPACE],
 }
 
-/// `sendmsg(2)` of one message with `fds` attached (`SCM_RIGHTS`), without `SIGPIPE`.
-pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
+/// `sendmsg(2)` of one message with `fds` attached (`SCM_RIGHTS`), without
+/// `SIGPIPE`. `wait: false` returns `WouldBlock` instead of blocking
+/// (`MSG_DONTWAIT`, whatever the socket's mode).
+pub(crate) fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[RawFd],
+    wait: bool,
+) -> io::Result<()> {
     assert!(fds.len() <= MAX_PASSED_FDS);
     let mut space = FdSpace {
         _align: [],
@@ -58,9 +65,10 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -
             );
         }
     }
+    let flags = libc::MSG_NOSIGNAL | if wait { 0 } else { libc::MSG_DONTWAIT };
     loop {
         // SAFETY: `msg` points at `iov` and `space`, both live for the call.
-        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, flags) };
         if n >= 0 {
             return Ok(());
         }
@@ -73,7 +81,8 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -
 
 /// `recvmsg(2)`: receives one message into `buf` and the descriptors attached to it
 /// (into `fds`, each received descriptor close-on-exec). `Ok(0)`: the
-/// peer is gone. `wait: false` returns `WouldBlock` instead of blocking.
+/// peer is gone. `wait: false` returns `WouldBlock` instead of blocking
+/// (`MSG_DONTWAIT`, whatever the socket's mode).
 pub(crate) fn recv_with_fds(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
