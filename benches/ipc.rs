@@ -14,7 +14,10 @@
 //!    the same ping-pong over a raw `socketpair` with blocking `send` and
 //!    `recv` (the floor: two wake-ups of a sleeping process per round
 //!    trip), and Python's `multiprocessing.Pipe` (`python3`, run as a
-//!    subprocess).
+//!    subprocess). Each runs twice: both processes pinned to CPU 0, then
+//!    parent on CPU 0 and child on CPU 1, since where the wake-ups land
+//!    changes the figures several-fold (on a virtual machine a
+//!    cross-CPU wake-up of an idle virtual CPU is slow).
 //! 2. `queue`: 2 producer processes put 1M small items (`u64`) in all, 2
 //!    consumer processes get them, until the queue is closed: items per
 //!    second from the first fork to the last item. Beside it, the same
@@ -184,17 +187,19 @@ fn python(script: &str, args: &[String]) -> Option<Duration> {
 }
 
 const PYTHON_PIPE: &str = r#"
-import multiprocessing as mp, sys, time
-def echo(conn):
+import multiprocessing as mp, os, sys, time
+def echo(conn, cpu):
+    os.sched_setaffinity(0, {cpu})
     while True:
         v = conn.recv()
         if v is None:
             break
         conn.send(v + 1)
 if __name__ == "__main__":
-    n = int(sys.argv[1])
+    n, cpu = int(sys.argv[1]), int(sys.argv[2])
+    os.sched_setaffinity(0, {0})
     a, b = mp.Pipe()
-    p = mp.Process(target=echo, args=(b,))
+    p = mp.Process(target=echo, args=(b, cpu))
     p.start()
     for i in range(1000):
         a.send(i); a.recv()
@@ -239,102 +244,166 @@ if __name__ == "__main__":
     print(dt)
 "#;
 
-fn pipe_round_trip(args: &Args) {
-    println!(
-        "pipe: round trip of a u64, parent <-> child process ({} per run)",
-        args.round_trips
-    );
-    let trips = args.round_trips;
-    for (name, ty) in [
-        (
-            "raw socketpair SEQPACKET, blocking send/recv",
-            libc::SOCK_SEQPACKET,
-        ),
-        (
-            "raw socketpair STREAM, blocking send/recv",
-            libc::SOCK_STREAM,
-        ),
-    ] {
-        let t = best(args.runs, || {
-            let (a, b) = raw_pair(ty);
-            let _child = fork(|| {
-                drop(unsafe_copy(&a));
-                while let Some(v) = raw_recv(&b) {
-                    raw_send(&b, v + 1);
-                }
-            });
-            drop(b);
-            let start = Instant::now();
-            let mut v = 0;
-            for _ in 0..trips {
-                raw_send(&a, v);
-                v = raw_recv(&a).unwrap();
-            }
-            let elapsed = start.elapsed();
-            assert_eq!(black_box(v), trips);
-            drop(a); // the child sees the end and exits
-            elapsed
-        });
-        line(name, per_trip(t, trips));
-    }
+/// Where the two processes of a ping-pong run.
+#[derive(Clone, Copy, Debug)]
+enum Placement {
+    /// Both on CPU 0: each wake-up is a context switch on that CPU.
+    SameCpu,
+    /// Parent on CPU 0, child on CPU 1: each wake-up crosses CPUs (and on
+    /// a virtual machine may wake an idle virtual CPU, which costs more).
+    TwoCpus,
+}
 
-    let t = best(args.runs, || {
-        let (a, b) = ipc::pipe::<u64>().unwrap();
-        let _child = fork(|| {
-            drop(unsafe_copy(&a));
+impl Placement {
+    fn child_cpu(self) -> usize {
+        match self {
+            Placement::SameCpu => 0,
+            Placement::TwoCpus => 1,
+        }
+    }
+}
+
+/// Pins this process to `cpu` (`None`: every CPU it may use).
+fn pin(cpu: Option<usize>) {
+    // SAFETY: an all-zero cpu_set_t is an empty set; CPU_SET and
+    // sched_setaffinity only read and write that local set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        match cpu {
+            Some(cpu) => libc::CPU_SET(cpu, &mut set),
+            None => (0..libc::CPU_SETSIZE as usize).for_each(|c| libc::CPU_SET(c, &mut set)),
+        }
+        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+    }
+}
+
+/// One ping-pong run: the parent sends `trips` numbers and waits for each
+/// one's successor, the child (`child`, forked) answers; `parent` returns
+/// the time its loop took.
+fn ping_pong<P>(
+    place: Placement,
+    make: impl FnOnce() -> (P, P),
+    child: impl FnOnce(&P),
+    parent: impl FnOnce(P) -> Duration,
+) -> Duration {
+    let (a, b) = make();
+    let _child = fork(|| {
+        pin(Some(place.child_cpu()));
+        drop(unsafe_copy(&a)); // only the parent holds its end
+        child(&b);
+    });
+    drop(b);
+    parent(a)
+}
+
+fn pipe_round_trip(args: &Args) {
+    let trips = args.round_trips;
+    println!("pipe: round trip of a u64, parent <-> child process ({trips} per run)");
+    for place in [Placement::SameCpu, Placement::TwoCpus] {
+        println!(" {place:?}:");
+        pin(Some(0));
+        for (name, ty) in [
+            (
+                "raw socketpair SEQPACKET, blocking send/recv",
+                libc::SOCK_SEQPACKET,
+            ),
+            (
+                "raw socketpair STREAM, blocking send/recv",
+                libc::SOCK_STREAM,
+            ),
+        ] {
+            let t = best(args.runs, || {
+                ping_pong(
+                    place,
+                    || raw_pair(ty),
+                    |b| {
+                        while let Some(v) = raw_recv(b) {
+                            raw_send(b, v + 1);
+                        }
+                    },
+                    |a| {
+                        let start = Instant::now();
+                        let mut v = 0;
+                        for _ in 0..trips {
+                            raw_send(&a, v);
+                            v = raw_recv(&a).unwrap();
+                        }
+                        let elapsed = start.elapsed();
+                        assert_eq!(black_box(v), trips);
+                        elapsed // `a` drops: the child sees the end and exits
+                    },
+                )
+            });
+            line(name, per_trip(t, trips));
+        }
+
+        let async_child = |b: &ipc::Pipe<u64>| {
             runtime().block_on(async {
                 while let Ok(v) = b.recv().await {
                     b.send(v + 1).await.unwrap();
                 }
             })
-        });
-        drop(b);
-        runtime().block_on(async {
-            let start = Instant::now();
-            let mut v = 0;
-            for _ in 0..trips {
-                a.send(v).await.unwrap();
-                v = a.recv().await.unwrap();
-            }
-            let elapsed = start.elapsed();
-            assert_eq!(v, trips);
-            drop(a);
-            elapsed
-        })
-    });
-    line("spindle ipc::pipe, async <-> async", per_trip(t, trips));
-
-    let t = best(args.runs, || {
-        let (a, b) = ipc::pipe::<u64>().unwrap();
-        let _child = fork(|| {
-            drop(unsafe_copy(&a));
+        };
+        let blocking_child = |b: &ipc::Pipe<u64>| {
             while let Ok(v) = b.blocking_recv() {
                 b.blocking_send(v + 1).unwrap();
             }
+        };
+        let async_parent = |a: ipc::Pipe<u64>| {
+            runtime().block_on(async move {
+                let start = Instant::now();
+                let mut v = 0;
+                for _ in 0..trips {
+                    a.send(v).await.unwrap();
+                    v = a.recv().await.unwrap();
+                }
+                let elapsed = start.elapsed();
+                assert_eq!(v, trips);
+                elapsed
+            })
+        };
+        let blocking_parent = |a: ipc::Pipe<u64>| {
+            let start = Instant::now();
+            let mut v = 0;
+            for _ in 0..trips {
+                a.blocking_send(v).unwrap();
+                v = a.blocking_recv().unwrap();
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(v, trips);
+            elapsed
+        };
+        let make = || ipc::pipe::<u64>().unwrap();
+        let t = best(args.runs, || {
+            ping_pong(place, make, async_child, async_parent)
         });
-        drop(b);
-        let start = Instant::now();
-        let mut v = 0;
-        for _ in 0..trips {
-            a.blocking_send(v).unwrap();
-            v = a.blocking_recv().unwrap();
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(v, trips);
-        drop(a); // the child sees the end and exits
-        elapsed
-    });
-    line(
-        "spindle ipc::pipe, blocking <-> blocking",
-        per_trip(t, trips),
-    );
+        line("spindle ipc::pipe, async <-> async", per_trip(t, trips));
+        let t = best(args.runs, || {
+            ping_pong(place, make, blocking_child, blocking_parent)
+        });
+        line(
+            "spindle ipc::pipe, blocking <-> blocking",
+            per_trip(t, trips),
+        );
+        // The shape of a `Process` child: a plain function with the
+        // blocking calls, and an async parent.
+        let t = best(args.runs, || {
+            ping_pong(place, make, blocking_child, async_parent)
+        });
+        line(
+            "spindle ipc::pipe, async parent, blocking child",
+            per_trip(t, trips),
+        );
 
-    if !args.no_python {
-        let runs = (0..args.runs).filter_map(|_| python(PYTHON_PIPE, &[trips.to_string()]));
-        if let Some(t) = runs.min() {
-            line("python multiprocessing.Pipe", per_trip(t, trips));
+        if !args.no_python {
+            let script_args = [trips.to_string(), place.child_cpu().to_string()];
+            let runs = (0..args.runs).filter_map(|_| python(PYTHON_PIPE, &script_args));
+            if let Some(t) = runs.min() {
+                line("python multiprocessing.Pipe", per_trip(t, trips));
+            }
         }
     }
+    pin(None);
 }
 
 /// A bitwise copy of `value`, for a forked child to drop its copy of the

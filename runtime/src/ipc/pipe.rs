@@ -42,7 +42,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::message::{self, Outgoing, Received};
 use super::polled::PolledFd;
-use crate::driver::Direction;
 use crate::pool::{decode_fd, encode_fd, DecodeError, Wire};
 use crate::sys::socket::{self as sys_socket, Type};
 
@@ -82,11 +81,11 @@ pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
     let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
     Ok((
         PipeSender {
-            end: PolledFd::new(a),
+            end: PolledFd::new(a, true),
             _values: PhantomData,
         },
         PipeReceiver {
-            end: PolledFd::new(b),
+            end: PolledFd::new(b, true),
             _values: PhantomData,
         },
     ))
@@ -116,7 +115,7 @@ pub struct PipeReceiver<T> {
 impl<T> Pipe<T> {
     fn from_fd(fd: OwnedFd) -> Pipe<T> {
         Pipe {
-            end: PolledFd::new(fd),
+            end: PolledFd::new(fd, true),
             _values: PhantomData,
         }
     }
@@ -200,7 +199,7 @@ impl<T: Wire> PipeReceiver<T> {
 
 async fn send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
     let mut message = Outgoing::encode(value)?;
-    end.io(Direction::Write, |fd| message.send(fd, false)).await
+    end.write(|fd| message.send(fd, false)).await
 }
 
 #[track_caller]
@@ -210,10 +209,7 @@ fn blocking_send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
 }
 
 async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
-    into_value(
-        end.io(Direction::Read, |fd| message::recv::<T>(fd, false))
-            .await?,
-    )
+    into_value(end.read(|fd| message::recv::<T>(fd, false)).await?)
 }
 
 #[track_caller]
@@ -241,7 +237,7 @@ macro_rules! wire_end {
             }
             fn decode(input: &mut &[u8]) -> Result<$name<T>, DecodeError> {
                 Ok($name {
-                    end: PolledFd::new(decode_fd(input)?),
+                    end: PolledFd::new(decode_fd(input)?, true),
                     _values: PhantomData,
                 })
             }

@@ -148,14 +148,14 @@ impl<T> Queue<T> {
                         "a queue's maxsize may be at most u32::MAX",
                     )
                 })?;
-                Some(PolledFd::new(sys_fd::semaphore_eventfd(n)?))
+                Some(PolledFd::new(sys_fd::semaphore_eventfd(n)?, false))
             }
         };
         let (put_end, get_end) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
         Ok(Queue {
             ends: Arc::new(Ends {
-                put_end: PolledFd::new(put_end),
-                get_end: PolledFd::new(get_end),
+                put_end: PolledFd::new(put_end, true),
+                get_end: PolledFd::new(get_end, true),
                 places,
                 maxsize,
             }),
@@ -200,16 +200,12 @@ impl<T: Wire> Queue<T> {
         };
         let place = match &self.ends.places {
             None => None,
-            Some(places) => match places.io(Direction::Read, sys_fd::semaphore_take).await {
+            Some(places) => match places.read(sys_fd::semaphore_take).await {
                 Ok(()) => Some(Place(places)),
                 Err(e) => return Err(PutError::Io(e, value)),
             },
         };
-        let sent = self
-            .ends
-            .put_end
-            .io(Direction::Write, |fd| message.send(fd, false))
-            .await;
+        let sent = self.ends.put_end.write(|fd| message.send(fd, false)).await;
         finish_put(sent, place, value)
     }
 
@@ -269,7 +265,7 @@ impl<T: Wire> Queue<T> {
         let received = self
             .ends
             .get_end
-            .io(Direction::Read, |fd| message::recv::<T>(fd, false))
+            .read(|fd| message::recv::<T>(fd, false))
             .await;
         self.finish_get(received)
     }
@@ -381,11 +377,11 @@ impl<T> Wire for Queue<T> {
 
     fn decode(input: &mut &[u8]) -> Result<Queue<T>, DecodeError> {
         let maxsize = usize::decode(input)?;
-        let put_end = PolledFd::new(decode_fd(input)?);
-        let get_end = PolledFd::new(decode_fd(input)?);
+        let put_end = PolledFd::new(decode_fd(input)?, true);
+        let get_end = PolledFd::new(decode_fd(input)?, true);
         let places = match maxsize {
             0 => None,
-            _ => Some(PolledFd::new(decode_fd(input)?)),
+            _ => Some(PolledFd::new(decode_fd(input)?, false)),
         };
         Ok(Queue {
             ends: Arc::new(Ends {
