@@ -236,15 +236,16 @@ fn a_consumer_killed_in_get_takes_no_item() {
         assert_eq!(report_rx.blocking_recv().unwrap(), sum);
         assert_eq!(survivor.wait(), 0);
         if maxsize > 0 {
+            // A producer killed while it waits for a place takes none.
             let q = Queue::<u32>::new(maxsize).unwrap();
+            for i in 0..maxsize as u32 {
+                q.put_nowait(i).unwrap();
+            }
             let mut producer = fork_child(|| {
                 ready_tx.blocking_send(()).unwrap();
                 let _ = q.blocking_put(99); // never returns: killed
                 0
             });
-            for i in 0..maxsize as u32 {
-                q.put_nowait(i).unwrap();
-            }
             ready_rx.blocking_recv().unwrap();
             producer.wait_until_sleeping();
             producer.kill(); // killed waiting for a place: it held none

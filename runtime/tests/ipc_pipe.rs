@@ -204,6 +204,41 @@ fn many_large_values_queue_up_behind_a_slow_receiver() {
 }
 
 #[test]
+fn a_sender_that_often_waits_for_room_loses_nothing() {
+    // 10 KB values fill the socket's buffer after a score of them: the
+    // sender waits for room again and again (a registration for writing
+    // is made and dropped each time), on this runtime and on a thread.
+    run(|| async {
+        let (tx, rx) = ipc::pipe_one_way::<Vec<u8>>().unwrap();
+        let sender = spindle_runtime::spawn(async move {
+            for i in 0..2000u32 {
+                tx.send(vec![(i % 256) as u8; 10_000]).await.unwrap();
+            }
+        });
+        for i in 0..2000u32 {
+            let v = rx.recv().await.unwrap();
+            assert!(v.len() == 10_000 && v[0] == (i % 256) as u8);
+            if i % 3 == 0 {
+                spindle_runtime::task::yield_now().await;
+            }
+        }
+        sender.await.unwrap();
+    });
+    bounded(10, || {
+        let (tx, rx) = ipc::pipe_one_way::<Vec<u8>>().unwrap();
+        let receiver = thread::spawn(move || {
+            (0..2000u32).all(|i| rx.blocking_recv().unwrap()[0] == (i % 256) as u8)
+        });
+        Runtime::new().unwrap().block_on(async move {
+            for i in 0..2000u32 {
+                tx.send(vec![(i % 256) as u8; 10_000]).await.unwrap();
+            }
+        });
+        assert!(receiver.join().unwrap());
+    });
+}
+
+#[test]
 fn recv_after_the_other_end_is_dropped_drains_then_fails_clearly() {
     run(|| async {
         let (a, b) = ipc::pipe::<u32>().unwrap();

@@ -87,7 +87,8 @@ struct Entry {
 /// An operation's hold on a registration (see [`Registrations::join`]).
 struct Joined<'a> {
     registrations: &'a Registrations,
-    registration: Arc<Registration>,
+    /// Always `Some` until dropped (see `Drop`).
+    registration: Option<Arc<Registration>>,
     /// Made for this operation: the reactor has not reported any
     /// readiness for it yet.
     fresh: bool,
@@ -136,7 +137,7 @@ impl PolledFd {
             }
         }
         joined
-            .registration
+            .registration()
             .async_io(Direction::Read, || op(fd))
             .await
     }
@@ -155,7 +156,7 @@ impl PolledFd {
         }
         let joined = self.writes.join(self.write_fd()?)?;
         joined
-            .registration
+            .registration()
             .async_io(Direction::Write, || op(fd))
             .await
     }
@@ -267,9 +268,15 @@ impl Registrations {
         entry.users += 1;
         Ok(Joined {
             registrations: self,
-            registration: entry.registration.clone(),
+            registration: Some(entry.registration.clone()),
             fresh,
         })
+    }
+}
+
+impl Joined<'_> {
+    fn registration(&self) -> &Registration {
+        self.registration.as_ref().expect("taken only in drop")
     }
 }
 
@@ -280,17 +287,20 @@ impl Drop for Joined<'_> {
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let registration = self.registration.take().expect("dropped once");
         let mine = entries
             .iter()
-            .position(|e| Arc::ptr_eq(&e.registration, &self.registration));
+            .position(|e| Arc::ptr_eq(&e.registration, &registration));
         if let Some(index) = mine {
             entries[index].users -= 1;
             if entries[index].users == 0 && !self.registrations.keep {
-                // The registration itself drops with `self.registration`,
-                // the last clone, right after this.
-                entries.swap_remove(index);
+                // Both last clones drop here, under the lock: the
+                // descriptor leaves the reactor before another operation
+                // of this runtime can register it again.
+                drop(entries.swap_remove(index));
             }
         }
+        drop(registration);
     }
 }
 

@@ -31,10 +31,10 @@
 //! * **Waiting.** Both ends and the semaphore are pollable descriptors, so
 //!   async `put`/`get` wait in the runtime's reactor (with `MSG_DONTWAIT`
 //!   on every call), and the blocking forms sleep in the kernel, in
-//!   `sendmsg`/`recvmsg` (the places: `poll(2)`); every waiter, in every
-//!   process, is woken.
-//! * **Closing.** [`close`](Queue::close) shuts the socket down for
-//!   writing, for every process at once: a `put` from then on fails with
+//!   `sendmsg`/`recvmsg` (the places: `poll(2)`). The kernel wakes the
+//!   waiters of every process when an item (or room, or a place) comes.
+//! * **Closing.** [`close`](Queue::close) shuts the put end down (both
+//!   ways), for every process at once: a `put` from then on fails with
 //!   `EPIPE` (reported as [`PutError::Closed`]), while the items already
 //!   queued stay and come out of `get` before the end of stream, which
 //!   every consumer then sees ([`GetError::Closed`]). A `put` is either
