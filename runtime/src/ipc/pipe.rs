@@ -1,39 +1,9 @@
 //! [`pipe`] and [`pipe_one_way`]: message channels between two processes
 //! (the course notes' `multiprocessing.Pipe()` and `Pipe(duplex=False)`).
 //!
-//! A pipe is a connected pair of unix `SOCK_SEQPACKET` sockets
-//! (`socketpair(2)`). Each end can be sent to another process (as a
-//! `Process` argument or a pool job's, or inside a value sent through
-//! another pipe): its descriptor travels as `SCM_RIGHTS` and names the
-//! same socket there.
-//!
-//! ```text
-//!     process A                                  process B
-//!   Pipe<T> ── send(v): encode, sendmsg ──▶ kernel queue ──▶ recv(): recvmsg, decode ── Pipe<T>
-//!           ◀── recv() ◀─────────────────── kernel queue ◀── send(v) ──────────────────
-//! ```
-//!
-//! Each value is one message (see `message.rs`): the kernel moves it whole
-//! or not at all, so a `send` or `recv` future dropped while it waits has
-//! sent or taken nothing, and values of any size arrive in one piece (over
-//! 64 KiB they travel in a memory file whose descriptor rides along).
-//! Values are [`Wire`] types; the descriptors inside them (an `OwnedFd`,
-//! another pipe end, a [`Queue`](super::Queue)) are passed along too.
-//!
-//! The async methods wait on the runtime that awaits them (the end
-//! registers with each runtime that uses it); `blocking_send` and
-//! `blocking_recv` are for plain threads and for `Process` and pool
-//! functions, which are plain functions.
-//!
-//! # When the other end is gone
-//!
-//! An end is closed when every copy of it is dropped, in every process
-//! that holds one (a process that dies drops its copies). Then `recv`
-//! first returns what is still queued, then fails with
-//! [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); `send` fails with
-//! [`BrokenPipe`](io::ErrorKind::BrokenPipe). Handing an end to another
-//! process sends a *copy*: drop yours, or the other end never sees it
-//! close (as with Python's pipes, where the parent closes its copy).
+//! [`Pipe`]'s docs teach how they work (they live on the public type, so
+//! that rustdoc shows them): a seqpacket socket pair, one message per
+//! value (`message.rs`).
 
 use std::fmt;
 use std::io;
@@ -94,7 +64,42 @@ pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
 /// One end of a duplex pipe (see [`pipe`]).
 ///
 /// Any number of tasks may send and receive on one end at once; each value
-/// goes to exactly one receiver.
+/// goes to exactly one receiver. [`PipeSender`] and [`PipeReceiver`], the
+/// ends of a one-way pipe, work the same way.
+///
+/// A pipe is a connected pair of unix `SOCK_SEQPACKET` sockets
+/// (`socketpair(2)`). Each end can be sent to another process (as a
+/// `Process` argument or a pool job's, or inside a value sent through
+/// another pipe): its descriptor travels as `SCM_RIGHTS` and names the
+/// same socket there.
+///
+/// ```text
+///     process A                                  process B
+///   Pipe<T> ── send(v): encode, sendmsg ──▶ kernel queue ──▶ recv(): recvmsg, decode ── Pipe<T>
+///           ◀── recv() ◀─────────────────── kernel queue ◀── send(v) ──────────────────
+/// ```
+///
+/// Each value is one message: the kernel moves it whole or not at all, so
+/// a `send` or `recv` future dropped while it waits has sent or taken
+/// nothing, and values of any size arrive in one piece (over 64 KiB they
+/// travel in a memory file whose descriptor rides along).
+/// Values are [`Wire`] types; the descriptors inside them (an `OwnedFd`,
+/// another pipe end, a [`Queue`](super::Queue)) are passed along too.
+///
+/// The async methods wait on the runtime that awaits them (the end
+/// registers with each runtime that uses it); `blocking_send` and
+/// `blocking_recv` are for plain threads and for `Process` and pool
+/// functions, which are plain functions.
+///
+/// # When the other end is gone
+///
+/// An end is closed when every copy of it is dropped, in every process
+/// that holds one (a process that dies drops its copies). Then `recv`
+/// first returns what is still queued, then fails with
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); `send` fails with
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe). Handing an end to another
+/// process sends a *copy*: drop yours, or the other end never sees it
+/// close (as with Python's pipes, where the parent closes its copy).
 pub struct Pipe<T> {
     end: PolledFd,
     _values: PhantomData<fn(T) -> T>,

@@ -1,69 +1,10 @@
 //! [`Queue`]: a multi-producer, multi-consumer queue between processes
 //! (the course notes' `multiprocessing.Queue`).
 //!
-//! # How it works
-//!
-//! The items live in the kernel, in the receive queue of one unix
-//! `SOCK_SEQPACKET` socket pair. Every handle, in every process, holds both
-//! ends: `put` sends one message on the *put end*, `get` receives one from
-//! the *get end*. A bounded queue adds a counting semaphore of free places
-//! (an `eventfd` in semaphore mode):
-//!
-//! ```text
-//!   producers (any process)                               consumers (any process)
-//!   put(v): take a place ─┐                          ┌─▶ get(): recvmsg one message,
-//!           sendmsg(v) ───┴─▶ put end ══ kernel ══▶ get end     give the place back
-//!                                   message queue
-//!   places: eventfd semaphore, maxsize units (bounded queues only)
-//!   close(): shutdown(put end): queued items stay; then end of stream
-//! ```
-//!
-//! The kernel does the hard parts:
-//!
-//! * **Many producers and consumers.** Each `sendmsg` queues a whole
-//!   message and each `recvmsg` takes exactly one, atomically, whichever
-//!   processes call them: every item is received once. Items come out in
-//!   the order their `sendmsg` calls went in.
-//! * **Killed processes.** A consumer killed while it waits in `get` is
-//!   asleep in a `recvmsg` (or waiting for the reactor to call one) that
-//!   has taken nothing: no item goes with it. A producer killed in `put`
-//!   sent all of its item or none.
-//! * **Waiting.** Both ends and the semaphore are pollable descriptors, so
-//!   async `put`/`get` wait in the runtime's reactor (with `MSG_DONTWAIT`
-//!   on every call), and the blocking forms sleep in the kernel, in
-//!   `sendmsg`/`recvmsg` (the places: `poll(2)`). The kernel wakes the
-//!   waiters of every process when an item (or room, or a place) comes.
-//! * **Closing.** [`close`](Queue::close) shuts the put end down (both
-//!   ways), for every process at once: a `put` from then on fails with
-//!   `EPIPE` (reported as [`PutError::Closed`]), while the items already
-//!   queued stay and come out of `get` before the end of stream, which
-//!   every consumer then sees ([`GetError::Closed`]). A `put` is either
-//!   before the shutdown (its item is queued, ahead of the end) or after it
-//!   (it fails): there is no in-between. For a bounded queue, `close` also
-//!   floods the semaphore so that producers waiting for a place wake up
-//!   and learn that the queue is closed.
-//!
-//! # Bounds
-//!
-//! `maxsize` counts items. An unbounded queue (`maxsize == 0`) still has
-//! the socket's buffer as its limit (about 208 KiB by default: a few
-//! hundred small items): `put` then waits for consumers to make room, and
-//! `put_nowait` returns [`PutError::Full`]. (Python's unbounded queue
-//! buffers in the producer's memory instead, in a feeder thread, and loses
-//! those items if the producer dies.) The same buffer limit applies to a
-//! bounded queue whose items are large.
-//!
-//! A process killed in the few instructions between taking a place and
-//! sending its item (a producer), or between receiving an item and giving
-//! its place back (a consumer), takes that one place with it: the queue's
-//! capacity shrinks by one. No item is lost that way, and no other process
-//! is left waiting on it.
-//!
-//! # Sizes
-//!
-//! Items are [`Wire`] values of any size (over 64 KiB they travel in a
-//! memory file, see `message.rs`), and may hold descriptors (a pipe end,
-//! another queue), which are passed along.
+//! The type's docs teach how it works (they live on the public type, so
+//! that rustdoc shows them): one seqpacket socket pair whose kernel queue
+//! holds the items, an eventfd semaphore for the bound, a shutdown for
+//! `close`. The messages themselves are `message.rs`'s.
 
 use std::fmt;
 use std::io;
@@ -87,8 +28,7 @@ const CLOSED_PLACES: u64 = 1 << 40;
 ///
 /// Clone a handle to share it inside a process; send it to another process
 /// (as a `Process` or pool job argument, or through a pipe or another
-/// queue) to share it there: every handle is the same queue. See the
-/// [module docs](self) for how it works.
+/// queue) to share it there: every handle is the same queue.
 ///
 /// ```
 /// use spindle_runtime::ipc::{GetError, Queue};
@@ -115,6 +55,70 @@ const CLOSED_PLACES: u64 = 1 << 40;
 /// # std::io::Result::Ok(())
 /// # }).unwrap();
 /// ```
+///
+/// # How it works
+///
+/// The items live in the kernel, in the receive queue of one unix
+/// `SOCK_SEQPACKET` socket pair. Every handle, in every process, holds both
+/// ends: `put` sends one message on the *put end*, `get` receives one from
+/// the *get end*. A bounded queue adds a counting semaphore of free places
+/// (an `eventfd` in semaphore mode):
+///
+/// ```text
+///   producers (any process)                               consumers (any process)
+///   put(v): take a place ─┐                          ┌─▶ get(): recvmsg one message,
+///           sendmsg(v) ───┴─▶ put end ══ kernel ══▶ get end     give the place back
+///                                   message queue
+///   places: eventfd semaphore, maxsize units (bounded queues only)
+///   close(): shutdown(put end): queued items stay; then end of stream
+/// ```
+///
+/// The kernel does the hard parts:
+///
+/// * **Many producers and consumers.** Each `sendmsg` queues a whole
+///   message and each `recvmsg` takes exactly one, atomically, whichever
+///   processes call them: every item is received once. Items come out in
+///   the order their `sendmsg` calls went in.
+/// * **Killed processes.** A consumer killed while it waits in `get` is
+///   asleep in a `recvmsg` (or waiting for the reactor to call one) that
+///   has taken nothing: no item goes with it. A producer killed in `put`
+///   sent all of its item or none.
+/// * **Waiting.** Both ends and the semaphore are pollable descriptors, so
+///   async `put`/`get` wait in the runtime's reactor (with `MSG_DONTWAIT`
+///   on every call), and the blocking forms sleep in the kernel, in
+///   `sendmsg`/`recvmsg` (the places: `poll(2)`). The kernel wakes the
+///   waiters of every process when an item (or room, or a place) comes.
+/// * **Closing.** [`close`](Queue::close) shuts the put end down (both
+///   ways), for every process at once: a `put` from then on fails with
+///   `EPIPE` (reported as [`PutError::Closed`]), while the items already
+///   queued stay and come out of `get` before the end of stream, which
+///   every consumer then sees ([`GetError::Closed`]). A `put` is either
+///   before the shutdown (its item is queued, ahead of the end) or after it
+///   (it fails): there is no in-between. For a bounded queue, `close` also
+///   floods the semaphore so that producers waiting for a place wake up
+///   and learn that the queue is closed.
+///
+/// # Bounds
+///
+/// `maxsize` counts items. An unbounded queue (`maxsize == 0`) still has
+/// the socket's buffer as its limit (about 208 KiB by default: a few
+/// hundred small items): `put` then waits for consumers to make room, and
+/// `put_nowait` returns [`PutError::Full`]. (Python's unbounded queue
+/// buffers in the producer's memory instead, in a feeder thread, and loses
+/// those items if the producer dies.) The same buffer limit applies to a
+/// bounded queue whose items are large.
+///
+/// A process killed in the few instructions between taking a place and
+/// sending its item (a producer), or between receiving an item and giving
+/// its place back (a consumer), takes that one place with it: the queue's
+/// capacity shrinks by one. No item is lost that way, and no other process
+/// is left waiting on it.
+///
+/// # Sizes
+///
+/// Items are [`Wire`] values of any size (over 64 KiB they travel in a
+/// memory file whose descriptor rides along), and may hold descriptors (a pipe end,
+/// another queue), which are passed along.
 pub struct Queue<T> {
     ends: Arc<Ends>,
     _items: PhantomData<fn(T) -> T>,
@@ -134,7 +138,7 @@ struct Ends {
 
 impl<T> Queue<T> {
     /// Creates a queue that holds at most `maxsize` items; 0 means no
-    /// limit but the socket's buffer (see the module docs).
+    /// limit but the socket's buffer (see the type's docs).
     ///
     /// Fails if `maxsize` is above `u32::MAX` (`InvalidInput`) or the
     /// process is out of descriptors.
