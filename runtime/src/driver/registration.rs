@@ -286,6 +286,22 @@ impl Registration {
         })
     }
 
+    /// True if this registration is with the runtime `shared` (for a
+    /// descriptor that keeps one registration per runtime using it).
+    #[cfg(feature = "process-pool")]
+    pub(crate) fn is_with(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
+    /// True once the runtime this registration is with has shut down: no
+    /// readiness will ever reach it again.
+    #[cfg(feature = "process-pool")]
+    pub(crate) fn runtime_is_gone(&self) -> bool {
+        self.io()
+            .snapshot(Direction::Error)
+            .is_some_and(|ev| ev.is_shutdown())
+    }
+
     pub(super) fn io(&self) -> &ScheduledIo {
         // SAFETY: owned by this registration until Drop.
         unsafe { self.io.as_ref() }

@@ -46,7 +46,9 @@
 mod event;
 mod futex;
 mod lock;
+mod message;
 mod pipe;
+mod polled;
 mod queue;
 mod region;
 mod semaphore;
@@ -58,3 +60,6 @@ pub use event::Event;
 pub use lock::{LockResult, Mutex, MutexGuard, OwnerDied, TryLockError, TryLockResult};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use shared::{Plain, Shared, SharedArray};
+
+pub use pipe::{pipe, pipe_one_way, Pipe, PipeReceiver, PipeSender};
+pub use queue::{GetError, PutError, Queue};

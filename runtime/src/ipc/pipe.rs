@@ -1,1 +1,261 @@
-//! (being written)
+//! [`pipe`] and [`pipe_one_way`]: message channels between two processes
+//! (the course notes' `multiprocessing.Pipe()` and `Pipe(duplex=False)`).
+//!
+//! [`Pipe`]'s docs teach how they work (they live on the public type, so
+//! that rustdoc shows them): a seqpacket socket pair, one message per
+//! value (`message.rs`).
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use super::message::{self, Outgoing, Received};
+use super::polled::PolledFd;
+use crate::pool::{decode_fd, encode_fd, DecodeError, Wire};
+use crate::sys::socket::{self as sys_socket, Type};
+
+/// Creates a duplex pipe: two connected ends, each of which sends `T`s to
+/// the other and receives the other's.
+///
+/// ```
+/// use spindle_runtime::ipc;
+///
+/// # spindle_runtime::block_on(async {
+/// let (left, right) = ipc::pipe::<String>()?;
+/// left.send("ping".to_string()).await?;
+/// assert_eq!(right.recv().await?, "ping");
+/// right.send("pong".to_string()).await?;
+/// assert_eq!(left.recv().await?, "pong");
+/// # std::io::Result::Ok(())
+/// # }).unwrap();
+/// ```
+pub fn pipe<T: Wire>() -> io::Result<(Pipe<T>, Pipe<T>)> {
+    let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
+    Ok((Pipe::from_fd(a), Pipe::from_fd(b)))
+}
+
+/// Creates a one-way pipe: what the [`PipeSender`] sends, the
+/// [`PipeReceiver`] receives.
+///
+/// ```
+/// use spindle_runtime::ipc;
+///
+/// let (tx, rx) = ipc::pipe_one_way::<Vec<u32>>()?;
+/// let sender = std::thread::spawn(move || tx.blocking_send(vec![1, 2, 3]));
+/// assert_eq!(rx.blocking_recv()?, [1, 2, 3]);
+/// sender.join().unwrap()?;
+/// # std::io::Result::Ok(())
+/// ```
+pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
+    let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
+    Ok((
+        PipeSender {
+            end: PolledFd::new(a, true),
+            _values: PhantomData,
+        },
+        PipeReceiver {
+            end: PolledFd::new(b, true),
+            _values: PhantomData,
+        },
+    ))
+}
+
+/// One end of a duplex pipe (see [`pipe`]).
+///
+/// Any number of tasks may send and receive on one end at once; each value
+/// goes to exactly one receiver. [`PipeSender`] and [`PipeReceiver`], the
+/// ends of a one-way pipe, work the same way.
+///
+/// A pipe is a connected pair of unix `SOCK_SEQPACKET` sockets
+/// (`socketpair(2)`). Each end can be sent to another process (as a
+/// `Process` argument or a pool job's, or inside a value sent through
+/// another pipe): its descriptor travels as `SCM_RIGHTS` and names the
+/// same socket there.
+///
+/// ```text
+///     process A                                  process B
+///   Pipe<T> ── send(v): encode, sendmsg ──▶ kernel queue ──▶ recv(): recvmsg, decode ── Pipe<T>
+///           ◀── recv() ◀─────────────────── kernel queue ◀── send(v) ──────────────────
+/// ```
+///
+/// Each value is one message: the kernel moves it whole or not at all, so
+/// a `send` or `recv` future dropped while it waits has sent or taken
+/// nothing, and values of any size arrive in one piece (over 64 KiB they
+/// travel in a memory file whose descriptor rides along).
+/// Values are [`Wire`] types; the descriptors inside them (an `OwnedFd`,
+/// another pipe end, a [`Queue`](super::Queue)) are passed along too.
+///
+/// The async methods wait on the runtime that awaits them (the end
+/// registers with each runtime that uses it); `blocking_send` and
+/// `blocking_recv` are for plain threads and for `Process` and pool
+/// functions, which are plain functions.
+///
+/// # When the other end is gone
+///
+/// An end is closed when every copy of it is dropped, in every process
+/// that holds one (a process that dies drops its copies). Then `recv`
+/// first returns what is still queued, then fails with
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); `send` fails with
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe). Handing an end to another
+/// process sends a *copy*: drop yours, or the other end never sees it
+/// close (as with Python's pipes, where the parent closes its copy).
+pub struct Pipe<T> {
+    end: PolledFd,
+    _values: PhantomData<fn(T) -> T>,
+}
+
+/// The sending end of a one-way pipe (see [`pipe_one_way`]).
+pub struct PipeSender<T> {
+    end: PolledFd,
+    _values: PhantomData<fn(T)>,
+}
+
+/// The receiving end of a one-way pipe (see [`pipe_one_way`]).
+pub struct PipeReceiver<T> {
+    end: PolledFd,
+    _values: PhantomData<fn() -> T>,
+}
+
+impl<T> Pipe<T> {
+    fn from_fd(fd: OwnedFd) -> Pipe<T> {
+        Pipe {
+            end: PolledFd::new(fd, true),
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<T: Wire> Pipe<T> {
+    /// Sends `value` to the other end, waiting while the socket's buffer
+    /// is full.
+    ///
+    /// Fails with `BrokenPipe` if the other end is closed, or with the
+    /// error of encoding (a value holding more than 252 descriptors, or
+    /// one that cannot be duplicated). Cancel-safe: dropped while it waits,
+    /// it has sent nothing.
+    pub async fn send(&self, value: T) -> io::Result<()> {
+        send(&self.end, &value).await
+    }
+
+    /// Receives the next value from the other end, waiting for one.
+    ///
+    /// Fails with `UnexpectedEof` once the other end is closed and every
+    /// value it sent has been received, and with `InvalidData` for a
+    /// message that does not decode as `T` (which is then consumed).
+    /// Cancel-safe: dropped while it waits, it has taken nothing.
+    pub async fn recv(&self) -> io::Result<T> {
+        recv(&self.end).await
+    }
+
+    /// [`send`](Self::send) for a plain thread: blocks it until the value
+    /// is sent.
+    ///
+    /// # Panics
+    /// If called on a thread running a spindle runtime (it would stall it).
+    #[track_caller]
+    pub fn blocking_send(&self, value: T) -> io::Result<()> {
+        blocking_send(&self.end, &value)
+    }
+
+    /// [`recv`](Self::recv) for a plain thread: blocks it until a value
+    /// arrives.
+    ///
+    /// # Panics
+    /// If called on a thread running a spindle runtime (it would stall it).
+    #[track_caller]
+    pub fn blocking_recv(&self) -> io::Result<T> {
+        blocking_recv(&self.end)
+    }
+}
+
+impl<T: Wire> PipeSender<T> {
+    /// Sends `value`, waiting while the socket's buffer is full; see
+    /// [`Pipe::send`].
+    pub async fn send(&self, value: T) -> io::Result<()> {
+        send(&self.end, &value).await
+    }
+
+    /// Sends `value` from a plain thread; see [`Pipe::blocking_send`].
+    ///
+    /// # Panics
+    /// If called on a thread running a spindle runtime (it would stall it).
+    #[track_caller]
+    pub fn blocking_send(&self, value: T) -> io::Result<()> {
+        blocking_send(&self.end, &value)
+    }
+}
+
+impl<T: Wire> PipeReceiver<T> {
+    /// Receives the next value, waiting for one; see [`Pipe::recv`].
+    pub async fn recv(&self) -> io::Result<T> {
+        recv(&self.end).await
+    }
+
+    /// Receives the next value on a plain thread; see [`Pipe::blocking_recv`].
+    ///
+    /// # Panics
+    /// If called on a thread running a spindle runtime (it would stall it).
+    #[track_caller]
+    pub fn blocking_recv(&self) -> io::Result<T> {
+        blocking_recv(&self.end)
+    }
+}
+
+async fn send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
+    let mut message = Outgoing::encode(value)?;
+    end.write(|fd| message.send(fd, false)).await
+}
+
+#[track_caller]
+fn blocking_send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
+    let mut message = Outgoing::encode(value)?;
+    end.blocking(|fd| message.send(fd, true))
+}
+
+async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
+    into_value(end.read(|fd| message::recv::<T>(fd, false)).await?)
+}
+
+#[track_caller]
+fn blocking_recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
+    into_value(end.blocking(|fd| message::recv::<T>(fd, true))?)
+}
+
+fn into_value<T>(received: Received<T>) -> io::Result<T> {
+    match received {
+        Received::Message(value) => value,
+        Received::End => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the pipe's other end is closed and every value sent through it has been received",
+        )),
+    }
+}
+
+/// The Wire impls send the end's descriptor beside the bytes: the
+/// receiving process gets an end of the same pipe.
+macro_rules! wire_end {
+    ($($name:ident),*) => {$(
+        impl<T> Wire for $name<T> {
+            fn encode(&self, out: &mut Vec<u8>) {
+                encode_fd(self.end.as_fd(), out);
+            }
+            fn decode(input: &mut &[u8]) -> Result<$name<T>, DecodeError> {
+                Ok($name {
+                    end: PolledFd::new(decode_fd(input)?, true),
+                    _values: PhantomData,
+                })
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("fd", &self.end.as_fd().as_raw_fd())
+                    .finish()
+            }
+        }
+    )*};
+}
+
+wire_end!(Pipe, PipeSender, PipeReceiver);

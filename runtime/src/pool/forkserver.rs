@@ -158,7 +158,7 @@ impl Msg {
 }
 
 fn send(sock: &UnixStream, msg: Msg, fds: &[RawFd]) -> io::Result<()> {
-    fd_passing::send_with_fds(sock.as_fd(), &msg.encode(), fds)
+    fd_passing::send_with_fds(sock.as_fd(), &msg.encode(), fds, true)
 }
 
 /// Receives one message; `Ok(None)` when the peer is gone.

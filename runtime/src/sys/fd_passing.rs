@@ -41,9 +41,17 @@ impl FdSpace {
     }
 }
 
-/// `sendmsg(2)` of one message with `fds` attached (`SCM_RIGHTS`), without `SIGPIPE`.
-pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    send_vectored_with_fds(sock, &[IoSlice::new(bytes)], fds).map(drop)
+/// `sendmsg(2)` of one message with `fds` attached (`SCM_RIGHTS`), without
+/// `SIGPIPE`. `wait: false` returns `WouldBlock` instead of blocking
+/// (`MSG_DONTWAIT`, whatever the socket's mode).
+pub(crate) fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[RawFd],
+    wait: bool,
+) -> io::Result<()> {
+    let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
+    sendmsg_with_fds(sock, &[IoSlice::new(bytes)], fds, flags).map(drop)
 }
 
 /// One `sendmsg(2)` of `bufs` with `fds` attached (`SCM_RIGHTS`; at most
@@ -55,6 +63,17 @@ pub(crate) fn send_vectored_with_fds(
     sock: BorrowedFd<'_>,
     bufs: &[IoSlice<'_>],
     fds: &[RawFd],
+) -> io::Result<usize> {
+    sendmsg_with_fds(sock, bufs, fds, 0)
+}
+
+/// [`send_vectored_with_fds`] with extra `sendmsg` flags (`MSG_NOSIGNAL`
+/// is always added).
+fn sendmsg_with_fds(
+    sock: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+    fds: &[RawFd],
+    flags: libc::c_int,
 ) -> io::Result<usize> {
     assert!(fds.len() <= MAX_PASSED_FDS);
     let mut space = FdSpace::new();
@@ -88,7 +107,7 @@ pub(crate) fn send_vectored_with_fds(
     loop {
         // SAFETY: `msg` points at `bufs` (each valid for reads of its
         // length) and `space`, both live for the call.
-        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL | flags) };
         if n >= 0 {
             return Ok(n as usize);
         }

@@ -10,7 +10,8 @@
 //! The files are split by what the calls act on:
 //!
 //! * `fd.rs`: any descriptor: `read`, `write`, `writev`, `pipe2`, `fcntl`
-//!   flags (non-blocking, close-on-exec), `poll`, `close_range`, `memfd`.
+//!   flags (non-blocking, close-on-exec), `poll`, `close_range`, `memfd`,
+//!   and an `eventfd` used as a counting semaphore.
 //! * `socket.rs` (with `sockaddr.rs` for addresses and `fd_passing.rs` for
 //!   `SCM_RIGHTS`): sockets, where every send passes `MSG_NOSIGNAL`.
 //! * `process.rs`: processes: `pidfd_open`, signalling, `waitpid`, `fork`,
