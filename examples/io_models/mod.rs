@@ -59,6 +59,9 @@ mod forked;
 mod multi_thread;
 mod nonblocking;
 mod poll;
+// `spindle::process` and `spindle::ipc` come with the default
+// `process-pool` feature; without it the model says so when started.
+#[cfg(feature = "process-pool")]
 mod processes;
 mod reactor_loop;
 mod select;
@@ -264,7 +267,10 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::UringCompletion => spindle_uring::serve(listener),
         Model::MultiThread => multi_thread::serve(listener),
         Model::Sharded => sharded::serve(listener),
+        #[cfg(feature = "process-pool")]
         Model::Processes => processes::serve(listener, |_| Ok(())),
+        #[cfg(not(feature = "process-pool"))]
+        Model::Processes => Err(without_processes()),
     }
 }
 
@@ -281,10 +287,20 @@ pub fn serve_announced(
     announce: impl FnOnce(SocketAddr) -> io::Result<()>,
 ) -> io::Result<()> {
     match *model {
+        #[cfg(feature = "process-pool")]
         Model::Processes => processes::serve(listener, announce),
+        #[cfg(not(feature = "process-pool"))]
+        Model::Processes => Err(without_processes()),
         _ => {
             announce(listener.local_addr()?)?;
             serve(model, listener)
         }
     }
+}
+
+/// Why [`Model::Processes`] cannot run in a build without the
+/// `process-pool` feature.
+#[cfg(not(feature = "process-pool"))]
+fn without_processes() -> io::Error {
+    io::Error::other("spindle-processes needs spindle's `process-pool` feature (on by default)")
 }

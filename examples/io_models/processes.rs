@@ -41,9 +41,11 @@
 //! one descriptor table, one allocator, and a crash in one shard ends them
 //! all. Workers are processes: each has its own memory and descriptors (a
 //! descriptor table, and the mm's locks, that no other worker ever
-//! touches), a worker that dies takes only its own connections with it,
-//! and each pays for its own copy of the program's memory (the RSS
-//! column). Starting one is an `exec` of this program (spindle's `Process`
+//! touches), a worker's crash cannot corrupt another's memory, and each
+//! pays for its own copy of the program's memory (the RSS column). (This
+//! server still stops as a whole when a worker dies, as the sharded one
+//! does when a shard fails; a long-lived server would start a new worker
+//! instead.) Starting one is an `exec` of this program (spindle's `Process`
 //! re-runs the program, which enters the worker before `main`), not a
 //! thread spawn: a few milliseconds, once.
 //!
@@ -94,10 +96,6 @@ use super::spindle_async::accept_loop_on;
 
 /// What a worker process is told: the argument of its `Process`.
 struct Worker {
-    /// Its number, 0 to `count - 1`.
-    index: usize,
-    /// How many workers there are.
-    count: usize,
     /// The CPU to pin itself to.
     cpu: usize,
     /// The address every worker's listener binds.
@@ -111,8 +109,6 @@ struct Worker {
 // Field by field; the listener travels as a descriptor beside the bytes.
 impl Wire for Worker {
     fn encode(&self, out: &mut Vec<u8>) {
-        self.index.encode(out);
-        self.count.encode(out);
         self.cpu.encode(out);
         self.addr.to_string().encode(out);
         self.listener.encode(out);
@@ -121,8 +117,6 @@ impl Wire for Worker {
 
     fn decode(input: &mut &[u8]) -> Result<Worker, DecodeError> {
         Ok(Worker {
-            index: Wire::decode(input)?,
-            count: Wire::decode(input)?,
             cpu: Wire::decode(input)?,
             addr: String::decode(input)?
                 .parse()
@@ -153,8 +147,6 @@ pub fn serve(
         let mut workers = JoinSet::new();
         for (index, &cpu) in cpus.iter().enumerate() {
             let worker = Worker {
-                index,
-                count: cpus.len(),
                 cpu,
                 addr,
                 listener: first.take(),
@@ -164,7 +156,8 @@ pub fn serve(
                 .name(format!("echo-worker-{index}"))
                 .daemon(true)
                 .start()?;
-            // `start` sent a duplicate of the listener: ours closes here.
+            // `start` sent a duplicate of the listener and dropped the
+            // argument: the parent holds no listener any more.
             workers.spawn(async move { (index, process.join().await) });
         }
         // A permit from every worker, unless one ends first.
