@@ -15,8 +15,8 @@
 //! Models: `blocking`, `threads`, `fork`, `nonblocking`, `select`, `poll`,
 //! `epoll`, `spindle-epoll`, `spindle-poll`, `spindle-select`,
 //! `spindle-io_uring`, `spindle-mt` (the multi-threaded runtime, a worker per
-//! CPU) and `spindle-sharded` (one runtime per CPU) (default:
-//! `epoll`).
+//! CPU), `spindle-sharded` (one runtime per CPU) and `spindle-processes`
+//! (one worker process per CPU, each with its runtime) (default: `epoll`).
 
 // Uses only part of the module.
 #[allow(dead_code)]
@@ -71,16 +71,18 @@ fn main() {
 
 fn run(model: &Model, addr: &str) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
-    // Scripts and tests read this line to learn the port: flush it now.
-    let mut out = io::stdout().lock();
-    writeln!(out, "listening on {}", listener.local_addr()?)?;
-    out.flush()?;
-    drop(out);
     if let Some(n) = model.max_conns() {
         eprintln!(
             "note: {} serves at most {n} client(s) at once",
             model.name()
         );
     }
-    io_models::serve(model, listener)
+    // Printed once the server is ready for clients (at once, except for
+    // the worker processes of spindle-processes, which must start first).
+    io_models::serve_announced(model, listener, |local| {
+        // Scripts and tests read this line to learn the port: flush it now.
+        let mut out = io::stdout().lock();
+        writeln!(out, "listening on {local}")?;
+        out.flush()
+    })
 }

@@ -80,13 +80,16 @@ fn endless(fd: OwnedFd) {
 /// Section 5, the parent process: starts a daemon and a normal child that
 /// both hold a socket end (`daemon`, `normal`), reports their pids, and
 /// exits.
-fn parent((daemon, normal): (OwnedFd, OwnedFd)) -> (u32, u32) {
+fn parent((daemon, normal, gate): (OwnedFd, OwnedFd, OwnedFd)) -> (u32, u32) {
     spindle::block_on(async move {
         let d = Process::new(hold, daemon)
             .daemon(true)
             .start()
             .expect("start");
         let n = Process::new(hold, normal).start().expect("start");
+        // Wait until the top has heard both say "up" (so the daemon is not
+        // killed before it had a chance to), then exit.
+        let _ = UnixStream::from(gate).read(&mut [0u8; 1]);
         (d.pid(), n.pid())
         // Both dropped without `join`: they run on, and this process exits.
     })
@@ -169,9 +172,15 @@ fn main() -> std::io::Result<()> {
         println!("\n== 5. daemon: a child dies with its parent");
         let (mut to_daemon, daemon_end) = UnixStream::pair()?;
         let (mut to_normal, normal_end) = UnixStream::pair()?;
-        let ends = (OwnedFd::from(daemon_end), OwnedFd::from(normal_end));
+        let (mut gate, gate_end) = UnixStream::pair()?;
+        let ends = (
+            OwnedFd::from(daemon_end),
+            OwnedFd::from(normal_end),
+            OwnedFd::from(gate_end),
+        );
         let mut p = Process::new(parent, ends).name("parent").start()?;
         let up = read_some(&mut to_daemon, 2) && read_some(&mut to_normal, 2);
+        gate.write_all(b"!")?; // the parent may exit now
         let (daemon, normal) = p.join().await?; // the parent has exited
         assert!(up, "both children started");
         // The daemon's end closes when it dies; the normal child's stays open.

@@ -46,7 +46,8 @@
 //!   log-linear histogram (buckets 1/32 of a power of two wide, so about 3%).
 //! * **server CPU µs/req**: `utime + stime + cutime + cstime` from
 //!   `/proc/PID/stat`, summed over **every process in the server's process
-//!   group** (the server, and the fork model's per-connection children),
+//!   group** (the server, the fork model's per-connection children, and
+//!   the worker processes of `spindle-processes`, which stay in the group),
 //!   sampled at the start and the end of the window, divided by the
 //!   requests served in it. The `cutime/cstime` terms carry the time of
 //!   children that exited and were reaped during the window; a child still
@@ -435,15 +436,13 @@ fn serve_child(model: Model, addr: &str, cpu: Option<usize>) -> ! {
             exit(1);
         }
     };
-    match listener.local_addr() {
-        Ok(local) => println!("listening on {local}"),
-        Err(e) => {
-            eprintln!("showdown --serve: local_addr: {e}");
-            exit(1);
-        }
-    }
-    let _ = std::io::stdout().flush();
-    match io_models::serve(&model, listener) {
+    // Once the server is ready for clients (spindle-processes: once every
+    // worker listens), the line the parent waits for.
+    let announce = |local| {
+        println!("listening on {local}");
+        std::io::stdout().flush()
+    };
+    match io_models::serve_announced(&model, listener, announce) {
         Ok(()) => exit(0),
         Err(e) => {
             eprintln!("showdown --serve {name}: {e}");

@@ -243,6 +243,7 @@ model_tests! {
     spindle_io_uring: "spindle-io_uring",
     spindle_sharded: "spindle-sharded",
     spindle_mt: "spindle-mt",
+    spindle_processes: "spindle-processes",
 }
 
 /// Signal-driven IO when the kernel cannot queue the sockets' real-time
@@ -261,6 +262,180 @@ fn sigio_serves_through_a_full_signal_queue() {
         }
     });
     server.assert_alive();
+}
+
+/// The worker processes of `spindle-processes` (`spindle::process` comes
+/// with the default `process-pool` feature).
+#[cfg(feature = "process-pool")]
+mod worker_processes {
+    use super::*;
+
+    /// `spindle-processes`: one worker process per CPU, each a child of the
+    /// server named `echo-worker-N`. Clients that connect as soon as the
+    /// address is printed spread over the workers (the server prints it only
+    /// once every worker listens). Killing the server with SIGKILL (no chance
+    /// to clean up) kills every worker too (they are daemons).
+    #[test]
+    fn spindle_processes_workers_die_with_the_server() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut server = Server::start(&Model::Processes);
+        // At once, as the showdown does: 32 clients, each echoed once (so
+        // accepted). All on one worker would be a 1 in 2^31 chance with two
+        // workers, less with more.
+        let mut clients: Vec<TcpStream> = (0..32).map(|_| connect(server.addr)).collect();
+        for (i, client) in clients.iter_mut().enumerate() {
+            echo_once(client, &message(i, 0, 100), "spindle-processes");
+        }
+        let pid = server.child.id();
+        let workers = wait_for(|| {
+            let kids = children_of(pid);
+            (kids.len() == cpus).then_some(kids)
+        })
+        .unwrap_or_else(|| panic!("expected {cpus} workers, found {:?}", children_of(pid)));
+        let mut names: Vec<String> = workers.iter().map(|w| w.comm.clone()).collect();
+        names.sort();
+        let expected: Vec<String> = (0..cpus).map(|i| format!("echo-worker-{i}")).collect();
+        assert_eq!(names, expected);
+        let established = established_tcp_inodes();
+        let served: Vec<usize> = workers
+            .iter()
+            .map(|w| {
+                socket_inodes(w.pid)
+                    .iter()
+                    .filter(|i| established.contains(i))
+                    .count()
+            })
+            .collect();
+        assert_eq!(served.iter().sum::<usize>(), 32, "per worker: {served:?}");
+        if cpus > 1 {
+            let serving = served.iter().filter(|&&n| n > 0).count();
+            assert!(serving > 1, "every connection on one worker: {served:?}");
+        }
+        drop(clients);
+        conversation(server.addr, 0, "spindle-processes");
+
+        server.child.kill().expect("kill the server");
+        server.child.wait().expect("reap the server");
+        // Gone, or a zombie whose new parent has not reaped it yet: dead either way.
+        let dead = |w: &Proc| stat_of(w.pid).is_none_or(|p| p.state == "Z");
+        let all_dead = wait_for(|| workers.iter().all(dead).then_some(()));
+        if all_dead.is_none() {
+            for w in &workers {
+                // SAFETY: a plain signal to a pid we just checked is a worker.
+                unsafe { libc::kill(w.pid as libc::pid_t, libc::SIGKILL) };
+            }
+            panic!("workers outlived the server: {workers:?}");
+        }
+    }
+
+    /// A worker killed (SIGKILL) while serving: the server reports it and
+    /// exits with an error, and the other workers end with it.
+    #[test]
+    fn a_killed_worker_stops_the_server() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut server = Server::start(&Model::Processes);
+        conversation(server.addr, 0, "spindle-processes");
+        let pid = server.child.id();
+        let workers = wait_for(|| {
+            let kids = children_of(pid);
+            (kids.len() == cpus).then_some(kids)
+        })
+        .unwrap_or_else(|| panic!("expected {cpus} workers, found {:?}", children_of(pid)));
+        // SAFETY: a plain signal to a child of our server.
+        let killed = unsafe { libc::kill(workers[0].pid as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(killed, 0, "kill the worker");
+        let status = wait_for(|| server.child.try_wait().expect("try_wait"))
+            .expect("the server did not exit after a worker was killed");
+        assert!(!status.success(), "{status}");
+        let dead = |w: &Proc| stat_of(w.pid).is_none_or(|p| p.state == "Z");
+        assert!(
+            wait_for(|| workers.iter().all(dead).then_some(())).is_some(),
+            "workers outlived the server: {workers:?}"
+        );
+    }
+
+    /// The inodes of the sockets process `pid` has open.
+    fn socket_inodes(pid: u32) -> Vec<u64> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("/proc/PID/fd")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy().into_owned();
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// The inodes of the established IPv4 TCP sockets (`/proc/net/tcp`, state
+    /// `01`).
+    fn established_tcp_inodes() -> std::collections::HashSet<u64> {
+        std::fs::read_to_string("/proc/net/tcp")
+            .expect("/proc/net/tcp")
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.get(3) != Some(&"01") {
+                    return None;
+                }
+                fields.get(9)?.parse().ok()
+            })
+            .collect()
+    }
+
+    /// One process, as `/proc/PID/stat` shows it.
+    #[derive(Debug)]
+    struct Proc {
+        pid: u32,
+        comm: String,
+        state: String,
+        ppid: u32,
+    }
+
+    /// `/proc/PID/stat`, if the process exists.
+    fn stat_of(pid: u32) -> Option<Proc> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid ...": the name may hold spaces and parentheses.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let mut fields = rest.split_whitespace();
+        let state = fields.next()?.to_string();
+        let ppid = fields.next()?.parse().ok()?;
+        Some(Proc {
+            pid,
+            comm,
+            state,
+            ppid,
+        })
+    }
+
+    /// The live (not zombie) children of `parent`.
+    fn children_of(parent: u32) -> Vec<Proc> {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(stat_of)
+            .filter(|p| p.ppid == parent && p.state != "Z")
+            .collect()
+    }
+
+    /// Polls `check` until it gives a value, for at most [`TIMEOUT`].
+    fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(value) = check() {
+                return Some(value);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 #[test]

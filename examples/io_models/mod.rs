@@ -16,13 +16,15 @@
 //! | [`Model::UringCompletion`] | `spindle_uring.rs` | 异步IO (asynchronous IO) | the kernel does both phases (io_uring operations); tasks hear of the finished copy |
 //! | [`Model::MultiThread`] | `multi_thread.rs` | 多线程 + 异步 (work stealing) | as `Async`, once per CPU: each worker waits in its own epoll; idle workers steal tasks from busy ones |
 //! | [`Model::Sharded`] | `sharded.rs` | 多进程 + 异步, with threads (thread-per-core) | as `Async`, once per CPU: each pinned shard waits in its own epoll, for its own connections |
+//! | [`Model::Processes`] | `processes.rs` | 多进程 + 异步 (process-per-core, the notes' multiprocessing server) | as `Sharded`, but each loop is a worker process (`spindle::process::Process`) |
 //!
 //! The ten models of the notes each use one core for their loop (the
-//! thread and process models use more, one per connection). The last two
+//! thread and process models use more, one per connection). The last three
 //! rows are the notes' multiprocessing applied to the event loop: one loop
 //! per CPU, either sharing the tasks (work stealing: spindle's
 //! multi-threaded runtime) or each with its own connections, the kernel
-//! spreading them over the loops (`spindle::shard`).
+//! spreading them over the loops: in threads of one process
+//! (`spindle::shard`) or in processes (`spindle::process::Process`).
 //!
 //! Every read, in every model, has the same two phases (the notes: 等待数据准备,
 //! 将数据从内核拷贝到进程中):
@@ -44,7 +46,9 @@
 //! with clients that close at any moment.
 //!
 //! Used by the `io_model` example (one model, one port) and by the
-//! `showdown` example, both through `#[path = "io_models/mod.rs"] mod io_models;`.
+//! `showdown` example, both through `#[path = "io_models/mod.rs"] mod io_models;`,
+//! and both through [`serve_announced`], which prints the address once the
+//! server is ready.
 //! Each uses a different subset, so put `#[allow(dead_code)]` on that `mod`
 //! item (an inner attribute here would clash with it).
 
@@ -55,6 +59,10 @@ mod forked;
 mod multi_thread;
 mod nonblocking;
 mod poll;
+// `spindle::process` and `spindle::ipc` come with the default
+// `process-pool` feature; without it the model says so when started.
+#[cfg(feature = "process-pool")]
+mod processes;
 mod reactor_loop;
 mod select;
 mod sharded;
@@ -65,7 +73,7 @@ mod threaded;
 mod uring_completion;
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 
 use spindle::Backend;
 
@@ -107,6 +115,10 @@ pub enum Model {
     /// Thread-per-core: one spindle runtime (epoll) per CPU, each pinned,
     /// each with a `SO_REUSEPORT` listener on the same port.
     Sharded,
+    /// Process-per-core: one worker process per CPU (`spindle::process::Process`),
+    /// each pinned, each with a current-thread spindle runtime (epoll) and a
+    /// `SO_REUSEPORT` listener on the same port.
+    Processes,
 }
 
 impl Model {
@@ -129,10 +141,10 @@ impl Model {
         ]
     }
 
-    /// The models that run an event loop on every CPU: `spindle-mt` and
-    /// `spindle-sharded`.
+    /// The models that run an event loop on every CPU: `spindle-mt`,
+    /// `spindle-sharded` and `spindle-processes`.
     pub fn multi_core() -> Vec<Model> {
-        vec![Model::MultiThread, Model::Sharded]
+        vec![Model::MultiThread, Model::Sharded, Model::Processes]
     }
 
     /// The async model on each readiness backend (select, poll, epoll,
@@ -146,8 +158,8 @@ impl Model {
     /// The model's name on the command line and in reports: `blocking`,
     /// `threads`, `fork`, `nonblocking`, `select`, `poll`, `epoll`, or
     /// `spindle-<backend>` (`spindle-epoll`, `spindle-poll`,
-    /// `spindle-select`, `spindle-io_uring`), `spindle-mt` or
-    /// `spindle-sharded`.
+    /// `spindle-select`, `spindle-io_uring`), `spindle-mt`,
+    /// `spindle-sharded` or `spindle-processes`.
     pub fn name(&self) -> String {
         match self {
             Model::Blocking => "blocking".to_string(),
@@ -163,6 +175,7 @@ impl Model {
             Model::UringCompletion => "spindle-uring-completion".to_string(),
             Model::MultiThread => "spindle-mt".to_string(),
             Model::Sharded => "spindle-sharded".to_string(),
+            Model::Processes => "spindle-processes".to_string(),
         }
     }
 
@@ -170,7 +183,8 @@ impl Model {
     /// case, plus a few aliases (`loop`, `threaded`, `forked`,
     /// `non-blocking`, `spindle` / `async` for `spindle-epoll`, and
     /// `async-<backend>`, `mt`, `multi-thread` and `work-stealing` for
-    /// `spindle-mt`, `sharded` and `thread-per-core` for `spindle-sharded`).
+    /// `spindle-mt`, `sharded` and `thread-per-core` for `spindle-sharded`,
+    /// `processes` and `process-per-core` for `spindle-processes`).
     /// `None` for anything else.
     pub fn parse(s: &str) -> Option<Model> {
         let s = s.trim().to_ascii_lowercase();
@@ -192,6 +206,7 @@ impl Model {
                 Model::MultiThread
             }
             "spindle-sharded" | "sharded" | "thread-per-core" => Model::Sharded,
+            "spindle-processes" | "processes" | "process-per-core" => Model::Processes,
             other => {
                 let backend = other
                     .strip_prefix("spindle-")
@@ -252,5 +267,40 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::UringCompletion => spindle_uring::serve(listener),
         Model::MultiThread => multi_thread::serve(listener),
         Model::Sharded => sharded::serve(listener),
+        #[cfg(feature = "process-pool")]
+        Model::Processes => processes::serve(listener, |_| Ok(())),
+        #[cfg(not(feature = "process-pool"))]
+        Model::Processes => Err(without_processes()),
     }
+}
+
+/// As [`serve`], calling `announce` with the listener's address once the
+/// server is ready for clients (before serving them).
+///
+/// For most models that is at once: the listener queues clients from the
+/// moment it listens. [`Model::Processes`] calls it only once every worker
+/// process listens, so that connections made as soon as the address is
+/// known spread over all the workers (see `processes.rs`).
+pub fn serve_announced(
+    model: &Model,
+    listener: TcpListener,
+    announce: impl FnOnce(SocketAddr) -> io::Result<()>,
+) -> io::Result<()> {
+    match *model {
+        #[cfg(feature = "process-pool")]
+        Model::Processes => processes::serve(listener, announce),
+        #[cfg(not(feature = "process-pool"))]
+        Model::Processes => Err(without_processes()),
+        _ => {
+            announce(listener.local_addr()?)?;
+            serve(model, listener)
+        }
+    }
+}
+
+/// Why [`Model::Processes`] cannot run in a build without the
+/// `process-pool` feature.
+#[cfg(not(feature = "process-pool"))]
+fn without_processes() -> io::Error {
+    io::Error::other("spindle-processes needs spindle's `process-pool` feature (on by default)")
 }

@@ -55,8 +55,8 @@ use spindle::{shard, Backend, Runtime};
 use super::spindle_async::accept_loop_on;
 
 /// The accept queue of every shard's listener (the kernel caps it at
-/// `net.core.somaxconn`).
-const BACKLOG: libc::c_int = 65535;
+/// `net.core.somaxconn`); also the process workers' (`processes.rs`).
+pub(super) const BACKLOG: libc::c_int = 65535;
 
 /// Serves the echo protocol with one spindle runtime (epoll) per CPU,
 /// forever; returns the first shard's failure.
@@ -97,8 +97,9 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
         .map(drop)
 }
 
-/// Sets `SO_REUSEPORT` on an already listening socket.
-fn set_reuseport(listener: &std::net::TcpListener) -> io::Result<()> {
+/// Sets `SO_REUSEPORT` on an already listening socket (also used by
+/// `processes.rs`).
+pub(super) fn set_reuseport(listener: &std::net::TcpListener) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: `on` is a live c_int of the length passed; the descriptor is
     // the listener's, open for this call.

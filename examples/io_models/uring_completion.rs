@@ -53,38 +53,6 @@ struct Conn {
     sending: Option<(usize, usize)>,
 }
 
-/// The submission half and what did not fit in it yet.
-struct Submitter {
-    sq: SqRing,
-    backlog: Vec<Sqe>,
-}
-
-impl Submitter {
-    /// Queues a request.
-    ///
-    /// # Safety
-    ///
-    /// The memory it names (a connection's buffer) must stay valid until
-    /// its completion: a connection is dropped only after its one request
-    /// completed.
-    unsafe fn push(&mut self, sqe: Sqe) {
-        // SAFETY: the caller's contract.
-        if !self.backlog.is_empty() || !unsafe { self.sq.push(sqe) } {
-            self.backlog.push(sqe);
-        }
-    }
-
-    /// Moves the backlog into the ring as far as it fits.
-    fn refill(&mut self) {
-        let mut moved = 0;
-        // SAFETY: every backlog entry came through `push`.
-        while moved < self.backlog.len() && unsafe { self.sq.push(self.backlog[moved]) } {
-            moved += 1;
-        }
-        self.backlog.drain(..moved);
-    }
-}
-
 fn recv(key: usize, conn: &mut Conn) -> Sqe {
     Sqe {
         opcode: IORING_OP_RECV,
@@ -138,10 +106,8 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         IORING_FEAT_SINGLE_MMAP | IORING_FEAT_NODROP,
     )
     .map_err(|e| io::Error::new(e.kind(), format!("io_uring refused: {e}")))?;
-    let mut sub = Submitter {
-        sq,
-        backlog: Vec::new(),
-    };
+    // The ring, and a backlog for requests that do not fit yet.
+    let mut sub = SqQueue::new(sq);
     let mut conns: Slab<Conn> = Slab::new();
     let lfd = listener.as_raw_fd();
     // SAFETY: an accept with no address buffer names no memory of ours.
@@ -150,7 +116,13 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         sub.refill();
         // Submit everything new, run the kernel's completion work, and
         // sleep until at least one completion is there.
-        enter(&ring, sub.sq.unsubmitted(), 1, IORING_ENTER_GETEVENTS, None)?;
+        enter(
+            &ring,
+            sub.ring().unsubmitted(),
+            1,
+            IORING_ENTER_GETEVENTS,
+            None,
+        )?;
         let mut closed = Vec::new();
         let mut next = Vec::new();
         cq.drain(|cqe| {
@@ -205,7 +177,8 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         }
         for sqe in next {
             // SAFETY: each request names a buffer of a live connection,
-            // which stays until this request completes (see above).
+            // which stays until this request completes (a connection is
+            // dropped only after its one request completed).
             unsafe { sub.push(sqe) };
         }
     }

@@ -140,10 +140,8 @@ pub(super) enum Slot {
 
 /// The state behind the mutex.
 pub(super) struct Inner {
-    sq: SqRing,
+    sq: SqQueue,
     cq: CqRing,
-    /// Requests that did not fit in the ring, oldest first.
-    overflow: Vec<Sqe>,
     pub(super) ops: Slab<Slot>,
     /// Created with R_DISABLED and not enabled yet (by the first turn).
     disabled: bool,
@@ -240,9 +238,8 @@ impl Driver {
         Ok(Driver {
             ring,
             inner: Mutex::new(Inner {
-                sq,
+                sq: SqQueue::new(sq),
                 cq,
-                overflow: Vec::new(),
                 ops: Slab::new(),
                 disabled: flags & IORING_SETUP_R_DISABLED != 0,
                 shut_down: false,
@@ -466,6 +463,13 @@ impl Driver {
         if let Err(e) = res {
             panic!("spindle::uring: io_uring_enter failed: {e}");
         }
+        self.complete(inner)
+    }
+
+    /// Moves the completions into their slots, then, with the lock
+    /// released, frees what abandoned operations left and wakes the tasks.
+    /// Returns whether it woke a task.
+    fn complete(&self, mut inner: MutexGuard<'_, Inner>) -> bool {
         let mut wakers = std::mem::take(&mut inner.wake_buf);
         let mut freed = Vec::new();
         self.reap(&mut inner, &mut wakers, &mut freed);
@@ -515,17 +519,10 @@ impl Driver {
         if let Err(e) = self.enter(&mut inner, 1, timeout) {
             panic!("spindle::uring: io_uring_enter failed: {e}");
         }
-        let mut wakers = std::mem::take(&mut inner.wake_buf);
-        let mut freed = Vec::new();
-        self.reap(&mut inner, &mut wakers, &mut freed);
-        let fired = std::mem::take(&mut inner.epoll_fired);
-        drop(inner);
-        drop(freed);
-        for waker in wakers.drain(..) {
-            waker.wake();
-        }
-        self.lock().wake_buf = wakers;
-        fired
+        self.complete(inner);
+        // Kept set until a wait takes it: a turn that reaped the poll's
+        // completion may not have looked at epoll after it.
+        std::mem::take(&mut self.lock().epoll_fired)
     }
 
     /// Clears the eventfd's count and readiness, so a level-triggered
@@ -554,9 +551,9 @@ impl Driver {
             inner.disabled = false;
         }
         loop {
-            inner.refill();
-            let submit = inner.sq.unsubmitted();
-            let flags = inner.sq.flags();
+            inner.sq.refill();
+            let submit = inner.sq.ring().unsubmitted();
+            let flags = inner.sq.ring().flags();
             let work = flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW) != 0;
             if submit == 0 && !work && wait == 0 {
                 return Ok(());
@@ -564,7 +561,7 @@ impl Driver {
             let taken = enter(&self.ring, submit, wait, IORING_ENTER_GETEVENTS, timeout)?;
             // Requests left over (ring was full): go again once the kernel
             // took some; if it took none it wants completions reaped first.
-            if inner.overflow.is_empty() || taken == 0 || wait > 0 {
+            if !inner.sq.has_backlog() || taken == 0 || wait > 0 {
                 return Ok(());
             }
         }
@@ -710,7 +707,7 @@ impl Drop for Driver {
 }
 
 impl Inner {
-    /// Queues one request; if the ring is full, it waits in `overflow`.
+    /// Queues one request; if the ring is full, it waits in the backlog.
     ///
     /// # Safety
     ///
@@ -718,19 +715,6 @@ impl Inner {
     /// until its completion (the slot's resources, see `start`).
     unsafe fn push(&mut self, sqe: Sqe) {
         // SAFETY: the caller's contract.
-        if !self.overflow.is_empty() || !unsafe { self.sq.push(sqe) } {
-            self.overflow.push(sqe);
-        }
-    }
-
-    /// Moves overflowed requests into the ring as far as there is room.
-    fn refill(&mut self) {
-        let mut moved = 0;
-        // SAFETY: each request came through `push`, whose callers keep its
-        // memory valid until its completion.
-        while moved < self.overflow.len() && unsafe { self.sq.push(self.overflow[moved]) } {
-            moved += 1;
-        }
-        self.overflow.drain(..moved);
+        unsafe { self.sq.push(sqe) }
     }
 }

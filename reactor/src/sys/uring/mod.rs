@@ -110,7 +110,7 @@ use std::time::Duration;
 
 use self::abi::*;
 use self::id_hash::BuildIdHasher;
-use self::ring::{CqRing, Ring, SqRing};
+use self::ring::{CqRing, Ring, SqQueue};
 use super::event_from_poll_bits;
 use super::eventfd::EventFd;
 use crate::{Events, Interest, Token};
@@ -135,9 +135,7 @@ const SETUPS: [u32; 3] = [
 
 /// The submission side: only touched under `Poller::sq`.
 struct Submission {
-    ring: SqRing,
-    /// Requests that did not fit in the ring, oldest first.
-    overflow: Vec<Sqe>,
+    queue: SqQueue,
     /// Created with R_DISABLED and not yet enabled by a first `wait`.
     disabled: bool,
     /// The thread that waits (`pthread_self` of the first `wait`), the only
@@ -193,8 +191,7 @@ impl Poller {
             ..
         } = Ring::new(entries, &SETUPS, needed)?;
         let mut sq = Submission {
-            ring: sq_ring,
-            overflow: Vec::new(),
+            queue: SqQueue::new(sq_ring),
             disabled: flags & IORING_SETUP_R_DISABLED != 0,
             waiter: None,
             by_id: HashMap::default(),
@@ -313,8 +310,8 @@ impl Poller {
                     sq.waiter = Some(this_thread());
                 }
                 sq.refill();
-                let flags = sq.ring.flags();
-                (sq.unsubmitted(), flags, !sq.overflow.is_empty())
+                let flags = sq.queue.ring().flags();
+                (sq.unsubmitted(), flags, sq.queue.has_backlog())
             };
             let taskrun = flags & IORING_SQ_TASKRUN != 0;
             let cq_overflow = flags & IORING_SQ_CQ_OVERFLOW != 0;
@@ -352,7 +349,7 @@ impl Poller {
                 return Ok(());
             }
             let taken = enter(&self.ring, submit, 0, IORING_ENTER_GETEVENTS, None)?;
-            if taken == 0 || sq.overflow.is_empty() {
+            if taken == 0 || !sq.queue.has_backlog() {
                 return Ok(());
             }
         }
@@ -444,28 +441,20 @@ impl Submission {
 
     /// Requests in the ring the kernel has not taken yet.
     fn unsubmitted(&self) -> u32 {
-        self.ring.unsubmitted()
+        self.queue.ring().unsubmitted()
     }
 
-    /// Queues one request for the next `wait` to submit; if the ring is
-    /// full, it waits in `overflow` until there is room.
-    /// Only poll requests and cancels pass through here, and they name no
-    /// memory of ours (the descriptor and ids are numbers).
+    /// Queues one request for the next `wait` to submit. Only poll requests
+    /// and cancels pass through here, and they name no memory of ours (the
+    /// descriptor and ids are numbers).
     fn push(&mut self, sqe: Sqe) {
         // SAFETY: see above: no pointers for the kernel to follow.
-        if !self.overflow.is_empty() || !unsafe { self.ring.push(sqe) } {
-            self.overflow.push(sqe);
-        }
+        unsafe { self.queue.push(sqe) }
     }
 
-    /// Moves overflowed requests into the ring as far as there is room.
+    /// Moves waiting requests into the ring as far as there is room.
     fn refill(&mut self) {
-        let mut moved = 0;
-        // SAFETY: as in `push`: only poll requests and cancels.
-        while moved < self.overflow.len() && unsafe { self.ring.push(self.overflow[moved]) } {
-            moved += 1;
-        }
-        self.overflow.drain(..moved);
+        self.queue.refill();
     }
 }
 

@@ -272,3 +272,58 @@ impl CqRing {
         }
     }
 }
+
+/// A submission ring with a backlog: a request that does not fit waits, in
+/// order, until [`refill`](SqQueue::refill) finds room (after the kernel
+/// took some). Every owner of a ring needs this, since a ring is small and
+/// a burst of requests is not.
+#[allow(missing_debug_implementations)]
+pub struct SqQueue {
+    ring: SqRing,
+    backlog: Vec<Sqe>,
+}
+
+impl SqQueue {
+    /// A queue over `ring`, with an empty backlog.
+    pub fn new(ring: SqRing) -> SqQueue {
+        SqQueue {
+            ring,
+            backlog: Vec::new(),
+        }
+    }
+
+    /// Queues one request: into the ring, or after the backlog if the ring
+    /// is full (or others already wait: the order is kept).
+    ///
+    /// # Safety
+    ///
+    /// As for [`SqRing::push`]: the memory the request names must stay
+    /// valid until its completion is read.
+    pub unsafe fn push(&mut self, sqe: Sqe) {
+        // SAFETY: the caller's contract.
+        if !self.backlog.is_empty() || !unsafe { self.ring.push(sqe) } {
+            self.backlog.push(sqe);
+        }
+    }
+
+    /// Moves waiting requests into the ring as far as there is room.
+    pub fn refill(&mut self) {
+        let mut moved = 0;
+        // SAFETY: every backlog entry came through `push`, whose callers
+        // keep its memory valid until its completion.
+        while moved < self.backlog.len() && unsafe { self.ring.push(self.backlog[moved]) } {
+            moved += 1;
+        }
+        self.backlog.drain(..moved);
+    }
+
+    /// Whether requests wait for room.
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// The ring itself (its flags word, what the kernel has not taken).
+    pub fn ring(&self) -> &SqRing {
+        &self.ring
+    }
+}
