@@ -25,6 +25,12 @@
 //!    item (the floor of any design that hands each item to the kernel),
 //!    and Python's `multiprocessing.Queue`.
 //!
+//! After each placement of `pipe`, and after `queue`, ratio lines restate
+//! issue 15's targets from the lines above: each `ipc::pipe` form against
+//! the faster raw socketpair (at most 1.5x) and Python's `Pipe` against it
+//! (at least 2x); Python's `Queue` time against each queue's (at least
+//! 10x for `ipc::Queue`).
+//!
 //! Children are made with `fork(2)` from this single-threaded process,
 //! before any runtime has touched the pipe or queue they use (the ipc
 //! types are meant to travel to `Process` children, which this bench does
@@ -153,6 +159,11 @@ fn best(runs: usize, mut run: impl FnMut() -> Duration) -> Duration {
 fn line(name: &str, value: String) {
     println!("  {name:<44} {value}");
     io::stdout().flush().unwrap();
+}
+
+/// `a / b`, as "1.23x".
+fn ratio(a: Duration, b: Duration) -> String {
+    format!("{:7.2}x", a.as_secs_f64() / b.as_secs_f64())
 }
 
 fn per_trip(total: Duration, trips: u64) -> String {
@@ -302,6 +313,7 @@ fn pipe_round_trip(args: &Args) {
     for place in [Placement::SameCpu, Placement::TwoCpus] {
         println!(" {place:?}:");
         pin(Some(0));
+        let mut raw_best = Duration::MAX;
         for (name, ty) in [
             (
                 "raw socketpair SEQPACKET, blocking send/recv",
@@ -335,6 +347,7 @@ fn pipe_round_trip(args: &Args) {
                 )
             });
             line(name, per_trip(t, trips));
+            raw_best = raw_best.min(t);
         }
 
         let async_child = |b: &ipc::Pipe<u64>| {
@@ -374,10 +387,12 @@ fn pipe_round_trip(args: &Args) {
             elapsed
         };
         let make = || ipc::pipe::<u64>().unwrap();
+        let mut spindle = Vec::new();
         let t = best(args.runs, || {
             ping_pong(place, make, async_child, async_parent)
         });
         line("spindle ipc::pipe, async <-> async", per_trip(t, trips));
+        spindle.push(("async <-> async", t));
         let t = best(args.runs, || {
             ping_pong(place, make, blocking_child, blocking_parent)
         });
@@ -385,6 +400,7 @@ fn pipe_round_trip(args: &Args) {
             "spindle ipc::pipe, blocking <-> blocking",
             per_trip(t, trips),
         );
+        spindle.push(("blocking <-> blocking", t));
         // The shape of a `Process` child: a plain function with the
         // blocking calls, and an async parent.
         let t = best(args.runs, || {
@@ -394,12 +410,26 @@ fn pipe_round_trip(args: &Args) {
             "spindle ipc::pipe, async parent, blocking child",
             per_trip(t, trips),
         );
+        spindle.push(("async parent, blocking child", t));
 
+        let mut python_time = None;
         if !args.no_python {
             let script_args = [trips.to_string(), place.child_cpu().to_string()];
             let runs = (0..args.runs).filter_map(|_| python(PYTHON_PIPE, &script_args));
             if let Some(t) = runs.min() {
                 line("python multiprocessing.Pipe", per_trip(t, trips));
+                python_time = Some(t);
+            }
+        }
+        // The issue-15 targets, as ratios of the lines above.
+        println!("  ipc::pipe / the faster raw socketpair (target: at most 1.5x):");
+        for (name, t) in &spindle {
+            line(&format!("  {name}"), ratio(*t, raw_best));
+        }
+        if let Some(py) = python_time {
+            println!("  python multiprocessing.Pipe / ipc::pipe (target: at least 2x):");
+            for (name, t) in &spindle {
+                line(&format!("  {name}"), ratio(py, *t));
             }
         }
     }
@@ -516,11 +546,12 @@ fn spindle_queue(items: u64, maxsize: usize, async_get: bool) -> Duration {
 fn queue_throughput(args: &Args) {
     let items = args.items;
     println!("queue: 2 producer + 2 consumer processes, {items} u64 items per run");
-    let t = best(args.runs, || raw_queue(items));
+    let raw = best(args.runs, || raw_queue(items));
     line(
         "raw socketpair SEQPACKET, blocking, 1 msg/item",
-        per_second(t, items),
+        per_second(raw, items),
     );
+    let mut spindle = Vec::new();
     for (name, maxsize, async_get) in [
         ("spindle ipc::Queue(0), blocking put/get", 0, false),
         ("spindle ipc::Queue(0), blocking put, async get", 0, true),
@@ -528,11 +559,19 @@ fn queue_throughput(args: &Args) {
     ] {
         let t = best(args.runs, || spindle_queue(items, maxsize, async_get));
         line(name, per_second(t, items));
+        spindle.push((name, t));
     }
     if !args.no_python {
         let runs = (0..args.runs).filter_map(|_| python(PYTHON_QUEUE, &[items.to_string()]));
-        if let Some(t) = runs.min() {
-            line("python multiprocessing.Queue", per_second(t, items));
+        if let Some(py) = runs.min() {
+            line("python multiprocessing.Queue", per_second(py, items));
+            // The issue-15 target, as ratios of the lines above (time
+            // ratios, so throughput ratios).
+            println!("  throughput / python multiprocessing.Queue's (target for ipc::Queue: at least 10x):");
+            line("  raw socketpair (the floor of 1 msg/item)", ratio(py, raw));
+            for (name, t) in &spindle {
+                line(&format!("  {name}"), ratio(py, *t));
+            }
         }
     }
 }
