@@ -10,6 +10,7 @@
 //! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread              # spindle-mt vs tokio-mt
 //! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread --workers 2 --secs 3 --runs 3
 //! cargo bench -p spindle-benches --bench echo -- --flavor completion --runs 3       # spindle-uring vs spindle, monoio
+//! cargo bench -p spindle-benches --bench echo -- --flavor multishot --runs 3        # spindle-uring-multi vs the same
 //! cargo bench -p spindle-benches --bench echo -- --serve spindle-uring --addr 127.0.0.1:7000
 //! ```
 //!
@@ -112,8 +113,9 @@ struct Args {
     /// Which servers the parent measures: the current-thread ones (`spindle`,
     /// `tokio`), pinned; the multi-threaded ones (`spindle-mt`, `tokio-mt`),
     /// unpinned; or the completion ones (`spindle-uring` against `spindle`
-    /// and `monoio`), pinned.
-    #[arg(long, value_name = "FLAVOR", default_value = "current_thread", value_parser = ["current_thread", "multi_thread", "completion"])]
+    /// and `monoio`), pinned; `multishot` is `completion` with the
+    /// `spindle-uring-multi` server (multishot receive) in front.
+    #[arg(long, value_name = "FLAVOR", default_value = "current_thread", value_parser = ["current_thread", "multi_thread", "completion", "multishot"])]
     flavor: String,
     /// Worker threads of a multi-threaded server.
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -256,6 +258,7 @@ fn kinds(flavor: &str) -> &'static [&'static str] {
     match flavor {
         "multi_thread" => &["spindle-mt", "tokio-mt"],
         "completion" => &["spindle-uring", "spindle", "monoio"],
+        "multishot" => &["spindle-uring-multi", "spindle", "monoio"],
         _ => &["spindle", "tokio"],
     }
 }
@@ -394,8 +397,11 @@ fn main() {
             "spindle-mt" => servers::serve_spindle_mt(addr, args.workers),
             "tokio-mt" => servers::serve_tokio_mt(addr, args.workers),
             "spindle-uring" => servers::serve_spindle_uring(addr),
+            "spindle-uring-multi" => servers::serve_spindle_uring_multi(addr),
             "monoio" => servers::serve_monoio(addr),
-            _ => panic!("--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|monoio"),
+            _ => panic!(
+                "--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|spindle-uring-multi|monoio"
+            ),
         }
     } else if args.load {
         raise_nofile();

@@ -185,6 +185,43 @@ pub fn serve_spindle_uring(addr: &str) {
     })
 }
 
+/// The completion server on `spindle::uring` with one multishot receive
+/// per connection into a ring of provided buffers shared by every
+/// connection (`BufRing` + `recv_multi`); each buffer is written back as is
+/// and returns to the ring when the write is done.
+pub fn serve_spindle_uring_multi(addr: &str) {
+    use spindle::uring::{BufRing, TcpListener, TcpStream};
+
+    async fn conn(stream: TcpStream, bufs: BufRing) -> io::Result<()> {
+        let mut recv = stream.recv_multi(&bufs);
+        while let Some(buf) = recv.next().await {
+            let (res, _buf) = stream.write_all(buf?).await;
+            res?;
+        }
+        Ok(())
+    }
+
+    let listener = TcpListener::bind(addr).expect("bind");
+    announce(listener.local_addr().expect("local_addr"));
+    let rt = spindle::Runtime::new().expect("spindle runtime");
+    rt.block_on(async move {
+        // Enough buffers for every connection of the biggest point to
+        // have a message in flight.
+        let bufs = BufRing::new(2048, BUF).expect("a provided-buffer ring");
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let bufs = bufs.clone();
+                    spindle::spawn(async move {
+                        let _ = conn(stream, bufs).await;
+                    });
+                }
+                Err(e) => eprintln!("accept: {e}"),
+            }
+        }
+    })
+}
+
 /// monoio's io_uring echo server, written as monoio's own echo example
 /// is: owned buffers through `AsyncReadRent::read` and
 /// `AsyncWriteRentExt::write_all`, on a current-thread

@@ -329,9 +329,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 pub struct ChildArgs {
     /// Be a server: `spindle` or `tokio` (current-thread), or, where the
     /// program has them, `spindle-mt` or `tokio-mt` (multi-threaded), or
-    /// `spindle-uring` or `monoio` (current-thread, io_uring completions).
+    /// `spindle-uring`, `spindle-uring-multi` (multishot receive into a
+    /// provided-buffer ring) or `monoio` (current-thread, io_uring completions).
     /// Prints `LISTENING <addr>`.
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "monoio"])]
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "spindle-uring-multi", "monoio"])]
     pub serve: Option<String>,
     /// The server's address (with --serve, or a load's).
     #[arg(long, value_name = "HOST:PORT")]

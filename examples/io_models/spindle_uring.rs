@@ -4,8 +4,10 @@
 //! each read as an io_uring operation with an owned buffer.
 //!
 //! ```rust,ignore
-//! let (res, buf) = stream.read(buf).await;      // both phases done by the kernel
-//! let (res, buf) = stream.write_all(buf).await; // the same buffer goes back out
+//! let mut recv = stream.recv_multi(&bufs);      // one standing receive
+//! while let Some(buf) = recv.next().await {     // both phases done by the kernel,
+//!     let (res, _) = stream.write_all(buf?).await; // into a buffer it picked
+//! }
 //! ```
 //!
 //! # Where it blocks
@@ -29,15 +31,20 @@
 //! call is made by the program at all, one `io_uring_enter` per loop turn
 //! submits every queued transfer and collects every finished one.
 //!
-//! # Memory
+//! # Buffers: a ring the kernel picks from
 //!
-//! The price of completions: a read waiting in the kernel owns its buffer,
-//! so every idle connection holds one (here 4 KiB), where the readiness
-//! model holds none while idle.
+//! A plain completion read (`stream.read(buf)`) owns its buffer while it
+//! waits in the kernel, so every idle connection would hold one. Here each
+//! connection has one *multishot* receive instead, and all of them share a
+//! [`BufRing`]: the kernel takes a buffer from the ring only when data
+//! arrives, the task writes that very buffer back, and dropping it returns
+//! it to the ring. An idle connection holds no buffer, and a message costs
+//! no new receive request. Where the kernel has no provided-buffer rings
+//! (before Linux 5.19) the server falls back to `read(buf)` per message.
 
 use std::io;
 
-use spindle::uring::{TcpListener, TcpStream};
+use spindle::uring::{BufRing, TcpListener, TcpStream};
 use spindle::Runtime;
 
 use super::common::{report, CHUNK};
@@ -47,11 +54,21 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
     let runtime = Runtime::builder().current_thread().build()?;
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
+        // Buffers for 4096 messages in flight at once (the kernel only
+        // touches a buffer's memory when it fills it).
+        let bufs = BufRing::new(4096, RING_BUF)
+            .map_err(|e| eprintln!("no provided-buffer ring ({e}): one read per message"))
+            .ok();
         loop {
             match listener.accept().await {
                 Ok((stream, _peer)) => {
+                    let bufs = bufs.clone();
                     spindle::spawn(async move {
-                        if let Err(e) = echo(stream).await {
+                        let res = match bufs {
+                            Some(bufs) => echo_multishot(stream, bufs).await,
+                            None => echo(stream).await,
+                        };
+                        if let Err(e) = res {
                             report(&e);
                         }
                     });
@@ -60,6 +77,21 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
             }
         }
     })
+}
+
+/// Bytes per buffer of the ring (a longer message arrives in several).
+const RING_BUF: usize = 2048;
+
+/// Echoes one connection until the client closes it: one multishot
+/// receive; each buffer the kernel filled is written back as it is, and
+/// goes back to the ring when dropped.
+async fn echo_multishot(stream: TcpStream, bufs: BufRing) -> io::Result<()> {
+    let mut recv = stream.recv_multi(&bufs);
+    while let Some(buf) = recv.next().await {
+        let (res, _buf) = stream.write_all(buf?).await;
+        res?;
+    }
+    Ok(())
 }
 
 /// Echoes one connection until the client closes it: read into the

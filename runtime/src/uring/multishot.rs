@@ -267,6 +267,22 @@ impl Deref for RingBuf {
     }
 }
 
+// SAFETY: the bytes are this buffer's part of the ring's memory, which the
+// `Arc` keeps alive and never moves; the kernel does not touch the part
+// until it is given back in Drop. So a `RingBuf` can be written out as is
+// (`stream.write_all(buf)`), without a copy.
+unsafe impl super::IoBuf for RingBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.memory.buf_ptr(self.bid)
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.memory.buf_size
+    }
+}
+
 impl Drop for RingBuf {
     fn drop(&mut self) {
         self.memory.give_back(self.bid);
