@@ -11,26 +11,11 @@
 //! their outcomes are exact.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/examples/NAME`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps")
-        .join("examples")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --examples` first",
-        bin.display()
-    );
-    bin
-}
+mod support;
+use support::example;
 
 /// What a finished run printed, and how it ended.
 struct Run {

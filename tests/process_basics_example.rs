@@ -7,26 +7,9 @@
 //! --examples` first when running only this test).
 
 mod support;
+use support::example;
 
-use std::path::PathBuf;
 use std::process::Command;
-
-/// `target/<profile>/examples/NAME`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps")
-        .join("examples")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --examples` first",
-        bin.display()
-    );
-    bin
-}
 
 #[test]
 fn process_basics_shows_every_attribute() {

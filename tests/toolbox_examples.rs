@@ -8,30 +8,15 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod support;
+use support::example;
+
 /// Bound on every blocking step.
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `target/<profile>/examples/NAME`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps")
-        .join("examples")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --examples` first",
-        bin.display()
-    );
-    bin
-}
 
 /// A child process, killed when dropped, whose stdout lines arrive on a channel.
 struct Running {

@@ -24,3 +24,21 @@ pub fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'sta
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
     }
 }
+
+/// `target/<profile>/examples/NAME`: an example binary, built by
+/// `cargo build --examples` (the tests of examples say so when it is not).
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary in target/<profile>/deps")
+        .join("examples")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build --examples` first",
+        bin.display()
+    );
+    bin
+}

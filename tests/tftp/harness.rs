@@ -14,22 +14,7 @@ use super::TIMEOUT;
 /// Bound on one run of a client, in seconds (for `timeout(1)`).
 const CLIENT_SECS: &str = "120";
 
-/// `target/<profile>/examples/NAME`.
-pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps")
-        .join("examples")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --examples` first",
-        bin.display()
-    );
-    bin
-}
+pub use crate::support::example;
 
 /// A fresh directory under the system's temporary one, removed on drop.
 pub struct TempDir(pub PathBuf);

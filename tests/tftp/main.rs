@@ -13,6 +13,8 @@
 
 mod datagrams;
 mod harness;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
