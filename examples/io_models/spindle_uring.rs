@@ -17,12 +17,12 @@
 //!  ────                  ──────────────                      ──────
 //!  read(buf).await ────▶ queue RECV{buf}                                    ┐
 //!  (suspended)           io_uring_enter: submit the batch ─▶ phase 1:       │
-//!                        sleep in epoll_wait (ring eventfd)   waiting       │
+//!                        and sleep in the ring                waiting       │
 //!                                                             phase 2:      │ both
 //!                                                             copy into buf │ the kernel's
-//!                        ◀── eventfd ───────────────────────  completion    ┘
-//!                        io_uring_enter: reap CQE -> wake
-//!  (res, buf) = ...      
+//!                        ◀── the wait returns ──────────────  completion    ┘
+//!                        reap the CQE -> wake the task
+//!  (res, buf) = ...
 //!  write_all(buf).await  queue SEND{buf} (the next enter submits it)
 //! ```
 //!
