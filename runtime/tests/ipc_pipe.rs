@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::sync::mpsc;
@@ -15,7 +14,7 @@ use std::time::Duration;
 use spindle_runtime::ipc::{self, Pipe, PipeReceiver, PipeSender, Queue};
 use spindle_runtime::pool::{DecodeError, Wire};
 use spindle_runtime::Runtime;
-use support::{bounded, run, stays_pending};
+use support::{bounded, poll_a_while, run, run_turning, stays_pending};
 
 #[test]
 fn async_round_trip_both_ways() {
@@ -299,20 +298,6 @@ fn a_waiting_recv_wakes_when_the_other_end_goes() {
     });
 }
 
-/// Polls `fut` for a while (a poll, then a few yields so the reactor can
-/// report what is there): its output if it completed, `None` if it still
-/// waits (it is then dropped: cancelled).
-async fn poll_a_while<F: Future>(fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    for _ in 0..4 {
-        let poll = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
-        if let std::task::Poll::Ready(output) = poll {
-            return Some(output);
-        }
-        spindle_runtime::task::yield_now().await;
-    }
-    None
-}
 
 /// Fills the pipe until a send waits; returns how many went in.
 async fn fill(tx: &PipeSender<u64>) -> u64 {
@@ -324,21 +309,6 @@ async fn fill(tx: &PipeSender<u64>) -> u64 {
     sent
 }
 
-/// Runs `f`'s future on a current-thread runtime that turns its reactor
-/// at every yield, so that [`poll_a_while`] sees what the kernel has.
-fn run_turning<F: Future>(f: impl FnOnce() -> F + Send + 'static) -> F::Output
-where
-    F::Output: Send + 'static,
-{
-    bounded(10, || {
-        Runtime::builder()
-            .current_thread()
-            .event_interval(1)
-            .build()
-            .unwrap()
-            .block_on(f())
-    })
-}
 
 #[test]
 fn a_sender_waiting_for_room_wakes_when_the_receiver_goes() {

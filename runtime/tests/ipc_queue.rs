@@ -6,45 +6,15 @@
 mod support;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::io;
 use std::sync::mpsc;
 use std::thread;
 
 use spindle_runtime::ipc::{self, GetError, PutError, Queue};
 use spindle_runtime::Runtime;
-use support::{bounded, run};
+use support::{bounded, poll_a_while, run, run_turning};
 
-/// Polls `fut` for a while (a poll, then a few yields, each of which turns
-/// the reactor on a [`run_turning`] runtime): its output if it completed,
-/// `None` if it still waits (it is then dropped: cancelled).
-async fn poll_a_while<F: Future>(fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    for _ in 0..4 {
-        let poll = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
-        if let std::task::Poll::Ready(output) = poll {
-            return Some(output);
-        }
-        spindle_runtime::task::yield_now().await;
-    }
-    None
-}
 
-/// Runs `f`'s future on a current-thread runtime that turns its reactor
-/// at every yield, so that [`poll_a_while`] sees what the kernel has.
-fn run_turning<F: Future>(f: impl FnOnce() -> F + Send + 'static) -> F::Output
-where
-    F::Output: Send + 'static,
-{
-    bounded(10, || {
-        Runtime::builder()
-            .current_thread()
-            .event_interval(1)
-            .build()
-            .unwrap()
-            .block_on(f())
-    })
-}
 
 #[test]
 fn put_then_get_in_order() {

@@ -150,3 +150,34 @@ where
         }
     })
 }
+
+/// Polls `fut` for a while (a poll, then a few yields, each of which turns
+/// the reactor on a [`run_turning`] runtime): its output if it completed,
+/// `None` if it still waits (it is then dropped: cancelled).
+pub async fn poll_a_while<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    for _ in 0..4 {
+        let poll = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(output) = poll {
+            return Some(output);
+        }
+        spindle_runtime::task::yield_now().await;
+    }
+    None
+}
+
+/// Runs `f`'s future on a current-thread runtime that turns its reactor
+/// at every yield, so that [`poll_a_while`] sees what the kernel has.
+pub fn run_turning<F: std::future::Future>(f: impl FnOnce() -> F + Send + 'static) -> F::Output
+where
+    F::Output: Send + 'static,
+{
+    bounded(10, || {
+        spindle_runtime::Runtime::builder()
+            .current_thread()
+            .event_interval(1)
+            .build()
+            .unwrap()
+            .block_on(f())
+    })
+}
