@@ -7,21 +7,17 @@
 //! value had sleepers, wakes them all; a waiter that finds the flag clear
 //! marks itself as a sleeper and sleeps while the word stays as it saw it.
 //! Nothing is owned, so a process that dies costs nothing: the flag stays
-//! as it left it.
+//! as it left it. These atomic steps are in `protocol.rs`, where
+//! `tests/ipc_loom.rs` checks them under loom.
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::futex::{Backoff, Word};
+use super::protocol::event;
 use super::region::Region;
 use crate::pool::{DecodeError, Wire};
-
-/// The flag.
-const SET: u32 = 1;
-/// A caller may be asleep on the word.
-const WAITERS: u32 = 2;
 
 /// A flag shared by processes, like Python's `multiprocessing.Event`:
 /// [`set`](Event::set) wakes everyone waiting in [`wait`](Event::wait)
@@ -60,20 +56,19 @@ impl Event {
 
     /// Sets the flag and wakes every waiter, in every process.
     pub fn set(&self) {
-        let old = self.word.atomic().swap(SET, Ordering::AcqRel);
-        if old & WAITERS != 0 {
+        if event::set(self.word.atomic()) {
             self.word.wake(u32::MAX);
         }
     }
 
     /// Clears the flag: later waiters wait again.
     pub fn clear(&self) {
-        self.word.atomic().fetch_and(!SET, Ordering::AcqRel);
+        event::clear(self.word.atomic());
     }
 
     /// Whether the flag is set (a snapshot).
     pub fn is_set(&self) -> bool {
-        self.word.atomic().load(Ordering::Acquire) & SET != 0
+        event::is_set(self.word.atomic())
     }
 
     /// Waits until the flag is set (at once if it is). The wait happens on
@@ -115,22 +110,7 @@ impl Event {
     /// `None` if the flag is set; else marks a sleeper and says what value
     /// to sleep on.
     fn attempt(&self) -> Option<u32> {
-        let word = self.word.atomic();
-        loop {
-            let v = word.load(Ordering::Acquire);
-            if v & SET != 0 {
-                return None;
-            }
-            if v & WAITERS != 0 {
-                return Some(v);
-            }
-            if word
-                .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Some(v | WAITERS);
-            }
-        }
+        event::attempt(self.word.atomic())
     }
 }
 

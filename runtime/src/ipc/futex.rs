@@ -35,12 +35,14 @@
 //! timeout. So the wake is passed on: a pool thread that finds its task
 //! gone after the sleep, or a task dropped after its pool thread finished
 //! but before it looked at the word, calls `FUTEX_WAKE(1)` once more. A
-//! shared state word decides which of the two does it, so exactly one does.
+//! shared state word decides which of the two does it, so exactly one does
+//! (`HandOff` in `protocol.rs`, checked under loom by `tests/ipc_loom.rs`).
 
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::protocol::HandOff;
 use super::region::Region;
 use crate::sys::futex;
 pub(super) use crate::sys::futex::Woke;
@@ -89,14 +91,12 @@ impl Word {
     /// dropped after a wake reached its pool thread, the wake is passed on
     /// to another sleeper (see the module docs).
     pub(super) async fn wait(&self, expected: u32, timeout: Duration) -> Woke {
-        let state = Arc::new(AtomicU8::new(SLEEPING));
+        let state = Arc::new(HandOff::new());
         let job = {
             let (word, state) = (self.clone(), state.clone());
             crate::spawn_blocking(move || {
                 let woke = word.wait_blocking(expected, timeout);
-                let finished =
-                    state.compare_exchange(SLEEPING, FINISHED, Ordering::AcqRel, Ordering::Acquire);
-                if finished.is_err() {
+                if state.pool_thread_finished() {
                     // The task went away while we slept: hand on the wake
                     // we may have taken.
                     word.wake(1);
@@ -124,25 +124,18 @@ impl Word {
     }
 }
 
-/// The pool thread is (or may be) still asleep.
-const SLEEPING: u8 = 0;
-/// The pool thread's sleep ended and the task will see it.
-const FINISHED: u8 = 1;
-/// The task went away: the pool thread passes its wake on.
-const CANCELLED: u8 = 2;
-
 /// Dropped with the task's future if it goes away while its pool thread
 /// sleeps, or between the end of the sleep and the task's next look.
 struct PassOnIfDropped<'a> {
     word: &'a Word,
     /// `None` once the task has the sleep's result.
-    state: Option<Arc<AtomicU8>>,
+    state: Option<Arc<HandOff>>,
 }
 
 impl Drop for PassOnIfDropped<'_> {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            if state.swap(CANCELLED, Ordering::AcqRel) == FINISHED {
+            if state.task_dropped() {
                 // The pool thread finished before we went away, so it did
                 // not pass anything on: its wake would be lost with us.
                 self.word.wake(1);

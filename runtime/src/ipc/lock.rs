@@ -16,7 +16,8 @@
 //! A caller that finds the lock taken sets the *waiters* bit and sleeps on
 //! the word (a futex, see `futex.rs`); a release that sees the bit wakes
 //! one sleeper. A waiter that was woken takes the lock with the bit set,
-//! since others may still sleep.
+//! since others may still sleep. (These atomic steps are in `protocol.rs`,
+//! where `tests/ipc_loom.rs` checks them under loom.)
 //!
 //! # The owner is a process
 //!
@@ -67,14 +68,11 @@ use std::io;
 use std::sync::atomic::Ordering;
 
 use super::futex::{Backoff, Woke, Word};
+use super::protocol::mutex::{self, OWNER};
 use super::region::Region;
 use crate::pool::{DecodeError, Wire};
 use crate::sys::process::{current_pid, has_exited};
 
-/// Set while a caller may be asleep on the word.
-const WAITERS: u32 = 1 << 31;
-/// The owner's pid (Linux pids are below 2^22).
-const OWNER: u32 = !WAITERS;
 /// Spins on a taken lock before going to sleep on it.
 const SPINS: u32 = 100;
 
@@ -242,7 +240,7 @@ impl Mutex {
         let v = self.word.atomic().load(Ordering::Relaxed);
         if v == 0 {
             // Freed since the first look.
-            if self.cas(0, me) {
+            if mutex::cas(self.word.atomic(), 0, me) {
                 return Ok(self.guard());
             }
         } else if self.take_over_if_dead(v, me) {
@@ -274,47 +272,19 @@ impl Mutex {
         }
     }
 
-    fn cas(&self, current: u32, new: u32) -> bool {
-        self.word
-            .atomic()
-            .compare_exchange(current, new, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
     /// The uncontended path: a free lock becomes ours.
     #[inline]
     fn try_fast(&self) -> bool {
-        self.cas(0, current_pid())
+        mutex::try_lock_free(self.word.atomic(), current_pid())
     }
 
     /// One look at a taken lock: spin a little (`spin`), then either take
     /// it (it was freed) or set the waiters bit and say what to sleep on.
     fn attempt(&self, spin: bool) -> Attempt {
-        let me = current_pid();
-        let word = self.word.atomic();
-        if spin {
-            for _ in 0..SPINS {
-                if word.load(Ordering::Relaxed) == 0 && self.cas(0, me) {
-                    return Attempt::Locked(false);
-                }
-                std::hint::spin_loop();
-            }
-        }
-        loop {
-            let v = word.load(Ordering::Relaxed);
-            if v == 0 {
-                // Others may be asleep: keep the bit, so our release wakes one.
-                if self.cas(0, me | WAITERS) {
-                    return Attempt::Locked(false);
-                }
-            } else if v & WAITERS != 0 {
-                return Attempt::Wait(v);
-            } else if word
-                .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Attempt::Wait(v | WAITERS);
-            }
+        let spins = if spin { SPINS } else { 0 };
+        match mutex::attempt(self.word.atomic(), current_pid(), spins) {
+            None => Attempt::Locked(false),
+            Some(v) => Attempt::Wait(v),
         }
     }
 
@@ -338,13 +308,13 @@ impl Mutex {
         if owner == 0 || owner == me || !has_exited(owner) {
             return false;
         }
-        self.cas(seen, me | WAITERS)
+        mutex::take_over(self.word.atomic(), seen, me)
     }
 
     /// Releases the lock (the guard's drop).
+    #[inline]
     fn unlock(&self) {
-        let old = self.word.atomic().swap(0, Ordering::Release);
-        if old & WAITERS != 0 {
+        if mutex::unlock(self.word.atomic()) {
             self.word.wake(1);
         }
     }

@@ -49,6 +49,7 @@ mod lock;
 mod message;
 mod pipe;
 mod polled;
+mod protocol;
 mod queue;
 mod region;
 mod semaphore;

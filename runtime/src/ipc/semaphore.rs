@@ -10,7 +10,8 @@
 //! clears it and wakes every sleeper: each looks again, one or more take
 //! the new permits, the others set the flag again and go back to sleep.
 //! (Waking them all keeps the flag honest without counting sleepers, which
-//! a killed process could not un-count.)
+//! a killed process could not un-count.) These atomic steps are in
+//! `protocol.rs`, where `tests/ipc_loom.rs` checks them under loom.
 //!
 //! Unlike a [`Mutex`](super::Mutex), a permit has no owner: one process may
 //! take it and another give it back ([`SemaphorePermit::forget`] then
@@ -24,13 +25,9 @@ use std::io;
 use std::sync::atomic::Ordering;
 
 use super::futex::{Backoff, Word};
+use super::protocol::semaphore::{self, COUNT};
 use super::region::Region;
 use crate::pool::{DecodeError, Wire};
-
-/// Set while a caller may be asleep on the word.
-const WAITERS: u32 = 1 << 31;
-/// The free permits.
-const COUNT: u32 = !WAITERS;
 
 /// A semaphore shared by processes, like Python's
 /// `multiprocessing.Semaphore`.
@@ -129,21 +126,7 @@ impl Semaphore {
     /// # Panics
     /// If the semaphore already holds [`MAX_PERMITS`](Self::MAX_PERMITS).
     pub fn release(&self) {
-        let word = self.word.atomic();
-        let mut v = word.load(Ordering::Relaxed);
-        loop {
-            assert!(
-                v & COUNT < COUNT,
-                "ipc::Semaphore::release: the count would overflow"
-            );
-            // One more permit, and the waiters flag cleared: they all wake.
-            let new = (v & COUNT) + 1;
-            match word.compare_exchange_weak(v, new, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => v = now,
-            }
-        }
-        if v & WAITERS != 0 {
+        if semaphore::release(self.word.atomic()) {
             self.word.wake(u32::MAX);
         }
     }
@@ -159,40 +142,13 @@ impl Semaphore {
 
     /// Takes a permit if there is one; else the word as seen.
     fn try_take(&self) -> Result<(), u32> {
-        let word = self.word.atomic();
-        let mut v = word.load(Ordering::Relaxed);
-        loop {
-            if v & COUNT == 0 {
-                return Err(v);
-            }
-            match word.compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return Ok(()),
-                Err(now) => v = now,
-            }
-        }
+        semaphore::try_take(self.word.atomic())
     }
 
     /// Takes a permit (`None`), or sets the waiters flag and says what
     /// value to sleep on.
     fn attempt(&self) -> Option<u32> {
-        loop {
-            let v = match self.try_take() {
-                Ok(()) => return None,
-                Err(v) => v,
-            };
-            if v & WAITERS != 0 {
-                return Some(v);
-            }
-            let flagged = self.word.atomic().compare_exchange(
-                v,
-                v | WAITERS,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            if flagged.is_ok() {
-                return Some(v | WAITERS);
-            }
-        }
+        semaphore::attempt(self.word.atomic())
     }
 }
 
