@@ -298,7 +298,6 @@ fn a_waiting_recv_wakes_when_the_other_end_goes() {
     });
 }
 
-
 /// Fills the pipe until a send waits; returns how many went in.
 async fn fill(tx: &PipeSender<u64>) -> u64 {
     let mut sent = 0;
@@ -308,7 +307,6 @@ async fn fill(tx: &PipeSender<u64>) -> u64 {
     }
     sent
 }
-
 
 #[test]
 fn a_sender_waiting_for_room_wakes_when_the_receiver_goes() {

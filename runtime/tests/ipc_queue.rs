@@ -14,8 +14,6 @@ use spindle_runtime::ipc::{self, GetError, PutError, Queue};
 use spindle_runtime::Runtime;
 use support::{bounded, poll_a_while, run, run_turning};
 
-
-
 #[test]
 fn put_then_get_in_order() {
     run(|| async {
