@@ -174,3 +174,64 @@ fn a_buf_ring_serves_tasks_on_any_worker() {
         }
     });
 }
+
+/// Waits until thread `tid` of this process sleeps in `io_uring_enter`
+/// (its kernel wait channel), for at most 10 s; false if it never did.
+fn wait_until_asleep_in_a_ring(tid: libc::pid_t) -> bool {
+    let path = format!("/proc/self/task/{tid}/wchan");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if std::fs::read_to_string(&path).is_ok_and(|w| w.contains("io_cqring_wait")) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+#[test]
+fn an_operation_started_on_another_thread_wakes_a_runtime_asleep_in_its_ring() {
+    support::bounded(20, || {
+        let rt = Runtime::builder().current_thread().build().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listener = TcpListener::from_std(listener).unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap(); // never writes
+                                                                   // Under valgrind no other thread runs while one sleeps in a ring
+                                                                   // (uring/driver.rs, "Sleeping"), so the wait channel cannot be
+                                                                   // watched; the open is then queued whenever this thread runs, and
+                                                                   // the runtime's sleeps, cut short under valgrind, let it.
+        let under_valgrind = std::env::var_os("LD_PRELOAD")
+            .is_some_and(|preload| preload.to_string_lossy().contains("vgpreload"));
+        let sleeps_in_ring = rt.backend() == spindle_runtime::Backend::Epoll && !under_valgrind;
+        rt.block_on(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            // A read that never completes keeps an operation in flight, so
+            // an epoll runtime with nothing to run sleeps in its ring.
+            let idle = spindle_runtime::spawn(async move {
+                let _ = stream.read(vec![0u8; 16]).await;
+            });
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            let opened = spindle_runtime::spawn_blocking(move || {
+                // Start the operation only once the runtime is asleep in
+                // the ring (on the other backends it sleeps in its poller).
+                if sleeps_in_ring {
+                    assert!(
+                        wait_until_asleep_in_a_ring(tid),
+                        "the runtime never slept in its ring"
+                    );
+                }
+                // This thread queues the open on the runtime's ring and
+                // must wake the runtime to have it submitted.
+                support::foreign_block_on(spindle_runtime::uring::fs::File::open("/proc/self/stat"))
+            });
+            let opened = spindle_runtime::time::timeout(Duration::from_secs(5), opened).await;
+            idle.abort();
+            opened
+                .expect("the open queued from another thread never completed")
+                .unwrap()
+                .unwrap();
+        });
+    });
+}

@@ -49,6 +49,19 @@
 //! RCU callback in some contexts, about 15 ms on the machine we measured),
 //! which is why epoll runtimes do not rely on it.
 //!
+//! The thread sleeps *without* the driver's lock: another thread that
+//! queues an operation meanwhile writes it into the submission ring under
+//! the lock and wakes the sleeper through epoll (`Shared::unpark`). The
+//! sleeping enter submits only the requests it counted before it let go of
+//! the lock; the kernel reads no further, so a request being written
+//! meanwhile waits for the next enter.
+//!
+//! Under valgrind (3.19), `io_uring_enter` runs holding valgrind's own lock
+//! on the program's threads: while one thread sleeps in the ring, no other
+//! thread of the program runs, and a sleep that waits for one of them
+//! never ends. So when valgrind's preload library is in `LD_PRELOAD`, each
+//! sleep in the ring lasts at most a few milliseconds (`valgrind_slice`).
+//!
 //! # Who owns the buffer when
 //!
 //! An operation's resources (its buffer, a boxed socket address) belong to
@@ -80,7 +93,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -100,6 +113,24 @@ pub(super) const CANCEL_TAG: u64 = 1 << 62;
 /// The `user_data` of the poll request that watches the runtime's epoll
 /// instance while the runtime sleeps in the ring (see "Sleeping").
 const EPOLL_TAG: u64 = 1 << 61;
+/// The longest sleep in the ring under valgrind (see "Sleeping").
+const VALGRIND_SLICE: Duration = Duration::from_millis(5);
+
+/// `timeout`, capped at [`VALGRIND_SLICE`] when the program runs under
+/// valgrind (its preload library is in `LD_PRELOAD`; see "Sleeping").
+fn valgrind_slice(timeout: Option<Duration>) -> Option<Duration> {
+    static UNDER_VALGRIND: OnceLock<bool> = OnceLock::new();
+    let under = *UNDER_VALGRIND.get_or_init(|| {
+        std::env::var_os("LD_PRELOAD")
+            .is_some_and(|preload| preload.to_string_lossy().contains("vgpreload"))
+    });
+    if under {
+        Some(timeout.map_or(VALGRIND_SLICE, |t| t.min(VALGRIND_SLICE)))
+    } else {
+        timeout
+    }
+}
+
 /// How long shutdown waits for the kernel to finish cancelled operations.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The set-ups to try, best first (see the reactor's io_uring backend).
@@ -516,10 +547,25 @@ impl Driver {
             };
             inner.epoll_armed = true;
         }
-        if let Err(e) = self.enter(&mut inner, 1, timeout) {
+        if inner.disabled {
+            if let Err(e) = enable_rings(&self.ring) {
+                panic!("{}", refused("enabling the io_uring", e));
+            }
+            inner.disabled = false;
+        }
+        inner.sq.refill();
+        let submit = inner.sq.ring().unsubmitted();
+        // Sleep without the lock: another thread that queues an operation
+        // meanwhile must be able to write it into the ring and wake us
+        // (through epoll: `Shared::unpark`). The kernel takes only the
+        // `submit` requests counted here, all written before; what others
+        // write during the sleep goes with the next enter.
+        drop(inner);
+        let timeout = valgrind_slice(timeout);
+        if let Err(e) = enter(&self.ring, submit, 1, IORING_ENTER_GETEVENTS, timeout) {
             panic!("spindle::uring: io_uring_enter failed: {e}");
         }
-        self.complete(inner);
+        self.complete(self.lock());
         // Kept set until a wait takes it: a turn that reaped the poll's
         // completion may not have looked at epoll after it.
         std::mem::take(&mut self.lock().epoll_fired)

@@ -128,7 +128,9 @@ pub fn block_on_current_thread<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Runs `f` on a fresh current-thread runtime on its own thread, under a
-/// `secs` watchdog (`f` may borrow: the thread is scoped).
+/// `secs` watchdog (`f` may borrow: the thread is scoped). A scope cannot
+/// be left while its thread runs, so a hang aborts the whole test binary,
+/// after saying so (a panic would wait for the hung thread forever).
 pub fn bounded_local<F>(secs: u64, f: F) -> F::Output
 where
     F: std::future::Future + Send,
@@ -146,7 +148,10 @@ where
                 Ok(v) => v,
                 Err(p) => panic::resume_unwind(p),
             },
-            Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {secs} s"),
+            Err(RecvTimeoutError::Timeout) => {
+                eprintln!("test hung for more than {secs} s: aborting the test binary");
+                std::process::abort()
+            }
         }
     })
 }
