@@ -59,11 +59,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use spindle::ipc::{self, Event};
 use spindle::pool::{DecodeError, Wire};
 use spindle::process::Process;
 use spindle::sync::{Barrier, Mutex};
 use spindle::time::{sleep, timeout};
+
+/// The two-lock deadlock, between two tasks and between two processes:
+/// detected with a timeout, then cured by lock ordering and by timeout and
+/// back-off. Takes no arguments.
+#[derive(Parser, Debug)]
+#[command(name = "deadlock")]
+struct Args {}
 
 /// How long a side waits for its second key before calling it a deadlock.
 const PATIENCE: Duration = Duration::from_millis(300);
@@ -470,6 +478,7 @@ where
 }
 
 fn main() -> ExitCode {
+    Args::parse();
     let all = async {
         println!("== two tasks, spindle::sync::Mutex ==");
         let tasks_ok = show(("tasks", "task"), tasks).await;

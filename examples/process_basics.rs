@@ -32,7 +32,16 @@ use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use clap::Parser;
 use spindle::process::Process;
+
+/// The course notes' `multiprocessing.Process` sections with
+/// `spindle::process::Process`: start and join, several children, name,
+/// pid, is_alive and exit code, terminate, and a daemon that dies with its
+/// parent. Takes no arguments.
+#[derive(Parser, Debug)]
+#[command(name = "process_basics")]
+struct Args {}
 
 /// The notes' global `a = 1`.
 static A: AtomicU32 = AtomicU32::new(1);
@@ -125,6 +134,7 @@ fn closed(sock: &mut UnixStream) -> bool {
 }
 
 fn main() -> std::io::Result<()> {
+    Args::parse();
     spindle::block_on(async {
         println!("== 1. Process(target=fun, args=('test',)), start, join");
         A.store(100, Ordering::SeqCst);

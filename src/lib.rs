@@ -94,6 +94,13 @@ pub use spindle_runtime::{join, select, task_local, try_join};
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// docs/guide.md's Rust code blocks (whole programs: threads, processes,
+/// pools, `ipc`, signals, `uring`...), compiled and run as doctests, so
+/// the guide cannot drift from the API either.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideDoctests;
+
 /// The compile errors of `#[spindle::main]` and `#[spindle::test]`, as
 /// `compile_fail` doctests.
 #[cfg(doctest)]

@@ -142,6 +142,17 @@ fn ticket_office_options() {
 }
 
 #[test]
+fn the_process_examples_answer_help_without_running() {
+    // The README: every example answers `-- --help` with what it accepts.
+    for name in ["deadlock", "process_basics", "ticket_office_processes"] {
+        let out = run(name, &["--help"], LIMIT);
+        assert!(out.success, "{name}: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("Usage:"), "{name}: {}", out.stdout);
+        assert!(!out.stdout.contains("=="), "{name} ran: {}", out.stdout);
+    }
+}
+
+#[test]
 fn deadlock_is_detected_and_cured_in_tasks_and_processes() {
     let out = run("deadlock", &[], LIMIT);
     assert!(out.success, "{}\n{}", out.stdout, out.stderr);

@@ -276,6 +276,24 @@ fn terminate_is_reported_as_sigterm() {
 }
 
 #[test]
+fn terminate_right_after_start_is_reported_as_sigterm() {
+    // The child usually dies before it has read its task, leaving our
+    // frames unread in its socket: our read then fails with ECONNRESET,
+    // which is the end of the stream, not a broken protocol.
+    run(|| async {
+        for _ in 0..5 {
+            let (_ours, theirs) = pair();
+            let mut p = Process::new(hold, theirs).start().unwrap();
+            p.terminate().unwrap();
+            assert_eq!(
+                p.join().await.unwrap_err(),
+                ProcessError::Signaled(libc::SIGTERM)
+            );
+        }
+    });
+}
+
+#[test]
 fn is_alive_and_exit_status_follow_the_child() {
     run(|| async {
         let (mut ours, theirs) = pair();

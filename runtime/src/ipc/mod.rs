@@ -41,7 +41,7 @@
 //! # std::io::Result::Ok(()) }).unwrap();
 //! ```
 //!
-//! [`Process`]: crate::process
+//! [`Process`]: crate::process::Process
 
 mod event;
 mod futex;

@@ -54,6 +54,10 @@ use crate::pool::{DecodeError, Wire};
 /// all zeros included: a new [`SharedArray`] starts zeroed, and a process
 /// killed in the middle of a write leaves a mix of old and new bytes.
 /// A `#[repr(C)]` struct of `Plain` fields qualifies.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in shared memory: `ipc::Shared` and `ipc::SharedArray` hold only `ipc::Plain` data",
+    note = "`Plain` covers the integers, `f32`, `f64`, `()`, and arrays and tuples (up to 4) of them; a pointer (`String`, `Vec`, `Box`) means nothing in another process, and `bool` or an enum could be left half-written: use `u8` for a flag, and an `ipc::pipe` or `ipc::Queue` for variable-sized data"
+)]
 pub unsafe trait Plain: Copy + Send + Sync + 'static {}
 
 macro_rules! plain {

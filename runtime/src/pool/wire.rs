@@ -31,7 +31,9 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// A value that can be sent to a worker process and back: the argument and
-/// result types of [`ProcessPool`](super::ProcessPool) jobs.
+/// result types of [`ProcessPool`](super::ProcessPool) jobs and of
+/// [`Process`](crate::process::Process) functions, and what an
+/// [`ipc`](crate::ipc) pipe or queue carries.
 ///
 /// The encodings, all little-endian and self-delimiting:
 ///
@@ -48,6 +50,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 /// | `Result<T, E>` | tag byte 0 + `T` or 1 + `E` |
 /// | `Box<T>` | as `T` |
 /// | tuples up to 4 | the fields in order |
+///
+/// Descriptors cross too: an `OwnedFd` (so any socket or pipe end, through
+/// `OwnedFd::from`), and the [`ipc`](crate::ipc) types (pipe ends,
+/// `Queue`, `Shared`, the locks), travel beside the bytes. There is no
+/// implementation for maps (send a `Vec` of pairs) or for tuples of more
+/// than 4 (nest them: `(a, b, c, (d, e))`).
 ///
 /// Implement it for your own types by encoding the fields in order:
 ///
@@ -66,6 +74,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to another process: it does not implement `spindle::pool::Wire`",
+    note = "`Wire` covers integers, floats, `bool`, `char`, `()`, `String`, `Vec`, `Option`, `Result`, `Box`, tuples of up to 4, `OwnedFd` and the `ipc` types; a map goes as a `Vec` of pairs, a longer tuple nested, and a type of your own with an `impl Wire` (see the trait's docs)"
+)]
 pub trait Wire: Sized {
     /// Appends the encoding of `self` to `out`.
     fn encode(&self, out: &mut Vec<u8>);

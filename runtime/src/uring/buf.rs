@@ -19,6 +19,24 @@ use crate::executor::context;
 /// A buffer an operation can write *from*: its first
 /// [`bytes_init`](IoBuf::bytes_init) bytes.
 ///
+/// Owned buffers only: the operation keeps the buffer until the kernel is
+/// done with it, which may be after its future was dropped. A borrowed
+/// slice is refused at compile time; send a copy instead:
+///
+/// ```compile_fail,E0277
+/// # async fn send(stream: &spindle_runtime::uring::TcpStream) -> std::io::Result<()> {
+/// let (res, _buf) = stream.write_all(b"hello").await; // a `&[u8; 5]`: refused
+/// res
+/// # }
+/// ```
+///
+/// ```
+/// # async fn send(stream: &spindle_runtime::uring::TcpStream) -> std::io::Result<()> {
+/// let (res, _buf) = stream.write_all(b"hello".to_vec()).await; // a `Vec<u8>`
+/// res
+/// # }
+/// ```
+///
 /// # Safety
 ///
 /// [`stable_ptr`](IoBuf::stable_ptr) must point to `bytes_init()`
@@ -26,6 +44,11 @@ use crate::executor::context;
 /// valid and at the same address as long as the value lives and is not
 /// used through `&mut` (moving the value itself must not move them: heap
 /// memory, as in `Vec<u8>` and `Box<[u8]>`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an owned buffer: spindle::uring operations take their buffer and give it back",
+    label = "an owned buffer is needed here: `Vec<u8>`, `Box<[u8]>`, `FixedBuf` or `RingBuf`",
+    note = "the kernel may still use the buffer after the future is dropped, so a borrow cannot be lent to it; for a literal, `b\"...\".to_vec()`"
+)]
 pub unsafe trait IoBuf: Send + 'static {
     /// Where the bytes are.
     fn stable_ptr(&self) -> *const u8;
@@ -47,6 +70,11 @@ pub unsafe trait IoBuf: Send + 'static {
 ///
 /// As for [`IoBuf`], and [`stable_mut_ptr`](IoBufMut::stable_mut_ptr) must
 /// point to the same `bytes_total()` writable bytes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an owned buffer to read into: spindle::uring reads take their buffer and give it back",
+    label = "an owned buffer is needed here: `Vec::with_capacity(n)`, `vec![0u8; n]`, a `Box<[u8]>` or a `FixedBuf`",
+    note = "the kernel writes into the buffer after the call, maybe after the future is dropped, so a `&mut [u8]` cannot be lent to it"
+)]
 pub unsafe trait IoBufMut: IoBuf {
     /// Where the bytes are, for writing.
     fn stable_mut_ptr(&mut self) -> *mut u8;

@@ -67,8 +67,11 @@ impl File {
         Ok(File { fd })
     }
 
-    /// Reads into `buf` from its start, from the file at `offset`; gives it
-    /// back with how many bytes were read (0 at the end of the file).
+    /// Reads into `buf` from its start, up to its
+    /// [`bytes_total`](crate::uring::IoBuf::bytes_total) (a `Vec`'s
+    /// capacity, not its length), from the file at `offset`; gives it back
+    /// with how many bytes were read (0 at the end of the file, or if `buf`
+    /// has no room: `Vec::new()`).
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         let fd = self.fd.as_raw_fd();
         match Op::start("read", buf, |b, ring| read_sqe(fd, b, ring, Some(offset))) {

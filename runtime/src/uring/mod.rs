@@ -14,14 +14,18 @@
 //!     loop {
 //!         let (stream, _) = listener.accept().await?;
 //!         spindle_runtime::spawn(async move {
-//!             let mut buf = vec![0u8; 4096];
+//!             // Room for 4096 bytes: a read fills up to the capacity.
+//!             let mut buf = Vec::with_capacity(4096);
 //!             loop {
 //!                 let (res, b) = stream.read(buf).await; // the buffer comes back
-//!                 let n = match res { Ok(0) | Err(_) => return, Ok(n) => n };
-//!                 let (res, b) = stream.write_all(b).await; // b.len() == n
-//!                 if res.is_err() { return; }
+//!                 if matches!(res, Ok(0) | Err(_)) {
+//!                     return; // the peer closed its side, or an error
+//!                 }
+//!                 let (res, b) = stream.write_all(b).await; // b holds the n bytes read
+//!                 if res.is_err() {
+//!                     return;
+//!                 }
 //!                 buf = b;
-//!                 let _ = n;
 //!             }
 //!         });
 //!     }
@@ -37,7 +41,15 @@
 //! so a borrowed `&mut [u8]` could not be made safe. Any [`IoBuf`] /
 //! [`IoBufMut`] works: `Vec<u8>` (a read fills it from the start and sets
 //! its length), `Box<[u8]>`, and [`FixedBuf`] from a [`FixedBufPool`]
-//! registered with the ring.
+//! registered with the ring. A borrowed `&[u8]` or `&mut [u8]` does not:
+//! to send a literal, `b"hello".to_vec()`.
+//!
+//! A read fills up to [`bytes_total`](IoBuf::bytes_total) bytes, which for
+//! a `Vec` is its *capacity*, not its length: `Vec::with_capacity(4096)`
+//! and `vec![0u8; 4096]` both take 4096 bytes. `Vec::new()` has no room at
+//! all, so a read into it completes at once with `Ok(0)`, which looks like
+//! the end of the stream. A `Vec` that comes back from a read keeps its
+//! capacity, so it can go straight into the next one.
 //!
 //! # Cancellation
 //!

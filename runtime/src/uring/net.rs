@@ -183,9 +183,11 @@ impl TcpStream {
         Ok(TcpStream { fd })
     }
 
-    /// Reads into `buf` from its start; gives it back with how many bytes
-    /// arrived (the data is `buf[..n]`; a `Vec`'s length is set to `n`).
-    /// 0 means the peer closed its side.
+    /// Reads into `buf` from its start, up to its
+    /// [`bytes_total`](IoBuf::bytes_total) (a `Vec`'s capacity, not its
+    /// length); gives it back with how many bytes arrived (the data is
+    /// `buf[..n]`; a `Vec`'s length is set to `n`). 0 means the peer closed
+    /// its side, or that `buf` has no room (`Vec::new()`).
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         let fd = self.fd.as_raw_fd();
         match Op::start("recv", buf, |buf, ring| read_sqe(fd, buf, ring, None)) {

@@ -101,8 +101,10 @@ impl UdpSocket {
     }
 
     /// Receives one datagram into `buf` from its start; gives it back with
-    /// the datagram's length and sender. A datagram longer than the buffer
-    /// is cut to fit (the rest is lost, as with `recv_from`).
+    /// the datagram's length and sender. The room is `buf`'s
+    /// [`bytes_total`](crate::uring::IoBuf::bytes_total) (a `Vec`'s
+    /// capacity, not its length): a datagram longer than that is cut to
+    /// fit (the rest is lost, as with `recv_from`).
     pub async fn recv_from<B: IoBufMut>(&self, mut buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
         let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
         let msg = Message::new(buf, SockAddr::empty(), ptr, len);

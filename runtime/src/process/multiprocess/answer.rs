@@ -9,7 +9,10 @@
 //! blocked in its write while the parent waits for it to exit. Once the
 //! child has exited, everything it wrote is in the socket: the rest is
 //! read without waiting ([`Conn::read_now`]), and a frame cut short by the
-//! child's death counts as no answer.
+//! child's death counts as no answer. A child that dies before reading its
+//! task (a `terminate` right after `start`) leaves our frames unread in its
+//! socket, and our read then fails with `ECONNRESET` instead of returning
+//! 0: that is the end of the stream too, and `join` reports the signal.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -90,6 +93,9 @@ impl Conn {
                 let before = arrived.len();
                 match fd_passing::recv_with_fds(sock.as_fd(), spare, arrived, false) {
                     Ok(n) => Ok((n, arrived.len() > before)),
+                    // The child closed its end with our frames unread (it
+                    // died before reading its task): the end of the stream.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok((0, false)),
                     Err(e) => {
                         recv_failed = e.kind() != io::ErrorKind::WouldBlock;
                         Err(e)
@@ -119,6 +125,7 @@ impl Conn {
             let taken = match inbox.recv_from(self.sock.as_fd(), &mut self.arrived, false) {
                 Ok(n) => self.received(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => self.received(0),
                 Err(e) => Err(e.to_string()),
             };
             if let Err(why) = taken {
