@@ -58,6 +58,33 @@ fn echo_between_uring_client_and_server() {
 }
 
 #[test]
+fn literals_strings_and_static_slices_are_written_as_they_are() {
+    run(|| async {
+        let addr = echo_server();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        static GREETING: &[u8] = b"static slice;";
+        let (res, literal) = stream.write_all(b"byte literal;").await;
+        res.unwrap();
+        assert_eq!(literal, b"byte literal;");
+        let (res, _) = stream.write_all("str literal;").await;
+        res.unwrap();
+        let (res, _) = stream.write_all(GREETING).await;
+        res.unwrap();
+        let (res, owned) = stream.write_all(String::from("string.")).await;
+        res.unwrap();
+        assert_eq!(owned, "string.");
+        let expected = b"byte literal;str literal;static slice;string.";
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            let (res, b) = stream.read(Vec::with_capacity(64)).await;
+            assert!(res.unwrap() > 0, "the echo ended early");
+            got.extend_from_slice(&b);
+        }
+        assert_eq!(got, expected);
+    });
+}
+
+#[test]
 fn a_blocking_client_on_another_thread_wakes_the_sleeping_runtime() {
     // Every completion here arrives while the runtime sleeps in its poller:
     // only the ring's eventfd can wake it.

@@ -20,19 +20,24 @@ use crate::executor::context;
 /// [`bytes_init`](IoBuf::bytes_init) bytes.
 ///
 /// Owned buffers only: the operation keeps the buffer until the kernel is
-/// done with it, which may be after its future was dropped. A borrowed
-/// slice is refused at compile time; send a copy instead:
+/// done with it, which may be after its future was dropped. `Vec<u8>`,
+/// `Box<[u8]>` and `String` are owned; so is static memory, such as a
+/// literal (`&'static [u8]`, `&'static [u8; N]`, `&'static str`), which
+/// lives as long as the program. A borrow of anything else is refused at
+/// compile time; send a copy instead:
 ///
 /// ```compile_fail,E0277
-/// # async fn send(stream: &spindle_runtime::uring::TcpStream) -> std::io::Result<()> {
-/// let (res, _buf) = stream.write_all(b"hello").await; // a `&[u8; 5]`: refused
+/// # async fn send(stream: &spindle_runtime::uring::TcpStream, data: Vec<u8>) -> std::io::Result<()> {
+/// let (res, _buf) = stream.write_all(&data).await; // a borrowed `&Vec<u8>`: refused
 /// res
 /// # }
 /// ```
 ///
 /// ```
-/// # async fn send(stream: &spindle_runtime::uring::TcpStream) -> std::io::Result<()> {
-/// let (res, _buf) = stream.write_all(b"hello".to_vec()).await; // a `Vec<u8>`
+/// # async fn send(stream: &spindle_runtime::uring::TcpStream, data: Vec<u8>) -> std::io::Result<()> {
+/// let (res, _buf) = stream.write_all(data.clone()).await; // an owned `Vec<u8>`
+/// res?;
+/// let (res, _buf) = stream.write_all(b"hello").await; // a literal: static memory
 /// res
 /// # }
 /// ```
@@ -46,8 +51,8 @@ use crate::executor::context;
 /// memory, as in `Vec<u8>` and `Box<[u8]>`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an owned buffer: spindle::uring operations take their buffer and give it back",
-    label = "an owned buffer is needed here: `Vec<u8>`, `Box<[u8]>`, `FixedBuf` or `RingBuf`",
-    note = "the kernel may still use the buffer after the future is dropped, so a borrow cannot be lent to it; for a literal, `b\"...\".to_vec()`"
+    label = "an owned buffer is needed here: `Vec<u8>`, `Box<[u8]>`, `String`, `FixedBuf`, `RingBuf`, or a `&'static` literal",
+    note = "the kernel may still use the buffer after the future is dropped, so only static memory (a literal) can be lent to it; send a copy of anything else (`.to_vec()`)"
 )]
 pub unsafe trait IoBuf: Send + 'static {
     /// Where the bytes are.
@@ -132,6 +137,61 @@ unsafe impl IoBufMut for Box<[u8]> {
     }
     unsafe fn set_init(&mut self, _n: usize) {
         // All of it is initialised already; the data is `[..n]`.
+    }
+}
+
+// SAFETY: a String's buffer is heap memory that moves only when the
+// String grows, which needs `&mut`; all `len` bytes are initialised. (Not
+// `IoBufMut`: a read could leave bytes that are not UTF-8.)
+unsafe impl IoBuf for String {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+// SAFETY: static memory lives, at the same address and unchanged, for the
+// rest of the program; every byte is initialised.
+unsafe impl IoBuf for &'static [u8] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: as for `&'static [u8]` (a byte string literal's type).
+unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        N
+    }
+    fn bytes_total(&self) -> usize {
+        N
+    }
+}
+
+// SAFETY: as for `&'static [u8]`.
+unsafe impl IoBuf for &'static str {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
     }
 }
 

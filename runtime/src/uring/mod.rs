@@ -41,8 +41,9 @@
 //! so a borrowed `&mut [u8]` could not be made safe. Any [`IoBuf`] /
 //! [`IoBufMut`] works: `Vec<u8>` (a read fills it from the start and sets
 //! its length), `Box<[u8]>`, and [`FixedBuf`] from a [`FixedBufPool`]
-//! registered with the ring. A borrowed `&[u8]` or `&mut [u8]` does not:
-//! to send a literal, `b"hello".to_vec()`.
+//! registered with the ring; writes also take a `String` and static
+//! memory (`b"hello"`, `"hello"`). A borrowed `&[u8]` or `&mut [u8]` of
+//! anything else does not: send a copy (`.to_vec()`).
 //!
 //! A read fills up to [`bytes_total`](IoBuf::bytes_total) bytes, which for
 //! a `Vec` is its *capacity*, not its length: `Vec::with_capacity(4096)`
