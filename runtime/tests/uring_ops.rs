@@ -204,6 +204,30 @@ fn reads_dropped_at_every_stage_free_each_buffer_once_and_leave_the_stream_usabl
 }
 
 #[test]
+fn write_all_at_writes_every_byte_where_it_belongs() {
+    run(|| async {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("data");
+        let file = File::create(&path).await.unwrap();
+        let big: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let (res, back) = file.write_all_at(big.clone(), 100).await;
+        res.unwrap();
+        assert_eq!(back, big, "the buffer comes back as it was");
+        let (res, _) = file.write_all_at(b"head", 0).await;
+        res.unwrap();
+        file.sync_all().await.unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(on_disk.len(), 100 + big.len());
+        assert_eq!(&on_disk[..4], b"head");
+        assert!(
+            on_disk[4..100].iter().all(|&b| b == 0),
+            "the gap reads as zeros"
+        );
+        assert_eq!(&on_disk[100..], &big[..]);
+    });
+}
+
+#[test]
 fn file_read_at_and_write_at_with_several_in_flight() {
     run(|| async {
         let dir = tempdir::Dir::new();

@@ -86,6 +86,37 @@ impl File {
     /// Writes the initialised bytes of `buf` to the file at `offset` (once:
     /// maybe not all); gives it back with how many were written.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        self.write_at_from(buf, offset, 0).await
+    }
+
+    /// Writes all the initialised bytes of `buf` to the file from `offset`
+    /// on, in as many operations as it takes; gives it back. Fails with
+    /// `WriteZero` if the file takes no more (a full disk reports its own
+    /// error first).
+    pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, offset: u64) -> (io::Result<()>, B) {
+        let mut written = 0;
+        while written < buf.bytes_init() {
+            let (res, back) = self
+                .write_at_from(buf, offset + written as u64, written)
+                .await;
+            buf = back;
+            match res {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// One write of `buf[start..bytes_init()]` at `offset`.
+    async fn write_at_from<B: IoBuf>(
+        &self,
+        buf: B,
+        offset: u64,
+        start: usize,
+    ) -> (io::Result<usize>, B) {
         let fd = self.fd.as_raw_fd();
         let sqe = |b: &mut B, ring| {
             let fixed = b.fixed_index().filter(|&(r, _)| r == ring);
@@ -96,8 +127,8 @@ impl File {
                     IORING_OP_WRITE
                 },
                 fd,
-                addr: b.stable_ptr() as u64,
-                len: b.bytes_init() as u32,
+                addr: b.stable_ptr() as u64 + start as u64,
+                len: (b.bytes_init() - start) as u32,
                 off: offset,
                 buf_index: fixed.map_or(0, |(_, index)| index),
                 ..Sqe::default()
