@@ -228,6 +228,71 @@ fn write_all_at_writes_every_byte_where_it_belongs() {
 }
 
 #[test]
+fn open_options_append_create_new_read_write_and_refusals() {
+    use spindle_runtime::uring::fs::OpenOptions;
+    use std::os::unix::fs::PermissionsExt;
+    run(|| async {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("log");
+        // create_new makes it, with the mode asked for (before the umask).
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .await
+            .unwrap();
+        drop(file);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode & !0o600,
+            0,
+            "no bit beyond the mode asked for: {mode:o}"
+        );
+        let again = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await;
+        assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+        // Appends land at the end, whatever offset the write names.
+        for line in ["one\n", "two\n"] {
+            let log = File::options().append(true).open(&path).await.unwrap();
+            let (res, _) = log.write_all_at(line, 0).await;
+            res.unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+        // Read and write on one descriptor.
+        let both = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let (res, _) = both.write_all_at(b"ONE", 0).await;
+        res.unwrap();
+        let (res, buf) = both.read_at(vec![0u8; 8], 0).await;
+        assert_eq!(&buf[..res.unwrap()], b"ONE\ntwo\n");
+        // What std::fs refuses, refused the same way, before any system call.
+        for options in [
+            OpenOptions::new(),
+            OpenOptions::new().read(true).create(true).clone(),
+            OpenOptions::new().read(true).truncate(true).clone(),
+            OpenOptions::new().append(true).truncate(true).clone(),
+        ] {
+            let err = options.open(&path).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{options:?}");
+        }
+        // A missing file without create is NotFound.
+        let missing = OpenOptions::new()
+            .read(true)
+            .open(dir.path().join("nope"))
+            .await;
+        assert_eq!(missing.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    });
+}
+
+#[test]
 fn file_read_at_and_write_at_with_several_in_flight() {
     run(|| async {
         let dir = tempdir::Dir::new();

@@ -46,6 +46,13 @@ impl File {
         .await
     }
 
+    /// Options for opening a file another way (append, create only if
+    /// new, read and write, a mode): [`OpenOptions`], as
+    /// `std::fs::File::options`.
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
     async fn open_with(path: &Path, flags: libc::c_int, mode: u32) -> io::Result<File> {
         let path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
@@ -153,6 +160,131 @@ impl File {
         })
         .map_err(|(e, _)| e)?;
         op.await.result.map(drop)
+    }
+}
+
+/// How to open a [`File`]: the same options, checked the same way, as
+/// `std::fs::OpenOptions` (plus its Unix `mode`), opened by an io_uring
+/// `openat`.
+///
+/// ```no_run
+/// # async fn log() -> std::io::Result<()> {
+/// use spindle_runtime::uring::fs::OpenOptions;
+///
+/// let log = OpenOptions::new().append(true).create(true).open("app.log").await?;
+/// let (res, _) = log.write_all_at(b"started\n", 0).await; // O_APPEND: at the end
+/// res
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
+    mode: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// No access at all yet (choose `read`, `write` or `append`), mode
+    /// 0o666 before the umask.
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            read: false,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            mode: 0o666,
+        }
+    }
+
+    /// Open for reading.
+    pub fn read(&mut self, read: bool) -> &mut Self {
+        self.read = read;
+        self
+    }
+
+    /// Open for writing.
+    pub fn write(&mut self, write: bool) -> &mut Self {
+        self.write = write;
+        self
+    }
+
+    /// Open for writing, every write at the end of the file (`O_APPEND`:
+    /// the offset a write names is ignored).
+    pub fn append(&mut self, append: bool) -> &mut Self {
+        self.append = append;
+        self
+    }
+
+    /// Cut an existing file to length 0 (needs `write`).
+    pub fn truncate(&mut self, truncate: bool) -> &mut Self {
+        self.truncate = truncate;
+        self
+    }
+
+    /// Create the file if it does not exist (needs `write` or `append`).
+    pub fn create(&mut self, create: bool) -> &mut Self {
+        self.create = create;
+        self
+    }
+
+    /// Create the file, failing with `AlreadyExists` if it exists (needs
+    /// `write` or `append`; `create` and `truncate` are then ignored).
+    pub fn create_new(&mut self, create_new: bool) -> &mut Self {
+        self.create_new = create_new;
+        self
+    }
+
+    /// The permission bits of a file this creates, before the umask.
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Opens `path` with these options.
+    ///
+    /// Fails with `InvalidInput` for a combination `std::fs` refuses too:
+    /// no access chosen, or creating or truncating without write access,
+    /// or truncating in append mode.
+    pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+        File::open_with(path.as_ref(), self.flags()?, self.mode).await
+    }
+
+    fn flags(&self) -> io::Result<libc::c_int> {
+        let invalid =
+            |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()));
+        let writes = self.write || self.append;
+        let access = match (self.read, writes) {
+            (true, false) => libc::O_RDONLY,
+            (false, true) => libc::O_WRONLY,
+            (true, true) => libc::O_RDWR,
+            (false, false) => return invalid("no access chosen: read, write or append"),
+        };
+        if !writes && (self.truncate || self.create || self.create_new) {
+            return invalid("creating or truncating a file needs write or append access");
+        }
+        if self.append && self.truncate && !self.create_new {
+            return invalid("truncate and append together");
+        }
+        let creation = if self.create_new {
+            libc::O_CREAT | libc::O_EXCL
+        } else {
+            (if self.create { libc::O_CREAT } else { 0 })
+                | (if self.truncate { libc::O_TRUNC } else { 0 })
+        };
+        let append = if self.append { libc::O_APPEND } else { 0 };
+        Ok(access | creation | append)
     }
 }
 
