@@ -40,6 +40,19 @@ fn holder(lock: &Mutex, held: &Event, release: &Event) -> fork_support::Child {
     })
 }
 
+/// A lock that a child process holds (it has said so) until `release` is
+/// set: the lock, the release event, and the child.
+fn held_by_a_child() -> (Mutex, Event, fork_support::Child) {
+    let (lock, held, release) = (
+        Mutex::new().unwrap(),
+        Event::new().unwrap(),
+        Event::new().unwrap(),
+    );
+    let child = holder(&lock, &held, &release);
+    assert!(held.blocking_wait_timeout(LIMIT));
+    (lock, release, child)
+}
+
 fn runtime() -> spindle_runtime::Runtime {
     spindle_runtime::Runtime::new().unwrap()
 }
@@ -188,13 +201,7 @@ fn owner_exited_holding_the_lock() {
 #[test]
 fn waiting_for_the_lock_does_not_block_the_runtime() {
     bounded(30, || {
-        let (lock, held, release) = (
-            Mutex::new().unwrap(),
-            Event::new().unwrap(),
-            Event::new().unwrap(),
-        );
-        let child = holder(&lock, &held, &release);
-        assert!(held.blocking_wait_timeout(LIMIT));
+        let (lock, release, child) = held_by_a_child();
         block_on_current_thread(async {
             let waiter = {
                 let lock = lock.clone();
@@ -220,13 +227,7 @@ fn waiting_for_the_lock_does_not_block_the_runtime() {
 #[test]
 fn cancelled_lock_leaves_the_lock_free() {
     bounded(30, || {
-        let (lock, held, release) = (
-            Mutex::new().unwrap(),
-            Event::new().unwrap(),
-            Event::new().unwrap(),
-        );
-        let child = holder(&lock, &held, &release);
-        assert!(held.blocking_wait_timeout(LIMIT));
+        let (lock, release, child) = held_by_a_child();
         runtime().block_on(async {
             // Dropped while its pool thread sleeps.
             assert!(timeout(Duration::from_millis(30), lock.lock())
