@@ -191,7 +191,7 @@ fn wait_until_asleep_in_a_ring(tid: libc::pid_t) -> bool {
 
 #[test]
 fn an_operation_started_on_another_thread_wakes_a_runtime_asleep_in_its_ring() {
-    support::bounded(20, || {
+    support::bounded(60, || {
         let rt = Runtime::builder().current_thread().build().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -223,15 +223,26 @@ fn an_operation_started_on_another_thread_wakes_a_runtime_asleep_in_its_ring() {
                     );
                 }
                 // This thread queues the open on the runtime's ring and
-                // must wake the runtime to have it submitted.
-                support::foreign_block_on(spindle_runtime::uring::fs::File::open("/proc/self/stat"))
+                // must wake the runtime to have it submitted. The runtime
+                // has no timer due before the test's 30 s limit: an open
+                // that only went in when a timer woke the runtime would
+                // take that long.
+                let start = std::time::Instant::now();
+                let file = support::foreign_block_on(spindle_runtime::uring::fs::File::open(
+                    "/proc/self/stat",
+                ));
+                (file, start.elapsed())
             });
-            let opened = spindle_runtime::time::timeout(Duration::from_secs(5), opened).await;
+            let opened = spindle_runtime::time::timeout(Duration::from_secs(30), opened).await;
             idle.abort();
-            opened
+            let (file, took) = opened
                 .expect("the open queued from another thread never completed")
-                .unwrap()
                 .unwrap();
+            file.unwrap();
+            assert!(
+                took < Duration::from_secs(10),
+                "the open waited {took:?}: the sleeping runtime was not woken for it"
+            );
         });
     });
 }

@@ -293,6 +293,22 @@ fn open_options_append_create_new_read_write_and_refusals() {
 }
 
 #[test]
+fn offsets_beyond_i64_max_are_refused_and_give_the_buffer_back() {
+    run(|| async {
+        let (_dir, file) = some_file().await;
+        // To io_uring, u64::MAX would mean "the current position".
+        let (res, buf) = file.read_at(vec![0u8; 4], u64::MAX).await;
+        assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(buf.len(), 4);
+        let (res, buf) = file.write_at(b"x".to_vec(), 1 << 63).await;
+        assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(buf, b"x");
+        let (res, _) = file.write_all_at(b"x".to_vec(), u64::MAX).await;
+        assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
 fn file_read_at_and_write_at_with_several_in_flight() {
     run(|| async {
         let dir = tempdir::Dir::new();

@@ -48,7 +48,9 @@ use crate::executor::context;
 /// initialised bytes, and to `bytes_total()` bytes of memory, that stay
 /// valid and at the same address as long as the value lives and is not
 /// used through `&mut` (moving the value itself must not move them: heap
-/// memory, as in `Vec<u8>` and `Box<[u8]>`).
+/// memory, as in `Vec<u8>` and `Box<[u8]>`). The hidden `fixed_index`
+/// method must keep its default (`None`): only [`FixedBuf`] names a
+/// registered buffer.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an owned buffer: spindle::uring operations take their buffer and give it back",
     label = "an owned buffer is needed here: `Vec<u8>`, `Box<[u8]>`, `String`, `FixedBuf`, `RingBuf`, or a `&'static` literal",
@@ -193,6 +195,12 @@ unsafe impl IoBuf for &'static str {
     fn bytes_total(&self) -> usize {
         self.len()
     }
+}
+
+/// A request's length field for `n` bytes: at most `u32::MAX` (the kernel
+/// moves at most about 2 GiB per request anyway, and reports how much).
+pub(super) fn io_len(n: usize) -> u32 {
+    n.min(u32::MAX as usize) as u32
 }
 
 /// The memory of a [`FixedBufPool`]: one allocation, cut in equal parts.

@@ -554,6 +554,19 @@ impl Driver {
             inner.disabled = false;
         }
         inner.sq.refill();
+        let mut timeout = timeout;
+        if inner.sq.has_backlog() {
+            // More is queued than the ring holds: hand the kernel what it
+            // will take first. What is still left (the kernel wants its
+            // completions reaped) must not wait through a sleep: look
+            // again at once.
+            if let Err(e) = self.enter(&mut inner, 0, None) {
+                panic!("spindle::uring: io_uring_enter failed: {e}");
+            }
+            if inner.sq.has_backlog() {
+                timeout = Some(Duration::ZERO);
+            }
+        }
         let submit = inner.sq.ring().unsubmitted();
         // Sleep without the lock: another thread that queues an operation
         // meanwhile must be able to write it into the ring and wake us
@@ -699,7 +712,12 @@ impl Driver {
             .ops
             .iter()
             .filter(|(_, slot)| {
-                !matches!(slot, Slot::Done { .. } | Slot::Multi { ended: true, .. })
+                // Abandoned operations had their cancel queued when their
+                // future was dropped: one is enough.
+                !matches!(
+                    slot,
+                    Slot::Done { .. } | Slot::Multi { ended: true, .. } | Slot::Abandoned { .. }
+                )
             })
             .map(|(key, _)| key)
             .collect();

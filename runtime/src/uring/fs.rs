@@ -15,7 +15,7 @@ use std::path::Path;
 
 use spindle_reactor::uring::*;
 
-use super::buf::{IoBuf, IoBufMut};
+use super::buf::{io_len, IoBuf, IoBufMut};
 use super::net::{finish_read, read_sqe};
 use super::op::Op;
 
@@ -80,6 +80,9 @@ impl File {
     /// with how many bytes were read (0 at the end of the file, or if `buf`
     /// has no room: `Vec::new()`).
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        if let Err(e) = check_offset(offset) {
+            return (Err(e), buf);
+        }
         let fd = self.fd.as_raw_fd();
         match Op::start("read", buf, |b, ring| read_sqe(fd, b, ring, Some(offset))) {
             Err((e, buf)) => (Err(e), buf),
@@ -103,9 +106,10 @@ impl File {
     pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, offset: u64) -> (io::Result<()>, B) {
         let mut written = 0;
         while written < buf.bytes_init() {
-            let (res, back) = self
-                .write_at_from(buf, offset + written as u64, written)
-                .await;
+            let Some(at) = offset.checked_add(written as u64) else {
+                return (Err(offset_error()), buf);
+            };
+            let (res, back) = self.write_at_from(buf, at, written).await;
             buf = back;
             match res {
                 Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
@@ -124,6 +128,9 @@ impl File {
         offset: u64,
         start: usize,
     ) -> (io::Result<usize>, B) {
+        if let Err(e) = check_offset(offset) {
+            return (Err(e), buf);
+        }
         let fd = self.fd.as_raw_fd();
         let sqe = |b: &mut B, ring| {
             let fixed = b.fixed_index().filter(|&(r, _)| r == ring);
@@ -135,7 +142,7 @@ impl File {
                 },
                 fd,
                 addr: b.stable_ptr() as u64 + start as u64,
-                len: (b.bytes_init() - start) as u32,
+                len: io_len(b.bytes_init() - start),
                 off: offset,
                 buf_index: fixed.map_or(0, |(_, index)| index),
                 ..Sqe::default()
@@ -161,6 +168,19 @@ impl File {
         .map_err(|(e, _)| e)?;
         op.await.result.map(drop)
     }
+}
+
+/// File offsets go up to `i64::MAX`, as for `pread`/`pwrite`. (To io_uring,
+/// `u64::MAX` would mean "at the file's current position" instead.)
+fn check_offset(offset: u64) -> io::Result<u64> {
+    if offset > i64::MAX as u64 {
+        return Err(offset_error());
+    }
+    Ok(offset)
+}
+
+fn offset_error() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "a file offset beyond i64::MAX")
 }
 
 /// How to open a [`File`]: the same options, checked the same way, as

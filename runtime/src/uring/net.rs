@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 
 use spindle_reactor::uring::*;
 
-use super::buf::{IoBuf, IoBufMut};
+use super::buf::{io_len, IoBuf, IoBufMut};
 use super::op::Op;
 use crate::sys::fd as sys_fd;
 use crate::sys::sockaddr::SockAddr;
@@ -54,7 +54,7 @@ fn socket_for(addr: &SocketAddr, ty: Type) -> io::Result<OwnedFd> {
 /// `offset`) or `RECV` on a socket.
 pub(super) fn read_sqe<B: IoBufMut>(fd: RawFd, buf: &mut B, ring: usize, file: Option<u64>) -> Sqe {
     let fixed = buf.fixed_index().filter(|&(r, _)| r == ring);
-    let (addr, len) = (buf.stable_mut_ptr() as u64, buf.bytes_total() as u32);
+    let (addr, len) = (buf.stable_mut_ptr() as u64, io_len(buf.bytes_total()));
     let (opcode, off, buf_index) = match (fixed, file) {
         (Some((_, index)), offset) => (IORING_OP_READ_FIXED, offset.unwrap_or(u64::MAX), index),
         (None, Some(offset)) => (IORING_OP_READ, offset, 0),
@@ -213,7 +213,7 @@ impl TcpStream {
             opcode: IORING_OP_SEND,
             fd,
             addr: buf.stable_ptr() as u64 + start as u64,
-            len: (buf.bytes_init() - start) as u32,
+            len: io_len(buf.bytes_init() - start),
             op_flags: libc::MSG_NOSIGNAL as u32,
             ..Sqe::default()
         };
