@@ -203,6 +203,30 @@ pub(super) fn io_len(n: usize) -> u32 {
     n.min(u32::MAX as usize) as u32
 }
 
+/// Writes all the initialised bytes of `buf` with `write_from(buf, start)`,
+/// one write of `buf[start..]` at a time, until every byte went out; gives
+/// the buffer back. A write of nothing is `WriteZero`; `Interrupted` is
+/// tried again. (`TcpStream::write_all`, `File::write_all_at`.)
+pub(super) async fn write_all_from<B, F, W>(mut buf: B, mut write_from: F) -> (io::Result<()>, B)
+where
+    B: IoBuf,
+    F: FnMut(B, usize) -> W,
+    W: std::future::Future<Output = (io::Result<usize>, B)>,
+{
+    let mut written = 0;
+    while written < buf.bytes_init() {
+        let (res, back) = write_from(buf, written).await;
+        buf = back;
+        match res {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
 /// The memory of a [`FixedBufPool`]: one allocation, cut in equal parts.
 struct PoolMemory {
     /// Never touched through this pointer after registration except by

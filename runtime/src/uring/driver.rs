@@ -547,11 +547,8 @@ impl Driver {
             };
             inner.epoll_armed = true;
         }
-        if inner.disabled {
-            if let Err(e) = enable_rings(&self.ring) {
-                panic!("{}", refused("enabling the io_uring", e));
-            }
-            inner.disabled = false;
+        if let Err(e) = self.enable(&mut inner) {
+            panic!("{e}");
         }
         inner.sq.refill();
         let mut timeout = timeout;
@@ -601,14 +598,21 @@ impl Driver {
         }
     }
 
-    /// Submits what is queued (enabling the ring on first use) and runs
-    /// the completion work; with `wait`, sleeps for up to `timeout` until
-    /// at least that many completions are posted.
-    fn enter(&self, inner: &mut Inner, wait: u32, timeout: Option<Duration>) -> io::Result<()> {
+    /// Enables the ring (made `R_DISABLED`) on its first use, from the
+    /// thread that will be its single issuer.
+    fn enable(&self, inner: &mut Inner) -> io::Result<()> {
         if inner.disabled {
             enable_rings(&self.ring).map_err(|e| refused("enabling the io_uring", e))?;
             inner.disabled = false;
         }
+        Ok(())
+    }
+
+    /// Submits what is queued (enabling the ring on first use) and runs
+    /// the completion work; with `wait`, sleeps for up to `timeout` until
+    /// at least that many completions are posted.
+    fn enter(&self, inner: &mut Inner, wait: u32, timeout: Option<Duration>) -> io::Result<()> {
+        self.enable(inner)?;
         loop {
             inner.sq.refill();
             let submit = inner.sq.ring().unsubmitted();

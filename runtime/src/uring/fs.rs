@@ -15,7 +15,7 @@ use std::path::Path;
 
 use spindle_reactor::uring::*;
 
-use super::buf::{io_len, IoBuf, IoBufMut};
+use super::buf::{io_len, write_all_from, IoBuf, IoBufMut};
 use super::net::{finish_read, read_sqe};
 use super::op::Op;
 
@@ -103,22 +103,13 @@ impl File {
     /// on, in as many operations as it takes; gives it back. Fails with
     /// `WriteZero` if the file takes no more (a full disk reports its own
     /// error first).
-    pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, offset: u64) -> (io::Result<()>, B) {
-        let mut written = 0;
-        while written < buf.bytes_init() {
-            let Some(at) = offset.checked_add(written as u64) else {
-                return (Err(offset_error()), buf);
-            };
-            let (res, back) = self.write_at_from(buf, at, written).await;
-            buf = back;
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
+        write_all_from(buf, |buf, start| {
+            // Saturated, a sum past u64::MAX is refused like any offset
+            // beyond i64::MAX.
+            self.write_at_from(buf, offset.saturating_add(start as u64), start)
+        })
+        .await
     }
 
     /// One write of `buf[start..bytes_init()]` at `offset`.
@@ -172,15 +163,14 @@ impl File {
 
 /// File offsets go up to `i64::MAX`, as for `pread`/`pwrite`. (To io_uring,
 /// `u64::MAX` would mean "at the file's current position" instead.)
-fn check_offset(offset: u64) -> io::Result<u64> {
+fn check_offset(offset: u64) -> io::Result<()> {
     if offset > i64::MAX as u64 {
-        return Err(offset_error());
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a file offset beyond i64::MAX",
+        ));
     }
-    Ok(offset)
-}
-
-fn offset_error() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, "a file offset beyond i64::MAX")
+    Ok(())
 }
 
 /// How to open a [`File`]: the same options, checked the same way, as

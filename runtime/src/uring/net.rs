@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 
 use spindle_reactor::uring::*;
 
-use super::buf::{io_len, IoBuf, IoBufMut};
+use super::buf::{io_len, write_all_from, IoBuf, IoBufMut};
 use super::op::Op;
 use crate::sys::fd as sys_fd;
 use crate::sys::sockaddr::SockAddr;
@@ -228,19 +228,8 @@ impl TcpStream {
 
     /// Writes all the initialised bytes of `buf`, in as many operations as
     /// it takes; gives it back.
-    pub async fn write_all<B: IoBuf>(&self, mut buf: B) -> (io::Result<()>, B) {
-        let mut sent = 0;
-        while sent < buf.bytes_init() {
-            let (res, back) = self.write_from(buf, sent).await;
-            buf = back;
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        write_all_from(buf, |buf, start| self.write_from(buf, start)).await
     }
 
     /// Shuts down the read side, the write side, or both.
