@@ -190,7 +190,7 @@ fn decode_message<T: Wire>(message: &[u8], mut fds: Vec<OwnedFd>) -> io::Result<
 }
 
 /// Decodes exactly one `T` from `bytes`, with `fds` for its descriptors.
-fn decode_with_fds<T: Wire>(mut bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<T> {
+pub(crate) fn decode_with_fds<T: Wire>(mut bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<T> {
     with_incoming_fds(fds, || {
         let value = T::decode(&mut bytes)?;
         if !bytes.is_empty() {

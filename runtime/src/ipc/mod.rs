@@ -52,6 +52,7 @@ mod polled;
 mod protocol;
 mod queue;
 mod region;
+mod ring;
 mod semaphore;
 mod shared;
 #[cfg(test)]

@@ -19,8 +19,6 @@
 //!                                   leave it drops it
 //!   blocking(op)          plain thread: op(fd), a call that may sleep in the
 //!                                   kernel (the ipc sockets)
-//!   blocking_io(dir, op)  plain thread, non-blocking fd:
-//!                                   loop { op(fd): WouldBlock? -> poll(2) }
 //! ```
 //!
 //! Why one direction, and why writers only while they wait: a unix socket
@@ -30,8 +28,8 @@
 //! message it sent, for nothing (measured by the `ipc` bench: a round trip
 //! between two async processes on one CPU took a third longer). Writers rarely wait (only while the socket's
 //! buffer is full), so they register for just that long. The same holds
-//! for reads that rarely wait (a bounded queue's free places): made with
-//! `keep_reads: false`, reads register only while they wait, too.
+//! for reads that rarely wait: made with `keep_reads: false`, reads
+//! register only while they wait, too.
 //!
 //! A kept registration stays while its runtime lives (the next await there
 //! reuses it) and goes at the first look after that runtime has shut down.
@@ -40,8 +38,7 @@
 //! holds a registration borrows the `PolledFd`.
 //!
 //! `op` is one system call that must not block when the runtime runs it:
-//! either the descriptor is non-blocking (the queue's eventfd) or the call
-//! passes its own non-blocking flag (`MSG_DONTWAIT` on the ipc sockets,
+//! the call passes its own non-blocking flag (`MSG_DONTWAIT` on the ipc sockets,
 //! which stay in blocking mode so that a plain thread can sleep in one
 //! `recvmsg`; see `message.rs`). It runs either to an answer or to
 //! `WouldBlock`, so a future dropped while it waits has done nothing:
@@ -56,7 +53,6 @@ use spindle_reactor::Interest;
 
 use crate::driver::{Direction, Registration};
 use crate::executor::context;
-use crate::sys::fd as sys_fd;
 
 /// A descriptor, registered with each runtime that waits on it.
 pub(crate) struct PolledFd {
@@ -172,41 +168,6 @@ impl PolledFd {
         op(self.fd.as_fd())
     }
 
-    /// Runs `op` until it gives an answer other than `WouldBlock`, blocking
-    /// this thread in `poll(2)` in between (for a non-blocking descriptor).
-    ///
-    /// # Panics
-    /// If a spindle runtime runs on this thread: blocking it would stall
-    /// every task there.
-    #[track_caller]
-    pub(crate) fn blocking_io<R>(
-        &self,
-        dir: Direction,
-        mut op: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,
-    ) -> io::Result<R> {
-        assert_may_block();
-        let events = match dir {
-            Direction::Read => libc::POLLIN,
-            Direction::Write => libc::POLLOUT,
-            Direction::Both => libc::POLLIN | libc::POLLOUT,
-            Direction::Error => 0,
-        };
-        loop {
-            match op(self.fd.as_fd()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                answer => return answer,
-            }
-            // Any event (hang-up and errors included) is worth another try:
-            // the operation itself then reports what happened.
-            let mut fds = [libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events,
-                revents: 0,
-            }];
-            sys_fd::poll(&mut fds)?;
-        }
-    }
-
     /// The duplicate the write registrations use, made on first use.
     fn write_fd(&self) -> io::Result<BorrowedFd<'_>> {
         if self.write_fd.get().is_none() {
@@ -306,7 +267,7 @@ impl Drop for Joined<'_> {
 
 /// Panics if a spindle runtime runs on this thread.
 #[track_caller]
-fn assert_may_block() {
+pub(super) fn assert_may_block() {
     if crate::coop::is_runtime_running() {
         panic!(
             "a blocking ipc call (blocking_send, blocking_recv, blocking_put, \

@@ -341,3 +341,49 @@ pub(crate) mod event {
         }
     }
 }
+
+/// The wait words of the [`Queue`](super::Queue)'s ring (`ring.rs`): an
+/// event count in bits 0..30, bumped each time a sleeper must wake, and
+/// bit 31 set while a caller may be asleep on the word.
+///
+/// Both steps run under the ring's lock, which also guards the condition
+/// the sleepers wait for (an item, or room). So the word changes only
+/// under that lock: a caller that saw the condition false marks itself
+/// ([`prepare`](eventcount::prepare)) before releasing the lock, and the
+/// next caller that makes it true sees the mark ([`notify`](eventcount::notify))
+/// and bumps the count, then wakes every sleeper once it has released
+/// the lock. A sleeper that comes to the futex after the bump finds a
+/// value it did not expect and does not sleep: no wake is lost between
+/// the lock's release and the sleep.
+pub(crate) mod eventcount {
+    use super::{Atomic32, Ordering};
+
+    /// Set while a caller may be asleep on the word.
+    pub(crate) const WAITERS: u32 = 1 << 31;
+    /// The count.
+    pub(crate) const COUNT: u32 = !WAITERS;
+
+    /// Marks a sleeper and says what value to sleep on. Under the lock,
+    /// after seeing the condition false.
+    #[inline]
+    pub(crate) fn prepare(word: &impl Atomic32) -> u32 {
+        let v = word.load(Ordering::Relaxed);
+        if v & WAITERS == 0 {
+            word.swap(v | WAITERS, Ordering::Relaxed);
+        }
+        v | WAITERS
+    }
+
+    /// Under the lock, after making the condition true: bumps the count
+    /// and clears the mark if a caller may be asleep. True if so: wake
+    /// every sleeper once the lock is released.
+    #[inline]
+    pub(crate) fn notify(word: &impl Atomic32) -> bool {
+        let v = word.load(Ordering::Relaxed);
+        if v & WAITERS == 0 {
+            return false;
+        }
+        word.swap(v.wrapping_add(1) & COUNT, Ordering::Release);
+        true
+    }
+}

@@ -2,26 +2,22 @@
 //! (the course notes' `multiprocessing.Queue`).
 //!
 //! The type's docs teach how it works (they live on the public type, so
-//! that rustdoc shows them): one seqpacket socket pair whose kernel queue
-//! holds the items, an eventfd semaphore for the bound, a shutdown for
-//! `close`. The messages themselves are `message.rs`'s.
+//! that rustdoc shows them): a ring of records in shared memory under a
+//! process lock (`ring.rs`), futex wait words for consumers and producers,
+//! and a seqpacket socket pair for the items the ring cannot hold (the
+//! messages themselves are `message.rs`'s).
 
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use super::message::{self, Outgoing, Received};
-use super::polled::PolledFd;
-use crate::driver::Direction;
-use crate::pool::{decode_fd, encode_fd, DecodeError, Wire};
-use crate::sys::fd as sys_fd;
+use super::polled::{assert_may_block, PolledFd};
+use super::ring::{self, Popped, Ring, Wait};
+use crate::pool::{decode_fd, encode_fd, take_outgoing_fds, DecodeError, Wire};
 use crate::sys::socket::{self as sys_socket, Type};
-
-/// Units `close` adds to the semaphore of places: enough to wake every
-/// producer that could ever wait on it, far below the eventfd's limit.
-const CLOSED_PLACES: u64 = 1 << 40;
 
 /// A multi-producer, multi-consumer queue of `T` that works across
 /// processes (the course notes' `multiprocessing.Queue`).
@@ -58,118 +54,143 @@ const CLOSED_PLACES: u64 = 1 << 40;
 ///
 /// # How it works
 ///
-/// The items live in the kernel, in the receive queue of one unix
-/// `SOCK_SEQPACKET` socket pair. Every handle, in every process, holds both
-/// ends: `put` sends one message on the *put end*, `get` receives one from
-/// the *get end*. A bounded queue adds a counting semaphore of free places
-/// (an `eventfd` in semaphore mode):
+/// The items live in a ring buffer in shared memory (an anonymous memory
+/// file that every process holding the queue maps), under a process lock
+/// in the same memory. A `put` takes the lock, copies the item's encoding
+/// in at the tail and lets go; a `get` takes the lock and copies the item
+/// at the head out. Neither makes a system call unless someone sleeps:
 ///
 /// ```text
-///   producers (any process)                               consumers (any process)
-///   put(v): take a place ─┐                          ┌─▶ get(): recvmsg one message,
-///           sendmsg(v) ───┴─▶ put end ══ kernel ══▶ get end     give the place back
-///                                   message queue
-///   places: eventfd semaphore, maxsize units (bounded queues only)
-///   close(): shutdown(put end): queued items stay; then end of stream
+///   producers (any process)          shared memory            consumers (any process)
+///   put(v): lock, copy in  ───▶ [ lock | head | tail | … ] ───▶ get(): lock, copy out
+///           unlock; wake?       [ rec | rec | rec | …    ]            unlock; wake?
+///   asleep on not_full  ◀── futex wait words ──▶ asleep on not_empty
+///   items with descriptors, or over 4 KiB:  a marker in the ring, the item
+///           in a seqpacket socket (sendmsg, then the marker; get: marker, then recvmsg)
 /// ```
 ///
-/// The kernel does the hard parts:
-///
-/// * **Many producers and consumers.** Each `sendmsg` queues a whole
-///   message and each `recvmsg` takes exactly one, atomically, whichever
-///   processes call them: every item is received once. Items come out in
-///   the order their `sendmsg` calls went in.
+/// * **Many producers and consumers.** The lock makes each put and each
+///   get one step: every item is taken once, and items come out in the
+///   order they went in. The lock is held for a copy and a few counters
+///   (a few hundred nanoseconds), so a task takes it as a plain thread
+///   would, without yielding; only waits for an item or for room are
+///   awaited.
+/// * **Waiting.** A consumer that finds the ring empty marks itself as a
+///   sleeper on the *not_empty* word before letting go of the lock, and
+///   sleeps on that word (a futex, which the kernel shares between
+///   processes); the next put sees the mark and wakes the sleepers. Full
+///   rings make producers sleep on *not_full* the same way. A plain thread
+///   sleeps in the kernel; a task's sleep happens on a blocking-pool
+///   thread (as for [`ipc::Mutex`](super::Mutex)), so the runtime's thread
+///   goes on. While items flow faster than they are taken (or the other
+///   way round), nobody sleeps, and a put or get is a few dozen
+///   nanoseconds of work.
+/// * **Items the ring does not keep.** An item whose encoding holds
+///   descriptors (a pipe end, another queue) or is over 4 KiB goes through
+///   a unix `SOCK_SEQPACKET` socket pair that every handle also holds: the
+///   producer holds a place in the ring, sends the item as one message,
+///   then writes a *marker* in its place. A consumer that takes a marker
+///   receives one message from the socket. (Items over 64 KiB travel in a
+///   memory file whose descriptor rides in the message.)
 /// * **Killed processes.** A consumer killed while it waits in `get` is
-///   asleep in a `recvmsg` (or waiting for the reactor to call one) that
-///   has taken nothing: no item goes with it. A producer killed in `put`
-///   sent all of its item or none.
-/// * **Waiting.** Both ends and the semaphore are pollable descriptors, so
-///   async `put`/`get` wait in the runtime's reactor (with `MSG_DONTWAIT`
-///   on every call), and the blocking forms sleep in the kernel, in
-///   `sendmsg`/`recvmsg` (the places: `poll(2)`). The kernel wakes the
-///   waiters of every process when an item (or room, or a place) comes.
-/// * **Closing.** [`close`](Queue::close) shuts the put end down (both
-///   ways), for every process at once: a `put` from then on fails with
-///   `EPIPE` (reported as [`PutError::Closed`]), while the items already
-///   queued stay and come out of `get` before the end of stream, which
-///   every consumer then sees ([`GetError::Closed`]). A `put` is either
-///   before the shutdown (its item is queued, ahead of the end) or after it
-///   (it fails): there is no in-between. For a bounded queue, `close` also
-///   floods the semaphore so that producers waiting for a place wake up
-///   and learn that the queue is closed.
+///   asleep, holding nothing: no item goes with it. A process killed while
+///   it holds the lock leaves the ring whole (every record is written
+///   before the counter that makes it visible), and the next process to
+///   take the lock is told the owner died and counts the records again.
+///   A producer killed after sending an item to the socket but before its
+///   marker leaves that item in the socket, and consumers deliver it after
+///   the ones before it (at the latest once the queue is closed and
+///   empty): it is not lost.
+/// * **Closing.** [`close`](Queue::close) shuts the socket's put end down,
+///   then sets the ring's closed flag and wakes every sleeper, for every
+///   process at once: a `put` from then on fails with
+///   [`PutError::Closed`], while the items already queued stay and come out
+///   of `get`, which then reports [`GetError::Closed`].
 ///
 /// # Bounds
 ///
 /// `maxsize` counts items. An unbounded queue (`maxsize == 0`) still has
-/// the socket's buffer as its limit (about 208 KiB by default: a few
-/// hundred small items): `put` then waits for consumers to make room, and
-/// `put_nowait` returns [`PutError::Full`]. (Python's unbounded queue
-/// buffers in the producer's memory instead, in a feeder thread, and loses
-/// those items if the producer dies.) The same buffer limit applies to a
-/// bounded queue whose items are large.
+/// the ring's 256 KiB as its limit (about 16,000 small items, an item
+/// taking its encoding rounded up to 8 bytes, plus 8): `put` then waits for
+/// consumers to make room, and `put_nowait` returns [`PutError::Full`].
+/// (Python's unbounded queue buffers in the producer's memory instead, in a
+/// feeder thread, and loses those items if the producer dies.) Items that
+/// go through the socket are also limited by its buffer (about 208 KiB by
+/// default).
 ///
-/// A process killed in the few instructions between taking a place and
-/// sending its item (a producer), or between receiving an item and giving
-/// its place back (a consumer), takes that one place with it: the queue's
-/// capacity shrinks by one. No item is lost that way, and no other process
-/// is left waiting on it.
+/// A producer process killed in the few instructions between holding a
+/// place for a socket item and writing its marker takes that one place
+/// with it: the queue's capacity shrinks by one. No item is lost that way,
+/// and no other process is left waiting on it.
 ///
 /// # Sizes
 ///
-/// Items are [`Wire`] values of any size (over 64 KiB they travel in a
-/// memory file whose descriptor rides along), and may hold descriptors (a pipe end,
-/// another queue), which are passed along.
+/// Items are [`Wire`] values of any size, and may hold descriptors (a pipe
+/// end, another queue), which are passed along.
 pub struct Queue<T> {
-    ends: Arc<Ends>,
+    shared: Arc<Shared>,
     _items: PhantomData<fn(T) -> T>,
 }
 
-/// The descriptors every handle holds.
+/// What every handle holds.
 #[derive(Debug)]
-struct Ends {
-    /// Producers send here...
+struct Shared {
+    ring: Ring,
+    /// Producers of socket items send here...
     put_end: PolledFd,
-    /// ...and consumers receive here.
-    get_end: PolledFd,
-    /// The free places of a bounded queue (an eventfd semaphore).
-    places: Option<PolledFd>,
-    maxsize: usize,
+    /// ...and consumers that took a marker receive here (never waiting: the
+    /// message was sent before its marker was written).
+    get_end: OwnedFd,
+    maxsize: u32,
+}
+
+/// What one look at the ring said.
+enum Step<R> {
+    /// Done (or failed), with this answer.
+    Done(R),
+    /// Sleep on this wait word while it holds this value, then look again.
+    Sleep(Wait, u32),
+}
+
+/// An item encoded for the ring or for the socket.
+enum Encoded {
+    Ring(Vec<u8>),
+    Socket(Outgoing),
 }
 
 impl<T> Queue<T> {
     /// Creates a queue that holds at most `maxsize` items; 0 means no
-    /// limit but the socket's buffer (see the type's docs).
+    /// limit but the ring's memory (see the type's docs).
     ///
     /// Fails if `maxsize` is above `u32::MAX` (`InvalidInput`) or the
-    /// process is out of descriptors.
+    /// process is out of descriptors or memory.
     pub fn new(maxsize: usize) -> io::Result<Queue<T>> {
-        let places = match maxsize {
-            0 => None,
-            n => {
-                let n = u32::try_from(n).map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "a queue's maxsize may be at most u32::MAX",
-                    )
-                })?;
-                Some(PolledFd::new(sys_fd::semaphore_eventfd(n)?, false))
-            }
-        };
+        let maxsize = u32::try_from(maxsize).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a queue's maxsize may be at most u32::MAX",
+            )
+        })?;
+        let ring = Ring::create()?;
         let (put_end, get_end) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
-        Ok(Queue {
-            ends: Arc::new(Ends {
-                put_end: PolledFd::new(put_end, true),
-                get_end: PolledFd::new(get_end, true),
-                places,
-                maxsize,
-            }),
+        Ok(Queue::from_shared(Shared {
+            ring,
+            put_end: PolledFd::new(put_end, false),
+            get_end,
+            maxsize,
+        }))
+    }
+
+    fn from_shared(shared: Shared) -> Queue<T> {
+        Queue {
+            shared: Arc::new(shared),
             _items: PhantomData,
-        })
+        }
     }
 
     /// The `maxsize` the queue was created with (0: unbounded).
     pub fn maxsize(&self) -> usize {
-        self.ends.maxsize
+        self.shared.maxsize as usize
     }
 
     /// Closes the queue, for every handle in every process: from now on
@@ -177,64 +198,72 @@ impl<T> Queue<T> {
     /// items already in the queue, then [`GetError::Closed`]. Waiting
     /// producers and consumers are woken. Closing again does nothing.
     pub fn close(&self) -> io::Result<()> {
-        // Both directions: shutting down for writing alone would not wake a
-        // producer waiting for room; with reading too, the put end reports
-        // a hang-up to its waiters.
-        sys_socket::shutdown(self.ends.put_end.as_fd(), std::net::Shutdown::Both)?;
-        if let Some(places) = &self.ends.places {
-            sys_fd::semaphore_add(places.as_fd(), CLOSED_PLACES)?;
-        }
+        // The socket first: a socket item sent before this is in the
+        // socket when consumers see the flag; one sent after fails.
+        // (Both directions: a producer waiting for room in the socket's
+        // buffer is woken too.)
+        sys_socket::shutdown(self.shared.put_end.as_fd(), std::net::Shutdown::Both)?;
+        self.shared.ring.lock().close();
         Ok(())
     }
 }
 
 impl<T: Wire> Queue<T> {
-    /// Puts `value` at the end of the queue, waiting for a free place (a
-    /// bounded queue) and for room in the socket's buffer.
+    /// Puts `value` at the end of the queue, waiting for room (a bounded
+    /// queue's place, and room in the ring).
     ///
     /// Fails with [`PutError::Closed`] once the queue is closed and with
     /// [`PutError::Io`] if the value cannot be encoded (more than 252
     /// descriptors in it, or out of descriptors); either way the value
     /// comes back in the error. Cancel-safe: dropped while it waits, it has
-    /// put nothing (and given back the place it took).
+    /// put nothing (and given back any place it held).
     pub async fn put(&self, value: T) -> Result<(), PutError<T>> {
-        let mut message = match Outgoing::encode(&value) {
-            Ok(message) => message,
+        let encoded = match encode(&value) {
+            Ok(encoded) => encoded,
             Err(e) => return Err(PutError::Io(e, value)),
         };
-        let place = match &self.ends.places {
-            None => None,
-            Some(places) => match places.read(sys_fd::semaphore_take).await {
-                Ok(()) => Some(Place(places)),
-                Err(e) => return Err(PutError::Io(e, value)),
+        let shared = &*self.shared;
+        let mut message = match encoded {
+            Encoded::Ring(bytes) => loop {
+                match shared.try_put(&bytes) {
+                    Step::Done(r) => return finish(r, value),
+                    Step::Sleep(which, v) => shared.ring.wait(which, v).await,
+                };
             },
+            Encoded::Socket(message) => message,
         };
-        let sent = self.ends.put_end.write(|fd| message.send(fd, false)).await;
-        finish_put(sent, place, value)
+        let place = loop {
+            match shared.try_reserve() {
+                Step::Done(Ok(())) => break Place(shared),
+                Step::Done(Err(e)) => return finish(Err(e), value),
+                Step::Sleep(which, v) => shared.ring.wait(which, v).await,
+            };
+        };
+        let sent = shared.put_end.write(|fd| message.send(fd, false)).await;
+        finish(place.after_send(sent), value)
     }
 
     /// Puts `value` if the queue has room now; otherwise fails at once
     /// with [`PutError::Full`] (or [`PutError::Closed`]), giving it back.
     pub fn put_nowait(&self, value: T) -> Result<(), PutError<T>> {
-        let mut message = match Outgoing::encode(&value) {
-            Ok(message) => message,
+        let full = || Err(io::ErrorKind::WouldBlock.into());
+        let shared = &*self.shared;
+        let result = match encode(&value) {
             Err(e) => return Err(PutError::Io(e, value)),
-        };
-        let place = match &self.ends.places {
-            None => None,
-            Some(places) => match sys_fd::semaphore_take(places.as_fd()) {
-                Ok(()) => Some(Place(places)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(PutError::Full(value))
+            Ok(Encoded::Ring(bytes)) => match shared.try_put(&bytes) {
+                Step::Done(r) => r,
+                Step::Sleep(..) => full(),
+            },
+            Ok(Encoded::Socket(mut message)) => match shared.try_reserve() {
+                Step::Done(Ok(())) => {
+                    let place = Place(shared);
+                    place.after_send(message.send(shared.put_end.as_fd(), false))
                 }
-                Err(e) => return Err(PutError::Io(e, value)),
+                Step::Done(Err(e)) => Err(e),
+                Step::Sleep(..) => full(),
             },
         };
-        match message.send(self.ends.put_end.as_fd(), false) {
-            // No room in the socket's buffer (the place goes back).
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(PutError::Full(value)),
-            sent => finish_put(sent, place, value),
-        }
+        finish(result, value)
     }
 
     /// [`put`](Self::put) for a plain thread: blocks it until the value is
@@ -244,19 +273,21 @@ impl<T: Wire> Queue<T> {
     /// If called on a thread running a spindle runtime (it would stall it).
     #[track_caller]
     pub fn blocking_put(&self, value: T) -> Result<(), PutError<T>> {
-        let mut message = match Outgoing::encode(&value) {
-            Ok(message) => message,
+        assert_may_block();
+        let shared = &*self.shared;
+        let result = match encode(&value) {
             Err(e) => return Err(PutError::Io(e, value)),
-        };
-        let place = match &self.ends.places {
-            None => None,
-            Some(places) => match places.blocking_io(Direction::Read, sys_fd::semaphore_take) {
-                Ok(()) => Some(Place(places)),
-                Err(e) => return Err(PutError::Io(e, value)),
+            Ok(Encoded::Ring(bytes)) => shared.blocking(|| shared.try_put(&bytes)),
+            Ok(Encoded::Socket(mut message)) => match shared.blocking(|| shared.try_reserve()) {
+                Ok(()) => {
+                    let place = Place(shared);
+                    let sent = shared.put_end.blocking(|fd| message.send(fd, true));
+                    place.after_send(sent)
+                }
+                Err(e) => Err(e),
             },
         };
-        let sent = self.ends.put_end.blocking(|fd| message.send(fd, true));
-        finish_put(sent, place, value)
+        finish(result, value)
     }
 
     /// Takes the item at the front of the queue, waiting for one.
@@ -266,21 +297,21 @@ impl<T: Wire> Queue<T> {
     /// (it is consumed). Cancel-safe: dropped while it waits, it has taken
     /// nothing.
     pub async fn get(&self) -> Result<T, GetError> {
-        let received = self
-            .ends
-            .get_end
-            .read(|fd| message::recv::<T>(fd, false))
-            .await;
-        self.finish_get(received)
+        loop {
+            match self.try_get() {
+                Step::Done(r) => return r,
+                Step::Sleep(which, v) => self.shared.ring.wait(which, v).await,
+            };
+        }
     }
 
     /// Takes the item at the front of the queue if there is one now;
     /// otherwise fails at once with [`GetError::Empty`] (or
     /// [`GetError::Closed`]).
     pub fn get_nowait(&self) -> Result<T, GetError> {
-        match message::recv::<T>(self.ends.get_end.as_fd(), false) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(GetError::Empty),
-            received => self.finish_get(received),
+        match self.try_get() {
+            Step::Done(r) => r,
+            Step::Sleep(..) => Err(GetError::Empty),
         }
     }
 
@@ -291,66 +322,168 @@ impl<T: Wire> Queue<T> {
     /// If called on a thread running a spindle runtime (it would stall it).
     #[track_caller]
     pub fn blocking_get(&self) -> Result<T, GetError> {
-        let received = self
-            .ends
-            .get_end
-            .blocking(|fd| message::recv::<T>(fd, true));
-        self.finish_get(received)
+        assert_may_block();
+        self.shared.blocking(|| self.try_get())
     }
 
-    /// Turns what a receive found into `get`'s answer, giving back the
-    /// place of any message it took.
-    fn finish_get(&self, received: io::Result<Received<T>>) -> Result<T, GetError> {
-        match received {
-            Ok(Received::Message(value)) => {
-                if let Some(places) = &self.ends.places {
-                    // Fails only if the count would overflow, which the
-                    // places in use rule out.
-                    let _ = sys_fd::semaphore_add(places.as_fd(), 1);
+    /// One look at the ring for an item.
+    fn try_get(&self) -> Step<Result<T, GetError>> {
+        RECORD.with(|cell| {
+            let mut bytes = cell.take();
+            let step = self.try_get_into(&mut bytes);
+            cell.set(bytes);
+            step
+        })
+    }
+
+    fn try_get_into(&self, bytes: &mut Vec<u8>) -> Step<Result<T, GetError>> {
+        loop {
+            let mut ring = self.shared.ring.lock();
+            let popped = match ring.pop(bytes) {
+                Ok(popped) => popped,
+                Err(e) => return Step::Done(Err(GetError::Io(e))),
+            };
+            match popped {
+                Popped::Value => {
+                    drop(ring);
+                    let value = message::decode_with_fds(bytes, Vec::new());
+                    return Step::Done(value.map_err(GetError::Io));
                 }
-                value.map_err(GetError::Io)
+                Popped::InSocket => {
+                    drop(ring);
+                    match self.recv_now() {
+                        Some(r) => return Step::Done(r),
+                        // Taken already, as a stray item after the close
+                        // (see `recv_now`): look again.
+                        None => continue,
+                    }
+                }
+                Popped::Empty if ring.is_closed() => {
+                    drop(ring);
+                    // Items whose producer died before writing their marker
+                    // are still in the socket: they come out last.
+                    return Step::Done(self.recv_now().unwrap_or(Err(GetError::Closed)));
+                }
+                Popped::Empty => {
+                    return Step::Sleep(Wait::NotEmpty, ring.prepare_wait(Wait::NotEmpty))
+                }
             }
-            Ok(Received::End) => Err(GetError::Closed),
-            Err(e) => Err(GetError::Io(e)),
+        }
+    }
+
+    /// Receives one message from the socket if one is there, without
+    /// waiting: `None` if none is (a consumer that took its marker earlier
+    /// may have taken it already, as a stray item once the queue was
+    /// closed and empty).
+    fn recv_now(&self) -> Option<Result<T, GetError>> {
+        match message::recv::<T>(self.shared.get_end.as_fd(), false) {
+            Ok(Received::Message(value)) => Some(value.map_err(GetError::Io)),
+            Ok(Received::End) => None,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(Err(GetError::Io(e))),
         }
     }
 }
 
-/// Turns a send's outcome into `put`'s answer. A place taken for an item
-/// that was not sent goes back (`Place`'s drop).
-fn finish_put<T>(
-    sent: io::Result<()>,
-    place: Option<Place<'_>>,
-    value: T,
-) -> Result<(), PutError<T>> {
-    match sent {
-        Ok(()) => {
-            // The item holds the place now; its consumer gives it back.
-            std::mem::forget(place);
-            Ok(())
+thread_local! {
+    /// Each thread's buffer for the records it takes off rings.
+    static RECORD: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Encodes `value` for the ring if it fits there (no descriptors, at most
+/// [`ring::MAX_ITEM`] bytes), else as a socket message.
+fn encode<T: Wire>(value: &T) -> io::Result<Encoded> {
+    // Descriptors some earlier encoding left behind are not ours.
+    drop(take_outgoing_fds());
+    let mut bytes = Vec::with_capacity(16);
+    value.encode(&mut bytes);
+    let fds = take_outgoing_fds();
+    if fds.is_empty() && bytes.len() <= ring::MAX_ITEM {
+        return Ok(Encoded::Ring(bytes));
+    }
+    drop(fds);
+    Outgoing::encode(value).map(Encoded::Socket)
+}
+
+impl Shared {
+    /// One look at the ring for room for a value of these bytes.
+    fn try_put(&self, bytes: &[u8]) -> Step<io::Result<()>> {
+        let mut ring = self.ring.lock();
+        if ring.is_closed() {
+            return Step::Done(Err(closed()));
         }
+        if ring.has_room(bytes.len(), self.maxsize) {
+            ring.push_value(bytes);
+            return Step::Done(Ok(()));
+        }
+        Step::Sleep(Wait::NotFull, ring.prepare_wait(Wait::NotFull))
+    }
+
+    /// One look at the ring for a place for a socket item's marker.
+    fn try_reserve(&self) -> Step<io::Result<()>> {
+        let mut ring = self.ring.lock();
+        if ring.is_closed() {
+            return Step::Done(Err(closed()));
+        }
+        if ring.has_room(0, self.maxsize) {
+            ring.reserve();
+            return Step::Done(Ok(()));
+        }
+        Step::Sleep(Wait::NotFull, ring.prepare_wait(Wait::NotFull))
+    }
+
+    /// Looks with `attempt` until it is done, sleeping this thread between
+    /// looks.
+    fn blocking<R>(&self, mut attempt: impl FnMut() -> Step<R>) -> R {
+        loop {
+            match attempt() {
+                Step::Done(r) => return r,
+                Step::Sleep(which, v) => self.ring.wait_blocking(which, v),
+            };
+        }
+    }
+}
+
+/// A place held in the ring for a socket item that is not sent yet:
+/// dropped (the send failed or was cancelled), it is given back.
+struct Place<'a>(&'a Shared);
+
+impl Place<'_> {
+    /// After the item's send: the marker takes the place if it went.
+    fn after_send(self, sent: io::Result<()>) -> io::Result<()> {
+        sent?;
+        self.0.ring.lock().push_marker();
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.ring.lock().unreserve();
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the queue is closed")
+}
+
+/// Turns what a put did into its answer, giving the value back on failure.
+fn finish<T>(result: io::Result<()>, value: T) -> Result<(), PutError<T>> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(PutError::Full(value)),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(PutError::Closed(value)),
         Err(e) => Err(PutError::Io(e, value)),
     }
 }
 
-/// A place taken from a bounded queue's semaphore for an item not sent
-/// yet: dropping it (the put failed or was cancelled) gives it back.
-struct Place<'a>(&'a PolledFd);
-
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        // Fails only if the count would overflow (see `finish_get`).
-        let _ = sys_fd::semaphore_add(self.0.as_fd(), 1);
-    }
-}
-
 impl<T> Clone for Queue<T> {
-    /// Another handle to the same queue (the descriptors are shared, not
-    /// duplicated).
+    /// Another handle to the same queue (the memory and descriptors are
+    /// shared, not duplicated).
     fn clone(&self) -> Queue<T> {
         Queue {
-            ends: self.ends.clone(),
+            shared: self.shared.clone(),
             _items: PhantomData,
         }
     }
@@ -358,44 +491,35 @@ impl<T> Clone for Queue<T> {
 
 impl<T> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let raw = |fd: BorrowedFd<'_>| fd.as_raw_fd();
         f.debug_struct("Queue")
-            .field("maxsize", &self.ends.maxsize)
-            .field("put_end", &raw(self.ends.put_end.as_fd()))
-            .field("get_end", &raw(self.ends.get_end.as_fd()))
-            .finish()
+            .field("maxsize", &self.shared.maxsize)
+            .field("put_end", &self.shared.put_end.as_fd().as_raw_fd())
+            .field("get_end", &self.shared.get_end.as_raw_fd())
+            .finish_non_exhaustive()
     }
 }
 
-/// A queue travels as its two socket ends, its `maxsize` and (bounded)
-/// its semaphore: the receiving process gets a handle to the same queue.
+/// A queue travels as its `maxsize`, its ring's memory file and its two
+/// socket ends: the receiving process gets a handle to the same queue.
 impl<T> Wire for Queue<T> {
     fn encode(&self, out: &mut Vec<u8>) {
-        (self.ends.maxsize as u64).encode(out);
-        encode_fd(self.ends.put_end.as_fd(), out);
-        encode_fd(self.ends.get_end.as_fd(), out);
-        if let Some(places) = &self.ends.places {
-            encode_fd(places.as_fd(), out);
-        }
+        self.shared.maxsize.encode(out);
+        self.shared.ring.region().encode(out);
+        encode_fd(self.shared.put_end.as_fd(), out);
+        encode_fd(self.shared.get_end.as_fd(), out);
     }
 
     fn decode(input: &mut &[u8]) -> Result<Queue<T>, DecodeError> {
-        let maxsize = usize::decode(input)?;
-        let put_end = PolledFd::new(decode_fd(input)?, true);
-        let get_end = PolledFd::new(decode_fd(input)?, true);
-        let places = match maxsize {
-            0 => None,
-            _ => Some(PolledFd::new(decode_fd(input)?, false)),
-        };
-        Ok(Queue {
-            ends: Arc::new(Ends {
-                put_end,
-                get_end,
-                places,
-                maxsize,
-            }),
-            _items: PhantomData,
-        })
+        let maxsize = u32::decode(input)?;
+        let ring = Ring::decode(input)?;
+        let put_end = PolledFd::new(decode_fd(input)?, false);
+        let get_end = decode_fd(input)?;
+        Ok(Queue::from_shared(Shared {
+            ring,
+            put_end,
+            get_end,
+            maxsize,
+        }))
     }
 }
 

@@ -148,31 +148,3 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd just created it; nothing else owns it.
     Ok(unsafe { adopt(fd) })
 }
-
-#[cfg(feature = "process-pool")]
-/// `eventfd(initial, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC)`: a counter
-/// in the kernel that [`semaphore_take`] decrements by one and
-/// [`semaphore_add`] raises; readable while it is above zero. Shared by
-/// every process that holds the descriptor (a counting semaphore across
-/// processes that the reactor can wait on).
-pub(crate) fn semaphore_eventfd(initial: u32) -> io::Result<OwnedFd> {
-    let flags = libc::EFD_SEMAPHORE | libc::EFD_NONBLOCK | libc::EFD_CLOEXEC;
-    // SAFETY: plain integer arguments; the result is a new descriptor or -1.
-    let fd = cvt(unsafe { libc::eventfd(initial, flags) })?;
-    // SAFETY: eventfd just created `fd`; nothing else owns it.
-    Ok(unsafe { adopt(fd) })
-}
-
-#[cfg(feature = "process-pool")]
-/// Takes one unit from a [`semaphore_eventfd`]: `WouldBlock` while it is 0
-/// (the descriptor is non-blocking).
-pub(crate) fn semaphore_take(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut unit = [0; 8];
-    super::retry_eintr(|| read(fd, &mut unit)).map(drop)
-}
-
-#[cfg(feature = "process-pool")]
-/// Adds `n` units to a [`semaphore_eventfd`], waking its waiters.
-pub(crate) fn semaphore_add(fd: BorrowedFd<'_>, n: u64) -> io::Result<()> {
-    super::retry_eintr(|| write(fd, &n.to_ne_bytes())).map(drop)
-}
