@@ -425,3 +425,273 @@ fn errors_read_clearly() {
         "the queue is closed and empty"
     );
 }
+
+/// A `Vec<u8>` of `len` bytes that says which item it is.
+fn payload(id: u32, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (id as usize * 31 + i * 7) as u8).collect()
+}
+
+/// The length of producer item `i`: every third one goes through the
+/// socket (over 4 KiB), the others in the ring.
+fn mixed_len(i: u32) -> usize {
+    if i.is_multiple_of(3) {
+        5000
+    } else {
+        10
+    }
+}
+
+#[test]
+fn each_producers_items_come_out_in_the_order_it_put_them() {
+    // Socket items and ring items from several producers at once: a
+    // producer's socket item must not be overtaken by its next ring item
+    // (whose marker another producer's could precede).
+    bounded(30, || {
+        for maxsize in [0, 3] {
+            let q = Queue::<(u32, u32, Vec<u8>)>::new(maxsize).unwrap();
+            let producers: Vec<_> = (0..4u32)
+                .map(|p| {
+                    let q = q.clone();
+                    thread::spawn(move || {
+                        for i in 0..1500u32 {
+                            q.blocking_put((p, i, payload(p * 10_000 + i, mixed_len(i))))
+                                .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let closer = thread::spawn({
+                let q = q.clone();
+                move || {
+                    for p in producers {
+                        p.join().unwrap();
+                    }
+                    q.close().unwrap();
+                }
+            });
+            let mut next = [0u32; 4];
+            loop {
+                match q.blocking_get() {
+                    Ok((p, i, bytes)) => {
+                        assert_eq!(i, next[p as usize], "producer {p}'s items out of order");
+                        assert!(bytes == payload(p * 10_000 + i, mixed_len(i)));
+                        next[p as usize] += 1;
+                    }
+                    Err(GetError::Closed) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            closer.join().unwrap();
+            assert_eq!(next, [1500; 4], "maxsize {maxsize}");
+        }
+    });
+    // The same with tasks putting on a multi-threaded runtime.
+    bounded(30, || {
+        let q = Queue::<(u32, u32, Vec<u8>)>::new(4).unwrap();
+        let consumer = thread::spawn({
+            let q = q.clone();
+            move || {
+                let mut next = [0u32; 4];
+                while let Ok((p, i, bytes)) = q.blocking_get() {
+                    assert_eq!(i, next[p as usize], "producer {p}'s items out of order");
+                    assert!(bytes == payload(p * 10_000 + i, mixed_len(i)));
+                    next[p as usize] += 1;
+                }
+                next
+            }
+        });
+        Runtime::new().unwrap().block_on(async {
+            let tasks: Vec<_> = (0..4u32)
+                .map(|p| {
+                    let q = q.clone();
+                    spindle_runtime::spawn(async move {
+                        for i in 0..1000u32 {
+                            q.put((p, i, payload(p * 10_000 + i, mixed_len(i))))
+                                .await
+                                .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        q.close().unwrap();
+        assert_eq!(consumer.join().unwrap(), [1000; 4]);
+    });
+}
+
+#[test]
+fn items_at_the_ring_and_message_limits_round_trip_in_every_form() {
+    // A Vec<u8>'s encoding is 8 bytes of length, then the bytes: 4088 bytes
+    // is the largest the ring keeps (4 KiB), 4089 goes through the socket;
+    // 65528 is the largest sent inline in the message, 65529 goes out of
+    // line in a memory file.
+    let sizes = [0, 1, 4087, 4088, 4089, 4090, 65_528, 65_529];
+    bounded(20, move || {
+        for maxsize in [0, 1] {
+            let q = Queue::<Vec<u8>>::new(maxsize).unwrap();
+            for (i, &len) in sizes.iter().enumerate() {
+                let item = payload(i as u32, len);
+                q.put_nowait(item.clone()).unwrap();
+                if maxsize == 1 {
+                    assert!(matches!(q.put_nowait(vec![]), Err(PutError::Full(_))));
+                    assert!(matches!(
+                        q.put_nowait(vec![0; 5000]),
+                        Err(PutError::Full(_))
+                    ));
+                }
+                assert!(q.get_nowait().unwrap() == item, "{len} bytes, nowait");
+                q.blocking_put(item.clone()).unwrap();
+                assert!(q.blocking_get().unwrap() == item, "{len} bytes, blocking");
+            }
+        }
+    });
+    run(move || async move {
+        for maxsize in [0, 1] {
+            let q = Queue::<Vec<u8>>::new(maxsize).unwrap();
+            for (i, &len) in sizes.iter().enumerate() {
+                let item = payload(i as u32, len);
+                q.put(item.clone()).await.unwrap();
+                assert!(q.get().await.unwrap() == item, "{len} bytes, async");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_queue_of_maxsize_one_holds_one_item_of_either_kind() {
+    run_turning(|| async {
+        let q = Queue::<Vec<u8>>::new(1).unwrap();
+        for first in [vec![1], payload(1, 9000)] {
+            q.put(first.clone()).await.unwrap();
+            // Waiting for the one place, cancelled: it takes none.
+            assert!(poll_a_while(q.put(vec![2])).await.is_none());
+            assert!(poll_a_while(q.put(payload(2, 9000))).await.is_none());
+            assert!(q.get().await.unwrap() == first);
+            q.put_nowait(vec![3]).unwrap();
+            assert!(matches!(q.put_nowait(vec![4]), Err(PutError::Full(_))));
+            assert!(q.get().await.unwrap() == [3]);
+            assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+        }
+    });
+    bounded(20, || {
+        // A producer and a consumer thread, strictly one item at a time.
+        let q = Queue::<Vec<u8>>::new(1).unwrap();
+        let producer = thread::spawn({
+            let q = q.clone();
+            move || {
+                for i in 0..600u32 {
+                    q.blocking_put(payload(i, mixed_len(i))).unwrap();
+                }
+                q.close().unwrap();
+            }
+        });
+        let mut i = 0;
+        while let Ok(item) = q.blocking_get() {
+            assert!(item == payload(i, mixed_len(i)), "item {i}");
+            i += 1;
+        }
+        assert_eq!(i, 600);
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn a_put_waiting_for_room_in_the_socket_holds_no_place_and_no_lock() {
+    run_turning(|| async {
+        let q = Queue::<Vec<u8>>::new(50).unwrap();
+        // Large items fill the socket's buffer before the bound.
+        let mut queued = 0;
+        while q.put_nowait(payload(queued, 60_000)).is_ok() {
+            queued += 1;
+        }
+        assert!(queued < 48, "{queued} large items fitted");
+        let waiting = spindle_runtime::spawn({
+            let q = q.clone();
+            async move { q.put(payload(1000, 60_000)).await.is_ok() }
+        });
+        for _ in 0..4 {
+            spindle_runtime::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "it waits for room in the socket");
+        // It holds no place: every other place is free to ring items. And
+        // it does not hold the producers' sending lock while it waits:
+        // another socket item is refused at once (this task's thread
+        // would wait for it forever otherwise).
+        let free = 50 - queued;
+        for i in 0..free {
+            q.put_nowait(vec![i as u8]).unwrap();
+        }
+        assert!(matches!(q.put_nowait(vec![]), Err(PutError::Full(_))));
+        assert!(matches!(
+            q.put_nowait(payload(2000, 60_000)),
+            Err(PutError::Full(_))
+        ));
+        for i in 0..queued {
+            assert!(q.get().await.unwrap() == payload(i, 60_000));
+        }
+        for i in 0..free {
+            assert!(q.get().await.unwrap() == [i as u8]);
+        }
+        assert!(waiting.await.unwrap());
+        assert!(q.get().await.unwrap() == payload(1000, 60_000));
+        assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    });
+}
+
+/// Waits (bounded) until thread `tid` of this process sleeps in the kernel.
+fn wait_until_sleeping(tid: libc::pid_t) {
+    let start = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        if stat[stat.rfind(')').unwrap() + 2..].starts_with('S') {
+            return;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        thread::yield_now();
+    }
+}
+
+#[test]
+fn a_blocking_put_waits_for_room_in_the_socket_holding_no_place_and_no_lock() {
+    bounded(20, || {
+        let q = Queue::<Vec<u8>>::new(50).unwrap();
+        let mut queued = 0;
+        while q.put_nowait(payload(queued, 60_000)).is_ok() {
+            queued += 1;
+        }
+        assert!(queued < 48, "{queued} large items fitted");
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let producer = thread::spawn({
+            let q = q.clone();
+            move || {
+                // SAFETY: gettid has no arguments and cannot fail.
+                tid_tx.send(unsafe { libc::gettid() }).unwrap();
+                q.blocking_put(payload(1000, 60_000)).is_ok()
+            }
+        });
+        wait_until_sleeping(tid_rx.recv().unwrap());
+        // Whether it sleeps for room yet or not, it holds no place and no
+        // lock while it does: the other places are free, another socket
+        // item is refused at once.
+        let free = 50 - queued;
+        for i in 0..free {
+            q.put_nowait(vec![i as u8]).unwrap();
+        }
+        assert!(matches!(
+            q.put_nowait(payload(2000, 60_000)),
+            Err(PutError::Full(_))
+        ));
+        for i in 0..queued {
+            assert!(q.blocking_get().unwrap() == payload(i, 60_000));
+        }
+        for i in 0..free {
+            assert!(q.blocking_get().unwrap() == [i as u8]);
+        }
+        assert!(producer.join().unwrap());
+        assert!(q.blocking_get().unwrap() == payload(1000, 60_000));
+        assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    });
+}

@@ -53,6 +53,8 @@ mod protocol;
 mod queue;
 mod region;
 mod ring;
+#[cfg(test)]
+mod ring_tests;
 mod semaphore;
 mod shared;
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use super::message::{self, Outgoing, Received};
@@ -66,7 +66,8 @@ use crate::sys::socket::{self as sys_socket, Type};
 ///           unlock; wake?       [ rec | rec | rec | …    ]            unlock; wake?
 ///   asleep on not_full  ◀── futex wait words ──▶ asleep on not_empty
 ///   items with descriptors, or over 4 KiB:  a marker in the ring, the item
-///           in a seqpacket socket (sendmsg, then the marker; get: marker, then recvmsg)
+///           in a seqpacket socket (sendmsg, then the marker, under a second
+///           lock; get: marker, then recvmsg)
 /// ```
 ///
 /// * **Many producers and consumers.** The lock makes each put and each
@@ -90,17 +91,24 @@ use crate::sys::socket::{self as sys_socket, Type};
 ///   a unix `SOCK_SEQPACKET` socket pair that every handle also holds: the
 ///   producer holds a place in the ring, sends the item as one message,
 ///   then writes a *marker* in its place. A consumer that takes a marker
-///   receives one message from the socket. (Items over 64 KiB travel in a
-///   memory file whose descriptor rides in the message.)
+///   receives one message from the socket. Producers send and write their
+///   markers one at a time (under a second lock in the ring's memory, held
+///   for one send that does not wait), so the markers are in the socket's
+///   order and each producer's items come out in the order it put them.
+///   (Items over 64 KiB travel in a memory file whose descriptor rides in
+///   the message.)
 /// * **Killed processes.** A consumer killed while it waits in `get` is
 ///   asleep, holding nothing: no item goes with it. A process killed while
 ///   it holds the lock leaves the ring whole (every record is written
 ///   before the counter that makes it visible), and the next process to
 ///   take the lock is told the owner died and counts the records again.
-///   A producer killed after sending an item to the socket but before its
-///   marker leaves that item in the socket, and consumers deliver it after
-///   the ones before it (at the latest once the queue is closed and
-///   empty): it is not lost.
+///   A producer killed between sending an item to the socket and writing
+///   its marker (the few instructions after one `sendmsg`) leaves that item
+///   in the socket without a marker: the next marker a consumer takes
+///   brings it out, and from then on each socket item comes out at the
+///   next one's marker, the last once the queue is closed and empty. So
+///   it is not lost, but it and the socket items after it may come out
+///   later than ring items put after them.
 /// * **Closing.** [`close`](Queue::close) shuts the socket's put end down,
 ///   then sets the ring's closed flag and wakes every sleeper, for every
 ///   process at once: a `put` from then on fails with
@@ -118,10 +126,11 @@ use crate::sys::socket::{self as sys_socket, Type};
 /// go through the socket are also limited by its buffer (about 208 KiB by
 /// default).
 ///
-/// A producer process killed in the few instructions between holding a
-/// place for a socket item and writing its marker takes that one place
-/// with it: the queue's capacity shrinks by one. No item is lost that way,
-/// and no other process is left waiting on it.
+/// A producer holds a place for a socket item only while it sends it
+/// (one `sendmsg` that does not wait, under a second lock in the ring's
+/// memory); waiting for a place or for room in the socket, it holds none.
+/// If it is killed holding one, the place comes back as soon as another
+/// producer sends a socket item or finds the queue full.
 ///
 /// # Sizes
 ///
@@ -216,7 +225,7 @@ impl<T: Wire> Queue<T> {
     /// [`PutError::Io`] if the value cannot be encoded (more than 252
     /// descriptors in it, or out of descriptors); either way the value
     /// comes back in the error. Cancel-safe: dropped while it waits, it has
-    /// put nothing (and given back any place it held).
+    /// put nothing (it holds no place while it waits).
     pub async fn put(&self, value: T) -> Result<(), PutError<T>> {
         let encoded = match encode(&value) {
             Ok(encoded) => encoded,
@@ -232,15 +241,23 @@ impl<T: Wire> Queue<T> {
             },
             Encoded::Socket(message) => message,
         };
-        let place = loop {
-            match shared.try_reserve() {
-                Step::Done(Ok(())) => break Place(shared),
-                Step::Done(Err(e)) => return finish(Err(e), value),
-                Step::Sleep(which, v) => shared.ring.wait(which, v).await,
+        loop {
+            // Attempts, and more each time the socket has room again while
+            // it has none (`WouldBlock`); a bounded queue's place is waited
+            // for on the ring.
+            let sleep = shared
+                .put_end
+                .write(|fd| match shared.try_send(&mut message, fd) {
+                    Step::Done(r) => r.map(|()| None),
+                    Step::Sleep(which, v) => Ok(Some((which, v))),
+                })
+                .await;
+            match sleep {
+                Ok(None) => return Ok(()),
+                Ok(Some((which, v))) => shared.ring.wait(which, v).await,
+                Err(e) => return finish(Err(e), value),
             };
-        };
-        let sent = shared.put_end.write(|fd| message.send(fd, false)).await;
-        finish(place.after_send(sent), value)
+        }
     }
 
     /// Puts `value` if the queue has room now; otherwise fails at once
@@ -254,14 +271,13 @@ impl<T: Wire> Queue<T> {
                 Step::Done(r) => r,
                 Step::Sleep(..) => full(),
             },
-            Ok(Encoded::Socket(mut message)) => match shared.try_reserve() {
-                Step::Done(Ok(())) => {
-                    let place = Place(shared);
-                    place.after_send(message.send(shared.put_end.as_fd(), false))
+            // No room in the socket is `WouldBlock` too: `Full`.
+            Ok(Encoded::Socket(mut message)) => {
+                match shared.try_send(&mut message, shared.put_end.as_fd()) {
+                    Step::Done(r) => r,
+                    Step::Sleep(..) => full(),
                 }
-                Step::Done(Err(e)) => Err(e),
-                Step::Sleep(..) => full(),
-            },
+            }
         };
         finish(result, value)
     }
@@ -278,14 +294,17 @@ impl<T: Wire> Queue<T> {
         let result = match encode(&value) {
             Err(e) => return Err(PutError::Io(e, value)),
             Ok(Encoded::Ring(bytes)) => shared.blocking(|| shared.try_put(&bytes)),
-            Ok(Encoded::Socket(mut message)) => match shared.blocking(|| shared.try_reserve()) {
-                Ok(()) => {
-                    let place = Place(shared);
-                    let sent = shared.put_end.blocking(|fd| message.send(fd, true));
-                    place.after_send(sent)
+            Ok(Encoded::Socket(mut message)) => shared.put_end.blocking(|fd| loop {
+                match shared.try_send(&mut message, fd) {
+                    Step::Done(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait_writable(fd)?;
+                    }
+                    Step::Done(r) => break r,
+                    Step::Sleep(which, v) => {
+                        shared.ring.wait_blocking(which, v);
+                    }
                 }
-                Err(e) => Err(e),
-            },
+            }),
         };
         finish(result, value)
     }
@@ -408,28 +427,57 @@ fn encode<T: Wire>(value: &T) -> io::Result<Encoded> {
 impl Shared {
     /// One look at the ring for room for a value of these bytes.
     fn try_put(&self, bytes: &[u8]) -> Step<io::Result<()>> {
-        let mut ring = self.ring.lock();
-        if ring.is_closed() {
-            return Step::Done(Err(closed()));
+        loop {
+            let mut ring = self.ring.lock();
+            if ring.is_closed() {
+                return Step::Done(Err(closed()));
+            }
+            if ring.has_room(bytes.len(), self.maxsize) {
+                ring.push_value(bytes);
+                return Step::Done(Ok(()));
+            }
+            let v = ring.prepare_wait(Wait::NotFull);
+            let place_held = ring.holds_place();
+            drop(ring);
+            // A place held for a socket item: its producer may have died
+            // holding it. If so, it comes back: look again.
+            if !(place_held && self.ring.reclaim_dead_senders_place()) {
+                return Step::Sleep(Wait::NotFull, v);
+            }
         }
-        if ring.has_room(bytes.len(), self.maxsize) {
-            ring.push_value(bytes);
-            return Step::Done(Ok(()));
-        }
-        Step::Sleep(Wait::NotFull, ring.prepare_wait(Wait::NotFull))
     }
 
-    /// One look at the ring for a place for a socket item's marker.
-    fn try_reserve(&self) -> Step<io::Result<()>> {
-        let mut ring = self.ring.lock();
-        if ring.is_closed() {
-            return Step::Done(Err(closed()));
-        }
-        if ring.has_room(0, self.maxsize) {
+    /// One attempt at putting a socket item, all under the ring's sending
+    /// lock: hold a place in the ring for its marker (or sleep on
+    /// not_full), send the item to `fd` without waiting, and turn the
+    /// place into its marker. So markers are written in the order their
+    /// items entered the socket (a consumer that takes a marker receives
+    /// the message at the socket's front), and a place is held only for
+    /// one `sendmsg`, by the lock's holder alone (see `Ring::lock_sending`
+    /// for one that died holding it).
+    ///
+    /// `WouldBlock` if the socket has no room: the place is given back, and
+    /// the caller waits for room without the lock or a place, then tries
+    /// again.
+    fn try_send(&self, message: &mut Outgoing, fd: BorrowedFd<'_>) -> Step<io::Result<()>> {
+        let _sending = self.ring.lock_sending();
+        {
+            let mut ring = self.ring.lock();
+            if ring.is_closed() {
+                return Step::Done(Err(closed()));
+            }
+            if !ring.has_room(0, self.maxsize) {
+                return Step::Sleep(Wait::NotFull, ring.prepare_wait(Wait::NotFull));
+            }
             ring.reserve();
-            return Step::Done(Ok(()));
         }
-        Step::Sleep(Wait::NotFull, ring.prepare_wait(Wait::NotFull))
+        let sent = message.send(fd, false);
+        let mut ring = self.ring.lock();
+        match sent {
+            Ok(()) => ring.push_marker(),
+            Err(_) => ring.unreserve(),
+        }
+        Step::Done(sent)
     }
 
     /// Looks with `attempt` until it is done, sleeping this thread between
@@ -444,24 +492,15 @@ impl Shared {
     }
 }
 
-/// A place held in the ring for a socket item that is not sent yet:
-/// dropped (the send failed or was cancelled), it is given back.
-struct Place<'a>(&'a Shared);
-
-impl Place<'_> {
-    /// After the item's send: the marker takes the place if it went.
-    fn after_send(self, sent: io::Result<()>) -> io::Result<()> {
-        sent?;
-        self.0.ring.lock().push_marker();
-        std::mem::forget(self);
-        Ok(())
-    }
-}
-
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        self.0.ring.lock().unreserve();
-    }
+/// Blocks this thread until the socket `fd` may have room for a message
+/// (or is shut down, which the next send reports).
+fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut pollfd = [libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    }];
+    crate::sys::fd::poll(&mut pollfd)
 }
 
 fn closed() -> io::Error {

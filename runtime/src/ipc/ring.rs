@@ -12,6 +12,9 @@
 //!          24  tail       u64: bytes put on the ring, ever
 //!          32  items      records between head and tail (not counting pads)
 //!          36  reserved   places held for items on their way through the socket
+//!                         (0 or 1: only the sending lock's holder holds one)
+//!          40  sending    a second process Mutex's word: held by a producer
+//!                         from its item's place to its marker (see below)
 //!          64  data       CAPACITY bytes of records, a circular buffer:
 //!
 //!       [ len u32 | kind u32 | value bytes, padded to 8 ] [ len | kind | ... ] ...
@@ -26,6 +29,19 @@
 //! counters, never a system call or user code. So the lock is taken the
 //! blocking way even on a runtime's thread (see `queue.rs`).
 //!
+//! A consumer that takes a marker receives the message at the front of the
+//! socket, so markers must be in the order their messages entered the
+//! socket. A producer therefore holds a place, sends (never waiting) and
+//! writes its marker while it holds the *sending* lock
+//! ([`Ring::lock_sending`]): two producers' items cannot cross between the
+//! socket and the ring, and each producer's items come out in the order it
+//! put them. That lock is held for one `sendmsg` and two short holds of the
+//! ring's lock, and is taken the blocking way too; nobody waits for a place
+//! or for room in the socket holding it (nor holding a place). A process
+//! that dies holding it may leave its item in the socket without a marker
+//! (`queue.rs` says what becomes of it), and the place it held is given
+//! back by the next process to take the lock.
+//!
 //! # A process that dies holding the lock
 //!
 //! Every change is made so that the record is written before the counter
@@ -36,13 +52,23 @@
 //! next process to take the lock is told the owner died (the `Mutex`'s
 //! robustness) and [`repairs`](Locked::repair) the ring: it walks the
 //! records from `head` to `tail` and counts them again. Nothing is lost
-//! that another process could reach.
+//! that another process could reach. (A compiler fence keeps the record's
+//! bytes before the counters in the machine code too: a plain store may
+//! otherwise be moved past another to a different address.)
+//!
+//! Counters that no process of ours could have left (`head` or `tail` not
+//! a multiple of 8, more than the buffer apart, more places held or items
+//! counted than fit: a process wrote over them) are noticed whenever the
+//! lock is taken, and the ring is repaired as after a death: recounted, or
+//! emptied if `head` and `tail` themselves are unusable, so that no record
+//! is read at a misaligned or stray offset and no count overflows.
 
 use std::io;
+use std::sync::atomic::{compiler_fence, Ordering};
 use std::sync::Arc;
 
 use super::futex::{Backoff, Woke, Word};
-use super::lock::{Mutex, MutexGuard};
+use super::lock::{Mutex, MutexGuard, TryLockError};
 use super::protocol::eventcount;
 use super::region::Region;
 use crate::pool::DecodeError;
@@ -61,6 +87,7 @@ const HEAD: usize = 16;
 const TAIL: usize = 24;
 const ITEMS: usize = 32;
 const RESERVED: usize = 36;
+const SENDING: usize = 40;
 const DATA: usize = 64;
 /// The whole region.
 pub(super) const REGION_LEN: usize = DATA + CAPACITY;
@@ -75,6 +102,8 @@ const PAD: u32 = 3;
 #[derive(Debug, Clone)]
 pub(super) struct Ring {
     lock: Mutex,
+    /// Held from a socket item's place to its marker (see the module docs).
+    sending: Mutex,
     not_empty: Word,
     not_full: Word,
 }
@@ -116,6 +145,7 @@ impl Ring {
     fn in_region(region: Arc<Region>) -> Ring {
         Ring {
             lock: Mutex::in_region(Word::new(region.clone(), LOCK)),
+            sending: Mutex::in_region(Word::new(region.clone(), SENDING)),
             not_empty: Word::new(region.clone(), NOT_EMPTY),
             not_full: Word::new(region, NOT_FULL),
         }
@@ -140,10 +170,43 @@ impl Ring {
             guard: Some(guard),
             wake: [false; 2],
         };
-        if died {
+        if died || !locked.in_shape() {
             locked.repair();
         }
         locked
+    }
+
+    /// Takes the sending lock, held by a producer from its item's place to
+    /// its marker, so that markers are in the socket's order (see the
+    /// module docs). Blocks the thread while another holds it, which is for
+    /// one non-waiting `sendmsg`.
+    ///
+    /// If its last owner died holding it, the place it may have held (the
+    /// only one: places are held under this lock) is given back. Its item
+    /// may be in the socket without a marker (see `queue.rs`).
+    pub(super) fn lock_sending(&self) -> MutexGuard<'_> {
+        match self.sending.blocking_lock() {
+            Ok(guard) => guard,
+            Err(died) => {
+                self.lock().unreserve();
+                died.into_inner()
+            }
+        }
+    }
+
+    /// Gives back the place held by a producer that died holding the
+    /// sending lock, if one did (true then). For a producer of ring items
+    /// that found no room while a place was held: no producer of socket
+    /// items may come to take the lock over and give the place back.
+    pub(super) fn reclaim_dead_senders_place(&self) -> bool {
+        match self.sending.try_lock() {
+            Err(TryLockError::OwnerDied(_guard)) => {
+                self.lock().unreserve();
+                true
+            }
+            // Free (and now released again), or held by a live process.
+            Ok(_) | Err(TryLockError::WouldBlock) => false,
+        }
     }
 
     fn word(&self, which: Wait) -> &Word {
@@ -184,7 +247,10 @@ impl Locked<'_> {
     fn get32(&self, offset: usize) -> u32 {
         // SAFETY: an aligned u32 inside the region (`ptr` checks the
         // bounds; the mapping is page-aligned and offsets are multiples of
-        // 4), read under the ring's lock, which every writer holds.
+        // 4: the fixed fields, or `DATA` plus a record's place, derived
+        // from a `head` or `tail` that `Ring::lock` checked to be a
+        // multiple of 8 (`in_shape`), and that `record_at` checks again),
+        // read under the ring's lock, which every writer holds.
         unsafe { self.region().ptr(offset, 4).cast::<u32>().read() }
     }
 
@@ -217,7 +283,8 @@ impl Locked<'_> {
 
     /// Bytes in use, places held for the socket counted.
     fn used(&self) -> usize {
-        (self.get64(TAIL) - self.get64(HEAD)) as usize + self.get32(RESERVED) as usize * HEADER
+        self.get64(TAIL).wrapping_sub(self.get64(HEAD)) as usize
+            + self.get32(RESERVED) as usize * HEADER
     }
 
     /// Bytes a record of a `len`-byte value takes at the tail, the pad
@@ -248,10 +315,16 @@ impl Locked<'_> {
 
     /// Holds a place for an item that goes through the socket: the marker
     /// that [`push_marker`](Locked::push_marker) writes once it is sent
-    /// will fit (the caller checked [`has_room`](Locked::has_room) for 0 bytes).
+    /// will fit (the caller holds the sending lock, and checked
+    /// [`has_room`](Locked::has_room) for 0 bytes).
     pub(super) fn reserve(&mut self) {
         let reserved = self.get32(RESERVED);
         self.set32(RESERVED, reserved + 1);
+    }
+
+    /// Whether a place is held for a socket item.
+    pub(super) fn holds_place(&self) -> bool {
+        self.get32(RESERVED) != 0
     }
 
     /// Gives back a place held by [`reserve`](Locked::reserve).
@@ -265,6 +338,12 @@ impl Locked<'_> {
     /// socket now.
     pub(super) fn push_marker(&mut self) {
         let reserved = self.get32(RESERVED);
+        if reserved == 0 && self.used() + HEADER > CAPACITY {
+            // The place was lost with a count that was written over (see
+            // `repair`), and the ring is full: the item stays in the socket
+            // without its marker, as a dead producer's would.
+            return;
+        }
         self.set32(RESERVED, reserved.saturating_sub(1));
         self.push(MARKER, &[]);
     }
@@ -277,7 +356,7 @@ impl Locked<'_> {
             // Skip to the start: a pad fills the end (at least a header's
             // worth, as records are multiples of 8).
             self.write_header(at, (CAPACITY - at - HEADER) as u32, PAD);
-            tail += (CAPACITY - at) as u64;
+            tail = tail.wrapping_add((CAPACITY - at) as u64);
             at = 0;
         }
         self.write_header(at, bytes.len() as u32, kind);
@@ -286,10 +365,12 @@ impl Locked<'_> {
         // by `ptr`), in free space of the ring that only the lock holder
         // touches; the caller's buffer is not in the region.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
-        // The record first, then the counters that make it visible.
+        // The record first, then the counters that make it visible, in the
+        // machine code too (a process may be killed at any instruction).
+        compiler_fence(Ordering::SeqCst);
         let items = self.get32(ITEMS);
         self.set32(ITEMS, items + 1);
-        self.set64(TAIL, tail + record as u64);
+        self.set64(TAIL, tail.wrapping_add(record as u64));
         self.notify(Wait::NotEmpty);
     }
 
@@ -321,7 +402,7 @@ impl Locked<'_> {
                 ));
             };
             if kind == PAD {
-                self.set64(HEAD, head + record as u64);
+                self.set64(HEAD, head.wrapping_add(record as u64));
                 continue;
             }
             if kind == VALUE {
@@ -333,7 +414,7 @@ impl Locked<'_> {
                 // is not in the region.
                 out.extend_from_slice(unsafe { std::slice::from_raw_parts(src, len) });
             }
-            self.set64(HEAD, head + record as u64);
+            self.set64(HEAD, head.wrapping_add(record as u64));
             let items = self.get32(ITEMS);
             self.set32(ITEMS, items.saturating_sub(1));
             self.notify(Wait::NotFull);
@@ -348,14 +429,15 @@ impl Locked<'_> {
     /// The record at `head` (before `tail`): its length, kind and size in
     /// the ring, or `None` if it is not well-formed.
     fn record_at(&self, head: u64, tail: u64) -> Option<(usize, u32, usize)> {
-        if tail < head || tail - head > CAPACITY as u64 {
+        let span = tail.wrapping_sub(head);
+        if span > CAPACITY as u64 || !head.is_multiple_of(8) {
             return None;
         }
         let at = head as usize % CAPACITY;
         let len = self.get32(DATA + at) as usize;
         let kind = self.get32(DATA + at + 4);
         let record = HEADER + len.next_multiple_of(8);
-        let fits = record <= CAPACITY - at && record as u64 <= tail - head;
+        let fits = record <= CAPACITY - at && record as u64 <= span;
         let valid = match kind {
             VALUE => len <= MAX_ITEM,
             MARKER => len == 0,
@@ -365,18 +447,39 @@ impl Locked<'_> {
         (fits && valid).then_some((len, kind, record))
     }
 
-    /// After the lock's last owner died holding it: counts the records
-    /// again (the dead process may have moved `head` or `tail` without
-    /// `items`), or empties a ring whose records are not well-formed.
+    /// Whether the counters are ones this module could have left between
+    /// two holds of the lock: `head` and `tail` multiples of 8 at most the
+    /// buffer apart, the places held fitting in the rest, and no more items
+    /// than records of 8 bytes fit between `head` and `tail`. Cheap: the
+    /// lock checks it each time it is taken.
+    fn in_shape(&self) -> bool {
+        let (head, tail) = (self.get64(HEAD), self.get64(TAIL));
+        let span = tail.wrapping_sub(head);
+        (head | tail).is_multiple_of(8)
+            && span <= CAPACITY as u64
+            && u64::from(self.get32(RESERVED)) <= (CAPACITY as u64 - span) / HEADER as u64
+            && u64::from(self.get32(ITEMS)) <= span / HEADER as u64
+    }
+
+    /// After the lock's last owner died holding it (or when the counters
+    /// are not [in shape](Locked::in_shape)): counts the records again (the
+    /// dead process may have moved `head` or `tail` without `items`), or
+    /// empties a ring whose records or counters are not well-formed.
     pub(super) fn repair(&mut self) {
-        let tail = self.get64(TAIL);
+        let mut tail = self.get64(TAIL);
         let mut head = self.get64(HEAD);
+        if !(head | tail).is_multiple_of(8) || tail.wrapping_sub(head) > CAPACITY as u64 {
+            // Not counters this module wrote: start again at 0.
+            (head, tail) = (0, 0);
+            self.set64(HEAD, 0);
+            self.set64(TAIL, 0);
+        }
         let mut items = 0;
         while head != tail {
             match self.record_at(head, tail) {
                 Some((_, kind, record)) => {
                     items += u32::from(kind != PAD);
-                    head += record as u64;
+                    head = head.wrapping_add(record as u64);
                 }
                 None => {
                     self.set64(HEAD, tail);
@@ -386,9 +489,19 @@ impl Locked<'_> {
             }
         }
         self.set32(ITEMS, items);
-        // Whoever slept on the dead process may have missed a wake.
+        // More places held than fit can only be memory written over: none
+        // are held then (a producer that did hold one writes its marker
+        // only if it still fits, see `push_marker`).
+        let free = (CAPACITY as u64 - tail.wrapping_sub(self.get64(HEAD))) / HEADER as u64;
+        if u64::from(self.get32(RESERVED)) > free {
+            self.set32(RESERVED, 0);
+        }
+        // Whoever slept on the dead process may have missed a wake (it may
+        // have counted the event and died before waking anyone, so the
+        // sleepers are woken whatever the words say).
         self.notify(Wait::NotEmpty);
         self.notify(Wait::NotFull);
+        self.wake = [true; 2];
     }
 
     /// Marks the caller as a sleeper on `which` and says what value to
