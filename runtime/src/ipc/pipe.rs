@@ -8,7 +8,8 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use super::message::{self, Outgoing, Received};
 use super::polled::PolledFd;
@@ -89,7 +90,11 @@ pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
 /// The async methods wait on the runtime that awaits them (the end
 /// registers with each runtime that uses it); `blocking_send` and
 /// `blocking_recv` are for plain threads and for `Process` and pool
-/// functions, which are plain functions.
+/// functions, which are plain functions. A `blocking_recv` that finds
+/// nothing keeps trying for up to 20 µs (yielding the CPU in between)
+/// before it sleeps: a reply that comes that soon then finds its CPU
+/// awake, which between two CPUs makes a round trip several times faster
+/// (`docs/benchmarks.md`, "Between processes").
 ///
 /// # When the other end is gone
 ///
@@ -219,7 +224,42 @@ async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
 
 #[track_caller]
 fn blocking_recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
-    into_value(end.blocking(|fd| message::recv::<T>(fd, true))?)
+    into_value(end.blocking(|fd| spin_then_recv::<T>(fd))?)
+}
+
+/// How long a blocking receive keeps trying before it sleeps in the kernel.
+const SPIN: Duration = Duration::from_micros(20);
+
+/// Receives one message. If none is there (and the machine has more than
+/// one CPU), it keeps trying without waiting for up to [`SPIN`], yielding
+/// the CPU between tries, before it sleeps in `recvmsg`.
+///
+/// Why: a process that sleeps lets its CPU go idle, and waking an idle CPU
+/// costs far more than the message. On this project's 2-CPU virtual
+/// machine, a ping-pong between processes on two CPUs took 44 to 53 µs
+/// per round trip when both sides slept, 4.6 to 5.8 µs when they tried for
+/// up to 20 µs first (`docs/benchmarks.md`, "Between processes"): the
+/// reply to a request often comes within microseconds, while the CPU is
+/// still awake. Yielding between tries lets a peer on the same CPU run
+/// (both on one CPU, a round trip cost about the same either way). A
+/// receive that waits longer costs up to 20 µs of CPU once, then sleeps as
+/// before.
+fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>) -> io::Result<Received<T>> {
+    match message::recv::<T>(fd, false) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        other => return other,
+    }
+    if crate::sys::cpu::several_online() {
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            std::thread::yield_now();
+            match message::recv::<T>(fd, false) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+        }
+    }
+    message::recv::<T>(fd, true)
 }
 
 fn into_value<T>(received: Received<T>) -> io::Result<T> {

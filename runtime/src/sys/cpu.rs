@@ -1,7 +1,8 @@
 //! CPUs: which ones this thread may run on, pinning a thread to one, and
 //! which one it is running on now (`sched_getaffinity`,
 //! `sched_setaffinity`, `sched_getcpu`). Used by `shard`, which puts one
-//! runtime on each CPU.
+//! runtime on each CPU, and by the ipc pipe, which spins before it sleeps
+//! only on a machine with more than one CPU.
 //!
 //! A CPU set is a fixed-size bitmap (`cpu_set_t`, `CPU_SETSIZE` = 1024
 //! bits); CPU numbers are the kernel's (as in `/proc/cpuinfo`), which need
@@ -30,6 +31,24 @@ pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
         }
     }
     Ok(cpus)
+}
+
+/// Whether the machine has more than one CPU online
+/// (`sysconf(_SC_NPROCESSORS_ONLN)`, asked once per process and kept).
+pub(crate) fn several_online() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// 0: not asked yet; 1: one CPU; 2: several.
+    static SEVERAL: AtomicU8 = AtomicU8::new(0);
+    match SEVERAL.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf takes a plain integer and returns one.
+            let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+            let several = online > 1;
+            SEVERAL.store(1 + u8::from(several), Ordering::Relaxed);
+            several
+        }
+        known => known == 2,
+    }
 }
 
 /// Pins the calling thread to `cpu` alone (`sched_setaffinity(0)`); threads
