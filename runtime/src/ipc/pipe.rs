@@ -9,6 +9,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::message::{self, Outgoing, Received};
@@ -52,11 +53,11 @@ pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
     let (a, b) = sys_socket::blocking_socketpair(Type::SeqPacket)?;
     Ok((
         PipeSender {
-            end: PolledFd::new(a, true),
+            end: End::new(a),
             _values: PhantomData,
         },
         PipeReceiver {
-            end: PolledFd::new(b, true),
+            end: End::new(b),
             _values: PhantomData,
         },
     ))
@@ -106,26 +107,26 @@ pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
 /// process sends a *copy*: drop yours, or the other end never sees it
 /// close (as with Python's pipes, where the parent closes its copy).
 pub struct Pipe<T> {
-    end: PolledFd,
+    end: End,
     _values: PhantomData<fn(T) -> T>,
 }
 
 /// The sending end of a one-way pipe (see [`pipe_one_way`]).
 pub struct PipeSender<T> {
-    end: PolledFd,
+    end: End,
     _values: PhantomData<fn(T)>,
 }
 
 /// The receiving end of a one-way pipe (see [`pipe_one_way`]).
 pub struct PipeReceiver<T> {
-    end: PolledFd,
+    end: End,
     _values: PhantomData<fn() -> T>,
 }
 
 impl<T> Pipe<T> {
     fn from_fd(fd: OwnedFd) -> Pipe<T> {
         Pipe {
-            end: PolledFd::new(fd, true),
+            end: End::new(fd),
             _values: PhantomData,
         }
     }
@@ -223,12 +224,48 @@ async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
 }
 
 #[track_caller]
-fn blocking_recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
-    into_value(end.blocking(|fd| spin_then_recv::<T>(fd))?)
+fn blocking_recv<T: Wire>(end: &End) -> io::Result<T> {
+    into_value(
+        end.polled
+            .blocking(|fd| spin_then_recv::<T>(fd, &end.skip_spins))?,
+    )
+}
+
+/// One end of a pipe: its socket, and what its blocking receives learned
+/// about spinning (see [`spin_then_recv`]).
+struct End {
+    polled: PolledFd,
+    /// Blocking receives to come that sleep at once, without spinning.
+    skip_spins: AtomicU32,
+}
+
+impl End {
+    fn new(fd: OwnedFd) -> End {
+        End {
+            polled: PolledFd::new(fd, true),
+            skip_spins: AtomicU32::new(0),
+        }
+    }
+}
+
+impl std::ops::Deref for End {
+    type Target = PolledFd;
+
+    fn deref(&self) -> &PolledFd {
+        &self.polled
+    }
 }
 
 /// How long a blocking receive keeps trying before it sleeps in the kernel.
 const SPIN: Duration = Duration::from_micros(20);
+
+/// A `sched_yield` that took longer than this ran another thread: on one
+/// CPU with us, the peer, most likely.
+const SWITCHED: Duration = Duration::from_micros(2);
+
+/// After a spin that found the peer on our CPU, this many blocking
+/// receives sleep at once; the next one tries spinning again.
+const SKIP_AFTER_MISS: u32 = 63;
 
 /// Receives one message. If none is there (and the machine has more than
 /// one CPU), it keeps trying without waiting for up to [`SPIN`], yielding
@@ -240,24 +277,43 @@ const SPIN: Duration = Duration::from_micros(20);
 /// per round trip when both sides slept, 4.6 to 5.8 µs when they tried for
 /// up to 20 µs first (`docs/benchmarks.md`, "Between processes"): the
 /// reply to a request often comes within microseconds, while the CPU is
-/// still awake. Yielding between tries lets a peer on the same CPU run
-/// (both on one CPU, a round trip cost about the same either way). A
-/// receive that waits longer costs up to 20 µs of CPU once, then sleeps as
-/// before.
-fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>) -> io::Result<Received<T>> {
+/// still awake.
+///
+/// Spinning does not pay when the peer shares our CPU: it answers only
+/// once we yield to it, which the failed try and the yield make slower
+/// than sleeping at once. That is noticed: a first yield that ran another
+/// thread, after which the message was there, makes the next
+/// [`SKIP_AFTER_MISS`] receives on this end sleep at once. A spin that
+/// runs out costs its 20 µs of CPU and nothing else; the next receive
+/// spins again (an answer that takes 20 µs now may take 5 µs next time,
+/// and between two CPUs a caught answer saves far more than the spin).
+fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, skip: &AtomicU32) -> io::Result<Received<T>> {
+    let skipping = skip.load(Ordering::Relaxed);
+    if skipping > 0 || !crate::sys::cpu::several_online() {
+        skip.store(skipping.saturating_sub(1), Ordering::Relaxed);
+        return message::recv::<T>(fd, true);
+    }
     match message::recv::<T>(fd, false) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         other => return other,
     }
-    if crate::sys::cpu::several_online() {
-        let start = Instant::now();
-        while start.elapsed() < SPIN {
-            std::thread::yield_now();
-            match message::recv::<T>(fd, false) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => return other,
+    let start = Instant::now();
+    let mut first = true;
+    while start.elapsed() < SPIN {
+        let before = Instant::now();
+        std::thread::yield_now();
+        let switched = before.elapsed() > SWITCHED;
+        match message::recv::<T>(fd, false) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => {
+                if first && switched {
+                    // The peer ran in our yield: it shares our CPU.
+                    skip.store(SKIP_AFTER_MISS, Ordering::Relaxed);
+                }
+                return other;
             }
         }
+        first = false;
     }
     message::recv::<T>(fd, true)
 }
@@ -282,7 +338,7 @@ macro_rules! wire_end {
             }
             fn decode(input: &mut &[u8]) -> Result<$name<T>, DecodeError> {
                 Ok($name {
-                    end: PolledFd::new(decode_fd(input)?, true),
+                    end: End::new(decode_fd(input)?),
                     _values: PhantomData,
                 })
             }
