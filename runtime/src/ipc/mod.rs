@@ -51,6 +51,7 @@ mod pipe;
 mod polled;
 mod protocol;
 mod queue;
+mod queue_error;
 mod region;
 mod ring;
 #[cfg(test)]
@@ -66,4 +67,5 @@ pub use semaphore::{Semaphore, SemaphorePermit};
 pub use shared::{Plain, Shared, SharedArray};
 
 pub use pipe::{pipe, pipe_one_way, Pipe, PipeReceiver, PipeSender};
-pub use queue::{GetError, PutError, Queue};
+pub use queue::Queue;
+pub use queue_error::{GetError, PutError};
