@@ -84,7 +84,10 @@ use crate::sys::socket::{self as sys_socket, Type};
 ///   rings make producers sleep on *not_full* the same way. A plain thread
 ///   sleeps in the kernel; a task's sleep happens on a blocking-pool
 ///   thread (as for [`ipc::Mutex`](super::Mutex)), so the runtime's thread
-///   goes on. While items flow faster than they are taken (or the other
+///   goes on. Each task asleep on a queue holds a pool thread; past the
+///   pool's limit (`Builder::max_blocking_threads`, 512 by default) a
+///   task's sleep starts when a pool thread comes free, which every sleep
+///   does within a tenth of a second. While items flow faster than they are taken (or the other
 ///   way round), nobody sleeps, and a put or get is a few dozen
 ///   nanoseconds of work.
 /// * **Items the ring does not keep.** An item whose encoding holds
