@@ -79,24 +79,24 @@ pub(super) const CAPACITY: usize = 256 * 1024;
 /// values that hold descriptors, travel through the queue's socket.
 pub(super) const MAX_ITEM: usize = 4096;
 
-const LOCK: usize = 0;
-const NOT_EMPTY: usize = 4;
-const NOT_FULL: usize = 8;
-const CLOSED: usize = 12;
-const HEAD: usize = 16;
-const TAIL: usize = 24;
-const ITEMS: usize = 32;
-const RESERVED: usize = 36;
-const SENDING: usize = 40;
-const DATA: usize = 64;
+pub(super) const LOCK: usize = 0;
+pub(super) const NOT_EMPTY: usize = 4;
+pub(super) const NOT_FULL: usize = 8;
+pub(super) const CLOSED: usize = 12;
+pub(super) const HEAD: usize = 16;
+pub(super) const TAIL: usize = 24;
+pub(super) const ITEMS: usize = 32;
+pub(super) const RESERVED: usize = 36;
+pub(super) const SENDING: usize = 40;
+pub(super) const DATA: usize = 64;
 /// The whole region.
 pub(super) const REGION_LEN: usize = DATA + CAPACITY;
 
 /// A record's header: its length, then its kind.
-const HEADER: usize = 8;
-const VALUE: u32 = 1;
-const MARKER: u32 = 2;
-const PAD: u32 = 3;
+pub(super) const HEADER: usize = 8;
+pub(super) const VALUE: u32 = 1;
+pub(super) const MARKER: u32 = 2;
+pub(super) const PAD: u32 = 3;
 
 /// A queue's ring, its lock and its two wait words.
 #[derive(Debug, Clone)]

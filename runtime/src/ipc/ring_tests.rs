@@ -22,25 +22,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::message::Outgoing;
-use super::ring::{Ring, CAPACITY, MAX_ITEM};
+use super::protocol::mutex::{OWNER, WAITERS};
+use super::ring::{
+    Ring, CAPACITY, DATA, HEAD, HEADER, ITEMS, LOCK, MAX_ITEM, PAD, RESERVED, SENDING, TAIL, VALUE,
+};
 use super::{GetError, PutError, Queue};
 use crate::pool::{decode_fd, take_outgoing_fds, with_incoming_fds, Wire};
-
-// The ring's layout (`ring.rs`).
-const LOCK: usize = 0;
-const HEAD: usize = 16;
-const TAIL: usize = 24;
-const ITEMS: usize = 32;
-const RESERVED: usize = 36;
-const SENDING: usize = 40;
-const DATA: usize = 64;
-const HEADER: usize = 8;
-const VALUE: u32 = 1;
-const PAD: u32 = 3;
-/// A lock word's owner bits (`protocol.rs`).
-const OWNER: u32 = !(1 << 31);
-/// A lock word's waiters bit.
-const WAITERS: u32 = 1 << 31;
 
 /// Runs `f` on its own thread and fails if it has not finished in `secs`
 /// seconds (the stuck thread is leaked).
