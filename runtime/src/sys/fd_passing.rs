@@ -41,9 +41,10 @@ impl FdSpace {
     }
 }
 
-/// `sendmsg(2)` of one message with `fds` attached (`SCM_RIGHTS`), without
-/// `SIGPIPE`. `wait: false` returns `WouldBlock` instead of blocking
-/// (`MSG_DONTWAIT`, whatever the socket's mode).
+/// One message with `fds` attached (`SCM_RIGHTS`: `sendmsg(2)`, or a plain
+/// `send(2)` when there are none), without `SIGPIPE`. `wait: false`
+/// returns `WouldBlock` instead of blocking (`MSG_DONTWAIT`, whatever the
+/// socket's mode).
 pub(crate) fn send_with_fds(
     sock: BorrowedFd<'_>,
     bytes: &[u8],
@@ -54,20 +55,7 @@ pub(crate) fn send_with_fds(
     if fds.is_empty() {
         // Nothing to attach: a plain `send`, which spares the kernel the
         // message header and its vector (a few hundred ns of a round trip).
-        return super::retry_eintr(|| {
-            // SAFETY: `bytes` is a live buffer of `bytes.len()` bytes that
-            // `send` only reads.
-            let n = unsafe {
-                libc::send(
-                    sock.as_raw_fd(),
-                    bytes.as_ptr().cast(),
-                    bytes.len(),
-                    flags | libc::MSG_NOSIGNAL,
-                )
-            };
-            super::cvt_len(n)
-        })
-        .map(drop);
+        return super::retry_eintr(|| super::socket::send_with_flags(sock, bytes, flags)).map(drop);
     }
     sendmsg_with_fds(sock, &[IoSlice::new(bytes)], fds, flags).map(drop)
 }

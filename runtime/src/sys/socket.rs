@@ -253,7 +253,16 @@ pub(crate) fn recv_uninit(
 
 /// `send(2)` with `MSG_NOSIGNAL`.
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    let flags = libc::MSG_NOSIGNAL;
+    send_with_flags(fd, buf, 0)
+}
+
+/// `send(2)` with `flags` (`MSG_DONTWAIT`, say) and `MSG_NOSIGNAL`.
+pub(crate) fn send_with_flags(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    let flags = flags | libc::MSG_NOSIGNAL;
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
     cvt_len(unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) })
 }
