@@ -1,6 +1,6 @@
 //! System calls on any descriptor: reading and writing, the pipe, the
 //! descriptor's flags, waiting with `poll`, closing ranges, anonymous
-//! memory files, and eventfd semaphores.
+//! memory files, and eventfds.
 //!
 //! Every descriptor created here is close-on-exec from birth (`O_CLOEXEC`,
 //! `MFD_CLOEXEC` in the creating call, so no other thread's `fork` can
