@@ -91,6 +91,13 @@ impl Outgoing {
         Ok(out)
     }
 
+    /// The value's Wire bytes, if they travel inline and the value holds
+    /// no descriptors: all a transport other than the socket needs (the
+    /// queue's ring).
+    pub(crate) fn plain_bytes(&self) -> Option<&[u8]> {
+        (self.bytes[0] == INLINE && self.fds.is_empty()).then(|| &self.bytes[1..])
+    }
+
     /// True if the value's bytes travel in a memfd.
     #[cfg(test)]
     pub(crate) fn is_out_of_line(&self) -> bool {

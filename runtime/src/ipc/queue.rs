@@ -17,7 +17,8 @@ use super::message::{self, Outgoing, Received};
 use super::polled::{assert_may_block, PolledFd};
 use super::queue_error::{GetError, PutError};
 use super::ring::{self, Popped, Ring, Wait};
-use crate::pool::{decode_fd, encode_fd, take_outgoing_fds, DecodeError, Wire};
+use crate::pool::{decode_fd, encode_fd, DecodeError, Wire};
+use crate::sys::fd as sys_fd;
 use crate::sys::socket::{self as sys_socket, Type};
 
 /// A multi-producer, multi-consumer queue of `T` that works across
@@ -165,12 +166,6 @@ enum Step<R> {
     Sleep(Wait, u32),
 }
 
-/// An item encoded for the ring or for the socket.
-enum Encoded {
-    Ring(Vec<u8>),
-    Socket(Outgoing),
-}
-
 impl<T> Queue<T> {
     /// Creates a queue that holds at most `maxsize` items; 0 means no
     /// limit but the ring's memory (see the type's docs).
@@ -231,20 +226,19 @@ impl<T: Wire> Queue<T> {
     /// comes back in the error. Cancel-safe: dropped while it waits, it has
     /// put nothing (it holds no place while it waits).
     pub async fn put(&self, value: T) -> Result<(), PutError<T>> {
-        let encoded = match encode(&value) {
-            Ok(encoded) => encoded,
+        let mut message = match Outgoing::encode(&value) {
+            Ok(message) => message,
             Err(e) => return Err(PutError::Io(e, value)),
         };
         let shared = &*self.shared;
-        let mut message = match encoded {
-            Encoded::Ring(bytes) => loop {
-                match shared.try_put(&bytes) {
+        if let Some(bytes) = ring_bytes(&message) {
+            loop {
+                match shared.try_put(bytes) {
                     Step::Done(r) => return finish(r, value),
                     Step::Sleep(which, v) => shared.ring.wait(which, v).await,
                 };
-            },
-            Encoded::Socket(message) => message,
-        };
+            }
+        }
         loop {
             // Attempts, and more each time the socket has room again while
             // it has none (`WouldBlock`); a bounded queue's place is waited
@@ -267,21 +261,19 @@ impl<T: Wire> Queue<T> {
     /// Puts `value` if the queue has room now; otherwise fails at once
     /// with [`PutError::Full`] (or [`PutError::Closed`]), giving it back.
     pub fn put_nowait(&self, value: T) -> Result<(), PutError<T>> {
-        let full = || Err(io::ErrorKind::WouldBlock.into());
         let shared = &*self.shared;
-        let result = match encode(&value) {
+        let mut message = match Outgoing::encode(&value) {
+            Ok(message) => message,
             Err(e) => return Err(PutError::Io(e, value)),
-            Ok(Encoded::Ring(bytes)) => match shared.try_put(&bytes) {
-                Step::Done(r) => r,
-                Step::Sleep(..) => full(),
-            },
+        };
+        let step = match ring_bytes(&message) {
+            Some(bytes) => shared.try_put(bytes),
             // No room in the socket is `WouldBlock` too: `Full`.
-            Ok(Encoded::Socket(mut message)) => {
-                match shared.try_send(&mut message, shared.put_end.as_fd()) {
-                    Step::Done(r) => r,
-                    Step::Sleep(..) => full(),
-                }
-            }
+            None => shared.try_send(&mut message, shared.put_end.as_fd()),
+        };
+        let result = match step {
+            Step::Done(r) => r,
+            Step::Sleep(..) => Err(io::ErrorKind::WouldBlock.into()),
         };
         finish(result, value)
     }
@@ -295,13 +287,18 @@ impl<T: Wire> Queue<T> {
     pub fn blocking_put(&self, value: T) -> Result<(), PutError<T>> {
         assert_may_block();
         let shared = &*self.shared;
-        let result = match encode(&value) {
+        let mut message = match Outgoing::encode(&value) {
+            Ok(message) => message,
             Err(e) => return Err(PutError::Io(e, value)),
-            Ok(Encoded::Ring(bytes)) => shared.blocking(|| shared.try_put(&bytes)),
-            Ok(Encoded::Socket(mut message)) => shared.put_end.blocking(|fd| loop {
+        };
+        let result = match ring_bytes(&message) {
+            Some(bytes) => shared.blocking(|| shared.try_put(bytes)),
+            None => shared.put_end.blocking(|fd| loop {
                 match shared.try_send(&mut message, fd) {
                     Step::Done(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                        wait_writable(fd)?;
+                        // Until the socket may have room (or is shut down,
+                        // which the next send reports).
+                        sys_fd::poll_one(fd, libc::POLLOUT)?;
                     }
                     Step::Done(r) => break r,
                     Step::Sleep(which, v) => {
@@ -413,19 +410,13 @@ thread_local! {
     static RECORD: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Encodes `value` for the ring if it fits there (no descriptors, at most
-/// [`ring::MAX_ITEM`] bytes), else as a socket message.
-fn encode<T: Wire>(value: &T) -> io::Result<Encoded> {
-    // Descriptors some earlier encoding left behind are not ours.
-    drop(take_outgoing_fds());
-    let mut bytes = Vec::with_capacity(16);
-    value.encode(&mut bytes);
-    let fds = take_outgoing_fds();
-    if fds.is_empty() && bytes.len() <= ring::MAX_ITEM {
-        return Ok(Encoded::Ring(bytes));
-    }
-    drop(fds);
-    Outgoing::encode(value).map(Encoded::Socket)
+/// The bytes to keep in the ring for `message`, if it goes there: a value
+/// with no descriptors whose encoding is at most [`ring::MAX_ITEM`] bytes.
+/// Other values go through the socket as `message`.
+fn ring_bytes(message: &Outgoing) -> Option<&[u8]> {
+    message
+        .plain_bytes()
+        .filter(|bytes| bytes.len() <= ring::MAX_ITEM)
 }
 
 impl Shared {
@@ -494,17 +485,6 @@ impl Shared {
             };
         }
     }
-}
-
-/// Blocks this thread until the socket `fd` may have room for a message
-/// (or is shut down, which the next send reports).
-fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut pollfd = [libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    }];
-    crate::sys::fd::poll(&mut pollfd)
 }
 
 fn closed() -> io::Error {

@@ -126,6 +126,17 @@ pub(crate) fn poll(fds: &mut [libc::pollfd]) -> io::Result<()> {
 }
 
 #[cfg(feature = "process-pool")]
+/// Blocks until `fd` reports one of `events` (`POLLIN`, `POLLOUT`), or a
+/// hang-up or an error: [`poll`] on that one descriptor.
+pub(crate) fn poll_one(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<()> {
+    poll(&mut [libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    }])
+}
+
+#[cfg(feature = "process-pool")]
 /// `memfd_create(name, MFD_CLOEXEC)` then `ftruncate(len)`: an anonymous
 /// memory file of `len` zero bytes, to map shared between processes.
 pub(crate) fn memfd(name: &std::ffi::CStr, len: usize) -> io::Result<OwnedFd> {
