@@ -522,11 +522,10 @@ impl Locked<'_> {
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        if self.wake[Wait::NotEmpty as usize] {
-            self.ring.not_empty.wake(u32::MAX);
-        }
-        if self.wake[Wait::NotFull as usize] {
-            self.ring.not_full.wake(u32::MAX);
+        for which in [Wait::NotEmpty, Wait::NotFull] {
+            if self.wake[which as usize] {
+                self.ring.word(which).wake(u32::MAX);
+            }
         }
     }
 }
