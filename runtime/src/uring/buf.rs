@@ -119,18 +119,34 @@ unsafe impl IoBufMut for Vec<u8> {
     }
 }
 
-// SAFETY: a boxed slice is heap memory that never moves, all initialised.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
+/// `IoBuf` for types whose bytes never move and are all initialised, so
+/// that what a write sends and what a read may fill are both `len()`.
+macro_rules! whole_buf {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: each type's reason is above it in the invocation below.
+        unsafe impl IoBuf for $t {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
+            fn bytes_total(&self) -> usize {
+                self.len()
+            }
+        }
+    )*};
 }
+
+whole_buf!(
+    // A boxed slice is heap memory that never moves, all initialised.
+    Box<[u8]>,
+    // Static memory lives, at the same address and unchanged, for the rest
+    // of the program; every byte is initialised.
+    &'static [u8],
+    // As for `&'static [u8]`.
+    &'static str,
+);
 
 // SAFETY: as above.
 unsafe impl IoBufMut for Box<[u8]> {
@@ -157,20 +173,6 @@ unsafe impl IoBuf for String {
     }
 }
 
-// SAFETY: static memory lives, at the same address and unchanged, for the
-// rest of the program; every byte is initialised.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
-
 // SAFETY: as for `&'static [u8]` (a byte string literal's type).
 unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
     fn stable_ptr(&self) -> *const u8 {
@@ -181,19 +183,6 @@ unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
     }
     fn bytes_total(&self) -> usize {
         N
-    }
-}
-
-// SAFETY: as for `&'static [u8]`.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
     }
 }
 
