@@ -71,7 +71,9 @@ impl Outgoing {
     pub(crate) fn encode<T: Wire>(value: &T) -> io::Result<Outgoing> {
         // Descriptors some earlier encoding left behind are not ours.
         drop(take_outgoing_fds());
-        let mut bytes = vec![INLINE];
+        // Room for the tag and a small value without growing.
+        let mut bytes = Vec::with_capacity(16);
+        bytes.push(INLINE);
         value.encode(&mut bytes);
         let fds = take_outgoing_fds();
         if fds.len() >= MAX_PASSED_FDS {
