@@ -91,6 +91,44 @@ fn ping_pong_between_two_runtimes() {
     });
 }
 
+/// A task awaiting `recv()` asks its runtime to look again for a moment
+/// before it sleeps (`executor/reply_spin.rs`). Meanwhile the runtime must
+/// still run what other threads wake and fire its timers.
+#[test]
+fn a_runtime_between_pipe_messages_still_serves_other_threads_and_timers() {
+    bounded(20, || {
+        let (a, b) = ipc::pipe::<u64>().unwrap();
+        let echo = thread::spawn(move || {
+            while let Ok(v) = b.blocking_recv() {
+                b.blocking_send(v + 1).unwrap();
+            }
+        });
+        support::current_thread().block_on(async move {
+            let pings = spindle_runtime::spawn(async move {
+                let mut v = 0;
+                for _ in 0..2000 {
+                    a.send(v).await.unwrap();
+                    v = a.recv().await.unwrap();
+                }
+                v
+            });
+            let offloaded = spindle_runtime::spawn(async {
+                let mut sum = 0;
+                for i in 0..200u64 {
+                    sum += spindle_runtime::spawn_blocking(move || i).await.unwrap();
+                }
+                sum
+            });
+            for _ in 0..20 {
+                spindle_runtime::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(pings.await.unwrap(), 2000);
+            assert_eq!(offloaded.await.unwrap(), 19_900);
+        });
+        echo.join().unwrap();
+    });
+}
+
 #[test]
 fn one_end_moves_from_runtime_to_runtime() {
     bounded(10, || {

@@ -32,6 +32,7 @@ use crate::task::{borrowed_waker, JoinHandle, ToComplete, ToCompleteReleasing, T
 use crate::time::wheel::TimerWheel;
 
 use super::multi_thread::{self, Worker};
+use super::reply_spin::ReplySpin;
 use super::{Config, Shared};
 
 /// `owned_index` of a task that has left its owner's task list.
@@ -54,6 +55,9 @@ pub(crate) struct Local {
     /// Set on the workers of a multi-threaded runtime: their stealable
     /// queue and LIFO slot (`run_queue` then holds only pinned tasks).
     pub(crate) worker: Option<Worker>,
+    /// Whether the next sleep first looks again for a while (a task
+    /// expects another process's answer; see `reply_spin.rs`).
+    pub(crate) reply_spin: ReplySpin,
 }
 
 impl Local {
@@ -76,6 +80,7 @@ impl Local {
             config,
             fallback,
             worker: None,
+            reply_spin: ReplySpin::default(),
         })
     }
 

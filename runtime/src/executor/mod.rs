@@ -47,6 +47,7 @@
 //! | `block_on.rs` | the loop above (`Local::block_on`) and the main future's waker   |
 //! | `turn.rs`     | one turn of the reactor: wait, dispatch events, fire timers      |
 //! | `park.rs`     | the `parked`/`notified` handshake that decides on eventfd writes |
+//! | `reply_spin.rs` | looking again for a moment before sleeping, when a task awaits another process's answer |
 //! | `shutdown.rs` | dropping every task, timer and registration when the runtime goes |
 //! | `inject.rs`   | the injection queue, for tasks woken on other threads            |
 //! | `steal.rs`    | a worker's bounded run queue that others steal half of (issue 13) |
@@ -62,6 +63,7 @@ mod inject;
 mod local;
 pub(crate) mod multi_thread;
 mod park;
+pub(crate) mod reply_spin;
 mod shared;
 mod shutdown;
 mod steal;

@@ -5,6 +5,7 @@
 //! ```text
 //!   insert timers queued by other threads
 //!   maybe spin briefly for a short blocking job's result
+//!   maybe look again briefly for another process's answer (reply_spin.rs)
 //!   before_park (if it may block) -> look at the queues once more
 //!   uring turn: submit queued operations, complete finished ones
 //!   poller.wait(timeout: next timer, or zero)
@@ -27,9 +28,11 @@
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
+use spindle_reactor::Events;
+
 use crate::driver;
 
-use super::Local;
+use super::{reply_spin, Local};
 
 impl Local {
     /// One turn of the reactor: wait for IO (or not), fire due timers.
@@ -67,6 +70,28 @@ impl Local {
                 .blocking
                 .spin_result(!shared.inject.is_empty() || shared.main_woken.load(SeqCst));
         }
+        let uring = shared.uring.get();
+        // A task awaits another process's answer: look for it a moment
+        // before sleeping (reply_spin.rs). Not past a timer, not with the
+        // test clock paused, not on a worker, not while sleeping in a ring.
+        let spun = may_block
+            && jump_to.is_none()
+            && self.worker.is_none()
+            && timeout.is_none_or(|t| t > reply_spin::SPIN)
+            && !uring.is_some_and(|r| r.waits_in_ring())
+            && self.reply_spin.take()
+            && self.reply_spin.spin(|| {
+                self.wait_on_poller(&mut self.events.borrow_mut(), Some(Duration::ZERO));
+                !self.events.borrow().is_empty()
+                    || !shared.inject.is_empty()
+                    || shared.main_woken.load(SeqCst)
+                    || shared.has_timer_inserts.load(SeqCst)
+            });
+        // Found: the last look's events are this turn's; no sleep.
+        let may_block = may_block && !spun;
+        if spun {
+            timeout = Some(Duration::ZERO);
+        }
         if may_block {
             shared.parker.before_park();
             if !shared.inject.is_empty()
@@ -81,7 +106,6 @@ impl Local {
         // (Not when the thread is about to sleep in the ring: that wait's
         // own `io_uring_enter` submits too, and returns at once if
         // anything completes.)
-        let uring = shared.uring.get();
         let ring_wait = timeout != Some(Duration::ZERO) && uring.is_some_and(|r| r.waits_in_ring());
         if !ring_wait && uring.is_some_and(|ring| ring.turn()) {
             timeout = Some(Duration::ZERO);
@@ -101,13 +125,10 @@ impl Local {
             // could report, so skip the system call.
             timeout != Some(Duration::ZERO) || shared.io.has_registrations()
         };
-        if poll_epoll {
-            if let Err(e) = shared.io.poller.wait(&mut events, timeout) {
-                panic!(
-                    "spindle: waiting on the {} poller failed: {e}",
-                    shared.io.poller.backend()
-                );
-            }
+        if spun {
+            // `events` holds what the spin's last look found.
+        } else if poll_epoll {
+            self.wait_on_poller(&mut events, timeout);
         } else {
             events.clear();
         }
@@ -151,6 +172,17 @@ impl Local {
             for key in keys {
                 timers.remove(key);
             }
+        }
+    }
+
+    /// One wait on the poller (for at most `timeout`; `None`: no limit).
+    fn wait_on_poller(&self, events: &mut Events, timeout: Option<Duration>) {
+        let io = &self.shared.io;
+        if let Err(e) = io.poller.wait(events, timeout) {
+            panic!(
+                "spindle: waiting on the {} poller failed: {e}",
+                io.poller.backend()
+            );
         }
     }
 

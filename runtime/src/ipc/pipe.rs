@@ -6,14 +6,16 @@
 //! value (`message.rs`).
 
 use std::fmt;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::pin::pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use super::message::{self, Outgoing, Received};
 use super::polled::PolledFd;
+use crate::executor::reply_spin;
 use crate::pool::{decode_fd, encode_fd, DecodeError, Wire};
 use crate::sys::socket::{self as sys_socket, Type};
 
@@ -219,8 +221,20 @@ fn blocking_send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
     end.blocking(|fd| message.send(fd, true))
 }
 
+/// Receives one value. While it waits, it tells the runtime that an
+/// answer from another process is expected soon, so that the runtime
+/// looks for it for a moment before it sleeps, if it has nothing else to
+/// do (`executor/reply_spin.rs`; the same reason as [`spin_then_recv`]).
 async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
-    into_value(end.read(|fd| message::recv::<T>(fd, false)).await?)
+    let mut read = pin!(end.read(|fd| message::recv::<T>(fd, false)));
+    let received = poll_fn(|cx| {
+        let poll = read.as_mut().poll(cx);
+        if poll.is_pending() {
+            reply_spin::expect_reply();
+        }
+        poll
+    });
+    into_value(received.await?)
 }
 
 #[track_caller]
@@ -256,20 +270,10 @@ impl std::ops::Deref for End {
     }
 }
 
-/// How long a blocking receive keeps trying before it sleeps in the kernel.
-const SPIN: Duration = Duration::from_micros(20);
-
-/// A `sched_yield` that took longer than this ran another thread: on one
-/// CPU with us, the peer, most likely.
-const SWITCHED: Duration = Duration::from_micros(2);
-
-/// After a spin that found the peer on our CPU, this many blocking
-/// receives sleep at once; the next one tries spinning again.
-const SKIP_AFTER_MISS: u32 = 63;
-
 /// Receives one message. If none is there (and the machine has more than
-/// one CPU), it keeps trying without waiting for up to [`SPIN`], yielding
-/// the CPU between tries, before it sleeps in `recvmsg`.
+/// one CPU), it keeps trying without waiting for up to
+/// [`SPIN`](reply_spin::SPIN), yielding the CPU between tries, before it
+/// sleeps in `recvmsg`.
 ///
 /// Why: a process that sleeps lets its CPU go idle, and waking an idle CPU
 /// costs far more than the message. On this project's 2-CPU virtual
@@ -283,39 +287,33 @@ const SKIP_AFTER_MISS: u32 = 63;
 /// once we yield to it, which the failed try and the yield make slower
 /// than sleeping at once. That is noticed: a first yield that ran another
 /// thread, after which the message was there, makes the next
-/// [`SKIP_AFTER_MISS`] receives on this end sleep at once. A spin that
-/// runs out costs its 20 µs of CPU and nothing else; the next receive
-/// spins again (an answer that takes 20 µs now may take 5 µs next time,
-/// and between two CPUs a caught answer saves far more than the spin).
+/// [`SKIP_AFTER_MISS`](reply_spin::SKIP_AFTER_MISS) receives on this end
+/// sleep at once. A spin that runs out costs its 20 µs of CPU and nothing
+/// else; the next receive spins again (an answer that takes 20 µs now may
+/// take 5 µs next time, and between two CPUs a caught answer saves far
+/// more than the spin). A task's `recv().await` gets the same from its
+/// runtime (`executor/reply_spin.rs`).
 fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, skip: &AtomicU32) -> io::Result<Received<T>> {
     let skipping = skip.load(Ordering::Relaxed);
     if skipping > 0 || !crate::sys::cpu::several_online() {
         skip.store(skipping.saturating_sub(1), Ordering::Relaxed);
         return message::recv::<T>(fd, true);
     }
-    match message::recv::<T>(fd, false) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        other => return other,
-    }
-    let start = Instant::now();
-    let mut first = true;
-    while start.elapsed() < SPIN {
-        let before = Instant::now();
-        std::thread::yield_now();
-        let switched = before.elapsed() > SWITCHED;
-        match message::recv::<T>(fd, false) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+    let mut received = None;
+    let spun = reply_spin::spin_until(
+        || match message::recv::<T>(fd, false) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
             other => {
-                if first && switched {
-                    // The peer ran in our yield: it shares our CPU.
-                    skip.store(SKIP_AFTER_MISS, Ordering::Relaxed);
-                }
-                return other;
+                received = Some(other);
+                true
             }
-        }
-        first = false;
+        },
+        std::thread::yield_now,
+    );
+    if spun.peer_on_our_cpu {
+        skip.store(reply_spin::SKIP_AFTER_MISS, Ordering::Relaxed);
     }
-    message::recv::<T>(fd, true)
+    received.unwrap_or_else(|| message::recv::<T>(fd, true))
 }
 
 fn into_value<T>(received: Received<T>) -> io::Result<T> {

@@ -33,7 +33,6 @@ pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
     Ok(cpus)
 }
 
-#[cfg(feature = "process-pool")]
 /// Whether the machine has more than one CPU online
 /// (`sysconf(_SC_NPROCESSORS_ONLN)`, asked once per process and kept).
 pub(crate) fn several_online() -> bool {

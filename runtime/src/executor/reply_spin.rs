@@ -1,0 +1,223 @@
+//! [`ReplySpin`]: a short look-again loop before the runtime's thread
+//! sleeps, when a task has just asked another process for something and
+//! expects the answer within microseconds ([`expect_reply`]).
+//!
+//! # Why
+//!
+//! A thread that sleeps in `epoll_wait` lets its CPU go idle, and on a
+//! virtual machine waking an idle CPU costs far more than the message that
+//! does it: a ping-pong between two processes on two CPUs took about 45 µs
+//! per round trip when both slept between messages, and about 5 µs when
+//! each kept looking for the answer for up to 20 µs first
+//! (`docs/benchmarks.md`, "Between processes"). `ipc::Pipe`'s blocking
+//! receive does that in the kernel's `recvmsg`; this is the same for a
+//! task awaiting `recv()`: the task asks, and the loop, when it finds
+//! nothing else to run, looks at its poller without waiting (and at the
+//! queues other threads fill) for up to [`SPIN`], yielding the CPU
+//! between looks, before it sleeps.
+//!
+//! ```text
+//!   task: recv() -> Pending, expect_reply()      (sets `requested`)
+//!   loop: nothing runnable -> turn(may block)
+//!           requested, several CPUs, not skipping?
+//!             look: epoll_wait(0), the injection queue  -- found? use it
+//!             sched_yield, look again ... until SPIN     -- then sleep
+//! ```
+//!
+//! # When it does not pay
+//!
+//! With the peer on the same CPU, the answer comes only once this thread
+//! gives the CPU up, and a failed look and a yield cost more than going to
+//! sleep at once. That is noticed: when the first yield ran another thread
+//! (it took over [`SWITCHED`]) and the answer was there afterwards, the
+//! next [`SKIP_AFTER_MISS`] requests are ignored, then one is tried again.
+//! A spin that runs out costs its 20 µs of CPU and nothing else. A machine
+//! with one CPU online never spins.
+//!
+//! Only the current-thread loop (and a multi-threaded runtime's `block_on`
+//! thread) spins; a multi-threaded runtime's workers have their own
+//! searching and parking protocol and ignore the request.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+/// How long the loop keeps looking before it sleeps.
+pub(crate) const SPIN: Duration = Duration::from_micros(20);
+
+/// A `sched_yield` that took longer than this ran another thread.
+pub(crate) const SWITCHED: Duration = Duration::from_micros(2);
+
+/// After a spin that found the peer on this CPU, this many requests are
+/// ignored; the next one spins again.
+pub(crate) const SKIP_AFTER_MISS: u32 = 63;
+
+/// A loop's spin-before-sleep state. Only the loop's own thread touches it.
+#[derive(Debug, Default)]
+pub(crate) struct ReplySpin {
+    /// A task expects an answer: spin at the next sleep.
+    requested: Cell<bool>,
+    /// Requests still to ignore (see the module docs).
+    skips: Cell<u32>,
+}
+
+impl ReplySpin {
+    /// Asks for a spin at the loop's next sleep.
+    pub(crate) fn request(&self) {
+        self.requested.set(true);
+    }
+
+    /// Whether this sleep should spin first; consumes the request.
+    pub(crate) fn take(&self) -> bool {
+        if !self.requested.replace(false) {
+            return false;
+        }
+        let skips = self.skips.get();
+        if skips > 0 {
+            self.skips.set(skips - 1);
+            return false;
+        }
+        crate::sys::cpu::several_online()
+    }
+
+    /// Calls `look` (which must not block) until it finds something or
+    /// [`SPIN`] has passed, yielding the CPU between calls (at least
+    /// once); returns what the last call returned.
+    pub(crate) fn spin(&self, look: impl FnMut() -> bool) -> bool {
+        self.spin_with(look, std::thread::yield_now)
+    }
+
+    /// [`spin`](Self::spin), with `give_way` in place of `sched_yield`.
+    fn spin_with(&self, look: impl FnMut() -> bool, give_way: impl FnMut()) -> bool {
+        let spun = spin_until(look, give_way);
+        if spun.peer_on_our_cpu {
+            self.skips.set(SKIP_AFTER_MISS);
+        }
+        spun.found
+    }
+}
+
+/// What [`spin_until`] saw.
+pub(crate) struct Spun {
+    /// The last look found what it looked for.
+    pub(crate) found: bool,
+    /// It was found right after a first yield that ran another thread:
+    /// the peer most likely shares our CPU, and spinning does not pay.
+    pub(crate) peer_on_our_cpu: bool,
+}
+
+/// Calls `look` until it returns true or [`SPIN`] has passed, calling
+/// `give_way` (`sched_yield`) between calls, at least once. The loop
+/// behind [`ReplySpin`] and behind `ipc::Pipe`'s blocking receive.
+pub(crate) fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMut()) -> Spun {
+    let mut spun = Spun {
+        found: look(),
+        peer_on_our_cpu: false,
+    };
+    let start = Instant::now();
+    let mut first = true;
+    while !spun.found {
+        let before = Instant::now();
+        give_way();
+        let switched = before.elapsed() > SWITCHED;
+        spun.found = look();
+        if spun.found {
+            spun.peer_on_our_cpu = first && switched;
+        } else if start.elapsed() >= SPIN {
+            break;
+        }
+        first = false;
+    }
+    spun
+}
+
+/// Tells the runtime running on this thread, if any, that the task being
+/// polled expects an answer from another process within microseconds: if
+/// it finds nothing else to do, its loop looks for that answer for a
+/// moment before it sleeps (see the module docs).
+#[cfg_attr(not(feature = "process-pool"), allow(dead_code))]
+pub(crate) fn expect_reply() {
+    super::context::with_current(|local| {
+        if let Some(local) = local {
+            local.reply_spin.request();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_taken_once() {
+        let spin = ReplySpin::default();
+        assert!(!spin.take());
+        spin.request();
+        assert_eq!(spin.take(), crate::sys::cpu::several_online());
+        assert!(!spin.take());
+    }
+
+    #[test]
+    fn a_spin_looks_again_at_least_once_and_runs_out() {
+        let spin = ReplySpin::default();
+        let mut looks = 0;
+        assert!(spin.spin(|| {
+            looks += 1;
+            looks == 2
+        }));
+        assert_eq!(looks, 2);
+        let start = Instant::now();
+        assert!(!spin.spin(|| false));
+        assert!(start.elapsed() >= SPIN);
+    }
+
+    #[test]
+    fn a_find_after_a_yield_that_ran_another_thread_skips_the_next_requests() {
+        let spin = ReplySpin::default();
+        let mut looks = 0;
+        // A "yield" that took as long as running another thread does.
+        let switch = || std::thread::sleep(SWITCHED * 5);
+        assert!(spin.spin_with(
+            || {
+                looks += 1;
+                looks == 2
+            },
+            switch
+        ));
+        assert_eq!(spin.skips.get(), SKIP_AFTER_MISS);
+        for _ in 0..SKIP_AFTER_MISS {
+            spin.request();
+            assert!(!spin.take(), "skipping");
+        }
+        spin.request();
+        assert_eq!(spin.take(), crate::sys::cpu::several_online());
+    }
+
+    #[test]
+    fn a_find_after_a_quick_yield_or_a_later_one_skips_nothing() {
+        let spin = ReplySpin::default();
+        assert!(spin.spin(|| true));
+        let mut looks = 0;
+        assert!(spin.spin_with(
+            || {
+                looks += 1;
+                looks == 2
+            },
+            || {}
+        ));
+        // Found after the second yield, however long that one took.
+        let (mut looks, mut yields) = (0, 0);
+        assert!(spin.spin_with(
+            || {
+                looks += 1;
+                looks == 3
+            },
+            || {
+                yields += 1;
+                if yields == 2 {
+                    std::thread::sleep(SWITCHED * 5);
+                }
+            }
+        ));
+        assert_eq!(spin.skips.get(), 0);
+    }
+}
