@@ -95,9 +95,12 @@ pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
 /// `blocking_recv` are for plain threads and for `Process` and pool
 /// functions, which are plain functions. A `blocking_recv` that finds
 /// nothing keeps trying for up to 20 µs (yielding the CPU in between)
-/// before it sleeps: a reply that comes that soon then finds its CPU
-/// awake, which between two CPUs makes a round trip several times faster
-/// (`docs/benchmarks.md`, "Between processes").
+/// before it sleeps, and a `recv().await` that finds nothing has its
+/// runtime, if it has nothing else to run, look again for as long before
+/// it sleeps: a reply that comes that soon then finds its CPU awake, which
+/// between two CPUs makes a round trip several times faster
+/// (`docs/benchmarks.md`, "Between processes"). Where the other process
+/// shares the CPU, that is noticed and the trying stops.
 ///
 /// # When the other end is gone
 ///
