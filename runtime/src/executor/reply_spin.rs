@@ -37,15 +37,26 @@
 //! Only the current-thread loop (and a multi-threaded runtime's `block_on`
 //! thread) spins; a multi-threaded runtime's workers have their own
 //! searching and parking protocol and ignore the request.
+//!
+//! # Handing the CPU over
+//!
+//! For a peer on our CPU, a pipe end hands the CPU over right after it
+//! sends a request (`ipc/hand_over.rs`); [`may_hand_over`] is the
+//! runtime's side of that decision.
 
 use std::cell::Cell;
+#[cfg(feature = "process-pool")]
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "process-pool")]
+use super::Local;
 
 /// How long the loop keeps looking before it sleeps.
 pub(crate) const SPIN: Duration = Duration::from_micros(20);
 
 /// A `sched_yield` that took longer than this ran another thread.
-pub(crate) const SWITCHED: Duration = Duration::from_micros(2);
+const SWITCHED: Duration = Duration::from_micros(2);
 
 /// After a spin that found the peer on this CPU, this many requests are
 /// ignored; the next one spins again.
@@ -61,6 +72,13 @@ pub(crate) struct ReplySpin {
 }
 
 impl ReplySpin {
+    #[cfg(feature = "process-pool")]
+    /// Whether the peers this loop waits for answer on its CPU: spins
+    /// found them there lately (or this machine has one CPU online).
+    pub(crate) fn peer_shares_cpu(&self) -> bool {
+        self.skips.get() > 0 || !crate::sys::cpu::several_online()
+    }
+
     /// Asks for a spin at the loop's next sleep.
     pub(crate) fn request(&self) {
         self.requested.set(true);
@@ -128,6 +146,28 @@ pub(crate) fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMu
         first = false;
     }
     spun
+}
+
+/// Whether a task that has just sent a request to another process should
+/// give the CPU to it (`ipc/hand_over.rs`): this thread runs a runtime,
+/// whose spins have seen its peers answer on its own CPU, and which has
+/// no other task ready to run.
+#[cfg(feature = "process-pool")]
+pub(crate) fn may_hand_over() -> bool {
+    super::context::with_current(|local| {
+        local.is_some_and(|local| local.reply_spin.peer_shares_cpu() && nothing_else_to_run(local))
+    })
+}
+
+/// True on a current-thread loop (or a multi-threaded runtime's
+/// `block_on` thread) with no task ready besides the one running.
+#[cfg(feature = "process-pool")]
+fn nothing_else_to_run(local: &Local) -> bool {
+    let shared = &local.shared;
+    local.worker.is_none()
+        && local.run_queue.borrow().is_empty()
+        && shared.inject.is_empty()
+        && !shared.main_woken.load(SeqCst)
 }
 
 /// Tells the runtime running on this thread, if any, that the task being
@@ -219,5 +259,22 @@ mod tests {
             }
         ));
         assert_eq!(spin.skips.get(), 0);
+    }
+
+    #[cfg(feature = "process-pool")]
+    #[test]
+    fn only_a_runtime_with_nothing_else_ready_hands_over() {
+        let local = Local::new(crate::executor::Config::default()).unwrap();
+        assert!(nothing_else_to_run(&local));
+        local.block_on(async {
+            let other = crate::spawn(async {});
+            crate::executor::context::with_current(|local| {
+                assert!(!nothing_else_to_run(local.unwrap()), "a task is ready");
+            });
+            other.await.unwrap();
+            crate::executor::context::with_current(|local| {
+                assert!(nothing_else_to_run(local.unwrap()));
+            });
+        });
     }
 }

@@ -45,6 +45,7 @@
 
 mod event;
 mod futex;
+mod hand_over;
 mod lock;
 mod message;
 mod pipe;

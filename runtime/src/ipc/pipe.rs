@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::hand_over::HandOver;
 use super::message::{self, Outgoing, Received};
 use super::polled::PolledFd;
 use crate::executor::reply_spin;
@@ -146,7 +147,10 @@ impl<T: Wire> Pipe<T> {
     /// one that cannot be duplicated). Cancel-safe: dropped while it waits,
     /// it has sent nothing.
     pub async fn send(&self, value: T) -> io::Result<()> {
-        send(&self.end, &value).await
+        send(&self.end, &value).await?;
+        // The other end may be about to answer: see `HandOver`.
+        self.end.hand_over.after_async_send();
+        Ok(())
     }
 
     /// Receives the next value from the other end, waiting for one.
@@ -166,7 +170,11 @@ impl<T: Wire> Pipe<T> {
     /// If called on a thread running a spindle runtime (it would stall it).
     #[track_caller]
     pub fn blocking_send(&self, value: T) -> io::Result<()> {
-        blocking_send(&self.end, &value)
+        blocking_send(&self.end, &value)?;
+        let peer_shares_cpu =
+            self.end.skip_spins.load(Ordering::Relaxed) > 0 || !crate::sys::cpu::several_online();
+        self.end.hand_over.after_blocking_send(peer_shares_cpu);
+        Ok(())
     }
 
     /// [`recv`](Self::recv) for a plain thread: blocks it until a value
@@ -228,10 +236,13 @@ fn blocking_send<T: Wire>(end: &PolledFd, value: &T) -> io::Result<()> {
 /// answer from another process is expected soon, so that the runtime
 /// looks for it for a moment before it sleeps, if it has nothing else to
 /// do (`executor/reply_spin.rs`; the same reason as [`spin_then_recv`]).
-async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
-    let mut read = pin!(end.read(|fd| message::recv::<T>(fd, false)));
+async fn recv<T: Wire>(end: &End) -> io::Result<T> {
+    let mut read = pin!(end.polled.read(|fd| message::recv::<T>(fd, false)));
     let received = poll_fn(|cx| {
         let poll = read.as_mut().poll(cx);
+        if poll.is_ready() {
+            end.hand_over.received();
+        }
         if poll.is_pending() {
             reply_spin::expect_reply();
         }
@@ -242,18 +253,21 @@ async fn recv<T: Wire>(end: &PolledFd) -> io::Result<T> {
 
 #[track_caller]
 fn blocking_recv<T: Wire>(end: &End) -> io::Result<T> {
-    into_value(
-        end.polled
-            .blocking(|fd| spin_then_recv::<T>(fd, &end.skip_spins))?,
-    )
+    let received = end
+        .polled
+        .blocking(|fd| spin_then_recv::<T>(fd, &end.skip_spins));
+    end.hand_over.received();
+    into_value(received?)
 }
 
-/// One end of a pipe: its socket, and what its blocking receives learned
-/// about spinning (see [`spin_then_recv`]).
+/// One end of a pipe: its socket, what its blocking receives learned
+/// about spinning (see [`spin_then_recv`]), and whether its sends hand the
+/// CPU over to the other end (duplex pipes only; see [`HandOver`]).
 struct End {
     polled: PolledFd,
     /// Blocking receives to come that sleep at once, without spinning.
     skip_spins: AtomicU32,
+    hand_over: HandOver,
 }
 
 impl End {
@@ -261,6 +275,7 @@ impl End {
         End {
             polled: PolledFd::new(fd, true),
             skip_spins: AtomicU32::new(0),
+            hand_over: HandOver::default(),
         }
     }
 }
