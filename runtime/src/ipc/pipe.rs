@@ -101,7 +101,10 @@ pub fn pipe_one_way<T: Wire>() -> io::Result<(PipeSender<T>, PipeReceiver<T>)> {
 /// it sleeps: a reply that comes that soon then finds its CPU awake, which
 /// between two CPUs makes a round trip several times faster
 /// (`docs/benchmarks.md`, "Between processes"). Where the other process
-/// shares the CPU, that is noticed and the trying stops.
+/// shares the CPU, that is noticed and the trying stops; a duplex end
+/// then yields the CPU right after it sends, so that the other process
+/// answers at once (not after two sends in a row, nor while other tasks
+/// of its runtime are ready to run).
 ///
 /// # When the other end is gone
 ///
