@@ -32,11 +32,19 @@
 //! (it took over [`SWITCHED`]) and the answer was there afterwards, the
 //! next [`SKIP_AFTER_MISS`] requests are ignored, then one is tried again.
 //! A spin that runs out costs its 20 µs of CPU and nothing else. A machine
-//! with one CPU online never spins.
+//! with one CPU online never spins. Nor does spinning pay on a CPU that
+//! other threads want: a yield can give one of them a whole time slice
+//! (milliseconds). A yield that took over [`CONTENDED`] ends the spin and
+//! stops all spinning for 50 ms ([`BackOff`]).
 //!
 //! Only the current-thread loop (and a multi-threaded runtime's `block_on`
 //! thread) spins; a multi-threaded runtime's workers have their own
-//! searching and parking protocol and ignore the request.
+//! searching and parking protocol and ignore the request. A runtime that
+//! uses `spindle::uring` does not spin either: the operations queued on
+//! its ring are submitted later in the turn, and a spin before that would
+//! wait for answers to requests not yet sent. A request counts for the
+//! turn right after it only, and a spin that found nothing makes the turn
+//! work its timeout out again (one yield may have lasted a time slice).
 //!
 //! # Handing the CPU over
 //!
@@ -45,8 +53,11 @@
 //! runtime's side of that decision.
 
 use std::cell::Cell;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 #[cfg(feature = "process-pool")]
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "process-pool")]
@@ -62,6 +73,55 @@ const SWITCHED: Duration = Duration::from_micros(2);
 /// ignored; the next one spins again.
 pub(crate) const SKIP_AFTER_MISS: u32 = 63;
 
+/// A yield that took longer than this gave the CPU to another thread for
+/// its time slice: the CPU is contended (see [`BackOff`]).
+pub(crate) const CONTENDED: Duration = Duration::from_micros(200);
+
+/// How long spinning and handing the CPU over stop after a yield found
+/// the CPU contended.
+const BACK_OFF: Duration = Duration::from_millis(50);
+
+/// A pause in spinning (or handing the CPU over) after a yield that took
+/// over [`CONTENDED`]. On a CPU that other threads want, each yield can
+/// cost a whole time slice of theirs (milliseconds), far more than a sleep
+/// and a wake-up: with a busy thread on each CPU, a ping-pong that
+/// spun took 2.5 to 3.2 ms per round trip, against 60 to 70 µs for plain
+/// blocking calls. So one such yield stops all trying for [`BACK_OFF`].
+/// Atomic, so that a pipe end shared by threads can hold one.
+#[derive(Debug, Default)]
+pub(crate) struct BackOff {
+    /// Until when, in [`now_ns`] time; 0 when not backing off.
+    until_ns: AtomicU64,
+}
+
+impl BackOff {
+    /// Whether a back-off is in progress (a load, while none is).
+    pub(crate) fn active(&self) -> bool {
+        let until = self.until_ns.load(Relaxed);
+        if until == 0 {
+            return false;
+        }
+        if now_ns() < until {
+            return true;
+        }
+        self.until_ns.store(0, Relaxed);
+        false
+    }
+
+    /// Starts a back-off of [`BACK_OFF`] from now.
+    pub(crate) fn start(&self) {
+        let until = now_ns().saturating_add(BACK_OFF.as_nanos() as u64);
+        self.until_ns.store(until.max(1), Relaxed);
+    }
+}
+
+/// Nanoseconds since the first call in this process (an `Instant` that
+/// fits an atomic).
+fn now_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
 /// A loop's spin-before-sleep state. Only the loop's own thread touches it.
 #[derive(Debug, Default)]
 pub(crate) struct ReplySpin {
@@ -69,6 +129,8 @@ pub(crate) struct ReplySpin {
     requested: Cell<bool>,
     /// Requests still to ignore (see the module docs).
     skips: Cell<u32>,
+    /// Set when a spin found the CPU contended.
+    back_off: BackOff,
 }
 
 impl ReplySpin {
@@ -94,7 +156,7 @@ impl ReplySpin {
             self.skips.set(skips - 1);
             return false;
         }
-        crate::sys::cpu::several_online()
+        crate::sys::cpu::several_online() && !self.back_off.active()
     }
 
     /// Calls `look` (which must not block) until it finds something or
@@ -107,7 +169,9 @@ impl ReplySpin {
     /// [`spin`](Self::spin), with `give_way` in place of `sched_yield`.
     fn spin_with(&self, look: impl FnMut() -> bool, give_way: impl FnMut()) -> bool {
         let spun = spin_until(look, give_way);
-        if spun.peer_on_our_cpu {
+        if spun.contended {
+            self.back_off.start();
+        } else if spun.peer_on_our_cpu {
             self.skips.set(SKIP_AFTER_MISS);
         }
         spun.found
@@ -121,23 +185,33 @@ pub(crate) struct Spun {
     /// It was found right after a first yield that ran another thread:
     /// the peer most likely shares our CPU, and spinning does not pay.
     pub(crate) peer_on_our_cpu: bool,
+    /// A yield took over [`CONTENDED`]: the spin stopped after it; start
+    /// a [`BackOff`].
+    pub(crate) contended: bool,
 }
 
 /// Calls `look` until it returns true or [`SPIN`] has passed, calling
-/// `give_way` (`sched_yield`) between calls, at least once. The loop
+/// `give_way` (`sched_yield`) between calls, at least once; or until a
+/// yield takes over [`CONTENDED`], after which it looks once more. The loop
 /// behind [`ReplySpin`] and behind `ipc::Pipe`'s blocking receive.
 pub(crate) fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMut()) -> Spun {
     let mut spun = Spun {
         found: look(),
         peer_on_our_cpu: false,
+        contended: false,
     };
     let start = Instant::now();
     let mut first = true;
     while !spun.found {
         let before = Instant::now();
         give_way();
-        let switched = before.elapsed() > SWITCHED;
+        let took = before.elapsed();
         spun.found = look();
+        if took >= CONTENDED {
+            spun.contended = true;
+            break;
+        }
+        let switched = took > SWITCHED;
         if spun.found {
             spun.peer_on_our_cpu = first && switched;
         } else if start.elapsed() >= SPIN {
@@ -276,5 +350,38 @@ mod tests {
                 assert!(nothing_else_to_run(local.unwrap()));
             });
         });
+    }
+
+    #[test]
+    fn a_yield_that_took_a_time_slice_stops_the_spin_and_backs_off() {
+        let spin = ReplySpin::default();
+        let mut looks = 0;
+        let found = spin.spin_with(
+            || {
+                looks += 1;
+                false
+            },
+            || std::thread::sleep(CONTENDED * 2),
+        );
+        assert!(!found);
+        assert_eq!(
+            looks, 2,
+            "one look before the yield, one after, then it stops"
+        );
+        assert!(spin.back_off.active());
+        spin.request();
+        assert!(!spin.take(), "backing off");
+        assert_eq!(spin.skips.get(), 0);
+    }
+
+    #[test]
+    fn a_back_off_ends() {
+        let back_off = BackOff::default();
+        assert!(!back_off.active());
+        back_off.start();
+        assert!(back_off.active());
+        back_off.until_ns.store(now_ns(), Relaxed);
+        assert!(!back_off.active());
+        assert_eq!(back_off.until_ns.load(Relaxed), 0);
     }
 }

@@ -72,14 +72,18 @@ impl Local {
         }
         let uring = shared.uring.get();
         // A task awaits another process's answer: look for it a moment
-        // before sleeping (reply_spin.rs). Not past a timer, not with the
-        // test clock paused, not on a worker, not while sleeping in a ring.
-        let spun = may_block
+        // before sleeping (reply_spin.rs). A request counts for this turn
+        // only. Not past a timer, not with the test clock paused, not on a
+        // worker, not on a runtime that uses spindle::uring (its queued
+        // operations are submitted only further down).
+        let requested = self.reply_spin.take();
+        let spin = requested
+            && may_block
             && jump_to.is_none()
             && self.worker.is_none()
-            && timeout.is_none_or(|t| t > reply_spin::SPIN)
-            && !uring.is_some_and(|r| r.waits_in_ring())
-            && self.reply_spin.take()
+            && uring.is_none()
+            && timeout.is_none_or(|t| t > reply_spin::SPIN);
+        let spun = spin
             && self.reply_spin.spin(|| {
                 self.wait_on_poller(&mut self.events.borrow_mut(), Some(Duration::ZERO));
                 !self.events.borrow().is_empty()
@@ -87,11 +91,15 @@ impl Local {
                     || shared.main_woken.load(SeqCst)
                     || shared.has_timer_inserts.load(SeqCst)
             });
-        // Found: the last look's events are this turn's; no sleep.
-        let may_block = may_block && !spun;
         if spun {
+            // The last look's events are this turn's; no sleep.
             timeout = Some(Duration::ZERO);
+        } else if spin {
+            // The spin took time (one yield may have lasted a time slice):
+            // the next timer is nearer now.
+            timeout = self.timers.borrow().next_timeout(shared.clock.now());
         }
+        let may_block = may_block && !spun;
         if may_block {
             shared.parker.before_park();
             if !shared.inject.is_empty()

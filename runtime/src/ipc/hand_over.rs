@@ -19,8 +19,8 @@
 //!   the peer answers on our CPU: the receives' spins saw it there lately
 //!     (or the machine has one CPU)
 //!   a task: its runtime has no other task ready to run
-//!   the last 63 sends were not skipped for a yield that took over 200 µs
-//!     (a busy thread had the CPU, not an answering peer)
+//!   no yield took over 200 µs in the last 50 ms (a busy thread had the
+//!     CPU, not an answering peer: `reply_spin::BackOff`)
 //! ```
 //!
 //! A yield that runs nobody (the scheduler may keep a thread that woke
@@ -29,13 +29,9 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::executor::reply_spin::{self, SKIP_AFTER_MISS};
-
-/// A yield that took longer than this ran something other than a peer
-/// answering a request (a busy thread on our CPU, say).
-const HANDED_BACK: Duration = Duration::from_micros(200);
+use crate::executor::reply_spin::{self, BackOff, CONTENDED, SKIP_AFTER_MISS};
 
 /// A pipe end's hand-over state (see the module docs). Any thread may use the end, so the fields are atomics; they
 /// steer a heuristic only, and a lost update costs a yield or a skip.
@@ -45,6 +41,8 @@ pub(crate) struct HandOver {
     skips: AtomicU32,
     /// A value was sent and nothing received since.
     sent: AtomicBool,
+    /// Set after a yield that took a busy thread's time slice.
+    back_off: BackOff,
 }
 
 impl HandOver {
@@ -82,14 +80,14 @@ impl HandOver {
             self.skips.store(skips - 1, Relaxed);
             return;
         }
-        if !worth_it() {
+        if self.back_off.active() || !worth_it() {
             return;
         }
         let before = Instant::now();
         give_way();
-        if before.elapsed() >= HANDED_BACK {
+        if before.elapsed() >= CONTENDED {
             // A busy thread had the CPU, not an answering peer.
-            self.skips.store(SKIP_AFTER_MISS, Relaxed);
+            self.back_off.start();
         }
     }
 }
@@ -123,17 +121,15 @@ mod tests {
     }
 
     #[test]
-    fn a_yield_that_ran_a_busy_thread_skips_the_next_sends() {
+    fn a_yield_that_ran_a_busy_thread_backs_off() {
         let hand_over = HandOver::default();
-        hand_over.after_send(|| true, || std::thread::sleep(HANDED_BACK * 2));
+        hand_over.after_send(|| true, || std::thread::sleep(CONTENDED * 2));
+        assert!(hand_over.back_off.active());
         let yields = Cell::new(0);
-        for _ in 0..SKIP_AFTER_MISS {
+        for _ in 0..1000 {
             hand_over.received();
             hand_over.after_send(|| true, || yields.set(yields.get() + 1));
         }
-        assert_eq!(yields.get(), 0);
-        hand_over.received();
-        hand_over.after_send(|| true, || yields.set(yields.get() + 1));
-        assert_eq!(yields.get(), 1);
+        assert_eq!(yields.get(), 0, "no yield while backing off");
     }
 }

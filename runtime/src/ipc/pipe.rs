@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::hand_over::HandOver;
 use super::message::{self, Outgoing, Received};
 use super::polled::PolledFd;
-use crate::executor::reply_spin;
+use crate::executor::reply_spin::{self, BackOff};
 use crate::pool::{decode_fd, encode_fd, DecodeError, Wire};
 use crate::sys::socket::{self as sys_socket, Type};
 
@@ -256,9 +256,7 @@ async fn recv<T: Wire>(end: &End) -> io::Result<T> {
 
 #[track_caller]
 fn blocking_recv<T: Wire>(end: &End) -> io::Result<T> {
-    let received = end
-        .polled
-        .blocking(|fd| spin_then_recv::<T>(fd, &end.skip_spins));
+    let received = end.polled.blocking(|fd| spin_then_recv::<T>(fd, end));
     end.hand_over.received();
     into_value(received?)
 }
@@ -270,6 +268,8 @@ struct End {
     polled: PolledFd,
     /// Blocking receives to come that sleep at once, without spinning.
     skip_spins: AtomicU32,
+    /// Set when a blocking receive's spin found the CPU contended.
+    spin_back_off: BackOff,
     hand_over: HandOver,
 }
 
@@ -278,6 +278,7 @@ impl End {
         End {
             polled: PolledFd::new(fd, true),
             skip_spins: AtomicU32::new(0),
+            spin_back_off: BackOff::default(),
             hand_over: HandOver::default(),
         }
     }
@@ -312,11 +313,15 @@ impl std::ops::Deref for End {
 /// sleep at once. A spin that runs out costs its 20 µs of CPU and nothing
 /// else; the next receive spins again (an answer that takes 20 µs now may
 /// take 5 µs next time, and between two CPUs a caught answer saves far
-/// more than the spin). A task's `recv().await` gets the same from its
-/// runtime (`executor/reply_spin.rs`).
-fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, skip: &AtomicU32) -> io::Result<Received<T>> {
+/// more than the spin). Nor does it pay on a CPU that other threads want:
+/// a yield there can give one of them a whole time slice, so a yield that
+/// takes over 200 µs stops all spinning on this end for 50 ms
+/// ([`BackOff`]). A task's `recv().await` gets the same from its runtime
+/// (`executor/reply_spin.rs`).
+fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, end: &End) -> io::Result<Received<T>> {
+    let skip = &end.skip_spins;
     let skipping = skip.load(Ordering::Relaxed);
-    if skipping > 0 || !crate::sys::cpu::several_online() {
+    if skipping > 0 || !crate::sys::cpu::several_online() || end.spin_back_off.active() {
         skip.store(skipping.saturating_sub(1), Ordering::Relaxed);
         return message::recv::<T>(fd, true);
     }
@@ -331,7 +336,9 @@ fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, skip: &AtomicU32) -> io::Result<R
         },
         std::thread::yield_now,
     );
-    if spun.peer_on_our_cpu {
+    if spun.contended {
+        end.spin_back_off.start();
+    } else if spun.peer_on_our_cpu {
         skip.store(reply_spin::SKIP_AFTER_MISS, Ordering::Relaxed);
     }
     received.unwrap_or_else(|| message::recv::<T>(fd, true))
