@@ -7,6 +7,7 @@
 //! cargo bench -p spindle-benches --bench ipc                 # everything
 //! cargo bench -p spindle-benches --bench ipc -- pipe         # sections whose name matches
 //! cargo bench -p spindle-benches --bench ipc -- --no-python  # without the Python runs
+//! cargo bench -p spindle-benches --bench ipc -- pipe --busy  # with every CPU kept busy
 //! ```
 //!
 //! 1. `pipe`: a small message (a `u64`) sent by the parent and sent back by
@@ -35,7 +36,9 @@
 //! before any runtime has touched the pipe or queue they use (the ipc
 //! types are meant to travel to `Process` children, which this bench does
 //! not need). Each line is the best of `--runs` runs; the machine's other
-//! load disturbs the rest.
+//! load disturbs the rest. With `--busy`, a process pinned to each CPU
+//! spins for the whole run: how the pipe's spinning and yielding fare on
+//! a loaded machine, where a yield can hand a busy thread its time slice.
 
 use std::hint::black_box;
 use std::io::{self, Write};
@@ -70,6 +73,10 @@ struct Args {
     /// Skip the Python runs.
     #[arg(long)]
     no_python: bool,
+    /// Keep every CPU busy meanwhile: one process per CPU, pinned there,
+    /// spinning at normal priority (how the pipe fares on a loaded machine).
+    #[arg(long)]
+    busy: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -92,6 +99,43 @@ fn fork(body: impl FnOnce()) -> Child {
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     Child(pid)
+}
+
+/// Processes that keep every CPU busy until dropped (`--busy`).
+struct BusyCpus(Vec<libc::pid_t>);
+
+impl BusyCpus {
+    fn start() -> BusyCpus {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        BusyCpus(
+            (0..cpus)
+                .map(|cpu| {
+                    let child = fork(|| {
+                        pin(Some(cpu));
+                        loop {
+                            black_box(());
+                        }
+                    });
+                    let pid = child.0;
+                    std::mem::forget(child); // killed, not waited for an exit 0
+                    pid
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for BusyCpus {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            // SAFETY: plain integer arguments; `pid` is our child, and the
+            // status out-pointer may be null.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
 }
 
 impl Drop for Child {
@@ -586,6 +630,12 @@ fn main() {
         "cores: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    // Started before any section, so each section's children fork from a
+    // parent that has no threads yet either way.
+    let _busy = args.busy.then(|| {
+        println!("every CPU kept busy by a spinning process (--busy)");
+        BusyCpus::start()
+    });
     for (name, section) in sections {
         if args.filters.is_empty() || args.filters.iter().any(|f| name.contains(f.as_str())) {
             section(&args);
