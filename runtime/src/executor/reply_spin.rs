@@ -53,10 +53,10 @@
 //! runtime's side of that decision.
 
 use std::cell::Cell;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 #[cfg(feature = "process-pool")]
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -122,25 +122,81 @@ fn now_ns() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// Chances still to let pass: set to [`SKIP_AFTER_MISS`] when trying
+/// did not pay, then counted down by one per chance.
+#[derive(Debug, Default)]
+pub(crate) struct Skips(AtomicU32);
+
+impl Skips {
+    /// The next [`SKIP_AFTER_MISS`] chances pass.
+    pub(crate) fn start(&self) {
+        self.0.store(SKIP_AFTER_MISS, Relaxed);
+    }
+
+    /// Whether this chance passes (then one fewer is left).
+    pub(crate) fn take_one(&self) -> bool {
+        let left = self.0.load(Relaxed);
+        if left > 0 {
+            self.0.store(left - 1, Relaxed);
+        }
+        left > 0
+    }
+
+    #[cfg(feature = "process-pool")]
+    /// Whether chances are passing now.
+    pub(crate) fn any(&self) -> bool {
+        self.0.load(Relaxed) > 0
+    }
+}
+
+/// What the spins of one waiter (a runtime's loop, or the blocking
+/// receives of one pipe end) have learned: whether to spin at all, and
+/// whether the peer answers on our CPU. Atomic, so that a pipe end shared
+/// by threads can hold one; a lost update costs a spin or a skip.
+#[derive(Debug, Default)]
+pub(crate) struct SpinRule {
+    /// Waits to come that sleep at once (the peer shares our CPU).
+    skips: Skips,
+    /// Set when a spin found the CPU contended.
+    back_off: BackOff,
+}
+
+impl SpinRule {
+    /// Whether this wait should spin before it sleeps (consumes a skip).
+    pub(crate) fn should_spin(&self) -> bool {
+        !self.skips.take_one() && crate::sys::cpu::several_online() && !self.back_off.active()
+    }
+
+    /// Spins ([`spin_until`]) and learns from what it saw; returns whether
+    /// the last look found what it looked for.
+    pub(crate) fn spin(&self, look: impl FnMut() -> bool, give_way: impl FnMut()) -> bool {
+        let spun = spin_until(look, give_way);
+        if spun.contended {
+            self.back_off.start();
+        } else if spun.peer_on_our_cpu {
+            self.skips.start();
+        }
+        spun.found
+    }
+
+    #[cfg(feature = "process-pool")]
+    /// Whether the peer answers on our CPU: spins found it there lately
+    /// (or this machine has one CPU online).
+    pub(crate) fn peer_shares_cpu(&self) -> bool {
+        self.skips.any() || !crate::sys::cpu::several_online()
+    }
+}
+
 /// A loop's spin-before-sleep state. Only the loop's own thread touches it.
 #[derive(Debug, Default)]
 pub(crate) struct ReplySpin {
     /// A task expects an answer: spin at the next sleep.
     requested: Cell<bool>,
-    /// Requests still to ignore (see the module docs).
-    skips: Cell<u32>,
-    /// Set when a spin found the CPU contended.
-    back_off: BackOff,
+    /// What this loop's spins have learned.
+    pub(crate) rule: SpinRule,
 }
 
 impl ReplySpin {
-    #[cfg(feature = "process-pool")]
-    /// Whether the peers this loop waits for answer on its CPU: spins
-    /// found them there lately (or this machine has one CPU online).
-    pub(crate) fn peer_shares_cpu(&self) -> bool {
-        self.skips.get() > 0 || !crate::sys::cpu::several_online()
-    }
-
     /// Asks for a spin at the loop's next sleep.
     pub(crate) fn request(&self) {
         self.requested.set(true);
@@ -148,53 +204,35 @@ impl ReplySpin {
 
     /// Whether this sleep should spin first; consumes the request.
     pub(crate) fn take(&self) -> bool {
-        if !self.requested.replace(false) {
-            return false;
-        }
-        let skips = self.skips.get();
-        if skips > 0 {
-            self.skips.set(skips - 1);
-            return false;
-        }
-        crate::sys::cpu::several_online() && !self.back_off.active()
+        self.requested.replace(false) && self.rule.should_spin()
     }
 
     /// Calls `look` (which must not block) until it finds something or
     /// [`SPIN`] has passed, yielding the CPU between calls (at least
     /// once); returns what the last call returned.
     pub(crate) fn spin(&self, look: impl FnMut() -> bool) -> bool {
-        self.spin_with(look, std::thread::yield_now)
-    }
-
-    /// [`spin`](Self::spin), with `give_way` in place of `sched_yield`.
-    fn spin_with(&self, look: impl FnMut() -> bool, give_way: impl FnMut()) -> bool {
-        let spun = spin_until(look, give_way);
-        if spun.contended {
-            self.back_off.start();
-        } else if spun.peer_on_our_cpu {
-            self.skips.set(SKIP_AFTER_MISS);
-        }
-        spun.found
+        self.rule.spin(look, std::thread::yield_now)
     }
 }
 
 /// What [`spin_until`] saw.
-pub(crate) struct Spun {
+struct Spun {
     /// The last look found what it looked for.
-    pub(crate) found: bool,
+    found: bool,
     /// It was found right after a first yield that ran another thread:
     /// the peer most likely shares our CPU, and spinning does not pay.
-    pub(crate) peer_on_our_cpu: bool,
+    peer_on_our_cpu: bool,
     /// A yield took over [`CONTENDED`]: the spin stopped after it; start
     /// a [`BackOff`].
-    pub(crate) contended: bool,
+    contended: bool,
 }
 
 /// Calls `look` until it returns true or [`SPIN`] has passed, calling
 /// `give_way` (`sched_yield`) between calls, at least once; or until a
 /// yield takes over [`CONTENDED`], after which it looks once more. The loop
-/// behind [`ReplySpin`] and behind `ipc::Pipe`'s blocking receive.
-pub(crate) fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMut()) -> Spun {
+/// behind [`SpinRule::spin`], for [`ReplySpin`] and for `ipc::Pipe`'s
+/// blocking receive.
+fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMut()) -> Spun {
     let mut spun = Spun {
         found: look(),
         peer_on_our_cpu: false,
@@ -229,7 +267,9 @@ pub(crate) fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMu
 #[cfg(feature = "process-pool")]
 pub(crate) fn may_hand_over() -> bool {
     super::context::with_current(|local| {
-        local.is_some_and(|local| local.reply_spin.peer_shares_cpu() && nothing_else_to_run(local))
+        local.is_some_and(|local| {
+            local.reply_spin.rule.peer_shares_cpu() && nothing_else_to_run(local)
+        })
     })
 }
 
@@ -290,14 +330,14 @@ mod tests {
         let mut looks = 0;
         // A "yield" that took as long as running another thread does.
         let switch = || std::thread::sleep(SWITCHED * 5);
-        assert!(spin.spin_with(
+        assert!(spin.rule.spin(
             || {
                 looks += 1;
                 looks == 2
             },
             switch
         ));
-        assert_eq!(spin.skips.get(), SKIP_AFTER_MISS);
+        assert_eq!(spin.rule.skips.0.load(Relaxed), SKIP_AFTER_MISS);
         for _ in 0..SKIP_AFTER_MISS {
             spin.request();
             assert!(!spin.take(), "skipping");
@@ -311,7 +351,7 @@ mod tests {
         let spin = ReplySpin::default();
         assert!(spin.spin(|| true));
         let mut looks = 0;
-        assert!(spin.spin_with(
+        assert!(spin.rule.spin(
             || {
                 looks += 1;
                 looks == 2
@@ -320,7 +360,7 @@ mod tests {
         ));
         // Found after the second yield, however long that one took.
         let (mut looks, mut yields) = (0, 0);
-        assert!(spin.spin_with(
+        assert!(spin.rule.spin(
             || {
                 looks += 1;
                 looks == 3
@@ -332,7 +372,7 @@ mod tests {
                 }
             }
         ));
-        assert_eq!(spin.skips.get(), 0);
+        assert_eq!(spin.rule.skips.0.load(Relaxed), 0);
     }
 
     #[cfg(feature = "process-pool")]
@@ -356,7 +396,7 @@ mod tests {
     fn a_yield_that_took_a_time_slice_stops_the_spin_and_backs_off() {
         let spin = ReplySpin::default();
         let mut looks = 0;
-        let found = spin.spin_with(
+        let found = spin.rule.spin(
             || {
                 looks += 1;
                 false
@@ -368,10 +408,10 @@ mod tests {
             looks, 2,
             "one look before the yield, one after, then it stops"
         );
-        assert!(spin.back_off.active());
+        assert!(spin.rule.back_off.active());
         spin.request();
         assert!(!spin.take(), "backing off");
-        assert_eq!(spin.skips.get(), 0);
+        assert_eq!(spin.rule.skips.0.load(Relaxed), 0);
     }
 
     #[test]

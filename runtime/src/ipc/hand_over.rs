@@ -27,18 +27,18 @@
 //! with little credit waiting a moment) costs about half a microsecond,
 //! and the receive goes the usual way.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::time::Instant;
 
-use crate::executor::reply_spin::{self, BackOff, CONTENDED, SKIP_AFTER_MISS};
+use crate::executor::reply_spin::{self, BackOff, Skips, CONTENDED};
 
 /// A pipe end's hand-over state (see the module docs). Any thread may use the end, so the fields are atomics; they
 /// steer a heuristic only, and a lost update costs a yield or a skip.
 #[derive(Debug, Default)]
 pub(crate) struct HandOver {
     /// Sends to come that do not yield.
-    skips: AtomicU32,
+    skips: Skips,
     /// A value was sent and nothing received since.
     sent: AtomicBool,
     /// Set after a yield that took a busy thread's time slice.
@@ -72,15 +72,10 @@ impl HandOver {
     fn after_send(&self, worth_it: impl FnOnce() -> bool, give_way: impl FnOnce()) {
         if self.sent.swap(true, Relaxed) {
             // Two sends with no receive between: a stream, not requests.
-            self.skips.store(SKIP_AFTER_MISS, Relaxed);
+            self.skips.start();
             return;
         }
-        let skips = self.skips.load(Relaxed);
-        if skips > 0 {
-            self.skips.store(skips - 1, Relaxed);
-            return;
-        }
-        if self.back_off.active() || !worth_it() {
+        if self.skips.take_one() || self.back_off.active() || !worth_it() {
             return;
         }
         let before = Instant::now();
@@ -95,6 +90,7 @@ impl HandOver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::reply_spin::SKIP_AFTER_MISS;
     use std::cell::Cell;
 
     #[test]

@@ -11,12 +11,11 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::hand_over::HandOver;
 use super::message::{self, Outgoing, Received};
 use super::polled::PolledFd;
-use crate::executor::reply_spin::{self, BackOff};
+use crate::executor::reply_spin::{self, SpinRule};
 use crate::pool::{decode_fd, encode_fd, DecodeError, Wire};
 use crate::sys::socket::{self as sys_socket, Type};
 
@@ -174,9 +173,9 @@ impl<T: Wire> Pipe<T> {
     #[track_caller]
     pub fn blocking_send(&self, value: T) -> io::Result<()> {
         blocking_send(&self.end, &value)?;
-        let peer_shares_cpu =
-            self.end.skip_spins.load(Ordering::Relaxed) > 0 || !crate::sys::cpu::several_online();
-        self.end.hand_over.after_blocking_send(peer_shares_cpu);
+        let end = &self.end;
+        end.hand_over
+            .after_blocking_send(end.spins.peer_shares_cpu());
         Ok(())
     }
 
@@ -245,8 +244,7 @@ async fn recv<T: Wire>(end: &End) -> io::Result<T> {
         let poll = read.as_mut().poll(cx);
         if poll.is_ready() {
             end.hand_over.received();
-        }
-        if poll.is_pending() {
+        } else {
             reply_spin::expect_reply();
         }
         poll
@@ -266,10 +264,8 @@ fn blocking_recv<T: Wire>(end: &End) -> io::Result<T> {
 /// CPU over to the other end (duplex pipes only; see [`HandOver`]).
 struct End {
     polled: PolledFd,
-    /// Blocking receives to come that sleep at once, without spinning.
-    skip_spins: AtomicU32,
-    /// Set when a blocking receive's spin found the CPU contended.
-    spin_back_off: BackOff,
+    /// What this end's blocking receives have learned about spinning.
+    spins: SpinRule,
     hand_over: HandOver,
 }
 
@@ -277,8 +273,7 @@ impl End {
     fn new(fd: OwnedFd) -> End {
         End {
             polled: PolledFd::new(fd, true),
-            skip_spins: AtomicU32::new(0),
-            spin_back_off: BackOff::default(),
+            spins: SpinRule::default(),
             hand_over: HandOver::default(),
         }
     }
@@ -309,24 +304,21 @@ impl std::ops::Deref for End {
 /// once we yield to it, which the failed try and the yield make slower
 /// than sleeping at once. That is noticed: a first yield that ran another
 /// thread, after which the message was there, makes the next
-/// [`SKIP_AFTER_MISS`](reply_spin::SKIP_AFTER_MISS) receives on this end
+/// 63 receives on this end
 /// sleep at once. A spin that runs out costs its 20 µs of CPU and nothing
 /// else; the next receive spins again (an answer that takes 20 µs now may
 /// take 5 µs next time, and between two CPUs a caught answer saves far
 /// more than the spin). Nor does it pay on a CPU that other threads want:
 /// a yield there can give one of them a whole time slice, so a yield that
 /// takes over 200 µs stops all spinning on this end for 50 ms
-/// ([`BackOff`]). A task's `recv().await` gets the same from its runtime
+/// ([`BackOff`](reply_spin::BackOff)). A task's `recv().await` gets the same from its runtime
 /// (`executor/reply_spin.rs`).
 fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, end: &End) -> io::Result<Received<T>> {
-    let skip = &end.skip_spins;
-    let skipping = skip.load(Ordering::Relaxed);
-    if skipping > 0 || !crate::sys::cpu::several_online() || end.spin_back_off.active() {
-        skip.store(skipping.saturating_sub(1), Ordering::Relaxed);
+    if !end.spins.should_spin() {
         return message::recv::<T>(fd, true);
     }
     let mut received = None;
-    let spun = reply_spin::spin_until(
+    end.spins.spin(
         || match message::recv::<T>(fd, false) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
             other => {
@@ -336,11 +328,6 @@ fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, end: &End) -> io::Result<Received
         },
         std::thread::yield_now,
     );
-    if spun.contended {
-        end.spin_back_off.start();
-    } else if spun.peer_on_our_cpu {
-        skip.store(reply_spin::SKIP_AFTER_MISS, Ordering::Relaxed);
-    }
     received.unwrap_or_else(|| message::recv::<T>(fd, true))
 }
 
