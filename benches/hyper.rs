@@ -168,6 +168,33 @@ hello_server!(
     spindle::hyper::Timer::new()
 );
 
+/// spindle's completion-based listener with the readiness listener's
+/// async `bind`, so the macro above serves it too.
+struct UringListener(spindle::uring::TcpListener);
+
+impl UringListener {
+    async fn bind(addr: &str) -> io::Result<UringListener> {
+        spindle::uring::TcpListener::bind(addr).map(UringListener)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(&self) -> io::Result<(spindle::uring::TcpStream, SocketAddr)> {
+        self.0.accept().await
+    }
+}
+
+hello_server!(
+    serve_spindle_uring,
+    spindle::Runtime::new().expect("spindle runtime"),
+    UringListener,
+    spindle::spawn,
+    spindle::uring::PollStream::new,
+    spindle::hyper::Timer::new()
+);
+
 hello_server!(
     serve_tokio,
     tokio::runtime::Builder::new_current_thread()
@@ -403,6 +430,7 @@ fn main() {
         let addr = args.child.addr.as_deref().unwrap_or("127.0.0.1:0");
         match kind {
             "spindle" => serve_spindle(addr),
+            "spindle-uring" => serve_spindle_uring(addr),
             _ => serve_tokio(addr),
         }
     } else if args.keepalive_load {

@@ -2,8 +2,9 @@
 //! against a hyper server, both on spindle sockets, over HTTP/1.1 (TCP and
 //! Unix sockets) and h2c (HTTP/2 without TLS, with `spindle::hyper::Executor`);
 //! hyper-util's pooled client through `spindle::hyper::Connector`;
-//! hyper's timeouts through `spindle::hyper::Timer`; and `hyper::rt::Read`
-//! used directly, into uninitialized memory.
+//! hyper's timeouts through `spindle::hyper::Timer`; `hyper::rt::Read`
+//! used directly, into uninitialized memory; and hyper over io_uring
+//! through `spindle::uring::PollStream`.
 //!
 //! ```text
 //! cargo test -p spindle-rt --features hyper --test hyper_client
@@ -223,6 +224,82 @@ fn h2c_get_and_post_from_32_concurrent_send_tasks() {
             .unwrap();
         let got = response.into_body().collect().await.unwrap().to_bytes();
         assert!(got == big, "the echoed megabyte differs");
+    });
+}
+
+/// hyper on io_uring: server and client connections are `spindle::uring`
+/// streams behind `uring::PollStream`, over HTTP/1.1 (keep-alive, a
+/// megabyte each way, then small requests again) and h2c.
+#[test]
+fn http1_and_h2c_over_io_uring_poll_streams() {
+    run(|| async {
+        use spindle::uring::{PollStream, TcpListener as UringListener, TcpStream as UringStream};
+        for protocol in [Protocol::Http1, Protocol::H2c] {
+            let listener = UringListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            spindle::spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    spindle::spawn(serve_one(PollStream::new(stream), protocol));
+                }
+            });
+            let stream = PollStream::new(UringStream::connect(addr).await.unwrap());
+            let big = big_body();
+            match protocol {
+                Protocol::Http1 => {
+                    let (mut sender, conn) = client1::handshake(stream).await.unwrap();
+                    let conn = spindle::spawn(conn);
+                    let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
+                    assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
+                    let (status, body) = fetch_h1(&mut sender, post("/echo", big.clone())).await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert!(body == big, "the echoed megabyte differs");
+                    for _ in 0..10 {
+                        let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
+                        assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
+                    }
+                    let (status, _) = fetch_h1(&mut sender, get("/missing")).await;
+                    assert_eq!(status, StatusCode::NOT_FOUND);
+                    drop(sender);
+                    conn.await.unwrap().unwrap();
+                }
+                Protocol::H2c => {
+                    let (sender, conn) = client2::Builder::new(Executor::new())
+                        .timer(Timer::new())
+                        .handshake(stream)
+                        .await
+                        .unwrap();
+                    spindle::spawn(conn);
+                    let mut tasks = Vec::new();
+                    for i in 0..16u32 {
+                        let mut sender = sender.clone();
+                        let body = Bytes::from(format!("request {i} ").repeat(500 + i as usize));
+                        tasks.push(spindle::spawn(async move {
+                            sender.ready().await.unwrap();
+                            let req = if i % 2 == 0 {
+                                get("/hello")
+                            } else {
+                                post("/echo", body.clone())
+                            };
+                            let response = sender.send_request(req).await.unwrap();
+                            assert_eq!(response.version(), hyper::Version::HTTP_2);
+                            let got = response.into_body().collect().await.unwrap().to_bytes();
+                            assert_reply(i, &got, &body);
+                        }));
+                    }
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                    let mut sender = sender;
+                    let response = sender
+                        .send_request(post("/echo", big.clone()))
+                        .await
+                        .unwrap();
+                    let got = response.into_body().collect().await.unwrap().to_bytes();
+                    assert!(got == big, "the echoed megabyte differs over h2c");
+                }
+            }
+        }
     });
 }
 

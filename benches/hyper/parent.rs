@@ -268,12 +268,17 @@ pub fn run(args: &Args) {
     let mut tables: Vec<Box<dyn Fn()>> = Vec::new();
     let kinds = ["spindle", "tokio"];
     if wants("wrk") {
+        // spindle with its readiness sockets, then with its io_uring ones
+        // behind `uring::PollStream`, each against tokio.
+        let servers = ["spindle", "tokio", "spindle-uring"];
         for conns in [50, 500] {
             let title = format!("wrk -t1 -c{conns}");
-            let kept = rounds(args, &title, &kinds, |i| {
-                wrk_run(kinds[i], conns, args, &place)
+            let kept = rounds(args, &title, &servers, |i| {
+                wrk_run(servers[i], conns, args, &place)
             });
-            tables.push(Box::new(move || table(&title, &kinds, &kept, &[(0, 1)])));
+            tables.push(Box::new(move || {
+                table(&title, &servers, &kept, &[(0, 1), (2, 1)])
+            }));
         }
     }
     if wants("keepalive") {

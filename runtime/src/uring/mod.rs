@@ -84,10 +84,12 @@ pub mod fs;
 mod multishot;
 mod net;
 mod op;
+mod poll_stream;
 mod udp;
 
 pub use buf::{FixedBuf, FixedBufPool, IoBuf, IoBufMut};
 pub(crate) use driver::Driver;
 pub use multishot::{BufRing, RecvMulti, RingBuf};
 pub use net::{TcpListener, TcpStream};
+pub use poll_stream::PollStream;
 pub use udp::UdpSocket;

@@ -71,6 +71,19 @@ pub(super) fn read_sqe<B: IoBufMut>(fd: RawFd, buf: &mut B, ring: usize, file: O
     }
 }
 
+/// The request that sends `buf[start..]` on a socket (`MSG_NOSIGNAL`: a
+/// closed peer is an `EPIPE` error, never a signal).
+pub(super) fn send_sqe<B: IoBuf>(fd: RawFd, buf: &mut B, start: usize) -> Sqe {
+    Sqe {
+        opcode: IORING_OP_SEND,
+        fd,
+        addr: buf.stable_ptr() as u64 + start as u64,
+        len: io_len(buf.bytes_init() - start),
+        op_flags: libc::MSG_NOSIGNAL as u32,
+        ..Sqe::default()
+    }
+}
+
 /// Completes a read: the first `n` bytes of the buffer hold the data.
 pub(super) fn finish_read<B: IoBufMut>(
     result: io::Result<u32>,
@@ -209,15 +222,7 @@ impl TcpStream {
     /// `EPIPE` error, never a signal).
     async fn write_from<B: IoBuf>(&self, buf: B, start: usize) -> (io::Result<usize>, B) {
         let fd = self.fd.as_raw_fd();
-        let sqe = |buf: &mut B, _ring| Sqe {
-            opcode: IORING_OP_SEND,
-            fd,
-            addr: buf.stable_ptr() as u64 + start as u64,
-            len: io_len(buf.bytes_init() - start),
-            op_flags: libc::MSG_NOSIGNAL as u32,
-            ..Sqe::default()
-        };
-        match Op::start("send", buf, sqe) {
+        match Op::start("send", buf, |buf, _ring| send_sqe(fd, buf, start)) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
                 let done = op.await;

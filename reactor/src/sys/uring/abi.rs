@@ -48,6 +48,10 @@ pub const IORING_OP_SEND: u8 = 26;
 pub const IORING_OP_RECV: u8 = 27;
 /// The number of opcodes this file knows (the probe's table size).
 pub const IORING_OP_LAST: usize = 64;
+/// In `ioprio` of a RECV or SEND: arm the wait for readiness at once,
+/// without first trying the transfer (which is expected to fail: the
+/// socket was just drained) (Linux 5.19).
+pub const IORING_RECVSEND_POLL_FIRST: u16 = 1 << 0;
 /// In `ioprio` of a RECV: keep the request and post a completion per
 /// message (Linux 6.0), each in a buffer the kernel picks from a group.
 pub const IORING_RECV_MULTISHOT: u16 = 1 << 1;

@@ -1,0 +1,214 @@
+//! `uring::PollStream`: a completion-based stream behind the poll-style
+//! traits. Byte-exact echo of a large pattern (partial sends, the receive
+//! buffer growing, writes over 64 KiB), buffered reads, the end of the
+//! stream, a shutdown that flushes first, a peer that resets, and a read
+//! cancelled in flight.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::thread;
+use std::time::Duration;
+
+use spindle_runtime::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use spindle_runtime::uring::{PollStream, TcpListener};
+use spindle_runtime::{spawn, time};
+
+mod support;
+use support::run;
+
+/// A listener on loopback and its address.
+fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// `len` bytes that differ from their neighbours, so a lost, doubled or
+/// reordered chunk shows.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn echoes_four_mebibytes_byte_for_byte() {
+    run(|| async {
+        let (listener, addr) = listener();
+        let sent = pattern(4 << 20);
+        let expect = sent.clone();
+        // The client writes everything while it reads the echo back.
+        let client = thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(8)))
+                .unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let feeder = thread::spawn(move || {
+                writer.write_all(&sent).unwrap();
+                writer.shutdown(std::net::Shutdown::Write).unwrap();
+            });
+            let mut back = Vec::new();
+            stream.read_to_end(&mut back).unwrap();
+            feeder.join().unwrap();
+            back
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut stream = PollStream::new(stream);
+        // Reads of odd sizes, and writes of 100 KiB (more than one send
+        // takes) as well as of a few bytes.
+        let mut buf = vec![0u8; 100 * 1024 + 3];
+        let mut total = 0;
+        loop {
+            let want = if total % 3 == 0 { buf.len() } else { 17 };
+            let n = stream.read(&mut buf[..want]).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            stream.write_all(&buf[..n]).await.unwrap();
+            total += n;
+        }
+        stream.shutdown().await.unwrap();
+        assert_eq!(total, 4 << 20);
+        let back = spindle_runtime::spawn_blocking(move || client.join().unwrap())
+            .await
+            .unwrap();
+        assert!(back == expect, "the echo differs from what was sent");
+    });
+}
+
+#[test]
+fn buffered_reads_see_lines_and_the_end_of_the_stream() {
+    run(|| async {
+        let (listener, addr) = listener();
+        let client = thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(b"first line\nsecond").unwrap();
+            stream.write_all(b" line\nno newline").unwrap();
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut stream = PollStream::new(stream);
+        let mut line = String::new();
+        stream.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "first line\n");
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "second line\n");
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "no newline");
+        client.join().unwrap();
+        // The end of the stream reads as 0, every time it is asked.
+        let mut buf = [0u8; 8];
+        assert_eq!(stream.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(stream.read(&mut buf).await.unwrap(), 0);
+    });
+}
+
+#[test]
+fn shutdown_sends_what_was_written_then_the_end() {
+    run(|| async {
+        let (listener, addr) = listener();
+        let client = thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(8)))
+                .unwrap();
+            let mut got = Vec::new();
+            stream.read_to_end(&mut got).unwrap();
+            got
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut stream = PollStream::new(stream);
+        let body = pattern(300 * 1024);
+        // No flush of our own: shutdown waits for the sends first.
+        stream.write_all(&body).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let got = spindle_runtime::spawn_blocking(move || client.join().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            got == body,
+            "the peer got {} bytes, not the body",
+            got.len()
+        );
+    });
+}
+
+#[test]
+fn a_peer_that_resets_is_an_error_not_a_hang() {
+    run(|| async {
+        let (listener, addr) = listener();
+        let client = thread::spawn(move || {
+            let stream = std::net::TcpStream::connect(addr).unwrap();
+            // Linger 0: close sends a reset.
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: a valid socket and a linger of the size given.
+            let rc = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&stream),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&raw const linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0);
+            drop(stream);
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        client.join().unwrap();
+        let mut stream = PollStream::new(stream);
+        let mut buf = [0u8; 16];
+        let read = stream.read(&mut buf).await;
+        let err = read.expect_err("a reset peer reads as an error");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+        // Writing to it fails too, at the latest when flushed.
+        let mut failed = false;
+        for _ in 0..4 {
+            if stream.write_all(b"anyone there?").await.is_err() || stream.flush().await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "writes to a reset peer kept succeeding");
+    });
+}
+
+#[test]
+fn a_read_cancelled_in_flight_leaves_the_runtime_serving() {
+    run(|| async {
+        let (listener, addr) = listener();
+        let client = thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(8)))
+                .unwrap();
+            // The server drops its stream with a read in flight: we see
+            // the end of the stream.
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).unwrap();
+            rest
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let reader = spawn(async move {
+            let mut stream = PollStream::new(stream);
+            let mut buf = [0u8; 8];
+            let _ = stream.read(&mut buf).await;
+            unreachable!("nobody writes to this stream");
+        });
+        // Let the receive start, then cancel it with its task.
+        for _ in 0..10 {
+            spindle_runtime::yield_now().await;
+        }
+        reader.abort();
+        assert!(reader.await.unwrap_err().is_cancelled());
+        let rest = spindle_runtime::spawn_blocking(move || client.join().unwrap())
+            .await
+            .unwrap();
+        assert!(rest.is_empty());
+        // The runtime goes on: a timer still fires.
+        time::sleep(Duration::from_millis(1)).await;
+    });
+}
