@@ -24,6 +24,8 @@
 //!   a multi-threaded runtime of `W` workers (default 2); the accept loop is
 //!   a task of its own (spawned from `block_on`), so it and every
 //!   connection's task run on the workers.
+//! * `--serve spindle-uring-mt --workers W --addr A`: the completion server
+//!   below on a multi-threaded runtime of `W` workers, accept loop in a task.
 //! * `--serve spindle-uring|monoio --addr A`: a current-thread completion
 //!   server, one task per connection: `let (res, buf) =
 //!   stream.read(buf).await; stream.write_all(buf).await` with one owned
@@ -54,7 +56,9 @@
 //!   1000 connections; ratios `spindle-uring/spindle` and
 //!   `spindle-uring/monoio`.
 //! * `--flavor multi_thread` (parent): the multi-threaded servers instead,
-//!   `spindle-mt` against `tokio-mt` with `--workers` each, at 50 and 1000
+//!   `spindle-mt` and `spindle-uring-mt` (the completion server on a
+//!   multi-threaded runtime, a ring per worker) against `tokio-mt` with
+//!   `--workers` each, at 50 and 1000
 //!   connections, with the server and the load generator *unpinned* (the
 //!   scheduler spreads the workers and the load over the CPUs).
 //!
@@ -256,10 +260,20 @@ fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) 
 /// are of.
 fn kinds(flavor: &str) -> &'static [&'static str] {
     match flavor {
-        "multi_thread" => &["spindle-mt", "tokio-mt"],
+        "multi_thread" => &["spindle-mt", "tokio-mt", "spindle-uring-mt"],
         "completion" => &["spindle-uring", "spindle", "monoio"],
         "multishot" => &["spindle-uring-multi", "spindle", "monoio"],
         _ => &["spindle", "tokio"],
+    }
+}
+
+/// The ratio rows of a flavor's table, as (numerator, denominator) kinds:
+/// the first kind over each other, and with `multi_thread` also spindle's
+/// completion server over tokio's.
+fn ratios(flavor: &str, kinds: usize) -> Vec<(usize, usize)> {
+    match flavor {
+        "multi_thread" => vec![(0, 1), (2, 1)],
+        _ => (1..kinds).map(|k| (0, k)).collect(),
     }
 }
 
@@ -369,15 +383,16 @@ fn parent(args: &Args) {
                 m[k][5] * 100.0
             );
         }
-        for (k, other) in kinds.iter().enumerate().skip(1) {
+        for (a, b) in ratios(&args.flavor, kinds.len()) {
             println!(
-                "| {label} | {}/{other} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | |",
-                kinds[0],
-                m[0][0] / m[k][0],
-                m[0][1] / m[k][1],
-                m[0][2] / m[k][2],
-                m[0][3] / m[k][3],
-                m[0][4] / m[k][4]
+                "| {label} | {}/{} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | |",
+                kinds[a],
+                kinds[b],
+                m[a][0] / m[b][0],
+                m[a][1] / m[b][1],
+                m[a][2] / m[b][2],
+                m[a][3] / m[b][3],
+                m[a][4] / m[b][4]
             );
         }
     }
@@ -397,10 +412,11 @@ fn main() {
             "spindle-mt" => servers::serve_spindle_mt(addr, args.workers),
             "tokio-mt" => servers::serve_tokio_mt(addr, args.workers),
             "spindle-uring" => servers::serve_spindle_uring(addr),
+            "spindle-uring-mt" => servers::serve_spindle_uring_mt(addr, args.workers),
             "spindle-uring-multi" => servers::serve_spindle_uring_multi(addr),
             "monoio" => servers::serve_monoio(addr),
             _ => panic!(
-                "--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|spindle-uring-multi|monoio"
+                "--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|spindle-uring-mt|spindle-uring-multi|monoio"
             ),
         }
     } else if args.load {

@@ -150,38 +150,57 @@ echo_server!(
     tokio::io::AsyncWriteExt
 );
 
+/// One connection of the completion servers: read into an owned buffer,
+/// write it back, until the peer closes.
+async fn uring_conn(stream: spindle::uring::TcpStream) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(BUF);
+    loop {
+        let (res, b) = stream.read(buf).await;
+        if res? == 0 {
+            return Ok(());
+        }
+        let (res, b) = stream.write_all(b).await;
+        res?;
+        buf = b;
+    }
+}
+
+/// The completion servers' accept loop: a task per connection.
+async fn uring_accept(listener: spindle::uring::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                spindle::spawn(async move {
+                    let _ = uring_conn(stream).await;
+                });
+            }
+            Err(e) => eprintln!("accept: {e}"),
+        }
+    }
+}
+
 /// The completion server on `spindle::uring`, on a current-thread spindle
 /// runtime (epoll for readiness; the thread's completion ring beside it).
 pub fn serve_spindle_uring(addr: &str) {
-    use spindle::uring::{TcpListener, TcpStream};
-
-    async fn conn(stream: TcpStream) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(BUF);
-        loop {
-            let (res, b) = stream.read(buf).await;
-            if res? == 0 {
-                return Ok(());
-            }
-            let (res, b) = stream.write_all(b).await;
-            res?;
-            buf = b;
-        }
-    }
-
-    let listener = TcpListener::bind(addr).expect("bind");
+    let listener = spindle::uring::TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().expect("local_addr"));
     let rt = spindle::Runtime::new().expect("spindle runtime");
+    rt.block_on(uring_accept(listener))
+}
+
+/// The same completion server on a multi-threaded runtime of `workers`
+/// workers: the accept loop is a task, and every worker has a ring of its
+/// own (an operation goes to the ring of the worker it starts on).
+pub fn serve_spindle_uring_mt(addr: &str, workers: usize) {
+    let listener = spindle::uring::TcpListener::bind(addr).expect("bind");
+    announce(listener.local_addr().expect("local_addr"));
+    let rt = spindle::Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .expect("spindle runtime");
     rt.block_on(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    spindle::spawn(async move {
-                        let _ = conn(stream).await;
-                    });
-                }
-                Err(e) => eprintln!("accept: {e}"),
-            }
-        }
+        let _ = spindle::spawn(uring_accept(listener)).await;
     })
 }
 

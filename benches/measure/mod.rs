@@ -332,7 +332,7 @@ pub struct ChildArgs {
     /// `spindle-uring`, `spindle-uring-multi` (multishot receive into a
     /// provided-buffer ring) or `monoio` (current-thread, io_uring completions).
     /// Prints `LISTENING <addr>`.
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "spindle-uring-multi", "monoio"])]
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "spindle-uring-mt", "spindle-uring-multi", "monoio"])]
     pub serve: Option<String>,
     /// The server's address (with --serve, or a load's).
     #[arg(long, value_name = "HOST:PORT")]

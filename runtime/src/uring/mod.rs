@@ -60,6 +60,13 @@
 //! is done, and is freed then. Data a cancelled read had already received
 //! is lost with it, as with any cancelled read.
 //!
+//! # Poll-style IO
+//!
+//! Code written against poll-style traits (spindle's `AsyncRead` and
+//! `AsyncWrite`, hyper's `rt::Read` and `rt::Write`) lends its buffer for
+//! one call only. [`PollStream`] gives such code a `TcpStream` anyway, by
+//! owning a buffer per direction and copying; see its module docs.
+//!
 //! # Where the ring is
 //!
 //! Each runtime thread (a current-thread runtime, or each worker of a
