@@ -89,8 +89,9 @@ pub struct PollStream {
 enum Rx {
     /// No receive in flight and nothing held: the buffer waits, empty.
     Idle(Vec<u8>),
-    /// A receive in flight; the operation owns the buffer.
-    Receiving(Op<Vec<u8>>),
+    /// A receive in flight; the operation owns the buffer. The flag: it
+    /// was marked `IORING_RECVSEND_POLL_FIRST`.
+    Receiving(Op<Vec<u8>>, bool),
     /// Received bytes not yet read out: `buf[pos..]`.
     Holding(Vec<u8>, usize),
     /// Only while a method moves the buffer between states.
@@ -153,26 +154,26 @@ impl PollStream {
                         sqe
                     };
                     match Op::start("recv", buf, sqe) {
-                        Ok(op) => self.rx = Rx::Receiving(op),
+                        Ok(op) => self.rx = Rx::Receiving(op, poll_first),
                         Err((e, buf)) => {
                             self.rx = Rx::Idle(buf);
                             return Poll::Ready(Err(e));
                         }
                     }
                 }
-                Rx::Receiving(mut op) => {
+                Rx::Receiving(mut op, poll_first) => {
                     let done = match Pin::new(&mut op).poll(cx) {
                         Poll::Pending => {
-                            self.rx = Rx::Receiving(op);
+                            self.rx = Rx::Receiving(op, poll_first);
                             return Poll::Pending;
                         }
                         Poll::Ready(done) => done,
                     };
                     let (result, mut buf) = finish_read(done.result, done.data);
-                    if self.drained
+                    if poll_first
                         && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EINVAL))
-                        && POLL_FIRST.swap(false, Relaxed)
                     {
+                        POLL_FIRST.store(false, Relaxed);
                         // A kernel before 5.19 refuses the flag: try again without.
                         self.rx = Rx::Idle(buf);
                         continue;
@@ -319,7 +320,7 @@ impl fmt::Debug for PollStream {
         };
         f.debug_struct("PollStream")
             .field("stream", &self.stream)
-            .field("receiving", &matches!(self.rx, Rx::Receiving(_)))
+            .field("receiving", &matches!(self.rx, Rx::Receiving(..)))
             .field("held", &held)
             .field("sending", &matches!(self.tx, Tx::Sending(..)))
             .finish()
