@@ -27,8 +27,9 @@
 //! `send`s: that, against the copies, is what this type is for.
 //!
 //! `rx` starts at 4 KiB and doubles, up to 64 KiB, each time a receive
-//! fills it (a large body arrives in fewer operations); `tx` grows to the
-//! largest write (at most 64 KiB per write) and keeps its capacity.
+//! fills it (a large body arrives in fewer operations); its memory is
+//! zeroed once when it grows, never per read. `tx` grows to the largest
+//! write (at most 64 KiB per write) and keeps its capacity.
 
 use std::fmt;
 use std::future::Future;
@@ -140,10 +141,10 @@ impl PollStream {
                     break;
                 }
                 Rx::Holding(mut buf, _) | Rx::Idle(mut buf) => {
-                    buf.clear();
                     if buf.capacity() < RX_START {
-                        buf.reserve_exact(RX_START);
+                        grow_zeroed(&mut buf, RX_START);
                     }
+                    buf.clear();
                     let fd = self.stream.as_raw_fd();
                     let poll_first = self.drained && POLL_FIRST.load(Relaxed);
                     let sqe = |b: &mut Vec<u8>, ring| {
@@ -184,7 +185,7 @@ impl PollStream {
                         Ok(n) => {
                             // A full buffer: the next receive takes more.
                             if n == buf.capacity() && n < MAX_CHUNK {
-                                buf.reserve_exact(n);
+                                grow_zeroed(&mut buf, 2 * n);
                             }
                             self.rx = Rx::Holding(buf, 0);
                             if n == 0 {
@@ -310,6 +311,18 @@ impl PollStream {
         ready!(self.drain(cx))?;
         Poll::Ready(self.stream.shutdown(std::net::Shutdown::Write))
     }
+}
+
+/// Gives `buf` a capacity of `cap`, zeroing the new part once, and keeps
+/// its contents. The kernel writes a receive into the buffer's spare
+/// capacity, which nothing else ever initializes; zeroed once here, it
+/// holds defined bytes for tools that track them (valgrind cannot see the
+/// kernel's writes through the ring). A buffer grows four times at most.
+fn grow_zeroed(buf: &mut Vec<u8>, cap: usize) {
+    let len = buf.len();
+    buf.reserve_exact(cap - len);
+    buf.resize(buf.capacity(), 0);
+    buf.truncate(len);
 }
 
 impl fmt::Debug for PollStream {
