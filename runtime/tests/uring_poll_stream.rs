@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
-use spindle_runtime::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use spindle_runtime::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use spindle_runtime::uring::{PollStream, TcpListener};
 use spindle_runtime::{spawn, time};
 
@@ -104,7 +104,7 @@ fn buffered_reads_see_lines_and_the_end_of_the_stream() {
 }
 
 #[test]
-fn shutdown_sends_what_was_written_then_the_end() {
+fn shutdown_sends_what_was_written_then_the_end_and_refuses_later_writes() {
     run(|| async {
         let (listener, addr) = listener();
         let client = thread::spawn(move || {
@@ -122,6 +122,10 @@ fn shutdown_sends_what_was_written_then_the_end() {
         // No flush of our own: shutdown waits for the sends first.
         stream.write_all(&body).await.unwrap();
         stream.shutdown().await.unwrap();
+        // Shut is shut: again is fine, a write is refused.
+        stream.shutdown().await.unwrap();
+        let late = stream.write(b"late").await.unwrap_err();
+        assert_eq!(late.kind(), std::io::ErrorKind::BrokenPipe);
         let got = spindle_runtime::spawn_blocking(move || client.join().unwrap())
             .await
             .unwrap();
@@ -210,5 +214,48 @@ fn a_read_cancelled_in_flight_leaves_the_runtime_serving() {
         assert!(rest.is_empty());
         // The runtime goes on: a timer still fires.
         time::sleep(Duration::from_millis(1)).await;
+    });
+}
+
+#[test]
+fn a_stream_dropped_with_a_send_queued_keeps_its_descriptor_until_the_kernel_has_it() {
+    run(|| async {
+        use std::os::fd::AsRawFd;
+        let (listener, addr) = listener();
+        let peer = thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(8)))
+                .unwrap();
+            // Whatever arrives, then the end of the stream: the socket
+            // closes once the kernel is done with the queued send.
+            let mut got = Vec::new();
+            stream.read_to_end(&mut got).unwrap();
+            got
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let old_fd = stream.as_raw_fd();
+        let mut stream = PollStream::new(stream);
+        // One write, not flushed: the send is only queued for the ring.
+        let wrote = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut stream).poll_write(cx, b"queued"))
+        })
+        .await;
+        assert!(matches!(wrote, std::task::Poll::Ready(Ok(6))));
+        drop(stream);
+        // In the same pass, before the runtime's next turn: a new socket.
+        // Had the drop closed the descriptor, the new socket would get its
+        // number (the lowest free one), and the queued send would go to it.
+        let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_ne!(
+            other.as_raw_fd(),
+            old_fd,
+            "the dropped stream's descriptor was closed with a send still queued"
+        );
+        let got = spindle_runtime::spawn_blocking(move || peer.join().unwrap())
+            .await
+            .unwrap();
+        // The send either went out before its cancel or was cancelled.
+        assert!(got.is_empty() || got == b"queued", "the peer got {got:?}");
     });
 }

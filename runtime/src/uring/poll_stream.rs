@@ -17,8 +17,11 @@
 //! `Pending` until it completes. A write copies the bytes into `tx`, starts
 //! one `SEND` (more if the kernel takes a part) and returns `Ready` at once;
 //! the next write, `poll_flush` and `poll_shutdown` wait for that send, and
-//! report its error. So, as with a `BufWriter`, **flush before dropping**:
-//! dropping the stream cancels a send still in flight.
+//! report its error; since its bytes were already reported written, every
+//! later write fails too. A write after `poll_shutdown` is `BrokenPipe`.
+//! So, as with a `BufWriter`, **flush before dropping**: dropping the
+//! stream cancels a send still in flight. (The socket itself stays open
+//! until the kernel is done with every operation that names it: see `Buf`.)
 //!
 //! The runtime submits every operation queued during one pass over its
 //! tasks with one `io_uring_enter`, and reads every completion without a
@@ -37,6 +40,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use spindle_reactor::uring::IORING_RECVSEND_POLL_FIRST;
@@ -75,15 +79,40 @@ const MAX_CHUNK: usize = 64 * 1024;
 /// With the `hyper` feature it is hyper's IO as it is:
 /// `http1::Builder::new().serve_connection(PollStream::new(stream), service)`.
 pub struct PollStream {
-    // The operations come first: dropped before the socket, they hand
-    // their buffers to the driver (which cancels them) while the
-    // descriptor is still open.
     rx: Rx,
     tx: Tx,
-    stream: TcpStream,
+    /// Shared with every operation in flight (see `Buf`).
+    stream: Arc<TcpStream>,
     /// The last receive left the socket empty: the next one waits for
     /// data before it tries (`IORING_RECVSEND_POLL_FIRST`).
     drained: bool,
+    /// Whether writes are still taken.
+    write_side: WriteSide,
+}
+
+/// The write side's fate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteSide {
+    Open,
+    /// A send failed after its bytes had been reported written: every later
+    /// write, flush and shutdown fails too, rather than leave a gap.
+    Failed(io::ErrorKind),
+    /// Shut down: writes fail with `BrokenPipe`; shutdown again is `Ok`.
+    Shut,
+}
+
+/// What an operation owns while it is in flight: its buffer, and a
+/// reference to the socket. A `PollStream` dropped with an operation still
+/// queued (a write not yet flushed, a read a `select!` gave up) must not
+/// close the descriptor: the request names it by number, and until the
+/// runtime's next `io_uring_enter` hands the request to the kernel, a
+/// socket or file opened meanwhile could get that number and receive the
+/// bytes. The driver keeps an abandoned operation's resources until the
+/// kernel is done with it, and this reference with them, so the descriptor
+/// closes only then.
+struct Buf {
+    bytes: Vec<u8>,
+    _socket: Arc<TcpStream>,
 }
 
 /// The read side's buffer, wherever it is.
@@ -92,7 +121,7 @@ enum Rx {
     Idle(Vec<u8>),
     /// A receive in flight; the operation owns the buffer. The flag: it
     /// was marked `IORING_RECVSEND_POLL_FIRST`.
-    Receiving(Op<Vec<u8>>, bool),
+    Receiving(Op<Buf>, bool),
     /// Received bytes not yet read out: `buf[pos..]`.
     Holding(Vec<u8>, usize),
     /// Only while a method moves the buffer between states.
@@ -104,7 +133,7 @@ enum Tx {
     /// Nothing in flight: the buffer waits, empty.
     Idle(Vec<u8>),
     /// `buf[start..]` is being sent; the operation owns the buffer.
-    Sending(Op<Vec<u8>>, usize),
+    Sending(Op<Buf>, usize),
     /// Only while a method moves the buffer between states.
     Moving,
 }
@@ -115,20 +144,15 @@ impl PollStream {
         PollStream {
             rx: Rx::Idle(Vec::new()),
             tx: Tx::Idle(Vec::new()),
-            stream,
+            stream: Arc::new(stream),
             drained: false,
+            write_side: WriteSide::Open,
         }
     }
 
     /// The stream inside.
     pub fn get_ref(&self) -> &TcpStream {
         &self.stream
-    }
-
-    /// Gives the stream back. Received bytes not yet read are lost, and a
-    /// send still in flight is cancelled: flush first.
-    pub fn into_inner(self) -> TcpStream {
-        self.stream
     }
 
     /// The received bytes not yet read out, receiving more first if there
@@ -147,16 +171,23 @@ impl PollStream {
                     buf.clear();
                     let fd = self.stream.as_raw_fd();
                     let poll_first = self.drained && POLL_FIRST.load(Relaxed);
-                    let sqe = |b: &mut Vec<u8>, ring| {
-                        let mut sqe = read_sqe(fd, b, ring, None);
+                    let sqe = |b: &mut Buf, ring| {
+                        let mut sqe = read_sqe(fd, &mut b.bytes, ring, None);
                         if poll_first {
                             sqe.ioprio |= IORING_RECVSEND_POLL_FIRST;
                         }
                         sqe
                     };
-                    match Op::start("recv", buf, sqe) {
+                    match Op::start(
+                        "recv",
+                        Buf {
+                            bytes: buf,
+                            _socket: self.stream.clone(),
+                        },
+                        sqe,
+                    ) {
                         Ok(op) => self.rx = Rx::Receiving(op, poll_first),
-                        Err((e, buf)) => {
+                        Err((e, Buf { bytes: buf, .. })) => {
                             self.rx = Rx::Idle(buf);
                             return Poll::Ready(Err(e));
                         }
@@ -170,7 +201,7 @@ impl PollStream {
                         }
                         Poll::Ready(done) => done,
                     };
-                    let (result, mut buf) = finish_read(done.result, done.data);
+                    let (result, mut buf) = finish_read(done.result, done.data.bytes);
                     if poll_first
                         && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EINVAL))
                     {
@@ -185,7 +216,7 @@ impl PollStream {
                         Ok(n) => {
                             // A full buffer: the next receive takes more.
                             if n == buf.capacity() && n < MAX_CHUNK {
-                                grow_zeroed(&mut buf, 2 * n);
+                                grow_zeroed(&mut buf, (2 * n).min(MAX_CHUNK));
                             }
                             self.rx = Rx::Holding(buf, 0);
                             if n == 0 {
@@ -247,26 +278,26 @@ impl PollStream {
                         }
                         Poll::Ready(done) => done,
                     };
-                    let mut buf = done.data;
+                    let mut buf = done.data.bytes;
                     let start = match done.result {
                         Ok(0) => {
                             buf.clear();
                             self.tx = Tx::Idle(buf);
-                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                            return Poll::Ready(Err(self.fail(io::ErrorKind::WriteZero.into())));
                         }
                         Ok(n) => start + n as usize,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => start,
                         Err(e) => {
                             buf.clear();
                             self.tx = Tx::Idle(buf);
-                            return Poll::Ready(Err(e));
+                            return Poll::Ready(Err(self.fail(e)));
                         }
                     };
                     if start == buf.len() {
                         buf.clear();
                         self.tx = Tx::Idle(buf);
                     } else if let Err(e) = self.start_send(buf, start) {
-                        return Poll::Ready(Err(e));
+                        return Poll::Ready(Err(self.fail(e)));
                     }
                 }
                 Tx::Moving => unreachable!("PollStream's send buffer was lost"),
@@ -274,15 +305,49 @@ impl PollStream {
         }
     }
 
+    /// Marks the write side failed (bytes reported written were lost) and
+    /// gives `e` back.
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.write_side = WriteSide::Failed(e.kind());
+        e
+    }
+
+    /// The error for a write side that no longer takes bytes.
+    fn write_side_error(&self) -> Option<io::Error> {
+        match self.write_side {
+            WriteSide::Open => None,
+            WriteSide::Failed(kind) => Some(io::Error::new(
+                kind,
+                "an earlier send on this stream failed after its bytes were accepted",
+            )),
+            WriteSide::Shut => Some(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the stream's write side was shut down",
+            )),
+        }
+    }
+
+    /// Waits for the sends; an error if one failed, now or before.
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let WriteSide::Failed(_) = self.write_side {
+            return Poll::Ready(Err(self.write_side_error().expect("failed")));
+        }
+        self.drain(cx)
+    }
+
     /// Starts sending `buf[start..]`.
     fn start_send(&mut self, buf: Vec<u8>, start: usize) -> io::Result<()> {
         let fd = self.stream.as_raw_fd();
-        match Op::start("send", buf, |b, _ring| send_sqe(fd, b, start)) {
+        let data = Buf {
+            bytes: buf,
+            _socket: self.stream.clone(),
+        };
+        match Op::start("send", data, |b, _ring| send_sqe(fd, &mut b.bytes, start)) {
             Ok(op) => {
                 self.tx = Tx::Sending(op, start);
                 Ok(())
             }
-            Err((e, mut buf)) => {
+            Err((e, Buf { bytes: mut buf, .. })) => {
                 buf.clear();
                 self.tx = Tx::Idle(buf);
                 Err(e)
@@ -293,6 +358,9 @@ impl PollStream {
     /// Copies up to `MAX_CHUNK` bytes of `data` into the send buffer (once
     /// the last send is done) and starts sending them.
     fn write_from(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.write_side_error() {
+            return Poll::Ready(Err(e));
+        }
         ready!(self.drain(cx))?;
         if data.is_empty() {
             return Poll::Ready(Ok(0));
@@ -306,10 +374,15 @@ impl PollStream {
         Poll::Ready(Ok(n))
     }
 
-    /// Waits for the sends, then shuts the write side down.
+    /// Waits for the sends, then shuts the write side down (once).
     fn shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.drain(cx))?;
-        Poll::Ready(self.stream.shutdown(std::net::Shutdown::Write))
+        if self.write_side == WriteSide::Shut {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(self.flush(cx))?;
+        self.stream.shutdown(std::net::Shutdown::Write)?;
+        self.write_side = WriteSide::Shut;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -383,7 +456,7 @@ impl AsyncWrite for PollStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().drain(cx)
+        self.get_mut().flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -422,7 +495,7 @@ impl hyper::rt::Write for PollStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().drain(cx)
+        self.get_mut().flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
