@@ -1,7 +1,8 @@
 //! spindle::uring at the edges (cases a review found): `block_in_place`
 //! on a multi-threaded runtime while operations are in flight or start, an
-//! accept whose completion nobody takes, and a `BufRing` used from another
-//! worker than the one it was made on.
+//! accept whose completion nobody takes, a `BufRing` used from another
+//! worker than the one it was made on, and a socket dropped right after an
+//! operation's future (its descriptor must outlive the queued request).
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -244,5 +245,84 @@ fn an_operation_started_on_another_thread_wakes_a_runtime_asleep_in_its_ring() {
                 "the open waited {took:?}: the sleeping runtime was not woken for it"
             );
         });
+    });
+}
+
+/// Polls `fut` once (its operation is queued for the ring, not yet handed
+/// to the kernel), then drops it.
+async fn start_and_drop<F: Future>(fut: F) {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        assert!(
+            fut.as_mut().poll(cx).is_pending(),
+            "the operation finished at once"
+        );
+        std::task::Poll::Ready(())
+    })
+    .await;
+}
+
+/// A socket or file dropped right after an operation's future, in the same
+/// pass: its descriptor must stay open until the kernel is done with the
+/// request that names it. Otherwise a socket opened meanwhile could get the
+/// number, and the queued request would read from or write to it.
+#[test]
+fn a_descriptor_outlives_the_requests_that_name_it() {
+    use std::os::fd::AsRawFd;
+    support::run(|| async {
+        // A TCP stream with a receive queued.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let stream = spindle_runtime::uring::TcpStream::from_std(server).unwrap();
+        let old = stream.as_raw_fd();
+        start_and_drop(stream.read(Vec::with_capacity(16))).await;
+        drop(stream);
+        let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_ne!(
+            other.as_raw_fd(),
+            old,
+            "a TcpStream closed its descriptor under a queued receive"
+        );
+        drop(other);
+
+        // A UDP socket with a receive queued.
+        let socket = spindle_runtime::uring::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let old = socket.as_raw_fd();
+        start_and_drop(socket.recv_from(Vec::with_capacity(16))).await;
+        drop(socket);
+        let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_ne!(
+            other.as_raw_fd(),
+            old,
+            "a UdpSocket closed its descriptor under a queued receive"
+        );
+        drop(other);
+
+        // A listener with an accept queued.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let old = listener.as_raw_fd();
+        start_and_drop(listener.accept()).await;
+        drop(listener);
+        let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_ne!(
+            other.as_raw_fd(),
+            old,
+            "a TcpListener closed its descriptor under a queued accept"
+        );
+        drop(other);
+
+        // Once the runtime has turned, the cancelled receive is done and
+        // the stream's descriptor is closed: the peer sees the end.
+        let rest = spindle_runtime::spawn_blocking(move || {
+            let mut client = client;
+            client.set_read_timeout(Some(Duration::from_secs(5)))?;
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).map(|_| rest)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(rest.is_empty());
     });
 }

@@ -12,6 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use spindle_reactor::uring::*;
 
@@ -26,7 +27,8 @@ const IORING_OP_FSYNC: u8 = 3;
 /// offsets (see the module docs).
 #[derive(Debug)]
 pub struct File {
-    fd: OwnedFd,
+    /// Shared with the operations in flight (see `Op::naming`).
+    fd: Arc<OwnedFd>,
 }
 
 impl File {
@@ -71,7 +73,7 @@ impl File {
         let fd = op.await.result? as RawFd;
         // SAFETY: openat just created this descriptor; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(File { fd })
+        Ok(File { fd: Arc::new(fd) })
     }
 
     /// Reads into `buf` from its start, up to its
@@ -87,7 +89,7 @@ impl File {
         match Op::start("read", buf, |b, ring| read_sqe(fd, b, ring, Some(offset))) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.await;
+                let done = op.naming(&self.fd).await;
                 finish_read(done.result, done.data)
             }
         }
@@ -142,7 +144,7 @@ impl File {
         match Op::start("write", buf, sqe) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.await;
+                let done = op.naming(&self.fd).await;
                 (done.result.map(|n| n as usize), done.data)
             }
         }
@@ -156,7 +158,8 @@ impl File {
             fd,
             ..Sqe::default()
         })
-        .map_err(|(e, _)| e)?;
+        .map_err(|(e, _)| e)?
+        .naming(&self.fd);
         op.await.result.map(drop)
     }
 }

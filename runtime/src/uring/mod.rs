@@ -60,6 +60,15 @@
 //! is done, and is freed then. Data a cancelled read had already received
 //! is lost with it, as with any cancelled read.
 //!
+//! The socket or file keeps its descriptor open for as long, too. A
+//! request names the descriptor by number and waits in the submission ring
+//! until the runtime's next `io_uring_enter`; had dropping the socket right
+//! after the future closed it, a socket or file opened in between could
+//! get the same number and be read or written by the queued request. So
+//! every operation holds a reference to its descriptor, which the runtime
+//! keeps with the abandoned buffer; dropping a socket closes its
+//! descriptor once no request names it.
+//!
 //! # Poll-style IO
 //!
 //! Code written against poll-style traits (spindle's `AsyncRead` and

@@ -34,6 +34,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::ops::Deref;
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -336,13 +337,26 @@ impl TcpStream {
     }
 }
 
-/// What an abandoned receive keeps: its ring, to give back each buffer the
-/// kernel still fills before the cancel lands.
-fn give_back_abandoned(resources: &mut (dyn Any + Send), res: i32, flags: u32) {
+/// What an abandoned receive keeps until the kernel is done with it: its
+/// ring, to give back each buffer the kernel still fills before the cancel
+/// lands, and the socket's descriptor, which the request names (see
+/// `Op::naming`).
+struct AbandonedRecv {
+    memory: Arc<BufRingMemory>,
+    _fd: Arc<OwnedFd>,
+}
+
+/// Gives the buffer a completion names, if any, back to `memory`.
+fn give_back_buffer(memory: &BufRingMemory, res: i32, flags: u32) {
     if res >= 0 && flags & IORING_CQE_F_BUFFER != 0 {
-        if let Some(memory) = resources.downcast_ref::<Arc<BufRingMemory>>() {
-            memory.give_back((flags >> 16) as u16);
-        }
+        memory.give_back((flags >> 16) as u16);
+    }
+}
+
+/// Run on each completion of an abandoned receive.
+fn give_back_abandoned(resources: &mut (dyn Any + Send), res: i32, flags: u32) {
+    if let Some(recv) = resources.downcast_ref::<AbandonedRecv>() {
+        give_back_buffer(&recv.memory, res, flags);
     }
 }
 
@@ -523,14 +537,13 @@ impl Drop for RecvMulti<'_> {
         // Completions that arrived but were never taken: their buffers go
         // back to the ring.
         for (res, flags) in queued {
-            let mut memory: Arc<BufRingMemory> = self.bufs.memory.clone();
-            give_back_abandoned(&mut memory, res, flags);
+            give_back_buffer(&self.bufs.memory, res, flags);
         }
-        driver.abandon(
-            armed.key,
-            Box::new(self.bufs.memory.clone()),
-            Some(give_back_abandoned),
-        );
+        let resources = AbandonedRecv {
+            memory: self.bufs.memory.clone(),
+            _fd: self.stream.fd().clone(),
+        };
+        driver.abandon(armed.key, Box::new(resources), Some(give_back_abandoned));
         if !context::is_running(&armed.shared) {
             armed.shared.unpark();
         }

@@ -9,6 +9,7 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 use spindle_reactor::uring::*;
 
@@ -103,7 +104,8 @@ pub(super) fn finish_read<B: IoBufMut>(
 /// A TCP listener whose accepts are io_uring operations.
 #[derive(Debug)]
 pub struct TcpListener {
-    fd: OwnedFd,
+    /// Shared with the operations in flight (see `Op::naming`).
+    fd: Arc<OwnedFd>,
 }
 
 impl TcpListener {
@@ -116,7 +118,7 @@ impl TcpListener {
             sys::set_opt(fd.as_fd(), Opt::ReuseAddr, 1)?;
             sys::bind(fd.as_fd(), &SockAddr::from_inet(&addr))?;
             sys::listen(fd.as_fd(), BACKLOG)?;
-            Ok(TcpListener { fd })
+            Ok(TcpListener { fd: Arc::new(fd) })
         })
     }
 
@@ -133,12 +135,13 @@ impl TcpListener {
             ..Sqe::default()
         })
         .map_err(|(e, _)| e)?
-        .makes_fd();
+        .makes_fd()
+        .naming(&self.fd);
         let done = op.await;
         let new = done.result? as RawFd;
         // SAFETY: accept just created this descriptor; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(new) };
-        let stream = TcpStream { fd };
+        let stream = TcpStream { fd: Arc::new(fd) };
         Ok((stream, done.data.to_inet()?))
     }
 
@@ -151,7 +154,7 @@ impl TcpListener {
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         Ok(TcpListener {
-            fd: OwnedFd::from(listener),
+            fd: Arc::new(OwnedFd::from(listener)),
         })
     }
 }
@@ -160,10 +163,16 @@ impl TcpListener {
 /// taking its buffer and giving it back.
 #[derive(Debug)]
 pub struct TcpStream {
-    fd: OwnedFd,
+    /// Shared with the operations in flight (see `Op::naming`).
+    fd: Arc<OwnedFd>,
 }
 
 impl TcpStream {
+    /// The descriptor, shared with operations in flight (`Op::naming`).
+    pub(super) fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
     /// Connects to `addr` (names resolved as [`TcpListener::bind`] does).
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
@@ -180,7 +189,7 @@ impl TcpStream {
     }
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-        let fd = socket_for(&addr, Type::Stream)?;
+        let fd = Arc::new(socket_for(&addr, Type::Stream)?);
         let raw = fd.as_raw_fd();
         let op = Op::start("connect", Box::new(SockAddr::from_inet(&addr)), |a, _| {
             Sqe {
@@ -191,7 +200,8 @@ impl TcpStream {
                 ..Sqe::default()
             }
         })
-        .map_err(|(e, _)| e)?;
+        .map_err(|(e, _)| e)?
+        .naming(&fd);
         op.await.result?;
         Ok(TcpStream { fd })
     }
@@ -206,7 +216,7 @@ impl TcpStream {
         match Op::start("recv", buf, |buf, ring| read_sqe(fd, buf, ring, None)) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.await;
+                let done = op.naming(&self.fd).await;
                 finish_read(done.result, done.data)
             }
         }
@@ -225,7 +235,7 @@ impl TcpStream {
         match Op::start("send", buf, |buf, _ring| send_sqe(fd, buf, start)) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.await;
+                let done = op.naming(&self.fd).await;
                 (done.result.map(|n| n as usize), done.data)
             }
         }
@@ -261,7 +271,7 @@ impl TcpStream {
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
         Ok(TcpStream {
-            fd: OwnedFd::from(stream),
+            fd: Arc::new(OwnedFd::from(stream)),
         })
     }
 }
@@ -279,8 +289,18 @@ impl AsRawFd for TcpStream {
 }
 
 impl IntoRawFd for TcpStream {
+    /// The descriptor, now the caller's to close. If an operation this
+    /// stream abandoned is still with the kernel (which keeps the
+    /// descriptor open until it is done), the caller gets a duplicate
+    /// instead; that panics if the process is out of descriptors.
     fn into_raw_fd(self) -> RawFd {
-        self.fd.into_raw_fd()
+        match Arc::try_unwrap(self.fd) {
+            Ok(fd) => fd.into_raw_fd(),
+            Err(shared) => shared
+                .try_clone()
+                .expect("duplicating a uring TcpStream's descriptor")
+                .into_raw_fd(),
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -40,6 +41,9 @@ pub(super) struct Op<T: Send + 'static> {
     data: Option<T>,
     /// Run on the completion if the future is dropped before taking it.
     on_abandon: Option<OnCompletion>,
+    /// The descriptor the request names, kept open until the kernel is done
+    /// with the request (see [`Op::naming`]).
+    fd: Option<Arc<OwnedFd>>,
 }
 
 /// For operations whose result is a new descriptor (`accept`, `openat`):
@@ -102,7 +106,23 @@ impl<T: Send + 'static> Op<T> {
             key,
             data: Some(data),
             on_abandon: None,
+            fd: None,
         })
+    }
+
+    /// Keeps `fd`, the descriptor the request names, open as long as the
+    /// kernel may use the request: until the `Op` completes, or if it is
+    /// dropped first, until the kernel is done with it (the driver keeps it
+    /// with the abandoned resources).
+    ///
+    /// Without this a socket dropped right after its operation's future
+    /// would close its descriptor while the request, which names it by
+    /// number, still waits in the submission ring for the runtime's next
+    /// `io_uring_enter`; a socket or file opened meanwhile could get that
+    /// number, and the request would read from or write to it.
+    pub(super) fn naming(mut self, fd: &Arc<OwnedFd>) -> Op<T> {
+        self.fd = Some(fd.clone());
+        self
     }
 
     /// The operation's result is a new descriptor: if the future is
@@ -172,8 +192,9 @@ impl<T: Send + 'static> Drop for Op<T> {
         let Some(data) = self.data.take() else {
             return; // completed: the slot is gone already
         };
-        self.driver()
-            .abandon(self.key, Box::new(data), self.on_abandon);
+        // The descriptor goes with the resources: closed when they are freed.
+        let resources = Box::new((data, self.fd.take()));
+        self.driver().abandon(self.key, resources, self.on_abandon);
         if !context::is_running(&self.shared) {
             // Only the ring's thread submits the cancel: wake it.
             self.shared.unpark();

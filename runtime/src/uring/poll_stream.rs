@@ -21,7 +21,8 @@
 //! later write fails too. A write after `poll_shutdown` is `BrokenPipe`.
 //! So, as with a `BufWriter`, **flush before dropping**: dropping the
 //! stream cancels a send still in flight. (The socket itself stays open
-//! until the kernel is done with every operation that names it: see `Buf`.)
+//! until the kernel is done with every operation that names it: see
+//! `Op::naming`.)
 //!
 //! The runtime submits every operation queued during one pass over its
 //! tasks with one `io_uring_enter`, and reads every completion without a
@@ -40,7 +41,6 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use spindle_reactor::uring::IORING_RECVSEND_POLL_FIRST;
@@ -81,8 +81,7 @@ const MAX_CHUNK: usize = 64 * 1024;
 pub struct PollStream {
     rx: Rx,
     tx: Tx,
-    /// Shared with every operation in flight (see `Buf`).
-    stream: Arc<TcpStream>,
+    stream: TcpStream,
     /// The last receive left the socket empty: the next one waits for
     /// data before it tries (`IORING_RECVSEND_POLL_FIRST`).
     drained: bool,
@@ -101,27 +100,13 @@ enum WriteSide {
     Shut,
 }
 
-/// What an operation owns while it is in flight: its buffer, and a
-/// reference to the socket. A `PollStream` dropped with an operation still
-/// queued (a write not yet flushed, a read a `select!` gave up) must not
-/// close the descriptor: the request names it by number, and until the
-/// runtime's next `io_uring_enter` hands the request to the kernel, a
-/// socket or file opened meanwhile could get that number and receive the
-/// bytes. The driver keeps an abandoned operation's resources until the
-/// kernel is done with it, and this reference with them, so the descriptor
-/// closes only then.
-struct Buf {
-    bytes: Vec<u8>,
-    _socket: Arc<TcpStream>,
-}
-
 /// The read side's buffer, wherever it is.
 enum Rx {
     /// No receive in flight and nothing held: the buffer waits, empty.
     Idle(Vec<u8>),
     /// A receive in flight; the operation owns the buffer. The flag: it
     /// was marked `IORING_RECVSEND_POLL_FIRST`.
-    Receiving(Op<Buf>, bool),
+    Receiving(Op<Vec<u8>>, bool),
     /// Received bytes not yet read out: `buf[pos..]`.
     Holding(Vec<u8>, usize),
     /// Only while a method moves the buffer between states.
@@ -133,7 +118,7 @@ enum Tx {
     /// Nothing in flight: the buffer waits, empty.
     Idle(Vec<u8>),
     /// `buf[start..]` is being sent; the operation owns the buffer.
-    Sending(Op<Buf>, usize),
+    Sending(Op<Vec<u8>>, usize),
     /// Only while a method moves the buffer between states.
     Moving,
 }
@@ -144,7 +129,7 @@ impl PollStream {
         PollStream {
             rx: Rx::Idle(Vec::new()),
             tx: Tx::Idle(Vec::new()),
-            stream: Arc::new(stream),
+            stream,
             drained: false,
             write_side: WriteSide::Open,
         }
@@ -171,23 +156,19 @@ impl PollStream {
                     buf.clear();
                     let fd = self.stream.as_raw_fd();
                     let poll_first = self.drained && POLL_FIRST.load(Relaxed);
-                    let sqe = |b: &mut Buf, ring| {
-                        let mut sqe = read_sqe(fd, &mut b.bytes, ring, None);
+                    let sqe = |b: &mut Vec<u8>, ring| {
+                        let mut sqe = read_sqe(fd, b, ring, None);
                         if poll_first {
                             sqe.ioprio |= IORING_RECVSEND_POLL_FIRST;
                         }
                         sqe
                     };
-                    match Op::start(
-                        "recv",
-                        Buf {
-                            bytes: buf,
-                            _socket: self.stream.clone(),
-                        },
-                        sqe,
-                    ) {
-                        Ok(op) => self.rx = Rx::Receiving(op, poll_first),
-                        Err((e, Buf { bytes: buf, .. })) => {
+                    match Op::start("recv", buf, sqe) {
+                        Ok(op) => {
+                            let op = op.naming(self.stream.fd());
+                            self.rx = Rx::Receiving(op, poll_first);
+                        }
+                        Err((e, buf)) => {
                             self.rx = Rx::Idle(buf);
                             return Poll::Ready(Err(e));
                         }
@@ -201,7 +182,7 @@ impl PollStream {
                         }
                         Poll::Ready(done) => done,
                     };
-                    let (result, mut buf) = finish_read(done.result, done.data.bytes);
+                    let (result, mut buf) = finish_read(done.result, done.data);
                     if poll_first
                         && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EINVAL))
                     {
@@ -278,7 +259,7 @@ impl PollStream {
                         }
                         Poll::Ready(done) => done,
                     };
-                    let mut buf = done.data.bytes;
+                    let mut buf = done.data;
                     let start = match done.result {
                         Ok(0) => {
                             buf.clear();
@@ -338,16 +319,12 @@ impl PollStream {
     /// Starts sending `buf[start..]`.
     fn start_send(&mut self, buf: Vec<u8>, start: usize) -> io::Result<()> {
         let fd = self.stream.as_raw_fd();
-        let data = Buf {
-            bytes: buf,
-            _socket: self.stream.clone(),
-        };
-        match Op::start("send", data, |b, _ring| send_sqe(fd, &mut b.bytes, start)) {
+        match Op::start("send", buf, |b, _ring| send_sqe(fd, b, start)) {
             Ok(op) => {
-                self.tx = Tx::Sending(op, start);
+                self.tx = Tx::Sending(op.naming(self.stream.fd()), start);
                 Ok(())
             }
-            Err((e, Buf { bytes: mut buf, .. })) => {
+            Err((e, mut buf)) => {
                 buf.clear();
                 self.tx = Tx::Idle(buf);
                 Err(e)

@@ -4,6 +4,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 use spindle_reactor::uring::*;
 
@@ -55,7 +56,8 @@ impl<B> Message<B> {
 /// buffer and giving it back.
 #[derive(Debug)]
 pub struct UdpSocket {
-    fd: OwnedFd,
+    /// Shared with the operations in flight (see `Op::naming`).
+    fd: Arc<OwnedFd>,
 }
 
 impl UdpSocket {
@@ -68,7 +70,7 @@ impl UdpSocket {
                 let fd = sys::socket(Family::of(&addr), Type::Datagram)?;
                 sys_fd::set_nonblocking(fd.as_fd(), true)?;
                 sys::bind(fd.as_fd(), &SockAddr::from_inet(&addr))?;
-                Ok(UdpSocket { fd })
+                Ok(UdpSocket { fd: Arc::new(fd) })
             })();
             match attempt {
                 Ok(s) => return Ok(s),
@@ -94,7 +96,7 @@ impl UdpSocket {
         match op {
             Err((e, msg)) => (Err(e), msg.buf),
             Ok(op) => {
-                let done = op.await;
+                let done = op.naming(&self.fd).await;
                 (done.result.map(|n| n as usize), done.data.buf)
             }
         }
@@ -117,7 +119,7 @@ impl UdpSocket {
         });
         let done = match op {
             Err((e, msg)) => return (Err(e), msg.buf),
-            Ok(op) => op.await,
+            Ok(op) => op.naming(&self.fd).await,
         };
         let Message {
             hdr, mut addr, buf, ..
