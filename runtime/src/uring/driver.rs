@@ -69,7 +69,10 @@
 //! If the future is dropped first, the resources move into its slot
 //! (`Abandoned`), an `ASYNC_CANCEL` is queued, and they are freed only when
 //! the operation's completion arrives: cancelled, or finished anyway. So
-//! the kernel never writes into freed memory, and nothing leaks.
+//! the kernel never writes into freed memory, and nothing leaks. The
+//! resources include a reference to the descriptor the request names
+//! (`Op::naming`): a socket dropped while its request still waits in the
+//! submission ring keeps its descriptor, and its number, until then.
 //!
 //! # Other threads, and shutdown
 //!
