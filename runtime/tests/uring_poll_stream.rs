@@ -23,6 +23,27 @@ fn listener() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
+/// A client on a plain thread that connects to `addr` and reads until the
+/// end of the stream; joined, it gives back what arrived.
+fn peer_reading_to_end(addr: SocketAddr) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(8)))
+            .unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).unwrap();
+        got
+    })
+}
+
+/// Joins a client thread without blocking the runtime's thread.
+async fn join<T: Send + 'static>(client: thread::JoinHandle<T>) -> T {
+    spindle_runtime::spawn_blocking(move || client.join().unwrap())
+        .await
+        .unwrap()
+}
+
 /// `len` bytes that differ from their neighbours, so a lost, doubled or
 /// reordered chunk shows.
 fn pattern(len: usize) -> Vec<u8> {
@@ -68,9 +89,7 @@ fn echoes_four_mebibytes_byte_for_byte() {
         }
         stream.shutdown().await.unwrap();
         assert_eq!(total, 4 << 20);
-        let back = spindle_runtime::spawn_blocking(move || client.join().unwrap())
-            .await
-            .unwrap();
+        let back = join(client).await;
         assert!(back == expect, "the echo differs from what was sent");
     });
 }
@@ -107,15 +126,7 @@ fn buffered_reads_see_lines_and_the_end_of_the_stream() {
 fn shutdown_sends_what_was_written_then_the_end_and_refuses_later_writes() {
     run(|| async {
         let (listener, addr) = listener();
-        let client = thread::spawn(move || {
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(8)))
-                .unwrap();
-            let mut got = Vec::new();
-            stream.read_to_end(&mut got).unwrap();
-            got
-        });
+        let client = peer_reading_to_end(addr);
         let (stream, _) = listener.accept().await.unwrap();
         let mut stream = PollStream::new(stream);
         let body = pattern(300 * 1024);
@@ -126,9 +137,7 @@ fn shutdown_sends_what_was_written_then_the_end_and_refuses_later_writes() {
         stream.shutdown().await.unwrap();
         let late = stream.write(b"late").await.unwrap_err();
         assert_eq!(late.kind(), std::io::ErrorKind::BrokenPipe);
-        let got = spindle_runtime::spawn_blocking(move || client.join().unwrap())
-            .await
-            .unwrap();
+        let got = join(client).await;
         assert!(
             got == body,
             "the peer got {} bytes, not the body",
@@ -184,17 +193,9 @@ fn a_peer_that_resets_is_an_error_not_a_hang() {
 fn a_read_cancelled_in_flight_leaves_the_runtime_serving() {
     run(|| async {
         let (listener, addr) = listener();
-        let client = thread::spawn(move || {
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(8)))
-                .unwrap();
-            // The server drops its stream with a read in flight: we see
-            // the end of the stream.
-            let mut rest = Vec::new();
-            stream.read_to_end(&mut rest).unwrap();
-            rest
-        });
+        // The server drops its stream with a read in flight: the client
+        // sees the end of the stream.
+        let client = peer_reading_to_end(addr);
         let (stream, _) = listener.accept().await.unwrap();
         let reader = spawn(async move {
             let mut stream = PollStream::new(stream);
@@ -208,9 +209,7 @@ fn a_read_cancelled_in_flight_leaves_the_runtime_serving() {
         }
         reader.abort();
         assert!(reader.await.unwrap_err().is_cancelled());
-        let rest = spindle_runtime::spawn_blocking(move || client.join().unwrap())
-            .await
-            .unwrap();
+        let rest = join(client).await;
         assert!(rest.is_empty());
         // The runtime goes on: a timer still fires.
         time::sleep(Duration::from_millis(1)).await;
@@ -222,17 +221,9 @@ fn a_stream_dropped_with_a_send_queued_keeps_its_descriptor_until_the_kernel_has
     run(|| async {
         use std::os::fd::AsRawFd;
         let (listener, addr) = listener();
-        let peer = thread::spawn(move || {
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(8)))
-                .unwrap();
-            // Whatever arrives, then the end of the stream: the socket
-            // closes once the kernel is done with the queued send.
-            let mut got = Vec::new();
-            stream.read_to_end(&mut got).unwrap();
-            got
-        });
+        // Whatever arrives, then the end of the stream: the socket closes
+        // once the kernel is done with the queued send.
+        let peer = peer_reading_to_end(addr);
         let (stream, _) = listener.accept().await.unwrap();
         let old_fd = stream.as_raw_fd();
         let mut stream = PollStream::new(stream);
@@ -252,9 +243,7 @@ fn a_stream_dropped_with_a_send_queued_keeps_its_descriptor_until_the_kernel_has
             old_fd,
             "the dropped stream's descriptor was closed with a send still queued"
         );
-        let got = spindle_runtime::spawn_blocking(move || peer.join().unwrap())
-            .await
-            .unwrap();
+        let got = join(peer).await;
         // The send either went out before its cancel or was cancelled.
         assert!(got.is_empty() || got == b"queued", "the peer got {got:?}");
     });

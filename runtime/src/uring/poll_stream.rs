@@ -423,23 +423,33 @@ impl AsyncBufRead for PollStream {
     }
 }
 
-impl AsyncWrite for PollStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().write_from(cx, buf)
-    }
+/// Implements a write trait (spindle's `AsyncWrite`, hyper's `rt::Write`:
+/// the same three methods) with `PollStream`'s write side.
+macro_rules! impl_write {
+    ($trait:path) => {
+        impl $trait for PollStream {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().write_from(cx, buf)
+            }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().flush(cx)
-    }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().flush(cx)
+            }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().shutdown_write(cx)
-    }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().shutdown_write(cx)
+            }
+        }
+    };
 }
+
+impl_write!(AsyncWrite);
+#[cfg(feature = "hyper")]
+impl_write!(hyper::rt::Write);
 
 #[cfg(feature = "hyper")]
 impl hyper::rt::Read for PollStream {
@@ -458,24 +468,5 @@ impl hyper::rt::Read for PollStream {
             n
         }))?;
         Poll::Ready(Ok(()))
-    }
-}
-
-#[cfg(feature = "hyper")]
-impl hyper::rt::Write for PollStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().write_from(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().shutdown_write(cx)
     }
 }
