@@ -178,6 +178,40 @@ fn http1_over_a_unix_socket() {
     });
 }
 
+/// 32 requests at once on one HTTP/2 connection, each from its own task
+/// (spawn needs Send: the sender and its futures are Send), half GETs and
+/// half echoed POSTs; then one megabyte through HTTP/2's flow control.
+async fn h2c_requests(sender: client2::SendRequest<Full<Bytes>>) {
+    let mut tasks = Vec::new();
+    for i in 0..32u32 {
+        let mut sender = sender.clone();
+        tasks.push(spindle::spawn(async move {
+            sender.ready().await.unwrap();
+            let body = Bytes::from(format!("request {i} ").repeat(1000 + i as usize));
+            let req = if i % 2 == 0 {
+                get("/hello")
+            } else {
+                post("/echo", body.clone())
+            };
+            let response = sender.send_request(req).await.unwrap();
+            assert_eq!(response.version(), hyper::Version::HTTP_2);
+            let got = response.into_body().collect().await.unwrap().to_bytes();
+            assert_reply(i, &got, &body);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut sender = sender;
+    let big = big_body();
+    let response = sender
+        .send_request(post("/echo", big.clone()))
+        .await
+        .unwrap();
+    let got = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(got == big, "the echoed megabyte differs");
+}
+
 #[test]
 fn h2c_get_and_post_from_32_concurrent_send_tasks() {
     run(|| async {
@@ -193,43 +227,14 @@ fn h2c_get_and_post_from_32_concurrent_send_tasks() {
             .unwrap();
         spindle::spawn(conn);
 
-        // 32 requests at once on one HTTP/2 connection, each from its own
-        // task (spawn needs Send: the sender and its futures are Send).
-        let mut tasks = Vec::new();
-        for i in 0..32u32 {
-            let mut sender = sender.clone();
-            tasks.push(spindle::spawn(async move {
-                sender.ready().await.unwrap();
-                let body = Bytes::from(format!("request {i} ").repeat(1000 + i as usize));
-                let req = if i % 2 == 0 {
-                    get("/hello")
-                } else {
-                    post("/echo", body.clone())
-                };
-                let response = sender.send_request(req).await.unwrap();
-                assert_eq!(response.version(), hyper::Version::HTTP_2);
-                let got = response.into_body().collect().await.unwrap().to_bytes();
-                assert_reply(i, &got, &body);
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        // And one megabyte through HTTP/2's flow control.
-        let mut sender = sender;
-        let big = big_body();
-        let response = sender
-            .send_request(post("/echo", big.clone()))
-            .await
-            .unwrap();
-        let got = response.into_body().collect().await.unwrap().to_bytes();
-        assert!(got == big, "the echoed megabyte differs");
+        h2c_requests(sender).await;
     });
 }
 
 /// hyper on io_uring: server and client connections are `spindle::uring`
 /// streams behind `uring::PollStream`, over HTTP/1.1 (keep-alive, a
-/// megabyte each way, then small requests again) and h2c.
+/// megabyte each way, then small requests again) and h2c (as in
+/// `h2c_requests`).
 #[test]
 fn http1_and_h2c_over_io_uring_poll_streams() {
     run(|| async {
@@ -244,9 +249,9 @@ fn http1_and_h2c_over_io_uring_poll_streams() {
                 }
             });
             let stream = PollStream::new(UringStream::connect(addr).await.unwrap());
-            let big = big_body();
             match protocol {
                 Protocol::Http1 => {
+                    let big = big_body();
                     let (mut sender, conn) = client1::handshake(stream).await.unwrap();
                     let conn = spindle::spawn(conn);
                     let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
@@ -270,33 +275,7 @@ fn http1_and_h2c_over_io_uring_poll_streams() {
                         .await
                         .unwrap();
                     spindle::spawn(conn);
-                    let mut tasks = Vec::new();
-                    for i in 0..16u32 {
-                        let mut sender = sender.clone();
-                        let body = Bytes::from(format!("request {i} ").repeat(500 + i as usize));
-                        tasks.push(spindle::spawn(async move {
-                            sender.ready().await.unwrap();
-                            let req = if i % 2 == 0 {
-                                get("/hello")
-                            } else {
-                                post("/echo", body.clone())
-                            };
-                            let response = sender.send_request(req).await.unwrap();
-                            assert_eq!(response.version(), hyper::Version::HTTP_2);
-                            let got = response.into_body().collect().await.unwrap().to_bytes();
-                            assert_reply(i, &got, &body);
-                        }));
-                    }
-                    for task in tasks {
-                        task.await.unwrap();
-                    }
-                    let mut sender = sender;
-                    let response = sender
-                        .send_request(post("/echo", big.clone()))
-                        .await
-                        .unwrap();
-                    let got = response.into_body().collect().await.unwrap().to_bytes();
-                    assert!(got == big, "the echoed megabyte differs over h2c");
+                    h2c_requests(sender).await;
                 }
             }
         }
