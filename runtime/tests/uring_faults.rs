@@ -326,3 +326,36 @@ fn a_descriptor_outlives_the_requests_that_name_it() {
         assert!(rest.is_empty());
     });
 }
+
+/// `into_raw_fd` while an abandoned request still holds the descriptor
+/// gives a working duplicate, and the original closes when the kernel is
+/// done with the request.
+#[test]
+fn into_raw_fd_with_a_request_still_queued_gives_a_working_descriptor() {
+    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+    support::run(|| async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let stream = spindle_runtime::uring::TcpStream::from_std(server).unwrap();
+        let old = stream.as_raw_fd();
+        start_and_drop(stream.read(Vec::with_capacity(16))).await;
+        let raw = stream.into_raw_fd();
+        assert_ne!(
+            raw, old,
+            "the descriptor a queued request names was given away"
+        );
+        // SAFETY: `into_raw_fd` just gave us this descriptor to own.
+        let mut taken = unsafe { std::net::TcpStream::from_raw_fd(raw) };
+        taken.set_nonblocking(false).unwrap();
+        // No await since the receive was queued: the runtime has not
+        // turned, so the queued receive has not run and takes nothing.
+        client.write_all(b"still here").unwrap();
+        taken
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut got = [0u8; 10];
+        taken.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"still here");
+    });
+}
