@@ -128,27 +128,35 @@ fn http1_get_post_and_404_on_one_keep_alive_connection() {
         spindle::spawn(serve_tcp(listener, Protocol::Http1));
 
         let stream = TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = client1::handshake(stream).await.unwrap();
-        let conn = spindle::spawn(conn);
-
-        let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
-        assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
-        // The 1 MiB body crosses many reads into hyper's uninitialized
-        // buffer, on both sides: it must come back byte for byte.
-        let big = big_body();
-        let (status, body) = fetch_h1(&mut sender, post("/echo", big.clone())).await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(body == big, "the echoed megabyte differs");
-        // After the large body the same connection still serves small ones.
-        let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
-        assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
-        let (status, _) = fetch_h1(&mut sender, get("/missing")).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-
-        // Dropping the sender ends the client connection cleanly.
-        drop(sender);
-        conn.await.unwrap().unwrap();
+        http1_requests(stream).await;
     });
+}
+
+/// On one keep-alive HTTP/1.1 connection over `stream`: a GET, a 1 MiB
+/// POST echoed back (it crosses many reads into hyper's buffer, on both
+/// sides, and must come back byte for byte), small GETs again on the same
+/// connection, a 404; then the sender is dropped, which ends the client
+/// connection cleanly.
+async fn http1_requests<S>(stream: S)
+where
+    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = client1::handshake(stream).await.unwrap();
+    let conn = spindle::spawn(conn);
+    let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
+    let big = big_body();
+    let (status, body) = fetch_h1(&mut sender, post("/echo", big.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == big, "the echoed megabyte differs");
+    for _ in 0..10 {
+        let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
+    }
+    let (status, _) = fetch_h1(&mut sender, get("/missing")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    drop(sender);
+    conn.await.unwrap().unwrap();
 }
 
 #[test]
@@ -232,9 +240,8 @@ fn h2c_get_and_post_from_32_concurrent_send_tasks() {
 }
 
 /// hyper on io_uring: server and client connections are `spindle::uring`
-/// streams behind `uring::PollStream`, over HTTP/1.1 (keep-alive, a
-/// megabyte each way, then small requests again) and h2c (as in
-/// `h2c_requests`).
+/// streams behind `uring::PollStream`, over HTTP/1.1 (as in
+/// `http1_requests`) and h2c (as in `h2c_requests`).
 #[test]
 fn http1_and_h2c_over_io_uring_poll_streams() {
     run(|| async {
@@ -250,24 +257,7 @@ fn http1_and_h2c_over_io_uring_poll_streams() {
             });
             let stream = PollStream::new(UringStream::connect(addr).await.unwrap());
             match protocol {
-                Protocol::Http1 => {
-                    let big = big_body();
-                    let (mut sender, conn) = client1::handshake(stream).await.unwrap();
-                    let conn = spindle::spawn(conn);
-                    let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
-                    assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
-                    let (status, body) = fetch_h1(&mut sender, post("/echo", big.clone())).await;
-                    assert_eq!(status, StatusCode::OK);
-                    assert!(body == big, "the echoed megabyte differs");
-                    for _ in 0..10 {
-                        let (status, body) = fetch_h1(&mut sender, get("/hello")).await;
-                        assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..]));
-                    }
-                    let (status, _) = fetch_h1(&mut sender, get("/missing")).await;
-                    assert_eq!(status, StatusCode::NOT_FOUND);
-                    drop(sender);
-                    conn.await.unwrap().unwrap();
-                }
+                Protocol::Http1 => http1_requests(stream).await,
                 Protocol::H2c => {
                     let (sender, conn) = client2::Builder::new(Executor::new())
                         .timer(Timer::new())
