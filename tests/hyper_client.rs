@@ -186,10 +186,20 @@ fn http1_over_a_unix_socket() {
     });
 }
 
-/// 32 requests at once on one HTTP/2 connection, each from its own task
-/// (spawn needs Send: the sender and its futures are Send), half GETs and
-/// half echoed POSTs; then one megabyte through HTTP/2's flow control.
-async fn h2c_requests(sender: client2::SendRequest<Full<Bytes>>) {
+/// On one h2c (HTTP/2 without TLS) connection over `stream`: 32 requests
+/// at once, each from its own task (spawn needs Send: the sender and its
+/// futures are Send), half GETs and half echoed POSTs; then one megabyte
+/// through HTTP/2's flow control.
+async fn h2c_requests<S>(stream: S)
+where
+    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = client2::Builder::new(Executor::new())
+        .timer(Timer::new())
+        .handshake(stream)
+        .await
+        .unwrap();
+    spindle::spawn(conn);
     let mut tasks = Vec::new();
     for i in 0..32u32 {
         let mut sender = sender.clone();
@@ -228,14 +238,7 @@ fn h2c_get_and_post_from_32_concurrent_send_tasks() {
         spindle::spawn(serve_tcp(listener, Protocol::H2c));
 
         let stream = TcpStream::connect(addr).await.unwrap();
-        let (sender, conn) = client2::Builder::new(Executor::new())
-            .timer(Timer::new())
-            .handshake(stream)
-            .await
-            .unwrap();
-        spindle::spawn(conn);
-
-        h2c_requests(sender).await;
+        h2c_requests(stream).await;
     });
 }
 
@@ -258,15 +261,7 @@ fn http1_and_h2c_over_io_uring_poll_streams() {
             let stream = PollStream::new(UringStream::connect(addr).await.unwrap());
             match protocol {
                 Protocol::Http1 => http1_requests(stream).await,
-                Protocol::H2c => {
-                    let (sender, conn) = client2::Builder::new(Executor::new())
-                        .timer(Timer::new())
-                        .handshake(stream)
-                        .await
-                        .unwrap();
-                    spindle::spawn(conn);
-                    h2c_requests(sender).await;
-                }
+                Protocol::H2c => h2c_requests(stream).await,
             }
         }
     });
