@@ -169,7 +169,11 @@ impl SpinRule {
 
     /// Spins ([`spin_until`]) and learns from what it saw; returns whether
     /// the last look found what it looked for.
-    pub(crate) fn spin(&self, look: impl FnMut() -> bool, give_way: impl FnMut()) -> bool {
+    pub(crate) fn spin(
+        &self,
+        look: impl FnMut() -> bool,
+        give_way: impl FnMut() -> Duration,
+    ) -> bool {
         let spun = spin_until(look, give_way);
         if spun.contended {
             self.back_off.start();
@@ -211,8 +215,18 @@ impl ReplySpin {
     /// [`SPIN`] has passed, yielding the CPU between calls (at least
     /// once); returns what the last call returned.
     pub(crate) fn spin(&self, look: impl FnMut() -> bool) -> bool {
-        self.rule.spin(look, std::thread::yield_now)
+        self.rule.spin(look, timed_yield)
     }
+}
+
+/// `sched_yield`, and how long it kept this thread off the CPU: the
+/// `give_way` of the spins and of the hand-over (tests pass fixed
+/// durations instead, so that what they check does not depend on how busy
+/// the machine is).
+pub(crate) fn timed_yield() -> Duration {
+    let before = Instant::now();
+    std::thread::yield_now();
+    before.elapsed()
 }
 
 /// What [`spin_until`] saw.
@@ -228,11 +242,12 @@ struct Spun {
 }
 
 /// Calls `look` until it returns true or [`SPIN`] has passed, calling
-/// `give_way` (`sched_yield`) between calls, at least once; or until a
-/// yield takes over [`CONTENDED`], after which it looks once more. The loop
+/// `give_way` ([`timed_yield`], which returns how long it took) between
+/// calls, at least once; or until a yield takes over [`CONTENDED`], after
+/// which it looks once more. The loop
 /// behind [`SpinRule::spin`], for [`ReplySpin`] and for `ipc::Pipe`'s
 /// blocking receive.
-fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMut()) -> Spun {
+fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMut() -> Duration) -> Spun {
     let mut spun = Spun {
         found: look(),
         peer_on_our_cpu: false,
@@ -241,9 +256,7 @@ fn spin_until(mut look: impl FnMut() -> bool, mut give_way: impl FnMut()) -> Spu
     let start = Instant::now();
     let mut first = true;
     while !spun.found {
-        let before = Instant::now();
-        give_way();
-        let took = before.elapsed();
+        let took = give_way();
         spun.found = look();
         if took >= CONTENDED {
             spun.contended = true;
@@ -329,7 +342,7 @@ mod tests {
         let spin = ReplySpin::default();
         let mut looks = 0;
         // A "yield" that took as long as running another thread does.
-        let switch = || std::thread::sleep(SWITCHED * 5);
+        let switch = || SWITCHED * 5;
         assert!(spin.rule.spin(
             || {
                 looks += 1;
@@ -356,7 +369,7 @@ mod tests {
                 looks += 1;
                 looks == 2
             },
-            || {}
+            || Duration::ZERO
         ));
         // Found after the second yield, however long that one took.
         let (mut looks, mut yields) = (0, 0);
@@ -368,7 +381,9 @@ mod tests {
             || {
                 yields += 1;
                 if yields == 2 {
-                    std::thread::sleep(SWITCHED * 5);
+                    SWITCHED * 5
+                } else {
+                    Duration::ZERO
                 }
             }
         ));
@@ -401,7 +416,7 @@ mod tests {
                 looks += 1;
                 false
             },
-            || std::thread::sleep(CONTENDED * 2),
+            || CONTENDED * 2,
         );
         assert!(!found);
         assert_eq!(

@@ -29,7 +29,7 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::Duration;
 
 use crate::executor::reply_spin::{self, BackOff, Skips, CONTENDED};
 
@@ -51,13 +51,13 @@ impl HandOver {
     /// CPU (its `ReplySpin` is skipping for that reason). Never on a
     /// multi-threaded runtime's worker, never outside a runtime.
     pub(crate) fn after_async_send(&self) {
-        self.after_send(reply_spin::may_hand_over, std::thread::yield_now);
+        self.after_send(reply_spin::may_hand_over, reply_spin::timed_yield);
     }
 
     /// After a send from a plain thread whose receives on this end have
     /// seen the peer answer on their CPU (`peer_shares_cpu`).
     pub(crate) fn after_blocking_send(&self, peer_shares_cpu: bool) {
-        self.after_send(|| peer_shares_cpu, std::thread::yield_now);
+        self.after_send(|| peer_shares_cpu, reply_spin::timed_yield);
     }
 
     /// A receive on this end (a request's answer, perhaps).
@@ -69,7 +69,8 @@ impl HandOver {
 
     /// The rules of the module docs, with `worth_it` for the last
     /// conditions and `give_way` in place of `sched_yield`.
-    fn after_send(&self, worth_it: impl FnOnce() -> bool, give_way: impl FnOnce()) {
+    /// `give_way` returns how long it kept the thread off the CPU.
+    fn after_send(&self, worth_it: impl FnOnce() -> bool, give_way: impl FnOnce() -> Duration) {
         if self.sent.swap(true, Relaxed) {
             // Two sends with no receive between: a stream, not requests.
             self.skips.start();
@@ -78,9 +79,7 @@ impl HandOver {
         if self.skips.take_one() || self.back_off.active() || !worth_it() {
             return;
         }
-        let before = Instant::now();
-        give_way();
-        if before.elapsed() >= CONTENDED {
+        if give_way() >= CONTENDED {
             // A busy thread had the CPU, not an answering peer.
             self.back_off.start();
         }
@@ -97,7 +96,10 @@ mod tests {
     fn a_send_yields_when_worth_it_and_not_after_another_send() {
         let hand_over = HandOver::default();
         let yields = Cell::new(0);
-        let give_way = || yields.set(yields.get() + 1);
+        let give_way = || {
+            yields.set(yields.get() + 1);
+            Duration::ZERO
+        };
         hand_over.after_send(|| true, give_way);
         assert_eq!(yields.get(), 1);
         hand_over.received();
@@ -119,12 +121,18 @@ mod tests {
     #[test]
     fn a_yield_that_ran_a_busy_thread_backs_off() {
         let hand_over = HandOver::default();
-        hand_over.after_send(|| true, || std::thread::sleep(CONTENDED * 2));
+        hand_over.after_send(|| true, || CONTENDED * 2);
         assert!(hand_over.back_off.active());
         let yields = Cell::new(0);
         for _ in 0..1000 {
             hand_over.received();
-            hand_over.after_send(|| true, || yields.set(yields.get() + 1));
+            hand_over.after_send(
+                || true,
+                || {
+                    yields.set(yields.get() + 1);
+                    Duration::ZERO
+                },
+            );
         }
         assert_eq!(yields.get(), 0, "no yield while backing off");
     }

@@ -326,7 +326,7 @@ fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, end: &End) -> io::Result<Received
                 true
             }
         },
-        std::thread::yield_now,
+        crate::executor::reply_spin::timed_yield,
     );
     received.unwrap_or_else(|| message::recv::<T>(fd, true))
 }
