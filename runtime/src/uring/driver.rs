@@ -71,7 +71,7 @@
 //! the operation's completion arrives: cancelled, or finished anyway. So
 //! the kernel never writes into freed memory, and nothing leaks. The
 //! resources include a reference to the descriptor the request names
-//! (`Op::naming`): a socket dropped while its request still waits in the
+//! (`Op::start_on`): a socket dropped while its request still waits in the
 //! submission ring keeps its descriptor, and its number, until then.
 //!
 //! # Other threads, and shutdown

@@ -27,7 +27,7 @@ const IORING_OP_FSYNC: u8 = 3;
 /// offsets (see the module docs).
 #[derive(Debug)]
 pub struct File {
-    /// Shared with the operations in flight (see `Op::naming`).
+    /// Shared with the operations in flight (see `Op::start_on`).
     fd: Arc<OwnedFd>,
 }
 
@@ -85,11 +85,11 @@ impl File {
         if let Err(e) = check_offset(offset) {
             return (Err(e), buf);
         }
-        let fd = self.fd.as_raw_fd();
-        match Op::start("read", buf, |b, ring| read_sqe(fd, b, ring, Some(offset))) {
+        let sqe = |b: &mut B, fd, ring| read_sqe(fd, b, ring, Some(offset));
+        match Op::start_on("read", &self.fd, buf, sqe) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.naming(&self.fd).await;
+                let done = op.await;
                 finish_read(done.result, done.data)
             }
         }
@@ -124,8 +124,7 @@ impl File {
         if let Err(e) = check_offset(offset) {
             return (Err(e), buf);
         }
-        let fd = self.fd.as_raw_fd();
-        let sqe = |b: &mut B, ring| {
+        let sqe = |b: &mut B, fd, ring| {
             let fixed = b.fixed_index().filter(|&(r, _)| r == ring);
             Sqe {
                 opcode: if fixed.is_some() {
@@ -141,10 +140,10 @@ impl File {
                 ..Sqe::default()
             }
         };
-        match Op::start("write", buf, sqe) {
+        match Op::start_on("write", &self.fd, buf, sqe) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.naming(&self.fd).await;
+                let done = op.await;
                 (done.result.map(|n| n as usize), done.data)
             }
         }
@@ -152,14 +151,12 @@ impl File {
 
     /// Flushes the file's data and metadata to the disk (`fsync`).
     pub async fn sync_all(&self) -> io::Result<()> {
-        let fd = self.fd.as_raw_fd();
-        let op = Op::start("fsync", (), |_, _| Sqe {
+        let op = Op::start_on("fsync", &self.fd, (), |_, fd, _| Sqe {
             opcode: IORING_OP_FSYNC,
             fd,
             ..Sqe::default()
         })
-        .map_err(|(e, _)| e)?
-        .naming(&self.fd);
+        .map_err(|(e, _)| e)?;
         op.await.result.map(drop)
     }
 }

@@ -340,7 +340,7 @@ impl TcpStream {
 /// What an abandoned receive keeps until the kernel is done with it: its
 /// ring, to give back each buffer the kernel still fills before the cancel
 /// lands, and the socket's descriptor, which the request names (see
-/// `Op::naming`).
+/// `Op::start_on`).
 struct AbandonedRecv {
     memory: Arc<BufRingMemory>,
     _fd: Arc<OwnedFd>,

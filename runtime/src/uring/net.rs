@@ -104,7 +104,7 @@ pub(super) fn finish_read<B: IoBufMut>(
 /// A TCP listener whose accepts are io_uring operations.
 #[derive(Debug)]
 pub struct TcpListener {
-    /// Shared with the operations in flight (see `Op::naming`).
+    /// Shared with the operations in flight (see `Op::start_on`).
     fd: Arc<OwnedFd>,
 }
 
@@ -125,8 +125,8 @@ impl TcpListener {
     /// Accepts a connection: the kernel waits for it and accepts it in one
     /// operation.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let fd = self.fd.as_raw_fd();
-        let op = Op::start("accept", Box::new(SockAddr::empty()), |addr, _| Sqe {
+        let addr = Box::new(SockAddr::empty());
+        let op = Op::start_on("accept", &self.fd, addr, |addr, fd, _| Sqe {
             opcode: IORING_OP_ACCEPT,
             fd,
             addr: addr.as_mut_ptr() as u64,
@@ -135,8 +135,7 @@ impl TcpListener {
             ..Sqe::default()
         })
         .map_err(|(e, _)| e)?
-        .makes_fd()
-        .naming(&self.fd);
+        .makes_fd();
         let done = op.await;
         let new = done.result? as RawFd;
         // SAFETY: accept just created this descriptor; nothing else owns it.
@@ -163,12 +162,12 @@ impl TcpListener {
 /// taking its buffer and giving it back.
 #[derive(Debug)]
 pub struct TcpStream {
-    /// Shared with the operations in flight (see `Op::naming`).
+    /// Shared with the operations in flight (see `Op::start_on`).
     fd: Arc<OwnedFd>,
 }
 
 impl TcpStream {
-    /// The descriptor, shared with operations in flight (`Op::naming`).
+    /// The descriptor, shared with operations in flight (`Op::start_on`).
     pub(super) fn fd(&self) -> &Arc<OwnedFd> {
         &self.fd
     }
@@ -190,18 +189,15 @@ impl TcpStream {
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = Arc::new(socket_for(&addr, Type::Stream)?);
-        let raw = fd.as_raw_fd();
-        let op = Op::start("connect", Box::new(SockAddr::from_inet(&addr)), |a, _| {
-            Sqe {
-                opcode: IORING_OP_CONNECT,
-                fd: raw,
-                addr: a.as_ptr() as u64,
-                off: a.len() as u64,
-                ..Sqe::default()
-            }
+        let addr = Box::new(SockAddr::from_inet(&addr));
+        let op = Op::start_on("connect", &fd, addr, |a, fd, _| Sqe {
+            opcode: IORING_OP_CONNECT,
+            fd,
+            addr: a.as_ptr() as u64,
+            off: a.len() as u64,
+            ..Sqe::default()
         })
-        .map_err(|(e, _)| e)?
-        .naming(&fd);
+        .map_err(|(e, _)| e)?;
         op.await.result?;
         Ok(TcpStream { fd })
     }
@@ -212,11 +208,11 @@ impl TcpStream {
     /// `buf[..n]`; a `Vec`'s length is set to `n`). 0 means the peer closed
     /// its side, or that `buf` has no room (`Vec::new()`).
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        let fd = self.fd.as_raw_fd();
-        match Op::start("recv", buf, |buf, ring| read_sqe(fd, buf, ring, None)) {
+        let sqe = |buf: &mut B, fd, ring| read_sqe(fd, buf, ring, None);
+        match Op::start_on("recv", &self.fd, buf, sqe) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.naming(&self.fd).await;
+                let done = op.await;
                 finish_read(done.result, done.data)
             }
         }
@@ -231,11 +227,11 @@ impl TcpStream {
     /// Sends `buf[start..]` once (`MSG_NOSIGNAL`: a closed peer is an
     /// `EPIPE` error, never a signal).
     async fn write_from<B: IoBuf>(&self, buf: B, start: usize) -> (io::Result<usize>, B) {
-        let fd = self.fd.as_raw_fd();
-        match Op::start("send", buf, |buf, _ring| send_sqe(fd, buf, start)) {
+        let sqe = |buf: &mut B, fd, _ring| send_sqe(fd, buf, start);
+        match Op::start_on("send", &self.fd, buf, sqe) {
             Err((e, buf)) => (Err(e), buf),
             Ok(op) => {
-                let done = op.naming(&self.fd).await;
+                let done = op.await;
                 (done.result.map(|n| n as usize), done.data)
             }
         }

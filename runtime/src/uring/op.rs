@@ -12,7 +12,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -42,7 +42,7 @@ pub(super) struct Op<T: Send + 'static> {
     /// Run on the completion if the future is dropped before taking it.
     on_abandon: Option<OnCompletion>,
     /// The descriptor the request names, kept open until the kernel is done
-    /// with the request (see [`Op::naming`]).
+    /// with the request (see [`Op::start_on`]).
     fd: Option<Arc<OwnedFd>>,
 }
 
@@ -110,7 +110,8 @@ impl<T: Send + 'static> Op<T> {
         })
     }
 
-    /// Keeps `fd`, the descriptor the request names, open as long as the
+    /// [`start`](Self::start) for an operation on the descriptor `fd`:
+    /// `sqe` gets its number, and the `Op` keeps `fd` open as long as the
     /// kernel may use the request: until the `Op` completes, or if it is
     /// dropped first, until the kernel is done with it (the driver keeps it
     /// with the abandoned resources).
@@ -120,9 +121,16 @@ impl<T: Send + 'static> Op<T> {
     /// number, still waits in the submission ring for the runtime's next
     /// `io_uring_enter`; a socket or file opened meanwhile could get that
     /// number, and the request would read from or write to it.
-    pub(super) fn naming(mut self, fd: &Arc<OwnedFd>) -> Op<T> {
-        self.fd = Some(fd.clone());
-        self
+    pub(super) fn start_on(
+        name: &str,
+        fd: &Arc<OwnedFd>,
+        data: T,
+        sqe: impl FnOnce(&mut T, RawFd, usize) -> Sqe,
+    ) -> Result<Op<T>, (io::Error, T)> {
+        let raw = fd.as_raw_fd();
+        let mut op = Op::start(name, data, |data, ring| sqe(data, raw, ring))?;
+        op.fd = Some(fd.clone());
+        Ok(op)
     }
 
     /// The operation's result is a new descriptor: if the future is

@@ -22,7 +22,7 @@
 //! So, as with a `BufWriter`, **flush before dropping**: dropping the
 //! stream cancels a send still in flight. (The socket itself stays open
 //! until the kernel is done with every operation that names it: see
-//! `Op::naming`.)
+//! `Op::start_on`.)
 //!
 //! The runtime submits every operation queued during one pass over its
 //! tasks with one `io_uring_enter`, and reads every completion without a
@@ -38,7 +38,6 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{ready, Context, Poll};
@@ -154,20 +153,16 @@ impl PollStream {
                         grow_zeroed(&mut buf, RX_START);
                     }
                     buf.clear();
-                    let fd = self.stream.as_raw_fd();
                     let poll_first = self.drained && POLL_FIRST.load(Relaxed);
-                    let sqe = |b: &mut Vec<u8>, ring| {
+                    let sqe = |b: &mut Vec<u8>, fd, ring| {
                         let mut sqe = read_sqe(fd, b, ring, None);
                         if poll_first {
                             sqe.ioprio |= IORING_RECVSEND_POLL_FIRST;
                         }
                         sqe
                     };
-                    match Op::start("recv", buf, sqe) {
-                        Ok(op) => {
-                            let op = op.naming(self.stream.fd());
-                            self.rx = Rx::Receiving(op, poll_first);
-                        }
+                    match Op::start_on("recv", self.stream.fd(), buf, sqe) {
+                        Ok(op) => self.rx = Rx::Receiving(op, poll_first),
                         Err((e, buf)) => {
                             self.rx = Rx::Idle(buf);
                             return Poll::Ready(Err(e));
@@ -318,10 +313,10 @@ impl PollStream {
 
     /// Starts sending `buf[start..]`.
     fn start_send(&mut self, buf: Vec<u8>, start: usize) -> io::Result<()> {
-        let fd = self.stream.as_raw_fd();
-        match Op::start("send", buf, |b, _ring| send_sqe(fd, b, start)) {
+        let sqe = |b: &mut Vec<u8>, fd, _ring| send_sqe(fd, b, start);
+        match Op::start_on("send", self.stream.fd(), buf, sqe) {
             Ok(op) => {
-                self.tx = Tx::Sending(op.naming(self.stream.fd()), start);
+                self.tx = Tx::Sending(op, start);
                 Ok(())
             }
             Err((e, mut buf)) => {

@@ -56,7 +56,7 @@ impl<B> Message<B> {
 /// buffer and giving it back.
 #[derive(Debug)]
 pub struct UdpSocket {
-    /// Shared with the operations in flight (see `Op::naming`).
+    /// Shared with the operations in flight (see `Op::start_on`).
     fd: Arc<OwnedFd>,
 }
 
@@ -85,8 +85,7 @@ impl UdpSocket {
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> (io::Result<usize>, B) {
         let (ptr, len) = (buf.stable_ptr() as *mut u8, buf.bytes_init());
         let msg = Message::new(buf, SockAddr::from_inet(&addr), ptr, len);
-        let fd = self.fd.as_raw_fd();
-        let op = Op::start("sendmsg", msg, |m, _| Sqe {
+        let op = Op::start_on("sendmsg", &self.fd, msg, |m, fd, _| Sqe {
             opcode: IORING_OP_SENDMSG,
             fd,
             addr: (&raw const m.hdr) as u64,
@@ -96,7 +95,7 @@ impl UdpSocket {
         match op {
             Err((e, msg)) => (Err(e), msg.buf),
             Ok(op) => {
-                let done = op.naming(&self.fd).await;
+                let done = op.await;
                 (done.result.map(|n| n as usize), done.data.buf)
             }
         }
@@ -110,8 +109,7 @@ impl UdpSocket {
     pub async fn recv_from<B: IoBufMut>(&self, mut buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
         let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
         let msg = Message::new(buf, SockAddr::empty(), ptr, len);
-        let fd = self.fd.as_raw_fd();
-        let op = Op::start("recvmsg", msg, |m, _| Sqe {
+        let op = Op::start_on("recvmsg", &self.fd, msg, |m, fd, _| Sqe {
             opcode: IORING_OP_RECVMSG,
             fd,
             addr: (&raw mut m.hdr) as u64,
@@ -119,7 +117,7 @@ impl UdpSocket {
         });
         let done = match op {
             Err((e, msg)) => return (Err(e), msg.buf),
-            Ok(op) => op.naming(&self.fd).await,
+            Ok(op) => op.await,
         };
         let Message {
             hdr, mut addr, buf, ..
