@@ -33,8 +33,9 @@ use std::time::Duration;
 
 use crate::executor::reply_spin::{self, BackOff, Skips, CONTENDED};
 
-/// A pipe end's hand-over state (see the module docs). Any thread may use the end, so the fields are atomics; they
-/// steer a heuristic only, and a lost update costs a yield or a skip.
+/// A pipe end's hand-over state (see the module docs). Any thread may use
+/// the end, so the fields are atomics; they steer a heuristic only, and a
+/// lost update costs a yield or a skip.
 #[derive(Debug, Default)]
 pub(crate) struct HandOver {
     /// Sends to come that do not yield.
@@ -68,8 +69,8 @@ impl HandOver {
     }
 
     /// The rules of the module docs, with `worth_it` for the last
-    /// conditions and `give_way` in place of `sched_yield`.
-    /// `give_way` returns how long it kept the thread off the CPU.
+    /// conditions and `give_way` in place of `sched_yield` (it returns how
+    /// long it kept the thread off the CPU, as `timed_yield` does).
     fn after_send(&self, worth_it: impl FnOnce() -> bool, give_way: impl FnOnce() -> Duration) {
         if self.sent.swap(true, Relaxed) {
             // Two sends with no receive between: a stream, not requests.

@@ -303,16 +303,15 @@ impl std::ops::Deref for End {
 /// Spinning does not pay when the peer shares our CPU: it answers only
 /// once we yield to it, which the failed try and the yield make slower
 /// than sleeping at once. That is noticed: a first yield that ran another
-/// thread, after which the message was there, makes the next
-/// 63 receives on this end
-/// sleep at once. A spin that runs out costs its 20 µs of CPU and nothing
-/// else; the next receive spins again (an answer that takes 20 µs now may
-/// take 5 µs next time, and between two CPUs a caught answer saves far
-/// more than the spin). Nor does it pay on a CPU that other threads want:
-/// a yield there can give one of them a whole time slice, so a yield that
-/// takes over 200 µs stops all spinning on this end for 50 ms
-/// ([`BackOff`](reply_spin::BackOff)). A task's `recv().await` gets the same from its runtime
-/// (`executor/reply_spin.rs`).
+/// thread, after which the message was there, makes the next 63 receives
+/// on this end sleep at once. A spin that runs out costs its 20 µs of CPU
+/// and nothing else; the next receive spins again (an answer that takes
+/// 20 µs now may take 5 µs next time, and between two CPUs a caught answer
+/// saves far more than the spin). Nor does it pay on a CPU that other
+/// threads want: a yield there can give one of them a whole time slice, so
+/// a yield that takes over 200 µs stops all spinning on this end for 50 ms
+/// ([`BackOff`](reply_spin::BackOff)). A task's `recv().await` gets the
+/// same from its runtime (`executor/reply_spin.rs`).
 fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, end: &End) -> io::Result<Received<T>> {
     if !end.spins.should_spin() {
         return message::recv::<T>(fd, true);
@@ -326,7 +325,7 @@ fn spin_then_recv<T: Wire>(fd: BorrowedFd<'_>, end: &End) -> io::Result<Received
                 true
             }
         },
-        crate::executor::reply_spin::timed_yield,
+        reply_spin::timed_yield,
     );
     received.unwrap_or_else(|| message::recv::<T>(fd, true))
 }
