@@ -169,21 +169,56 @@ hello_server!(
 );
 
 /// spindle's completion-based listener with the readiness listener's
-/// async `bind`, so the macro above serves it too.
-struct UringListener(spindle::uring::TcpListener);
+/// async `bind`, so the macro above serves it too. Its connections share
+/// one ring of receive buffers (`PollStream::with_buf_ring`).
+struct UringListener {
+    listener: spindle::uring::TcpListener,
+    bufs: spindle::uring::BufRing,
+}
+
+/// The buffers of `UringListener`'s ring. A connection holds one only
+/// between a receive and hyper reading it out, so this is not one per
+/// connection; a ring that runs out makes receives wait, it loses nothing.
+/// A small ring is also a small cache footprint: the kernel takes the
+/// buffers in turn, so all of them are touched over and over.
+const RING_BUFS: u16 = 512;
+/// The size of each (a larger read takes several).
+const RING_BUF_SIZE: usize = 4096;
 
 impl UringListener {
     async fn bind(addr: &str) -> io::Result<UringListener> {
-        spindle::uring::TcpListener::bind(addr).map(UringListener)
+        Ok(UringListener {
+            listener: spindle::uring::TcpListener::bind(addr)?,
+            bufs: spindle::uring::BufRing::new(RING_BUFS, RING_BUF_SIZE)?,
+        })
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 
-    async fn accept(&self) -> io::Result<(spindle::uring::TcpStream, SocketAddr)> {
-        self.0.accept().await
+    async fn accept(&self) -> io::Result<(UringConn, SocketAddr)> {
+        let (stream, addr) = self.listener.accept().await?;
+        let bufs = self.bufs.clone();
+        Ok((UringConn { stream, bufs }, addr))
     }
+}
+
+/// An accepted connection and the ring it will receive into.
+struct UringConn {
+    stream: spindle::uring::TcpStream,
+    bufs: spindle::uring::BufRing,
+}
+
+impl UringConn {
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.stream.set_nodelay(nodelay)
+    }
+}
+
+/// hyper's IO for a `UringConn`.
+fn uring_io(conn: UringConn) -> spindle::uring::PollStream {
+    spindle::uring::PollStream::with_buf_ring(conn.stream, &conn.bufs)
 }
 
 hello_server!(
@@ -191,7 +226,7 @@ hello_server!(
     spindle::Runtime::new().expect("spindle runtime"),
     UringListener,
     spindle::spawn,
-    spindle::uring::PollStream::new,
+    uring_io,
     spindle::hyper::Timer::new()
 );
 

@@ -2,7 +2,10 @@
 //! traits. Byte-exact echo of a large pattern (partial sends, the receive
 //! buffer growing, writes over 64 KiB), buffered reads, the end of the
 //! stream, a shutdown that flushes first, a peer that resets, and a read
-//! cancelled in flight.
+//! cancelled in flight. The read-side tests run twice: with the stream's
+//! own receive buffer, and receiving into a shared `BufRing` small enough
+//! to run out (`PollStream::with_buf_ring`); streams sharing one ring wait
+//! for its buffers and lose nothing.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -10,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use spindle_runtime::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use spindle_runtime::uring::{PollStream, TcpListener};
+use spindle_runtime::uring::{BufRing, PollStream, TcpListener, TcpStream};
 use spindle_runtime::{spawn, time};
 
 mod support;
@@ -44,15 +47,57 @@ async fn join<T: Send + 'static>(client: thread::JoinHandle<T>) -> T {
         .unwrap()
 }
 
+/// Where a `PollStream` receives into.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// A buffer of its own (`PollStream::new`).
+    Own,
+    /// A ring of 8 buffers of 4 KiB (`PollStream::with_buf_ring`): a large
+    /// transfer runs it out over and over.
+    Ring,
+}
+
+impl Mode {
+    fn wrap(self, stream: TcpStream) -> PollStream {
+        match self {
+            Mode::Own => PollStream::new(stream),
+            Mode::Ring => PollStream::with_buf_ring(stream, &BufRing::new(8, 4096).unwrap()),
+        }
+    }
+}
+
+/// Runs a read-side test once per `Mode`, as two tests.
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn own_buffer() {
+                super::$name(super::Mode::Own);
+            }
+
+            #[test]
+            fn buf_ring() {
+                super::$name(super::Mode::Ring);
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    echoes_four_mebibytes_byte_for_byte,
+    buffered_reads_see_lines_and_the_end_of_the_stream,
+    a_peer_that_resets_is_an_error_not_a_hang,
+    a_read_cancelled_in_flight_leaves_the_runtime_serving,
+);
+
 /// `len` bytes that differ from their neighbours, so a lost, doubled or
 /// reordered chunk shows.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-#[test]
-fn echoes_four_mebibytes_byte_for_byte() {
-    run(|| async {
+fn echoes_four_mebibytes_byte_for_byte(mode: Mode) {
+    run(move || async move {
         let (listener, addr) = listener();
         let sent = pattern(4 << 20);
         let expect = sent.clone();
@@ -73,7 +118,7 @@ fn echoes_four_mebibytes_byte_for_byte() {
             back
         });
         let (stream, _) = listener.accept().await.unwrap();
-        let mut stream = PollStream::new(stream);
+        let mut stream = mode.wrap(stream);
         // Reads of odd sizes, and writes of 100 KiB (more than one send
         // takes) as well as of a few bytes.
         let mut buf = vec![0u8; 100 * 1024 + 3];
@@ -94,9 +139,8 @@ fn echoes_four_mebibytes_byte_for_byte() {
     });
 }
 
-#[test]
-fn buffered_reads_see_lines_and_the_end_of_the_stream() {
-    run(|| async {
+fn buffered_reads_see_lines_and_the_end_of_the_stream(mode: Mode) {
+    run(move || async move {
         let (listener, addr) = listener();
         let client = thread::spawn(move || {
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -104,7 +148,7 @@ fn buffered_reads_see_lines_and_the_end_of_the_stream() {
             stream.write_all(b" line\nno newline").unwrap();
         });
         let (stream, _) = listener.accept().await.unwrap();
-        let mut stream = PollStream::new(stream);
+        let mut stream = mode.wrap(stream);
         let mut line = String::new();
         stream.read_line(&mut line).await.unwrap();
         assert_eq!(line, "first line\n");
@@ -146,9 +190,8 @@ fn shutdown_sends_what_was_written_then_the_end_and_refuses_later_writes() {
     });
 }
 
-#[test]
-fn a_peer_that_resets_is_an_error_not_a_hang() {
-    run(|| async {
+fn a_peer_that_resets_is_an_error_not_a_hang(mode: Mode) {
+    run(move || async move {
         let (listener, addr) = listener();
         let client = thread::spawn(move || {
             let stream = std::net::TcpStream::connect(addr).unwrap();
@@ -172,7 +215,7 @@ fn a_peer_that_resets_is_an_error_not_a_hang() {
         });
         let (stream, _) = listener.accept().await.unwrap();
         client.join().unwrap();
-        let mut stream = PollStream::new(stream);
+        let mut stream = mode.wrap(stream);
         let mut buf = [0u8; 16];
         let read = stream.read(&mut buf).await;
         let err = read.expect_err("a reset peer reads as an error");
@@ -189,16 +232,15 @@ fn a_peer_that_resets_is_an_error_not_a_hang() {
     });
 }
 
-#[test]
-fn a_read_cancelled_in_flight_leaves_the_runtime_serving() {
-    run(|| async {
+fn a_read_cancelled_in_flight_leaves_the_runtime_serving(mode: Mode) {
+    run(move || async move {
         let (listener, addr) = listener();
         // The server drops its stream with a read in flight: the client
         // sees the end of the stream.
         let client = peer_reading_to_end(addr);
         let (stream, _) = listener.accept().await.unwrap();
         let reader = spawn(async move {
-            let mut stream = PollStream::new(stream);
+            let mut stream = mode.wrap(stream);
             let mut buf = [0u8; 8];
             let _ = stream.read(&mut buf).await;
             unreachable!("nobody writes to this stream");
@@ -246,5 +288,54 @@ fn a_stream_dropped_with_a_send_queued_keeps_its_descriptor_until_the_kernel_has
         let got = join(peer).await;
         // The send either went out before its cancel or was cancelled.
         assert!(got.is_empty() || got == b"queued", "the peer got {got:?}");
+    });
+}
+
+#[test]
+fn streams_sharing_a_ring_too_small_for_them_wait_for_buffers_and_lose_nothing() {
+    run(|| async {
+        let (listener, addr) = listener();
+        // Two buffers of 64 bytes for three streams of 5000 bytes each:
+        // the kernel runs the ring dry on every few receives, and a stream
+        // whose request ran out of buffers must wait for another stream to
+        // give one back, then go on where it stopped.
+        let bufs = BufRing::new(2, 64).unwrap();
+        let clients: Vec<_> = (0..3u8)
+            .map(|i| {
+                let sent: Vec<u8> = pattern(5000).iter().map(|b| b ^ i).collect();
+                thread::spawn(move || {
+                    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(8)))
+                        .unwrap();
+                    stream.write_all(&sent).unwrap();
+                    stream.shutdown(std::net::Shutdown::Write).unwrap();
+                    let mut back = Vec::new();
+                    stream.read_to_end(&mut back).unwrap();
+                    assert!(
+                        back == sent,
+                        "stream {i}: the echo differs from what was sent"
+                    );
+                })
+            })
+            .collect();
+        let mut echoes = Vec::new();
+        for _ in 0..3 {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = PollStream::with_buf_ring(stream, &bufs);
+            echoes.push(spawn(async move {
+                let mut got = Vec::new();
+                stream.read_to_end(&mut got).await.unwrap();
+                stream.write_all(&got).await.unwrap();
+                stream.shutdown().await.unwrap();
+                got.len()
+            }));
+        }
+        for echo in echoes {
+            assert_eq!(echo.await.unwrap(), 5000);
+        }
+        for client in clients {
+            join(client).await;
+        }
     });
 }

@@ -33,8 +33,9 @@ use std::any::Any;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::marker::PhantomData;
 use std::ops::Deref;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -303,7 +304,13 @@ struct Armed {
 /// [`TcpStream::recv_multi`]; also a [`Stream`]. Ends (`None`) when the
 /// peer closes its side.
 pub struct RecvMulti<'a> {
-    stream: &'a TcpStream,
+    /// The stream's descriptor, held so that an abandoned request never
+    /// names a closed (or reused) number (see `Op::start_on`).
+    fd: Arc<OwnedFd>,
+    /// Borrowed from the stream, as if the descriptor were: the owned form
+    /// (`'static`, see [`RecvMulti::owning`]) is for `PollStream`, which
+    /// keeps the stream beside it.
+    stream: PhantomData<&'a TcpStream>,
     bufs: BufRing,
     armed: Option<Armed>,
     /// The kernel refused multishot receive: one request per message.
@@ -326,8 +333,17 @@ impl TcpStream {
     /// Receives with one multishot request into `bufs`' buffers: each
     /// message comes as a [`RingBuf`] (see the module docs).
     pub fn recv_multi(&self, bufs: &BufRing) -> RecvMulti<'_> {
+        RecvMulti::owning(self, bufs)
+    }
+}
+
+impl RecvMulti<'static> {
+    /// A receive that holds `stream`'s descriptor itself rather than
+    /// borrow the stream: for a `PollStream`, which owns both.
+    pub(super) fn owning(stream: &TcpStream, bufs: &BufRing) -> RecvMulti<'static> {
         RecvMulti {
-            stream: self,
+            fd: stream.fd().clone(),
+            stream: PhantomData,
             bufs: bufs.clone(),
             armed: None,
             single_shot: false,
@@ -389,7 +405,7 @@ impl RecvMulti<'_> {
             } else {
                 IORING_RECV_MULTISHOT
             },
-            fd: std::os::fd::AsRawFd::as_raw_fd(self.stream),
+            fd: self.fd.as_raw_fd(),
             len: if self.single_shot {
                 self.bufs.memory.buf_size as u32
             } else {
@@ -417,7 +433,10 @@ impl RecvMulti<'_> {
         Ok(())
     }
 
-    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
+    pub(super) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<RingBuf>>> {
         loop {
             if self.done {
                 return Poll::Ready(None);
@@ -541,7 +560,7 @@ impl Drop for RecvMulti<'_> {
         }
         let resources = AbandonedRecv {
             memory: self.bufs.memory.clone(),
-            _fd: self.stream.fd().clone(),
+            _fd: self.fd.clone(),
         };
         driver.abandon(armed.key, Box::new(resources), Some(give_back_abandoned));
         if !context::is_running(&armed.shared) {

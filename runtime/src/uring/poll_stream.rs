@@ -34,6 +34,27 @@
 //! fills it (a large body arrives in fewer operations); its memory is
 //! zeroed once when it grows, never per read. `tx` grows to the largest
 //! write (at most 64 KiB per write) and keeps its capacity.
+//!
+//! # Receiving into a shared ring of buffers
+//!
+//! [`PollStream::with_buf_ring`] reads through one multishot receive into
+//! a [`BufRing`] that many streams share, in place of `rx` and a `RECV`
+//! per read:
+//!
+//! ```text
+//!  read:  RECV{multishot} ──data──▶ kernel fills a ring buffer ──▶ RingBuf ──copy──▶ the caller's buffer
+//!                                                   (given back to the ring once read out)
+//! ```
+//!
+//! The request stays armed, so a read that finds nothing starts no new
+//! operation: a request/response server saves a submission and the
+//! kernel's re-arming of its poll on every request. An idle stream holds
+//! no buffer. A stream holds one ring buffer while its bytes wait to be
+//! read out, and the kernel queues more for it as data keeps arriving
+//! (see [`RecvMulti`]); when the ring has none left, receives on it wait
+//! until one comes back, and the data waits in the socket meanwhile. So
+//! size the ring for the streams that hold unread bytes at once, or the
+//! streams starve each other until one reads.
 
 use std::fmt;
 use std::future::Future;
@@ -44,9 +65,10 @@ use std::task::{ready, Context, Poll};
 
 use spindle_reactor::uring::IORING_RECVSEND_POLL_FIRST;
 
+use super::multishot::{RecvMulti, RingBuf};
 use super::net::{finish_read, read_sqe, send_sqe};
 use super::op::Op;
-use super::TcpStream;
+use super::{BufRing, TcpStream};
 use crate::io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
 /// Whether the kernel takes `IORING_RECVSEND_POLL_FIRST` (false after the
@@ -79,6 +101,8 @@ const MAX_CHUNK: usize = 64 * 1024;
 /// `http1::Builder::new().serve_connection(PollStream::new(stream), service)`.
 pub struct PollStream {
     rx: Rx,
+    /// Set by `with_buf_ring`: the read side, in place of `rx`.
+    ring: Option<RingRx>,
     tx: Tx,
     stream: TcpStream,
     /// The last receive left the socket empty: the next one waits for
@@ -112,6 +136,30 @@ enum Rx {
     Moving,
 }
 
+/// The read side on a shared ring of buffers (see the module docs).
+struct RingRx {
+    recv: RecvMulti<'static>,
+    /// The message being read out: `buf[pos..]`.
+    held: Option<(RingBuf, usize)>,
+}
+
+impl RingRx {
+    /// [`PollStream::fill`] on the ring: what is held, or the next message.
+    fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        if !matches!(&self.held, Some((buf, pos)) if *pos < buf.len()) {
+            // Give the buffer that was read out back before waiting.
+            self.held = None;
+            self.held = match ready!(self.recv.poll_message(cx)) {
+                Some(Ok(buf)) => Some((buf, 0)),
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => return Poll::Ready(Ok(&[])), // the end of the stream
+            };
+        }
+        let (buf, pos) = self.held.as_ref().expect("a message is held");
+        Poll::Ready(Ok(&buf[*pos..]))
+    }
+}
+
 /// The write side's buffer, wherever it is.
 enum Tx {
     /// Nothing in flight: the buffer waits, empty.
@@ -127,10 +175,39 @@ impl PollStream {
     pub fn new(stream: TcpStream) -> PollStream {
         PollStream {
             rx: Rx::Idle(Vec::new()),
+            ring: None,
             tx: Tx::Idle(Vec::new()),
             stream,
             drained: false,
             write_side: WriteSide::Open,
+        }
+    }
+
+    /// Wraps `stream`, receiving with one multishot request into `bufs`, a
+    /// ring of buffers shared with other streams, instead of a buffer of its
+    /// own and a request per read (see the module docs: the ring must have
+    /// a buffer for each stream that holds unread bytes at once). The
+    /// request is armed by the first read.
+    ///
+    /// ```no_run
+    /// use spindle_runtime::uring::{BufRing, PollStream, TcpListener};
+    ///
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let listener = TcpListener::bind("127.0.0.1:8080")?;
+    /// let bufs = BufRing::new(512, 4096)?; // one per runtime thread
+    /// loop {
+    ///     let (stream, _) = listener.accept().await?;
+    ///     let stream = PollStream::with_buf_ring(stream, &bufs);
+    ///     // ... serve `stream`
+    /// #   drop(stream);
+    /// }
+    /// # }
+    /// ```
+    pub fn with_buf_ring(stream: TcpStream, bufs: &BufRing) -> PollStream {
+        let recv = RecvMulti::owning(&stream, bufs);
+        PollStream {
+            ring: Some(RingRx { recv, held: None }),
+            ..PollStream::new(stream)
         }
     }
 
@@ -142,6 +219,9 @@ impl PollStream {
     /// The received bytes not yet read out, receiving more first if there
     /// are none. Empty at the end of the stream.
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        if let Some(ring) = &mut self.ring {
+            return ring.fill(cx);
+        }
         loop {
             match std::mem::replace(&mut self.rx, Rx::Moving) {
                 Rx::Holding(buf, pos) if pos < buf.len() => {
@@ -219,6 +299,14 @@ impl PollStream {
 
     /// Marks `n` held bytes as read.
     fn consume_held(&mut self, n: usize) {
+        if let Some(RingRx {
+            held: Some((buf, pos)),
+            ..
+        }) = &mut self.ring
+        {
+            *pos = (*pos + n).min(buf.len());
+            return;
+        }
         if let Rx::Holding(buf, pos) = &mut self.rx {
             *pos = (*pos + n).min(buf.len());
         }
@@ -372,12 +460,20 @@ fn grow_zeroed(buf: &mut Vec<u8>, cap: usize) {
 
 impl fmt::Debug for PollStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let held = match &self.rx {
-            Rx::Holding(buf, pos) => buf.len() - pos,
+        let held = match (&self.rx, &self.ring) {
+            (
+                _,
+                Some(RingRx {
+                    held: Some((buf, pos)),
+                    ..
+                }),
+            ) => buf.len() - pos,
+            (Rx::Holding(buf, pos), None) => buf.len() - pos,
             _ => 0,
         };
         f.debug_struct("PollStream")
             .field("stream", &self.stream)
+            .field("buf_ring", &self.ring.is_some())
             .field("receiving", &matches!(self.rx, Rx::Receiving(..)))
             .field("held", &held)
             .field("sending", &matches!(self.tx, Tx::Sending(..)))
