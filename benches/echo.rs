@@ -26,6 +26,11 @@
 //!   connection's task run on the workers.
 //! * `--serve spindle-uring-mt --workers W --addr A`: the completion server
 //!   below on a multi-threaded runtime of `W` workers, accept loop in a task.
+//! * `--serve spindle-uring-multi[-mt] [--workers W] --addr A`: a completion
+//!   server with one multishot receive per connection into a `BufRing` (one
+//!   per runtime thread, shared by the connections that start there), each
+//!   buffer written back as it is; on a current-thread runtime, or on a
+//!   multi-threaded one of `W` workers.
 //! * `--serve spindle-uring|monoio --addr A`: a current-thread completion
 //!   server, one task per connection: `let (res, buf) =
 //!   stream.read(buf).await; stream.write_all(buf).await` with one owned
@@ -56,9 +61,10 @@
 //!   1000 connections; ratios `spindle-uring/spindle` and
 //!   `spindle-uring/monoio`.
 //! * `--flavor multi_thread` (parent): the multi-threaded servers instead,
-//!   `spindle-mt` and `spindle-uring-mt` (the completion server on a
-//!   multi-threaded runtime, a ring per worker) against `tokio-mt` with
-//!   `--workers` each, at 50 and 1000
+//!   `spindle-mt`, `spindle-uring-mt` (the completion server on a
+//!   multi-threaded runtime, a ring per worker) and `spindle-uring-multi-mt`
+//!   (the multishot one) against `tokio-mt` with `--workers` each, at 50
+//!   and 1000
 //!   connections, with the server and the load generator *unpinned* (the
 //!   scheduler spreads the workers and the load over the CPUs).
 //!
@@ -260,7 +266,12 @@ fn run_point(kind: &str, conns: usize, idle: usize, args: &Args, taskset: bool) 
 /// are of.
 fn kinds(flavor: &str) -> &'static [&'static str] {
     match flavor {
-        "multi_thread" => &["spindle-mt", "tokio-mt", "spindle-uring-mt"],
+        "multi_thread" => &[
+            "spindle-mt",
+            "tokio-mt",
+            "spindle-uring-mt",
+            "spindle-uring-multi-mt",
+        ],
         "completion" => &["spindle-uring", "spindle", "monoio"],
         "multishot" => &["spindle-uring-multi", "spindle", "monoio"],
         _ => &["spindle", "tokio"],
@@ -269,10 +280,10 @@ fn kinds(flavor: &str) -> &'static [&'static str] {
 
 /// The ratio rows of a flavor's table, as (numerator, denominator) kinds:
 /// the first kind over each other, and with `multi_thread` also spindle's
-/// completion server over tokio's.
+/// two completion servers over tokio's.
 fn ratios(flavor: &str, kinds: usize) -> Vec<(usize, usize)> {
     match flavor {
-        "multi_thread" => vec![(0, 1), (2, 1)],
+        "multi_thread" => vec![(0, 1), (2, 1), (3, 1)],
         _ => (1..kinds).map(|k| (0, k)).collect(),
     }
 }
@@ -414,9 +425,12 @@ fn main() {
             "spindle-uring" => servers::serve_spindle_uring(addr),
             "spindle-uring-mt" => servers::serve_spindle_uring_mt(addr, args.workers),
             "spindle-uring-multi" => servers::serve_spindle_uring_multi(addr),
+            "spindle-uring-multi-mt" => {
+                servers::serve_spindle_uring_multi_mt(addr, args.workers)
+            }
             "monoio" => servers::serve_monoio(addr),
             _ => panic!(
-                "--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|spindle-uring-mt|spindle-uring-multi|monoio"
+                "--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|spindle-uring-mt|spindle-uring-multi|spindle-uring-multi-mt|monoio"
             ),
         }
     } else if args.load {

@@ -12,14 +12,17 @@
 //! ```
 //!
 //! Modes of this one binary:
-//! * `--serve spindle|tokio --addr A`: a hyper HTTP/1.1 server on one
-//!   thread, answering every request with the 13 bytes `Hello, world!` (a
-//!   POST's body is read to its end and dropped first). Both servers run
-//!   the same service function with the same `http1::Builder` settings
-//!   (a timer, so hyper's header-read timeout is armed per request); only
-//!   the runtime differs: spindle's `Runtime` with its `TcpStream` given to
-//!   hyper as it is, or tokio's `new_current_thread` with hyper-util's
-//!   `TokioIo`. Prints `LISTENING <addr>`.
+//! * `--serve spindle|spindle-uring|tokio --addr A`: a hyper HTTP/1.1
+//!   server on one thread, answering every request with the 13 bytes
+//!   `Hello, world!` (a POST's body is read to its end and dropped first).
+//!   The servers run the same service function with the same
+//!   `http1::Builder` settings (a timer, so hyper's header-read timeout is
+//!   armed per request); only the runtime and its sockets differ: spindle's
+//!   `Runtime` with its `TcpStream` given to hyper as it is; the same
+//!   runtime with io_uring sockets, each a `uring::PollStream` receiving
+//!   into a `BufRing` of 512 buffers of 4 KiB that all connections share;
+//!   or tokio's `new_current_thread` with hyper-util's `TokioIo`. Prints
+//!   `LISTENING <addr>`.
 //! * `--keepalive-load --addr A --conns K [--post-first]`: K threads, each
 //!   with one keep-alive connection (blocking `std::net`, hand-written
 //!   HTTP/1.1). With `--post-first` each connection first POSTs 1 MiB, which

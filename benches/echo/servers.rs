@@ -204,40 +204,89 @@ pub fn serve_spindle_uring_mt(addr: &str, workers: usize) {
     })
 }
 
+/// A multishot echo connection: one receive into `bufs` for the whole
+/// connection, each buffer written back as is; it returns to the ring when
+/// the write is done.
+async fn uring_multi_conn(
+    stream: spindle::uring::TcpStream,
+    bufs: spindle::uring::BufRing,
+) -> io::Result<()> {
+    let mut recv = stream.recv_multi(&bufs);
+    while let Some(buf) = recv.next().await {
+        let (res, _buf) = stream.write_all(buf?).await;
+        res?;
+    }
+    Ok(())
+}
+
+/// The buffers of a multishot server's ring: enough for every connection
+/// of the biggest point to have a message in flight.
+const RING_BUFS: u16 = 2048;
+
 /// The completion server on `spindle::uring` with one multishot receive
 /// per connection into a ring of provided buffers shared by every
-/// connection (`BufRing` + `recv_multi`); each buffer is written back as is
-/// and returns to the ring when the write is done.
+/// connection (`BufRing` + `recv_multi`, see `uring_multi_conn`).
 pub fn serve_spindle_uring_multi(addr: &str) {
-    use spindle::uring::{BufRing, TcpListener, TcpStream};
-
-    async fn conn(stream: TcpStream, bufs: BufRing) -> io::Result<()> {
-        let mut recv = stream.recv_multi(&bufs);
-        while let Some(buf) = recv.next().await {
-            let (res, _buf) = stream.write_all(buf?).await;
-            res?;
-        }
-        Ok(())
-    }
+    use spindle::uring::{BufRing, TcpListener};
 
     let listener = TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().expect("local_addr"));
     let rt = spindle::Runtime::new().expect("spindle runtime");
     rt.block_on(async move {
-        // Enough buffers for every connection of the biggest point to
-        // have a message in flight.
-        let bufs = BufRing::new(2048, BUF).expect("a provided-buffer ring");
+        let bufs = BufRing::new(RING_BUFS, BUF).expect("a provided-buffer ring");
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let bufs = bufs.clone();
                     spindle::spawn(async move {
-                        let _ = conn(stream, bufs).await;
+                        let _ = uring_multi_conn(stream, bufs).await;
                     });
                 }
                 Err(e) => eprintln!("accept: {e}"),
             }
         }
+    })
+}
+
+/// The multishot server on a multi-threaded runtime of `workers` workers.
+/// A `BufRing` belongs to one worker's ring, so each worker makes its own
+/// the first time a connection starts on it, and the connection receives
+/// into that one (its receive stays on that worker's ring even if the task
+/// is stolen later; its writes go to the ring of the worker it runs on).
+pub fn serve_spindle_uring_multi_mt(addr: &str, workers: usize) {
+    use spindle::uring::{BufRing, TcpListener};
+
+    thread_local! {
+        static BUFS: std::cell::OnceCell<BufRing> = const { std::cell::OnceCell::new() };
+    }
+
+    let listener = TcpListener::bind(addr).expect("bind");
+    announce(listener.local_addr().expect("local_addr"));
+    let rt = spindle::Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .expect("spindle runtime");
+    rt.block_on(async move {
+        let accept = spindle::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        spindle::spawn(async move {
+                            let bufs = BUFS.with(|b| {
+                                b.get_or_init(|| {
+                                    BufRing::new(RING_BUFS, BUF).expect("a provided-buffer ring")
+                                })
+                                .clone()
+                            });
+                            let _ = uring_multi_conn(stream, bufs).await;
+                        });
+                    }
+                    Err(e) => eprintln!("accept: {e}"),
+                }
+            }
+        });
+        let _ = accept.await;
     })
 }
 

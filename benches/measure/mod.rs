@@ -330,9 +330,11 @@ pub struct ChildArgs {
     /// Be a server: `spindle` or `tokio` (current-thread), or, where the
     /// program has them, `spindle-mt` or `tokio-mt` (multi-threaded), or
     /// `spindle-uring`, `spindle-uring-multi` (multishot receive into a
-    /// provided-buffer ring) or `monoio` (current-thread, io_uring completions).
+    /// provided-buffer ring) or `monoio` (current-thread, io_uring completions),
+    /// or `spindle-uring-mt`, `spindle-uring-multi-mt` (the same two spindle
+    /// servers, multi-threaded).
     /// Prints `LISTENING <addr>`.
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "spindle-uring-mt", "spindle-uring-multi", "monoio"])]
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "spindle-uring-mt", "spindle-uring-multi", "spindle-uring-multi-mt", "monoio"])]
     pub serve: Option<String>,
     /// The server's address (with --serve, or a load's).
     #[arg(long, value_name = "HOST:PORT")]

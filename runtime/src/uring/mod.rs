@@ -74,7 +74,9 @@
 //! Code written against poll-style traits (spindle's `AsyncRead` and
 //! `AsyncWrite`, hyper's `rt::Read` and `rt::Write`) lends its buffer for
 //! one call only. [`PollStream`] gives such code a `TcpStream` anyway, by
-//! owning a buffer per direction and copying; see its module docs.
+//! owning a buffer per direction and copying, or by receiving into a
+//! [`BufRing`] that many streams share
+//! ([`PollStream::with_buf_ring`]); see its module docs.
 //!
 //! # Where the ring is
 //!
