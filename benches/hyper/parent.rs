@@ -210,7 +210,11 @@ fn medians(runs: &[Run]) -> [f64; 5] {
     ]
 }
 
-/// Prints the medians of each case as table rows, then `a/b` ratio rows.
+/// Prints the medians of each case as table rows, then for each `(a, b)`
+/// two ratio rows: `a/b` of the medians, and the median of the rounds'
+/// own `a/b` ratios ("paired"). The two cases of a round run minutes
+/// apart at most, so a slow spell of the machine that spans both cancels
+/// out of the paired figure, which moves less from pass to pass.
 fn table(title: &str, cases: &[&str], kept: &[Vec<Run>], ratios: &[(usize, usize)]) {
     let m: Vec<[f64; 5]> = kept.iter().map(|k| medians(k)).collect();
     for (i, case) in cases.iter().enumerate() {
@@ -231,6 +235,23 @@ fn table(title: &str, cases: &[&str], kept: &[Vec<Run>], ratios: &[(usize, usize
             m[a][0] / m[b][0],
             m[a][1] / m[b][1],
             m[a][2] / m[b][2]
+        );
+        let paired = |f: fn(&Run) -> f64| {
+            median(
+                kept[a]
+                    .iter()
+                    .zip(&kept[b])
+                    .map(|(x, y)| f(x) / f(y))
+                    .collect(),
+            )
+        };
+        println!(
+            "| {title} | {} / {}, paired | {:.3} | {:.3} | {:.3} | | |",
+            cases[a],
+            cases[b],
+            paired(|r| r.rps),
+            paired(|r| r.server_us),
+            paired(|r| r.load_us)
         );
     }
 }
