@@ -753,7 +753,14 @@ impl Driver {
             }
             self.reap(&mut inner, &mut wakers, &mut freed);
         }
+        // Receives still waiting for a buffer hold their tasks' wakers in
+        // the rings' memory, which `registered` keeps: let them go, or
+        // task, runtime and ring memory would keep each other alive.
+        let registered = inner.registered.clone();
         drop(inner);
+        for memory in &registered {
+            super::multishot::drop_waiters(&**memory);
+        }
         drop(freed);
         for waker in wakers {
             waker.wake();

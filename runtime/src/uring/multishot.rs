@@ -78,6 +78,10 @@ struct BufRingMemory {
     /// Buffers given back so far: a receive that ran out waits for this
     /// to move.
     returned: AtomicU64,
+    /// The tasks of receives that ran out of buffers, woken by the next
+    /// buffer that comes back. A waker here holds its task, whose runtime
+    /// holds this memory (through its driver): the driver empties the list
+    /// at shutdown, or the three would keep each other alive.
     waiters: Mutex<Vec<Waker>>,
 }
 
@@ -127,6 +131,14 @@ impl BufRingMemory {
         let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
         for waker in waiters {
             waker.wake();
+        }
+    }
+
+    /// Parks `waker` until the next buffer comes back (once per task).
+    fn wait_for_buffer(&self, waker: &Waker) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
         }
     }
 
@@ -362,6 +374,17 @@ struct AbandonedRecv {
     _fd: Arc<OwnedFd>,
 }
 
+/// Drops the wakers of receives still waiting for a buffer of `memory`, if
+/// it is a [`BufRing`]'s: the driver's shutdown calls it on everything it
+/// registered (see `BufRingMemory::waiters`).
+pub(super) fn drop_waiters(memory: &(dyn Any + Send + Sync)) {
+    if let Some(memory) = memory.downcast_ref::<BufRingMemory>() {
+        let waiters =
+            std::mem::take(&mut *memory.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(waiters);
+    }
+}
+
 /// Gives the buffer a completion names, if any, back to `memory`.
 fn give_back_buffer(memory: &BufRingMemory, res: i32, flags: u32) {
     if res >= 0 && flags & IORING_CQE_F_BUFFER != 0 {
@@ -444,11 +467,7 @@ impl RecvMulti<'_> {
             if let Some(seen) = self.starved_at {
                 // Out of buffers: wait until one comes back.
                 let memory = &self.bufs.memory;
-                memory
-                    .waiters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(cx.waker().clone());
+                memory.wait_for_buffer(cx.waker());
                 if memory.returned.load(Ordering::SeqCst) == seen {
                     return Poll::Pending;
                 }
