@@ -26,6 +26,15 @@ fn announce(addr: std::net::SocketAddr) {
     io::stdout().flush().unwrap();
 }
 
+/// spindle's multi-threaded runtime with `workers` workers.
+fn spindle_mt(workers: usize) -> spindle::Runtime {
+    spindle::Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .expect("spindle runtime")
+}
+
 /// What one `try_read` + `try_write` step of an echo connection left to do.
 enum Step {
     /// The peer closed the connection.
@@ -118,11 +127,7 @@ echo_server!(
     conn_spindle,
     step_spindle,
     spindle::Runtime::new().expect("spindle runtime"),
-    |workers| spindle::Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .expect("spindle runtime"),
+    spindle_mt,
     spindle::spawn,
     spindle::net::TcpListener,
     spindle::net::TcpStream,
@@ -194,11 +199,7 @@ pub fn serve_spindle_uring(addr: &str) {
 pub fn serve_spindle_uring_mt(addr: &str, workers: usize) {
     let listener = spindle::uring::TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().expect("local_addr"));
-    let rt = spindle::Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .expect("spindle runtime");
+    let rt = spindle_mt(workers);
     rt.block_on(async move {
         let _ = spindle::spawn(uring_accept(listener)).await;
     })
@@ -262,11 +263,7 @@ pub fn serve_spindle_uring_multi_mt(addr: &str, workers: usize) {
 
     let listener = TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().expect("local_addr"));
-    let rt = spindle::Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .expect("spindle runtime");
+    let rt = spindle_mt(workers);
     rt.block_on(async move {
         let accept = spindle::spawn(async move {
             loop {
