@@ -14,6 +14,11 @@
 //! 4. Shut the IO driver down: every registration still alive fails its
 //!    operations from now on (see "When the runtime shuts down first" in
 //!    the module docs of `driver`).
+//! 5. On a worker, empty its queues once more: step 4 wakes the tasks still
+//!    waiting on the worker's reactor, and on a multi-threaded runtime
+//!    those may be tasks whose home is another worker (a connection
+//!    accepted here and served there), so they were not in this worker's
+//!    task list.
 //!
 //! The runtime is entered on this thread meanwhile, so the `Drop` impls of
 //! futures see it as the current runtime.
@@ -101,5 +106,10 @@ impl Local {
         // IO objects that outlive the runtime fail from now on instead of
         // waiting for events that will never come.
         self.shared.io.shutdown();
+        // Shutting the drivers down wakes the tasks still waiting on them,
+        // onto this thread's queues. On a multi-threaded runtime such a task
+        // may have its home on another worker, which drops its future: what
+        // is left here is the queue's reference, given back now.
+        self.drain_worker_queues();
     }
 }
