@@ -334,7 +334,9 @@ fn parent(args: &Args) {
             }
         );
     }
-    let mut table: Vec<(&str, Vec<Medians>)> = Vec::new();
+    // Per point: each kind's medians, and each kind's runs (for the paired
+    // ratios: run `r` of every kind is one round).
+    let mut table: Vec<(&str, Vec<Medians>, Vec<Vec<Point>>)> = Vec::new();
     for (label, conns, idle, runs) in points {
         let mut res: Vec<Vec<Point>> = kinds.iter().map(|_| Vec::new()).collect();
         for run in 0..runs {
@@ -369,7 +371,8 @@ fn parent(args: &Args) {
                 res[k].push(p);
             }
         }
-        table.push((label, res.iter().map(|r| medians(r)).collect()));
+        let m = res.iter().map(|r| medians(r)).collect();
+        table.push((label, m, res));
     }
 
     println!();
@@ -382,7 +385,7 @@ fn parent(args: &Args) {
     println!(
         "|-------|--------|-------|-------------------|------------|----------|--------------------|-----------------|"
     );
-    for (label, m) in &table {
+    for (label, m, runs) in &table {
         for (k, kind) in kinds.iter().enumerate() {
             println!(
                 "| {label} | {kind} | {:.0} | {:.2} | {:.0}% | {:.0}% | {:.1} | {:.0}% |",
@@ -404,6 +407,24 @@ fn parent(args: &Args) {
                 m[a][2] / m[b][2],
                 m[a][3] / m[b][3],
                 m[a][4] / m[b][4]
+            );
+            // The median of the rounds' own ratios: a slow spell of the
+            // machine that spans a round cancels out of it.
+            let paired = |f: fn(&Point) -> f64| {
+                median(
+                    runs[a]
+                        .iter()
+                        .zip(&runs[b])
+                        .map(|(x, y)| f(x) / f(y))
+                        .collect(),
+                )
+            };
+            println!(
+                "| {label} | {}/{}, paired | {:.3} | {:.3} | | | | |",
+                kinds[a],
+                kinds[b],
+                paired(|p| p.rps),
+                paired(|p| p.cpu_per_req_us)
             );
         }
     }
