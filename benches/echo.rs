@@ -304,6 +304,10 @@ fn medians(res: &[Point]) -> Medians {
     ]
 }
 
+/// One point of the table: its label, each kind's medians, and each kind's
+/// runs (for the paired ratios: run `r` of every kind is one round).
+type TableRow<'a> = (&'a str, Vec<Medians>, Vec<Vec<Point>>);
+
 fn parent(args: &Args) {
     let taskset = has_taskset();
     let quiet = args.quiet;
@@ -334,9 +338,7 @@ fn parent(args: &Args) {
             }
         );
     }
-    // Per point: each kind's medians, and each kind's runs (for the paired
-    // ratios: run `r` of every kind is one round).
-    let mut table: Vec<(&str, Vec<Medians>, Vec<Vec<Point>>)> = Vec::new();
+    let mut table: Vec<TableRow> = Vec::new();
     for (label, conns, idle, runs) in points {
         let mut res: Vec<Vec<Point>> = kinds.iter().map(|_| Vec::new()).collect();
         for run in 0..runs {
