@@ -413,64 +413,6 @@ fn sockets_are_served_from_any_worker() {
 }
 
 #[test]
-fn connections_accepted_by_one_task_are_served_by_every_worker() {
-    // One task accepts them all, but each accepted socket joins the next
-    // worker's reactor in turn, and a task woken by a worker's reactor runs
-    // on that worker: so after its first wake-up, each connection's task
-    // runs where its socket is, and the connections end up on both workers.
-    bounded(30, || {
-        let rt = multi_thread(2);
-        rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let served = spawn(async move {
-                let mut conns = Vec::new();
-                for _ in 0..8 {
-                    let (mut s, _) = listener.accept().await.unwrap();
-                    conns.push(spawn(async move {
-                        // "Ready", then wait for the client's byte: the
-                        // read finds nothing, so its socket's reactor wakes
-                        // the task when the byte comes.
-                        s.write_all(b"r").await.unwrap();
-                        let mut byte = [0u8; 1];
-                        s.read_exact(&mut byte).await.unwrap();
-                        thread_name()
-                    }));
-                }
-                let mut names = Vec::new();
-                for c in conns {
-                    names.push(c.await.unwrap());
-                }
-                names
-            });
-            let clients = spindle_runtime::spawn_blocking(move || {
-                let mut streams: Vec<std::net::TcpStream> = (0..8)
-                    .map(|_| std::net::TcpStream::connect(addr).unwrap())
-                    .collect();
-                for s in &mut streams {
-                    use std::io::{Read, Write};
-                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                    let mut ready = [0u8; 1];
-                    s.read_exact(&mut ready).unwrap();
-                    s.write_all(b"x").unwrap();
-                }
-                streams
-            });
-            let names = served.await.unwrap();
-            drop(clients.await.unwrap());
-            let mut workers: Vec<&String> = names.iter().collect();
-            workers.sort();
-            workers.dedup();
-            assert_eq!(
-                workers.len(),
-                2,
-                "the 8 connections were served on {workers:?} only"
-            );
-        });
-    });
-}
-
-#[test]
 fn tasks_run_without_a_block_on_and_remote_spawns_wake_an_idle_worker() {
     bounded(30, || {
         let rt = multi_thread(2);

@@ -246,30 +246,6 @@ impl Registration {
         Registration::with_shared(shared, fd, interest)
     }
 
-    /// Registers an accepted connection's `fd`: on a multi-threaded
-    /// runtime with the next worker's reactor in turn (see
-    /// `Group::reactor_in_turn`), elsewhere as [`new`](Self::new).
-    pub(crate) fn new_accepted(fd: RawFd, interest: Interest) -> io::Result<Registration> {
-        let shared = context::current_shared().ok_or_else(|| {
-            io::Error::other(
-                "spindle IO objects must be created inside a runtime (in block_on, a task, \
-                 a spawn_blocking closure or under Handle::enter)",
-            )
-        })?;
-        // On a worker only: the `block_on` thread (no task list of its own)
-        // keeps its connections, whose tasks are pinned to it.
-        let group = shared
-            .mt
-            .get()
-            .filter(|link| link.owned.is_some())
-            .and_then(|link| link.group());
-        let shared = match group {
-            Some(group) => group.reactor_in_turn(),
-            None => shared,
-        };
-        Registration::with_shared(shared, fd, interest)
-    }
-
     pub(crate) fn with_shared(
         shared: Arc<Shared>,
         fd: RawFd,

@@ -16,9 +16,9 @@
 //!    the module docs of `driver`).
 //! 5. On a worker, empty its queues once more: step 4 wakes the tasks still
 //!    waiting on the worker's reactor, and on a multi-threaded runtime
-//!    those may be tasks whose home is another worker (a connection
-//!    accepted here and served there), so they were not in this worker's
-//!    task list.
+//!    those may be tasks whose home is another worker (a socket registered
+//!    here and polled from a task that lives there), so they were not in
+//!    this worker's task list.
 //!
 //! The runtime is entered on this thread meanwhile, so the `Drop` impls of
 //! futures see it as the current runtime.

@@ -41,14 +41,6 @@ impl Socket {
         Socket::with_interest(fd, ReactorInterest::READABLE | ReactorInterest::WRITABLE)
     }
 
-    /// Registers an accepted connection for both directions: on a
-    /// multi-threaded runtime with the workers' reactors in turn.
-    pub(crate) fn accepted(fd: OwnedFd) -> io::Result<Socket> {
-        let interest = ReactorInterest::READABLE | ReactorInterest::WRITABLE;
-        let registration = Registration::new_accepted(fd.as_raw_fd(), interest)?;
-        Ok(Socket { registration, fd })
-    }
-
     /// Registers a listening socket, which only ever becomes readable.
     pub(crate) fn listener(fd: OwnedFd) -> io::Result<Socket> {
         Socket::with_interest(fd, ReactorInterest::READABLE)

@@ -49,11 +49,7 @@
 //! a socket's events on one thread, and needs no lock around the reactor.
 //! A socket is registered with the reactor of the worker that created it,
 //! and may be polled from any worker: its readiness wakes the task, and the
-//! wake moves the task to the registering worker. A connection accepted on
-//! a worker is the exception: it joins the workers' reactors in turn
-//! (`Group::reactor_in_turn`), so a server whose one task accepts every
-//! connection still has its connections, and their tasks, spread over all
-//! the workers rather than piled on the acceptor's. The cost: a worker that
+//! wake moves the task to the registering worker. The cost: a worker that
 //! runs one task for a long time delays its own sockets' events and timers
 //! (the other workers' are unaffected) until its next turn, at most
 //! `event_interval` polls away, as on the current-thread runtime;
@@ -121,8 +117,6 @@ pub(crate) struct Group {
     pub(crate) start_failed: AtomicBool,
     /// Round-robin home for tasks spawned from outside the workers.
     next_home: AtomicUsize,
-    /// Round-robin reactor for accepted connections (`reactor_in_turn`).
-    next_reactor: AtomicUsize,
 }
 
 /// One worker, as the others (and outside threads) see it.
@@ -186,15 +180,6 @@ impl Group {
         if self.inject.push(task).is_ok() {
             self.notify_parked();
         }
-    }
-
-    /// The next worker's half in turn: the reactor an accepted connection
-    /// is registered with, so connections accepted by one task spread their
-    /// events over every worker (a task woken by a worker's reactor runs on
-    /// that worker: each connection's task settles where its socket is).
-    pub(crate) fn reactor_in_turn(&self) -> Arc<Shared> {
-        let i = self.next_reactor.fetch_add(1, Relaxed) % self.workers.len();
-        self.workers[i].shared.clone()
     }
 
     /// Spawns a `Send` future from outside the workers: its home is the
@@ -270,7 +255,6 @@ impl MultiThread {
             stopped: Barrier::new(workers),
             start_failed: AtomicBool::new(false),
             next_home: AtomicUsize::new(0),
-            next_reactor: AtomicUsize::new(0),
         });
         let group_id = Arc::as_ptr(&group) as usize;
         let link = |owned: bool| MtLink {

@@ -142,17 +142,14 @@ impl TcpListener {
                 .poll_accept(&self.sock, cx, Some(&mut waiter.inner))
         })
         .await?;
-        Ok((
-            TcpStream::from_socket(Socket::accepted(fd)?),
-            addr.to_inet()?,
-        ))
+        Ok((TcpStream::from_socket(Socket::new(fd)?), addr.to_inet()?))
     }
 
     /// The poll form of [`accept`](Self::accept), with the same back-off.
     /// Only the waker of the last call is woken.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (fd, addr) = ready!(self.acceptor.poll_accept(&self.sock, cx, None))?;
-        let stream = TcpStream::from_socket(Socket::accepted(fd)?);
+        let stream = TcpStream::from_socket(Socket::new(fd)?);
         Poll::Ready(Ok((stream, addr.to_inet()?)))
     }
 

@@ -71,16 +71,13 @@ impl UnixListener {
                 .poll_accept(&self.sock, cx, Some(&mut waiter.inner))
         })
         .await?;
-        Ok((
-            UnixStream::from_socket(Socket::accepted(fd)?),
-            addr.to_unix()?,
-        ))
+        Ok((UnixStream::from_socket(Socket::new(fd)?), addr.to_unix()?))
     }
 
     /// The poll form of [`accept`](Self::accept), with the same back-off.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         let (fd, addr) = ready!(self.acceptor.poll_accept(&self.sock, cx, None))?;
-        let stream = UnixStream::from_socket(Socket::accepted(fd)?);
+        let stream = UnixStream::from_socket(Socket::new(fd)?);
         Poll::Ready(Ok((stream, addr.to_unix()?)))
     }
 
