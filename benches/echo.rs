@@ -84,8 +84,9 @@ mod measure;
 #[path = "echo/servers.rs"]
 mod servers;
 use measure::{
-    field, has_taskset, least_disturbed, median, pin_to_cpu, pinned, raise_nofile, read_line,
-    unpinned, vm_rss_kb, CargoBenchArgs, ChildArgs, CpuSample, KillOnDrop, Quiet, ServerChild,
+    field, has_taskset, least_disturbed, median, paired_ratio, pin_to_cpu, pinned, raise_nofile,
+    read_line, unpinned, vm_rss_kb, CargoBenchArgs, ChildArgs, CpuSample, KillOnDrop, Quiet,
+    ServerChild,
 };
 
 /// Echo throughput over loopback: a spindle server against a tokio server,
@@ -410,17 +411,7 @@ fn parent(args: &Args) {
                 m[a][3] / m[b][3],
                 m[a][4] / m[b][4]
             );
-            // The median of the rounds' own ratios: a slow spell of the
-            // machine that spans a round cancels out of it.
-            let paired = |f: fn(&Point) -> f64| {
-                median(
-                    runs[a]
-                        .iter()
-                        .zip(&runs[b])
-                        .map(|(x, y)| f(x) / f(y))
-                        .collect(),
-                )
-            };
+            let paired = |f: fn(&Point) -> f64| paired_ratio(&runs[a], &runs[b], f);
             println!(
                 "| {label} | {}/{}, paired | {:.3} | {:.3} | | | | |",
                 kinds[a],

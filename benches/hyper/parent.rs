@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::measure::{
-    field, has_taskset, least_disturbed, median, pinned, read_line, CpuSample, KillOnDrop,
-    ServerChild,
+    field, has_taskset, least_disturbed, median, paired_ratio, pinned, read_line, CpuSample,
+    KillOnDrop, ServerChild,
 };
 use super::Args;
 
@@ -236,15 +236,7 @@ fn table(title: &str, cases: &[&str], kept: &[Vec<Run>], ratios: &[(usize, usize
             m[a][1] / m[b][1],
             m[a][2] / m[b][2]
         );
-        let paired = |f: fn(&Run) -> f64| {
-            median(
-                kept[a]
-                    .iter()
-                    .zip(&kept[b])
-                    .map(|(x, y)| f(x) / f(y))
-                    .collect(),
-            )
-        };
+        let paired = |f: fn(&Run) -> f64| paired_ratio(&kept[a], &kept[b], f);
         println!(
             "| {title} | {} / {}, paired | {:.3} | {:.3} | {:.3} | | |",
             cases[a],

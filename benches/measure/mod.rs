@@ -309,6 +309,13 @@ impl CpuSample {
     }
 }
 
+/// The median over rounds of `f(a's run) / f(b's run)`, run `r` of each
+/// being one round: a "paired" ratio, out of which a slow spell of the
+/// machine that spans a round cancels.
+pub fn paired_ratio<T>(a: &[T], b: &[T], f: impl Fn(&T) -> f64) -> f64 {
+    median(a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect())
+}
+
 /// The median of some figures (the mean of the middle two for an even count).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
