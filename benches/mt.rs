@@ -138,14 +138,6 @@ macro_rules! pingpong_case {
     }};
 }
 
-fn spindle_rt(workers: usize) -> spindle::Runtime {
-    spindle::Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .expect("spindle runtime")
-}
-
 fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -194,7 +186,7 @@ fn run_case(case: &str, rt: &str, workers: usize, args: &Args) -> (Duration, Opt
         };
         return (t, None);
     }
-    let rt = spindle_rt(workers);
+    let rt = measure::spindle_multi_thread(workers);
     let before = worker_counts(&rt);
     let t = match case {
         "spawn" => rt.block_on(async {

@@ -16,6 +16,8 @@
 
 use std::io::{self, Write};
 
+use super::measure::spindle_multi_thread;
+
 /// The read buffer of every server: a 1024-byte stack buffer for the
 /// readiness servers, a `Vec` of this capacity for the completion ones.
 const BUF: usize = 1024;
@@ -24,15 +26,6 @@ const BUF: usize = 1024;
 fn announce(addr: std::net::SocketAddr) {
     println!("LISTENING {addr}");
     io::stdout().flush().unwrap();
-}
-
-/// spindle's multi-threaded runtime with `workers` workers.
-fn spindle_mt(workers: usize) -> spindle::Runtime {
-    spindle::Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .expect("spindle runtime")
 }
 
 /// What one `try_read` + `try_write` step of an echo connection left to do.
@@ -127,7 +120,7 @@ echo_server!(
     conn_spindle,
     step_spindle,
     spindle::Runtime::new().expect("spindle runtime"),
-    spindle_mt,
+    spindle_multi_thread,
     spindle::spawn,
     spindle::net::TcpListener,
     spindle::net::TcpStream,
@@ -199,7 +192,7 @@ pub fn serve_spindle_uring(addr: &str) {
 pub fn serve_spindle_uring_mt(addr: &str, workers: usize) {
     let listener = spindle::uring::TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().expect("local_addr"));
-    let rt = spindle_mt(workers);
+    let rt = spindle_multi_thread(workers);
     rt.block_on(async move {
         let _ = spindle::spawn(uring_accept(listener)).await;
     })
@@ -263,7 +256,7 @@ pub fn serve_spindle_uring_multi_mt(addr: &str, workers: usize) {
 
     let listener = TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().expect("local_addr"));
-    let rt = spindle_mt(workers);
+    let rt = spindle_multi_thread(workers);
     rt.block_on(async move {
         let accept = spindle::spawn(async move {
             loop {

@@ -309,6 +309,15 @@ impl CpuSample {
     }
 }
 
+/// spindle's multi-threaded runtime with `workers` workers.
+pub fn spindle_multi_thread(workers: usize) -> spindle::Runtime {
+    spindle::Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .expect("spindle runtime")
+}
+
 /// The median over rounds of `f(a's run) / f(b's run)`, run `r` of each
 /// being one round: a "paired" ratio, out of which a slow spell of the
 /// machine that spans a round cancels.

@@ -186,3 +186,14 @@ where
             .block_on(f())
     })
 }
+
+/// Opens a socket and checks it did not get descriptor number `old`: the
+/// lowest free number is handed out, so had `old` been closed, the new
+/// socket would have it. For a socket dropped with an io_uring request that
+/// names it still queued: its descriptor must stay open until the kernel
+/// is done. `what` says who would have closed it too early.
+pub fn assert_descriptor_still_taken(old: std::os::fd::RawFd, what: &str) {
+    use std::os::fd::AsRawFd;
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert_ne!(other.as_raw_fd(), old, "{what}");
+}
