@@ -14,11 +14,11 @@
 //! 4. Shut the IO driver down: every registration still alive fails its
 //!    operations from now on (see "When the runtime shuts down first" in
 //!    the module docs of `driver`).
-//! 5. On a worker, empty its queues once more: step 4 wakes the tasks still
-//!    waiting on the worker's reactor, and on a multi-threaded runtime
-//!    those may be tasks whose home is another worker (a socket registered
-//!    here and polled from a task that lives there), so they were not in
-//!    this worker's task list.
+//! 5. Empty the run queues, last: steps 3 and 4 wake the tasks still
+//!    waiting on timers and drivers, and on a multi-threaded runtime those
+//!    may be tasks whose home is another worker (a socket registered here
+//!    and polled from a task that lives there), which were not in this
+//!    worker's task list.
 //!
 //! The runtime is entered on this thread meanwhile, so the `Drop` impls of
 //! futures see it as the current runtime.
@@ -75,13 +75,6 @@ impl Local {
                 cancel_and_complete(&task);
             }
         }
-        loop {
-            let task = self.run_queue.borrow_mut().pop_front();
-            if task.is_none() {
-                break;
-            }
-        }
-        self.drain_worker_queues();
         // Remote timers still queued, and those in the wheel (dropping the
         // wheel drops their wakers), learn that the runtime is gone.
         let queued = self
@@ -106,10 +99,17 @@ impl Local {
         // IO objects that outlive the runtime fail from now on instead of
         // waiting for events that will never come.
         self.shared.io.shutdown();
-        // Shutting the drivers down wakes the tasks still waiting on them,
-        // onto this thread's queues. On a multi-threaded runtime such a task
-        // may have its home on another worker, which drops its future: what
-        // is left here is the queue's reference, given back now.
+        // Last, the run queues: the steps above wake the tasks still
+        // waiting on timers and drivers, onto this thread's queues. Every
+        // task's future is dropped by now, or (on a multi-threaded runtime,
+        // a task whose home is another worker) by its home: what is left
+        // here is the queue's reference, given back now.
+        loop {
+            let task = self.run_queue.borrow_mut().pop_front();
+            if task.is_none() {
+                break;
+            }
+        }
         self.drain_worker_queues();
     }
 }
