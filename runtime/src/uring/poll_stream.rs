@@ -38,8 +38,8 @@
 //! # Receiving into a shared ring of buffers
 //!
 //! [`PollStream::with_buf_ring`] reads through one multishot receive into
-//! a [`BufRing`] that many streams share, in place of `rx` and a `RECV`
-//! per read:
+//! a [`BufRing`] that many streams share, in place of `rx`'s buffer and
+//! a `RECV` per read (`rx` then holds the receive, `Rx::Ring`):
 //!
 //! ```text
 //!  read:  RECV{multishot} ──data──▶ kernel fills a ring buffer ──▶ RingBuf ──copy──▶ the caller's buffer
@@ -101,8 +101,6 @@ const MAX_CHUNK: usize = 64 * 1024;
 /// `http1::Builder::new().serve_connection(PollStream::new(stream), service)`.
 pub struct PollStream {
     rx: Rx,
-    /// Set by `with_buf_ring`: the read side, in place of `rx`.
-    ring: Option<RingRx>,
     tx: Tx,
     stream: TcpStream,
     /// The last receive left the socket empty: the next one waits for
@@ -134,6 +132,8 @@ enum Rx {
     Holding(Vec<u8>, usize),
     /// Only while a method moves the buffer between states.
     Moving,
+    /// No buffer of its own: a receive into a shared ring (`with_buf_ring`).
+    Ring(RingRx),
 }
 
 /// The read side on a shared ring of buffers (see the module docs).
@@ -175,7 +175,6 @@ impl PollStream {
     pub fn new(stream: TcpStream) -> PollStream {
         PollStream {
             rx: Rx::Idle(Vec::new()),
-            ring: None,
             tx: Tx::Idle(Vec::new()),
             stream,
             drained: false,
@@ -206,7 +205,7 @@ impl PollStream {
     pub fn with_buf_ring(stream: TcpStream, bufs: &BufRing) -> PollStream {
         let recv = RecvMulti::owning(&stream, bufs);
         PollStream {
-            ring: Some(RingRx { recv, held: None }),
+            rx: Rx::Ring(RingRx { recv, held: None }),
             ..PollStream::new(stream)
         }
     }
@@ -219,9 +218,15 @@ impl PollStream {
     /// The received bytes not yet read out, receiving more first if there
     /// are none. Empty at the end of the stream.
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        if let Some(ring) = &mut self.ring {
-            return ring.fill(cx);
+        match self.rx {
+            Rx::Ring(ref mut ring) => ring.fill(cx),
+            _ => self.fill_own(cx),
         }
+    }
+
+    /// [`fill`](Self::fill) with the stream's own buffer: a `RECV` into it
+    /// when the held bytes run out.
+    fn fill_own(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         loop {
             match std::mem::replace(&mut self.rx, Rx::Moving) {
                 Rx::Holding(buf, pos) if pos < buf.len() => {
@@ -289,6 +294,7 @@ impl PollStream {
                     }
                 }
                 Rx::Moving => unreachable!("PollStream's receive buffer was lost"),
+                Rx::Ring(_) => unreachable!("a ring's read side is filled by RingRx"),
             }
         }
         match &self.rx {
@@ -299,17 +305,15 @@ impl PollStream {
 
     /// Marks `n` held bytes as read.
     fn consume_held(&mut self, n: usize) {
-        if let Some(RingRx {
-            held: Some((buf, pos)),
-            ..
-        }) = &mut self.ring
-        {
-            *pos = (*pos + n).min(buf.len());
-            return;
-        }
-        if let Rx::Holding(buf, pos) = &mut self.rx {
-            *pos = (*pos + n).min(buf.len());
-        }
+        let (len, pos) = match &mut self.rx {
+            Rx::Holding(buf, pos) => (buf.len(), pos),
+            Rx::Ring(RingRx {
+                held: Some((buf, pos)),
+                ..
+            }) => (buf.len(), pos),
+            _ => return,
+        };
+        *pos = (*pos + n).min(len);
     }
 
     /// Copies what is held (receiving first if nothing is) with `copy`,
@@ -460,20 +464,17 @@ fn grow_zeroed(buf: &mut Vec<u8>, cap: usize) {
 
 impl fmt::Debug for PollStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let held = match (&self.rx, &self.ring) {
-            (
-                _,
-                Some(RingRx {
-                    held: Some((buf, pos)),
-                    ..
-                }),
-            ) => buf.len() - pos,
-            (Rx::Holding(buf, pos), None) => buf.len() - pos,
+        let held = match &self.rx {
+            Rx::Holding(buf, pos) => buf.len() - pos,
+            Rx::Ring(RingRx {
+                held: Some((buf, pos)),
+                ..
+            }) => buf.len() - pos,
             _ => 0,
         };
         f.debug_struct("PollStream")
             .field("stream", &self.stream)
-            .field("buf_ring", &self.ring.is_some())
+            .field("buf_ring", &matches!(self.rx, Rx::Ring(_)))
             .field("receiving", &matches!(self.rx, Rx::Receiving(..)))
             .field("held", &held)
             .field("sending", &matches!(self.tx, Tx::Sending(..)))
