@@ -1,13 +1,16 @@
-//! System calls on memory shared between processes: creating a memory
-//! file whose size is sealed, checking one that arrived from another
-//! process, mapping it shared, and unmapping it.
+//! System calls on memory: creating a memory file whose size is sealed,
+//! checking one that arrived from another process, mapping it shared, and
+//! unmapping it (for IPC); mapping private anonymous memory and asking for
+//! huge pages on it (for the task arena, `task/arena`).
 
 use std::io;
+#[cfg(feature = "process-pool")]
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use super::cvt;
 
+#[cfg(feature = "process-pool")]
 /// `mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)`: maps the first
 /// `len` bytes of `fd` at an address the kernel picks. Writes are seen by
 /// every process that maps the same file. The mapping outlives `fd`.
@@ -33,21 +36,63 @@ pub(crate) fn map_shared(fd: BorrowedFd<'_>, len: usize) -> io::Result<NonNull<u
     NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap gave null"))
 }
 
+/// `mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)`:
+/// `len` bytes of zeroed memory of this process alone, at an address the
+/// kernel picks, page-aligned. Pages are backed on first touch.
+///
+/// As with [`map_shared`], the memory is only handed out as a pointer.
+pub(crate) fn map_private(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: a fresh anonymous mapping at an address the kernel picks, so
+    // no existing memory is replaced; nothing refers to it yet.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap gave null"))
+}
+
+/// `madvise(ptr, len, MADV_HUGEPAGE)`: asks the kernel to back the range
+/// with transparent huge pages (2 MiB on x86-64) where it can. It is
+/// advice: with THP off, or no huge page free, the range gets small pages
+/// as before, and the error (`EINVAL` where THP is not built in) changes
+/// nothing either.
+///
+/// # Safety
+/// `ptr` and `len` must lie inside a private anonymous mapping of ours
+/// ([`map_private`]); advice never changes the memory's contents.
+pub(crate) unsafe fn advise_huge_pages(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // SAFETY: the caller guarantees the range is our own private mapping;
+    // MADV_HUGEPAGE keeps its contents.
+    cvt(unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_HUGEPAGE) }).map(drop)
+}
+
 /// `munmap(ptr, len)`.
 ///
 /// # Safety
-/// `ptr` and `len` must be exactly a mapping made by [`map_shared`] and not
-/// unmapped yet, and nothing may use the memory afterwards.
+/// `ptr` and `len` must be a page-aligned range of a mapping made by
+/// [`map_shared`] or [`map_private`] and not unmapped yet, and nothing may
+/// use the memory afterwards.
 pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     // SAFETY: the caller guarantees this is a live mapping of ours that is
     // not used any more.
     unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
 }
 
+#[cfg(feature = "process-pool")]
 /// The seals a shared memory file gets at birth: its size can never change
 /// again, and no one can lift the seals.
 const SIZE_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
 
+#[cfg(feature = "process-pool")]
 /// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate(len)`,
 /// then `fcntl(F_ADD_SEALS, SHRINK | GROW | SEAL)`: an anonymous memory
 /// file of `len` zero bytes whose size is fixed for good.
@@ -71,6 +116,7 @@ pub(crate) fn create_sealed(name: &std::ffi::CStr, len: usize) -> io::Result<Own
     Ok(fd)
 }
 
+#[cfg(feature = "process-pool")]
 /// The size of a memory file made by [`create_sealed`], or an error if
 /// `fd` is not a file whose size is sealed (then mapping it would not be
 /// safe: its size could change under the mapping).

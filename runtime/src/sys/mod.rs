@@ -19,7 +19,8 @@
 //! * `signal.rs`: signal dispositions (`sigaction`) and `errno`, which a
 //!   signal handler must save and restore.
 //! * `memory.rs`: shared memory: sealed memory files (`memfd_create`,
-//!   `F_ADD_SEALS`) and their mappings (`mmap`, `munmap`).
+//!   `F_ADD_SEALS`) and their mappings (`mmap`, `munmap`); private
+//!   anonymous mappings and huge-page advice (`madvise`) for the task arena.
 //! * `futex.rs`: waiting on and waking a 32-bit word in (shared) memory.
 //! * `cpu.rs`: CPU affinity (`sched_getaffinity`, `sched_setaffinity`,
 //!   `sched_getcpu`), for `shard`'s one runtime per CPU.
@@ -43,7 +44,6 @@ pub(crate) mod fd;
 pub(crate) mod fd_passing;
 #[cfg(feature = "process-pool")]
 pub(crate) mod futex;
-#[cfg(feature = "process-pool")]
 pub(crate) mod memory;
 pub(crate) mod process;
 pub(crate) mod signal;

@@ -4,8 +4,10 @@
 //!
 //! A task is a future the runtime owns and drives to completion on its own,
 //! apart from the code that spawned it. [`spawn`] moves the future into one
-//! heap allocation that holds a small header, then the future itself, and
-//! later (in the same bytes) its output. Nothing else is allocated per task:
+//! allocation that holds a small header, then the future itself, and later
+//! (in the same bytes) its output: a block of the task arena (`arena/`,
+//! per-thread free lists over 2 MiB segments), or a `Box` for a future too
+//! large for it. Nothing else is allocated per task:
 //! the run queue holds pointers to the header, and a `Waker` is that same
 //! pointer with a vtable.
 //!
@@ -56,6 +58,7 @@
 //! down is dropped by the thread that spawned it.
 
 mod abort;
+mod arena;
 mod atomic_waker;
 mod id;
 mod join;

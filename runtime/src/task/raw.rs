@@ -1,7 +1,7 @@
 //! The task allocation: header, then the future or its output, in one block.
 //!
 //! ```text
-//!  Cell<F> (one Box per task)
+//!  Cell<F> (one block of the task arena per task, or a Box)
 //!  +------------------------------+
 //!  | Header (48 bytes)            |  state word, vtable, owning runtime,
 //!  |                              |  slot in the owner's task list and the
@@ -22,6 +22,7 @@
 //! Everything outside this file sees a task as a `NonNull<Header>`; the
 //! `Vtable`, built once per future type, is how it reaches the typed part.
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
@@ -32,6 +33,7 @@ use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::arena;
 use super::id::CurrentTask;
 use super::state::{RefDec, State};
 use super::waker::CompactWaker;
@@ -54,6 +56,10 @@ pub(crate) struct Header {
     /// Which field of the stage union is live; touched only by whoever may
     /// touch the stage (see `stage` below).
     stage: UnsafeCell<StageTag>,
+    /// Whether the cell is a block of the task arena (`arena.rs`) rather
+    /// than a `Box`: which of the two frees it. Set once, before the task
+    /// is shared.
+    in_arena: bool,
     /// The `JoinHandle`'s waker, guarded by the JOIN_WAKER bit of `state`
     /// (see `state.rs`): only the handle writes it, and only while the bit
     /// is clear.
@@ -240,23 +246,37 @@ fn allocate_with<F: Future + 'static>(
     owned_index: u32,
     vtable: &'static Vtable,
 ) -> (TaskRef, TaskRef, NonNull<Header>) {
-    let cell = Box::new(Cell {
+    let layout = Layout::new::<Cell<F>>();
+    let block = arena::alloc(layout.size(), layout.align());
+    let cell = Cell {
         header: Header {
             state: State::new(),
             vtable,
             shared,
             owned_index: UnsafeCell::new(owned_index),
             stage: UnsafeCell::new(StageTag::Running),
+            in_arena: block.is_some(),
             join_waker: UnsafeCell::new(CompactWaker::none()),
             id: Id::next(),
         },
         stage: UnsafeCell::new(Stage {
             future: ManuallyDrop::new(future),
         }),
-    });
-    // SAFETY: Box::into_raw never returns null; Cell is repr(C) with the
-    // header first, so the cell pointer is also a header pointer.
-    let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(cell)).cast::<Header>() };
+    };
+    let cell = match block {
+        Some(block) => {
+            let block = block.cast::<Cell<F>>();
+            // SAFETY: the arena gave a free block of at least
+            // `layout.size()` bytes, aligned to 16 >= `layout.align()`.
+            unsafe { block.as_ptr().write(cell) };
+            block
+        }
+        // SAFETY: Box::into_raw never returns null.
+        None => unsafe { NonNull::new_unchecked(Box::into_raw(Box::new(cell))) },
+    };
+    // Cell is repr(C) with the header first, so the cell pointer is also a
+    // header pointer.
+    let ptr = cell.cast::<Header>();
     (TaskRef(ptr), TaskRef(ptr), ptr)
 }
 
@@ -409,9 +429,19 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
             }
         }
     }
-    // SAFETY: the `Box<Cell<F>>` made in `allocate` is ours to free; the
-    // stage's fields are `ManuallyDrop`, already dropped above.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
+    let cell = ptr.cast::<Cell<F>>();
+    // SAFETY: the cell made in `allocate_with` is ours to free: from the
+    // arena if its header says so, else a `Box`. Dropping it in place
+    // drops the header's fields; the stage's are `ManuallyDrop`, already
+    // dropped above.
+    unsafe {
+        if (*cell.as_ptr()).header.in_arena {
+            ptr::drop_in_place(cell.as_ptr());
+            arena::free(cell.cast(), Layout::new::<Cell<F>>().size());
+        } else {
+            drop(Box::from_raw(cell.as_ptr()));
+        }
+    }
 }
 
 // The sizes every task pays for. A million tasks make each byte a

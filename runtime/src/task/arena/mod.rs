@@ -1,0 +1,439 @@
+//! The task arena: the memory that task cells live in.
+//!
+//! Every task is one allocation (`raw.rs`), and a program that spawns a
+//! million of them makes a million. The global allocator serves each from
+//! a general-purpose heap: a size-class lookup, a chunk header of its own
+//! (8 bytes on glibc, so a 64-byte task takes an 80-byte chunk), and fresh
+//! memory one 4 KiB page fault at a time. The arena serves task cells of
+//! up to [`MAX_SIZE`] bytes from memory it maps itself, in 2 MiB
+//! segments:
+//!
+//! ```text
+//!  thread A's heap                               segment (2 MiB, 2 MiB-aligned)
+//!  +----------------------+                      +-----------------------------+
+//!  | free[class]: lists   |--- pop/push -------> | owner: heap id (A)          |
+//!  | segments: A's list   |--------------------> | remote: blocks freed by     |<-- push from
+//!  | current: carving one |                      |   other threads (a stack)   |    thread B
+//!  +----------------------+                      | bump: first byte never used |
+//!                                                +-----------------------------+
+//!                                                | 64 | 64 | 96 | 64 | 256 |...|  blocks, 16-byte
+//!                                                +-----------------------------+  size classes
+//! ```
+//!
+//! * **Size classes.** A cell of `size` bytes takes a block of `size`
+//!   rounded up to 16 (classes 16, 32, ..., 256). No header per block:
+//!   the block's segment is its address rounded down to 2 MiB, and its
+//!   class is known to whoever frees it (the task's type fixes its size).
+//! * **Per-thread heaps.** Each thread that spawns has a heap (a
+//!   thread-local): one free list per class, and the segments it owns. An
+//!   allocation pops its class's list; if that is empty, it carves the
+//!   next block off the current segment (a bump of an offset); if the
+//!   segment is used up, it collects the blocks other threads freed (see
+//!   below) and tries the list again; failing that it takes a new
+//!   segment. No atomics and no locks on the way, except in the last step.
+//! * **Freeing.** A block freed on its owner's thread goes on the owner's
+//!   list: no atomics. A block freed on any other thread (a task spawned
+//!   on one worker and finished or dropped on another) is pushed onto its
+//!   segment's `remote` stack, which only the owner empties, all at once
+//!   (`remote.rs`, with a loom model). Which one it is: the segment's
+//!   `owner` field against the freeing thread's heap id.
+//! * **Huge pages.** A heap's first segment gets small pages, so a
+//!   program with a few tasks pays for the pages it touches and no more.
+//!   Its later segments are advised `MADV_HUGEPAGE`: a program that keeps
+//!   more than 2 MiB of tasks alive at once has them on 2 MiB pages, one
+//!   page fault per 2 MiB instead of 512 (and fewer TLB misses while it
+//!   polls them).
+//! * **Threads that end.** A heap that is dropped (its thread exits) puts
+//!   its free blocks on their segments' remote stacks and gives its
+//!   segments up: their owner becomes 0, and they wait in a global list
+//!   (a mutex, taken only when a heap needs a segment) for a heap to
+//!   adopt them, with their live tasks, remote stacks and unused tail.
+//!   Tasks still alive there free into the remote stacks meanwhile, as
+//!   from any thread that is not the owner.
+//!
+//! Memory is never given back to the system: segments go from heap to
+//! heap, and blocks from task to task, like the small chunks glibc keeps
+//! in its bins. A burst of a million live tasks leaves ~64 MiB mapped for
+//! the next burst.
+//!
+//! The arena can be turned off with the environment variable
+//! `SPINDLE_TASK_ARENA=off`, read once: tools that track the global
+//! allocator (valgrind's memcheck and massif, heaptrack) then see every
+//! task, as CI's valgrind runs do. A task records where it came from
+//! (`Header::in_arena`), so tasks from before and after the switch mix, and
+//! so does a thread whose heap is gone (a task spawned from another
+//! thread-local's destructor), which uses the global allocator too.
+
+mod remote;
+
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use remote::{FreeBlock, RemoteFrees};
+
+use crate::sys::memory;
+
+/// Bytes in a segment, and its alignment: one huge page on x86-64.
+const SEGMENT: usize = 2 << 20;
+/// The step between size classes, and every block's alignment.
+const GRAIN: usize = 16;
+/// Size classes: 16, 32, ..., `MAX_SIZE`.
+const CLASSES: usize = 16;
+/// The largest cell the arena serves; larger ones go to the global
+/// allocator.
+pub(crate) const MAX_SIZE: usize = GRAIN * CLASSES;
+/// Where a segment's first block starts: after its header, on a cache line
+/// of their own so that remote pushes do not share a line with blocks.
+const FIRST_BLOCK: usize = 64;
+
+/// The front of every segment.
+#[repr(C, align(64))]
+struct Segment {
+    /// The id of the heap that owns the segment, or 0 while it waits for
+    /// a heap to adopt it. Written only by the owner (when it gives the
+    /// segment up) and by the adopter (under the `ABANDONED` lock); read
+    /// by every free.
+    owner: AtomicUsize,
+    /// Blocks freed by threads other than the owner.
+    remote: RemoteFrees,
+    /// Offset of the first byte never handed out. Owner only.
+    bump: Cell<usize>,
+    /// The next segment of the same owner, or of the `ABANDONED` list's
+    /// past owner. Owner only.
+    next: Cell<*mut Segment>,
+}
+
+const _: () = assert!(std::mem::size_of::<Segment>() <= FIRST_BLOCK);
+
+/// A segment pointer that may cross threads (inside `ABANDONED`).
+struct SegmentPtr(*mut Segment);
+
+// SAFETY: a segment is shared memory by design: its atomics are for every
+// thread, its other fields for whichever thread owns it, and ownership
+// passes only through the `ABANDONED` mutex (see `Heap::drop` and
+// `Heap::add_segment`).
+unsafe impl Send for SegmentPtr {}
+
+/// Segments whose heap is gone, waiting for another heap.
+static ABANDONED: Mutex<Vec<SegmentPtr>> = Mutex::new(Vec::new());
+
+/// Heap ids; 0 is "no owner", so they start at 1 and are never reused.
+static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// Whether the arena is on: 0 not read yet, 1 on, 2 off.
+static MODE: AtomicU8 = AtomicU8::new(0);
+
+/// A thread's heap (see the module docs). Thread-local, so plain cells.
+struct Heap {
+    /// This heap's id, 0 until its first allocation.
+    id: Cell<usize>,
+    /// One free list per size class, linked through `FreeBlock::next`.
+    free: [Cell<*mut FreeBlock>; CLASSES],
+    /// Every segment this heap owns, linked through `Segment::next`.
+    segments: Cell<*mut Segment>,
+    /// The segment new blocks are carved from (the last one added).
+    current: Cell<*mut Segment>,
+    /// How many segments this heap has taken: the first gets small pages.
+    taken: Cell<usize>,
+}
+
+thread_local! {
+    static HEAP: Heap = const {
+        Heap {
+            id: Cell::new(0),
+            free: [const { Cell::new(ptr::null_mut()) }; CLASSES],
+            segments: Cell::new(ptr::null_mut()),
+            current: Cell::new(ptr::null_mut()),
+            taken: Cell::new(0),
+        }
+    };
+}
+
+/// A block for a cell of `size` bytes aligned to `align`, or `None` if the
+/// arena does not serve it (too large, over-aligned, the arena is off,
+/// this thread's heap is gone, or the system gave no memory): the caller
+/// then uses the global allocator.
+#[inline]
+pub(crate) fn alloc(size: usize, align: usize) -> Option<NonNull<u8>> {
+    if size == 0 || size > MAX_SIZE || align > GRAIN || !enabled() {
+        return None;
+    }
+    let class = (size - 1) / GRAIN;
+    HEAP.try_with(|heap| heap.alloc(class)).ok().flatten()
+}
+
+/// Gives back a block from [`alloc`].
+///
+/// # Safety
+/// `block` came from `alloc(size, _)` with this same `size`, nobody uses
+/// it any more, and it is freed once.
+#[inline]
+pub(crate) unsafe fn free(block: NonNull<u8>, size: usize) {
+    let class = (size - 1) / GRAIN;
+    let block = block.as_ptr().cast::<FreeBlock>();
+    let segment = segment_of(block);
+    let freed_here = HEAP
+        .try_with(|heap| {
+            let id = heap.id.get();
+            // SAFETY: segments are never unmapped, and `owner` is atomic.
+            // Only this thread can make the owner its own id (by taking
+            // the segment), so equality here stays true while we push.
+            if id != 0 && unsafe { (*segment).owner.load(Ordering::Relaxed) } == id {
+                // SAFETY: the block is ours to reuse (caller), and this
+                // heap owns its segment.
+                unsafe { heap.push(class, block) };
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+    if !freed_here {
+        // SAFETY: the caller gave the block up; the segment lives forever.
+        unsafe { (*segment).remote.push(block, class) };
+    }
+}
+
+/// Reads `SPINDLE_TASK_ARENA` on the first call.
+#[inline]
+fn enabled() -> bool {
+    match MODE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let off = std::env::var_os("SPINDLE_TASK_ARENA").is_some_and(|v| v == "off");
+            MODE.store(if off { 2 } else { 1 }, Ordering::Relaxed);
+            !off
+        }
+    }
+}
+
+/// The segment a block lies in: its address rounded down to `SEGMENT`.
+fn segment_of(block: *mut FreeBlock) -> *mut Segment {
+    (block as usize & !(SEGMENT - 1)) as *mut Segment
+}
+
+impl Heap {
+    #[inline]
+    fn alloc(&self, class: usize) -> Option<NonNull<u8>> {
+        match self.pop(class) {
+            Some(block) => Some(block),
+            None => self.alloc_slow(class),
+        }
+    }
+
+    /// Takes the first block of `class`'s free list.
+    #[inline]
+    fn pop(&self, class: usize) -> Option<NonNull<u8>> {
+        let head = NonNull::new(self.free[class].get())?;
+        // SAFETY: a block on our list is free and in one of our segments;
+        // its first word is the link we wrote when we pushed it.
+        self.free[class].set(unsafe { (*head.as_ptr()).next });
+        Some(head.cast())
+    }
+
+    /// Puts `block` on `class`'s free list.
+    ///
+    /// # Safety
+    /// `block` is a free block of `class` in one of this heap's segments,
+    /// on no list.
+    #[inline]
+    unsafe fn push(&self, class: usize, block: *mut FreeBlock) {
+        // SAFETY: the block is free and ours (caller); blocks are 16-byte
+        // aligned and at least 16 bytes, room for a `FreeBlock`.
+        unsafe {
+            block.write(FreeBlock {
+                next: self.free[class].get(),
+                class,
+            })
+        };
+        self.free[class].set(block);
+    }
+
+    #[cold]
+    fn alloc_slow(&self, class: usize) -> Option<NonNull<u8>> {
+        let size = (class + 1) * GRAIN;
+        if let Some(block) = self.carve(size) {
+            return Some(block);
+        }
+        self.collect();
+        if let Some(block) = self.pop(class) {
+            return Some(block);
+        }
+        // A segment adopted from a heap that ended may be used up and hold
+        // nothing of this class; a freshly mapped one always has room. So
+        // this loop ends.
+        loop {
+            self.add_segment()?;
+            if let Some(block) = self.pop(class).or_else(|| self.carve(size)) {
+                return Some(block);
+            }
+        }
+    }
+
+    /// Cuts `size` bytes off the current segment's unused tail.
+    fn carve(&self, size: usize) -> Option<NonNull<u8>> {
+        let segment = self.current.get();
+        if segment.is_null() {
+            return None;
+        }
+        // SAFETY: `current` is one of our segments, mapped for good; its
+        // `bump` is ours alone.
+        let bump = unsafe { &(*segment).bump };
+        let offset = bump.get();
+        if SEGMENT - offset < size {
+            return None;
+        }
+        bump.set(offset + size);
+        // SAFETY: `offset + size <= SEGMENT`, inside the mapping.
+        NonNull::new(unsafe { segment.cast::<u8>().add(offset) })
+    }
+
+    /// Moves every block other threads freed into our segments onto our
+    /// free lists.
+    fn collect(&self) {
+        let mut segment = self.segments.get();
+        while !segment.is_null() {
+            // SAFETY: one of our segments; `next` is ours alone.
+            unsafe {
+                self.collect_from(segment);
+                segment = (*segment).next.get();
+            }
+        }
+    }
+
+    /// # Safety
+    /// `segment` is one of this heap's.
+    unsafe fn collect_from(&self, segment: *mut Segment) {
+        // SAFETY: the caller says the segment is ours; only the owner
+        // takes its remote stack.
+        let mut block = unsafe { (*segment).remote.take_all() };
+        while !block.is_null() {
+            // SAFETY: each block on the stack was pushed whole (link and
+            // class, published by the push's Release, seen through
+            // take_all's Acquire), and is now ours alone.
+            unsafe {
+                let FreeBlock { next, class } = block.read();
+                self.push(class, block);
+                block = next;
+            }
+        }
+    }
+
+    /// This heap's id, drawn on first use.
+    fn id(&self) -> usize {
+        match self.id.get() {
+            0 => {
+                let id = NEXT_HEAP_ID.fetch_add(1, Ordering::Relaxed);
+                self.id.set(id);
+                id
+            }
+            id => id,
+        }
+    }
+
+    /// Takes a segment (an abandoned one if there is one, else a new
+    /// mapping), makes it ours and current, and collects its remote
+    /// frees. `None` if the system has no memory to give.
+    fn add_segment(&self) -> Option<()> {
+        let id = self.id();
+        let adopted = ABANDONED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let segment = match adopted {
+            // The mutex ordered the old owner's last writes before this.
+            Some(SegmentPtr(segment)) => segment,
+            None => map_segment(self.taken.get() > 0)?,
+        };
+        // SAFETY: the segment is mapped for good and was owned by nobody:
+        // fresh, or popped from ABANDONED (each segment is there once). So
+        // its owner-only fields are ours from here on.
+        unsafe {
+            (*segment).owner.store(id, Ordering::Relaxed);
+            (*segment).next.set(self.segments.get());
+            self.segments.set(segment);
+            self.current.set(segment);
+            self.taken.set(self.taken.get() + 1);
+            self.collect_from(segment);
+        }
+        Some(())
+    }
+}
+
+impl Drop for Heap {
+    /// The thread is ending: hands every free block to its segment's
+    /// remote stack and every segment to `ABANDONED` (module docs).
+    fn drop(&mut self) {
+        for (class, list) in self.free.iter().enumerate() {
+            let mut block = list.replace(ptr::null_mut());
+            while !block.is_null() {
+                // SAFETY: a block on our list is free and in one of our
+                // segments; pushing it onto that segment's stack keeps it
+                // free for the next owner.
+                unsafe {
+                    let next = (*block).next;
+                    (*segment_of(block)).remote.push(block, class);
+                    block = next;
+                }
+            }
+        }
+        let mut abandoned = ABANDONED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut segment = self.segments.replace(ptr::null_mut());
+        while !segment.is_null() {
+            // SAFETY: one of our segments; once its owner is 0 and it is in
+            // ABANDONED (under the lock), no field but the atomics is ours.
+            unsafe {
+                let next = (*segment).next.get();
+                (*segment).owner.store(0, Ordering::Relaxed);
+                abandoned.push(SegmentPtr(segment));
+                segment = next;
+            }
+        }
+        self.current.set(ptr::null_mut());
+    }
+}
+
+/// Maps a new segment, `SEGMENT` bytes aligned to `SEGMENT`, and writes its
+/// header. `huge`: advise huge pages for it.
+fn map_segment(huge: bool) -> Option<*mut Segment> {
+    // Map twice the size, then unmap what lies outside the aligned middle.
+    let region = memory::map_private(2 * SEGMENT).ok()?;
+    let start = region.as_ptr() as usize;
+    let aligned = (start + SEGMENT - 1) & !(SEGMENT - 1);
+    let head = aligned - start;
+    let tail = 2 * SEGMENT - head - SEGMENT;
+    // SAFETY: both ranges are page-aligned parts of the mapping just made,
+    // outside the segment, and nothing refers to them.
+    unsafe {
+        if head > 0 {
+            memory::unmap(region, head);
+        }
+        if tail > 0 {
+            memory::unmap(NonNull::new_unchecked((aligned + SEGMENT) as *mut u8), tail);
+        }
+    }
+    let segment = aligned as *mut Segment;
+    // SAFETY: the segment is ours, zeroed, and nothing refers to it yet;
+    // the header fits before the first block.
+    unsafe {
+        if huge {
+            // Advice only (see `advise_huge_pages`): small pages are fine.
+            let _ = memory::advise_huge_pages(NonNull::new_unchecked(segment.cast()), SEGMENT);
+        }
+        segment.write(Segment {
+            owner: AtomicUsize::new(0),
+            remote: RemoteFrees::new(),
+            bump: Cell::new(FIRST_BLOCK),
+            next: Cell::new(ptr::null_mut()),
+        });
+    }
+    Some(segment)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

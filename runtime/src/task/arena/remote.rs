@@ -1,0 +1,88 @@
+//! Blocks freed by threads other than their segment's owner: a stack that
+//! any thread pushes onto and only the owner empties, all at once.
+//!
+//! ```text
+//!  any thread: push(b)            owner: take_all()
+//!    b.next = head                  list = swap(head, empty)
+//!    CAS(head: next -> b)           walk list privately
+//! ```
+//!
+//! A push writes the block's link and size class, then publishes the
+//! block with a compare-and-swap on the head (Release), retrying if
+//! another push got in first. The owner never pops a single block: it
+//! swaps the whole stack out for an empty one (Acquire), which makes every
+//! pushed block's link and class visible, and walks what it got without
+//! any further atomics. That is why the stack needs no ABA guard: the ABA
+//! failure of a lock-free stack is a pop that reads `head.next`, loses the
+//! CPU while the head block leaves and comes back, and then installs a
+//! stale `next`. Nothing here reads a link of a block still on the stack.
+//!
+//! The model check is `runtime/tests/arena_loom.rs`.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use crate::task::loom::AtomicUsize;
+
+/// A free block's first bytes, while it sits on a free list.
+#[repr(C)]
+pub(crate) struct FreeBlock {
+    /// The next free block, or null.
+    pub(crate) next: *mut FreeBlock,
+    /// The block's size class, which the owner needs to file it: remote
+    /// frees of every class share one stack per segment.
+    pub(crate) class: usize,
+}
+
+/// The stack of a segment's remotely freed blocks (see the module docs).
+pub(crate) struct RemoteFrees {
+    /// The top block's address, or 0.
+    head: AtomicUsize,
+}
+
+impl RemoteFrees {
+    /// An empty stack.
+    pub(crate) fn new() -> RemoteFrees {
+        RemoteFrees {
+            head: AtomicUsize::new(0),
+        }
+    }
+
+    /// Pushes `block`, of size class `class`.
+    ///
+    /// # Safety
+    /// `block` is a free block of at least 16 bytes, aligned for
+    /// `FreeBlock`, that nobody else uses: it was just freed by its last
+    /// user, and it is on no other list.
+    pub(crate) unsafe fn push(&self, block: *mut FreeBlock, class: usize) {
+        let mut head = self.head.load(Relaxed);
+        loop {
+            // SAFETY: the caller gave us the block; until the CAS below
+            // succeeds no other thread can reach it.
+            unsafe {
+                block.write(FreeBlock {
+                    next: head as *mut FreeBlock,
+                    class,
+                })
+            };
+            // Release: whoever takes the stack sees the writes above.
+            match self
+                .head
+                .compare_exchange_weak(head, block as usize, Release, Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Takes every block pushed so far, as a list linked through `next`
+    /// (null if there were none). Only the segment's owner calls this.
+    pub(crate) fn take_all(&self) -> *mut FreeBlock {
+        if self.head.load(Relaxed) == 0 {
+            return std::ptr::null_mut();
+        }
+        // Acquire: pairs with the Release of each push, so each block's
+        // link and class are visible to the walk that follows.
+        self.head.swap(0, Acquire) as *mut FreeBlock
+    }
+}
