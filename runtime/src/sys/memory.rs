@@ -64,14 +64,11 @@ pub(crate) fn map_private(len: usize) -> io::Result<NonNull<u8>> {
 /// with transparent huge pages (2 MiB on x86-64) where it can. It is
 /// advice: with THP off, or no huge page free, the range gets small pages
 /// as before, and the error (`EINVAL` where THP is not built in) changes
-/// nothing either.
-///
-/// # Safety
-/// `ptr` and `len` must lie inside a private anonymous mapping of ours
-/// ([`map_private`]); advice never changes the memory's contents.
-pub(crate) unsafe fn advise_huge_pages(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
-    // SAFETY: the caller guarantees the range is our own private mapping;
-    // MADV_HUGEPAGE keeps its contents.
+/// nothing either. Advice never changes the memory's contents, so this is
+/// safe for any range (one not mapped gets `ENOMEM`).
+pub(crate) fn advise_huge_pages(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // SAFETY: MADV_HUGEPAGE only changes how the range is backed, never
+    // what it holds; the kernel checks the range.
     cvt(unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_HUGEPAGE) }).map(drop)
 }
 

@@ -18,10 +18,10 @@
 #[cfg(all(loom, test))]
 pub(crate) use loom::cell::UnsafeCell;
 #[cfg(all(loom, test))]
-pub(crate) use loom::sync::atomic::AtomicUsize;
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize};
 
 #[cfg(not(all(loom, test)))]
-pub(crate) use std::sync::atomic::AtomicUsize;
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize};
 
 /// `std::cell::UnsafeCell` with loom's closure-based interface.
 #[cfg(not(all(loom, test)))]

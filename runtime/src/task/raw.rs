@@ -56,7 +56,7 @@ pub(crate) struct Header {
     /// Which field of the stage union is live; touched only by whoever may
     /// touch the stage (see `stage` below).
     stage: UnsafeCell<StageTag>,
-    /// Whether the cell is a block of the task arena (`arena.rs`) rather
+    /// Whether the cell is a block of the task arena (`arena/`) rather
     /// than a `Box`: which of the two frees it. Set once, before the task
     /// is shared.
     in_arena: bool,
@@ -436,8 +436,19 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     // dropped above.
     unsafe {
         if (*cell.as_ptr()).header.in_arena {
+            // Gives the block back even if a header field's drop panics
+            // (a foreign join waker's), as a Box's drop would.
+            struct FreeOnDrop(NonNull<u8>, usize);
+            impl Drop for FreeOnDrop {
+                fn drop(&mut self) {
+                    // SAFETY: the block came from `arena::alloc` with this
+                    // size, and its contents are dropped (or being
+                    // unwound past): nobody uses it again.
+                    unsafe { arena::free(self.0, self.1) };
+                }
+            }
+            let _free = FreeOnDrop(cell.cast(), Layout::new::<Cell<F>>().size());
             ptr::drop_in_place(cell.as_ptr());
-            arena::free(cell.cast(), Layout::new::<Cell<F>>().size());
         } else {
             drop(Box::from_raw(cell.as_ptr()));
         }
@@ -445,8 +456,10 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
 }
 
 // The sizes every task pays for. A million tasks make each byte a
-// megabyte, and the allocator rounds a task up to its next size class
-// (16 bytes on glibc), so a few bytes can cost sixteen.
+// megabyte, and the task arena rounds a cell up to its next size class (a
+// multiple of 16, no per-block header), so a few bytes can cost sixteen.
+// (The global allocator, which serves the cells too large for the arena,
+// adds its own 8-byte chunk header on glibc before rounding.)
 #[cfg(all(test, not(loom)))]
 mod layout_tests {
     use std::mem::size_of;
@@ -469,8 +482,8 @@ mod layout_tests {
         // The header, then the future or its `Result<u64, JoinError>`.
         let n = 7u64;
         let task = async move { n };
-        // 64 bytes, which glibc's malloc serves from its 80-byte class
-        // (a chunk is the request plus 8, rounded up to 16).
+        // 64 bytes: the arena's 64-byte class (glibc's malloc would take
+        // an 80-byte chunk: the request plus 8, rounded up to 16).
         assert_eq!(size_of::<Header>(), 48);
         assert_eq!(cell_size(&task), 48 + 16);
     }
@@ -481,8 +494,8 @@ mod layout_tests {
         let task = async move { crate::time::sleep(std::time::Duration::from_millis(ms)).await };
         assert_eq!(size_of::<crate::time::Sleep>(), 24);
         // The header, then the future: the captured `ms`, the `Sleep` and
-        // the state tag. 88 bytes, which glibc's malloc serves from its
-        // 96-byte class (one more byte of future and it would be 112).
+        // the state tag. 88 bytes: the arena's 96-byte class (and glibc's
+        // 96-byte chunk; nine more bytes of future and it would be 112).
         assert_eq!(cell_size(&task), 48 + 40);
     }
 }

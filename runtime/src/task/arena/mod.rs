@@ -24,25 +24,34 @@
 //!   rounded up to 16 (classes 16, 32, ..., 256). No header per block:
 //!   the block's segment is its address rounded down to 2 MiB, and its
 //!   class is known to whoever frees it (the task's type fixes its size).
-//! * **Per-thread heaps.** Each thread that spawns has a heap (a
-//!   thread-local): one free list per class, and the segments it owns. An
+//! * **Per-thread heaps.** Each thread that allocates a task cell has a
+//!   heap (a thread-local): one free list per class, and the segments it
+//!   owns. An
 //!   allocation pops its class's list; if that is empty, it carves the
 //!   next block off the current segment (a bump of an offset); if the
 //!   segment is used up, it collects the blocks other threads freed (see
 //!   below) and tries the list again; failing that it takes a new
-//!   segment. No atomics and no locks on the way, except in the last step.
+//!   segment. The first two steps, all but a few allocations, touch no
+//!   atomic and no lock; collecting swaps each segment's remote stack, and
+//!   taking a segment locks a global list (below).
 //! * **Freeing.** A block freed on its owner's thread goes on the owner's
-//!   list: no atomics. A block freed on any other thread (a task spawned
+//!   list: one relaxed load (of the segment's owner), no atomic write. A block freed on any other thread (a task spawned
 //!   on one worker and finished or dropped on another) is pushed onto its
 //!   segment's `remote` stack, which only the owner empties, all at once
 //!   (`remote.rs`, with a loom model). Which one it is: the segment's
 //!   `owner` field against the freeing thread's heap id.
-//! * **Huge pages.** A heap's first segment gets small pages, so a
+//! * **Huge pages.** The first segment a heap maps gets small pages, so a
 //!   program with a few tasks pays for the pages it touches and no more.
-//!   Its later segments are advised `MADV_HUGEPAGE`: a program that keeps
-//!   more than 2 MiB of tasks alive at once has them on 2 MiB pages, one
-//!   page fault per 2 MiB instead of 512 (and fewer TLB misses while it
-//!   polls them).
+//!   The segments it maps after that are advised `MADV_HUGEPAGE`: a
+//!   program that keeps more than 2 MiB of tasks alive at once has them on
+//!   2 MiB pages, one page fault per 2 MiB instead of 512 (and fewer TLB
+//!   misses while it polls them). It is advice: with transparent huge
+//!   pages off, or none free, the kernel uses small pages. With THP's
+//!   `defrag` set to `madvise` (a common default) a fault in such a segment
+//!   may compact memory to find a huge page, and in a virtual machine the
+//!   host may have to back a huge page the first time it is used: a spawn
+//!   that lands on a fresh segment can take milliseconds. A program for
+//!   which that matters sets `SPINDLE_TASK_ARENA=small-pages`.
 //! * **Threads that end.** A heap that is dropped (its thread exits) puts
 //!   its free blocks on their segments' remote stacks and gives its
 //!   segments up: their owner becomes 0, and they wait in a global list
@@ -51,18 +60,25 @@
 //!   Tasks still alive there free into the remote stacks meanwhile, as
 //!   from any thread that is not the owner.
 //!
-//! Memory is never given back to the system: segments go from heap to
-//! heap, and blocks from task to task, like the small chunks glibc keeps
-//! in its bins. A burst of a million live tasks leaves ~64 MiB mapped for
-//! the next burst.
+//! Memory is never given back to the system. A block, once carved, stays
+//! in its size class and, while its heap lives, with its heap: a burst of
+//! a million small tasks spawned on one thread leaves ~64 MiB that only
+//! that thread's next tasks of the same class reuse, and a burst on each
+//! of two workers maps the memory twice. A heap's segments pass to another
+//! heap only when its thread ends. The global allocator is no better for
+//! the typical case (glibc keeps freed small chunks in per-size bins and
+//! per-thread caches) but does merge free neighbours; a program whose
+//! tasks change size over its life pays for the difference here.
 //!
-//! The arena can be turned off with the environment variable
-//! `SPINDLE_TASK_ARENA=off`, read once: tools that track the global
-//! allocator (valgrind's memcheck and massif, heaptrack) then see every
-//! task, as CI's valgrind runs do. A task records where it came from
-//! (`Header::in_arena`), so tasks from before and after the switch mix, and
-//! so does a thread whose heap is gone (a task spawned from another
-//! thread-local's destructor), which uses the global allocator too.
+//! The environment variable `SPINDLE_TASK_ARENA`, read once, changes what
+//! the arena does: `off` turns it off, so that tools that track the global
+//! allocator (valgrind's memcheck and massif, heaptrack) see every task,
+//! as CI's valgrind runs do; `small-pages` keeps it but never asks for
+//! huge pages. A task records where its cell came from
+//! (`Header::in_arena`), because cells come from the global allocator in
+//! other cases too: a future too large or over-aligned for the arena, a
+//! thread whose heap is gone (a task spawned from another thread-local's
+//! destructor), or a system out of memory for a new segment.
 
 mod remote;
 
@@ -84,24 +100,38 @@ const CLASSES: usize = 16;
 /// The largest cell the arena serves; larger ones go to the global
 /// allocator.
 pub(crate) const MAX_SIZE: usize = GRAIN * CLASSES;
-/// Where a segment's first block starts: after its header, on a cache line
-/// of their own so that remote pushes do not share a line with blocks.
-const FIRST_BLOCK: usize = 64;
+/// Where a segment's first block starts: after its header's two cache
+/// lines, so that no block shares a line with the header.
+const FIRST_BLOCK: usize = 128;
 
-/// The front of every segment.
+/// The front of every segment: a line that every thread reads or writes
+/// (the owner, the remote stack), then a line that only the owner touches
+/// (its carving offset, its list), so that carving does not bounce the
+/// line that frees from other threads use.
 #[repr(C, align(64))]
 struct Segment {
-    /// The id of the heap that owns the segment, or 0 while it waits for
-    /// a heap to adopt it. Written only by the owner (when it gives the
-    /// segment up) and by the adopter (under the `ABANDONED` lock); read
-    /// by every free.
+    shared: SegmentShared,
+    owned: SegmentOwned,
+}
+
+/// The part of a segment's header that any thread touches.
+#[repr(C, align(64))]
+struct SegmentShared {
+    /// The id of the heap that owns the segment, or 0 while it waits in
+    /// `ABANDONED`. Written by the heap that maps or takes the segment,
+    /// and by its owner when that gives it up; read by every free, which
+    /// compares it with its own heap's id.
     owner: AtomicUsize,
     /// Blocks freed by threads other than the owner.
     remote: RemoteFrees,
-    /// Offset of the first byte never handed out. Owner only.
+}
+
+/// The part of a segment's header that only its owner touches.
+#[repr(C, align(64))]
+struct SegmentOwned {
+    /// Offset of the first byte never handed out.
     bump: Cell<usize>,
-    /// The next segment of the same owner, or of the `ABANDONED` list's
-    /// past owner. Owner only.
+    /// The owner's next segment (meaningless while abandoned).
     next: Cell<*mut Segment>,
 }
 
@@ -122,8 +152,12 @@ static ABANDONED: Mutex<Vec<SegmentPtr>> = Mutex::new(Vec::new());
 /// Heap ids; 0 is "no owner", so they start at 1 and are never reused.
 static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// Whether the arena is on: 0 not read yet, 1 on, 2 off.
-static MODE: AtomicU8 = AtomicU8::new(0);
+/// What `SPINDLE_TASK_ARENA` says (module docs), read on first use.
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNREAD);
+const MODE_UNREAD: u8 = 0;
+const MODE_ON: u8 = 1;
+const MODE_SMALL_PAGES: u8 = 2;
+const MODE_OFF: u8 = 3;
 
 /// A thread's heap (see the module docs). Thread-local, so plain cells.
 struct Heap {
@@ -135,8 +169,8 @@ struct Heap {
     segments: Cell<*mut Segment>,
     /// The segment new blocks are carved from (the last one added).
     current: Cell<*mut Segment>,
-    /// How many segments this heap has taken: the first gets small pages.
-    taken: Cell<usize>,
+    /// How many segments this heap has mapped: the first gets small pages.
+    mapped: Cell<usize>,
 }
 
 thread_local! {
@@ -146,7 +180,7 @@ thread_local! {
             free: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             segments: Cell::new(ptr::null_mut()),
             current: Cell::new(ptr::null_mut()),
-            taken: Cell::new(0),
+            mapped: Cell::new(0),
         }
     };
 }
@@ -180,7 +214,7 @@ pub(crate) unsafe fn free(block: NonNull<u8>, size: usize) {
             // SAFETY: segments are never unmapped, and `owner` is atomic.
             // Only this thread can make the owner its own id (by taking
             // the segment), so equality here stays true while we push.
-            if id != 0 && unsafe { (*segment).owner.load(Ordering::Relaxed) } == id {
+            if id != 0 && unsafe { (*segment).shared.owner.load(Ordering::Relaxed) } == id {
                 // SAFETY: the block is ours to reuse (caller), and this
                 // heap owns its segment.
                 unsafe { heap.push(class, block) };
@@ -192,27 +226,37 @@ pub(crate) unsafe fn free(block: NonNull<u8>, size: usize) {
         .unwrap_or(false);
     if !freed_here {
         // SAFETY: the caller gave the block up; the segment lives forever.
-        unsafe { (*segment).remote.push(block, class) };
+        unsafe { (*segment).shared.remote.push(block, class) };
     }
 }
 
-/// Reads `SPINDLE_TASK_ARENA` on the first call.
+/// Whether the arena serves tasks (`SPINDLE_TASK_ARENA` is not `off`).
 #[inline]
 fn enabled() -> bool {
+    mode() != MODE_OFF
+}
+
+/// `SPINDLE_TASK_ARENA`, read on the first call. Two threads may both read
+/// it; they store the same answer.
+#[inline]
+fn mode() -> u8 {
     match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = std::env::var_os("SPINDLE_TASK_ARENA").is_some_and(|v| v == "off");
-            MODE.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
+        MODE_UNREAD => {
+            let mode = match std::env::var_os("SPINDLE_TASK_ARENA") {
+                Some(v) if v == "off" => MODE_OFF,
+                Some(v) if v == "small-pages" => MODE_SMALL_PAGES,
+                _ => MODE_ON,
+            };
+            MODE.store(mode, Ordering::Relaxed);
+            mode
         }
+        mode => mode,
     }
 }
 
 /// The segment a block lies in: its address rounded down to `SEGMENT`.
 fn segment_of(block: *mut FreeBlock) -> *mut Segment {
-    (block as usize & !(SEGMENT - 1)) as *mut Segment
+    block.map_addr(|addr| addr & !(SEGMENT - 1)).cast()
 }
 
 impl Heap {
@@ -281,7 +325,7 @@ impl Heap {
         }
         // SAFETY: `current` is one of our segments, mapped for good; its
         // `bump` is ours alone.
-        let bump = unsafe { &(*segment).bump };
+        let bump = unsafe { &(*segment).owned.bump };
         let offset = bump.get();
         if SEGMENT - offset < size {
             return None;
@@ -299,7 +343,7 @@ impl Heap {
             // SAFETY: one of our segments; `next` is ours alone.
             unsafe {
                 self.collect_from(segment);
-                segment = (*segment).next.get();
+                segment = (*segment).owned.next.get();
             }
         }
     }
@@ -309,7 +353,7 @@ impl Heap {
     unsafe fn collect_from(&self, segment: *mut Segment) {
         // SAFETY: the caller says the segment is ours; only the owner
         // takes its remote stack.
-        let mut block = unsafe { (*segment).remote.take_all() };
+        let mut block = unsafe { (*segment).shared.remote.take_all() };
         while !block.is_null() {
             // SAFETY: each block on the stack was pushed whole (link and
             // class, published by the push's Release, seen through
@@ -346,17 +390,21 @@ impl Heap {
         let segment = match adopted {
             // The mutex ordered the old owner's last writes before this.
             Some(SegmentPtr(segment)) => segment,
-            None => map_segment(self.taken.get() > 0)?,
+            None => {
+                let huge = self.mapped.get() > 0 && mode() == MODE_ON;
+                let segment = map_segment(huge)?;
+                self.mapped.set(self.mapped.get() + 1);
+                segment
+            }
         };
         // SAFETY: the segment is mapped for good and was owned by nobody:
         // fresh, or popped from ABANDONED (each segment is there once). So
         // its owner-only fields are ours from here on.
         unsafe {
-            (*segment).owner.store(id, Ordering::Relaxed);
-            (*segment).next.set(self.segments.get());
+            (*segment).shared.owner.store(id, Ordering::Relaxed);
+            (*segment).owned.next.set(self.segments.get());
             self.segments.set(segment);
             self.current.set(segment);
-            self.taken.set(self.taken.get() + 1);
             self.collect_from(segment);
         }
         Some(())
@@ -367,6 +415,11 @@ impl Drop for Heap {
     /// The thread is ending: hands every free block to its segment's
     /// remote stack and every segment to `ABANDONED` (module docs).
     fn drop(&mut self) {
+        if self.segments.get().is_null() {
+            // A thread that never allocated (it only freed tasks, or
+            // nothing): nothing to hand on.
+            return;
+        }
         for (class, list) in self.free.iter().enumerate() {
             let mut block = list.replace(ptr::null_mut());
             while !block.is_null() {
@@ -375,7 +428,7 @@ impl Drop for Heap {
                 // free for the next owner.
                 unsafe {
                     let next = (*block).next;
-                    (*segment_of(block)).remote.push(block, class);
+                    (*segment_of(block)).shared.remote.push(block, class);
                     block = next;
                 }
             }
@@ -388,8 +441,8 @@ impl Drop for Heap {
             // SAFETY: one of our segments; once its owner is 0 and it is in
             // ABANDONED (under the lock), no field but the atomics is ours.
             unsafe {
-                let next = (*segment).next.get();
-                (*segment).owner.store(0, Ordering::Relaxed);
+                let next = (*segment).owned.next.get();
+                (*segment).shared.owner.store(0, Ordering::Relaxed);
                 abandoned.push(SegmentPtr(segment));
                 segment = next;
             }
@@ -404,32 +457,39 @@ fn map_segment(huge: bool) -> Option<*mut Segment> {
     // Map twice the size, then unmap what lies outside the aligned middle.
     let region = memory::map_private(2 * SEGMENT).ok()?;
     let start = region.as_ptr() as usize;
-    let aligned = (start + SEGMENT - 1) & !(SEGMENT - 1);
-    let head = aligned - start;
-    let tail = 2 * SEGMENT - head - SEGMENT;
-    // SAFETY: both ranges are page-aligned parts of the mapping just made,
-    // outside the segment, and nothing refers to them.
+    let head = start.next_multiple_of(SEGMENT) - start;
+    let tail = SEGMENT - head;
+    // SAFETY: `head < SEGMENT`, so the segment, `SEGMENT` bytes from
+    // `head`, lies inside the `2 * SEGMENT` bytes mapped.
+    let segment = unsafe { NonNull::new_unchecked(region.as_ptr().add(head)) };
+    // SAFETY: both ranges are page-aligned (mmap's start and the segment's
+    // edges are), lie in the mapping just made outside the segment, and
+    // nothing refers to them.
     unsafe {
         if head > 0 {
             memory::unmap(region, head);
         }
         if tail > 0 {
-            memory::unmap(NonNull::new_unchecked((aligned + SEGMENT) as *mut u8), tail);
+            memory::unmap(NonNull::new_unchecked(segment.as_ptr().add(SEGMENT)), tail);
         }
     }
-    let segment = aligned as *mut Segment;
-    // SAFETY: the segment is ours, zeroed, and nothing refers to it yet;
-    // the header fits before the first block.
+    if huge {
+        // Advice only (see `advise_huge_pages`): small pages are fine.
+        let _ = memory::advise_huge_pages(segment, SEGMENT);
+    }
+    let segment = segment.cast::<Segment>().as_ptr();
+    // SAFETY: the segment is ours, aligned to `SEGMENT`, zeroed, and nothing
+    // refers to it yet; the header fits before the first block.
     unsafe {
-        if huge {
-            // Advice only (see `advise_huge_pages`): small pages are fine.
-            let _ = memory::advise_huge_pages(NonNull::new_unchecked(segment.cast()), SEGMENT);
-        }
         segment.write(Segment {
-            owner: AtomicUsize::new(0),
-            remote: RemoteFrees::new(),
-            bump: Cell::new(FIRST_BLOCK),
-            next: Cell::new(ptr::null_mut()),
+            shared: SegmentShared {
+                owner: AtomicUsize::new(0),
+                remote: RemoteFrees::new(),
+            },
+            owned: SegmentOwned {
+                bump: Cell::new(FIRST_BLOCK),
+                next: Cell::new(ptr::null_mut()),
+            },
         });
     }
     Some(segment)

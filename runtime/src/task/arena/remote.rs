@@ -16,12 +16,16 @@
 //! failure of a lock-free stack is a pop that reads `head.next`, loses the
 //! CPU while the head block leaves and comes back, and then installs a
 //! stale `next`. Nothing here reads a link of a block still on the stack.
+//! A push may see its head leave and come back before its
+//! compare-and-swap; that is harmless, because the push only uses the
+//! head as its own block's link, and that block is on the stack again
+//! when the swap succeeds.
 //!
 //! The model check is `runtime/tests/arena_loom.rs`.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use crate::task::loom::AtomicUsize;
+use crate::task::loom::AtomicPtr;
 
 /// A free block's first bytes, while it sits on a free list.
 #[repr(C)]
@@ -35,15 +39,15 @@ pub(crate) struct FreeBlock {
 
 /// The stack of a segment's remotely freed blocks (see the module docs).
 pub(crate) struct RemoteFrees {
-    /// The top block's address, or 0.
-    head: AtomicUsize,
+    /// The top block, or null.
+    head: AtomicPtr<FreeBlock>,
 }
 
 impl RemoteFrees {
     /// An empty stack.
     pub(crate) fn new() -> RemoteFrees {
         RemoteFrees {
-            head: AtomicUsize::new(0),
+            head: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -58,16 +62,11 @@ impl RemoteFrees {
         loop {
             // SAFETY: the caller gave us the block; until the CAS below
             // succeeds no other thread can reach it.
-            unsafe {
-                block.write(FreeBlock {
-                    next: head as *mut FreeBlock,
-                    class,
-                })
-            };
+            unsafe { block.write(FreeBlock { next: head, class }) };
             // Release: whoever takes the stack sees the writes above.
             match self
                 .head
-                .compare_exchange_weak(head, block as usize, Release, Relaxed)
+                .compare_exchange_weak(head, block, Release, Relaxed)
             {
                 Ok(_) => return,
                 Err(now) => head = now,
@@ -78,11 +77,12 @@ impl RemoteFrees {
     /// Takes every block pushed so far, as a list linked through `next`
     /// (null if there were none). Only the segment's owner calls this.
     pub(crate) fn take_all(&self) -> *mut FreeBlock {
-        if self.head.load(Relaxed) == 0 {
+        if self.head.load(Relaxed).is_null() {
             return std::ptr::null_mut();
         }
-        // Acquire: pairs with the Release of each push, so each block's
-        // link and class are visible to the walk that follows.
-        self.head.swap(0, Acquire) as *mut FreeBlock
+        // Acquire: pairs with the Release of each push (a run of pushes is
+        // one release sequence), so each block's link and class are
+        // visible to the walk that follows.
+        self.head.swap(std::ptr::null_mut(), Acquire)
     }
 }
