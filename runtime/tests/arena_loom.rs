@@ -1,7 +1,8 @@
 //! loom model checks of the task arena's remote-free stack
 //! (`task/arena/remote.rs`): threads that free blocks into a segment they
 //! do not own push onto its stack while the owner takes the whole stack,
-//! possibly more than once. Each model runs the real stack through every
+//! possibly more than once, and a heap that ends pushes its free blocks
+//! back as whole chains. Each model runs the real stack through every
 //! interleaving of its threads (up to the preemption bound) and checks
 //! that every pushed block comes out exactly once, with the size class it
 //! was pushed with.
@@ -125,5 +126,45 @@ fn a_push_racing_a_take_lands_in_one_take_or_the_next() {
         let mut want = vec![(first, 3), (second, 5)];
         want.sort_unstable();
         assert_eq!(all, want);
+    });
+}
+
+#[test]
+fn a_chain_pushed_whole_beside_a_single_push_comes_out_whole() {
+    // What a heap does when its thread ends: its free blocks go back as
+    // chains, one compare-and-swap each, while other threads still push.
+    model(|| {
+        let stack = Arc::new(Stack(RemoteFrees::new()));
+        let chain = {
+            let stack = stack.clone();
+            thread::spawn(move || {
+                let (a, b) = (block() as *mut FreeBlock, block() as *mut FreeBlock);
+                // SAFETY: two fresh blocks, linked a -> b with their
+                // classes written, given up here.
+                unsafe {
+                    (*a).class = 1;
+                    (*a).next = b;
+                    (*b).class = 2;
+                    stack.0.push_chain(a, b);
+                }
+                vec![(a as usize, 1), (b as usize, 2)]
+            })
+        };
+        let single = {
+            let stack = stack.clone();
+            thread::spawn(move || {
+                let c = block();
+                // SAFETY: a fresh block, given up here.
+                unsafe { stack.0.push(c as *mut FreeBlock, 3) };
+                (c, 3)
+            })
+        };
+        let mut got = drain(stack.0.take_all());
+        let mut pushed = chain.join().unwrap();
+        pushed.push(single.join().unwrap());
+        got.extend(drain(stack.0.take_all()));
+        got.sort_unstable();
+        pushed.sort_unstable();
+        assert_eq!(got, pushed);
     });
 }

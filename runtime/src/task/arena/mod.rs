@@ -40,18 +40,23 @@
 //!   segment's `remote` stack, which only the owner empties, all at once
 //!   (`remote.rs`, with a loom model). Which one it is: the segment's
 //!   `owner` field against the freeing thread's heap id.
-//! * **Huge pages.** The first segment a heap maps gets small pages, so a
-//!   program with a few tasks pays for the pages it touches and no more.
-//!   The segments it maps after that are advised `MADV_HUGEPAGE`: a
-//!   program that keeps more than 2 MiB of tasks alive at once has them on
-//!   2 MiB pages, one page fault per 2 MiB instead of 512 (and fewer TLB
-//!   misses while it polls them). It is advice: with transparent huge
-//!   pages off, or none free, the kernel uses small pages. With THP's
-//!   `defrag` set to `madvise` (a common default) a fault in such a segment
-//!   may compact memory to find a huge page, and in a virtual machine the
-//!   host may have to back a huge page the first time it is used: a spawn
-//!   that lands on a fresh segment can take milliseconds. A program for
-//!   which that matters sets `SPINDLE_TASK_ARENA=small-pages`.
+//! * **Pages.** The first segment a heap maps is left to fault in page by
+//!   page, so a program with a few tasks pays for the pages it touches and
+//!   no more. The segments it maps after that, which only a program with
+//!   more than 2 MiB of tasks alive at once reaches, are backed whole when
+//!   they are mapped (`MADV_POPULATE_WRITE`): one system call instead of
+//!   512 page faults, at the cost of the segment's unused tail counting
+//!   in the process's memory from the start. With
+//!   `SPINDLE_TASK_ARENA=huge-pages` those segments are advised
+//!   `MADV_HUGEPAGE` instead: one fault per segment, and fewer TLB misses
+//!   while the tasks are polled. That is not the default because the
+//!   2 MiB page can be slow to come by: with THP's `defrag` set to
+//!   `madvise` (a common default) the fault may compact memory to find
+//!   one, and in a virtual machine that reports free memory to its host
+//!   (this project's benchmark machine does), a free 2 MiB page is often
+//!   one the host took back and must back again. There, a million spawns
+//!   took 65 ms in most runs and 130 to 250 ms in about a third of them
+//!   (docs/benchmarks.md).
 //! * **Threads that end.** A heap that is dropped (its thread exits) puts
 //!   its free blocks on their segments' remote stacks and gives its
 //!   segments up: their owner becomes 0, and they wait in a global list
@@ -73,8 +78,8 @@
 //! The environment variable `SPINDLE_TASK_ARENA`, read once, changes what
 //! the arena does: `off` turns it off, so that tools that track the global
 //! allocator (valgrind's memcheck and massif, heaptrack) see every task,
-//! as CI's valgrind runs do; `small-pages` keeps it but never asks for
-//! huge pages. A task records where its cell came from
+//! as CI's valgrind runs do; `huge-pages` asks for huge pages (above). A
+//! task records where its cell came from
 //! (`Header::in_arena`), because cells come from the global allocator in
 //! other cases too: a future too large or over-aligned for the arena, a
 //! thread whose heap is gone (a task spawned from another thread-local's
@@ -156,7 +161,7 @@ static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
 static MODE: AtomicU8 = AtomicU8::new(MODE_UNREAD);
 const MODE_UNREAD: u8 = 0;
 const MODE_ON: u8 = 1;
-const MODE_SMALL_PAGES: u8 = 2;
+const MODE_HUGE_PAGES: u8 = 2;
 const MODE_OFF: u8 = 3;
 
 /// A thread's heap (see the module docs). Thread-local, so plain cells.
@@ -169,7 +174,8 @@ struct Heap {
     segments: Cell<*mut Segment>,
     /// The segment new blocks are carved from (the last one added).
     current: Cell<*mut Segment>,
-    /// How many segments this heap has mapped: the first gets small pages.
+    /// How many segments this heap has mapped: the first is backed on
+    /// touch, the others up front (module docs).
     mapped: Cell<usize>,
 }
 
@@ -244,7 +250,7 @@ fn mode() -> u8 {
         MODE_UNREAD => {
             let mode = match std::env::var_os("SPINDLE_TASK_ARENA") {
                 Some(v) if v == "off" => MODE_OFF,
-                Some(v) if v == "small-pages" => MODE_SMALL_PAGES,
+                Some(v) if v == "huge-pages" => MODE_HUGE_PAGES,
                 _ => MODE_ON,
             };
             MODE.store(mode, Ordering::Relaxed);
@@ -262,10 +268,13 @@ fn segment_of(block: *mut FreeBlock) -> *mut Segment {
 impl Heap {
     #[inline]
     fn alloc(&self, class: usize) -> Option<NonNull<u8>> {
-        match self.pop(class) {
-            Some(block) => Some(block),
-            None => self.alloc_slow(class),
+        if let Some(block) = self.pop(class) {
+            return Some(block);
         }
+        if let Some(block) = self.carve((class + 1) * GRAIN) {
+            return Some(block);
+        }
+        self.alloc_slow(class)
     }
 
     /// Takes the first block of `class`'s free list.
@@ -296,12 +305,10 @@ impl Heap {
         self.free[class].set(block);
     }
 
+    /// `alloc` when the list is empty and the current segment used up.
     #[cold]
     fn alloc_slow(&self, class: usize) -> Option<NonNull<u8>> {
         let size = (class + 1) * GRAIN;
-        if let Some(block) = self.carve(size) {
-            return Some(block);
-        }
         self.collect();
         if let Some(block) = self.pop(class) {
             return Some(block);
@@ -318,6 +325,7 @@ impl Heap {
     }
 
     /// Cuts `size` bytes off the current segment's unused tail.
+    #[inline]
     fn carve(&self, size: usize) -> Option<NonNull<u8>> {
         let segment = self.current.get();
         if segment.is_null() {
@@ -391,8 +399,12 @@ impl Heap {
             // The mutex ordered the old owner's last writes before this.
             Some(SegmentPtr(segment)) => segment,
             None => {
-                let huge = self.mapped.get() > 0 && mode() == MODE_ON;
-                let segment = map_segment(huge)?;
+                let backing = match (self.mapped.get(), mode()) {
+                    (0, _) => Backing::OnTouch,
+                    (_, MODE_HUGE_PAGES) => Backing::HugePages,
+                    _ => Backing::Populated,
+                };
+                let segment = map_segment(backing)?;
                 self.mapped.set(self.mapped.get() + 1);
                 segment
             }
@@ -420,16 +432,26 @@ impl Drop for Heap {
             // nothing): nothing to hand on.
             return;
         }
-        for (class, list) in self.free.iter().enumerate() {
+        // Each list goes back as runs of neighbours from the same segment,
+        // one compare-and-swap a run: a list freed in order is mostly long
+        // runs, and a thread that ends with a million free blocks would
+        // otherwise make a million atomic pushes.
+        for list in &self.free {
             let mut block = list.replace(ptr::null_mut());
             while !block.is_null() {
-                // SAFETY: a block on our list is free and in one of our
-                // segments; pushing it onto that segment's stack keeps it
-                // free for the next owner.
+                let segment = segment_of(block);
+                let first = block;
+                let mut last = block;
+                // SAFETY: blocks on our list are free, in our segments, and
+                // linked with their class written (`push`); a run of them,
+                // cut off the list, goes onto its segment's stack whole.
                 unsafe {
-                    let next = (*block).next;
-                    (*segment_of(block)).shared.remote.push(block, class);
-                    block = next;
+                    block = (*last).next;
+                    while !block.is_null() && segment_of(block) == segment {
+                        last = block;
+                        block = (*last).next;
+                    }
+                    (*segment).shared.remote.push_chain(first, last);
                 }
             }
         }
@@ -452,8 +474,20 @@ impl Drop for Heap {
 }
 
 /// Maps a new segment, `SEGMENT` bytes aligned to `SEGMENT`, and writes its
-/// header. `huge`: advise huge pages for it.
-fn map_segment(huge: bool) -> Option<*mut Segment> {
+/// How a new segment's memory is backed (module docs).
+#[derive(Clone, Copy)]
+enum Backing {
+    /// Small pages, each on its first touch.
+    OnTouch,
+    /// Small pages, all at once now.
+    Populated,
+    /// Advised onto huge pages.
+    HugePages,
+}
+
+/// Maps a new segment, `SEGMENT` bytes aligned to `SEGMENT`, backs it as
+/// `backing` says, and writes its header.
+fn map_segment(backing: Backing) -> Option<*mut Segment> {
     // Map twice the size, then unmap what lies outside the aligned middle.
     let region = memory::map_private(2 * SEGMENT).ok()?;
     let start = region.as_ptr() as usize;
@@ -473,9 +507,11 @@ fn map_segment(huge: bool) -> Option<*mut Segment> {
             memory::unmap(NonNull::new_unchecked(segment.as_ptr().add(SEGMENT)), tail);
         }
     }
-    if huge {
-        // Advice only (see `advise_huge_pages`): small pages are fine.
-        let _ = memory::advise_huge_pages(segment, SEGMENT);
+    // Both are advice: if the kernel declines, pages fault in on touch.
+    match backing {
+        Backing::OnTouch => {}
+        Backing::Populated => drop(memory::populate(segment, SEGMENT)),
+        Backing::HugePages => drop(memory::advise_huge_pages(segment, SEGMENT)),
     }
     let segment = segment.cast::<Segment>().as_ptr();
     // SAFETY: the segment is ours, aligned to `SEGMENT`, zeroed, and nothing

@@ -5,6 +5,7 @@
 //!  any thread: push(b)            owner: take_all()
 //!    b.next = head                  list = swap(head, empty)
 //!    CAS(head: next -> b)           walk list privately
+//!  (push_chain(first..last): last.next = head; CAS(head: next -> first))
 //! ```
 //!
 //! A push writes the block's link and size class, then publishes the
@@ -58,15 +59,32 @@ impl RemoteFrees {
     /// `FreeBlock`, that nobody else uses: it was just freed by its last
     /// user, and it is on no other list.
     pub(crate) unsafe fn push(&self, block: *mut FreeBlock, class: usize) {
+        // SAFETY: the caller gave us the block; nothing else reaches it.
+        unsafe {
+            block.write(FreeBlock {
+                next: std::ptr::null_mut(),
+                class,
+            });
+            self.push_chain(block, block);
+        }
+    }
+
+    /// Pushes a chain of blocks, `first` to `last` linked through `next`,
+    /// each with its class already written, in one compare-and-swap.
+    ///
+    /// # Safety
+    /// Every block of the chain is free, nobody else uses it, and it is on
+    /// no other list; `last` is reached from `first` through `next`.
+    pub(crate) unsafe fn push_chain(&self, first: *mut FreeBlock, last: *mut FreeBlock) {
         let mut head = self.head.load(Relaxed);
         loop {
-            // SAFETY: the caller gave us the block; until the CAS below
+            // SAFETY: the chain is ours (caller); until the CAS below
             // succeeds no other thread can reach it.
-            unsafe { block.write(FreeBlock { next: head, class }) };
-            // Release: whoever takes the stack sees the writes above.
+            unsafe { (*last).next = head };
+            // Release: whoever takes the stack sees the chain's writes.
             match self
                 .head
-                .compare_exchange_weak(head, block, Release, Relaxed)
+                .compare_exchange_weak(head, first, Release, Relaxed)
             {
                 Ok(_) => return,
                 Err(now) => head = now,
