@@ -6,7 +6,8 @@
 //! * [`spindle_reactor`] (its own crate): epoll tells which descriptors are ready.
 //! * `driver`: turns each readiness event into a wake of the waiting task
 //!   (a `Registration` per descriptor).
-//! * `task`: the task allocation, its state machine and its `Waker`.
+//! * `task`: the task allocation (from a task arena of per-thread free
+//!   lists), its state machine and its `Waker`.
 //! * `executor`: the run queue and the loop that polls tasks and turns the reactor.
 //! * [`time`]: the timer wheel behind [`time::sleep`] and [`time::timeout`].
 //! * [`net`] and [`io`]: sockets that wait through the driver, and the
@@ -24,6 +25,18 @@
 //! * `futures-io`, `tokio-io` (off by default): the `compat` module,
 //!   whose `Compat` lets futures-io and tokio-io libraries use spindle
 //!   streams and back (tokio's IO traits only, never its runtime).
+//!
+//! # Environment variables
+//!
+//! * `SPINDLE_POLLER` (`epoll`, `poll`, `select`, `io_uring`): the
+//!   readiness backend of runtimes built without `Builder::poller`.
+//! * `SPINDLE_TASK_ARENA`, read once per process: tasks' memory comes from
+//!   the runtime's task arena (2 MiB segments, per-thread free lists) by
+//!   default; `off` sends every task to the global allocator (for valgrind,
+//!   heaptrack and other tools that track it); `huge-pages` advises the
+//!   arena's segments onto transparent huge pages, which is faster where
+//!   huge pages are ready to hand and can stall a spawn where they are not
+//!   (docs/architecture.md, "The task arena").
 //!
 //! [`sync`] and [`channel`] are re-exported from the `spindle-sync` crate,
 //! which has no executor: this runtime drives its cooperative budget and
