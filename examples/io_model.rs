@@ -15,7 +15,8 @@
 //! Models: `blocking`, `threads`, `fork`, `nonblocking`, `select`, `poll`,
 //! `epoll`, `spindle-epoll`, `spindle-poll`, `spindle-select`,
 //! `spindle-io_uring`, `spindle-mt` (the multi-threaded runtime, a worker per
-//! CPU), `spindle-sharded` (one runtime per CPU) and `spindle-processes`
+//! CPU), `spindle-sharded` (one runtime per CPU), `spindle-sharded-uring`
+//! (the same, each shard on io_uring completions) and `spindle-processes`
 //! (one worker process per CPU, each with its runtime) (default: `epoll`).
 
 // Uses only part of the module.

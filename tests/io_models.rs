@@ -242,6 +242,7 @@ model_tests! {
     spindle_select: "spindle-select",
     spindle_io_uring: "spindle-io_uring",
     spindle_sharded: "spindle-sharded",
+    spindle_sharded_uring: "spindle-sharded-uring",
     spindle_mt: "spindle-mt",
     spindle_processes: "spindle-processes",
 }

@@ -16,6 +16,7 @@
 //! | [`Model::UringCompletion`] | `spindle_uring.rs` | 异步IO (asynchronous IO) | the kernel does both phases (io_uring operations); tasks hear of the finished copy |
 //! | [`Model::MultiThread`] | `multi_thread.rs` | 多线程 + 异步 (work stealing) | as `Async`, once per CPU: each worker waits in its own epoll; idle workers steal tasks from busy ones |
 //! | [`Model::Sharded`] | `sharded.rs` | 多进程 + 异步, with threads (thread-per-core) | as `Async`, once per CPU: each pinned shard waits in its own epoll, for its own connections |
+//! | [`Model::ShardedUring`] | `sharded.rs` | 多进程 + 异步IO, with threads (thread-per-core, as monoio and glommio) | as `UringCompletion`, once per CPU: each pinned shard waits in its own ring, for its own connections |
 //! | [`Model::Processes`] | `processes.rs` | 多进程 + 异步 (process-per-core, the notes' multiprocessing server) | as `Sharded`, but each loop is a worker process (`spindle::process::Process`) |
 //!
 //! The ten models of the notes each use one core for their loop (the
@@ -115,6 +116,9 @@ pub enum Model {
     /// Thread-per-core: one spindle runtime (epoll) per CPU, each pinned,
     /// each with a `SO_REUSEPORT` listener on the same port.
     Sharded,
+    /// Thread-per-core with completions: as `Sharded`, each shard serving
+    /// as `UringCompletion` does (io_uring operations on its own ring).
+    ShardedUring,
     /// Process-per-core: one worker process per CPU (`spindle::process::Process`),
     /// each pinned, each with a current-thread spindle runtime (epoll) and a
     /// `SO_REUSEPORT` listener on the same port.
@@ -142,9 +146,14 @@ impl Model {
     }
 
     /// The models that run an event loop on every CPU: `spindle-mt`,
-    /// `spindle-sharded` and `spindle-processes`.
+    /// `spindle-sharded`, `spindle-sharded-uring` and `spindle-processes`.
     pub fn multi_core() -> Vec<Model> {
-        vec![Model::MultiThread, Model::Sharded, Model::Processes]
+        vec![
+            Model::MultiThread,
+            Model::Sharded,
+            Model::ShardedUring,
+            Model::Processes,
+        ]
     }
 
     /// The async model on each readiness backend (select, poll, epoll,
@@ -159,7 +168,7 @@ impl Model {
     /// `threads`, `fork`, `nonblocking`, `select`, `poll`, `epoll`, or
     /// `spindle-<backend>` (`spindle-epoll`, `spindle-poll`,
     /// `spindle-select`, `spindle-io_uring`), `spindle-mt`,
-    /// `spindle-sharded` or `spindle-processes`.
+    /// `spindle-sharded`, `spindle-sharded-uring` or `spindle-processes`.
     pub fn name(&self) -> String {
         match self {
             Model::Blocking => "blocking".to_string(),
@@ -175,6 +184,7 @@ impl Model {
             Model::UringCompletion => "spindle-uring-completion".to_string(),
             Model::MultiThread => "spindle-mt".to_string(),
             Model::Sharded => "spindle-sharded".to_string(),
+            Model::ShardedUring => "spindle-sharded-uring".to_string(),
             Model::Processes => "spindle-processes".to_string(),
         }
     }
@@ -184,6 +194,7 @@ impl Model {
     /// `non-blocking`, `spindle` / `async` for `spindle-epoll`, and
     /// `async-<backend>`, `mt`, `multi-thread` and `work-stealing` for
     /// `spindle-mt`, `sharded` and `thread-per-core` for `spindle-sharded`,
+    /// `sharded-uring` for `spindle-sharded-uring`,
     /// `processes` and `process-per-core` for `spindle-processes`).
     /// `None` for anything else.
     pub fn parse(s: &str) -> Option<Model> {
@@ -206,6 +217,7 @@ impl Model {
                 Model::MultiThread
             }
             "spindle-sharded" | "sharded" | "thread-per-core" => Model::Sharded,
+            "spindle-sharded-uring" | "sharded-uring" => Model::ShardedUring,
             "spindle-processes" | "processes" | "process-per-core" => Model::Processes,
             other => {
                 let backend = other
@@ -267,6 +279,7 @@ pub fn serve(model: &Model, listener: TcpListener) -> io::Result<()> {
         Model::UringCompletion => spindle_uring::serve(listener),
         Model::MultiThread => multi_thread::serve(listener),
         Model::Sharded => sharded::serve(listener),
+        Model::ShardedUring => sharded::serve_uring(listener),
         #[cfg(feature = "process-pool")]
         Model::Processes => processes::serve(listener, |_| Ok(())),
         #[cfg(not(feature = "process-pool"))]

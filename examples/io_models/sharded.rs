@@ -44,15 +44,25 @@
 //!
 //! The shards are as many as the CPUs the server may run on: with the
 //! showdown's `--pin` (server on CPU 0) that is one.
+//!
+//! # With completions: `spindle-sharded-uring`
+//!
+//! [`serve_uring`] shards the same way, and each shard runs
+//! `spindle-uring-completion`'s loop (`spindle_uring.rs`) on its own
+//! listener: a `uring::TcpListener` taken from the shard's socket, one
+//! standing multishot receive per connection into the shard's own ring of
+//! buffers. That is thread-per-core as monoio and glommio build it: a ring
+//! per core, nothing shared between cores.
 
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
 use spindle::net::TcpListener;
-use spindle::{shard, Backend, Runtime};
+use spindle::{shard, uring, Backend, Runtime};
 
 use super::spindle_async::accept_loop_on;
+use super::spindle_uring;
 
 /// The accept queue of every shard's listener (the kernel caps it at
 /// `net.core.somaxconn`); also the process workers' (`processes.rs`).
@@ -74,14 +84,7 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
             async move {
                 let listener = match handed {
                     Some(listener) => TcpListener::from_std(listener)?,
-                    None => {
-                        let listener = TcpListener::bind_reuseport(addr).await?;
-                        // SAFETY: `listen` on a socket descriptor we own.
-                        if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
-                            return Err(io::Error::last_os_error());
-                        }
-                        listener
-                    }
+                    None => bind_shard_listener(addr).await?,
                 };
                 if ctx.index() == 0 {
                     // stderr: stdout's first line is the `listening on` line.
@@ -95,6 +98,46 @@ pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
         .into_iter()
         .collect::<io::Result<Vec<()>>>()
         .map(drop)
+}
+
+/// Serves the echo protocol with one spindle runtime per CPU, each running
+/// `spindle-uring-completion`'s loop on its own listener, forever; returns
+/// the first shard's failure.
+pub fn serve_uring(listener: std::net::TcpListener) -> io::Result<()> {
+    set_reuseport(&listener)?;
+    let addr = listener.local_addr()?;
+    let first = Mutex::new(Some(listener));
+    let outputs = shard::Builder::new().run(|ctx| {
+        let handed = match ctx.index() {
+            0 => first.lock().unwrap().take(),
+            _ => None,
+        };
+        async move {
+            let listener = match handed {
+                Some(listener) => listener,
+                None => bind_shard_listener(addr).await?.into_std()?,
+            };
+            if ctx.index() == 0 {
+                eprintln!("running {} io_uring shards, one per CPU", ctx.count());
+            }
+            spindle_uring::accept_loop_on(uring::TcpListener::from_std(listener)?).await
+        }
+    })?;
+    outputs
+        .into_iter()
+        .collect::<io::Result<Vec<()>>>()
+        .map(drop)
+}
+
+/// A shard's own listener: bound to `addr` with `SO_REUSEPORT`, its
+/// backlog raised to [`BACKLOG`].
+async fn bind_shard_listener(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind_reuseport(addr).await?;
+    // SAFETY: `listen` on a socket descriptor we own.
+    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
 }
 
 /// Sets `SO_REUSEPORT` on an already listening socket (also used by

@@ -52,31 +52,35 @@ use super::common::{report, CHUNK};
 /// Serves the echo protocol with `spindle::uring`, forever.
 pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
     let runtime = Runtime::builder().current_thread().build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::from_std(listener)?;
-        // Buffers for 4096 messages in flight at once (the kernel only
-        // touches a buffer's memory when it fills it).
-        let bufs = BufRing::new(4096, RING_BUF)
-            .map_err(|e| eprintln!("no provided-buffer ring ({e}): one read per message"))
-            .ok();
-        loop {
-            match listener.accept().await {
-                Ok((stream, _peer)) => {
-                    let bufs = bufs.clone();
-                    spindle::spawn(async move {
-                        let res = match bufs {
-                            Some(bufs) => echo_multishot(stream, bufs).await,
-                            None => echo(stream).await,
-                        };
-                        if let Err(e) = res {
-                            report(&e);
-                        }
-                    });
-                }
-                Err(e) => eprintln!("accept failed: {e}"),
+    runtime.block_on(async move { accept_loop_on(TcpListener::from_std(listener)?).await })
+}
+
+/// Accepts connections on `listener` and echoes each in a task of its own
+/// on the current runtime, forever (also each shard's loop in
+/// `sharded.rs`'s `spindle-sharded-uring`).
+pub async fn accept_loop_on(listener: TcpListener) -> io::Result<()> {
+    // Buffers for 4096 messages in flight at once (the kernel only
+    // touches a buffer's memory when it fills it).
+    let bufs = BufRing::new(4096, RING_BUF)
+        .map_err(|e| eprintln!("no provided-buffer ring ({e}): one read per message"))
+        .ok();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                let bufs = bufs.clone();
+                spindle::spawn(async move {
+                    let res = match bufs {
+                        Some(bufs) => echo_multishot(stream, bufs).await,
+                        None => echo(stream).await,
+                    };
+                    if let Err(e) = res {
+                        report(&e);
+                    }
+                });
             }
+            Err(e) => eprintln!("accept failed: {e}"),
         }
-    })
+    }
 }
 
 /// Bytes per buffer of the ring (a longer message arrives in several).

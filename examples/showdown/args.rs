@@ -14,7 +14,7 @@ const DEFAULT_CONNS: [usize; 4] = [1, 50, 1000, 5000];
 const QUICK_CONNS: [usize; 3] = [1, 50, 1000];
 /// The models run by default; `spindle-poll` and `spindle-select` are
 /// selectable with `--models`.
-pub const DEFAULT_MODELS: [&str; 15] = [
+pub const DEFAULT_MODELS: [&str; 16] = [
     "blocking",
     "threads",
     "fork",
@@ -29,6 +29,7 @@ pub const DEFAULT_MODELS: [&str; 15] = [
     "spindle-uring-completion",
     "spindle-mt",
     "spindle-sharded",
+    "spindle-sharded-uring",
     "spindle-processes",
 ];
 

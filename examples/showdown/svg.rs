@@ -27,7 +27,7 @@ const PANEL_STEP: f64 = 450.0;
 
 /// A colour per model, the same in every chart; the spindle models get the
 /// strong ones.
-const COLOURS: [(&str, &str); 17] = [
+const COLOURS: [(&str, &str); 18] = [
     ("blocking", "#7f7f7f"),
     ("threads", "#9467bd"),
     ("fork", "#8c564b"),
@@ -42,6 +42,7 @@ const COLOURS: [(&str, &str); 17] = [
     ("spindle-poll", "#2ca02c"),
     ("spindle-select", "#000000"),
     ("spindle-sharded", "#9e0142"),
+    ("spindle-sharded-uring", "#e7298a"),
     ("spindle-processes", "#5e4fa2"),
     ("spindle-mt", "#f0a30a"),
     ("spindle-uring-completion", "#8c510a"),
