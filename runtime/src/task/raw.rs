@@ -26,7 +26,7 @@ use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
@@ -246,33 +246,40 @@ fn allocate_with<F: Future + 'static>(
     owned_index: u32,
     vtable: &'static Vtable,
 ) -> (TaskRef, TaskRef, NonNull<Header>) {
+    // The memory first, then the cell written straight into it: built
+    // beforehand, the cell would sit on the stack and be copied over, and
+    // that copy (reading back a value just stored in pieces) cost a tenth
+    // of a spawn.
     let layout = Layout::new::<Cell<F>>();
-    let block = arena::alloc(layout.size(), layout.align());
-    let cell = Cell {
-        header: Header {
-            state: State::new(),
-            vtable,
-            shared,
-            owned_index: UnsafeCell::new(owned_index),
-            stage: UnsafeCell::new(StageTag::Running),
-            in_arena: block.is_some(),
-            join_waker: UnsafeCell::new(CompactWaker::none()),
-            id: Id::next(),
-        },
-        stage: UnsafeCell::new(Stage {
-            future: ManuallyDrop::new(future),
-        }),
-    };
-    let cell = match block {
-        Some(block) => {
-            let block = block.cast::<Cell<F>>();
-            // SAFETY: the arena gave a free block of at least
-            // `layout.size()` bytes, aligned to 16 >= `layout.align()`.
-            unsafe { block.as_ptr().write(cell) };
-            block
+    let (cell, in_arena) = match arena::alloc(layout.size(), layout.align()) {
+        // The arena's blocks are 16-byte aligned and at least `layout.size()`
+        // bytes; it refuses cells that need more alignment.
+        Some(block) => (block.cast::<Cell<F>>(), true),
+        None => {
+            let boxed: Box<MaybeUninit<Cell<F>>> = Box::new_uninit();
+            // SAFETY: Box::into_raw never returns null.
+            let cell = unsafe { NonNull::new_unchecked(Box::into_raw(boxed)) };
+            (cell.cast::<Cell<F>>(), false)
         }
-        // SAFETY: Box::into_raw never returns null.
-        None => unsafe { NonNull::new_unchecked(Box::into_raw(Box::new(cell))) },
+    };
+    // SAFETY: `cell` is fresh memory for one `Cell<F>` (a free arena block
+    // or a Box's), that nothing else refers to yet.
+    unsafe {
+        cell.as_ptr().write(Cell {
+            header: Header {
+                state: State::new(),
+                vtable,
+                shared,
+                owned_index: UnsafeCell::new(owned_index),
+                stage: UnsafeCell::new(StageTag::Running),
+                in_arena,
+                join_waker: UnsafeCell::new(CompactWaker::none()),
+                id: Id::next(),
+            },
+            stage: UnsafeCell::new(Stage {
+                future: ManuallyDrop::new(future),
+            }),
+        })
     };
     // Cell is repr(C) with the header first, so the cell pointer is also a
     // header pointer.
