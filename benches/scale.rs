@@ -33,6 +33,11 @@
 //!
 //! Each child prints one line `RESULT case=.. rt=.. ms=.. maxrss_kb=..`, where
 //! `maxrss_kb` is `getrusage(RUSAGE_SELF).ru_maxrss` of the child at the end.
+//!
+//! spindle's tasks live in its task arena; `SPINDLE_TASK_ARENA=off` in the
+//! parent's environment (children inherit it) measures them on the global
+//! allocator instead, and `SPINDLE_TASK_ARENA=huge-pages` with the arena's
+//! later segments on transparent huge pages.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
