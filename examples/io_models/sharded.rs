@@ -54,6 +54,7 @@
 //! buffers. That is thread-per-core as monoio and glommio build it: a ring
 //! per core, nothing shared between cores.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
@@ -71,56 +72,62 @@ pub(super) const BACKLOG: libc::c_int = 65535;
 /// Serves the echo protocol with one spindle runtime (epoll) per CPU,
 /// forever; returns the first shard's failure.
 pub fn serve(listener: std::net::TcpListener) -> io::Result<()> {
-    set_reuseport(&listener)?;
-    let addr = listener.local_addr()?;
-    let first = Mutex::new(Some(listener));
-    let outputs = shard::Builder::new()
-        .runtime(Runtime::builder().poller(Backend::Epoll))
-        .run(|ctx| {
-            let handed = match ctx.index() {
-                0 => first.lock().unwrap().take(),
-                _ => None,
-            };
-            async move {
-                let listener = match handed {
-                    Some(listener) => TcpListener::from_std(listener)?,
-                    None => bind_shard_listener(addr).await?,
-                };
-                if ctx.index() == 0 {
-                    // stderr: stdout's first line is the `listening on` line.
-                    eprintln!("running {} shards, one per CPU", ctx.count());
-                }
-                accept_loop_on(listener).await
-            }
-        })?;
-    // Shards only return on failure: report the first.
-    outputs
-        .into_iter()
-        .collect::<io::Result<Vec<()>>>()
-        .map(drop)
+    let runtime = Runtime::builder().poller(Backend::Epoll);
+    run_shards(
+        listener,
+        shard::Builder::new().runtime(runtime),
+        "",
+        |listener| async move { accept_loop_on(TcpListener::from_std(listener)?).await },
+    )
 }
 
 /// Serves the echo protocol with one spindle runtime per CPU, each running
 /// `spindle-uring-completion`'s loop on its own listener, forever; returns
 /// the first shard's failure.
 pub fn serve_uring(listener: std::net::TcpListener) -> io::Result<()> {
+    run_shards(
+        listener,
+        shard::Builder::new(),
+        "io_uring ",
+        |listener| async move {
+            spindle_uring::accept_loop_on(uring::TcpListener::from_std(listener)?).await
+        },
+    )
+}
+
+/// Starts `shards`, and on each calls `serve_shard` with that shard's
+/// listener: shard 0 the one it was handed (given `SO_REUSEPORT` first),
+/// the others a new one on the same address ([`bind_shard_listener`]).
+/// Shards only return on failure: returns the first. `kind` names the
+/// shards in the line shard 0 prints.
+fn run_shards<Fut>(
+    listener: std::net::TcpListener,
+    shards: shard::Builder,
+    kind: &str,
+    serve_shard: impl Fn(std::net::TcpListener) -> Fut + Sync,
+) -> io::Result<()>
+where
+    Fut: Future<Output = io::Result<()>>,
+{
     set_reuseport(&listener)?;
     let addr = listener.local_addr()?;
     let first = Mutex::new(Some(listener));
-    let outputs = shard::Builder::new().run(|ctx| {
+    let outputs = shards.run(|ctx| {
         let handed = match ctx.index() {
             0 => first.lock().unwrap().take(),
             _ => None,
         };
+        let serve_shard = &serve_shard;
         async move {
             let listener = match handed {
                 Some(listener) => listener,
-                None => bind_shard_listener(addr).await?.into_std()?,
+                None => bind_shard_listener(addr).await?,
             };
             if ctx.index() == 0 {
-                eprintln!("running {} io_uring shards, one per CPU", ctx.count());
+                // stderr: stdout's first line is the `listening on` line.
+                eprintln!("running {} {kind}shards, one per CPU", ctx.count());
             }
-            spindle_uring::accept_loop_on(uring::TcpListener::from_std(listener)?).await
+            serve_shard(listener).await
         }
     })?;
     outputs
@@ -131,13 +138,13 @@ pub fn serve_uring(listener: std::net::TcpListener) -> io::Result<()> {
 
 /// A shard's own listener: bound to `addr` with `SO_REUSEPORT`, its
 /// backlog raised to [`BACKLOG`].
-async fn bind_shard_listener(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+async fn bind_shard_listener(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
     let listener = TcpListener::bind_reuseport(addr).await?;
     // SAFETY: `listen` on a socket descriptor we own.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(listener)
+    listener.into_std()
 }
 
 /// Sets `SO_REUSEPORT` on an already listening socket (also used by
