@@ -12,8 +12,8 @@
 //!  thread A's heap                               segment (2 MiB, 2 MiB-aligned)
 //!  +----------------------+                      +-----------------------------+
 //!  | free[class]: lists   |--- pop/push -------> | owner: heap id (A)          |
-//!  | segments: A's list   |--------------------> | remote: blocks freed by     |<-- push from
-//!  | current: carving one |                      |   other threads (a stack)   |    thread B
+//!  | segments: A's list,  |--------------------> | remote: blocks freed by     |<-- push from
+//!  |   carving the first  |                      |   other threads (a stack)   |    thread B
 //!  +----------------------+                      | bump: first byte never used |
 //!                                                +-----------------------------+
 //!                                                | 64 | 64 | 96 | 64 | 256 |...|  blocks, 16-byte
@@ -170,10 +170,9 @@ struct Heap {
     id: Cell<usize>,
     /// One free list per size class, linked through `FreeBlock::next`.
     free: [Cell<*mut FreeBlock>; CLASSES],
-    /// Every segment this heap owns, linked through `Segment::next`.
+    /// Every segment this heap owns, linked through `Segment::next`, the
+    /// last one taken first: new blocks are carved from that one.
     segments: Cell<*mut Segment>,
-    /// The segment new blocks are carved from (the last one added).
-    current: Cell<*mut Segment>,
     /// How many segments this heap has mapped: the first is backed on
     /// touch, the others up front (module docs).
     mapped: Cell<usize>,
@@ -185,7 +184,6 @@ thread_local! {
             id: Cell::new(0),
             free: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             segments: Cell::new(ptr::null_mut()),
-            current: Cell::new(ptr::null_mut()),
             mapped: Cell::new(0),
         }
     };
@@ -200,7 +198,7 @@ pub(crate) fn alloc(size: usize, align: usize) -> Option<NonNull<u8>> {
     if size == 0 || size > MAX_SIZE || align > GRAIN || !enabled() {
         return None;
     }
-    let class = (size - 1) / GRAIN;
+    let class = class_of(size);
     HEAP.try_with(|heap| heap.alloc(class)).ok().flatten()
 }
 
@@ -211,7 +209,7 @@ pub(crate) fn alloc(size: usize, align: usize) -> Option<NonNull<u8>> {
 /// it any more, and it is freed once.
 #[inline]
 pub(crate) unsafe fn free(block: NonNull<u8>, size: usize) {
-    let class = (size - 1) / GRAIN;
+    let class = class_of(size);
     let block = block.as_ptr().cast::<FreeBlock>();
     let segment = segment_of(block);
     let freed_here = HEAP
@@ -234,6 +232,13 @@ pub(crate) unsafe fn free(block: NonNull<u8>, size: usize) {
         // SAFETY: the caller gave the block up; the segment lives forever.
         unsafe { (*segment).shared.remote.push(block, class) };
     }
+}
+
+/// The size class of a cell of `size` bytes (1 to `MAX_SIZE`): its
+/// blocks are `(class + 1) * GRAIN` bytes.
+#[inline]
+fn class_of(size: usize) -> usize {
+    (size - 1) / GRAIN
 }
 
 /// Whether the arena serves tasks (`SPINDLE_TASK_ARENA` is not `off`).
@@ -324,15 +329,15 @@ impl Heap {
         }
     }
 
-    /// Cuts `size` bytes off the current segment's unused tail.
+    /// Cuts `size` bytes off the unused tail of the segment taken last.
     #[inline]
     fn carve(&self, size: usize) -> Option<NonNull<u8>> {
-        let segment = self.current.get();
+        let segment = self.segments.get();
         if segment.is_null() {
             return None;
         }
-        // SAFETY: `current` is one of our segments, mapped for good; its
-        // `bump` is ours alone.
+        // SAFETY: one of our segments, mapped for good; its `bump` is ours
+        // alone.
         let bump = unsafe { &(*segment).owned.bump };
         let offset = bump.get();
         if SEGMENT - offset < size {
@@ -387,8 +392,9 @@ impl Heap {
     }
 
     /// Takes a segment (an abandoned one if there is one, else a new
-    /// mapping), makes it ours and current, and collects its remote
-    /// frees. `None` if the system has no memory to give.
+    /// mapping), makes it ours and first on our list (the one to carve
+    /// from), and collects its remote frees. `None` if the system has no
+    /// memory to give.
     fn add_segment(&self) -> Option<()> {
         let id = self.id();
         let adopted = ABANDONED
@@ -416,7 +422,6 @@ impl Heap {
             (*segment).shared.owner.store(id, Ordering::Relaxed);
             (*segment).owned.next.set(self.segments.get());
             self.segments.set(segment);
-            self.current.set(segment);
             self.collect_from(segment);
         }
         Some(())
@@ -469,7 +474,6 @@ impl Drop for Heap {
                 segment = next;
             }
         }
-        self.current.set(ptr::null_mut());
     }
 }
 
