@@ -14,6 +14,10 @@
 //!   worker's `main_woken` and writes its eventfd; a worker that wakes
 //!   finds the work).
 //!
+//! The last model is of the hand-on rule in `Worker::found_work`: the
+//! last searcher to find work wakes a sleeper only if more work waits, and
+//! work published meanwhile must be seen by that look or wake by itself.
+//!
 //! The property: once every thread is done, if work was published then some
 //! worker took it before sleeping, or some worker was notified. A work item
 //! with every worker asleep and none notified would be a lost wake-up.
@@ -60,9 +64,9 @@ impl World {
         let searching = self.idle.transition_to_searching();
         if searching && self.work.load(SeqCst) > 0 {
             self.taken.store(true, SeqCst);
-            if self.idle.transition_from_searching() {
-                self.notify();
-            }
+            // The model publishes one item, and this worker took it: the
+            // last searcher hands on only if work remains (`found_work`).
+            let _last = self.idle.transition_from_searching();
             return;
         }
         let last = self.idle.transition_to_parked(worker, searching);
@@ -118,5 +122,41 @@ fn the_last_searcher_going_to_sleep_sees_work_or_is_seen() {
         world.notify();
         searcher.join().unwrap();
         world.check();
+    });
+}
+
+#[test]
+fn the_last_searcher_to_find_work_sees_more_work_or_its_pusher_wakes() {
+    model(|| {
+        let world = World::new();
+        // Worker 1 sleeps; worker 0 searches and finds one task, while
+        // another thread publishes a second.
+        assert!(!world.idle.transition_to_parked(1, false));
+        assert!(world.idle.transition_to_searching());
+        let second = Arc::new(AtomicBool::new(false));
+        let searcher = {
+            let (world, second) = (world.clone(), second.clone());
+            thread::spawn(move || {
+                // It took the first task; its queue look for more is the
+                // flag (`has_stealable_work`).
+                if world.idle.transition_from_searching() && second.load(SeqCst) {
+                    world.notify();
+                }
+            })
+        };
+        // A queue push: a (release) store of the tail, then the pusher's
+        // own notify (`Worker::push_back`, `Group::schedule`).
+        second.store(true, SeqCst);
+        world.notify();
+        searcher.join().unwrap();
+        // Worker 0 runs the first task: the second needs worker 1 awake.
+        assert!(
+            world.woken[1].load(SeqCst),
+            "a second task waits while worker 1 sleeps and nobody woke it"
+        );
+        assert!(
+            !world.woken[0].load(SeqCst),
+            "worker 0 is awake: not a sleeper"
+        );
     });
 }

@@ -26,8 +26,8 @@
 //!   worker that would make searchers more than half ([`transition_to_searching`](Idle::transition_to_searching)
 //!   returning false) goes to sleep instead.
 //! * **The last searcher to stop hands on.** A searcher that finds a task
-//!   stops searching; if it was the last one, it wakes another sleeper
-//!   (there may be more work where it found this task). A searcher that
+//!   stops searching; if it was the last one and some queue still holds a
+//!   task, it wakes another sleeper (`Worker::found_work`). A searcher that
 //!   finds nothing and goes to sleep, if it was the last one, looks at every
 //!   queue once more *after* counting itself asleep: work published before
 //!   that is seen by this look, and work published after it sees the count

@@ -63,7 +63,10 @@
 //! Finding nothing, it *parks*: it puts itself on the sleepers list and
 //! blocks in its own poller, where IO, its timers and a notify (its
 //! eventfd) wake it. Who wakes whom, and why a burst of tasks wakes only one
-//! worker, is in `idle.rs`.
+//! worker, is in `idle.rs`. The tasks a worker's own reactor turn wakes are
+//! queued without waking anyone; after the turn, one sleeper is woken if the
+//! worker holds more than the task it runs next (`worker.rs`,
+//! `Worker::turned`).
 //!
 //! ## The block_on thread
 //!

@@ -8,10 +8,13 @@
 //!       next task: every inject_interval-th from the injection queues, else
 //!                  LIFO slot (at most LIFO_LIMIT in a row) -> pinned queue
 //!                  and StealQueue (alternating) -> own and group injection
-//!       found: (stop searching; the last searcher wakes another) run it;
-//!              every event_interval polls, turn the reactor without blocking
+//!       found: (stop searching; the last searcher wakes another if some
+//!              queue still holds work) run it; every event_interval polls,
+//!              turn the reactor without blocking
 //!       none:  search (steal half of a victim's queue, the group's injection
 //!              queue); still none: park (sleepers list, then turn(block))
+//!       after a turn: wake a sleeper if this worker now holds two or more
+//!              runnable tasks (the turn's own wakes notify nobody)
 //!   }
 //! ```
 
@@ -43,6 +46,10 @@ pub(crate) struct Worker {
     lifo_streak: Cell<u32>,
     /// Counted among the group's searchers (see `idle.rs`).
     searching: Cell<bool>,
+    /// Set while this worker turns its reactor: the tasks its events and
+    /// timers wake are queued without waking anyone, and one notify (if
+    /// any) follows the turn (see [`Worker::turned`]).
+    in_turn: Cell<bool>,
     /// Which victim the next search starts at.
     next_victim: Cell<usize>,
     /// Set while a stand-in thread runs this loop (`block_in_place`): the
@@ -66,6 +73,7 @@ impl Worker {
             lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
             searching: Cell::new(false),
+            in_turn: Cell::new(false),
             next_victim: Cell::new(index + 1),
             stand_in: Arc::new(StandIn {
                 hand_back: AtomicBool::new(false),
@@ -77,7 +85,29 @@ impl Worker {
     /// to the group's), and wakes an idle worker to take it if one should be.
     pub(crate) fn push_back(&self, task: TaskRef) {
         self.queue.push_back(task, &self.group.inject);
-        if self.group.idle.should_notify() {
+        if !self.in_turn.get() && self.group.idle.should_notify() {
+            self.group.notify_parked();
+        }
+    }
+
+    /// A turn of the reactor is over: wake an idle worker if this one now
+    /// holds more tasks than the one it will run next, and nobody is
+    /// searching already.
+    ///
+    /// Events come in batches: one notify per turn, after it, rather than
+    /// one on the first of the batch's pushes, which would also come while
+    /// a parked worker still counts itself asleep, and could pick itself
+    /// as the sleeper to wake (an eventfd write to its own reactor). A
+    /// single task woken needs nobody else: this worker, awake, runs it.
+    fn turned(&self) {
+        self.in_turn.set(false);
+        if self.searching.get() {
+            return; // a searcher that finds work hands on (`found_work`)
+        }
+        let lifo = self.lifo.take();
+        let runnable = usize::from(lifo.is_some()) + self.queue.len();
+        self.lifo.set(lifo);
+        if runnable > 1 {
             self.group.notify_parked();
         }
     }
@@ -95,9 +125,21 @@ impl Worker {
     }
 
     /// Leaves the searching state after finding work; the last searcher to
-    /// do so wakes another worker, as there may be more where this came from.
+    /// do so wakes another worker if more work waits in some queue.
+    ///
+    /// Only then: with nothing left to take, the sleeper would wake, search,
+    /// find nothing and sleep again (with two workers, it is often the very
+    /// worker the task was just stolen from). Work pushed while we were
+    /// searching is not missed by the look: its pusher saw a searcher and
+    /// woke nobody, having published the task before its read-modify-write
+    /// of the idle word, which our `transition_from_searching` (another
+    /// RMW of that word) comes after; a push after ours sees no searcher
+    /// and notifies by itself.
     fn found_work(&self) {
-        if self.searching.replace(false) && self.group.idle.transition_from_searching() {
+        if self.searching.replace(false)
+            && self.group.idle.transition_from_searching()
+            && self.group.has_stealable_work()
+        {
             self.group.notify_parked();
         }
     }
@@ -163,7 +205,9 @@ impl Local {
                     self.run(task);
                     since_turn += 1;
                     if since_turn >= event_interval {
+                        worker.in_turn.set(true);
                         self.turn(false);
+                        worker.turned();
                         since_turn = 0;
                     }
                 }
@@ -257,11 +301,13 @@ impl Local {
         let stopping = group.shutdown.load(SeqCst)
             || (role == Role::StandIn && worker.stand_in.hand_back.load(SeqCst));
         let may_block = !stopping;
+        worker.in_turn.set(true);
         self.turn(may_block);
         if group.idle.unpark_worker(worker.index) {
             // A notifier woke us, and counted us searching.
             worker.searching.set(true);
         }
+        worker.turned();
     }
 
     /// Called by `Local::shutdown`: the worker's queues, emptied (their
