@@ -67,12 +67,14 @@ thread_local! {
 
 /// Grants a fresh budget of [`BUDGET`] units; a runtime calls this before
 /// each task poll (and only while it holds a [`RuntimeGuard`]).
+#[inline]
 pub fn reset() {
     let _ = REMAINING.try_with(|r| r.set(BUDGET));
 }
 
 /// Lifts the budget: polls outside a runtime's loop are not limited. A
 /// runtime calls this when its loop returns or unwinds.
+#[inline]
 pub fn unconstrain() {
     let _ = REMAINING.try_with(|r| r.set(UNCONSTRAINED));
 }
@@ -83,6 +85,7 @@ pub fn unconstrain() {
 ///
 /// A resource calls this when it is about to complete without waiting, and
 /// returns `Pending` itself, touching nothing, if this does.
+#[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     let left = REMAINING.try_with(|r| {
         let left = r.get();
@@ -105,6 +108,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 ///
 /// The `blocking_*` methods panic when this holds: parking the thread would
 /// stop the runtime.
+#[inline]
 pub fn is_runtime_running() -> bool {
     RUNTIME_RUNNING.try_with(Cell::get).unwrap_or(false)
 }

@@ -154,6 +154,7 @@ impl Local {
     }
 
     /// Puts a task into the task list, under the reference reserved for it.
+    #[inline]
     fn adopt(&self, owned: TaskRef) {
         let slot = owned.header().owned_index.get();
         let index = self.owned.borrow_mut().insert(owned);
@@ -163,6 +164,7 @@ impl Local {
 
     /// The next task to run: every `inject_interval` polls the injection
     /// queue goes first, otherwise the local queue does.
+    #[inline]
     pub(super) fn next_task(&self, tick: u32) -> Option<TaskRef> {
         if tick.is_multiple_of(self.config.inject_interval) {
             if let Some(task) = self.shared.inject.pop() {

@@ -447,6 +447,7 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
             // (a foreign join waker's), as a Box's drop would.
             struct FreeOnDrop(NonNull<u8>, usize);
             impl Drop for FreeOnDrop {
+                #[inline]
                 fn drop(&mut self) {
                     // SAFETY: the block came from `arena::alloc` with this
                     // size, and its contents are dropped (or being

@@ -159,6 +159,7 @@ impl CompactWaker {
     }
 
     /// Takes the waker out, leaving "no waker"; `None` if there was none.
+    #[inline]
     pub(crate) fn take(&mut self) -> Option<Waker> {
         let ptr = std::mem::replace(self, CompactWaker::none()).into_raw();
         if ptr.addr() == NO_WAKER {
@@ -182,6 +183,7 @@ impl CompactWaker {
 }
 
 impl Drop for CompactWaker {
+    #[inline]
     fn drop(&mut self) {
         drop(self.take());
     }
