@@ -45,6 +45,9 @@
 //! [`reactor`] (`spindle-reactor`: OS readiness, no tasks) and
 //! `spindle-runtime` (executor, tasks, time, net, io, sync, channels,
 //! processes and pools), whose public items are re-exported here by name.
+//! The examples in those items' docs are tested in `spindle-runtime`
+//! itself, so they name it: read `spindle_runtime::net::TcpListener` as
+//! `spindle::net::TcpListener`, the same item.
 
 pub use spindle_reactor as reactor;
 
@@ -76,7 +79,7 @@ pub use spindle_runtime::hyper;
 
 pub use spindle_runtime::{
     block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, BackendFallback, Builder,
-    EnterGuard, Handle, JoinError, JoinHandle, Runtime,
+    EnterGuard, Handle, JoinError, JoinHandle, Runtime, RuntimeMetrics,
 };
 
 /// `#[spindle::main]` and `#[spindle::test]`: run an `async fn` on a

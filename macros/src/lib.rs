@@ -41,7 +41,7 @@
 //! |---|---|
 //! | `flavor = "current_thread"` | [`Builder::current_thread`]: one thread runs every task (the default) |
 //! | `flavor = "multi_thread"` | [`Builder::multi_thread`]: worker threads that steal work |
-//! | `worker_threads = 4` | [`Builder::worker_threads`] (needs `flavor = "multi_thread"`) |
+//! | `worker_threads = 4` | [`Builder::worker_threads`] (implies `flavor = "multi_thread"`) |
 //! | `backend = "epoll"` | also `"poll"`, `"select"`, `"io_uring"`: [`Builder::poller`] |
 //! | `event_interval = 31` | [`Builder::event_interval`] |
 //! | `start_paused = true` | [`Builder::start_paused`]: the test clock, paused |
@@ -65,9 +65,16 @@ use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenSt
 /// }
 /// ```
 ///
-/// Options (`#[spindle::main(backend = "poll", event_interval = 31)]`):
-/// `flavor = "current_thread"`, `backend`, `event_interval`,
-/// `start_paused`, `crate`; see the crate docs.
+/// Options (`#[spindle::main(flavor = "multi_thread", worker_threads = 4)]`,
+/// `#[spindle::main(backend = "poll", event_interval = 31)]`):
+/// `flavor = "current_thread"` (the default) or `"multi_thread"`;
+/// `worker_threads = N` (implies `"multi_thread"`); `backend = "epoll"`,
+/// `"poll"`, `"select"` or `"io_uring"`; `event_interval = N`;
+/// `start_paused = true` (current-thread only: the test clock); `crate =
+/// "path"` (the path the expansion names the runtime by, default
+/// `spindle`). Each sets the matching `spindle::Builder` method
+/// (`backend` is `poller`); the `spindle-macros` crate docs have the
+/// table.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, Kind::Main)

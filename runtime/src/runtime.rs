@@ -248,6 +248,13 @@ impl Builder {
         self
     }
 
+    /// Whether a multi-threaded runtime was asked for by name
+    /// ([`multi_thread`](Builder::multi_thread) or
+    /// [`worker_threads`](Builder::worker_threads)).
+    pub(crate) fn asks_multi_thread(&self) -> bool {
+        self.config.multi_thread.is_some()
+    }
+
     /// Creates the runtime: an epoll instance and an eventfd, both
     /// close-on-exec (one each per worker too, on a multi-threaded runtime,
     /// whose worker threads start here).
@@ -313,7 +320,7 @@ impl Builder {
 ///   to write, in your crate, on a newtype:
 ///
 /// ```ignore
-/// struct SpindleSpawner(spindle::runtime::Handle);
+/// struct SpindleSpawner(spindle::Handle);
 ///
 /// impl futures::task::Spawn for SpindleSpawner {
 ///     fn spawn_obj(&self, f: futures::task::FutureObj<'static, ()>)

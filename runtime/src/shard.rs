@@ -44,8 +44,8 @@
 //! use spindle_runtime::net::TcpListener;
 //! use spindle_runtime::shard;
 //!
-//! fn main() -> Result<(), shard::ShardError> {
-//!     shard::Builder::new().run(|shard| async move {
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let results = shard::Builder::new().run(|shard| async move {
 //!         // One listener per shard, all on port 7000.
 //!         let listener = TcpListener::bind_reuseport("127.0.0.1:7000").await?;
 //!         println!("shard {} of {} on CPU {:?}", shard.index(), shard.count(), shard.cpu());
@@ -64,18 +64,29 @@
 //!         #[allow(unreachable_code)]
 //!         Ok::<(), std::io::Error>(())
 //!     })?;
+//!     // Each shard's own value: one that could not bind returned its error
+//!     // (the others went on serving; panic in a shard to stop them all).
+//!     for result in results {
+//!         result?;
+//!     }
 //!     Ok(())
 //! }
 //! ```
 //!
-//! To share a port the system picks (tests), bind port 0 on one shard first
-//! and hand its concrete address to the others, or bind it before `run` and
-//! pass the address in: see `bind_reuseport`.
+//! To share a port the system picks (tests), bind port 0 on shard 0 and
+//! hand its concrete address to the others (a
+//! [`watch`](crate::channel::watch) channel will do), as
+//! [`bind_reuseport`](crate::net::TcpListener::bind_reuseport) shows. Do
+//! not bind a listener of the group outside the shards and keep it: the
+//! kernel gives it its share of the connections, and nobody accepts them.
 //!
 //! # When a shard fails
 //!
 //! `run` returns when every shard has returned: `Ok` with each shard's
-//! value in shard order. If a shard panics (its future, or the closure),
+//! value in shard order. A value is the shard's to judge: a shard whose
+//! future returns an `Err` (it could not bind, say) has *finished*, not
+//! failed, and the others go on; check the values, or panic in the shard
+//! to stop them all. If a shard panics (its future, or the closure),
 //! or cannot start (its runtime cannot be built, its thread cannot be
 //! pinned), the other shards are *cancelled*: the future each is running
 //! is dropped at its next `.await` (with its listener, its sockets and the
@@ -149,6 +160,11 @@ impl Builder {
 
     /// The settings of every shard's runtime (backend, intervals, ...): each
     /// shard builds its own runtime from a clone of `runtime`.
+    ///
+    /// A shard's runtime is always current-thread: `run` refuses a builder
+    /// that asks for [`multi_thread`](RuntimeBuilder::multi_thread) or
+    /// [`worker_threads`](RuntimeBuilder::worker_threads), and the
+    /// `SPINDLE_FLAVOR` variable does not apply to shards.
     pub fn runtime(mut self, runtime: RuntimeBuilder) -> Builder {
         self.runtime = runtime;
         self
@@ -166,13 +182,24 @@ impl Builder {
     /// # Errors
     ///
     /// If a shard panics or cannot start, the others are cancelled (see the
-    /// module docs) and the first failure is returned.
+    /// module docs) and the first failure is returned. A shard's own
+    /// `Err` value is not a failure: it comes back in the `Vec`. A
+    /// [`runtime`](Builder::runtime) that asks for a multi-threaded
+    /// runtime is refused (`ShardError::Start`, `InvalidInput`) before any
+    /// shard starts.
     pub fn run<F, Fut>(self, per_shard: F) -> Result<Vec<Fut::Output>, ShardError>
     where
         F: Fn(ShardContext) -> Fut + Sync,
         Fut: Future,
         Fut::Output: Send,
     {
+        if self.runtime.asks_multi_thread() {
+            return Err(ShardError::Start(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a shard runs one current-thread runtime on its own thread: \
+                 leave multi_thread()/worker_threads() out of Builder::runtime",
+            )));
+        }
         let allowed = cpu::allowed_cpus().map_err(ShardError::Start)?;
         if allowed.is_empty() {
             return Err(ShardError::Start(io::Error::other(
@@ -258,7 +285,9 @@ where
     // Everything of the shard, its runtime's drop included, inside one
     // catch_unwind: a panic anywhere becomes this shard's error.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| -> io::Result<Option<Fut::Output>> {
-        let runtime = runtime.build()?;
+        // Current-thread whatever SPINDLE_FLAVOR says (`run` refused a
+        // builder that asked for workers).
+        let runtime = runtime.current_thread().build()?;
         Ok(runtime.block_on(async {
             let mut work = pin!(per_shard(context));
             let mut stop = pin!(cancelled.cancelled());

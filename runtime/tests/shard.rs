@@ -3,7 +3,9 @@
 //! Shards serve echo on one `SO_REUSEPORT` port and the kernel spreads the
 //! clients over them; each shard knows its index, count and CPU and runs
 //! pinned there; a panicking shard cancels the others and `run` returns
-//! its error; the listeners are close-on-exec and non-blocking. Everything
+//! its error, while a shard's `Err` value stops nobody; a shard's runtime
+//! is always current-thread; the listeners are close-on-exec and
+//! non-blocking. Everything
 //! on loopback, under a watchdog.
 
 mod support;
@@ -311,6 +313,93 @@ fn zero_shards_is_a_clear_error() {
         }
         other => panic!("expected a start error, got {other:?}"),
     }
+}
+
+/// A shard's runtime is one current-thread runtime on the shard's thread:
+/// no workers, and a spawned task runs on that thread. (CI runs this suite
+/// with `SPINDLE_FLAVOR=multi_thread` too, which must not reach shards.)
+#[test]
+fn a_shard_runtime_is_current_thread_whatever_the_flavor_variable_says() {
+    bounded(30, || {
+        let names = shard::Builder::new()
+            .shards(2)
+            .pin(false)
+            .run(|_| async {
+                let workers = spindle_runtime::Handle::current().metrics().num_workers();
+                let here = thread::current().name().map(str::to_owned);
+                let there =
+                    spindle_runtime::spawn(async { thread::current().name().map(str::to_owned) })
+                        .await
+                        .unwrap();
+                (workers, here, there)
+            })
+            .unwrap();
+        for (i, (workers, here, there)) in names.into_iter().enumerate() {
+            assert_eq!(workers, 0, "shard {i} has a multi-threaded runtime");
+            assert_eq!(here.as_deref(), Some(format!("spindle-shard-{i}").as_str()));
+            assert_eq!(there, here, "shard {i}'s task ran on another thread");
+        }
+    });
+}
+
+/// Asking the shards' runtime builder for workers is refused up front.
+#[test]
+fn a_multi_threaded_shard_runtime_is_refused() {
+    for builder in [
+        spindle_runtime::Runtime::builder().multi_thread(),
+        spindle_runtime::Runtime::builder().worker_threads(2),
+    ] {
+        let ran = AtomicUsize::new(0);
+        let result = shard::Builder::new().runtime(builder).run(|_| async {
+            ran.fetch_add(1, SeqCst);
+        });
+        match result {
+            Err(ShardError::Start(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+                assert!(e.to_string().contains("current-thread"), "{e}");
+            }
+            other => panic!("expected a start error, got {other:?}"),
+        }
+        assert_eq!(ran.load(SeqCst), 0, "a shard started");
+    }
+}
+
+/// A shard whose future returns an `Err` has finished, not failed: the
+/// others run to their end and `run` hands back every value.
+#[test]
+fn a_shard_that_returns_an_error_does_not_stop_the_others() {
+    bounded(30, || {
+        // Shard 0's future holds the only sender: shard 1 hears it close
+        // when that future has returned, and only then returns itself.
+        let (tx, rx) = watch::channel(());
+        let tx = std::sync::Mutex::new(Some(tx));
+        let values = shard::Builder::new()
+            .shards(2)
+            .pin(false)
+            .run(|shard| {
+                let mut rx = rx.clone();
+                let tx = if shard.index() == 0 {
+                    tx.lock().unwrap().take()
+                } else {
+                    None
+                };
+                async move {
+                    if shard.index() == 0 {
+                        drop(tx);
+                        return Err(std::io::Error::other("shard 0 could not bind"));
+                    }
+                    while rx.changed().await.is_ok() {}
+                    Ok(shard.index())
+                }
+            })
+            .unwrap();
+        assert_eq!(values.len(), 2);
+        assert_eq!(
+            values[0].as_ref().unwrap_err().to_string(),
+            "shard 0 could not bind"
+        );
+        assert_eq!(*values[1].as_ref().unwrap(), 1);
+    });
 }
 
 fn fd_flags(fd: i32) -> (i32, i32) {

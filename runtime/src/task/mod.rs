@@ -123,7 +123,7 @@ where
 /// runtime keeps running: the worker's tasks, IO and timers are handed to a
 /// stand-in thread until `f` returns.
 ///
-/// Only on a multi-threaded runtime's worker. `f` need not be `'static` or
+/// Meant for a multi-threaded runtime's worker. `f` need not be `'static` or
 /// `Send`: it runs right here, and may borrow from the task. Inside `f`
 /// this thread counts as outside the runtime (it has entered it, as a
 /// `spawn_blocking` closure has): `spawn`, timers and `Handle::current`
@@ -134,6 +134,12 @@ where
 /// may wait on the worker's ring, so there is no stand-in: the worker's
 /// runnable tasks go to the other workers, and its own sockets' events and
 /// its timers wait for `f`.
+///
+/// On the thread that runs a multi-threaded runtime's `block_on` (the
+/// future of `#[spindle::main(flavor = "multi_thread")]`, say), which is
+/// not a worker, `f` simply runs there: it holds up only that future and
+/// the tasks `spawn_local`ed on that thread, as any blocking call in
+/// `block_on` does; the workers go on.
 ///
 /// ```
 /// let rt = spindle_runtime::Runtime::builder().multi_thread().worker_threads(2).build()?;
@@ -153,7 +159,7 @@ where
 /// # Panics
 /// On a current-thread runtime (its one thread would block, and every task
 /// with it: use [`spawn_blocking`](crate::spawn_blocking)), and outside a
-/// multi-threaded runtime's worker.
+/// multi-threaded runtime (a plain thread, a `spawn_blocking` closure).
 #[track_caller]
 pub fn block_in_place<F, R>(f: F) -> R
 where
