@@ -54,6 +54,9 @@
 //! (the other workers' are unaffected) until its next turn, at most
 //! `event_interval` polls away, as on the current-thread runtime;
 //! `block_in_place` is the way out for a task that must block.
+//! (Two ways for an idle worker to collect a busy worker's events without
+//! being woken, tokio's effect, were measured and not kept: see
+//! docs/architecture.md, "Why one reactor per worker".)
 //!
 //! ## Going idle and waking up
 //!
