@@ -2,7 +2,9 @@
 //! parallel; an idle worker steals from a busy one; `spawn_local` tasks
 //! never change threads; `block_in_place` keeps the worker's tasks and
 //! timers going; metrics count; a panicking task costs nothing but itself;
-//! dropping the runtime drops every future and joins every worker thread.
+//! dropping the runtime drops every future and joins every worker thread;
+//! sockets and timers made off the workers (in `block_on`, under
+//! `Handle::enter`) keep working when nobody is in `block_on`.
 //!
 //! No test orders events with sleeps: where two things must overlap in
 //! time, each waits for the other through an atomic, with a deadline.
@@ -409,6 +411,109 @@ fn sockets_are_served_from_any_worker() {
                 c.await.unwrap();
             }
         });
+    });
+}
+
+/// One echo of four bytes from a plain blocking client.
+fn echo_once(addr: std::net::SocketAddr, tag: u8) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(&[tag, 1, 2, 3]).unwrap();
+    let mut back = [0u8; 4];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(back, [tag, 1, 2, 3]);
+}
+
+/// Accepts `n` connections and echoes four bytes on each.
+async fn serve_echoes(listener: TcpListener, n: usize) {
+    for _ in 0..n {
+        let (mut s, _) = listener.accept().await.unwrap();
+        spawn(async move {
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf).await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_listener_bound_in_block_on_is_served_after_block_on_returns() {
+    // tokio's usual start: bind inside block_on, serve from a spawned task,
+    // and let the main thread do something else. The block_on thread is no
+    // worker (its reactor turns only inside a block_on), so the listener
+    // must have joined a worker's reactor to hear of its connections.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = rt.spawn(serve_echoes(listener, 3));
+        // Blocking clients on this thread: nobody is in block_on meanwhile.
+        for tag in 0..3 {
+            echo_once(addr, tag);
+        }
+        rt.block_on(server).unwrap();
+    });
+}
+
+#[test]
+fn a_listener_made_under_enter_on_a_plain_thread_is_served_by_the_workers() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let handle = rt.handle();
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let listener = thread::spawn(move || {
+            let _entered = handle.enter();
+            TcpListener::from_std(std_listener).unwrap()
+        })
+        .join()
+        .unwrap();
+        let server = rt.spawn(serve_echoes(listener, 2));
+        for tag in 0..2 {
+            echo_once(addr, tag);
+        }
+        rt.block_on(server).unwrap();
+    });
+}
+
+/// Polls `future` to its end on this thread, parking between polls: an
+/// executor of somebody else's, under `Handle::enter`.
+fn poll_on_this_thread<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        thread::park();
+    }
+}
+
+#[test]
+fn a_timer_polled_under_enter_fires_with_nobody_in_block_on() {
+    // The timer goes to a worker's wheel: the block_on thread's turns only
+    // inside a block_on, and none runs here.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let handle = rt.handle();
+        let slept = thread::spawn(move || {
+            let _entered = handle.enter();
+            let start = Instant::now();
+            poll_on_this_thread(sleep(Duration::from_millis(20)));
+            start.elapsed()
+        })
+        .join()
+        .unwrap();
+        assert!(slept >= Duration::from_millis(20), "{slept:?}");
+        drop(rt);
     });
 }
 

@@ -235,9 +235,11 @@ unsafe impl Send for Registration {}
 unsafe impl Sync for Registration {}
 
 impl Registration {
-    /// Registers `fd` with the runtime running on this thread.
+    /// Registers `fd` with the reactor of the runtime running on this
+    /// thread (on a multi-threaded runtime's `block_on` thread: a worker's;
+    /// see `context::current_io_shared`).
     pub(crate) fn new(fd: RawFd, interest: Interest) -> io::Result<Registration> {
-        let shared = context::current_shared().ok_or_else(|| {
+        let shared = context::current_io_shared().ok_or_else(|| {
             io::Error::other(
                 "spindle IO objects must be created inside a runtime (in block_on, a task, \
                  a spawn_blocking closure or under Handle::enter)",

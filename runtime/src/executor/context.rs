@@ -45,6 +45,27 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
         .or_else(|| ENTERED.try_with(|e| e.borrow().clone()).ok().flatten())
 }
 
+/// The shared half whose reactor (and timer wheel, for a timer set from a
+/// thread that runs no runtime) a new IO object joins: the current
+/// runtime's, except where that is the `block_on` thread of a
+/// multi-threaded runtime (running it, or entered through its `Handle`).
+/// That thread is no worker: its reactor turns only while a `block_on`
+/// runs there, so a socket made in one `block_on` and served by a task
+/// after it returned would never hear of its events, and one served while
+/// it runs would have every event cross from that thread to the workers.
+/// Such objects join the first worker's reactor instead (`Group::io_worker`).
+pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
+    let shared = current_shared()?;
+    match shared.mt.get() {
+        Some(link) if link.owned.is_none() => match link.group() {
+            Some(group) => Some(group.io_worker().clone()),
+            // The runtime is gone: the object fails to register with it.
+            None => Some(shared),
+        },
+        _ => Some(shared),
+    }
+}
+
 thread_local! {
     /// This thread is a `block_in_place` stand-in, running a worker's loop
     /// for a while on the worker's behalf.

@@ -295,7 +295,9 @@ impl Sleep {
 
     /// Puts the timer in the current runtime's wheel: directly on the
     /// runtime's own thread, through the shared half from a thread that
-    /// only entered the runtime.
+    /// only entered the runtime (a worker's, for a multi-threaded runtime,
+    /// whose `block_on` thread turns its wheel only inside a `block_on`:
+    /// `context::current_io_shared`).
     fn register(&self, cx: &Context<'_>) -> TimerEntry {
         let local = context::with_current(|local| {
             local.map(|l| {
@@ -316,7 +318,7 @@ impl Sleep {
         if let Some(entry) = local {
             return entry;
         }
-        let shared = context::current_shared().expect(
+        let shared = context::current_io_shared().expect(
             "a spindle timer was polled outside a runtime; timers work inside block_on, \
              a spawned task, a spawn_blocking closure or under Handle::enter",
         );

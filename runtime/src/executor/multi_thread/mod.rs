@@ -49,7 +49,10 @@
 //! a socket's events on one thread, and needs no lock around the reactor.
 //! A socket is registered with the reactor of the worker that created it,
 //! and may be polled from any worker: its readiness wakes the task, and the
-//! wake moves the task to the registering worker. The cost: a worker that
+//! wake moves the task to the registering worker. One created off the
+//! workers (on the block_on thread, or under `Handle::enter`) joins the
+//! first worker's reactor (`Group::io_worker`), since the block_on thread's
+//! own turns only while a `block_on` runs there. The cost: a worker that
 //! runs one task for a long time delays its own sockets' events and timers
 //! (the other workers' are unaffected) until its next turn, at most
 //! `event_interval` polls away, as on the current-thread runtime;
@@ -174,6 +177,21 @@ impl Group {
         }
     }
 
+    /// The next worker's shared half, in turn: the home of a task spawned
+    /// from outside the workers.
+    fn next_worker(&self) -> &Arc<Shared> {
+        let index = self.next_home.fetch_add(1, Relaxed) % self.workers.len();
+        &self.workers[index].shared
+    }
+
+    /// The worker whose reactor and timer wheel take the IO objects and
+    /// timers made off the workers (`context::current_io_shared`): the
+    /// first. Always the same one, so that a descriptor registered twice
+    /// from there is refused (`EEXIST`), as on a single reactor.
+    pub(crate) fn io_worker(&self) -> &Arc<Shared> {
+        &self.workers[0].shared
+    }
+
     /// True if some queue a searcher looks at holds a task.
     pub(crate) fn has_stealable_work(&self) -> bool {
         !self.inject.is_empty() || self.workers.iter().any(|w| !w.stealer.is_empty())
@@ -195,8 +213,7 @@ impl Group {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let home = self.next_home.fetch_add(1, Relaxed) % self.workers.len();
-        let shared = &self.workers[home].shared;
+        let shared = self.next_worker();
         let (notified, owned, join) = raw::allocate(future, shared.clone(), 0);
         if adopt_into(shared, owned) {
             self.schedule(notified);
