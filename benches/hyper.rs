@@ -6,14 +6,16 @@
 //! apt-get install -y wrk                                               # once
 //! cargo bench -p spindle-benches --bench hyper                          # everything: 10 s, 5 runs
 //! cargo bench -p spindle-benches --bench hyper -- --secs 3 --runs 1     # a quick look
-//! cargo bench -p spindle-benches --bench hyper -- --parts wrk           # one part (wrk,keepalive,pool)
+//! cargo bench -p spindle-benches --bench hyper -- --parts wrk           # one part (wrk,keepalive,pool,wrk-mt)
 //! cargo bench -p spindle-benches --bench hyper -- --serve spindle --addr 127.0.0.1:8080
 //! wrk -t1 -c50 -d10s http://127.0.0.1:8080/
 //! ```
 //!
 //! Modes of this one binary:
 //! * `--serve spindle|spindle-uring|tokio --addr A`: a hyper HTTP/1.1
-//!   server on one thread, answering every request with the 13 bytes
+//!   server on one thread (`spindle-mt|tokio-mt`: on each runtime's
+//!   multi-threaded flavor, a worker per CPU, the accept loop inside
+//!   `block_on` as tokio's examples have it), answering every request with the 13 bytes
 //!   `Hello, world!` (a POST's body is read to its end and dropped first).
 //!   The servers run the same service function with the same
 //!   `http1::Builder` settings (a timer, so hyper's header-read timeout is
@@ -36,6 +38,8 @@
 //!   `START` after a 0.5 s warm-up and `END count=... errors=... secs=...`.
 //! * default (parent), for `--runs` rounds, alternating which runtime goes
 //!   first, the server pinned to CPU 0 and the load to CPU 1:
+//!   - `wrk-mt`: the same against `spindle-mt` and `tokio-mt`, with
+//!     `wrk -t2`, and nothing pinned (server and wrk share both CPUs).
 //!   - `wrk`: `wrk -t1 -c50` and `-c500` for `--secs` against each server;
 //!     req/s is wrk's `Requests/sec`, and server CPU per request is the
 //!     server's utime+stime (`/proc/<pid>/stat`) over wrk's whole run
@@ -96,8 +100,9 @@ struct Args {
     /// Rounds per point (parent mode).
     #[arg(long, value_name = "N", default_value_t = 5)]
     runs: usize,
-    /// Parts to run (parent mode), comma-separated.
-    #[arg(long, value_name = "LIST", default_value = "wrk,keepalive,pool")]
+    /// Parts to run (parent mode), comma-separated: wrk, keepalive, pool,
+    /// wrk-mt.
+    #[arg(long, value_name = "LIST", default_value = "wrk,keepalive,pool,wrk-mt")]
     parts: String,
     #[command(flatten)]
     quiet: Quiet,
@@ -231,6 +236,30 @@ hello_server!(
     spindle::spawn,
     uring_io,
     spindle::hyper::Timer::new()
+);
+
+hello_server!(
+    serve_spindle_mt,
+    spindle::Runtime::builder()
+        .multi_thread()
+        .build()
+        .expect("spindle runtime"),
+    spindle::net::TcpListener,
+    spindle::spawn,
+    std::convert::identity,
+    spindle::hyper::Timer::new()
+);
+
+hello_server!(
+    serve_tokio_mt,
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime"),
+    tokio::net::TcpListener,
+    tokio::spawn,
+    hyper_util::rt::TokioIo::new,
+    hyper_util::rt::TokioTimer::new()
 );
 
 hello_server!(
@@ -469,6 +498,8 @@ fn main() {
         match kind {
             "spindle" => serve_spindle(addr),
             "spindle-uring" => serve_spindle_uring(addr),
+            "spindle-mt" => serve_spindle_mt(addr),
+            "tokio-mt" => serve_tokio_mt(addr),
             _ => serve_tokio(addr),
         }
     } else if args.keepalive_load {

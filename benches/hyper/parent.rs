@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::measure::{
-    field, has_taskset, least_disturbed, median, paired_ratio, pinned, read_line, CpuSample,
-    KillOnDrop, ServerChild,
+    field, has_taskset, least_disturbed, median, paired_ratio, pinned, read_line, unpinned,
+    CpuSample, KillOnDrop, ServerChild,
 };
 use super::Args;
 
@@ -63,13 +63,32 @@ impl Placement {
     }
 }
 
-/// One wrk run (`-t1 -c<conns>`) against a fresh `kind` server. The window
-/// is wrk's whole run (connecting included), so the CPU per request is the
-/// server's CPU over that run divided by wrk's total requests.
-fn wrk_run(kind: &str, conns: usize, args: &Args, place: &Placement) -> Run {
-    let server = ServerChild::start(kind, place.taskset);
-    let mut wrk = place.pinned_program("wrk");
-    wrk.args(["-t1", &format!("-c{conns}")])
+/// How a wrk run places its processes.
+#[derive(Clone, Copy)]
+enum WrkMode {
+    /// `wrk -t1` on CPU 1, the server on CPU 0.
+    Pinned,
+    /// `wrk -t2` and a multi-threaded server, both free to use both CPUs.
+    Unpinned,
+}
+
+/// One wrk run against a fresh `kind` server. The window is wrk's whole
+/// run (connecting included), so the CPU per request is the server's CPU
+/// over that run divided by wrk's total requests.
+fn wrk_run(kind: &str, conns: usize, args: &Args, place: &Placement, mode: WrkMode) -> Run {
+    let (server, mut wrk, threads) = match mode {
+        WrkMode::Pinned => (
+            ServerChild::start(kind, place.taskset),
+            place.pinned_program("wrk"),
+            "-t1",
+        ),
+        WrkMode::Unpinned => (
+            ServerChild::start_from(unpinned(), kind),
+            Command::new("wrk"),
+            "-t2",
+        ),
+    };
+    wrk.args([threads, &format!("-c{conns}")])
         .arg(format!("-d{}s", args.secs.ceil().max(1.0)))
         .arg(format!("http://{}/", server.addr))
         .stdout(Stdio::piped());
@@ -253,13 +272,13 @@ pub fn run(args: &Args) {
     let parts: Vec<&str> = args.parts.split(',').map(str::trim).collect();
     if let Some(bad) = parts
         .iter()
-        .find(|p| !["wrk", "keepalive", "pool"].contains(p))
+        .find(|p| !["wrk", "keepalive", "pool", "wrk-mt"].contains(p))
     {
-        eprintln!("unknown part {bad:?}: the parts are wrk, keepalive, pool");
+        eprintln!("unknown part {bad:?}: the parts are wrk, keepalive, pool, wrk-mt");
         std::process::exit(2);
     }
     let wants = |part: &str| parts.contains(&part);
-    if wants("wrk") && Command::new("wrk").arg("-v").output().is_err() {
+    if (wants("wrk") || wants("wrk-mt")) && Command::new("wrk").arg("-v").output().is_err() {
         eprintln!("wrk is not installed: install wrk: apt-get install -y wrk");
         eprintln!("(or leave it out: --parts keepalive,pool)");
         std::process::exit(1);
@@ -269,7 +288,7 @@ pub fn run(args: &Args) {
         two_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2,
     };
     println!(
-        "hyper: {} s per run, {} rounds, server on CPU 0, load on CPU 1 ({})",
+        "hyper: {} s per run, {} rounds, server on CPU 0, load on CPU 1 ({}; wrk-mt: nothing pinned)",
         args.secs,
         args.runs,
         match (place.two_cpus, place.taskset) {
@@ -287,11 +306,22 @@ pub fn run(args: &Args) {
         for conns in [50, 500] {
             let title = format!("wrk -t1 -c{conns}");
             let kept = rounds(args, &title, &servers, |i| {
-                wrk_run(servers[i], conns, args, &place)
+                wrk_run(servers[i], conns, args, &place, WrkMode::Pinned)
             });
             tables.push(Box::new(move || {
                 table(&title, &servers, &kept, &[(0, 1), (2, 1)])
             }));
+        }
+    }
+    if wants("wrk-mt") {
+        // Every core: the multi-threaded flavors, unpinned.
+        let servers = ["spindle-mt", "tokio-mt"];
+        for conns in [50, 500] {
+            let title = format!("wrk -t2 -c{conns}, multi-threaded, unpinned");
+            let kept = rounds(args, &title, &servers, |i| {
+                wrk_run(servers[i], conns, args, &place, WrkMode::Unpinned)
+            });
+            tables.push(Box::new(move || table(&title, &servers, &kept, &[(0, 1)])));
         }
     }
     if wants("keepalive") {
