@@ -518,6 +518,33 @@ fn a_timer_polled_under_enter_fires_with_nobody_in_block_on() {
 }
 
 #[test]
+fn an_io_uring_operation_started_under_enter_completes_with_nobody_in_block_on() {
+    // The operation goes to a worker's ring: the block_on thread's is
+    // turned only inside a block_on, and none runs here.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let handle = rt.handle();
+        let path = std::env::temp_dir().join(format!("spindle-mt-uring-{}", std::process::id()));
+        std::fs::write(&path, b"hello").unwrap();
+        let read = thread::spawn({
+            let path = path.clone();
+            move || {
+                let _entered = handle.enter();
+                poll_on_this_thread(async {
+                    let file = spindle_runtime::uring::fs::File::open(&path).await?;
+                    let (n, buf) = file.read_at(vec![0u8; 16], 0).await;
+                    n.map(|n| buf[..n].to_vec())
+                })
+            }
+        })
+        .join()
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read.unwrap(), b"hello");
+    });
+}
+
+#[test]
 fn tasks_run_without_a_block_on_and_remote_spawns_wake_an_idle_worker() {
     bounded(30, || {
         let rt = multi_thread(2);

@@ -57,9 +57,13 @@ fn close_result_fd(_resources: &mut (dyn Any + Send), res: i32, _flags: u32) {
     }
 }
 
-/// The runtime running (or entered) on this thread.
+/// The runtime whose ring takes an operation started on this thread: the
+/// one this thread runs; on a thread that only entered a runtime, the one
+/// whose thread will turn the ring (on a multi-threaded runtime the first
+/// worker's, not the `block_on` thread's: `context::current_io_shared`).
 fn current() -> io::Result<Arc<Shared>> {
-    context::current_shared().ok_or_else(|| {
+    let running = context::with_current(|local| local.map(|l| l.shared.clone()));
+    running.or_else(context::current_io_shared).ok_or_else(|| {
         io::Error::other(
             "spindle::uring operations must run inside a spindle runtime (in block_on, a task, \
              or under Handle::enter)",
