@@ -250,29 +250,23 @@ hello_server!(
     spindle::hyper::Timer::new()
 );
 
-hello_server!(
-    serve_tokio_mt,
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime"),
-    tokio::net::TcpListener,
-    tokio::spawn,
-    hyper_util::rt::TokioIo::new,
-    hyper_util::rt::TokioTimer::new()
-);
+/// The hello server on the tokio runtime that `$builder` (a
+/// `tokio::runtime::Builder`) makes, with hyper-util's IO and timer.
+macro_rules! tokio_hello_server {
+    ($serve:ident, $builder:expr) => {
+        hello_server!(
+            $serve,
+            $builder.enable_all().build().expect("tokio runtime"),
+            tokio::net::TcpListener,
+            tokio::spawn,
+            hyper_util::rt::TokioIo::new,
+            hyper_util::rt::TokioTimer::new()
+        );
+    };
+}
 
-hello_server!(
-    serve_tokio,
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime"),
-    tokio::net::TcpListener,
-    tokio::spawn,
-    hyper_util::rt::TokioIo::new,
-    hyper_util::rt::TokioTimer::new()
-);
+tokio_hello_server!(serve_tokio_mt, tokio::runtime::Builder::new_multi_thread());
+tokio_hello_server!(serve_tokio, tokio::runtime::Builder::new_current_thread());
 
 // ------------------------------------------------------ keep-alive load --
 
