@@ -545,6 +545,35 @@ fn an_io_uring_operation_started_under_enter_completes_with_nobody_in_block_on()
 }
 
 #[test]
+fn an_ipc_pipe_awaited_under_enter_is_woken_with_nobody_in_block_on() {
+    // A ping-pong, so that nearly every receive has to wait for readiness,
+    // which the first worker's reactor reports.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let handle = rt.handle();
+        let (ours, theirs) = spindle_runtime::ipc::pipe::<u32>().unwrap();
+        let peer = thread::spawn(move || {
+            for i in 0..20 {
+                theirs.blocking_send(i).unwrap();
+                assert_eq!(theirs.blocking_recv().unwrap(), i + 1);
+            }
+        });
+        thread::spawn(move || {
+            let _entered = handle.enter();
+            poll_on_this_thread(async {
+                for _ in 0..20 {
+                    let v = ours.recv().await.unwrap();
+                    ours.send(v + 1).await.unwrap();
+                }
+            })
+        })
+        .join()
+        .unwrap();
+        peer.join().unwrap();
+    });
+}
+
+#[test]
 fn tasks_run_without_a_block_on_and_remote_spawns_wake_an_idle_worker() {
     bounded(30, || {
         let rt = multi_thread(2);

@@ -66,6 +66,14 @@ pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
     }
 }
 
+/// For what registers with the thread that waits on it (an io_uring
+/// operation, an ipc descriptor's registration): the runtime this thread
+/// runs; on a thread that only entered a runtime, the one
+/// [`current_io_shared`] names (whose thread turns its reactor and ring).
+pub(crate) fn running_or_io_shared() -> Option<Arc<Shared>> {
+    with_current(|local| local.map(|l| l.shared.clone())).or_else(current_io_shared)
+}
+
 thread_local! {
     /// This thread is a `block_in_place` stand-in, running a worker's loop
     /// for a while on the worker's behalf.

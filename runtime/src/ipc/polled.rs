@@ -201,9 +201,11 @@ impl Registrations {
         }
     }
 
-    /// The current runtime's registration of `fd`, made if there is none.
+    /// The current runtime's registration of `fd`, made if there is none
+    /// (on a thread that only entered a multi-threaded runtime: the first
+    /// worker's, `context::running_or_io_shared`).
     fn join(&self, fd: BorrowedFd<'_>) -> io::Result<Joined<'_>> {
-        let shared = context::current_shared().ok_or_else(|| {
+        let shared = context::running_or_io_shared().ok_or_else(|| {
             io::Error::other(
                 "an ipc future (send, recv, put, get) must be awaited inside a spindle \
                  runtime; on a plain thread use the blocking_* methods",

@@ -62,8 +62,7 @@ fn close_result_fd(_resources: &mut (dyn Any + Send), res: i32, _flags: u32) {
 /// whose thread will turn the ring (on a multi-threaded runtime the first
 /// worker's, not the `block_on` thread's: `context::current_io_shared`).
 fn current() -> io::Result<Arc<Shared>> {
-    let running = context::with_current(|local| local.map(|l| l.shared.clone()));
-    running.or_else(context::current_io_shared).ok_or_else(|| {
+    context::running_or_io_shared().ok_or_else(|| {
         io::Error::other(
             "spindle::uring operations must run inside a spindle runtime (in block_on, a task, \
              or under Handle::enter)",
