@@ -544,6 +544,7 @@ fn an_io_uring_operation_started_under_enter_completes_with_nobody_in_block_on()
     });
 }
 
+#[cfg(feature = "process-pool")]
 #[test]
 fn an_ipc_pipe_awaited_under_enter_is_woken_with_nobody_in_block_on() {
     // A ping-pong, so that nearly every receive has to wait for readiness,
