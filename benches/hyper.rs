@@ -12,10 +12,10 @@
 //! ```
 //!
 //! Modes of this one binary:
-//! * `--serve spindle|spindle-uring|tokio --addr A`: a hyper HTTP/1.1
-//!   server on one thread (`spindle-mt|tokio-mt`: on each runtime's
-//!   multi-threaded flavor, a worker per CPU, the accept loop inside
-//!   `block_on` as tokio's examples have it), answering every request with the 13 bytes
+//! * `--serve spindle|spindle-uring|tokio|spindle-mt|tokio-mt --addr A`: a
+//!   hyper HTTP/1.1 server on one thread (the `-mt` kinds: on each
+//!   runtime's multi-threaded flavor, a worker per CPU, the accept loop
+//!   inside `block_on` as tokio's examples have it), answering every request with the 13 bytes
 //!   `Hello, world!` (a POST's body is read to its end and dropped first).
 //!   The servers run the same service function with the same
 //!   `http1::Builder` settings (a timer, so hyper's header-read timeout is
@@ -38,12 +38,12 @@
 //!   `START` after a 0.5 s warm-up and `END count=... errors=... secs=...`.
 //! * default (parent), for `--runs` rounds, alternating which runtime goes
 //!   first, the server pinned to CPU 0 and the load to CPU 1:
-//!   - `wrk-mt`: the same against `spindle-mt` and `tokio-mt`, with
-//!     `wrk -t2`, and nothing pinned (server and wrk share both CPUs).
 //!   - `wrk`: `wrk -t1 -c50` and `-c500` for `--secs` against each server;
 //!     req/s is wrk's `Requests/sec`, and server CPU per request is the
 //!     server's utime+stime (`/proc/<pid>/stat`) over wrk's whole run
 //!     divided by wrk's total requests.
+//!   - `wrk-mt`: the same against `spindle-mt` and `tokio-mt`, with
+//!     `wrk -t2`, and nothing pinned (server and wrk share both CPUs).
 //!   - `keepalive`: each server, fresh connections and connections that
 //!     first POSTed 1 MiB: server CPU per GET, sampled at `START` and `END`
 //!     (the GET phase only), and the ratio after-POST / fresh.
