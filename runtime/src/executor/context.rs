@@ -56,13 +56,13 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 /// Such objects join the first worker's reactor instead (`Group::io_worker`).
 pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
     let shared = current_shared()?;
-    match shared.mt.get() {
-        Some(link) if link.owned.is_none() => match link.group() {
-            Some(group) => Some(group.io_worker().clone()),
-            // The runtime is gone: the object fails to register with it.
-            None => Some(shared),
-        },
-        _ => Some(shared),
+    if !shared.is_mt_block_on_thread() {
+        return Some(shared);
+    }
+    match shared.mt.get().and_then(|link| link.group()) {
+        Some(group) => Some(group.io_worker().clone()),
+        // The runtime is gone: the object fails to register with it.
+        None => Some(shared),
     }
 }
 

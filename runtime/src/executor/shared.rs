@@ -82,6 +82,14 @@ impl Shared {
         }
     }
 
+    /// True for the `block_on` thread's half of a multi-threaded runtime:
+    /// the thread that is no worker (it holds no task list, its tasks are
+    /// all pinned to it) and turns its reactor only while a `block_on`
+    /// runs there.
+    pub(crate) fn is_mt_block_on_thread(&self) -> bool {
+        self.mt.get().is_some_and(|link| link.owned.is_none())
+    }
+
     /// Queues a task from another thread. On a runtime that has shut down
     /// the task is already complete, so the reference is simply dropped.
     ///

@@ -332,7 +332,7 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
         Main,
     }
     let handed = context::with_current(|local| {
-        if local.is_some_and(|l| l.worker.is_none() && l.shared.mt.get().is_some()) {
+        if local.is_some_and(|l| l.shared.is_mt_block_on_thread()) {
             return Ok(Hand::Main);
         }
         let local = local.filter(|l| l.worker.is_some());
