@@ -1,7 +1,6 @@
 //! The multi-threaded runtime's own promises: tasks run on the workers, in
 //! parallel; an idle worker steals from a busy one; `spawn_local` tasks
-//! never change threads; `block_in_place` keeps the worker's tasks and
-//! timers going; metrics count; a panicking task costs nothing but itself;
+//! never change threads (`block_in_place` has its own file); metrics count; a panicking task costs nothing but itself;
 //! dropping the runtime drops every future and joins every worker thread;
 //! sockets and timers made off the workers (in `block_on`, under
 //! `Handle::enter`) keep working when nobody is in `block_on`.
@@ -19,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use spindle_runtime::io::{AsyncReadExt, AsyncWriteExt};
 use spindle_runtime::net::{TcpListener, TcpStream};
-use spindle_runtime::task::block_in_place;
 use spindle_runtime::time::sleep;
-use spindle_runtime::{spawn, spawn_local, yield_now, Handle, JoinHandle, Runtime};
+use spindle_runtime::{spawn, spawn_local, yield_now, JoinHandle, Runtime};
 
 mod support;
 use support::bounded;
@@ -179,90 +177,6 @@ fn spawn_local_on_a_worker_stays_on_that_thread() {
 }
 
 #[test]
-fn block_in_place_keeps_the_workers_tasks_and_timers_running() {
-    // One worker: while its thread blocks, a task queued on it and a timer
-    // of its wheel must still run, or the receive times out.
-    bounded(30, || {
-        let rt = multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
-            // No stand-in can wait on an io_uring ring (one issuer): see
-            // the next test for what block_in_place does there.
-            return;
-        }
-        let got = rt.block_on(async {
-            spawn(async {
-                let (tx, rx) = mpsc::channel();
-                drop(spawn(async move {
-                    sleep(Duration::from_millis(5)).await;
-                    tx.send(42).unwrap();
-                }));
-                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
-            })
-            .await
-            .unwrap()
-        });
-        assert_eq!(got, Ok(42));
-    });
-}
-
-#[test]
-fn block_in_place_hands_queued_tasks_to_the_other_workers() {
-    // On every backend (io_uring included, where there is no stand-in): a
-    // task queued on the blocked worker runs on another one meanwhile.
-    bounded(30, || {
-        let rt = multi_thread(2);
-        let got = rt.block_on(async {
-            spawn(async {
-                let (tx, rx) = mpsc::channel();
-                drop(spawn(async move {
-                    tx.send(thread_name()).unwrap();
-                }));
-                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
-            })
-            .await
-            .unwrap()
-        });
-        assert!(got.unwrap().starts_with("spindle-worker-"));
-    });
-}
-
-#[test]
-fn block_in_place_borrows_and_the_worker_comes_back() {
-    bounded(30, || {
-        let rt = multi_thread(2);
-        rt.block_on(async {
-            spawn(async {
-                let data = [1u64, 2, 3];
-                let before = thread::current().id();
-                let total = block_in_place(|| data.iter().sum::<u64>());
-                // The task goes on on the thread that blocked (until its
-                // next await, after which any worker may poll it).
-                assert_eq!(thread::current().id(), before);
-                // Inside, spindle calls go through the runtime it entered.
-                let inner = block_in_place(|| Handle::current().spawn(async { 7 }));
-                assert_eq!(thread::current().id(), before);
-                assert_eq!(inner.await.unwrap(), 7);
-                total
-            })
-            .await
-            .unwrap()
-        });
-    });
-}
-
-#[test]
-fn block_in_place_on_a_current_thread_runtime_panics_with_a_reason() {
-    let rt = Runtime::builder().current_thread().build().unwrap();
-    let err = rt.block_on(async { std::panic::catch_unwind(|| block_in_place(|| 1)).unwrap_err() });
-    let msg = err
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| err.downcast_ref::<String>().cloned())
-        .unwrap();
-    assert!(msg.contains("current-thread"), "{msg}");
-}
-
-#[test]
 fn a_panicking_task_costs_only_itself() {
     bounded(30, || {
         let rt = multi_thread(2);
@@ -274,6 +188,87 @@ fn a_panicking_task_costs_only_itself() {
             // Both workers still run tasks.
             assert!(two_tasks_overlap(|| {}).await);
         });
+    });
+}
+
+/// A waker of somebody else's that panics when woken.
+struct Bomb(AtomicBool);
+impl std::task::Wake for Bomb {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, SeqCst);
+        panic!("a waker that panics");
+    }
+}
+
+/// Polls `future` once on this thread with `waker`.
+fn poll_once_with<F: std::future::Future + Unpin>(
+    future: &mut F,
+    waker: &std::task::Waker,
+) -> bool {
+    let mut cx = std::task::Context::from_waker(waker);
+    std::pin::Pin::new(future).poll(&mut cx).is_pending()
+}
+
+#[test]
+fn a_join_handle_waker_that_panics_costs_no_worker() {
+    // The task completes on a worker, which wakes the handle's waker: its
+    // panic is the waker's owner's business, and must not kill the worker
+    // (whose tasks would then never run, and whose runtime would never
+    // finish dropping).
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let (tx, rx) = spindle_runtime::channel::oneshot::channel::<u32>();
+        let mut handle = rt.spawn(async move { rx.await.unwrap() });
+        let bomb = Arc::new(Bomb(AtomicBool::new(false)));
+        let waker = std::task::Waker::from(bomb.clone());
+        assert!(poll_once_with(&mut handle, &waker));
+        tx.send(7).unwrap();
+        assert!(wait_for(&bomb.0), "the task never completed");
+        assert_eq!(rt.block_on(handle).unwrap(), 7);
+        // Both workers still run tasks.
+        assert!(rt.block_on(two_tasks_overlap(|| {})));
+        drop(rt);
+    });
+}
+
+#[test]
+fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
+    // A waker the reactor calls (one of a foreign executor's, polling a
+    // spindle socket) panics on the worker: that worker's thread dies. The
+    // others must not wait for it at shutdown; dropping the runtime joins
+    // every worker and then reports the panic.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let tids = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let t = tids.clone();
+        assert!(rt.block_on(two_tasks_overlap(move || t.lock().unwrap().push(tid()))));
+        let listener = {
+            let handle = rt.handle();
+            let _enter = handle.enter();
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(TcpListener::from_std)
+                .unwrap()
+        };
+        let addr = listener.local_addr().unwrap();
+        let bomb = Arc::new(Bomb(AtomicBool::new(false)));
+        let waker = std::task::Waker::from(bomb.clone());
+        let mut accept = Box::pin(listener.accept());
+        assert!(poll_once_with(&mut accept, &waker));
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        assert!(wait_for(&bomb.0), "the reactor never woke the waker");
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
+        let err = dropped.expect_err("the worker's panic is reported");
+        assert!(format!("{:?}", err.downcast_ref::<&str>()).contains("panics"));
+        for tid in tids.lock().unwrap().iter() {
+            assert!(
+                !thread_alive(*tid),
+                "worker thread {tid} outlived its runtime"
+            );
+        }
+        drop(accept);
     });
 }
 

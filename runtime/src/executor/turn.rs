@@ -32,7 +32,7 @@ use spindle_reactor::Events;
 
 use crate::driver;
 
-use super::{reply_spin, Local};
+use super::{context, reply_spin, Local};
 
 impl Local {
     /// One turn of the reactor: wait for IO (or not), fire due timers.
@@ -102,7 +102,11 @@ impl Local {
         let may_block = may_block && !spun;
         if may_block {
             shared.parker.before_park();
-            if !shared.inject.is_empty()
+            // A `block_in_place` stand-in leaves this thread's own injection
+            // queue (pinned tasks woken from elsewhere) to the worker's own
+            // thread: what waits there is no reason for it not to sleep.
+            let inject_waits = !shared.inject.is_empty() && !context::is_stand_in();
+            if inject_waits
                 || shared.main_woken.load(SeqCst)
                 || shared.has_timer_inserts.load(SeqCst)
             {

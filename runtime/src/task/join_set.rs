@@ -180,7 +180,8 @@ impl<T> JoinSet<T> {
     /// current runtime's thread.
     ///
     /// # Panics
-    /// Outside a runtime, as [`spawn_local`](crate::spawn_local).
+    /// Where [`spawn_local`](crate::spawn_local) does: outside a runtime,
+    /// or on a `block_in_place` stand-in.
     #[track_caller]
     pub fn spawn_local<F>(&mut self, task: F) -> AbortHandle
     where

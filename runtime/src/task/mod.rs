@@ -174,18 +174,31 @@ where
 /// `!Send` future (one holding an `Rc`, say) can be spawned directly.
 ///
 /// # Panics
-/// If called outside a runtime.
+/// If called outside a runtime. And on the thread that stands in for a
+/// worker of a multi-threaded runtime while the worker's own thread
+/// blocks in [`block_in_place`]: a `Send` task may run there for a while,
+/// but that thread ends when `block_in_place` returns, so a task pinned to
+/// it could never run again (and its future, made on that thread, must not
+/// move to another). Use [`spawn`](crate::spawn) there.
 #[track_caller]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    if context::is_stand_in() {
+        panic!(
+            "spindle::spawn_local called on a block_in_place stand-in: this task runs, for now, \
+             on the thread that stands in for a worker blocked in block_in_place, and that \
+             thread ends when block_in_place returns, so no task can be pinned to it; \
+             use spindle::spawn"
+        );
+    }
     match context::with_current(|local| local.map(|l| l.spawn(future))) {
         Some(handle) => handle,
         None => panic!(
-            "spindle::spawn must be called from inside a runtime (in block_on or a task); \
-             use Handle::spawn from other threads"
+            "spindle::spawn_local must be called from inside a runtime (in block_on or a task); \
+             use Handle::spawn from other threads (with a Send future)"
         ),
     }
 }

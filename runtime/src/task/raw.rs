@@ -74,6 +74,12 @@ impl Header {
     /// Wakes the `JoinHandle`'s waker after a completion that found
     /// JOIN_WAKER set, then hands the slot back to the handle.
     ///
+    /// The waker is whatever the handle's poller passed in, possibly
+    /// another executor's: if waking it panics, the panic is dropped here.
+    /// It would otherwise unwind through the thread completing the task (a
+    /// worker, in the middle of its loop), as a task's own panic never
+    /// does.
+    ///
     /// # Safety
     /// The caller made the transition to COMPLETE, that transition
     /// reported the handle's waker (JOIN_WAKER set), and the caller holds
@@ -81,7 +87,9 @@ impl Header {
     pub(crate) unsafe fn wake_join_handle(&self) {
         // SAFETY: JOIN_WAKER is set, so the slot is read-only for everyone
         // until we clear the bit below: this shared read races no write.
-        unsafe { &*self.join_waker.get() }.wake_by_ref();
+        let waker = unsafe { &*self.join_waker.get() };
+        let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake_by_ref()));
+        drop(woken);
         self.state.unset_join_waker_after_complete();
     }
 }

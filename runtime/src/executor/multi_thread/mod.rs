@@ -90,12 +90,13 @@
 
 mod idle;
 mod metrics;
+mod stop_gate;
 mod worker;
 
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Barrier, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle as ThreadHandle;
 
 use crate::task::list::TaskList;
@@ -109,6 +110,8 @@ use super::{cancel_and_complete, Config, Local, Shared};
 pub(crate) use idle::Idle;
 pub use metrics::RuntimeMetrics;
 pub(crate) use metrics::WorkerMetrics;
+pub(crate) use stop_gate::Arrival;
+use stop_gate::StopGate;
 pub(crate) use worker::{block_in_place, spawn_on_worker, Worker};
 
 /// What a runtime's workers share (one `Arc` per runtime).
@@ -120,10 +123,8 @@ pub(crate) struct Group {
     /// Set when the runtime drops: workers stop at their next look.
     pub(crate) shutdown: AtomicBool,
     /// Met by every worker once it has stopped polling, before any drops
-    /// its tasks' futures.
-    pub(crate) stopped: Barrier,
-    /// A worker thread failed to start: the others skip `stopped`.
-    pub(crate) start_failed: AtomicBool,
+    /// its tasks' futures (see `stop_gate.rs`).
+    pub(crate) stopped: StopGate,
     /// Round-robin home for tasks spawned from outside the workers.
     next_home: AtomicUsize,
 }
@@ -275,8 +276,7 @@ impl MultiThread {
                 })
                 .collect(),
             shutdown: AtomicBool::new(false),
-            stopped: Barrier::new(workers),
-            start_failed: AtomicBool::new(false),
+            stopped: StopGate::new(workers),
             next_home: AtomicUsize::new(0),
         });
         let group_id = Arc::as_ptr(&group) as usize;
@@ -304,10 +304,13 @@ impl MultiThread {
             match thread {
                 Ok(thread) => threads.push(thread),
                 Err(e) => {
-                    // Stop the ones started; their Barrier would wait for
-                    // this one forever, so they skip it (see worker.rs).
-                    let mt = MultiThread { group, threads };
-                    mt.abort_start();
+                    // Stop the ones started. This one and those after it
+                    // never will arrive at the stop gate: count them now.
+                    for _ in index..workers {
+                        group.stopped.arrive();
+                    }
+                    let mut mt = MultiThread { group, threads };
+                    mt.shutdown();
                     return Err(e);
                 }
             }
@@ -326,21 +329,22 @@ impl MultiThread {
         for worker in self.group.workers.iter() {
             worker.shared.wake_main();
         }
+        // Join every worker before reporting a panic: the others are
+        // still dropping their tasks and closing their descriptors.
+        let mut first_panic = None;
         for thread in self.threads.drain(..) {
-            // A worker's panic is a bug in spindle (tasks' panics are
-            // caught); report it rather than hide it.
             if let Err(panic) = thread.join() {
-                if !std::thread::panicking() {
-                    std::panic::resume_unwind(panic);
-                }
+                first_panic.get_or_insert(panic);
             }
         }
         drop(orphans);
-    }
-
-    fn abort_start(mut self) {
-        self.group.shutdown.store(true, SeqCst);
-        self.group.start_failed.store(true, SeqCst);
-        self.shutdown();
+        // A worker's panic is a bug in spindle, or a waker of the user's
+        // that panicked when the reactor or a timer woke it (tasks' own
+        // panics are caught); report it rather than hide it.
+        if let Some(panic) = first_panic {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(panic);
+            }
+        }
     }
 }

@@ -28,7 +28,7 @@ use crate::task::JoinHandle;
 
 use super::super::steal::StealQueue;
 use super::super::{context, Local};
-use super::Group;
+use super::{Arrival, Group};
 
 /// How many tasks may run from the LIFO slot in a row before the queue gets
 /// a turn: a pair of tasks that keep waking each other would otherwise
@@ -52,13 +52,12 @@ pub(crate) struct Worker {
     in_turn: Cell<bool>,
     /// Which victim the next search starts at.
     next_victim: Cell<usize>,
-    /// Set while a stand-in thread runs this loop (`block_in_place`): the
-    /// stand-in stops at its next look once this is cleared again.
-    stand_in: Arc<StandIn>,
 }
 
-/// The hand-over between a worker's thread, blocked in `block_in_place`,
-/// and the stand-in thread running its loop meanwhile.
+/// The hand-over between the thread blocked in `block_in_place` (the
+/// worker's own, or a stand-in whose task blocked in turn) and the stand-in
+/// thread running the worker's loop meanwhile. One per `block_in_place`
+/// call, so that a nested one hands back only its own stand-in.
 struct StandIn {
     /// The worker's thread wants its loop back.
     hand_back: AtomicBool,
@@ -75,9 +74,6 @@ impl Worker {
             searching: Cell::new(false),
             in_turn: Cell::new(false),
             next_victim: Cell::new(index + 1),
-            stand_in: Arc::new(StandIn {
-                hand_back: AtomicBool::new(false),
-            }),
         }
     }
 
@@ -146,13 +142,24 @@ impl Worker {
 }
 
 /// Which thread runs the loop.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
+#[derive(Clone, Copy)]
+enum Role<'a> {
     /// The worker's own thread: runs everything, shuts the worker down.
     Owner,
     /// A stand-in while the owner blocks: never touches pinned tasks (they
-    /// may not be `Send`), stops when handed back or at shutdown.
-    StandIn,
+    /// may not be `Send`), stops when handed back (its `StandIn`) or at
+    /// shutdown.
+    StandIn(&'a StandIn),
+}
+
+impl Role<'_> {
+    /// A stand-in whose blocked thread wants the loop back.
+    fn handed_back(self) -> bool {
+        match self {
+            Role::Owner => false,
+            Role::StandIn(stand_in) => stand_in.hand_back.load(SeqCst),
+        }
+    }
 }
 
 impl Local {
@@ -163,16 +170,16 @@ impl Local {
     /// The worker thread's body: the loop, then the worker's share of the
     /// runtime's shutdown.
     pub(crate) fn run_worker(self) {
+        // Taken first: if this thread unwinds, the guard still counts it at
+        // the stop gate, so the other workers do not wait for it forever.
+        let arrival = Arrival::new(self.worker().group.clone());
         {
             let _enter = context::enter(&self);
             self.worker_loop(Role::Owner);
         }
-        let worker = self.worker();
-        if !worker.group.start_failed.load(SeqCst) {
-            // Nobody polls any task from here on, anywhere, before anyone
-            // drops a future (a future of ours may be running elsewhere).
-            worker.group.stopped.wait();
-        }
+        // Nobody polls any task from here on, anywhere, before anyone drops
+        // a future (a future of ours may be running elsewhere).
+        arrival.wait();
         self.shutdown();
     }
 
@@ -184,10 +191,8 @@ impl Local {
         let mut since_turn = 0;
         let mut tick: u32 = 0;
         loop {
-            if group.shutdown.load(SeqCst)
-                || (role == Role::StandIn && worker.stand_in.hand_back.load(SeqCst))
-            {
-                if role == Role::StandIn {
+            if group.shutdown.load(SeqCst) || role.handed_back() {
+                if let Role::StandIn(_) = role {
                     // Hand the worker back as the owner left it: awake and
                     // not searching (the owner was running a task).
                     worker.found_work();
@@ -228,7 +233,7 @@ impl Local {
         let group = &*worker.group;
         let own_inject = || match role {
             Role::Owner => self.shared.inject.pop(),
-            Role::StandIn => None,
+            Role::StandIn(_) => None,
         };
         if tick.is_multiple_of(self.config.inject_interval) {
             if let Some(task) = own_inject().or_else(|| group.inject.pop()) {
@@ -247,7 +252,7 @@ impl Local {
         worker.lifo_streak.set(0);
         let pinned = || match role {
             Role::Owner => self.run_queue.borrow_mut().pop_front(),
-            Role::StandIn => None,
+            Role::StandIn(_) => None,
         };
         // Pinned and stealable tasks take turns, so neither kind starves.
         let local = if tick.is_multiple_of(2) {
@@ -298,8 +303,7 @@ impl Local {
             group.notify_parked();
         }
         worker.metrics().parked();
-        let stopping = group.shutdown.load(SeqCst)
-            || (role == Role::StandIn && worker.stand_in.hand_back.load(SeqCst));
+        let stopping = group.shutdown.load(SeqCst) || role.handed_back();
         let may_block = !stopping;
         worker.in_turn.set(true);
         self.turn(may_block);
@@ -377,20 +381,23 @@ struct StandInGuard {
 /// The `Local` pointer, sent to the stand-in thread.
 struct LocalPtr(*const Local);
 
-// SAFETY: the stand-in thread uses the `Local` only while the worker's own
-// thread is inside `block_in_place`, where it does not touch it (its
-// thread-local pointer to it is suspended), and the worker's thread waits for
-// the stand-in thread to exit (join) before it touches the `Local` again. So
-// the `Local` is used by one thread at a time, with the thread spawn and join
+// SAFETY: the stand-in thread uses the `Local` only while the thread that
+// called `block_in_place` (the worker's own, or a stand-in whose task called
+// it in turn) is inside it, where that thread does not touch the `Local` (its
+// thread-local pointer to it is suspended), and that thread waits for the
+// stand-in thread to exit (join) before it touches the `Local` again. So the
+// `Local` is used by one thread at a time, with the thread spawn and join
 // ordering each hand-over. Pinned tasks, which may hold values that must not
-// change threads, are never polled by the stand-in (`Role::StandIn`).
+// change threads, are never polled by a stand-in (`Role::StandIn`), and none
+// is spawned on one (`spawn_local` refuses).
 unsafe impl Send for LocalPtr {}
 
 impl StandInGuard {
     fn start(local: &Local) -> StandInGuard {
         let worker = local.worker();
-        let stand_in = worker.stand_in.clone();
-        stand_in.hand_back.store(false, SeqCst);
+        let stand_in = Arc::new(StandIn {
+            hand_back: AtomicBool::new(false),
+        });
         let shared = local.shared.clone();
         if local.shared.io.poller.backend() == spindle_reactor::Backend::IoUring {
             // io_uring: only the thread that first waited may wait on the
@@ -410,6 +417,7 @@ impl StandInGuard {
             };
         }
         let ptr = LocalPtr(local);
+        let its_stand_in = stand_in.clone();
         let thread = std::thread::Builder::new()
             .name(format!("spindle-worker-{}-stand-in", worker.index))
             .spawn(move || {
@@ -419,7 +427,7 @@ impl StandInGuard {
                 let local = unsafe { &*ptr.0 };
                 let _enter = context::enter(local);
                 context::set_stand_in();
-                local.worker_loop(Role::StandIn);
+                local.worker_loop(Role::StandIn(&its_stand_in));
             })
             .expect("spindle: could not start a thread for block_in_place");
         StandInGuard {

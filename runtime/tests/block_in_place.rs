@@ -1,0 +1,234 @@
+//! `task::block_in_place` on the multi-threaded runtime: while the thread
+//! that called it blocks, a stand-in thread runs the worker's loop, so the
+//! worker's queue, reactor and timers keep going; a nested call on the
+//! stand-in hands back only its own stand-in; the stand-in sleeps while
+//! nothing it may run waits; `spawn_local` refuses to pin a task to it.
+//! On the current-thread runtime `block_in_place` panics with a reason.
+//!
+//! No test orders events with sleeps: each waits for what it needs through
+//! a channel, with a deadline.
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use spindle_runtime::task::block_in_place;
+use spindle_runtime::time::sleep;
+use spindle_runtime::{spawn, spawn_local, yield_now, Backend, Handle, Runtime};
+
+mod support;
+use support::bounded;
+
+fn multi_thread(workers: usize) -> Runtime {
+    Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+fn thread_name() -> String {
+    thread::current().name().unwrap_or("").to_string()
+}
+
+/// A panic's message.
+fn message(err: &(dyn std::any::Any + Send)) -> String {
+    err.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn block_in_place_keeps_the_workers_tasks_and_timers_running() {
+    // One worker: while its thread blocks, a task queued on it and a timer
+    // of its wheel must still run, or the receive times out.
+    bounded(30, || {
+        let rt = multi_thread(1);
+        if rt.backend() == spindle_runtime::Backend::IoUring {
+            // No stand-in can wait on an io_uring ring (one issuer): see
+            // the next test for what block_in_place does there.
+            return;
+        }
+        let got = rt.block_on(async {
+            spawn(async {
+                let (tx, rx) = mpsc::channel();
+                drop(spawn(async move {
+                    sleep(Duration::from_millis(5)).await;
+                    tx.send(42).unwrap();
+                }));
+                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(got, Ok(42));
+    });
+}
+
+#[test]
+fn block_in_place_hands_queued_tasks_to_the_other_workers() {
+    // On every backend (io_uring included, where there is no stand-in): a
+    // task queued on the blocked worker runs on another one meanwhile.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let got = rt.block_on(async {
+            spawn(async {
+                let (tx, rx) = mpsc::channel();
+                drop(spawn(async move {
+                    tx.send(thread_name()).unwrap();
+                }));
+                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+            })
+            .await
+            .unwrap()
+        });
+        assert!(got.unwrap().starts_with("spindle-worker-"));
+    });
+}
+
+#[test]
+fn block_in_place_borrows_and_the_worker_comes_back() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        rt.block_on(async {
+            spawn(async {
+                let data = [1u64, 2, 3];
+                let before = thread::current().id();
+                let total = block_in_place(|| data.iter().sum::<u64>());
+                // The task goes on on the thread that blocked (until its
+                // next await, after which any worker may poll it).
+                assert_eq!(thread::current().id(), before);
+                // Inside, spindle calls go through the runtime it entered.
+                let inner = block_in_place(|| Handle::current().spawn(async { 7 }));
+                assert_eq!(thread::current().id(), before);
+                assert_eq!(inner.await.unwrap(), 7);
+                total
+            })
+            .await
+            .unwrap()
+        });
+    });
+}
+
+#[test]
+fn block_in_place_on_a_current_thread_runtime_panics_with_a_reason() {
+    let rt = Runtime::builder().current_thread().build().unwrap();
+    let err = rt.block_on(async { std::panic::catch_unwind(|| block_in_place(|| 1)).unwrap_err() });
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap();
+    assert!(msg.contains("current-thread"), "{msg}");
+}
+
+#[test]
+fn a_nested_block_in_place_on_a_stand_in_hands_back_only_its_own_stand_in() {
+    // One worker. Task A blocks in block_in_place until task B has sent;
+    // B runs on A's stand-in, blocks in a block_in_place of its own, then
+    // waits on a timer of the worker. When B's call returns, B's stand-in
+    // must stop and A's must go on running the worker, or B's timer never
+    // fires and A's receive times out.
+    bounded(30, || {
+        let rt = multi_thread(1);
+        if rt.backend() == Backend::IoUring {
+            return; // no stand-in on an io_uring poller (see above)
+        }
+        let got = rt.block_on(async {
+            spawn(async {
+                let (tx, rx) = mpsc::channel();
+                drop(spawn(async move {
+                    let inner = block_in_place(thread_name);
+                    sleep(Duration::from_millis(5)).await;
+                    let _ = tx.send(inner);
+                }));
+                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+            })
+            .await
+            .unwrap()
+        });
+        let inner = got.expect("the worker stopped running while its thread blocked");
+        // B's block_in_place ran on A's stand-in, itself stood in for.
+        assert!(inner.ends_with("-stand-in"), "{inner}");
+    });
+}
+
+#[test]
+fn spawn_local_on_a_stand_in_panics_with_a_reason() {
+    // The stand-in thread ends when block_in_place returns: a `!Send` task
+    // pinned to it could never run again, and its future (made on that
+    // thread) must not move to another.
+    bounded(30, || {
+        let rt = multi_thread(1);
+        if rt.backend() == Backend::IoUring {
+            return;
+        }
+        let (on, err) = rt.block_on(async {
+            spawn(async {
+                let (tx, rx) = mpsc::channel();
+                drop(spawn(async move {
+                    let on = thread_name();
+                    let rc = std::rc::Rc::new(());
+                    let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        drop(spawn_local(async move {
+                            let _rc = rc;
+                        }))
+                    }));
+                    let _ = tx.send((on, spawned.err().map(|e| message(&*e))));
+                }));
+                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+            })
+            .await
+            .unwrap()
+            .unwrap()
+        });
+        assert!(on.ends_with("-stand-in"), "{on}");
+        let err = err.expect("spawn_local on a stand-in must panic");
+        assert!(err.contains("stand-in"), "{err}");
+    });
+}
+
+#[test]
+fn a_stand_in_sleeps_while_a_pinned_task_waits_for_its_worker() {
+    // A pinned task woken from another thread waits in its worker's own
+    // injection queue, which only the worker's thread takes from. While
+    // that thread blocks, the stand-in must sleep, not spin on the queue.
+    bounded(30, || {
+        let rt = multi_thread(1);
+        if rt.backend() == Backend::IoUring {
+            return;
+        }
+        let parks = rt.block_on(async {
+            spawn(async {
+                let (tx, rx) = spindle_runtime::channel::oneshot::channel::<()>();
+                let started = Arc::new(AtomicBool::new(false));
+                let s = started.clone();
+                let local = spawn_local(async move {
+                    s.store(true, SeqCst);
+                    rx.await.unwrap();
+                });
+                while !started.load(SeqCst) {
+                    yield_now().await;
+                }
+                let metrics = Handle::current().metrics();
+                let parks = block_in_place(|| {
+                    // From the blocked thread, outside the worker: a remote
+                    // wake, into the worker's own injection queue.
+                    tx.send(()).unwrap();
+                    let before = metrics.worker_park_count(0);
+                    thread::sleep(Duration::from_millis(200));
+                    metrics.worker_park_count(0) - before
+                });
+                local.await.unwrap();
+                parks
+            })
+            .await
+            .unwrap()
+        });
+        // A spinning stand-in parks (with a zero timeout) some 100,000
+        // times in 200 ms; a sleeping one a handful.
+        assert!(parks < 50, "the stand-in parked {parks} times in 200 ms");
+    });
+}
