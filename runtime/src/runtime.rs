@@ -171,7 +171,9 @@ impl Builder {
     }
 
     /// The most threads the blocking pool may run at once (default 512).
-    /// Jobs beyond that wait in the pool's queue.
+    /// Jobs beyond that wait in the pool's queue. A runtime has one pool:
+    /// on a multi-threaded runtime its workers and its `block_on` thread
+    /// share it, so the limit is the whole runtime's.
     pub fn max_blocking_threads(mut self, threads: usize) -> Builder {
         self.config.blocking.max_threads = threads.max(1);
         self
@@ -366,10 +368,13 @@ impl Handle {
 
     /// Enters the runtime on this thread until the guard drops: meanwhile
     /// [`Handle::current`], [`spawn`](crate::spawn),
-    /// [`spawn_blocking`](crate::spawn_blocking), timers and new sockets use
-    /// this runtime, even though this thread does not run it (another
-    /// thread's `block_on` drives the tasks, timers and IO). A
-    /// `spawn_blocking` closure runs entered like this already.
+    /// [`spawn_blocking`](crate::spawn_blocking), timers, new sockets,
+    /// child processes and signal listeners use this runtime, even though
+    /// this thread does not run it (another thread's `block_on`, or the
+    /// workers of a multi-threaded runtime, drive the tasks, timers and
+    /// IO). A `spawn_blocking` closure runs entered like this already. What
+    /// must run on the runtime's own thread refuses here: `spawn_local`,
+    /// `block_in_place`, and creating a `ProcessPool`.
     ///
     /// ```
     /// let rt = spindle_runtime::Runtime::new().unwrap();

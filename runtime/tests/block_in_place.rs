@@ -232,3 +232,30 @@ fn a_stand_in_sleeps_while_a_pinned_task_waits_for_its_worker() {
         assert!(parks < 50, "the stand-in parked {parks} times in 200 ms");
     });
 }
+
+#[test]
+fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
+    // No stand-in may wait on an io_uring poller, and one worker has no
+    // other to take its tasks: `f` waiting on one would never return.
+    bounded(30, || {
+        let rt = Runtime::builder()
+            .multi_thread()
+            .worker_threads(1)
+            .poller(Backend::IoUring)
+            .build()
+            .unwrap();
+        if rt.backend() != Backend::IoUring {
+            return; // this kernel has no io_uring: the poller fell back
+        }
+        let err = rt.block_on(async {
+            spawn(async {
+                std::panic::catch_unwind(|| block_in_place(|| 1))
+                    .map_err(|e| message(&*e))
+                    .unwrap_err()
+            })
+            .await
+            .unwrap()
+        });
+        assert!(err.contains("io_uring"), "{err}");
+    });
+}

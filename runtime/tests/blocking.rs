@@ -93,3 +93,45 @@ fn handle_spawn_blocking_from_a_plain_thread() {
     });
     assert_eq!(v.unwrap().unwrap(), 42);
 }
+
+#[test]
+fn max_blocking_threads_is_the_whole_runtimes_limit() {
+    // On a multi-threaded runtime every worker and the block_on thread
+    // spawn into one pool: with a limit of one, no two jobs ever overlap,
+    // wherever they were spawned from.
+    let rt = Runtime::builder()
+        .multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let job = {
+        let (running, peak) = (running.clone(), peak.clone());
+        move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            // Long enough for jobs from other threads to overlap this one
+            // if the limit let them.
+            std::thread::sleep(Duration::from_millis(5));
+            running.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    rt.block_on(async {
+        let mut jobs = Vec::new();
+        for _ in 0..4 {
+            jobs.push(spawn_blocking(job.clone()));
+            // From tasks, which run on the workers.
+            let job = job.clone();
+            jobs.push(spawn(async move { spawn_blocking(job).await.unwrap() }));
+        }
+        for j in jobs {
+            timeout(Duration::from_secs(10), j)
+                .await
+                .expect("jobs hung")
+                .unwrap();
+        }
+    });
+    assert_eq!(peak.load(Ordering::SeqCst), 1);
+}

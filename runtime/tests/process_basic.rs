@@ -279,6 +279,32 @@ fn spawn_outside_a_runtime_fails_without_starting_anything() {
 }
 
 #[test]
+fn spawn_works_in_spawn_blocking_and_under_handle_enter() {
+    // A thread that entered a runtime without running it starts children
+    // too, as tokio's do; the child is awaited in the runtime.
+    let rt = spindle_runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        let mut child =
+            spindle_runtime::spawn_blocking(|| Command::new("sh").args(["-c", "exit 3"]).spawn())
+                .await
+                .unwrap()
+                .unwrap();
+        timeout(Duration::from_secs(10), child.wait()).await
+    });
+    assert_eq!(status.unwrap().unwrap().code(), Some(3));
+    let handle = rt.handle();
+    let mut child = std::thread::spawn(move || {
+        let _entered = handle.enter();
+        Command::new("sh").args(["-c", "exit 4"]).spawn()
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    let status = rt.block_on(timeout(Duration::from_secs(10), child.wait()));
+    assert_eq!(status.unwrap().unwrap().code(), Some(4));
+}
+
+#[test]
 fn handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Command>();

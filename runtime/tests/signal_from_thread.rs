@@ -1,5 +1,6 @@
 //! A signal delivered to another thread (raised there, so the kernel runs
-//! the handler on that thread) still wakes the runtime's listener.
+//! the handler on that thread) still wakes the runtime's listener; and a
+//! listener made on a thread that only entered the runtime works.
 
 use std::time::Duration;
 
@@ -21,5 +22,26 @@ fn signal_raised_on_another_thread_is_received() {
         timeout(Duration::from_secs(10), usr2.recv())
             .await
             .expect("SIGUSR2 from another thread was not received");
+    });
+}
+
+#[test]
+fn a_listener_made_under_handle_enter_receives() {
+    let rt = spindle_runtime::Runtime::new().unwrap();
+    let handle = rt.handle();
+    let mut usr1 = std::thread::spawn(move || {
+        let _entered = handle.enter();
+        Signal::new(libc::SIGUSR1)
+    })
+    .join()
+    .unwrap()
+    .expect("Signal::new under Handle::enter");
+    rt.block_on(async {
+        // SAFETY: raise sends SIGUSR1 to this thread; spindle's handler is
+        // installed (by Signal::new above), so it runs here and returns.
+        assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);
+        timeout(Duration::from_secs(10), usr1.recv())
+            .await
+            .expect("SIGUSR1 was not received");
     });
 }

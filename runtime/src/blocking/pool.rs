@@ -89,6 +89,9 @@ pub(crate) fn spinning_can_help() -> bool {
     *MULTI_CPU.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
+/// A handle to a pool; clones share it (a multi-threaded runtime's workers
+/// and its `block_on` thread use one pool, so its limits are the runtime's).
+#[derive(Clone)]
 pub(crate) struct BlockingPool {
     inner: Arc<Inner>,
 }

@@ -24,6 +24,7 @@ use std::task::{Context, Waker};
 
 use spindle_reactor::Events;
 
+use crate::blocking::BlockingPool;
 use crate::coop;
 use crate::driver::{self, BackendFallback, IoShared};
 use crate::task::list::TaskList;
@@ -64,8 +65,19 @@ impl Local {
     /// A new runtime: opens the poller (see `driver::open_poller`) and
     /// builds both halves around it.
     pub(crate) fn new(config: Config) -> std::io::Result<Local> {
+        let blocking = BlockingPool::new(config.blocking.clone());
+        Local::with_blocking_pool(config, blocking)
+    }
+
+    /// A new runtime thread's halves, whose `spawn_blocking` jobs go to
+    /// `blocking` (a multi-threaded runtime's workers share the `block_on`
+    /// thread's pool).
+    pub(crate) fn with_blocking_pool(
+        config: Config,
+        blocking: BlockingPool,
+    ) -> std::io::Result<Local> {
         let (poller, fallback) = driver::open_poller(config.poller)?;
-        let shared = Arc::new(Shared::new(IoShared::new(poller), config.blocking.clone()));
+        let shared = Arc::new(Shared::new(IoShared::new(poller), blocking));
         if config.start_paused {
             shared.clock.pause().expect("a new clock runs");
         }

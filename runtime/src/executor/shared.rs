@@ -14,7 +14,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::blocking::{BlockingPool, PoolConfig};
+use crate::blocking::BlockingPool;
 use crate::driver::IoShared;
 use crate::task::raw::{self, TaskRef, NOT_OWNED};
 use crate::task::JoinHandle;
@@ -56,13 +56,13 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The shared half of a new runtime, over an opened IO driver.
-    pub(super) fn new(io: IoShared, blocking: PoolConfig) -> Shared {
+    pub(super) fn new(io: IoShared, blocking: BlockingPool) -> Shared {
         Shared {
             inject: Inject::new(),
             main_woken: AtomicBool::new(false),
             parker: Parker::new(),
             io,
-            blocking: BlockingPool::new(blocking),
+            blocking,
             timer_cancels: Mutex::new(Vec::new()),
             has_timer_cancels: AtomicBool::new(false),
             timer_inserts: Mutex::new(Some(Vec::new())),

@@ -305,9 +305,10 @@ impl Command {
     /// a missing program, `PermissionDenied`, ...), or an error if called
     /// outside a runtime (checked before anything is started).
     pub fn spawn(&mut self) -> io::Result<Child> {
-        if !context::is_inside() {
+        if context::current_shared().is_none() {
             return Err(io::Error::other(
-                "spindle::process::Command::spawn must be called inside a runtime",
+                "spindle::process::Command::spawn must be called inside a runtime \
+                 (in block_on, a task, a spawn_blocking closure or under Handle::enter)",
             ));
         }
         let child = self.std.spawn()?;

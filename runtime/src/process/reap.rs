@@ -210,8 +210,9 @@ impl Exit {
             pidfd,
             reaped: false,
         };
-        if context::is_inside() {
-            // Detached: the JoinHandle is dropped, the task runs on.
+        if context::current_shared().is_some() {
+            // Detached: the JoinHandle is dropped, the task runs on (sent
+            // to the runtime if this thread only entered it).
             drop(crate::task::spawn(orphan.reap()));
         } else {
             drop(orphan); // its Drop starts the reaper thread

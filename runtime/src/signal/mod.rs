@@ -144,9 +144,10 @@ impl Signal {
     pub fn new(signum: i32) -> io::Result<Signal> {
         let signum = validate(signum)?;
         // Checked first so that a failing call changes nothing in the process.
-        if !context::is_inside() {
+        if context::current_shared().is_none() {
             return Err(io::Error::other(
-                "spindle::signal::Signal must be created inside a runtime",
+                "spindle::signal::Signal must be created inside a runtime \
+                 (in block_on, a task, a spawn_blocking closure or under Handle::enter)",
             ));
         }
         let reader = registry::prepare(signum)?;

@@ -70,6 +70,9 @@ mod state;
 mod task_local;
 mod waker;
 
+/// Also at the crate root; here too, where tokio keeps it
+/// (`tokio::task::spawn_blocking`).
+pub use crate::blocking::spawn_blocking;
 pub use abort::AbortHandle;
 pub(crate) use atomic_waker::AtomicWaker;
 pub use id::{id, try_id, Id};
@@ -95,7 +98,7 @@ use crate::executor::context;
 /// # Panics
 /// If called outside a runtime, that is, not inside
 /// [`Runtime::block_on`](crate::Runtime::block_on), a task, a
-/// [`spawn_blocking`](crate::spawn_blocking) closure or a thread that
+/// [`spawn_blocking`] closure or a thread that
 /// [entered](crate::Handle::enter) a runtime. Use
 /// [`Handle::spawn`](crate::Handle::spawn) to spawn from other threads.
 #[track_caller]
@@ -158,7 +161,7 @@ where
 ///
 /// # Panics
 /// On a current-thread runtime (its one thread would block, and every task
-/// with it: use [`spawn_blocking`](crate::spawn_blocking)), and outside a
+/// with it: use [`spawn_blocking`]), and outside a
 /// multi-threaded runtime (a plain thread, a `spawn_blocking` closure).
 #[track_caller]
 pub fn block_in_place<F, R>(f: F) -> R
@@ -179,7 +182,7 @@ where
 /// blocks in [`block_in_place`]: a `Send` task may run there for a while,
 /// but that thread ends when `block_in_place` returns, so a task pinned to
 /// it could never run again (and its future, made on that thread, must not
-/// move to another). Use [`spawn`](crate::spawn) there.
+/// move to another). Use [`spawn`] there.
 #[track_caller]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where

@@ -260,7 +260,11 @@ impl MultiThread {
         // descriptors) is an error from `build`, not a panic on a thread.
         let mut locals = Vec::with_capacity(workers);
         for _ in 0..workers {
-            locals.push(Local::new(config.clone())?);
+            // One blocking pool for the runtime: its limits are the runtime's.
+            locals.push(Local::with_blocking_pool(
+                config.clone(),
+                main.blocking.clone(),
+            )?);
         }
         let queues: Vec<StealQueue> = (0..workers).map(|_| StealQueue::new()).collect();
         let group = Arc::new(Group {

@@ -349,6 +349,19 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
                 "block_in_place called outside a multi-threaded spindle runtime's worker"
             });
         };
+        let worker = local.worker();
+        if worker.group.workers.len() == 1
+            && local.shared.io.poller.backend() == spindle_reactor::Backend::IoUring
+        {
+            // No stand-in can wait on an io_uring poller (one issuer), and
+            // there is no other worker to take the tasks: `f` waiting on
+            // one of them would wait forever.
+            return Err(
+                "block_in_place called on a one-worker runtime whose poller is io_uring: no \
+                 other thread may wait on this worker's ring, so no task would run until f \
+                 returns; use spawn_blocking, two workers or more, or another poller",
+            );
+        }
         Ok(Hand::StandIn(StandInGuard::start(local)))
     });
     match handed {

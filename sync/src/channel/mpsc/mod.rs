@@ -183,3 +183,9 @@ pub fn channel<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 pub fn unbounded<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
     unbounded::new()
 }
+
+/// [`unbounded`] under tokio's name, so that `mpsc::unbounded_channel()`
+/// ports unchanged.
+pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
+    unbounded::new()
+}
