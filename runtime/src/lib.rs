@@ -53,6 +53,7 @@ pub mod compat;
 mod driver;
 mod executor;
 pub mod fs;
+mod handle;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod hyper;
@@ -84,7 +85,8 @@ pub use spindle_sync::{channel, sync};
 pub use blocking::spawn_blocking;
 pub use driver::BackendFallback;
 pub use executor::multi_thread::RuntimeMetrics;
-pub use runtime::{block_on, Builder, EnterGuard, Handle, Runtime};
+pub use handle::{EnterGuard, Handle};
+pub use runtime::{block_on, Builder, Runtime};
 pub use spindle_reactor::Backend;
 pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};
 

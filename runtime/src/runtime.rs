@@ -1,14 +1,14 @@
-//! [`Runtime`], its [`Builder`], and the thread-safe [`Handle`].
+//! [`Runtime`] and its [`Builder`] (the thread-safe [`Handle`] is in `handle.rs`).
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use crate::driver::BackendFallback;
-use crate::executor::multi_thread::{MultiThread, RuntimeMetrics};
-use crate::executor::{context, Config, Local, Shared};
+use crate::executor::multi_thread::MultiThread;
+use crate::executor::{Config, Local};
+use crate::handle::{EnterGuard, Handle};
 use crate::task::JoinHandle;
 use spindle_reactor::Backend;
 
@@ -112,6 +112,22 @@ impl Runtime {
         Handle {
             shared: self.local.shared.clone(),
         }
+    }
+
+    /// Enters the runtime on this thread until the guard drops; see
+    /// [`Handle::enter`].
+    pub fn enter(&self) -> EnterGuard {
+        self.handle().enter()
+    }
+
+    /// Runs a blocking closure on the runtime's blocking pool; see
+    /// [`spawn_blocking`](crate::spawn_blocking).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle().spawn_blocking(f)
     }
 }
 
@@ -302,148 +318,6 @@ impl Builder {
             workers,
             _not_send: PhantomData,
         })
-    }
-}
-
-/// A cheap, cloneable, thread-safe reference to a runtime, for spawning
-/// onto it from any thread.
-///
-/// # Handing a spawner to a library
-///
-/// Libraries ask for "something that spawns" in one of three shapes, and a
-/// `Handle` fills each without a wrapper crate:
-///
-/// * hyper's `hyper::rt::Executor`: use `spindle::hyper::Executor` (feature
-///   `hyper`).
-/// * A closure: `move |fut| drop(handle.spawn(fut))`. Dropping the
-///   [`JoinHandle`] detaches the task; it still runs to completion.
-/// * The `futures` crate's `Spawn` trait (`futures::task::Spawn`). It lives
-///   in futures-task, which spindle does not depend on, so the impl is yours
-///   to write, in your crate, on a newtype:
-///
-/// ```ignore
-/// struct SpindleSpawner(spindle::Handle);
-///
-/// impl futures::task::Spawn for SpindleSpawner {
-///     fn spawn_obj(&self, f: futures::task::FutureObj<'static, ()>)
-///         -> Result<(), futures::task::SpawnError> {
-///         drop(self.0.spawn(f));
-///         Ok(())
-///     }
-/// }
-/// ```
-///
-/// (`runtime/tests/compat.rs` compiles and runs exactly this impl.)
-#[derive(Clone)]
-pub struct Handle {
-    shared: Arc<Shared>,
-}
-
-impl Handle {
-    /// The handle of the runtime running on this thread.
-    ///
-    /// # Panics
-    /// Outside a runtime; see [`try_current`](Handle::try_current).
-    #[track_caller]
-    pub fn current() -> Handle {
-        Handle::try_current().expect("Handle::current called outside a spindle runtime")
-    }
-
-    /// The handle of the runtime running on this thread, if any.
-    pub fn try_current() -> Option<Handle> {
-        context::current_shared().map(|shared| Handle { shared })
-    }
-
-    /// The readiness backend the runtime runs on (as
-    /// [`Runtime::backend`]).
-    pub fn backend(&self) -> Backend {
-        self.shared.io.poller.backend()
-    }
-
-    /// The runtime's per-worker counters (tasks polled, steals, parks,
-    /// queue depth); a current-thread runtime has no workers.
-    pub fn metrics(&self) -> RuntimeMetrics {
-        RuntimeMetrics::new(self.shared.mt.get().and_then(|link| link.group()))
-    }
-
-    /// Enters the runtime on this thread until the guard drops: meanwhile
-    /// [`Handle::current`], [`spawn`](crate::spawn),
-    /// [`spawn_blocking`](crate::spawn_blocking), timers, new sockets,
-    /// child processes and signal listeners use this runtime, even though
-    /// this thread does not run it (another thread's `block_on`, or the
-    /// workers of a multi-threaded runtime, drive the tasks, timers and
-    /// IO). A `spawn_blocking` closure runs entered like this already. What
-    /// must run on the runtime's own thread refuses here: `spawn_local`,
-    /// `block_in_place`, and creating a `ProcessPool`.
-    ///
-    /// ```
-    /// let rt = spindle_runtime::Runtime::new().unwrap();
-    /// let handle = rt.handle();
-    /// let job = std::thread::spawn(move || {
-    ///     let _guard = handle.enter();
-    ///     spindle_runtime::spawn(async { 6 * 7 })
-    /// })
-    /// .join()
-    /// .unwrap();
-    /// assert_eq!(rt.block_on(job).unwrap(), 42);
-    /// ```
-    pub fn enter(&self) -> EnterGuard {
-        EnterGuard {
-            _entered: context::enter_shared(self.shared.clone()),
-        }
-    }
-
-    /// Spawns a task from any thread. It runs when the runtime next runs
-    /// (waking it if it is asleep). If the runtime was dropped, the task is
-    /// dropped at once and its handle reports a cancelled `JoinError`.
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let local = context::with_current(|local| {
-            local.is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared))
-        });
-        if local {
-            crate::task::spawn(future)
-        } else {
-            self.shared.spawn_remote(future)
-        }
-    }
-}
-
-impl Handle {
-    /// Runs a blocking closure on the runtime's blocking pool, from any thread.
-    /// See [`spawn_blocking`](crate::spawn_blocking).
-    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        self.shared
-            .blocking
-            .spawn(crate::blocking::BlockingTask::new(f), &self.shared)
-    }
-}
-
-/// Keeps a runtime entered on this thread; see [`Handle::enter`].
-///
-/// Guards nest: dropping one restores the runtime entered before it. A
-/// guard is not `Send`, as it belongs to the thread that entered.
-#[must_use = "the runtime stays entered only while the guard lives"]
-pub struct EnterGuard {
-    _entered: context::EnterShared,
-}
-
-impl fmt::Debug for EnterGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnterGuard").finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle").finish_non_exhaustive()
     }
 }
 

@@ -199,3 +199,70 @@ fn remote_sleep_outlived_by(inserted: bool) {
         );
     });
 }
+
+#[test]
+fn handle_block_on_inside_spawn_blocking_waits_for_timers_sockets_and_tasks() {
+    // tokio's usual bridge from blocking code back to async: the closure
+    // blocks on a future through the handle while the runtime's own thread
+    // (or its workers) drives the IO and timers.
+    bounded(20, || {
+        let rt = Runtime::new().unwrap();
+        let got = rt.block_on(async {
+            spawn_blocking(|| {
+                Handle::current().block_on(async {
+                    sleep(Duration::from_millis(1)).await;
+                    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let addr = listener.local_addr().unwrap();
+                    let client = spawn(async move {
+                        let mut s = TcpStream::connect(addr).await.unwrap();
+                        s.write_all(b"ping").await.unwrap();
+                    });
+                    let (mut s, _) = listener.accept().await.unwrap();
+                    let mut buf = [0u8; 4];
+                    s.read_exact(&mut buf).await.unwrap();
+                    client.await.unwrap();
+                    buf
+                })
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(&got, b"ping");
+    });
+}
+
+#[test]
+fn handle_block_on_from_a_plain_thread_of_a_multi_threaded_runtime() {
+    // Nobody is in Runtime::block_on: the workers drive everything.
+    bounded(20, || {
+        let rt = Runtime::builder().multi_thread().build().unwrap();
+        let handle = rt.handle();
+        let got = std::thread::spawn(move || {
+            handle.block_on(async {
+                sleep(Duration::from_millis(1)).await;
+                spawn(async { 6 * 7 }).await.unwrap()
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(got, 42);
+    });
+}
+
+#[test]
+fn handle_block_on_inside_a_runtime_panics_with_a_reason() {
+    let rt = Runtime::new().unwrap();
+    let handle = rt.handle();
+    let err = rt.block_on(async move {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle.block_on(async { 1 })
+        }))
+        .unwrap_err()
+    });
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains(".await"), "{msg}");
+}
