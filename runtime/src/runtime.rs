@@ -202,6 +202,64 @@ impl Builder {
         self
     }
 
+    /// Names the threads the runtime starts `<name>-worker-N` (workers),
+    /// `<name>-worker-N-stand-in` (`block_in_place`) and `<name>-blocking`
+    /// (the blocking pool); without this call `<name>` is `spindle`. (A
+    /// prefix, where tokio's `thread_name` is the whole name.)
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.config.blocking.threads.name = Some(name.into());
+        self
+    }
+
+    /// The stack size, in bytes, of the threads the runtime starts
+    /// (default: the standard library's, 2 MiB unless `RUST_MIN_STACK`
+    /// says otherwise).
+    pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
+        self.config.blocking.threads.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f` first thing on each thread the runtime starts (workers,
+    /// stand-ins, blocking-pool threads): to set up a thread-local logger
+    /// or tracing span, say. Not on the thread that calls `block_on`.
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.config.blocking.threads.on_start = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Runs `f` last thing on each thread the runtime starts, also when the
+    /// thread ends by a panic (so `f` must not panic itself: a panic while
+    /// one unwinds aborts the process).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let (started, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (s, t) = (started.clone(), stopped.clone());
+    /// let rt = spindle_runtime::Runtime::builder()
+    ///     .multi_thread()
+    ///     .worker_threads(2)
+    ///     .thread_name("app")
+    ///     .on_thread_start(move || drop(s.fetch_add(1, Ordering::SeqCst)))
+    ///     .on_thread_stop(move || drop(t.fetch_add(1, Ordering::SeqCst)))
+    ///     .build()?;
+    /// let name = rt.block_on(async {
+    ///     spindle_runtime::spawn(async { std::thread::current().name().map(String::from) })
+    ///         .await
+    ///         .unwrap()
+    /// });
+    /// assert!(name.unwrap().starts_with("app-worker-"));
+    /// drop(rt); // joins the workers
+    /// assert_eq!(started.load(Ordering::SeqCst), 2);
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.config.blocking.threads.on_stop = Some(std::sync::Arc::new(f));
+        self
+    }
+
     /// The readiness backend: epoll (the default), poll, select or io_uring.
     ///
     /// Without this call the environment variable `SPINDLE_POLLER` chooses

@@ -135,3 +135,33 @@ fn max_blocking_threads_is_the_whole_runtimes_limit() {
     });
     assert_eq!(peak.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn thread_name_stack_size_and_hooks_reach_the_blocking_pool() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let rt = Runtime::builder()
+        .thread_name("app")
+        .thread_stack_size(8 << 20)
+        .on_thread_start(move || {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let job = rt.spawn_blocking(|| {
+        // Deeper than the 2 MiB default stack allows.
+        fn deep(n: u32) -> u32 {
+            let pad = std::hint::black_box([n as u8; 1024]);
+            if n == 0 {
+                pad[0] as u32
+            } else {
+                deep(n - 1) + std::hint::black_box(pad[1]) as u32 * 0
+            }
+        }
+        assert_eq!(deep(2500), 0);
+        std::thread::current().name().map(String::from)
+    });
+    let name = rt.block_on(job).unwrap();
+    assert_eq!(name.as_deref(), Some("app-blocking"));
+    assert!(started.load(Ordering::SeqCst) >= 1);
+}

@@ -63,6 +63,8 @@ pub(crate) struct PoolConfig {
     pub(crate) keep_alive: Duration,
     /// How long a thread spins for the next job before it sleeps.
     pub(crate) spin: Duration,
+    /// Name, stack size and hooks of the pool's threads.
+    pub(crate) threads: crate::executor::ThreadConfig,
 }
 
 impl Default for PoolConfig {
@@ -71,6 +73,7 @@ impl Default for PoolConfig {
             max_threads: 512,
             keep_alive: Duration::from_secs(10),
             spin: SPIN,
+            threads: Default::default(),
         }
     }
 }
@@ -192,9 +195,11 @@ impl BlockingPool {
             self.inner.wake.notify_one();
         } else if state.threads < self.inner.config.max_threads {
             let inner = self.inner.clone();
-            let started = std::thread::Builder::new()
-                .name("spindle-blocking".into())
-                .spawn(move || inner.work());
+            let started = self
+                .inner
+                .config
+                .threads
+                .spawn("blocking", move || inner.work());
             match started {
                 Ok(_) => state.threads += 1,
                 Err(e) if state.threads == 0 => {

@@ -67,8 +67,10 @@ pub(crate) mod reply_spin;
 mod shared;
 mod shutdown;
 mod steal;
+mod threads;
 mod turn;
 
 pub(crate) use config::Config;
 pub(crate) use local::{cancel_and_complete, publish_completion, Local, RELEASED};
 pub(crate) use shared::{schedule, Shared};
+pub(crate) use threads::ThreadConfig;

@@ -302,9 +302,10 @@ impl MultiThread {
         let mut threads = Vec::with_capacity(workers);
         for (index, (mut local, queue)) in locals.into_iter().zip(queues).enumerate() {
             local.worker = Some(Worker::new(group.clone(), index, queue));
-            let thread = std::thread::Builder::new()
-                .name(format!("spindle-worker-{index}"))
-                .spawn(move || local.run_worker());
+            let thread = config
+                .blocking
+                .threads
+                .spawn(&format!("worker-{index}"), move || local.run_worker());
             match thread {
                 Ok(thread) => threads.push(thread),
                 Err(e) => {

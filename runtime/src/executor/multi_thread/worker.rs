@@ -431,9 +431,12 @@ impl StandInGuard {
         }
         let ptr = LocalPtr(local);
         let its_stand_in = stand_in.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("spindle-worker-{}-stand-in", worker.index))
-            .spawn(move || {
+        let role = format!("worker-{}-stand-in", worker.index);
+        let thread = local
+            .config
+            .blocking
+            .threads
+            .spawn(&role, move || {
                 let ptr = ptr;
                 // SAFETY: see `LocalPtr`: the worker's thread does not use
                 // the `Local` until this thread has exited.
