@@ -152,13 +152,12 @@ fn thread_name_stack_size_and_hooks_reach_the_blocking_pool() {
         // Deeper than the 2 MiB default stack allows.
         fn deep(n: u32) -> u32 {
             let pad = std::hint::black_box([n as u8; 1024]);
-            if n == 0 {
-                pad[0] as u32
-            } else {
-                deep(n - 1) + std::hint::black_box(pad[1]) as u32 * 0
-            }
+            let below = if n == 0 { 0 } else { deep(n - 1) + 1 };
+            // Keeps `pad` on this frame's stack until the call returned.
+            std::hint::black_box(&pad);
+            below
         }
-        assert_eq!(deep(2500), 0);
+        assert_eq!(deep(2500), 2500);
         std::thread::current().name().map(String::from)
     });
     let name = rt.block_on(job).unwrap();
