@@ -120,6 +120,54 @@ impl Runtime {
         self.handle().enter()
     }
 
+    /// Shuts the runtime down as dropping it does, but waits at most
+    /// `timeout` for the worker threads of a multi-threaded runtime.
+    ///
+    /// Dropping a runtime waits for every worker to finish the poll it is
+    /// in, so one task that never returns from a poll (a busy loop without
+    /// an `.await`, a blocking call) would hold up the drop forever. After
+    /// `timeout`, a worker still in such a poll is left to finish it by
+    /// itself: it then drops its tasks and exits, with nobody waiting for
+    /// it. The `block_on` thread's own tasks are dropped here, as in a
+    /// drop; so is everything of a current-thread runtime, for which there
+    /// is nothing else to wait for.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let rt = spindle_runtime::Runtime::builder().multi_thread().worker_threads(1).build()?;
+    /// let (started, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    /// let (s, r) = (started.clone(), release.clone());
+    /// rt.spawn(async move {
+    ///     s.store(true, Ordering::SeqCst);
+    ///     while !r.load(Ordering::SeqCst) {
+    ///         std::thread::yield_now(); // never returns to the runtime
+    ///     }
+    /// });
+    /// while !started.load(Ordering::SeqCst) {
+    ///     std::thread::yield_now();
+    /// }
+    /// rt.shutdown_timeout(Duration::from_millis(10)); // returns; a drop would hang
+    /// release.store(true, Ordering::SeqCst); // the worker ends by itself
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: std::time::Duration) {
+        if let Some(mut workers) = self.workers.take() {
+            workers.shutdown_timeout(timeout);
+        }
+        // Drop shuts down the block_on thread's half.
+    }
+
+    /// Shuts the runtime down without waiting for its worker threads:
+    /// [`shutdown_timeout`](Self::shutdown_timeout) with a zero timeout.
+    /// Each worker stops at its next look at its queues, drops its tasks
+    /// and exits by itself.
+    pub fn shutdown_background(self) {
+        self.shutdown_timeout(std::time::Duration::ZERO);
+    }
+
     /// Runs a blocking closure on the runtime's blocking pool; see
     /// [`spawn_blocking`](crate::spawn_blocking).
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>

@@ -88,9 +88,9 @@
 //! must be dropped there), close its reactor, and exit; then it joins the
 //! threads and shuts the block_on thread's own half down.
 
+mod countdown;
 mod idle;
 mod metrics;
-mod stop_gate;
 mod worker;
 
 use std::future::Future;
@@ -107,11 +107,11 @@ use super::inject::Inject;
 use super::steal::{StealQueue, Stealer};
 use super::{cancel_and_complete, Config, Local, Shared};
 
+pub(crate) use countdown::Arrival;
+use countdown::Countdown;
 pub(crate) use idle::Idle;
 pub use metrics::RuntimeMetrics;
 pub(crate) use metrics::WorkerMetrics;
-pub(crate) use stop_gate::Arrival;
-use stop_gate::StopGate;
 pub(crate) use worker::{block_in_place, spawn_on_worker, Worker};
 
 /// What a runtime's workers share (one `Arc` per runtime).
@@ -123,8 +123,10 @@ pub(crate) struct Group {
     /// Set when the runtime drops: workers stop at their next look.
     pub(crate) shutdown: AtomicBool,
     /// Met by every worker once it has stopped polling, before any drops
-    /// its tasks' futures (see `stop_gate.rs`).
-    pub(crate) stopped: StopGate,
+    /// its tasks' futures (see `countdown.rs`).
+    pub(crate) stopped: Countdown,
+    /// Counts down as worker threads end (`Runtime::shutdown_timeout`).
+    pub(crate) exited: Countdown,
     /// Round-robin home for tasks spawned from outside the workers.
     next_home: AtomicUsize,
 }
@@ -280,7 +282,8 @@ impl MultiThread {
                 })
                 .collect(),
             shutdown: AtomicBool::new(false),
-            stopped: StopGate::new(workers),
+            stopped: Countdown::new(workers),
+            exited: Countdown::new(workers),
             next_home: AtomicUsize::new(0),
         });
         let group_id = Arc::as_ptr(&group) as usize;
@@ -313,6 +316,7 @@ impl MultiThread {
                     // never will arrive at the stop gate: count them now.
                     for _ in index..workers {
                         group.stopped.arrive();
+                        group.exited.arrive();
                     }
                     let mut mt = MultiThread { group, threads };
                     mt.shutdown();
@@ -326,14 +330,7 @@ impl MultiThread {
     /// Tells every worker to stop and waits until all have dropped their
     /// tasks and exited.
     pub(crate) fn shutdown(&mut self) {
-        self.group.shutdown.store(true, SeqCst);
-        // Tasks waiting in the injection queue are in their homes' task
-        // lists: the workers cancel them there. Keep the references until
-        // the workers are done, then let them go here.
-        let orphans = self.group.inject.close();
-        for worker in self.group.workers.iter() {
-            worker.shared.wake_main();
-        }
+        let orphans = self.stop();
         // Join every worker before reporting a panic: the others are
         // still dropping their tasks and closing their descriptors.
         let mut first_panic = None;
@@ -351,5 +348,40 @@ impl MultiThread {
                 std::panic::resume_unwind(panic);
             }
         }
+    }
+
+    /// Tells every worker to stop and waits, for at most `timeout`, until
+    /// all have dropped their tasks and exited; then joins them, as
+    /// [`shutdown`](Self::shutdown) does. A worker still busy then (a task
+    /// that has not returned from its poll) is left running: it stops at
+    /// its next look at its queues, drops its tasks and exits on its own,
+    /// with nobody joining it. True if every worker had exited.
+    pub(crate) fn shutdown_timeout(&mut self, timeout: std::time::Duration) -> bool {
+        let orphans = self.stop();
+        if self.group.exited.wait_timeout(timeout) {
+            drop(orphans);
+            self.shutdown();
+            return true;
+        }
+        // Detached: the threads end by themselves. The queued references
+        // can go now: every such task is in its home's list, which holds
+        // its own reference until the home worker cancels it.
+        self.threads.clear();
+        drop(orphans);
+        false
+    }
+
+    /// Sets the shutdown flag, closes the injection queue and wakes every
+    /// worker; returns what the queue held.
+    fn stop(&self) -> std::collections::VecDeque<TaskRef> {
+        self.group.shutdown.store(true, SeqCst);
+        // Tasks waiting in the injection queue are in their homes' task
+        // lists: the workers cancel them there. Keep the references until
+        // the workers are done, then let them go.
+        let orphans = self.group.inject.close();
+        for worker in self.group.workers.iter() {
+            worker.shared.wake_main();
+        }
+        orphans
     }
 }

@@ -170,9 +170,11 @@ impl Local {
     /// The worker thread's body: the loop, then the worker's share of the
     /// runtime's shutdown.
     pub(crate) fn run_worker(self) {
-        // Taken first: if this thread unwinds, the guard still counts it at
-        // the stop gate, so the other workers do not wait for it forever.
-        let arrival = Arrival::new(self.worker().group.clone());
+        // Taken first: if this thread unwinds, the guards still count it at
+        // the stop gate (the other workers do not wait for it forever) and
+        // among the threads that ended.
+        let _exit = Arrival::exited(self.worker().group.clone());
+        let arrival = Arrival::stopped(self.worker().group.clone());
         {
             let _enter = context::enter(&self);
             self.worker_loop(Role::Owner);
@@ -181,6 +183,9 @@ impl Local {
         // a future (a future of ours may be running elsewhere).
         arrival.wait();
         self.shutdown();
+        // Its reactor and eventfd close here, before the thread counts as
+        // ended.
+        drop(self);
     }
 
     fn worker_loop(&self, role: Role) {
