@@ -7,6 +7,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -165,16 +166,23 @@ impl Handle {
             );
         }
         let _entered = self.enter();
-        let waker = Waker::from(Arc::new(Unparker(thread::current())));
+        let unparker = Arc::new(Unparker {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+        });
+        let waker = Waker::from(unparker.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return out;
             }
-            // A wake before this park makes it return at once (the thread's
-            // token); a spurious return only costs another poll.
-            thread::park();
+            // The flag, not the thread's park token, says whether we were
+            // woken: code inside the future may park this thread too (a
+            // nested `block_on`, a blocking receive) and take the token.
+            while !unparker.woken.swap(false, SeqCst) {
+                thread::park();
+            }
         }
     }
 
@@ -212,15 +220,20 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// The waker of [`Handle::block_on`]: unparks the blocked thread.
-struct Unparker(Thread);
+/// The waker of [`Handle::block_on`]: sets `woken`, then unparks the
+/// blocked thread.
+struct Unparker {
+    thread: Thread,
+    woken: AtomicBool,
+}
 
 impl Wake for Unparker {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        self.woken.store(true, SeqCst);
+        self.thread.unpark();
     }
 }

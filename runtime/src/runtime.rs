@@ -182,11 +182,16 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         // The workers first: their tasks may hold handles to the block_on
-        // thread's (and wake them as they drop).
-        if let Some(workers) = &mut self.workers {
-            workers.shutdown();
-        }
+        // thread's (and wake them as they drop). A worker's panic, which
+        // their shutdown reports, waits until this thread's half is shut
+        // down too.
+        let workers = self.workers.as_mut().map(|workers| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.shutdown()))
+        });
         self.local.shutdown();
+        if let Some(Err(panic)) = workers {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 

@@ -259,3 +259,34 @@ fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
         assert!(err.contains("io_uring"), "{err}");
     });
 }
+
+#[test]
+fn on_io_uring_timers_and_tasks_made_in_f_run_while_the_worker_blocks() {
+    // No stand-in turns the blocked worker's ring: `f` enters another
+    // worker, so a timer it awaits (tokio's idiom: block_in_place, then
+    // Handle::current().block_on) fires there.
+    bounded(30, || {
+        let rt = Runtime::builder()
+            .multi_thread()
+            .worker_threads(2)
+            .poller(Backend::IoUring)
+            .build()
+            .unwrap();
+        if rt.backend() != Backend::IoUring {
+            return; // this kernel has no io_uring: the poller fell back
+        }
+        let got = rt.block_on(async {
+            spawn(async {
+                block_in_place(|| {
+                    Handle::current().block_on(async {
+                        sleep(Duration::from_millis(5)).await;
+                        spawn(async { 7 }).await.unwrap()
+                    })
+                })
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(got, 7);
+    });
+}

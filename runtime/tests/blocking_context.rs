@@ -266,3 +266,38 @@ fn handle_block_on_inside_a_runtime_panics_with_a_reason() {
         .unwrap_or_default();
     assert!(msg.contains(".await"), "{msg}");
 }
+
+#[test]
+fn handle_block_on_keeps_its_wake_up_when_the_future_parks_the_thread() {
+    // The future's own code parks this thread (a scoped thread's join) after
+    // its waker was woken: the wake must not be lost with the park token.
+    bounded(20, || {
+        let rt = Runtime::builder().multi_thread().build().unwrap();
+        let handle = rt.handle();
+        let got = std::thread::spawn(move || {
+            handle.block_on(async move {
+                let (tx, mut rx) = spindle_runtime::channel::oneshot::channel::<u32>();
+                let mut tx = Some(tx);
+                std::future::poll_fn(move |cx| {
+                    use std::future::Future;
+                    if let Some(tx) = tx.take() {
+                        assert!(std::pin::Pin::new(&mut rx).poll(cx).is_pending());
+                        std::thread::scope(|s| {
+                            s.spawn(move || {
+                                let _ = tx.send(7);
+                                // Still running when the scope's join parks.
+                                std::thread::sleep(Duration::from_millis(20));
+                            });
+                        });
+                        return std::task::Poll::Pending;
+                    }
+                    std::pin::Pin::new(&mut rx).poll(cx).map(|r| r.unwrap())
+                })
+                .await
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(got, 7);
+    });
+}

@@ -259,8 +259,22 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
         assert!(poll_once_with(&mut accept, &waker));
         let _client = std::net::TcpStream::connect(addr).unwrap();
         assert!(wait_for(&bomb.0), "the reactor never woke the waker");
+        // A pinned task of the block_on thread: its half still shuts down.
+        let pinned_dropped = Arc::new(AtomicUsize::new(0));
+        let guard = CountDrop(pinned_dropped.clone());
+        rt.block_on(async move {
+            drop(spawn_local(async move {
+                let _guard = guard;
+                pending::<()>().await
+            }));
+        });
         let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
         let err = dropped.expect_err("the worker's panic is reported");
+        assert_eq!(
+            pinned_dropped.load(SeqCst),
+            1,
+            "the block_on thread's tasks leaked"
+        );
         assert!(format!("{:?}", err.downcast_ref::<&str>()).contains("panics"));
         for tid in tids.lock().unwrap().iter() {
             assert!(

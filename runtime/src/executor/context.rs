@@ -143,12 +143,19 @@ pub(crate) struct Suspended {
 /// Suspends the runtime running on this thread until the guard drops; see
 /// [`Suspended`].
 pub(crate) fn suspend_current() -> Suspended {
+    suspend_current_into(None)
+}
+
+/// [`suspend_current`], entering `instead` (another thread's half of the
+/// same runtime) rather than the runtime this thread was running, if given.
+pub(crate) fn suspend_current_into(instead: Option<Arc<Shared>>) -> Suspended {
     let prev = CURRENT.with(|c| c.replace(ptr::null()));
     // SAFETY: `prev` came from a live `Enter` guard further up this
     // thread's stack, which outlives this guard; we only clone its Arc.
-    let shared = unsafe { prev.as_ref() }
+    let running = unsafe { prev.as_ref() }
         .map(|local| local.shared.clone())
         .expect("suspend_current called outside a runtime");
+    let shared = instead.unwrap_or(running);
     Suspended {
         prev,
         _entered: enter_shared(shared),

@@ -54,7 +54,10 @@ impl Local {
                 timeout = Some(Duration::ZERO);
             }
         }
-        if may_block && shared.blocking.expects_result_soon() {
+        // Not on a worker: the pool is the whole runtime's, so a job in
+        // flight is as likely another worker's, and a worker's results come
+        // back through the group's injection queue, not this one.
+        if may_block && self.worker.is_none() && shared.blocking.expects_result_soon() {
             // A short blocking job is running: its result will arrive through
             // the injection queue in a moment. Watching for it briefly (not
             // yet marked parked, so the pool thread need not write the

@@ -379,7 +379,7 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
                 // While `f` runs this thread is not the worker: spindle calls
                 // in `f` go through the thread-safe paths of the runtime it
                 // entered, and never touch the `Local` the stand-in drives.
-                let _out_of_worker = context::suspend_current();
+                let _out_of_worker = context::suspend_current_into(guard.enter_instead.clone());
                 f()
             };
             drop(guard);
@@ -394,6 +394,10 @@ struct StandInGuard {
     stand_in: Arc<StandIn>,
     thread: Option<std::thread::JoinHandle<()>>,
     shared: Arc<crate::executor::Shared>,
+    /// Without a stand-in (io_uring), the worker `f` enters instead of its
+    /// own, which nobody turns meanwhile: timers, sockets and spawns made
+    /// in `f` go to one that runs.
+    enter_instead: Option<Arc<crate::executor::Shared>>,
 }
 
 /// The `Local` pointer, sent to the stand-in thread.
@@ -428,10 +432,13 @@ impl StandInGuard {
             while let Some(task) = worker.queue.pop() {
                 worker.group.schedule(task);
             }
+            let workers = &worker.group.workers;
+            let other = &workers[(worker.index + 1) % workers.len()];
             return StandInGuard {
                 stand_in,
                 thread: None,
                 shared,
+                enter_instead: Some(other.shared.clone()),
             };
         }
         let ptr = LocalPtr(local);
@@ -455,6 +462,7 @@ impl StandInGuard {
             stand_in,
             thread: Some(thread),
             shared,
+            enter_instead: None,
         }
     }
 }
