@@ -136,7 +136,15 @@ where
 /// (they may not change threads). With the io_uring backend no other thread
 /// may wait on the worker's ring, so there is no stand-in: the worker's
 /// runnable tasks go to the other workers, and its own sockets' events and
-/// its timers wait for `f`.
+/// its timers wait for `f` (timers, sockets and tasks made *inside* `f` go
+/// to another worker, which runs); on a one-worker io_uring runtime it
+/// panics, as nothing could run meanwhile.
+///
+/// The task that called `block_in_place` is still inside its poll while
+/// `f` runs, so dropping the runtime waits for `f` to return before any
+/// task is dropped. If `f` waits for something only a task's drop would
+/// release, end the runtime with
+/// [`Runtime::shutdown_timeout`](crate::Runtime::shutdown_timeout).
 ///
 /// On the thread that runs a multi-threaded runtime's `block_on` (the
 /// future of `#[spindle::main(flavor = "multi_thread")]`, say), which is
