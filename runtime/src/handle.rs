@@ -6,11 +6,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
 
 use crate::executor::multi_thread::RuntimeMetrics;
 use crate::executor::{context, Shared};
@@ -166,24 +162,7 @@ impl Handle {
             );
         }
         let _entered = self.enter();
-        let unparker = Arc::new(Unparker {
-            thread: thread::current(),
-            woken: AtomicBool::new(false),
-        });
-        let waker = Waker::from(unparker.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut future = pin!(future);
-        loop {
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
-            }
-            // The flag, not the thread's park token, says whether we were
-            // woken: code inside the future may park this thread too (a
-            // nested `block_on`, a blocking receive) and take the token.
-            while !unparker.woken.swap(false, SeqCst) {
-                thread::park();
-            }
-        }
+        spindle_sync::coop::park_on(future)
     }
 
     /// Runs a blocking closure on the runtime's blocking pool, from any thread.
@@ -217,23 +196,5 @@ impl fmt::Debug for EnterGuard {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle").finish_non_exhaustive()
-    }
-}
-
-/// The waker of [`Handle::block_on`]: sets `woken`, then unparks the
-/// blocked thread.
-struct Unparker {
-    thread: Thread,
-    woken: AtomicBool,
-}
-
-impl Wake for Unparker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, SeqCst);
-        self.thread.unpark();
     }
 }

@@ -18,15 +18,7 @@ use spindle_runtime::time::sleep;
 use spindle_runtime::{spawn, spawn_local, yield_now, Backend, Handle, Runtime};
 
 mod support;
-use support::bounded;
-
-fn multi_thread(workers: usize) -> Runtime {
-    Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .unwrap()
-}
+use support::{bounded, multi_thread};
 
 fn thread_name() -> String {
     thread::current().name().unwrap_or("").to_string()

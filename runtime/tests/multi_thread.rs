@@ -22,15 +22,7 @@ use spindle_runtime::time::sleep;
 use spindle_runtime::{spawn, spawn_local, yield_now, JoinHandle, Runtime};
 
 mod support;
-use support::bounded;
-
-fn multi_thread(workers: usize) -> Runtime {
-    Runtime::builder()
-        .multi_thread()
-        .worker_threads(workers)
-        .build()
-        .unwrap()
-}
+use support::{bounded, multi_thread};
 
 /// Spins until `flag` is set, for at most 10 s; true if it was set.
 fn wait_for(flag: &AtomicBool) -> bool {

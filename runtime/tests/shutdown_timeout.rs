@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use spindle_runtime::Runtime;
 
 mod support;
-use support::bounded;
+use support::{bounded, multi_thread};
 
 /// The id of the calling thread (gettid).
 fn tid() -> libc::pid_t {
@@ -44,18 +44,10 @@ impl Drop for CountDrop {
     }
 }
 
-fn one_worker() -> Runtime {
-    Runtime::builder()
-        .multi_thread()
-        .worker_threads(1)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_worker_stuck_in_a_poll_is_left_to_end_by_itself() {
     bounded(30, || {
-        let rt = one_worker();
+        let rt = multi_thread(1);
         let (started, release) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
@@ -145,7 +137,7 @@ fn shutdown_timeout_with_idle_workers_joins_them() {
 #[test]
 fn shutdown_background_returns_at_once_and_the_workers_end() {
     bounded(30, || {
-        let rt = one_worker();
+        let rt = multi_thread(1);
         let worker = rt.block_on(rt.spawn(async { tid() })).unwrap();
         let dropped = Arc::new(AtomicUsize::new(0));
         let guard = CountDrop(dropped.clone());

@@ -15,18 +15,10 @@ use spindle_runtime::{Handle, Runtime};
 
 mod support;
 
-fn one_worker() -> Runtime {
-    Runtime::builder()
-        .multi_thread()
-        .worker_threads(1)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn block_in_place_with_a_read_in_flight_keeps_the_worker_running() {
     support::bounded(20, || {
-        let rt = one_worker();
+        let rt = support::multi_thread(1);
         if rt.backend() == spindle_runtime::Backend::IoUring {
             // No stand-in on the io_uring backend (see block_in_place).
             return;
@@ -70,7 +62,7 @@ fn block_in_place_with_a_read_in_flight_keeps_the_worker_running() {
 #[test]
 fn operations_started_during_block_in_place_complete_after_it() {
     support::bounded(20, || {
-        let rt = one_worker();
+        let rt = support::multi_thread(1);
         if rt.backend() == spindle_runtime::Backend::IoUring {
             // One worker on the io_uring backend: block_in_place refuses
             // (no stand-in, and nobody else to run the tasks).

@@ -211,3 +211,8 @@ mod tests {
         }
     }
 }
+
+/// Runs a future to completion on this thread, parking it while the future
+/// is pending (no runtime involved): what the `blocking_*` methods run on,
+/// and the runtime's `Handle::block_on`.
+pub use crate::park::park_on;

@@ -56,6 +56,14 @@ pub(crate) fn block_on_thread<F: Future>(future: F) -> F::Output {
              inside a spindle runtime, which would stall it; use the async method with .await"
         );
     }
+    park_on(future)
+}
+
+/// [`block_on_thread`] without its check: runs `future` to completion on
+/// this thread, parking it while the future is pending. A wake is kept in
+/// a flag, not only in the thread's park token, which code inside the
+/// future may take by parking the thread itself.
+pub fn park_on<F: Future>(future: F) -> F::Output {
     let unparker = Arc::new(ThreadWaker {
         thread: thread::current(),
         woken: AtomicBool::new(false),

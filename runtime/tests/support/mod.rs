@@ -111,6 +111,16 @@ pub async fn stays_pending<F: std::future::Future>(fut: F) -> bool {
     true
 }
 
+/// A multi-threaded runtime of `workers` workers, whatever
+/// `SPINDLE_FLAVOR` says.
+pub fn multi_thread(workers: usize) -> spindle_runtime::Runtime {
+    spindle_runtime::Runtime::builder()
+        .multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
 /// A current-thread runtime, whatever `SPINDLE_FLAVOR` says: for tests of
 /// what only a single thread can promise (the order tasks interleave in, the
 /// test clock, nothing running between two `block_on`s). CI runs the suite
