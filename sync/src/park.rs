@@ -59,7 +59,7 @@ pub(crate) fn block_on_thread<F: Future>(future: F) -> F::Output {
     park_on(future)
 }
 
-/// [`block_on_thread`] without its check: runs `future` to completion on
+/// `block_on_thread` without its check: runs `future` to completion on
 /// this thread, parking it while the future is pending. A wake is kept in
 /// a flag, not only in the thread's park token, which code inside the
 /// future may take by parking the thread itself.
