@@ -150,3 +150,53 @@ fn shutdown_background_returns_at_once_and_the_workers_end() {
         assert_eq!(dropped.load(SeqCst), 1);
     });
 }
+
+#[test]
+fn a_shutdown_while_a_stand_in_runs_ends_both_threads() {
+    // A worker's thread blocks in block_in_place while its stand-in runs
+    // the loop; the runtime shuts down meanwhile. The stand-in stops at
+    // once; the worker's thread, once `f` returns, finishes the task's
+    // poll, drops its tasks and exits.
+    bounded(30, || {
+        let rt = multi_thread(1);
+        if rt.backend() == spindle_runtime::Backend::IoUring {
+            return; // no stand-in on an io_uring poller
+        }
+        let (in_f, release) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let worker = Arc::new(Mutex::new(0));
+        let stand_in = Arc::new(Mutex::new(0));
+        let (i, r, w) = (in_f.clone(), release.clone(), worker.clone());
+        drop(rt.spawn(async move {
+            *w.lock().unwrap() = tid();
+            spindle_runtime::task::block_in_place(|| {
+                i.store(true, SeqCst);
+                while !r.load(SeqCst) {
+                    thread::yield_now();
+                }
+            });
+        }));
+        assert!(settle(Duration::from_secs(10), || in_f.load(SeqCst)));
+        // A task for the stand-in, which notes its thread.
+        let s = stand_in.clone();
+        rt.block_on(rt.spawn(async move {
+            *s.lock().unwrap() = tid();
+        }))
+        .unwrap();
+        let (worker, stand_in) = (*worker.lock().unwrap(), *stand_in.lock().unwrap());
+        assert_ne!(worker, stand_in);
+        rt.shutdown_background();
+        assert!(
+            settle(Duration::from_secs(10), || !thread_alive(stand_in)),
+            "the stand-in did not stop at the shutdown"
+        );
+        assert!(thread_alive(worker));
+        release.store(true, SeqCst);
+        assert!(
+            settle(Duration::from_secs(10), || !thread_alive(worker)),
+            "the worker's thread did not end after f returned"
+        );
+    });
+}
