@@ -22,7 +22,7 @@
 //! worker took it before sleeping, or some worker was notified. A work item
 //! with every worker asleep and none notified would be a lost wake-up.
 
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{self, Acquire, Release, SeqCst};
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::Arc;
@@ -55,14 +55,14 @@ impl World {
     }
 
     /// A worker that has run out of tasks: look, search (if allowed), look
-    /// again, park.
-    fn go_idle(&self, worker: usize) {
-        if self.work.load(SeqCst) > 0 {
+    /// again, park. `look` is the ordering of its looks at the work.
+    fn go_idle(&self, worker: usize, look: Ordering) {
+        if self.work.load(look) > 0 {
             self.taken.store(true, SeqCst);
             return;
         }
         let searching = self.idle.transition_to_searching();
-        if searching && self.work.load(SeqCst) > 0 {
+        if searching && self.work.load(look) > 0 {
             self.taken.store(true, SeqCst);
             // The model publishes one item, and this worker took it: the
             // last searcher hands on only if work remains (`found_work`).
@@ -70,7 +70,7 @@ impl World {
             return;
         }
         let last = self.idle.transition_to_parked(worker, searching);
-        if last && self.work.load(SeqCst) > 0 {
+        if last && self.work.load(look) > 0 {
             self.notify();
         }
     }
@@ -92,7 +92,7 @@ fn work_from_outside_while_both_workers_go_idle_wakes_one() {
         let workers: Vec<_> = (0..2)
             .map(|w| {
                 let world = world.clone();
-                thread::spawn(move || world.go_idle(w))
+                thread::spawn(move || world.go_idle(w, SeqCst))
             })
             .collect();
         // Another thread: push to the injection queue, then notify.
@@ -115,7 +115,7 @@ fn the_last_searcher_going_to_sleep_sees_work_or_is_seen() {
         assert!(!world.idle.transition_to_parked(1, false));
         let searcher = {
             let world = world.clone();
-            thread::spawn(move || world.go_idle(0))
+            thread::spawn(move || world.go_idle(0, SeqCst))
         };
         // A queue push: a (release) store of the tail, not a read-modify-write.
         world.work.store(1, SeqCst);
@@ -158,5 +158,32 @@ fn the_last_searcher_to_find_work_sees_more_work_or_its_pusher_wakes() {
             !world.woken[0].load(SeqCst),
             "worker 0 is awake: not a sleeper"
         );
+    });
+}
+
+/// The publish as the queues really make it: a Release store of the tail,
+/// which the searchers' looks read with Acquire loads, and a pusher that
+/// notifies only when `should_notify` says nobody searches and somebody
+/// sleeps (`Worker::push_back`). No fence: the SeqCst read-modify-writes of
+/// the idle word, the pusher's and the parking searcher's, order the two
+/// sides on their own.
+#[test]
+fn a_release_publish_that_asks_should_notify_is_seen_or_wakes() {
+    model(|| {
+        let world = World::new();
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let world = world.clone();
+                thread::spawn(move || world.go_idle(w, Acquire))
+            })
+            .collect();
+        world.work.store(1, Release);
+        if world.idle.should_notify() {
+            world.notify();
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+        world.check();
     });
 }
