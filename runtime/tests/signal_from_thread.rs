@@ -45,3 +45,20 @@ fn a_listener_made_under_handle_enter_receives() {
             .expect("SIGUSR1 was not received");
     });
 }
+
+#[test]
+fn tokios_spelling_signal_of_a_signal_kind_receives() {
+    use spindle_runtime::signal::unix::{signal, SignalKind};
+    assert_eq!(SignalKind::terminate().as_raw_value(), libc::SIGTERM);
+    block_on(async {
+        let kill = signal(SignalKind::from_raw(libc::SIGKILL)).unwrap_err();
+        assert_eq!(kill.kind(), std::io::ErrorKind::InvalidInput);
+        let mut winch = signal(SignalKind::window_change()).unwrap();
+        // SAFETY: raise sends SIGWINCH to this thread; spindle's handler is
+        // installed (by `signal` above), so it runs here and returns.
+        assert_eq!(unsafe { libc::raise(libc::SIGWINCH) }, 0);
+        timeout(Duration::from_secs(10), winch.recv())
+            .await
+            .expect("SIGWINCH was not received");
+    });
+}

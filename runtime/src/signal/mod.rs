@@ -1,4 +1,5 @@
-//! Unix signals as async events: [`ctrl_c`] and [`Signal`].
+//! Unix signals as async events: [`ctrl_c`] and [`Signal`] (also spelt
+//! tokio's way, [`unix::signal`]`(`[`unix::SignalKind`]`)`).
 //!
 //! # Signals in one paragraph
 //!
@@ -49,6 +50,7 @@
 
 mod handler;
 mod registry;
+pub mod unix;
 
 use std::fmt;
 use std::future::{poll_fn, Future};

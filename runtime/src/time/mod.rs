@@ -31,3 +31,8 @@ pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use std::time::Duration;
 pub use timeout::{timeout, timeout_at, Elapsed, Timeout};
+
+/// The errors of this module at tokio's path (`tokio::time::error::Elapsed`).
+pub mod error {
+    pub use super::Elapsed;
+}
