@@ -79,7 +79,7 @@ pub use spindle_runtime::hyper;
 
 pub use spindle_runtime::{
     block_on, spawn, spawn_blocking, spawn_local, yield_now, Backend, BackendFallback, Builder,
-    EnterGuard, Handle, JoinError, JoinHandle, Runtime, RuntimeMetrics,
+    EnterGuard, Handle, JoinError, JoinHandle, Runtime, RuntimeFlavor, RuntimeMetrics,
 };
 
 /// `#[spindle::main]` and `#[spindle::test]`: run an `async fn` on a

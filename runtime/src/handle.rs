@@ -74,6 +74,22 @@ impl Handle {
         RuntimeMetrics::new(self.shared.mt.get().and_then(|link| link.group()))
     }
 
+    /// Which kind of runtime this is.
+    ///
+    /// ```
+    /// use spindle_runtime::{Runtime, RuntimeFlavor};
+    ///
+    /// let rt = Runtime::builder().multi_thread().worker_threads(1).build()?;
+    /// assert_eq!(rt.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn runtime_flavor(&self) -> RuntimeFlavor {
+        match self.shared.mt.get() {
+            Some(_) => RuntimeFlavor::MultiThread,
+            None => RuntimeFlavor::CurrentThread,
+        }
+    }
+
     /// Enters the runtime on this thread until the guard drops: meanwhile
     /// [`Handle::current`], [`spawn`](crate::spawn),
     /// [`spawn_blocking`](crate::spawn_blocking), timers, new sockets,
@@ -197,4 +213,15 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle").finish_non_exhaustive()
     }
+}
+
+/// The kind of a runtime, from [`Handle::runtime_flavor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RuntimeFlavor {
+    /// Every task runs on the thread in `block_on` (the default).
+    CurrentThread,
+    /// Tasks run on a pool of worker threads that steal work from each
+    /// other.
+    MultiThread,
 }

@@ -85,7 +85,7 @@ pub use spindle_sync::{channel, sync};
 pub use blocking::spawn_blocking;
 pub use driver::BackendFallback;
 pub use executor::multi_thread::RuntimeMetrics;
-pub use handle::{EnterGuard, Handle};
+pub use handle::{EnterGuard, Handle, RuntimeFlavor};
 pub use runtime::{block_on, Builder, Runtime};
 pub use spindle_reactor::Backend;
 pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};
