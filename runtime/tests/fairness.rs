@@ -445,3 +445,69 @@ fn several_runtimes_on_several_threads() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------
+// The budget by hand: consume_budget and unconstrained
+// ---------------------------------------------------------------------------
+
+#[test]
+fn consume_budget_makes_a_computing_loop_give_other_tasks_a_turn() {
+    // One thread: the loop runs first, and the other task runs only when
+    // the loop yields, which consume_budget does once the budget is spent.
+    let rt = support::current_thread();
+    let saw_other = rt.block_on(async {
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let o = other_ran.clone();
+        let looping = spawn(async move {
+            for _ in 0..10_000 {
+                if o.load(SeqCst) {
+                    return true;
+                }
+                spindle_runtime::task::consume_budget().await;
+            }
+            false
+        });
+        let other = spawn(async move { other_ran.store(true, SeqCst) });
+        let saw = looping.await.unwrap();
+        other.await.unwrap();
+        saw
+    });
+    assert!(saw_other, "the loop never yielded");
+}
+
+#[test]
+fn unconstrained_keeps_an_always_ready_loop_from_yielding() {
+    // The same race with a channel that always has a value: its receives
+    // spend the budget and yield, unless the loop runs unconstrained.
+    let run = |lifted: bool| {
+        let rt = support::current_thread();
+        rt.block_on(async move {
+            let (tx, mut rx) = spindle_runtime::channel::mpsc::unbounded();
+            for i in 0..1000 {
+                tx.send(i).unwrap();
+            }
+            let other_ran = Arc::new(AtomicBool::new(false));
+            let o = other_ran.clone();
+            let drain = async move {
+                for _ in 0..1000 {
+                    rx.recv().await.unwrap();
+                }
+                o.load(SeqCst)
+            };
+            let looping = if lifted {
+                spawn(spindle_runtime::task::unconstrained(drain))
+            } else {
+                spawn(drain)
+            };
+            let other = spawn(async move { other_ran.store(true, SeqCst) });
+            let saw = looping.await.unwrap();
+            other.await.unwrap();
+            saw
+        })
+    };
+    assert!(
+        run(false),
+        "a constrained loop of 1000 receives never yielded"
+    );
+    assert!(!run(true), "an unconstrained loop yielded");
+}

@@ -79,6 +79,22 @@ pub fn unconstrain() {
     let _ = REMAINING.try_with(|r| r.set(UNCONSTRAINED));
 }
 
+/// Runs `f` with the budget lifted, then puts back the budget it found
+/// (also if `f` panics): what a task's `unconstrained` future runs its
+/// inner poll in.
+pub fn with_unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u8>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(left) = self.0 {
+                let _ = REMAINING.try_with(|r| r.set(left));
+            }
+        }
+    }
+    let _restore = Restore(REMAINING.try_with(|r| r.replace(UNCONSTRAINED)).ok());
+    f()
+}
+
 /// Takes one unit of budget, or returns `Pending` (after waking the task)
 /// if none is left. Outside a runtime there is no budget and this is always
 /// ready.

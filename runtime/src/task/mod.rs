@@ -60,6 +60,7 @@
 mod abort;
 mod arena;
 mod atomic_waker;
+mod budget;
 mod id;
 mod join;
 mod join_set;
@@ -75,6 +76,7 @@ mod waker;
 pub use crate::blocking::spawn_blocking;
 pub use abort::AbortHandle;
 pub(crate) use atomic_waker::AtomicWaker;
+pub use budget::{consume_budget, unconstrained, Unconstrained};
 pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
