@@ -25,7 +25,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{lock, Mutex};
@@ -165,6 +165,61 @@ pub struct Notified<'a> {
     generation: usize,
     waiter: Option<WaiterId>,
     done: bool,
+}
+
+impl Notified<'_> {
+    /// Queues this future for [`Notify::notify_one`] now, before it is first
+    /// polled, so a notification sent between this call and the first poll
+    /// is this future's (a `notify_one` with the future queued goes to it,
+    /// not into the stored permit). Returns true if the future has been
+    /// notified already: its next poll is ready.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use spindle_runtime::sync::Notify;
+    ///
+    /// let notify = Notify::new();
+    /// let mut first = pin!(notify.notified());
+    /// let mut second = pin!(notify.notified());
+    /// assert!(!second.as_mut().enable()); // queued: nobody notified yet
+    /// notify.notify_one(); // goes to `second`, the one queued
+    /// assert!(second.as_mut().enable());
+    /// spindle_runtime::block_on(async {
+    ///     second.await;
+    ///     // `first` was never queued, and no permit was stored for it.
+    ///     let polled = std::future::poll_fn(|cx| {
+    ///         std::task::Poll::Ready(first.as_mut().poll(cx).is_pending())
+    ///     });
+    ///     assert!(polled.await);
+    /// });
+    /// ```
+    pub fn enable(self: Pin<&mut Self>) -> bool {
+        let this = self.get_mut();
+        if this.done {
+            return true;
+        }
+        let mut state = lock(&this.notify.state);
+        match this.waiter {
+            None => {
+                if this.notify.generation.load(SeqCst) != this.generation {
+                    // A notify_waiters came after we were created.
+                } else if state.permit {
+                    state.permit = false;
+                } else {
+                    // Queued with a waker that does nothing: the first poll
+                    // registers the task's own.
+                    let id = state.waiters.push_back(Signal::Waiting, Waker::noop());
+                    this.waiter = Some(id);
+                    return false;
+                }
+            }
+            // Unlinked from the queue means notified; the next poll takes it.
+            Some(id) => return !state.waiters.is_linked(id),
+        }
+        this.done = true;
+        true
+    }
 }
 
 impl Future for Notified<'_> {
