@@ -175,6 +175,7 @@ mod ready;
 mod seek;
 mod segments;
 mod split;
+mod stdio;
 mod write_ext;
 
 #[cfg(test)]
@@ -208,6 +209,7 @@ pub use ready::Ready;
 pub use seek::{AsyncSeek, AsyncSeekExt, Rewind, Seek};
 pub use segments::Split;
 pub use split::{split, ReadHalf, WriteHalf};
+pub use stdio::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
 pub use write_ext::{AsyncWriteExt, Flush, Shutdown, Write, WriteAll};
 
 /// Size of the buffers used by [`BufReader`], [`BufWriter`] and [`copy`]
