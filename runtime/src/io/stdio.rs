@@ -141,7 +141,9 @@ impl<T: Read + Send + 'static> Blocking<T> {
 
 impl<T: Write + Send + 'static> Blocking<T> {
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        // A flush whose future was dropped half-way is over once its job is.
         ready!(self.poll_write_job(cx))?;
+        self.flushing = false;
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
