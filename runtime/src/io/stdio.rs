@@ -72,6 +72,7 @@ impl<T: Send + 'static> Blocking<T> {
         };
         let done = ready!(Pin::new(job).poll(cx));
         self.job = None;
+        self.flushing = false;
         match done {
             Ok((inner, buf, res)) => {
                 self.inner = Some(inner);
@@ -141,9 +142,7 @@ impl<T: Read + Send + 'static> Blocking<T> {
 
 impl<T: Write + Send + 'static> Blocking<T> {
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        // A flush whose future was dropped half-way is over once its job is.
         ready!(self.poll_write_job(cx))?;
-        self.flushing = false;
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -160,9 +159,9 @@ impl<T: Write + Send + 'static> Blocking<T> {
             self.start(|inner, _| inner.flush().map(|()| 0))?;
             self.flushing = true;
         }
-        let flushed = ready!(self.poll_write_job(cx));
-        self.flushing = false;
-        Poll::Ready(flushed)
+        // (The job's end clears `flushing`: a flush whose future was dropped
+        // half-way is over once its job is.)
+        self.poll_write_job(cx)
     }
 
     /// Waits for the write job in flight and reports its error, or one
