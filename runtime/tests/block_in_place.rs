@@ -282,3 +282,33 @@ fn on_io_uring_timers_and_tasks_made_in_f_run_while_the_worker_blocks() {
         assert_eq!(got, 7);
     });
 }
+
+#[test]
+fn an_io_uring_operation_started_in_f_completes_while_the_worker_blocks() {
+    // A stand-in never enters its worker's ring (only the ring's own thread
+    // may): an operation `f` starts goes to another worker's ring, which
+    // runs.
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got = rt.block_on(async move {
+            spawn(async move {
+                block_in_place(|| {
+                    Handle::current().block_on(async {
+                        spindle_runtime::uring::TcpStream::connect(addr)
+                            .await
+                            .map(drop)
+                    })
+                })
+            })
+            .await
+            .unwrap()
+        });
+        if let Err(e) = got {
+            // Only a kernel without io_uring may refuse.
+            assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+        }
+        drop(listener);
+    });
+}

@@ -59,8 +59,18 @@ fn lines_from_stdin_answered_on_stdout_and_stderr() {
         stdin.write_all(input.as_bytes()).unwrap();
         drop(stdin);
         let (mut out, mut err) = (String::new(), String::new());
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         assert!(child.wait().unwrap().success(), "the child failed: {err}");
         (out, err)
     });

@@ -138,9 +138,14 @@ where
 /// (they may not change threads). With the io_uring backend no other thread
 /// may wait on the worker's ring, so there is no stand-in: the worker's
 /// runnable tasks go to the other workers, and its own sockets' events and
-/// its timers wait for `f` (timers, sockets and tasks made *inside* `f` go
-/// to another worker, which runs); on a one-worker io_uring runtime it
-/// panics, as nothing could run meanwhile.
+/// its timers wait for `f`; on a one-worker io_uring runtime it panics, as
+/// nothing could run meanwhile, and if every worker is inside
+/// `block_in_place` at once, nothing runs until one returns.
+///
+/// Inside `f` the thread counts as entered into *another* worker (with
+/// two or more): timers, sockets, spawns and `spindle::uring` operations
+/// made in `f` go there, where they run. (Nobody turns the blocked
+/// worker's own io_uring ring until `f` returns: a stand-in may not.)
 ///
 /// The task that called `block_in_place` is still inside its poll while
 /// `f` runs, so dropping the runtime waits for `f` to return before any

@@ -263,7 +263,9 @@ impl fmt::Debug for FixedBufPool {
 
 impl FixedBufPool {
     /// Registers `count` buffers of `size` bytes each with the ring of the
-    /// runtime running on this thread.
+    /// runtime running on this thread (on a multi-threaded runtime's
+    /// `block_on` thread, that thread's ring, which turns only while a
+    /// `block_on` runs there: make a pool that must outlive it in a task).
     ///
     /// Fails outside a runtime's thread, if `count` is 0 or above 16384, if
     /// the ring already has registered buffers, or if the kernel refuses

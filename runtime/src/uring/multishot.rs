@@ -189,6 +189,12 @@ impl BufRing {
     /// thread (call it there, not on another thread). Receives into it may
     /// then run anywhere: they are queued on this ring.
     ///
+    /// On the thread that runs a multi-threaded runtime's `block_on`, that
+    /// is the `block_on` thread's ring, which turns only while a `block_on`
+    /// runs there: receives into a ring made there stall once it returns.
+    /// Make a ring that must outlive the `block_on` in a task
+    /// (`spindle::spawn`), on a worker.
+    ///
     /// Fails if the kernel has no provided-buffer rings (Linux 5.19), with
     /// an error that says so.
     pub fn new(count: u16, buf_size: usize) -> io::Result<BufRing> {

@@ -394,10 +394,18 @@ struct StandInGuard {
     stand_in: Arc<StandIn>,
     thread: Option<std::thread::JoinHandle<()>>,
     shared: Arc<crate::executor::Shared>,
-    /// Without a stand-in (io_uring), the worker `f` enters instead of its
-    /// own, which nobody turns meanwhile: timers, sockets and spawns made
-    /// in `f` go to one that runs.
+    /// The worker `f` enters instead of its own: timers, sockets, spawns
+    /// and io_uring operations made in `f` go to one that runs. Its own
+    /// ring is turned by nobody until `f` returns (a stand-in never enters
+    /// it), nor, on the io_uring poller (no stand-in), its reactor and
+    /// wheel. `None` with one worker.
     enter_instead: Option<Arc<crate::executor::Shared>>,
+}
+
+/// The next worker after `worker`, if there is another.
+fn another_worker(worker: &Worker) -> Option<Arc<crate::executor::Shared>> {
+    let workers = &worker.group.workers;
+    (workers.len() > 1).then(|| workers[(worker.index + 1) % workers.len()].shared.clone())
 }
 
 /// The `Local` pointer, sent to the stand-in thread.
@@ -432,13 +440,11 @@ impl StandInGuard {
             while let Some(task) = worker.queue.pop() {
                 worker.group.schedule(task);
             }
-            let workers = &worker.group.workers;
-            let other = &workers[(worker.index + 1) % workers.len()];
             return StandInGuard {
                 stand_in,
                 thread: None,
                 shared,
-                enter_instead: Some(other.shared.clone()),
+                enter_instead: another_worker(worker),
             };
         }
         let ptr = LocalPtr(local);
@@ -462,7 +468,7 @@ impl StandInGuard {
             stand_in,
             thread: Some(thread),
             shared,
-            enter_instead: None,
+            enter_instead: another_worker(worker),
         }
     }
 }
