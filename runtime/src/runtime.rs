@@ -127,8 +127,10 @@ impl Runtime {
     /// in, so one task that never returns from a poll (a busy loop without
     /// an `.await`, a blocking call) would hold up the drop forever. After
     /// `timeout`, a worker still in such a poll is left to finish it by
-    /// itself: it then drops its tasks and exits, with nobody waiting for
-    /// it. The `block_on` thread's own tasks are dropped here, as in a
+    /// itself, and so are the others: no worker drops a task while one may
+    /// still be polling (a task's future may be running on another worker),
+    /// so they all wait for it, then drop their tasks and exit, with nobody
+    /// waiting for them. Their sockets stay open until then. The `block_on` thread's own tasks are dropped here, as in a
     /// drop; so is everything of a current-thread runtime, for which there
     /// is nothing else to wait for.
     ///
