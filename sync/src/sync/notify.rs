@@ -201,23 +201,27 @@ impl Notified<'_> {
         }
         let mut state = lock(&this.notify.state);
         match this.waiter {
-            None => {
-                if this.notify.generation.load(SeqCst) != this.generation {
-                    // A notify_waiters came after we were created.
-                } else if state.permit {
-                    state.permit = false;
-                } else {
-                    // Queued with a waker that does nothing: the first poll
-                    // registers the task's own.
-                    let id = state.waiters.push_back(Signal::Waiting, Waker::noop());
-                    this.waiter = Some(id);
-                    return false;
-                }
-            }
+            // Queued with a waker that does nothing: the first poll
+            // registers the task's own.
+            None => this.first_look(&mut state, Waker::noop()),
             // Unlinked from the queue means notified; the next poll takes it.
-            Some(id) => return !state.waiters.is_linked(id),
+            Some(id) => !state.waiters.is_linked(id),
         }
-        this.done = true;
+    }
+
+    /// The first look, under the lock: takes a `notify_waiters` that came
+    /// after this future was made, or the stored permit (true, and done),
+    /// or queues the future with `waker` (false).
+    fn first_look(&mut self, state: &mut State, waker: &Waker) -> bool {
+        if self.notify.generation.load(SeqCst) != self.generation {
+            // A notify_waiters came after we were created.
+        } else if state.permit {
+            state.permit = false;
+        } else {
+            self.waiter = Some(state.waiters.push_back(Signal::Waiting, waker));
+            return false;
+        }
+        self.done = true;
         true
     }
 }
@@ -233,15 +237,8 @@ impl Future for Notified<'_> {
         let mut state = lock(&this.notify.state);
         match this.waiter {
             None => {
-                if this.notify.generation.load(SeqCst) != this.generation {
-                    // A notify_waiters came after we were created.
-                } else if state.permit {
-                    state.permit = false;
-                } else {
-                    let id = state.waiters.push_back(Signal::Waiting, cx.waker());
-                    this.waiter = Some(id);
-                    return Poll::Pending;
-                }
+                let done = this.first_look(&mut state, cx.waker());
+                return if done { Poll::Ready(()) } else { Poll::Pending };
             }
             Some(id) => {
                 if state.waiters.is_linked(id) {
