@@ -130,9 +130,10 @@ impl Runtime {
     /// itself, and so are the others: no worker drops a task while one may
     /// still be polling (a task's future may be running on another worker),
     /// so they all wait for it, then drop their tasks and exit, with nobody
-    /// waiting for them. Their sockets stay open until then. The `block_on` thread's own tasks are dropped here, as in a
-    /// drop; so is everything of a current-thread runtime, for which there
-    /// is nothing else to wait for.
+    /// waiting for them. Their sockets stay open until then. The `block_on`
+    /// thread's own tasks are dropped here, as in a drop; so is everything
+    /// of a current-thread runtime, for which there is nothing else to wait
+    /// for.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};

@@ -32,6 +32,15 @@ pub(crate) struct Config {
     pub(crate) flavor_chosen: bool,
 }
 
+impl Config {
+    /// How the runtime starts its threads (workers, stand-ins, blocking
+    /// pool). It is kept in the pool's config, the one part configured by a
+    /// sub-config of its own that starts threads itself.
+    pub(crate) fn threads(&self) -> &crate::executor::ThreadConfig {
+        &self.blocking.threads
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {

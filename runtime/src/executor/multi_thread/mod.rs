@@ -306,8 +306,7 @@ impl MultiThread {
         for (index, (mut local, queue)) in locals.into_iter().zip(queues).enumerate() {
             local.worker = Some(Worker::new(group.clone(), index, queue));
             let thread = config
-                .blocking
-                .threads
+                .threads()
                 .spawn(&format!("worker-{index}"), move || local.run_worker());
             match thread {
                 Ok(thread) => threads.push(thread),
@@ -331,6 +330,33 @@ impl MultiThread {
     /// tasks and exited.
     pub(crate) fn shutdown(&mut self) {
         let orphans = self.stop();
+        self.join_all(orphans);
+    }
+
+    /// Tells every worker to stop and waits, for at most `timeout`, until
+    /// all have dropped their tasks and exited; then joins them, as
+    /// [`shutdown`](Self::shutdown) does. A worker still busy then (a task
+    /// that has not returned from its poll) is left running: it stops at
+    /// its next look at its queues, drops its tasks and exits on its own,
+    /// with nobody joining it. True if every worker had exited.
+    pub(crate) fn shutdown_timeout(&mut self, timeout: std::time::Duration) -> bool {
+        let orphans = self.stop();
+        if self.group.exited.wait_timeout(timeout) {
+            self.join_all(orphans);
+            return true;
+        }
+        // Detached: the threads end by themselves. The queued references
+        // can go now: every such task is in its home's list, which holds
+        // its own reference until the home worker cancels it.
+        self.threads.clear();
+        drop(orphans);
+        false
+    }
+
+    /// Joins every worker (stopped by [`stop`](Self::stop)), lets go of
+    /// the references the injection queue held, then reports the first
+    /// worker's panic, if any.
+    fn join_all(&mut self, orphans: std::collections::VecDeque<TaskRef>) {
         // Join every worker before reporting a panic: the others are
         // still dropping their tasks and closing their descriptors.
         let mut first_panic = None;
@@ -348,27 +374,6 @@ impl MultiThread {
                 std::panic::resume_unwind(panic);
             }
         }
-    }
-
-    /// Tells every worker to stop and waits, for at most `timeout`, until
-    /// all have dropped their tasks and exited; then joins them, as
-    /// [`shutdown`](Self::shutdown) does. A worker still busy then (a task
-    /// that has not returned from its poll) is left running: it stops at
-    /// its next look at its queues, drops its tasks and exits on its own,
-    /// with nobody joining it. True if every worker had exited.
-    pub(crate) fn shutdown_timeout(&mut self, timeout: std::time::Duration) -> bool {
-        let orphans = self.stop();
-        if self.group.exited.wait_timeout(timeout) {
-            drop(orphans);
-            self.shutdown();
-            return true;
-        }
-        // Detached: the threads end by themselves. The queued references
-        // can go now: every such task is in its home's list, which holds
-        // its own reference until the home worker cancels it.
-        self.threads.clear();
-        drop(orphans);
-        false
     }
 
     /// Sets the shutdown flag, closes the injection queue and wakes every

@@ -355,12 +355,9 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
             });
         };
         let worker = local.worker();
-        if worker.group.workers.len() == 1
-            && local.shared.io.poller.backend() == spindle_reactor::Backend::IoUring
-        {
-            // No stand-in can wait on an io_uring poller (one issuer), and
-            // there is no other worker to take the tasks: `f` waiting on
-            // one of them would wait forever.
+        if worker.group.workers.len() == 1 && !can_stand_in(local) {
+            // No stand-in, and no other worker to take the tasks: `f`
+            // waiting on one of them would wait forever.
             return Err(
                 "block_in_place called on a one-worker runtime whose poller is io_uring: no \
                  other thread may wait on this worker's ring, so no task would run until f \
@@ -402,6 +399,13 @@ struct StandInGuard {
     enter_instead: Option<Arc<crate::executor::Shared>>,
 }
 
+/// Whether another thread may run this worker's loop: not on an io_uring
+/// poller, where only the thread that first waited on the ring may wait on
+/// it (one issuer).
+fn can_stand_in(local: &Local) -> bool {
+    local.shared.io.poller.backend() != spindle_reactor::Backend::IoUring
+}
+
 /// The next worker after `worker`, if there is another.
 fn another_worker(worker: &Worker) -> Option<Arc<crate::executor::Shared>> {
     let workers = &worker.group.workers;
@@ -429,11 +433,10 @@ impl StandInGuard {
             hand_back: AtomicBool::new(false),
         });
         let shared = local.shared.clone();
-        if local.shared.io.poller.backend() == spindle_reactor::Backend::IoUring {
-            // io_uring: only the thread that first waited may wait on the
-            // ring. No stand-in: move the runnable tasks to where other
-            // workers take them; this worker's reactor and timers wait
-            // until `f` returns.
+        if !can_stand_in(local) {
+            // No stand-in: move the runnable tasks to where other workers
+            // take them; this worker's reactor and timers wait until `f`
+            // returns.
             if let Some(task) = worker.lifo.take() {
                 worker.push_back(task);
             }
@@ -452,8 +455,7 @@ impl StandInGuard {
         let role = format!("worker-{}-stand-in", worker.index);
         let thread = local
             .config
-            .blocking
-            .threads
+            .threads()
             .spawn(&role, move || {
                 let ptr = ptr;
                 // SAFETY: see `LocalPtr`: the worker's thread does not use
