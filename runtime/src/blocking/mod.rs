@@ -18,10 +18,12 @@
 //! inside it `Handle::current()`, `spawn`, `spawn_blocking`, timers and new
 //! sockets all reach the runtime that spawned the job.
 
+mod buf;
 mod pool;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use buf::Buf;
 #[cfg(test)]
 use pool::spinning_can_help;
 pub(crate) use pool::{BlockingPool, PoolConfig, SPIN};

@@ -50,13 +50,14 @@
 use std::fmt;
 use std::fs::{Metadata, Permissions};
 use std::future::{poll_fn, Future};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use super::{asyncify, OpenOptions};
+use crate::blocking::Buf;
 use crate::io::{AsyncRead, AsyncSeek, AsyncSeekExt, AsyncWrite};
 use crate::task::JoinHandle;
 
@@ -93,49 +94,7 @@ enum Op {
     SetLen(io::Result<()>),
 }
 
-/// The file's own buffer: `data[pos..]` is read-ahead not yet handed out.
-#[derive(Default)]
-struct Buf {
-    data: Vec<u8>,
-    pos: usize,
-}
-
 impl Buf {
-    fn unread(&self) -> usize {
-        self.data.len() - self.pos
-    }
-
-    fn copy_to(&mut self, dst: &mut [u8]) -> usize {
-        let n = dst.len().min(self.unread());
-        dst[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        n
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.pos = 0;
-    }
-
-    /// One `read` of up to `len` bytes into the buffer (on a pool thread).
-    fn read_from(&mut self, mut file: &std::fs::File, len: usize) -> io::Result<usize> {
-        self.data.resize(len, 0);
-        self.pos = 0;
-        loop {
-            match file.read(&mut self.data) {
-                Ok(n) => {
-                    self.data.truncate(n);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.data.clear();
-                    return Err(e);
-                }
-            }
-        }
-    }
-
     /// Moves the file position back over `unread` bytes of read-ahead, then
     /// writes the buffer out (on a pool thread). Returns the position the
     /// write left (in append mode, the end of the file).
@@ -347,7 +306,7 @@ impl AsyncRead for File {
             let std = this.std.clone();
             let len = dst.len().min(MAX_BUF);
             this.state = State::Busy(crate::spawn_blocking(move || {
-                let result = buf.read_from(&std, len);
+                let result = buf.read_from(&*std, len);
                 (Op::Read(result), buf)
             }));
             // Next turn polls the job: it registers the waker or is done.

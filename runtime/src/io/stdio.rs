@@ -29,22 +29,21 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use super::{AsyncRead, AsyncWrite};
+use crate::blocking::Buf;
 use crate::task::JoinHandle;
 
 /// The most one job reads or writes.
 const MAX_BUF: usize = 16 * 1024;
 
 /// What a job hands back: the stream, its buffer, and its result.
-type Done<T> = (T, Vec<u8>, io::Result<usize>);
+type Done<T> = (T, Buf, io::Result<usize>);
 
 /// A standard stream run on the blocking pool, one job at a time.
 struct Blocking<T> {
     /// The stream, while no job holds it.
     inner: Option<T>,
-    /// Bytes read and not yet handed out (`buf[pos..]`), or a buffer to
-    /// reuse.
-    buf: Vec<u8>,
-    pos: usize,
+    /// Bytes read and not yet handed out, or a buffer to reuse.
+    buf: Buf,
     job: Option<JoinHandle<Done<T>>>,
     /// A write job's error, reported by the next write or flush.
     error: Option<io::Error>,
@@ -56,8 +55,7 @@ impl<T: Send + 'static> Blocking<T> {
     fn new(inner: T) -> Blocking<T> {
         Blocking {
             inner: Some(inner),
-            buf: Vec::new(),
-            pos: 0,
+            buf: Buf::default(),
             job: None,
             error: None,
             flushing: false,
@@ -87,7 +85,7 @@ impl<T: Send + 'static> Blocking<T> {
 
     fn start(
         &mut self,
-        job: impl FnOnce(&mut T, &mut Vec<u8>) -> io::Result<usize> + Send + 'static,
+        job: impl FnOnce(&mut T, &mut Buf) -> io::Result<usize> + Send + 'static,
     ) -> io::Result<()> {
         let Some(mut inner) = self.inner.take() else {
             return Err(io::Error::other(
@@ -95,7 +93,6 @@ impl<T: Send + 'static> Blocking<T> {
             ));
         };
         let mut buf = std::mem::take(&mut self.buf);
-        self.pos = 0;
         self.job = Some(crate::spawn_blocking(move || {
             let res = job(&mut inner, &mut buf);
             (inner, buf, res)
@@ -107,35 +104,18 @@ impl<T: Send + 'static> Blocking<T> {
 impl<T: Read + Send + 'static> Blocking<T> {
     fn poll_read(&mut self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
         loop {
-            if self.pos < self.buf.len() {
-                let n = out.len().min(self.buf.len() - self.pos);
-                out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-                self.pos += n;
-                return Poll::Ready(Ok(n));
-            }
-            if out.is_empty() {
-                return Poll::Ready(Ok(0));
-            }
             if self.job.is_some() {
-                match ready!(self.poll_job(cx)) {
-                    Ok(0) => {
-                        self.buf.clear();
-                        return Poll::Ready(Ok(0)); // the end of the stream
-                    }
-                    Ok(n) => self.buf.truncate(n),
-                    Err(e) => {
-                        self.buf.clear();
-                        return Poll::Ready(Err(e));
-                    }
+                // A job's read leaves exactly what it read in the buffer
+                // (nothing after an error).
+                if ready!(self.poll_job(cx))? == 0 {
+                    return Poll::Ready(Ok(0)); // the end of the stream
                 }
-                continue;
+            }
+            if self.buf.unread() > 0 || out.is_empty() {
+                return Poll::Ready(Ok(self.buf.copy_to(out)));
             }
             let want = out.len().min(MAX_BUF);
-            self.start(move |inner, buf| {
-                buf.clear();
-                buf.resize(want, 0);
-                inner.read(buf)
-            })?;
+            self.start(move |inner, buf| buf.read_from(inner, want))?;
         }
     }
 }
@@ -148,8 +128,8 @@ impl<T: Write + Send + 'static> Blocking<T> {
         }
         let n = data.len().min(MAX_BUF);
         self.buf.clear();
-        self.buf.extend_from_slice(&data[..n]);
-        self.start(|inner, buf| inner.write_all(buf).map(|()| buf.len()))?;
+        self.buf.data.extend_from_slice(&data[..n]);
+        self.start(|inner, buf| inner.write_all(&buf.data).map(|()| buf.data.len()))?;
         Poll::Ready(Ok(n))
     }
 
