@@ -1,6 +1,7 @@
 //! hyper 1.x on spindle with no glue (feature `hyper`): a hyper client
 //! against a hyper server, both on spindle sockets, over HTTP/1.1 (TCP and
-//! Unix sockets) and h2c (HTTP/2 without TLS, with `spindle::hyper::Executor`);
+//! Unix sockets) and h2c (HTTP/2 without TLS, with `spindle::hyper::Executor`,
+//! and `LocalExecutor` for a `!Send` service, on a runtime and on shards);
 //! hyper-util's pooled client through `spindle::hyper::Connector`;
 //! hyper's timeouts through `spindle::hyper::Timer`; `hyper::rt::Read`
 //! used directly, into uninitialized memory; and hyper over io_uring
@@ -26,7 +27,7 @@ use hyper::server::conn::{http1 as server1, http2 as server2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
-use spindle::hyper::{Connector, Executor, Timer};
+use spindle::hyper::{Connector, Executor, LocalExecutor, Timer};
 use spindle::io::AsyncWriteExt;
 use spindle::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use spindle::Runtime;
@@ -481,4 +482,97 @@ fn assert_reply(i: u32, got: &Bytes, body: &Bytes) {
     } else {
         assert!(got == body, "request {i}: echo differs");
     }
+}
+
+/// Serves h2c on `listener` with a service whose futures are `!Send`
+/// (they hold an `Rc`), through `LocalExecutor`; each response says how
+/// many requests this server had answered, counting itself.
+async fn serve_h2c_local(listener: TcpListener) {
+    let served = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let served = served.clone();
+        spindle::spawn_local(async move {
+            let service = service_fn(move |_req: Request<Incoming>| {
+                let served = served.clone();
+                async move {
+                    // An await while the Rc is held: the future is !Send.
+                    spindle::task::yield_now().await;
+                    served.set(served.get() + 1);
+                    let body = Bytes::from(served.get().to_string());
+                    Ok::<_, Infallible>(Response::new(Full::new(body)))
+                }
+            });
+            server2::Builder::new(LocalExecutor::new())
+                .timer(Timer::new())
+                .serve_connection(stream, service)
+                .await
+                .unwrap();
+        });
+    }
+}
+
+/// 16 concurrent h2c requests to [`serve_h2c_local`] over one connection,
+/// each sent from a `spawn_local` task holding an `Rc`; returns the counts
+/// the server answered, sorted.
+async fn h2c_local_requests(addr: std::net::SocketAddr) -> Vec<u32> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = client2::Builder::new(LocalExecutor::new())
+        .timer(Timer::new())
+        .handshake::<_, Full<Bytes>>(stream)
+        .await
+        .unwrap();
+    spindle::spawn_local(conn);
+    let answers = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let mut sender = sender.clone();
+        let answers = answers.clone();
+        tasks.push(spindle::spawn_local(async move {
+            sender.ready().await.unwrap();
+            let response = sender.send_request(get("/count")).await.unwrap();
+            assert_eq!(response.version(), hyper::Version::HTTP_2);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let n: u32 = std::str::from_utf8(&body).unwrap().parse().unwrap();
+            answers.borrow_mut().push(n);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut answers = answers.take();
+    answers.sort_unstable();
+    answers
+}
+
+#[test]
+fn h2c_with_a_not_send_service_through_local_executor() {
+    run(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        spindle::spawn_local(serve_h2c_local(listener));
+        // Every request was served once, by the one Rc counter.
+        assert_eq!(h2c_local_requests(addr).await, (1..=16).collect::<Vec<_>>());
+    });
+}
+
+/// The same on two shards: each serves its own `!Send` h2c server and is
+/// its own client, so the counters never meet.
+#[test]
+fn h2c_with_a_not_send_service_on_each_shard() {
+    bounded(30, || {
+        let answers = spindle::shard::Builder::new()
+            .shards(2)
+            .pin(false)
+            .run(|_shard| async {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                spindle::spawn_local(serve_h2c_local(listener));
+                h2c_local_requests(addr).await
+            })
+            .unwrap();
+        for answer in answers {
+            assert_eq!(answer, (1..=16).collect::<Vec<_>>());
+        }
+    });
 }

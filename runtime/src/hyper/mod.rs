@@ -14,7 +14,8 @@
 //!   `AsyncRead` (which takes an initialized `&mut [u8]`) would have to zero
 //!   that memory before every read.
 //! * [`Executor`] implements [`hyper::rt::Executor`] by spawning onto the
-//!   current spindle runtime.
+//!   current spindle runtime; [`LocalExecutor`] spawns onto the current
+//!   thread instead, for services whose futures are `!Send`.
 //! * [`Timer`] implements [`hyper::rt::Timer`] with spindle's
 //!   [`Sleep`](crate::time::Sleep), which also implements
 //!   [`hyper::rt::Sleep`]; [`Timer::reset`](hyper::rt::Timer::reset) moves
@@ -49,5 +50,5 @@ mod timer;
 #[cfg(feature = "hyper-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper-util")))]
 pub use connector::Connector;
-pub use executor::Executor;
+pub use executor::{Executor, LocalExecutor};
 pub use timer::Timer;
