@@ -166,3 +166,38 @@ fn io_objects_cannot_be_made_for_a_dropped_runtime() {
         assert_runtime_gone(err);
     });
 }
+
+/// Under a dropped runtime's `Handle`, `Command::spawn` fails before the
+/// child starts (it once started it, found it could not register it, and
+/// killed it). The evidence: a `pre_exec` hook, which runs in the forked
+/// child before `exec`, writes a byte to a pipe; none arrives.
+#[test]
+fn no_child_is_started_for_a_dropped_runtime() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    bounded(10, || {
+        let rt = Runtime::new().unwrap();
+        let handle: Handle = rt.handle();
+        drop(rt);
+        let _entered = handle.enter();
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let fd = writer.as_raw_fd();
+        let mut std = std::process::Command::new("true");
+        // SAFETY: the hook only calls write(2), which is async-signal-safe,
+        // on a descriptor the child inherited; it allocates nothing.
+        unsafe {
+            std.pre_exec(move || {
+                libc::write(fd, b"x".as_ptr().cast(), 1);
+                Ok(())
+            });
+        }
+        let err = Command::from(std).spawn().unwrap_err();
+        assert_runtime_gone(err);
+        drop(writer);
+        let mut forked = Vec::new();
+        reader.read_to_end(&mut forked).unwrap();
+        assert!(forked.is_empty(), "a child was forked");
+    });
+}

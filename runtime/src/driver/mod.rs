@@ -65,7 +65,9 @@ mod registration;
 pub(crate) use backend::open_poller;
 pub use backend::BackendFallback;
 pub(crate) use readiness::{ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
-pub(crate) use registration::{Direction, ReadyEvent, Registration, ScheduledIo, WaitSlot, Waiter};
+pub(crate) use registration::{
+    runtime_gone, Direction, ReadyEvent, Registration, ScheduledIo, WaitSlot, Waiter,
+};
 
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -136,6 +138,12 @@ impl IoShared {
 
     fn live(&self) -> MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the runtime has shut down: nothing may be registered any
+    /// more.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.live().shut_down
     }
 
     /// Adds a registration to the live set; fails once the runtime has

@@ -305,11 +305,18 @@ impl Command {
     /// a missing program, `PermissionDenied`, ...), or an error if called
     /// outside a runtime (checked before anything is started).
     pub fn spawn(&mut self) -> io::Result<Child> {
-        if context::current_shared().is_none() {
+        let Some(shared) = context::current_io_shared() else {
             return Err(io::Error::other(
                 "spindle::process::Command::spawn must be called inside a runtime \
                  (in block_on, a task, a spawn_blocking closure or under Handle::enter)",
             ));
+        };
+        // Under the `Handle` of a runtime that has shut down, the child's
+        // pipes and exit could not be registered: refuse before the child
+        // starts, rather than start it and kill it. (A runtime shutting
+        // down after this look still gets that: `Child::from_std`.)
+        if shared.io.is_shut_down() {
+            return Err(crate::driver::runtime_gone());
         }
         let child = self.std.spawn()?;
         Child::from_std(child, self.kill_on_drop)
