@@ -312,3 +312,44 @@ fn an_io_uring_operation_started_in_f_completes_while_the_worker_blocks() {
         drop(listener);
     });
 }
+
+/// Dropping the runtime while a `block_in_place` closure waits for a
+/// channel whose last sender an idle task holds: the drop aborts the task
+/// (dropping the sender) before the workers wait for each other, so the
+/// closure returns and the drop finishes. It once hung: no future was
+/// dropped until every worker had stopped polling, and the blocked task
+/// never stopped.
+#[test]
+fn dropping_the_runtime_releases_a_block_in_place_waiting_on_a_task() {
+    for workers in [1, 2] {
+        bounded(30, move || {
+            let rt = multi_thread(workers);
+            if workers == 1 && rt.backend() == Backend::IoUring {
+                return; // block_in_place refuses to run there (above)
+            }
+            let (tx, rx) = mpsc::channel::<()>();
+            let (blocked_tx, blocked_rx) = mpsc::channel::<()>();
+            let (returned_tx, returned_rx) = mpsc::channel::<bool>();
+            rt.block_on(async move {
+                // Holds the only sender and never finishes.
+                spawn(async move {
+                    let _tx = tx;
+                    std::future::pending::<()>().await
+                });
+                spawn(async move {
+                    let released = block_in_place(|| {
+                        blocked_tx.send(()).unwrap();
+                        rx.recv().is_err()
+                    });
+                    returned_tx.send(released).unwrap();
+                });
+            });
+            blocked_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the closure never started");
+            drop(rt);
+            // The closure saw the channel close: its sender was dropped.
+            assert_eq!(returned_rx.recv_timeout(Duration::from_secs(1)), Ok(true));
+        });
+    }
+}

@@ -85,6 +85,15 @@ impl TaskList {
         Some(unsafe { take(word) })
     }
 
+    /// The tasks in the list, left in it (the list keeps its references).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = NonNull<Header>> + '_ {
+        self.slots
+            .iter()
+            .filter(|&&word| word & FREE == 0)
+            // SAFETY: an even word is a task pointer stored by `insert`.
+            .map(|&word| unsafe { NonNull::new_unchecked(word as *mut Header) })
+    }
+
     /// Takes every task out, leaving the list empty.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = TaskRef> {
         self.free_head = NO_FREE;

@@ -74,6 +74,7 @@ mod waker;
 /// Also at the crate root; here too, where tokio keeps it
 /// (`tokio::task::spawn_blocking`).
 pub use crate::blocking::spawn_blocking;
+pub(crate) use abort::abort_task;
 pub use abort::AbortHandle;
 pub(crate) use atomic_waker::AtomicWaker;
 pub use budget::{consume_budget, unconstrained, Unconstrained};
@@ -148,9 +149,11 @@ where
 /// worker's own io_uring ring until `f` returns: a stand-in may not.)
 ///
 /// The task that called `block_in_place` is still inside its poll while
-/// `f` runs, so dropping the runtime waits for `f` to return before any
-/// task is dropped. If `f` waits for something only a task's drop would
-/// release, end the runtime with
+/// `f` runs, so dropping the runtime waits for `f` to return. The drop
+/// first drops every task it can (all but the ones inside a poll), so an
+/// `f` waiting for something a task's drop releases (a channel whose last
+/// sender a task holds) is released; if `f` waits for anything else, end
+/// the runtime with
 /// [`Runtime::shutdown_timeout`](crate::Runtime::shutdown_timeout).
 ///
 /// On the thread that runs a multi-threaded runtime's `block_on` (the

@@ -82,11 +82,15 @@
 //!
 //! ## Shutdown
 //!
-//! Dropping the runtime stops every worker at its next look at its queues,
-//! waits until none of them is polling, then has each worker drop the
-//! futures of the tasks whose home it is, on its own thread (pinned ones
-//! must be dropped there), close its reactor, and exit; then it joins the
-//! threads and shuts the block_on thread's own half down.
+//! Dropping the runtime stops every worker at its next look at its queues.
+//! The first to look aborts every task of every worker (as
+//! `JoinHandle::abort` does: an idle task is queued to be dropped, a running
+//! one is dropped when its poll returns), and each worker drops the aborted
+//! tasks in its own queues. Then the workers wait until none of them is
+//! polling, and each drops the futures of the tasks still in its list, on
+//! its own thread (pinned ones must be dropped there), closes its reactor,
+//! and exits; the dropping thread joins them and shuts the block_on
+//! thread's own half down.
 
 mod countdown;
 mod idle;
@@ -122,6 +126,9 @@ pub(crate) struct Group {
     pub(crate) workers: Box<[WorkerRemote]>,
     /// Set when the runtime drops: workers stop at their next look.
     pub(crate) shutdown: AtomicBool,
+    /// Set by the first worker (or stand-in) that aborts every task at
+    /// shutdown (`Local::abort_every_task`).
+    pub(crate) aborted: AtomicBool,
     /// Met by every worker once it has stopped polling, before any drops
     /// its tasks' futures (see `countdown.rs`).
     pub(crate) stopped: Countdown,
@@ -282,6 +289,7 @@ impl MultiThread {
                 })
                 .collect(),
             shutdown: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             stopped: Countdown::new(workers),
             exited: Countdown::new(workers),
             next_home: AtomicUsize::new(0),

@@ -196,6 +196,10 @@ impl Local {
         let mut since_turn = 0;
         let mut tick: u32 = 0;
         loop {
+            if group.shutdown.load(SeqCst) {
+                self.abort_every_task();
+                self.drain_aborted(role);
+            }
             if group.shutdown.load(SeqCst) || role.handed_back() {
                 if let Role::StandIn(_) = role {
                     // Hand the worker back as the owner left it: awake and
@@ -293,6 +297,78 @@ impl Local {
             }
         }
         group.inject.pop()
+    }
+
+    /// At shutdown, before the stop gate: the first worker (or stand-in)
+    /// to get here aborts every task of every worker, as `JoinHandle::abort`
+    /// would. An idle task is queued here to be dropped
+    /// ([`drain_aborted`](Self::drain_aborted); a pinned one goes to its
+    /// home's queue); one running on another thread (inside a
+    /// `block_in_place`, say) or queued on another worker is marked, and
+    /// whoever runs it next drops it.
+    ///
+    /// So the futures reachable now are dropped before the workers wait for
+    /// each other at the gate: a `block_in_place` closure waiting for
+    /// something a task's drop releases (a channel's last sender) is
+    /// released, and its worker can reach the gate, even when that task's
+    /// home is the blocked worker (with io_uring it has no stand-in). What
+    /// is left (tasks spawned from here on, aborted tasks in queues nobody
+    /// drains) each home drops after the gate, in `Local::shutdown`, as
+    /// before.
+    fn abort_every_task(&self) {
+        let group = &*self.worker().group;
+        if group.aborted.swap(true, SeqCst) {
+            return;
+        }
+        for remote in &*group.workers {
+            let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) else {
+                continue;
+            };
+            let tasks: Vec<TaskRef> = {
+                let list = list.lock().unwrap_or_else(|e| e.into_inner());
+                list.tasks
+                    .iter()
+                    .map(|ptr| {
+                        // SAFETY: the list holds a reference, so the task is
+                        // alive under its lock; we take one of our own.
+                        unsafe { ptr.as_ref() }.state.ref_inc();
+                        // SAFETY: the reference just taken goes to the TaskRef.
+                        unsafe { TaskRef::from_raw(ptr) }
+                    })
+                    .collect()
+            };
+            // The lock is released first: dropping a future (below, or in
+            // another worker's drain meanwhile) completes tasks of the list.
+            for task in tasks {
+                crate::task::abort_task(task.as_ptr());
+            }
+        }
+    }
+
+    /// Runs the aborted tasks in this worker's local queues (each run drops
+    /// a future, which may wake others onto them), and lets go of the
+    /// queue's reference to any live one: a task of another home, woken
+    /// here, is dropped by its home (its list holds it). Bounded: no task
+    /// is polled, so none is queued twice. The injection queues are left
+    /// alone; their tasks may not be in any list yet (`Local::shutdown`
+    /// cancels them).
+    fn drain_aborted(&self, role: Role) {
+        let worker = self.worker();
+        loop {
+            let task = worker
+                .lifo
+                .take()
+                .or_else(|| worker.queue.pop())
+                .or_else(|| match role {
+                    Role::Owner => self.run_queue.borrow_mut().pop_front(),
+                    // Pinned tasks wait for the worker's own thread.
+                    Role::StandIn(_) => None,
+                });
+            let Some(task) = task else { return };
+            if task.header().state.is_cancelled_or_complete() {
+                self.run(task);
+            }
+        }
     }
 
     /// Sleeps in this worker's reactor until IO, a timer or a notify.
