@@ -231,7 +231,9 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
     // A waker the reactor calls (one of a foreign executor's, polling a
     // spindle socket) panics on the worker: that worker's thread dies. The
     // others must not wait for it at shutdown; dropping the runtime joins
-    // every worker and then reports the panic.
+    // every worker and then reports the panic. The dead worker's idle
+    // tasks are dropped by the other (it aborts every worker's tasks).
+    // Left alone: a task queued on the dead worker, or pinned to it, leaks.
     bounded(30, || {
         let rt = multi_thread(2);
         let tids = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -245,6 +247,25 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
                 .unwrap()
         };
         let addr = listener.local_addr().unwrap();
+        // Idle tasks of every worker's home (spawned from outside, they go
+        // round the workers): the surviving worker drops them all, the dead
+        // one's too.
+        let idle_dropped = Arc::new(AtomicUsize::new(0));
+        let (polled_tx, polled_rx) = std::sync::mpsc::channel();
+        for _ in 0..4 {
+            let guard = CountDrop(idle_dropped.clone());
+            let polled = polled_tx.clone();
+            drop(rt.spawn(async move {
+                let _guard = guard;
+                polled.send(()).unwrap();
+                pending::<()>().await
+            }));
+        }
+        for _ in 0..4 {
+            polled_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a task was never polled");
+        }
         let bomb = Arc::new(Bomb(AtomicBool::new(false)));
         let waker = std::task::Waker::from(bomb.clone());
         let mut accept = Box::pin(listener.accept());
@@ -267,6 +288,7 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
             1,
             "the block_on thread's tasks leaked"
         );
+        assert_eq!(idle_dropped.load(SeqCst), 4, "idle tasks leaked");
         assert!(format!("{:?}", err.downcast_ref::<&str>()).contains("panics"));
         for tid in tids.lock().unwrap().iter() {
             assert!(
