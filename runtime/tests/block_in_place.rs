@@ -4,6 +4,9 @@
 //! stand-in hands back only its own stand-in; the stand-in sleeps while
 //! nothing it may run waits; `spawn_local` refuses to pin a task to it.
 //! On the current-thread runtime `block_in_place` panics with a reason.
+//! Dropping the runtime while `f` waits for a channel whose sender a task
+//! holds drops that task first (idle, pinned to the other worker, among
+//! thousands, or waiting in the injection queue), so the drop ends.
 //!
 //! No test orders events with sleeps: each waits for what it needs through
 //! a channel, with a deadline.
@@ -350,6 +353,123 @@ fn dropping_the_runtime_releases_a_block_in_place_waiting_on_a_task() {
             drop(rt);
             // The closure saw the channel close: its sender was dropped.
             assert_eq!(returned_rx.recv_timeout(Duration::from_secs(1)), Ok(true));
+        });
+    }
+}
+
+/// Starts a `block_in_place` on a worker whose closure returns once
+/// `rx` is closed (its last sender dropped); returns a receiver for what
+/// the closure saw, after the closure has started, and the worker's name.
+fn block_until_closed(rt: &Runtime, rx: mpsc::Receiver<()>) -> (mpsc::Receiver<bool>, String) {
+    let (blocked_tx, blocked_rx) = mpsc::channel::<String>();
+    let (returned_tx, returned_rx) = mpsc::channel::<bool>();
+    rt.spawn(async move {
+        let name = thread_name();
+        let released = block_in_place(|| {
+            blocked_tx.send(name).unwrap();
+            rx.recv().is_err()
+        });
+        returned_tx.send(released).unwrap();
+    });
+    let name = blocked_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the closure never started");
+    (returned_rx, name)
+}
+
+/// As above, with 2000 more idle tasks than the sender's holder: aborted
+/// and dropped where they are found, they never overflow a worker's
+/// queue into the (closing) injection queue, whose tasks were once left
+/// for after the gate.
+#[test]
+fn dropping_the_runtime_drops_thousands_of_idle_tasks_before_the_gate() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let (tx, rx) = mpsc::channel::<()>();
+        let (polled_tx, polled_rx) = mpsc::channel::<()>();
+        let holder = polled_tx.clone();
+        rt.spawn(async move {
+            let _tx = tx;
+            holder.send(()).unwrap();
+            std::future::pending::<()>().await
+        });
+        for _ in 0..2000 {
+            let polled = polled_tx.clone();
+            rt.spawn(async move {
+                polled.send(()).unwrap();
+                std::future::pending::<()>().await
+            });
+        }
+        for _ in 0..2001 {
+            polled_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        let (returned, _) = block_until_closed(&rt, rx);
+        drop(rt);
+        assert_eq!(returned.recv_timeout(Duration::from_secs(1)), Ok(true));
+    });
+}
+
+/// The sender is held by a pinned (`spawn_local`) task of the *other*
+/// worker: that worker's own thread drops it before the gate, whoever
+/// aborted the rest.
+#[test]
+fn dropping_the_runtime_drops_a_pinned_holder_on_another_worker() {
+    bounded(30, || {
+        let rt = multi_thread(2);
+        let (tx, rx) = mpsc::channel::<()>();
+        let (pinned_tx, pinned_rx) = mpsc::channel::<String>();
+        let release = Arc::new(AtomicBool::new(false));
+        let hold = release.clone();
+        // Pins the holder to the worker it runs on, then keeps that worker
+        // busy until released, so the blocking task must go to the other.
+        rt.spawn(async move {
+            spawn_local(async move {
+                let _tx = tx;
+                std::future::pending::<()>().await
+            });
+            pinned_tx.send(thread_name()).unwrap();
+            while !hold.load(SeqCst) {
+                std::hint::spin_loop();
+            }
+        });
+        let pinned_on = pinned_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let (returned, blocked_on) = block_until_closed(&rt, rx);
+        assert_ne!(pinned_on, blocked_on);
+        release.store(true, SeqCst);
+        drop(rt);
+        assert_eq!(returned.recv_timeout(Duration::from_secs(1)), Ok(true));
+    });
+}
+
+/// The holder is woken from a plain thread just before the drop, so it
+/// may be waiting in the injection queue when the drop begins: the
+/// workers take it from there and drop it before the gate.
+#[test]
+fn dropping_the_runtime_drops_a_holder_waiting_in_the_injection_queue() {
+    for workers in [1, 2] {
+        bounded(30, move || {
+            let rt = multi_thread(workers);
+            if workers == 1 && rt.backend() == Backend::IoUring {
+                return; // block_in_place refuses to run there
+            }
+            let (tx, rx) = mpsc::channel::<()>();
+            let (waker_tx, waker_rx) = mpsc::channel::<std::task::Waker>();
+            rt.spawn(async move {
+                let _tx = tx;
+                let mut waker_tx = Some(waker_tx);
+                std::future::poll_fn(|cx| {
+                    if let Some(waker_tx) = waker_tx.take() {
+                        waker_tx.send(cx.waker().clone()).unwrap();
+                    }
+                    std::task::Poll::<()>::Pending
+                })
+                .await
+            });
+            let waker = waker_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            let (returned, _) = block_until_closed(&rt, rx);
+            waker.wake();
+            drop(rt);
+            assert_eq!(returned.recv_timeout(Duration::from_secs(1)), Ok(true));
         });
     }
 }

@@ -74,14 +74,13 @@ mod waker;
 /// Also at the crate root; here too, where tokio keeps it
 /// (`tokio::task::spawn_blocking`).
 pub use crate::blocking::spawn_blocking;
-pub(crate) use abort::abort_task;
 pub use abort::AbortHandle;
 pub(crate) use atomic_waker::AtomicWaker;
 pub use budget::{consume_budget, unconstrained, Unconstrained};
 pub use id::{id, try_id, Id};
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
-pub(crate) use state::{ToComplete, ToCompleteReleasing, ToIdle, ToRunning};
+pub(crate) use state::{ToCancelled, ToComplete, ToCompleteReleasing, ToIdle, ToRunning};
 pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub(crate) use waker::{borrowed_waker, CompactWaker};
 
@@ -150,10 +149,12 @@ where
 ///
 /// The task that called `block_in_place` is still inside its poll while
 /// `f` runs, so dropping the runtime waits for `f` to return. The drop
-/// first drops every task it can (all but the ones inside a poll), so an
-/// `f` waiting for something a task's drop releases (a channel whose last
-/// sender a task holds) is released; if `f` waits for anything else, end
-/// the runtime with
+/// first drops the futures of the other tasks, so an `f` waiting for
+/// something a task's drop releases (a channel whose last sender a task
+/// holds) is released. Two kinds wait for later: the `spawn_local` tasks
+/// of the worker whose thread runs `f` (they may be dropped on that thread
+/// only) and those of the thread running `block_on`. If `f` waits for one
+/// of those, or for anything else, end the runtime with
 /// [`Runtime::shutdown_timeout`](crate::Runtime::shutdown_timeout).
 ///
 /// On the thread that runs a multi-threaded runtime's `block_on` (the

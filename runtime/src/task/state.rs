@@ -407,13 +407,6 @@ impl State {
         self.0.load(Acquire) & COMPLETE != 0
     }
 
-    /// Whether the task was aborted or has finished: running it now only
-    /// drops its future (or nothing), it never polls it.
-    #[inline]
-    pub(crate) fn is_cancelled_or_complete(&self) -> bool {
-        self.0.load(Acquire) & (CANCELLED | COMPLETE) != 0
-    }
-
     #[inline]
     pub(crate) fn ref_inc(&self) {
         let prev = self

@@ -83,14 +83,16 @@
 //! ## Shutdown
 //!
 //! Dropping the runtime stops every worker at its next look at its queues.
-//! The first to look aborts every task of every worker (as
-//! `JoinHandle::abort` does: an idle task is queued to be dropped, a running
-//! one is dropped when its poll returns), and each worker drops the aborted
-//! tasks in its own queues. Then the workers wait until none of them is
-//! polling, and each drops the futures of the tasks still in its list, on
-//! its own thread (pinned ones must be dropped there), closes its reactor,
-//! and exits; the dropping thread joins them and shuts the block_on
-//! thread's own half down.
+//! The first to look aborts every worker's `Send` tasks (as
+//! `JoinHandle::abort` does) and drops the idle ones at once; each worker's
+//! own thread does the same with its pinned tasks; a task inside a poll on
+//! another thread is dropped by that thread when the poll returns. Each
+//! worker then drops what waits in the queues it may take from. Then the
+//! workers wait until none of them is polling, and each drops the futures
+//! of the tasks still in its list, on its own thread (pinned ones must be
+//! dropped there), closes its reactor, and exits; the dropping thread joins
+//! them, closes the injection queue, and shuts the block_on thread's own
+//! half down.
 
 mod countdown;
 mod idle;
@@ -127,7 +129,7 @@ pub(crate) struct Group {
     /// Set when the runtime drops: workers stop at their next look.
     pub(crate) shutdown: AtomicBool,
     /// Set by the first worker (or stand-in) that aborts every task at
-    /// shutdown (`Local::abort_every_task`).
+    /// shutdown (`Local::abort_tasks`).
     pub(crate) aborted: AtomicBool,
     /// Met by every worker once it has stopped polling, before any drops
     /// its tasks' futures (see `countdown.rs`).
@@ -337,8 +339,8 @@ impl MultiThread {
     /// Tells every worker to stop and waits until all have dropped their
     /// tasks and exited.
     pub(crate) fn shutdown(&mut self) {
-        let orphans = self.stop();
-        self.join_all(orphans);
+        self.stop();
+        self.join_all();
     }
 
     /// Tells every worker to stop and waits, for at most `timeout`, until
@@ -348,23 +350,22 @@ impl MultiThread {
     /// its next look at its queues, drops its tasks and exits on its own,
     /// with nobody joining it. True if every worker had exited.
     pub(crate) fn shutdown_timeout(&mut self, timeout: std::time::Duration) -> bool {
-        let orphans = self.stop();
+        self.stop();
         if self.group.exited.wait_timeout(timeout) {
-            self.join_all(orphans);
+            self.join_all();
             return true;
         }
-        // Detached: the threads end by themselves. The queued references
-        // can go now: every such task is in its home's list, which holds
-        // its own reference until the home worker cancels it.
+        // Detached: the threads end by themselves. The injection queue
+        // stays open for the late worker's drain; whatever is left in it
+        // goes with the group.
         self.threads.clear();
-        drop(orphans);
         false
     }
 
-    /// Joins every worker (stopped by [`stop`](Self::stop)), lets go of
-    /// the references the injection queue held, then reports the first
-    /// worker's panic, if any.
-    fn join_all(&mut self, orphans: std::collections::VecDeque<TaskRef>) {
+    /// Joins every worker (stopped by [`stop`](Self::stop)), closes the
+    /// injection queue and lets go of the references it still held, then
+    /// reports the first worker's panic, if any.
+    fn join_all(&mut self) {
         // Join every worker before reporting a panic: the others are
         // still dropping their tasks and closing their descriptors.
         let mut first_panic = None;
@@ -373,7 +374,9 @@ impl MultiThread {
                 first_panic.get_or_insert(panic);
             }
         }
-        drop(orphans);
+        // Every task still queued there is in its home's list, which held
+        // a reference of its own until the home cancelled it.
+        drop(self.group.inject.close());
         // A worker's panic is a bug in spindle, or a waker of the user's
         // that panicked when the reactor or a timer woke it (tasks' own
         // panics are caught); report it rather than hide it.
@@ -384,17 +387,15 @@ impl MultiThread {
         }
     }
 
-    /// Sets the shutdown flag, closes the injection queue and wakes every
-    /// worker; returns what the queue held.
-    fn stop(&self) -> std::collections::VecDeque<TaskRef> {
+    /// Sets the shutdown flag and wakes every worker. The injection queue
+    /// stays open until the workers are joined: the workers' drains take
+    /// the tasks in it (and those woken into it meanwhile) and drop them
+    /// (`drain_aborted` in `worker.rs`); a task spawned from outside now
+    /// is adopted by a home still open, or cancelled at its spawn.
+    fn stop(&self) {
         self.group.shutdown.store(true, SeqCst);
-        // Tasks waiting in the injection queue are in their homes' task
-        // lists: the workers cancel them there. Keep the references until
-        // the workers are done, then let them go.
-        let orphans = self.group.inject.close();
         for worker in self.group.workers.iter() {
             worker.shared.wake_main();
         }
-        orphans
     }
 }

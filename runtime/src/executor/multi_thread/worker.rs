@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use crate::task::raw::TaskRef;
 use crate::task::JoinHandle;
+use crate::task::ToCancelled;
 
 use super::super::steal::StealQueue;
 use super::super::{context, Local};
@@ -52,6 +53,9 @@ pub(crate) struct Worker {
     in_turn: Cell<bool>,
     /// Which victim the next search starts at.
     next_victim: Cell<usize>,
+    /// Set once this worker's own thread has aborted its pinned tasks at
+    /// shutdown (`Local::abort_tasks`).
+    pinned_aborted: Cell<bool>,
 }
 
 /// The hand-over between the thread blocked in `block_in_place` (the
@@ -74,6 +78,7 @@ impl Worker {
             searching: Cell::new(false),
             in_turn: Cell::new(false),
             next_victim: Cell::new(index + 1),
+            pinned_aborted: Cell::new(false),
         }
     }
 
@@ -197,8 +202,8 @@ impl Local {
         let mut tick: u32 = 0;
         loop {
             if group.shutdown.load(SeqCst) {
-                self.abort_every_task();
-                self.drain_aborted(role);
+                self.abort_tasks(role);
+                self.drain_queued(role);
             }
             if group.shutdown.load(SeqCst) || role.handed_back() {
                 if let Role::StandIn(_) = role {
@@ -299,75 +304,105 @@ impl Local {
         group.inject.pop()
     }
 
-    /// At shutdown, before the stop gate: the first worker (or stand-in)
-    /// to get here aborts every task of every worker, as `JoinHandle::abort`
-    /// would. An idle task is queued here to be dropped
-    /// ([`drain_aborted`](Self::drain_aborted); a pinned one goes to its
-    /// home's queue); one running on another thread (inside a
-    /// `block_in_place`, say) or queued on another worker is marked, and
-    /// whoever runs it next drops it.
+    /// At shutdown, before the stop gate: aborts the tasks this thread may
+    /// drop, as `JoinHandle::abort` would, and drops at once those that
+    /// were idle. The owner thread of each worker does its own pinned
+    /// tasks (they may be dropped nowhere else); the first thread to get
+    /// here (a worker or a stand-in) does every worker's `Send` tasks. A
+    /// task that is queued, or inside a poll on another thread (a
+    /// `block_in_place`, say), only gets the flag: whoever runs it next
+    /// drops it instead of polling it.
     ///
-    /// So the futures reachable now are dropped before the workers wait for
-    /// each other at the gate: a `block_in_place` closure waiting for
-    /// something a task's drop releases (a channel's last sender) is
-    /// released, and its worker can reach the gate, even when that task's
-    /// home is the blocked worker (with io_uring it has no stand-in). What
-    /// is left (tasks spawned from here on, aborted tasks in queues nobody
-    /// drains) each home drops after the gate, in `Local::shutdown`, as
-    /// before.
-    fn abort_every_task(&self) {
-        let group = &*self.worker().group;
-        if group.aborted.swap(true, SeqCst) {
-            return;
+    /// So every future that is not inside a poll is dropped before the
+    /// workers wait for each other at the gate (but the pinned tasks of a
+    /// worker whose own thread is blocked, and the `block_on` thread's):
+    /// a `block_in_place` closure waiting for something a task's drop
+    /// releases (a channel's last sender) is released, and its worker can
+    /// reach the gate. What is left each home drops after the gate, in
+    /// `Local::shutdown`, as before.
+    fn abort_tasks(&self, role: Role) {
+        let worker = self.worker();
+        let group = &*worker.group;
+        if let Role::Owner = role {
+            if !worker.pinned_aborted.replace(true) {
+                self.abort_and_run(&group.workers[worker.index], true);
+            }
         }
-        for remote in &*group.workers {
-            let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) else {
-                continue;
-            };
-            let tasks: Vec<TaskRef> = {
-                let list = list.lock().unwrap_or_else(|e| e.into_inner());
-                list.tasks
-                    .iter()
-                    .map(|ptr| {
-                        // SAFETY: the list holds a reference, so the task is
-                        // alive under its lock; we take one of our own.
-                        unsafe { ptr.as_ref() }.state.ref_inc();
-                        // SAFETY: the reference just taken goes to the TaskRef.
-                        unsafe { TaskRef::from_raw(ptr) }
-                    })
-                    .collect()
-            };
-            // The lock is released first: dropping a future (below, or in
-            // another worker's drain meanwhile) completes tasks of the list.
-            for task in tasks {
-                crate::task::abort_task(task.as_ptr());
+        if !group.aborted.swap(true, SeqCst) {
+            for remote in &*group.workers {
+                self.abort_and_run(remote, false);
             }
         }
     }
 
-    /// Runs the aborted tasks in this worker's local queues (each run drops
-    /// a future, which may wake others onto them), and lets go of the
-    /// queue's reference to any live one: a task of another home, woken
-    /// here, is dropped by its home (its list holds it). Bounded: no task
-    /// is polled, so none is queued twice. The injection queues are left
-    /// alone; their tasks may not be in any list yet (`Local::shutdown`
-    /// cancels them).
-    fn drain_aborted(&self, role: Role) {
+    /// Aborts the tasks of `remote`'s list that are `pinned` (or not), and
+    /// runs here the idle ones, which drops their futures. Running them
+    /// here, rather than queueing them, keeps thousands of aborted tasks
+    /// from overflowing this worker's queue.
+    fn abort_and_run(&self, remote: &super::WorkerRemote, pinned: bool) {
+        let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) else {
+            return;
+        };
+        let tasks: Vec<TaskRef> = {
+            let list = list.lock().unwrap_or_else(|e| e.into_inner());
+            list.tasks
+                .iter()
+                // SAFETY: the list holds a reference to each of its tasks,
+                // so the header is alive while we hold the list's lock.
+                .filter(|ptr| unsafe { ptr.as_ref() }.vtable.pinned == pinned)
+                .map(|ptr| {
+                    // SAFETY: as above; we take a reference of our own, so
+                    // the task outlives the lock.
+                    unsafe { ptr.as_ref() }.state.ref_inc();
+                    // SAFETY: the reference just taken goes to the TaskRef.
+                    unsafe { TaskRef::from_raw(ptr) }
+                })
+                .collect()
+        };
+        // The lock is released first: running a task completes it, which
+        // takes it off this list.
+        for task in tasks {
+            if task.header().state.transition_to_cancelled() == ToCancelled::Enqueue {
+                // The task was idle: the transition set SCHEDULED and took a
+                // reference for the queue entry it would be run from. We
+                // are that entry: `run` sees CANCELLED and drops the
+                // future instead of polling it, on this thread, which may
+                // drop it (a `Send` task, or a pinned one of this worker).
+                // SAFETY: that reference is handed to the TaskRef.
+                self.run(unsafe { TaskRef::from_raw(task.as_ptr()) });
+            }
+        }
+    }
+
+    /// Drops the tasks queued where this thread may take them: its LIFO
+    /// slot and queue, its pinned run queue and own injection queue (the
+    /// owner only: pinned tasks stay on their thread), and the group's
+    /// injection queue. Each one's queue entry is ours, so aborting it only
+    /// sets the flag, and `run` then drops the future instead of polling
+    /// it. Bounded: no future is polled, so nothing new is woken but by a
+    /// future's `Drop`.
+    fn drain_queued(&self, role: Role) {
         let worker = self.worker();
+        let group = &*worker.group;
         loop {
             let task = worker
                 .lifo
                 .take()
                 .or_else(|| worker.queue.pop())
                 .or_else(|| match role {
-                    Role::Owner => self.run_queue.borrow_mut().pop_front(),
-                    // Pinned tasks wait for the worker's own thread.
+                    Role::Owner => self
+                        .run_queue
+                        .borrow_mut()
+                        .pop_front()
+                        .or_else(|| self.shared.inject.pop()),
                     Role::StandIn(_) => None,
-                });
+                })
+                .or_else(|| group.inject.pop());
             let Some(task) = task else { return };
-            if task.header().state.is_cancelled_or_complete() {
-                self.run(task);
-            }
+            // Our entry keeps SCHEDULED set: the abort only sets the flag.
+            let aborted = task.header().state.transition_to_cancelled();
+            debug_assert!(aborted != ToCancelled::Enqueue);
+            self.run(task);
         }
     }
 
