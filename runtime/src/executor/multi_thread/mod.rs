@@ -94,6 +94,7 @@
 //! them, closes the injection queue, and shuts the block_on thread's own
 //! half down.
 
+mod abort;
 mod countdown;
 mod idle;
 mod metrics;

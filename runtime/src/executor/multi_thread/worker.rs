@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use crate::task::raw::TaskRef;
 use crate::task::JoinHandle;
-use crate::task::ToCancelled;
 
 use super::super::steal::StealQueue;
 use super::super::{context, Local};
@@ -43,7 +42,7 @@ pub(crate) struct Worker {
     /// This worker's `Send` tasks; others steal from the far end.
     pub(crate) queue: StealQueue,
     /// The task woken last on this worker: it runs next. Not stealable.
-    lifo: Cell<Option<TaskRef>>,
+    pub(super) lifo: Cell<Option<TaskRef>>,
     lifo_streak: Cell<u32>,
     /// Counted among the group's searchers (see `idle.rs`).
     searching: Cell<bool>,
@@ -55,14 +54,14 @@ pub(crate) struct Worker {
     next_victim: Cell<usize>,
     /// Set once this worker's own thread has aborted its pinned tasks at
     /// shutdown (`Local::abort_tasks`).
-    pinned_aborted: Cell<bool>,
+    pub(super) pinned_aborted: Cell<bool>,
 }
 
 /// The hand-over between the thread blocked in `block_in_place` (the
 /// worker's own, or a stand-in whose task blocked in turn) and the stand-in
 /// thread running the worker's loop meanwhile. One per `block_in_place`
 /// call, so that a nested one hands back only its own stand-in.
-struct StandIn {
+pub(super) struct StandIn {
     /// The worker's thread wants its loop back.
     hand_back: AtomicBool,
 }
@@ -148,7 +147,7 @@ impl Worker {
 
 /// Which thread runs the loop.
 #[derive(Clone, Copy)]
-enum Role<'a> {
+pub(super) enum Role<'a> {
     /// The worker's own thread: runs everything, shuts the worker down.
     Owner,
     /// A stand-in while the owner blocks: never touches pinned tasks (they
@@ -168,7 +167,7 @@ impl Role<'_> {
 }
 
 impl Local {
-    fn worker(&self) -> &Worker {
+    pub(super) fn worker(&self) -> &Worker {
         self.worker.as_ref().expect("a worker's Local")
     }
 
@@ -302,108 +301,6 @@ impl Local {
             }
         }
         group.inject.pop()
-    }
-
-    /// At shutdown, before the stop gate: aborts the tasks this thread may
-    /// drop, as `JoinHandle::abort` would, and drops at once those that
-    /// were idle. The owner thread of each worker does its own pinned
-    /// tasks (they may be dropped nowhere else); the first thread to get
-    /// here (a worker or a stand-in) does every worker's `Send` tasks. A
-    /// task that is queued, or inside a poll on another thread (a
-    /// `block_in_place`, say), only gets the flag: whoever runs it next
-    /// drops it instead of polling it.
-    ///
-    /// So every future that is not inside a poll is dropped before the
-    /// workers wait for each other at the gate (but the pinned tasks of a
-    /// worker whose own thread is blocked, and the `block_on` thread's):
-    /// a `block_in_place` closure waiting for something a task's drop
-    /// releases (a channel's last sender) is released, and its worker can
-    /// reach the gate. What is left each home drops after the gate, in
-    /// `Local::shutdown`, as before.
-    fn abort_tasks(&self, role: Role) {
-        let worker = self.worker();
-        let group = &*worker.group;
-        if let Role::Owner = role {
-            if !worker.pinned_aborted.replace(true) {
-                self.abort_and_run(&group.workers[worker.index], true);
-            }
-        }
-        if !group.aborted.swap(true, SeqCst) {
-            for remote in &*group.workers {
-                self.abort_and_run(remote, false);
-            }
-        }
-    }
-
-    /// Aborts the tasks of `remote`'s list that are `pinned` (or not), and
-    /// runs here the idle ones, which drops their futures. Running them
-    /// here, rather than queueing them, keeps thousands of aborted tasks
-    /// from overflowing this worker's queue.
-    fn abort_and_run(&self, remote: &super::WorkerRemote, pinned: bool) {
-        let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) else {
-            return;
-        };
-        let tasks: Vec<TaskRef> = {
-            let list = list.lock().unwrap_or_else(|e| e.into_inner());
-            list.tasks
-                .iter()
-                // SAFETY: the list holds a reference to each of its tasks,
-                // so the header is alive while we hold the list's lock.
-                .filter(|ptr| unsafe { ptr.as_ref() }.vtable.pinned == pinned)
-                .map(|ptr| {
-                    // SAFETY: as above; we take a reference of our own, so
-                    // the task outlives the lock.
-                    unsafe { ptr.as_ref() }.state.ref_inc();
-                    // SAFETY: the reference just taken goes to the TaskRef.
-                    unsafe { TaskRef::from_raw(ptr) }
-                })
-                .collect()
-        };
-        // The lock is released first: running a task completes it, which
-        // takes it off this list.
-        for task in tasks {
-            if task.header().state.transition_to_cancelled() == ToCancelled::Enqueue {
-                // The task was idle: the transition set SCHEDULED and took a
-                // reference for the queue entry it would be run from. We
-                // are that entry: `run` sees CANCELLED and drops the
-                // future instead of polling it, on this thread, which may
-                // drop it (a `Send` task, or a pinned one of this worker).
-                // SAFETY: that reference is handed to the TaskRef.
-                self.run(unsafe { TaskRef::from_raw(task.as_ptr()) });
-            }
-        }
-    }
-
-    /// Drops the tasks queued where this thread may take them: its LIFO
-    /// slot and queue, its pinned run queue and own injection queue (the
-    /// owner only: pinned tasks stay on their thread), and the group's
-    /// injection queue. Each one's queue entry is ours, so aborting it only
-    /// sets the flag, and `run` then drops the future instead of polling
-    /// it. Bounded: no future is polled, so nothing new is woken but by a
-    /// future's `Drop`.
-    fn drain_queued(&self, role: Role) {
-        let worker = self.worker();
-        let group = &*worker.group;
-        loop {
-            let task = worker
-                .lifo
-                .take()
-                .or_else(|| worker.queue.pop())
-                .or_else(|| match role {
-                    Role::Owner => self
-                        .run_queue
-                        .borrow_mut()
-                        .pop_front()
-                        .or_else(|| self.shared.inject.pop()),
-                    Role::StandIn(_) => None,
-                })
-                .or_else(|| group.inject.pop());
-            let Some(task) = task else { return };
-            // Our entry keeps SCHEDULED set: the abort only sets the flag.
-            let aborted = task.header().state.transition_to_cancelled();
-            debug_assert!(aborted != ToCancelled::Enqueue);
-            self.run(task);
-        }
     }
 
     /// Sleeps in this worker's reactor until IO, a timer or a notify.
