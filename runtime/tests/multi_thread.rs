@@ -232,8 +232,9 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
     // spindle socket) panics on the worker: that worker's thread dies. The
     // others must not wait for it at shutdown; dropping the runtime joins
     // every worker and then reports the panic. The dead worker's idle
-    // tasks are dropped by the other (it aborts every worker's tasks).
-    // Left alone: a task queued on the dead worker, or pinned to it, leaks.
+    // tasks are dropped by the other (it aborts every worker's tasks), its
+    // listener fails once the runtime is gone. Left alone: a task pinned to
+    // the dead worker leaks (it may be dropped on that thread only).
     bounded(30, || {
         let rt = multi_thread(2);
         let tids = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -296,7 +297,15 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
                 "worker thread {tid} outlived its runtime"
             );
         }
-        drop(accept);
+        // The listener was on the dead worker's reactor: it fails now
+        // instead of waiting for a reactor that is gone.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::future::Future::poll(accept.as_mut(), &mut cx) {
+            std::task::Poll::Ready(Err(e)) => {
+                assert!(e.to_string().contains("has shut down"), "{e}")
+            }
+            other => panic!("the accept on the dead worker's reactor: {other:?}"),
+        }
     });
 }
 

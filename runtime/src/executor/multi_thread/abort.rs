@@ -15,16 +15,52 @@
 //! ```
 //!
 //! After the gate, `Local::shutdown` (executor/shutdown.rs) drops what is
-//! left in each worker's list, as on the current-thread runtime.
+//! left in each worker's list, as on the current-thread runtime. A worker
+//! whose thread died (a user's waker panicked in its reactor) never gets
+//! there: once it is joined, [`release_dead_worker`] does what can still be
+//! done for it from the joining thread.
 
 use std::sync::atomic::Ordering::SeqCst;
 
 use crate::task::raw::TaskRef;
 use crate::task::ToCancelled;
 
-use super::super::Local;
+use super::super::{cancel_and_complete, Local, RELEASED};
 use super::worker::Role;
 use super::WorkerRemote;
+
+/// For a worker whose thread died outside any task and has been joined:
+/// drops the futures of its `Send` tasks (nobody polls any more: every
+/// worker is joined) and shuts its IO driver down, so that its sockets
+/// fail instead of waiting for a reactor that is gone. Its pinned tasks
+/// may be dropped on its own thread only: they leak, futures and all.
+pub(super) fn release_dead_worker(remote: &WorkerRemote) {
+    if let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) {
+        loop {
+            let tasks: Vec<TaskRef> = {
+                let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+                list.closed = true;
+                list.tasks.drain().collect()
+            };
+            if tasks.is_empty() {
+                break;
+            }
+            for task in tasks {
+                if task.header().vtable.pinned {
+                    // The list's reference stays with the leaked future.
+                    std::mem::forget(task);
+                    continue;
+                }
+                // SAFETY: the task is off its list, so no other thread
+                // reads this index (as in `Local::shutdown`).
+                unsafe { *task.header().owned_index.get() = RELEASED };
+                // Not being polled: every worker thread has been joined.
+                cancel_and_complete(&task);
+            }
+        }
+    }
+    remote.shared.io.shutdown();
+}
 
 impl Local {
     /// At shutdown, before the stop gate: aborts the tasks this thread may

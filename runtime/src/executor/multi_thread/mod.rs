@@ -370,10 +370,17 @@ impl MultiThread {
         // Join every worker before reporting a panic: the others are
         // still dropping their tasks and closing their descriptors.
         let mut first_panic = None;
-        for thread in self.threads.drain(..) {
+        let mut dead = Vec::new();
+        for (index, thread) in self.threads.drain(..).enumerate() {
             if let Err(panic) = thread.join() {
                 first_panic.get_or_insert(panic);
+                dead.push(index);
             }
+        }
+        // Only now: until every worker is joined, another may still run
+        // (drop) one of the dead worker's tasks.
+        for index in dead {
+            abort::release_dead_worker(&self.group.workers[index]);
         }
         // Every task still queued there is in its home's list, which held
         // a reference of its own until the home cancelled it.
