@@ -499,6 +499,54 @@ fn abort_races_poll_and_wake() {
 }
 
 #[test]
+fn shutdown_abort_races_a_wake_and_a_drain() {
+    // A multi-threaded runtime's drop (`multi_thread/abort.rs`): the first
+    // worker to see it aborts an idle task and, when the abort made a queue
+    // entry, runs that entry at once; meanwhile a wake from another thread
+    // queues the task on a worker whose drain flags the entry it popped and
+    // runs it. Whatever the order: the future is dropped exactly once and
+    // never polled again, nothing stays queued, the cancelled output is
+    // dropped once and the allocation freed once.
+    model(|| {
+        let task = Arc::new(ModelTask::spawn());
+        task.run_one(false); // polled once: idle, no queue entry
+        task.state.ref_inc(); // the waker's reference
+        let aborter = {
+            let task = task.clone();
+            thread::spawn(move || {
+                if task.state.transition_to_cancelled() == ToCancelled::Enqueue {
+                    task.enqueue();
+                    task.run_one(false);
+                }
+            })
+        };
+        let drainer = {
+            let task = task.clone();
+            thread::spawn(move || {
+                task.event.swap(true, SeqCst);
+                if task.state.transition_to_notified() == ToNotified::Enqueue {
+                    task.enqueue();
+                    // The drain holds the entry: the abort only flags it.
+                    let flagged = task.state.transition_to_cancelled();
+                    assert!(flagged != ToCancelled::Enqueue);
+                    task.run_one(false);
+                }
+                task.drop_refs(1);
+            })
+        };
+        aborter.join().unwrap();
+        drainer.join().unwrap();
+        assert_eq!(task.queued.load(SeqCst), 0, "an entry was left queued");
+        assert!(task.state.is_complete());
+        assert_eq!(task.polls.load(SeqCst), 1, "polled after the abort");
+        assert_eq!(task.future_drops.load(SeqCst), 1);
+        task.drop_join_handle();
+        assert_eq!(task.output_drops.load(SeqCst), 1);
+        assert_eq!(task.freed.load(SeqCst), 1);
+    });
+}
+
+#[test]
 fn refcount_reaches_zero_exactly_once_after_every_use() {
     // Three holders drop their references concurrently (one clones and
     // drops a waker first). Exactly one sees the count reach zero, and its
