@@ -42,6 +42,25 @@ use spindle_reactor::Backend;
 /// ```
 ///
 /// (`runtime/tests/compat.rs` compiles and runs exactly this impl.)
+///
+/// # After the runtime is dropped
+///
+/// A `Handle` may outlive its runtime (as tokio's may); what it can still
+/// do then fails cleanly, and what cannot be failed panics, as in tokio:
+///
+/// * [`spawn`](Handle::spawn) and [`spawn_blocking`](Handle::spawn_blocking)
+///   return a [`JoinHandle`] that resolves to a cancelled
+///   [`JoinError`](crate::task::JoinError); the future or closure is
+///   dropped, never run.
+/// * Under [`enter`](Handle::enter) (or inside [`block_on`](Handle::block_on)),
+///   making a socket, a pipe or a child process returns an `io::Error`
+///   saying the runtime has shut down, and an IO object made before the
+///   drop fails its operations the same way (waiting ones are woken to
+///   fail).
+/// * A timer (`sleep`, `timeout`, `interval`) polled on such a thread
+///   panics, saying the runtime has shut down: a timer has no error to
+///   return. That includes one a thread was waiting on in
+///   [`block_on`](Handle::block_on) when the runtime was dropped.
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) shared: Arc<Shared>,

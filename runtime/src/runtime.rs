@@ -125,15 +125,17 @@ impl Runtime {
     ///
     /// Dropping a runtime waits for every worker to finish the poll it is
     /// in, so one task that never returns from a poll (a busy loop without
-    /// an `.await`, a blocking call) would hold up the drop forever. After
-    /// `timeout`, a worker still in such a poll is left to finish it by
-    /// itself, and so are the others: no worker drops a task while one may
-    /// still be polling (a task's future may be running on another worker),
-    /// so they all wait for it, then drop their tasks and exit, with nobody
-    /// waiting for them. Their sockets stay open until then. The `block_on`
-    /// thread's own tasks are dropped here, as in a drop; so is everything
-    /// of a current-thread runtime, for which there is nothing else to wait
-    /// for.
+    /// an `.await`, a blocking call) would hold up the drop forever. As in a
+    /// drop, the other workers first drop every task they can reach (all
+    /// but the ones inside a poll, and the pinned tasks of a worker whose
+    /// thread is busy) and the blocking pool's queued jobs are cancelled.
+    /// After `timeout`, a worker still in such a poll is left to finish it
+    /// by itself, and so are the others, which wait for it before they drop
+    /// what is left (tasks spawned or woken since) and close their
+    /// reactors: their sockets stay open until then, with nobody waiting
+    /// for them. The `block_on` thread's own tasks are dropped here, as in
+    /// a drop; so is everything of a current-thread runtime, for which
+    /// there is nothing else to wait for.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};

@@ -473,3 +473,39 @@ fn dropping_the_runtime_drops_a_holder_waiting_in_the_injection_queue() {
         });
     }
 }
+
+/// The sender is held by a `spawn_blocking` job queued behind a running
+/// one (one blocking thread): the drop cancels queued jobs before the
+/// workers meet, so the closure is released without the running job
+/// ending. (The job once ran instead, after the running one, and the drop
+/// waited for both.)
+#[test]
+fn dropping_the_runtime_cancels_a_queued_blocking_job_holding_the_sender() {
+    bounded(30, || {
+        let rt = Runtime::builder()
+            .multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let (tx, rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        rt.block_on(async move {
+            // Takes the one blocking thread until the test lets it go.
+            drop(spindle_runtime::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+            }));
+            // Queued behind it; if it ever ran, the closure would see Ok.
+            drop(spindle_runtime::spawn_blocking(move || {
+                let _ = tx.send(());
+            }));
+        });
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let (returned, _) = block_until_closed(&rt, rx);
+        drop(rt);
+        assert_eq!(returned.recv_timeout(Duration::from_secs(1)), Ok(true));
+        release_tx.send(()).unwrap();
+    });
+}

@@ -163,6 +163,9 @@ fn io_objects_cannot_be_made_for_a_dropped_runtime() {
         let err = std::net::UdpSocket::bind("127.0.0.1:0")
             .and_then(UdpSocket::from_std)
             .unwrap_err();
+        // Says why, without telling the user to make it inside the runtime
+        // (it was: the runtime is gone).
+        assert!(err.to_string().contains("Handle that outlived it"), "{err}");
         assert_runtime_gone(err);
     });
 }
@@ -199,5 +202,45 @@ fn no_child_is_started_for_a_dropped_runtime() {
         let mut forked = Vec::new();
         reader.read_to_end(&mut forked).unwrap();
         assert!(forked.is_empty(), "a child was forked");
+    });
+}
+
+/// What a `Handle` of a dropped runtime still does (its docs, "After the
+/// runtime is dropped"): `spawn_blocking` hands back a cancelled handle
+/// without running the closure, and a timer polled under `enter` panics
+/// with the reason (it has no error to return).
+#[test]
+fn a_dropped_runtimes_handle_cancels_blocking_jobs_and_its_timers_panic() {
+    bounded(10, || {
+        let rt = Runtime::new().unwrap();
+        let handle: Handle = rt.handle();
+        drop(rt);
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let job =
+            handle.spawn_blocking(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+        let other = Runtime::new().unwrap();
+        assert!(other.block_on(job).unwrap_err().is_cancelled());
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "the job ran"
+        );
+        drop(other);
+
+        let _entered = handle.enter();
+        let mut sleep = Box::pin(spindle_runtime::time::sleep(
+            std::time::Duration::from_secs(1),
+        ));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = std::future::Future::poll(sleep.as_mut(), &mut cx);
+        }))
+        .expect_err("a timer of a dropped runtime was polled without a panic");
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(message.contains("has shut down"), "{message}");
     });
 }

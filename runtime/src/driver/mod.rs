@@ -66,7 +66,7 @@ pub(crate) use backend::open_poller;
 pub use backend::BackendFallback;
 pub(crate) use readiness::{ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
 pub(crate) use registration::{
-    runtime_gone, Direction, ReadyEvent, Registration, ScheduledIo, WaitSlot, Waiter,
+    registered_after_shutdown, Direction, ReadyEvent, Registration, ScheduledIo, WaitSlot, Waiter,
 };
 
 use std::io;
@@ -151,7 +151,7 @@ impl IoShared {
     fn register(&self, io: NonNull<ScheduledIo>, fd: RawFd) -> io::Result<usize> {
         let mut live = self.live();
         if live.shut_down {
-            return Err(registration::runtime_gone());
+            return Err(registration::registered_after_shutdown());
         }
         Ok(live.entries.insert(LiveEntry { io, fd }))
     }

@@ -117,6 +117,16 @@ impl ReadyEvent {
     }
 }
 
+/// The error of registering anything (a socket, a child process) with a
+/// runtime that has shut down: this thread entered it through a `Handle`
+/// that outlived it.
+pub(crate) fn registered_after_shutdown() -> io::Error {
+    io::Error::other(
+        "the spindle runtime has shut down: nothing can be registered with it any more \
+         (this thread entered it through a Handle that outlived it)",
+    )
+}
+
 /// The error of an IO operation on a descriptor whose runtime has shut down.
 pub(crate) fn runtime_gone() -> io::Error {
     io::Error::other(

@@ -74,8 +74,10 @@ where
 /// Spawning panics where [`spawn_local`](crate::spawn_local) does: outside
 /// a spindle runtime, or on a thread that cannot keep a task (a
 /// `block_in_place` stand-in). hyper calls it from the connection's own
-/// future, so run that future with `spawn_local` or `block_on` too: then
-/// it is always on a thread that can.
+/// future, so run that future with `spawn_local` or `block_on` too, and on
+/// a multi-threaded runtime the accept loop that spawns it as well: a
+/// pinned task always runs on a thread that can, while a `Send` task (one
+/// spawned with [`spawn`](crate::spawn)) may be polled on a stand-in.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalExecutor {
     _private: (),

@@ -316,7 +316,7 @@ impl Command {
         // starts, rather than start it and kill it. (A runtime shutting
         // down after this look still gets that: `Child::from_std`.)
         if shared.io.is_shut_down() {
-            return Err(crate::driver::runtime_gone());
+            return Err(crate::driver::registered_after_shutdown());
         }
         let child = self.std.spawn()?;
         Child::from_std(child, self.kill_on_drop)

@@ -202,6 +202,12 @@ where
 /// but that thread ends when `block_in_place` returns, so a task pinned to
 /// it could never run again (and its future, made on that thread, must not
 /// move to another). Use [`spawn`] there.
+///
+/// So on a multi-threaded runtime, call `spawn_local` from a task that was
+/// itself spawned with `spawn_local` (or from `block_on`): a pinned task
+/// never runs on a stand-in. A `Send` task that calls it (an accept loop
+/// spawned with [`spawn`] that pins each connection, say) panics there as
+/// soon as any task of its worker calls `block_in_place`.
 #[track_caller]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where

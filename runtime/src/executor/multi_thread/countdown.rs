@@ -1,11 +1,12 @@
 //! Where the workers meet at shutdown, and how the runtime knows they have
 //! all exited: two countdowns of the workers.
 //!
-//! * `Group::stopped`: a worker drops its tasks' futures only once *every*
-//!   worker has stopped polling, since a future of ours may be running on
-//!   another worker until then (a task's home and the worker that polls it
-//!   need not be the same). So each worker arrives when it leaves its loop,
-//!   and waits until all have.
+//! * `Group::stopped`: a worker drops what is left in its task list only
+//!   once *every* worker has stopped polling, since until then a future of
+//!   ours may be running on another worker (a task's home and the worker
+//!   that polls it need not be the same). So each worker arrives when it
+//!   leaves its loop, and waits until all have. (What it could drop before,
+//!   through the task state word, it has dropped already: `abort.rs`.)
 //! * `Group::exited`: counts down as worker threads end;
 //!   `Runtime::shutdown_timeout` waits on it for a while, where dropping
 //!   the runtime joins every thread.

@@ -402,6 +402,12 @@ impl MultiThread {
     /// is adopted by a home still open, or cancelled at its spawn.
     fn stop(&self) {
         self.group.shutdown.store(true, SeqCst);
+        // The runtime's one blocking pool (every worker holds it): queued
+        // jobs are cancelled now, not after the gate, so that one holding
+        // what a `block_in_place` closure waits for is dropped too.
+        if let Some(worker) = self.group.workers.first() {
+            worker.shared.blocking.shutdown();
+        }
         for worker in self.group.workers.iter() {
             worker.shared.wake_main();
         }
