@@ -267,12 +267,24 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
                 .recv_timeout(std::time::Duration::from_secs(10))
                 .expect("a task was never polled");
         }
+        let handle = rt.handle();
         let bomb = Arc::new(Bomb(AtomicBool::new(false)));
         let waker = std::task::Waker::from(bomb.clone());
         let mut accept = Box::pin(listener.accept());
         assert!(poll_once_with(&mut accept, &waker));
         let _client = std::net::TcpStream::connect(addr).unwrap();
         assert!(wait_for(&bomb.0), "the reactor never woke the waker");
+        // A timer set from a thread that only entered the runtime joins the
+        // first worker's wheel, the dead one's: queued for a loop that is
+        // gone, it must learn so when the runtime is dropped.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut sleep = Box::pin(spindle_runtime::time::sleep(
+            std::time::Duration::from_secs(3600),
+        ));
+        {
+            let _enter = handle.enter();
+            assert!(std::future::Future::poll(sleep.as_mut(), &mut cx).is_pending());
+        }
         // A pinned task of the block_on thread: its half still shuts down.
         let pinned_dropped = Arc::new(AtomicUsize::new(0));
         let guard = CountDrop(pinned_dropped.clone());
@@ -297,6 +309,17 @@ fn a_worker_killed_by_a_panicking_waker_is_reported_when_the_runtime_drops() {
                 "worker thread {tid} outlived its runtime"
             );
         }
+        // The timer: orphaned, so its next poll looks for a live runtime to
+        // join and panics with the reason (no loop will ever fire it).
+        let entered = handle.enter();
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::future::Future::poll(sleep.as_mut(), &mut cx)
+        }));
+        assert!(
+            polled.is_err(),
+            "the dead worker's remote timer still waits"
+        );
+        drop(entered);
         // The listener was on the dead worker's reactor: it fails now
         // instead of waiting for a reactor that is gone.
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

@@ -165,6 +165,20 @@ impl Shared {
         true
     }
 
+    /// At shutdown: refuses further remote timers and tells those still
+    /// queued that the runtime is gone (their `Sleep`s then panic with the
+    /// reason instead of waiting for a loop that will never insert them).
+    pub(crate) fn orphan_remote_timers(&self) {
+        let queued = self
+            .timer_inserts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        for timer in queued.into_iter().flatten() {
+            timer.orphan();
+        }
+    }
+
     /// Wakes the future passed to `block_on` (on a worker, which has no
     /// such future: makes its loop look at the queues again).
     pub(crate) fn wake_main(&self) {

@@ -77,15 +77,7 @@ impl Local {
         }
         // Remote timers still queued, and those in the wheel (dropping the
         // wheel drops their wakers), learn that the runtime is gone.
-        let queued = self
-            .shared
-            .timer_inserts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        for timer in queued.into_iter().flatten() {
-            timer.orphan();
-        }
+        self.shared.orphan_remote_timers();
         let timers = std::mem::replace(
             &mut *self.timers.borrow_mut(),
             TimerWheel::new(Instant::now()),

@@ -31,9 +31,10 @@ use super::WorkerRemote;
 
 /// For a worker whose thread died outside any task and has been joined:
 /// drops the futures of its `Send` tasks (nobody polls any more: every
-/// worker is joined) and shuts its IO driver down, so that its sockets
-/// fail instead of waiting for a reactor that is gone. Its pinned tasks
-/// may be dropped on its own thread only: they leak, futures and all.
+/// worker is joined), and tells its remote timers and its IO driver that
+/// the runtime is gone, so that sleeps and sockets fail instead of waiting
+/// for a loop that is gone. Its pinned tasks may be dropped on its own
+/// thread only: they leak, futures and all.
 pub(super) fn release_dead_worker(remote: &WorkerRemote) {
     if let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) {
         loop {
@@ -59,6 +60,10 @@ pub(super) fn release_dead_worker(remote: &WorkerRemote) {
             }
         }
     }
+    // Timers that threads which only entered the runtime queued for its
+    // wheel (those in the wheel learnt it when the wheel was dropped, as
+    // the thread unwound).
+    remote.shared.orphan_remote_timers();
     remote.shared.io.shutdown();
 }
 
