@@ -21,18 +21,10 @@ use spindle_runtime::time::sleep;
 use spindle_runtime::{spawn, spawn_local, yield_now, Backend, Handle, Runtime};
 
 mod support;
-use support::{bounded, multi_thread};
+use support::{bounded, multi_thread, panic_message};
 
 fn thread_name() -> String {
     thread::current().name().unwrap_or("").to_string()
-}
-
-/// A panic's message.
-fn message(err: &(dyn std::any::Any + Send)) -> String {
-    err.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| err.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -171,7 +163,7 @@ fn spawn_local_on_a_stand_in_panics_with_a_reason() {
                             let _rc = rc;
                         }))
                     }));
-                    let _ = tx.send((on, spawned.err().map(|e| message(&*e))));
+                    let _ = tx.send((on, spawned.err().map(|e| panic_message(&*e))));
                 }));
                 block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
             })
@@ -245,7 +237,7 @@ fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
         let err = rt.block_on(async {
             spawn(async {
                 std::panic::catch_unwind(|| block_in_place(|| 1))
-                    .map_err(|e| message(&*e))
+                    .map_err(|e| panic_message(&*e))
                     .unwrap_err()
             })
             .await

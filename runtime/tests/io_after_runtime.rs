@@ -15,7 +15,7 @@ use spindle_runtime::signal::Signal;
 use spindle_runtime::{spawn, Handle, Runtime};
 
 mod support;
-use support::bounded;
+use support::{bounded, panic_message};
 
 /// A stream registered with `rt`, and the plain peer socket on the other end.
 fn stream_in(rt: &Runtime) -> (TcpStream, std::net::TcpStream) {
@@ -236,11 +236,7 @@ fn a_dropped_runtimes_handle_cancels_blocking_jobs_and_its_timers_panic() {
             let _ = std::future::Future::poll(sleep.as_mut(), &mut cx);
         }))
         .expect_err("a timer of a dropped runtime was polled without a panic");
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let message = panic_message(&*panic);
         assert!(message.contains("has shut down"), "{message}");
     });
 }

@@ -207,3 +207,12 @@ pub fn assert_descriptor_still_taken(old: std::os::fd::RawFd, what: &str) {
     let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     assert_ne!(other.as_raw_fd(), old, "{what}");
 }
+
+/// A caught panic's message (`&str` or `String` payloads; empty otherwise).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
