@@ -200,11 +200,13 @@ impl Local {
         let mut since_turn = 0;
         let mut tick: u32 = 0;
         loop {
-            if group.shutdown.load(SeqCst) {
+            let shutdown = group.shutdown.load(SeqCst);
+            if shutdown {
+                // Drop what can be dropped before the stop gate (abort.rs).
                 self.abort_tasks(role);
                 self.drain_queued(role);
             }
-            if group.shutdown.load(SeqCst) || role.handed_back() {
+            if shutdown || role.handed_back() {
                 if let Role::StandIn(_) = role {
                     // Hand the worker back as the owner left it: awake and
                     // not searching (the owner was running a task).
