@@ -182,4 +182,18 @@ impl Poller {
     pub fn notify(&self) -> io::Result<()> {
         each!(self.notify())
     }
+
+    /// Sleeps until [`notify`](Poller::notify) is called, or `timeout`
+    /// passes (`None`: no limit), without looking at the registered
+    /// descriptors; takes the notification.
+    ///
+    /// For a thread that may not [`wait`](Poller::wait) on this poller
+    /// itself: an io_uring poller takes its waits from one thread only, so
+    /// a second thread that stands in for that one (spindle's
+    /// `block_in_place` stand-in) sleeps here, woken by `notify` or its
+    /// own deadline. The registered descriptors' events wait for the next
+    /// `wait`. An interrupted sleep (a signal) returns early, with `Ok`.
+    pub fn wait_for_notify(&self, timeout: Option<Duration>) -> io::Result<()> {
+        each!(self.wait_for_notify(timeout))
+    }
 }

@@ -461,3 +461,49 @@ fn a_delete_from_another_thread_closes_the_file_while_the_waiter_sleeps() {
         assert!(watcher.join().unwrap(), "{b}: the peer never saw the close");
     }
 }
+
+/// `wait_for_notify` on a thread other than the one that waits on the
+/// poller (on io_uring, the only thread that may): a notify ends it, a
+/// pending notify is taken at once, the timeout ends it otherwise, and the
+/// registered descriptors' events are left for the next `wait`.
+#[test]
+fn wait_for_notify_serves_a_second_thread_and_leaves_events_to_wait() {
+    for p in pollers() {
+        let b = p.backend();
+        let p = std::sync::Arc::new(p);
+        // This thread waits on the poller first (io_uring's one waiter).
+        assert!(wait(&p, 0).is_empty(), "{b}");
+        let (mut a, c) = pair();
+        p.add(c.as_raw_fd(), Token(5), Interest::READABLE).unwrap();
+        a.write_all(b"x").unwrap();
+
+        let p2 = p.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            // A pending notify is taken at once.
+            p2.notify().unwrap();
+            let start = Instant::now();
+            p2.wait_for_notify(Some(Duration::from_secs(5))).unwrap();
+            assert!(start.elapsed() < Duration::from_secs(4), "pending notify");
+            // Taken: now only the timeout ends the sleep (the readable
+            // socket does not).
+            let start = Instant::now();
+            p2.wait_for_notify(Some(Duration::from_millis(20))).unwrap();
+            assert!(
+                start.elapsed() >= Duration::from_millis(15),
+                "returned early"
+            );
+            // A notify from another thread ends it.
+            ready_tx.send(()).unwrap();
+            let start = Instant::now();
+            p2.wait_for_notify(Some(Duration::from_secs(5))).unwrap();
+            start.elapsed()
+        });
+        ready_rx.recv().unwrap();
+        p.notify().unwrap();
+        let slept = other.join().unwrap();
+        assert!(slept < Duration::from_secs(4), "{b}: notify did not end it");
+        // The socket's readiness is still there for the poller's own wait.
+        assert_eq!(wait(&p, 1000), vec![(Token(5), true, false)], "{b}");
+    }
+}

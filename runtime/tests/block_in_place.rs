@@ -33,11 +33,6 @@ fn block_in_place_keeps_the_workers_tasks_and_timers_running() {
     // of its wheel must still run, or the receive times out.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
-            // No stand-in can wait on an io_uring ring (one issuer): see
-            // the next test for what block_in_place does there.
-            return;
-        }
         let got = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = mpsc::channel();
@@ -56,8 +51,8 @@ fn block_in_place_keeps_the_workers_tasks_and_timers_running() {
 
 #[test]
 fn block_in_place_hands_queued_tasks_to_the_other_workers() {
-    // On every backend (io_uring included, where there is no stand-in): a
-    // task queued on the blocked worker runs on another one meanwhile.
+    // A task queued on the blocked worker runs meanwhile: on its stand-in
+    // or, stolen, on another worker.
     bounded(30, || {
         let rt = multi_thread(2);
         let got = rt.block_on(async {
@@ -120,9 +115,6 @@ fn a_nested_block_in_place_on_a_stand_in_hands_back_only_its_own_stand_in() {
     // fires and A's receive times out.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == Backend::IoUring {
-            return; // no stand-in on an io_uring poller (see above)
-        }
         let got = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = mpsc::channel();
@@ -149,9 +141,6 @@ fn spawn_local_on_a_stand_in_panics_with_a_reason() {
     // thread) must not move to another.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == Backend::IoUring {
-            return;
-        }
         let (on, err) = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = mpsc::channel();
@@ -184,9 +173,6 @@ fn a_stand_in_sleeps_while_a_pinned_task_waits_for_its_worker() {
     // that thread blocks, the stand-in must sleep, not spin on the queue.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == Backend::IoUring {
-            return;
-        }
         let parks = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = spindle_runtime::channel::oneshot::channel::<()>();
@@ -221,9 +207,10 @@ fn a_stand_in_sleeps_while_a_pinned_task_waits_for_its_worker() {
 }
 
 #[test]
-fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
-    // No stand-in may wait on an io_uring poller, and one worker has no
-    // other to take its tasks: `f` waiting on one would never return.
+fn on_one_io_uring_worker_a_stand_in_runs_its_tasks_and_timers() {
+    // Only the worker's own thread may wait on an io_uring poller's ring:
+    // the stand-in sleeps on the poller's notify instead, and still runs
+    // the worker's queue and timers (the worker's sockets' events wait).
     bounded(30, || {
         let rt = Runtime::builder()
             .multi_thread()
@@ -234,16 +221,19 @@ fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
         if rt.backend() != Backend::IoUring {
             return; // this kernel has no io_uring: the poller fell back
         }
-        let err = rt.block_on(async {
+        let got = rt.block_on(async {
             spawn(async {
-                std::panic::catch_unwind(|| block_in_place(|| 1))
-                    .map_err(|e| panic_message(&*e))
-                    .unwrap_err()
+                let (tx, rx) = mpsc::channel();
+                drop(spawn(async move {
+                    sleep(Duration::from_millis(5)).await;
+                    tx.send(thread_name()).unwrap();
+                }));
+                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
             })
             .await
             .unwrap()
         });
-        assert!(err.contains("io_uring"), "{err}");
+        assert_eq!(got.as_deref(), Ok("spindle-worker-0-stand-in"));
     });
 }
 
@@ -319,9 +309,6 @@ fn dropping_the_runtime_releases_a_block_in_place_waiting_on_a_task() {
     for workers in [1, 2] {
         bounded(30, move || {
             let rt = multi_thread(workers);
-            if workers == 1 && rt.backend() == Backend::IoUring {
-                return; // block_in_place refuses to run there (above)
-            }
             let (tx, rx) = mpsc::channel::<()>();
             let (blocked_tx, blocked_rx) = mpsc::channel::<()>();
             let (returned_tx, returned_rx) = mpsc::channel::<bool>();
@@ -441,9 +428,6 @@ fn dropping_the_runtime_drops_a_holder_waiting_in_the_injection_queue() {
     for workers in [1, 2] {
         bounded(30, move || {
             let rt = multi_thread(workers);
-            if workers == 1 && rt.backend() == Backend::IoUring {
-                return; // block_in_place refuses to run there
-            }
             let (tx, rx) = mpsc::channel::<()>();
             let (waker_tx, waker_rx) = mpsc::channel::<std::task::Waker>();
             rt.spawn(async move {

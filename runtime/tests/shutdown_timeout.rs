@@ -159,9 +159,6 @@ fn a_shutdown_while_a_stand_in_runs_ends_both_threads() {
     // poll, drops its tasks and exits.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
-            return; // no stand-in on an io_uring poller
-        }
         let (in_f, release) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),

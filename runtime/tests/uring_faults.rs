@@ -19,10 +19,6 @@ mod support;
 fn block_in_place_with_a_read_in_flight_keeps_the_worker_running() {
     support::bounded(20, || {
         let rt = support::multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
-            // No stand-in on the io_uring backend (see block_in_place).
-            return;
-        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let listener = TcpListener::from_std(listener).unwrap();
@@ -63,11 +59,6 @@ fn block_in_place_with_a_read_in_flight_keeps_the_worker_running() {
 fn operations_started_during_block_in_place_complete_after_it() {
     support::bounded(20, || {
         let rt = support::multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
-            // One worker on the io_uring backend: block_in_place refuses
-            // (no stand-in, and nobody else to run the tasks).
-            return;
-        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let listener = TcpListener::from_std(listener).unwrap();

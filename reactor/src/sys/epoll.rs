@@ -119,6 +119,11 @@ impl Poller {
         self.notify.notify()
     }
 
+    /// Waits for a notify only (see `Poller::wait_for_notify`).
+    pub(crate) fn wait_for_notify(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.notify.wait(timeout)
+    }
+
     fn ctl(&self, op: libc::c_int, fd: RawFd, token: Option<Token>, events: u32) -> io::Result<()> {
         if token == Some(Token::NOTIFY) && fd != self.notify.fd() {
             return Err(io::Error::new(

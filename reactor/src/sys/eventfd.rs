@@ -44,6 +44,24 @@ impl EventFd {
         }
     }
 
+    /// Waits until the counter is non-zero or `timeout` passes (`None`: no
+    /// limit), then reads it back to zero. An interrupted wait (a signal)
+    /// returns early, as every backend's wait does.
+    pub(crate) fn wait(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: the pointer is to one live pollfd, and the count says one.
+        match cvt(unsafe { libc::poll(&mut pfd, 1, super::timeout_ms(timeout)) }) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {}
+        }
+        self.drain();
+        Ok(())
+    }
+
     pub(crate) fn drain(&self) {
         let mut buf: u64 = 0;
         // SAFETY: the pointer is to a live u64 and the length is its size. A

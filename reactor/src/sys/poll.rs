@@ -121,6 +121,11 @@ impl Poller {
     pub(crate) fn notify(&self) -> io::Result<()> {
         self.registry.notify.notify()
     }
+
+    /// Waits for a notify only (see `Poller::wait_for_notify`).
+    pub(crate) fn wait_for_notify(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.registry.notify.wait(timeout)
+    }
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {

@@ -173,6 +173,11 @@ impl Poller {
     pub(crate) fn notify(&self) -> io::Result<()> {
         self.registry.notify.notify()
     }
+
+    /// Waits for a notify only (see `Poller::wait_for_notify`).
+    pub(crate) fn wait_for_notify(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.registry.notify.wait(timeout)
+    }
 }
 
 /// Refuses descriptors that do not fit in an `fd_set`.

@@ -191,8 +191,23 @@ impl Local {
     }
 
     /// One wait on the poller (for at most `timeout`; `None`: no limit).
+    ///
+    /// A `block_in_place` stand-in on an io_uring poller may not wait on
+    /// the ring (one thread takes its waits, the worker's own): it sleeps
+    /// until a notify or its deadline instead, and the worker's sockets'
+    /// events wait for the worker's thread to come back.
     fn wait_on_poller(&self, events: &mut Events, timeout: Option<Duration>) {
         let io = &self.shared.io;
+        if context::is_stand_in() && io.poller.backend() == spindle_reactor::Backend::IoUring {
+            events.clear();
+            if timeout == Some(Duration::ZERO) {
+                return;
+            }
+            if let Err(e) = io.poller.wait_for_notify(timeout) {
+                panic!("spindle: a block_in_place stand-in's sleep failed: {e}");
+            }
+            return;
+        }
         if let Err(e) = io.poller.wait(events, timeout) {
             panic!(
                 "spindle: waiting on the {} poller failed: {e}",

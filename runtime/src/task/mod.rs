@@ -135,12 +135,10 @@ where
 /// work, and so do the `blocking_*` methods of spindle's locks and channels.
 ///
 /// Tasks spawned with `spawn_local` on this worker wait for `f` to return
-/// (they may not change threads). With the io_uring backend no other thread
-/// may wait on the worker's ring, so there is no stand-in: the worker's
-/// runnable tasks go to the other workers, and its own sockets' events and
-/// its timers wait for `f`; on a one-worker io_uring runtime it panics, as
-/// nothing could run meanwhile, and if every worker is inside
-/// `block_in_place` at once, nothing runs until one returns.
+/// (they may not change threads). With the io_uring poller no other thread
+/// may wait on the worker's ring: the stand-in runs the worker's tasks and
+/// timers and sleeps on the poller's notify instead, and the events of the
+/// worker's own sockets wait for `f` to return.
 ///
 /// Inside `f` the thread counts as entered into *another* worker (with
 /// two or more): timers, sockets, spawns and `spindle::uring` operations

@@ -424,6 +424,11 @@ impl Poller {
     pub(crate) fn notify(&self) -> io::Result<()> {
         self.notify.notify()
     }
+
+    /// Waits for a notify only (see `Poller::wait_for_notify`).
+    pub(crate) fn wait_for_notify(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.notify.wait(timeout)
+    }
 }
 
 impl Submission {

@@ -364,16 +364,6 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
                 "block_in_place called outside a multi-threaded spindle runtime's worker"
             });
         };
-        let worker = local.worker();
-        if worker.group.workers.len() == 1 && !can_stand_in(local) {
-            // No stand-in, and no other worker to take the tasks: `f`
-            // waiting on one of them would wait forever.
-            return Err(
-                "block_in_place called on a one-worker runtime whose poller is io_uring: no \
-                 other thread may wait on this worker's ring, so no task would run until f \
-                 returns; use spawn_blocking, two workers or more, or another poller",
-            );
-        }
         Ok(Hand::StandIn(StandInGuard::start(local)))
     });
     match handed {
@@ -404,16 +394,10 @@ struct StandInGuard {
     /// The worker `f` enters instead of its own: timers, sockets, spawns
     /// and io_uring operations made in `f` go to one that runs. Its own
     /// ring is turned by nobody until `f` returns (a stand-in never enters
-    /// it), nor, on the io_uring poller (no stand-in), its reactor and
-    /// wheel. `None` with one worker.
+    /// it), nor, on the io_uring poller, its reactor (the stand-in sleeps
+    /// on the poller's notify: `Local::wait_on_poller`). `None` with one
+    /// worker.
     enter_instead: Option<Arc<crate::executor::Shared>>,
-}
-
-/// Whether another thread may run this worker's loop: not on an io_uring
-/// poller, where only the thread that first waited on the ring may wait on
-/// it (one issuer).
-fn can_stand_in(local: &Local) -> bool {
-    local.shared.io.poller.backend() != spindle_reactor::Backend::IoUring
 }
 
 /// The next worker after `worker`, if there is another.
@@ -443,23 +427,6 @@ impl StandInGuard {
             hand_back: AtomicBool::new(false),
         });
         let shared = local.shared.clone();
-        if !can_stand_in(local) {
-            // No stand-in: move the runnable tasks to where other workers
-            // take them; this worker's reactor and timers wait until `f`
-            // returns.
-            if let Some(task) = worker.lifo.take() {
-                worker.push_back(task);
-            }
-            while let Some(task) = worker.queue.pop() {
-                worker.group.schedule(task);
-            }
-            return StandInGuard {
-                stand_in,
-                thread: None,
-                shared,
-                enter_instead: another_worker(worker),
-            };
-        }
         let ptr = LocalPtr(local);
         let its_stand_in = stand_in.clone();
         let role = format!("worker-{}-stand-in", worker.index);
