@@ -33,6 +33,9 @@ fn block_in_place_keeps_the_workers_tasks_and_timers_running() {
     // of its wheel must still run, or the receive times out.
     bounded(30, || {
         let rt = multi_thread(1);
+        if rt.backend() == spindle_runtime::Backend::IoUring {
+            return; // one io_uring worker refuses block_in_place
+        }
         let got = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = mpsc::channel();
@@ -115,6 +118,9 @@ fn a_nested_block_in_place_on_a_stand_in_hands_back_only_its_own_stand_in() {
     // fires and A's receive times out.
     bounded(30, || {
         let rt = multi_thread(1);
+        if rt.backend() == spindle_runtime::Backend::IoUring {
+            return; // one io_uring worker refuses block_in_place
+        }
         let got = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = mpsc::channel();
@@ -141,6 +147,9 @@ fn spawn_local_on_a_stand_in_panics_with_a_reason() {
     // thread) must not move to another.
     bounded(30, || {
         let rt = multi_thread(1);
+        if rt.backend() == spindle_runtime::Backend::IoUring {
+            return; // one io_uring worker refuses block_in_place
+        }
         let (on, err) = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = mpsc::channel();
@@ -173,6 +182,9 @@ fn a_stand_in_sleeps_while_a_pinned_task_waits_for_its_worker() {
     // that thread blocks, the stand-in must sleep, not spin on the queue.
     bounded(30, || {
         let rt = multi_thread(1);
+        if rt.backend() == spindle_runtime::Backend::IoUring {
+            return; // one io_uring worker refuses block_in_place
+        }
         let parks = rt.block_on(async {
             spawn(async {
                 let (tx, rx) = spindle_runtime::channel::oneshot::channel::<()>();
@@ -207,10 +219,10 @@ fn a_stand_in_sleeps_while_a_pinned_task_waits_for_its_worker() {
 }
 
 #[test]
-fn on_one_io_uring_worker_a_stand_in_runs_its_tasks_and_timers() {
-    // Only the worker's own thread may wait on an io_uring poller's ring:
-    // the stand-in sleeps on the poller's notify instead, and still runs
-    // the worker's queue and timers (the worker's sockets' events wait).
+fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
+    // Only the worker's own thread may wait on an io_uring poller's ring,
+    // and one worker has no other reactor for IO made while `f` runs:
+    // `f` waiting on such IO would never return.
     bounded(30, || {
         let rt = Runtime::builder()
             .multi_thread()
@@ -221,19 +233,115 @@ fn on_one_io_uring_worker_a_stand_in_runs_its_tasks_and_timers() {
         if rt.backend() != Backend::IoUring {
             return; // this kernel has no io_uring: the poller fell back
         }
-        let got = rt.block_on(async {
+        let err = rt.block_on(async {
             spawn(async {
-                let (tx, rx) = mpsc::channel();
-                drop(spawn(async move {
-                    sleep(Duration::from_millis(5)).await;
-                    tx.send(thread_name()).unwrap();
-                }));
-                block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+                std::panic::catch_unwind(|| block_in_place(|| 1))
+                    .map_err(|e| panic_message(&*e))
+                    .unwrap_err()
             })
             .await
             .unwrap()
         });
-        assert_eq!(got.as_deref(), Ok("spindle-worker-0-stand-in"));
+        assert!(err.contains("io_uring"), "{err}");
+    });
+}
+
+/// A two-worker runtime on the io_uring poller.
+fn io_uring_two_workers() -> Option<Runtime> {
+    let rt = Runtime::builder()
+        .multi_thread()
+        .worker_threads(2)
+        .poller(Backend::IoUring)
+        .build()
+        .unwrap();
+    // This kernel may have no io_uring: the poller fell back.
+    (rt.backend() == Backend::IoUring).then_some(rt)
+}
+
+#[test]
+fn on_io_uring_tasks_and_timers_run_while_every_worker_blocks() {
+    // Both workers' threads inside block_in_place: their stand-ins (which
+    // sleep on the poller's notify, not in the ring) still run a task and
+    // its timer. (Before io_uring workers had stand-ins, nothing ran.)
+    bounded(30, || {
+        let Some(rt) = io_uring_two_workers() else {
+            return;
+        };
+        let (a_tx, a_rx) = mpsc::channel::<()>();
+        let (b_tx, b_rx) = mpsc::channel::<()>();
+        let (blocked_tx, blocked_rx) = mpsc::channel::<()>();
+        for (rx, blocked) in [(a_rx, blocked_tx.clone()), (b_rx, blocked_tx)] {
+            rt.spawn(async move {
+                block_in_place(|| {
+                    blocked.send(()).unwrap();
+                    rx.recv_timeout(Duration::from_secs(10))
+                })
+                .unwrap()
+            });
+        }
+        for _ in 0..2 {
+            blocked_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        let done = rt.spawn(async move {
+            sleep(Duration::from_millis(5)).await;
+            a_tx.send(()).unwrap();
+            b_tx.send(()).unwrap();
+            thread_name()
+        });
+        let ran_on = rt.block_on(done).unwrap();
+        assert!(ran_on.starts_with("spindle-worker-"), "{ran_on}");
+    });
+}
+
+#[test]
+fn on_io_uring_a_socket_made_on_a_stand_in_joins_a_reactor_that_turns() {
+    // A task running on an io_uring worker's stand-in connects a socket:
+    // only the blocked thread may wait on that worker's ring, so the socket
+    // must join the other worker's reactor, or `f`, waiting for what the
+    // socket reads, never returns. The other worker is kept busy until `f`
+    // has written, so the task surely runs on the stand-in.
+    bounded(30, || {
+        let Some(rt) = io_uring_two_workers() else {
+            return;
+        };
+        let release = Arc::new(AtomicBool::new(false));
+        let hold = release.clone();
+        let (busy_tx, busy_rx) = mpsc::channel::<String>();
+        rt.spawn(async move {
+            busy_tx.send(thread_name()).unwrap();
+            while !hold.load(SeqCst) {
+                std::hint::spin_loop();
+            }
+        });
+        let busy = busy_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = rt.spawn(async move {
+            assert_ne!(thread_name(), busy);
+            let (read_tx, read_rx) = mpsc::channel::<(String, std::io::Result<u8>)>();
+            // Queued here: with the other worker busy, the stand-in runs it.
+            spawn(async move {
+                use spindle_runtime::io::AsyncReadExt;
+                let on = thread_name();
+                let read = async {
+                    let mut stream = spindle_runtime::net::TcpStream::connect(addr).await?;
+                    let mut byte = [0u8; 1];
+                    stream.read_exact(&mut byte).await?;
+                    Ok(byte[0])
+                };
+                read_tx.send((on, read.await)).unwrap();
+            });
+            block_in_place(move || {
+                let (mut peer, _) = listener.accept().unwrap();
+                std::io::Write::write_all(&mut peer, b"7").unwrap();
+                release.store(true, SeqCst);
+                read_rx.recv_timeout(Duration::from_secs(10))
+            })
+        });
+        let got = rt.block_on(task).unwrap();
+        let (on, read) = got.expect("the stand-in's socket never read");
+        assert!(on.ends_with("-stand-in"), "ran on {on}");
+        assert_eq!(read.unwrap(), b'7');
     });
 }
 
@@ -309,6 +417,9 @@ fn dropping_the_runtime_releases_a_block_in_place_waiting_on_a_task() {
     for workers in [1, 2] {
         bounded(30, move || {
             let rt = multi_thread(workers);
+            if workers == 1 && rt.backend() == Backend::IoUring {
+                return; // one io_uring worker refuses block_in_place
+            }
             let (tx, rx) = mpsc::channel::<()>();
             let (blocked_tx, blocked_rx) = mpsc::channel::<()>();
             let (returned_tx, returned_rx) = mpsc::channel::<bool>();
@@ -428,6 +539,9 @@ fn dropping_the_runtime_drops_a_holder_waiting_in_the_injection_queue() {
     for workers in [1, 2] {
         bounded(30, move || {
             let rt = multi_thread(workers);
+            if workers == 1 && rt.backend() == Backend::IoUring {
+                return; // one io_uring worker refuses block_in_place
+            }
             let (tx, rx) = mpsc::channel::<()>();
             let (waker_tx, waker_rx) = mpsc::channel::<std::task::Waker>();
             rt.spawn(async move {

@@ -519,9 +519,12 @@ impl Drop for Registration {
         // now. From another thread it is freed (and uncounted) by the
         // runtime's thread two turns on (see "Registrations dropped on
         // another thread" in driver/mod.rs), or now if the runtime is gone.
+        // (A `block_in_place` stand-in on an io_uring poller does not count:
+        // the ring's own thread, blocked, has yet to submit the delete.)
         let on_owner_thread = context::with_current(|local| {
             local.is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared))
-        });
+        }) && !(context::is_stand_in()
+            && self.shared.io.poller.backend() == spindle_reactor::Backend::IoUring);
         self.shared
             .io
             .deregister(self.live_key, io, on_owner_thread);

@@ -54,8 +54,22 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 /// after it returned would never hear of its events, and one served while
 /// it runs would have every event cross from that thread to the workers.
 /// Such objects join the first worker's reactor instead (`Group::io_worker`).
+///
+/// Likewise on a `block_in_place` stand-in of a worker whose poller is
+/// io_uring: only the worker's own thread, blocked in `f`, may wait on
+/// that ring, so a new object joins the next worker's reactor, which
+/// turns. (`block_in_place` refuses to run on a one-worker io_uring
+/// runtime, where there is no next worker.)
 pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
     let shared = current_shared()?;
+    if is_stand_in() && shared.io.poller.backend() == spindle_reactor::Backend::IoUring {
+        if let Some(group) = shared.mt.get().and_then(|link| link.group()) {
+            if let Some(next) = group.worker_after(&shared) {
+                return Some(next.clone());
+            }
+        }
+        return Some(shared);
+    }
     if !shared.is_mt_block_on_thread() {
         return Some(shared);
     }

@@ -175,7 +175,13 @@ impl Local {
             }
         }
         self.fire_timers();
-        shared.io.release_pending();
+        // Not on an io_uring stand-in: registrations dropped meanwhile wait
+        // for the ring's own thread, whose next wait submits their deletes.
+        if !(context::is_stand_in()
+            && shared.io.poller.backend() == spindle_reactor::Backend::IoUring)
+        {
+            shared.io.release_pending();
+        }
         if shared.has_timer_cancels.swap(false, SeqCst) {
             let keys = std::mem::take(
                 &mut *shared

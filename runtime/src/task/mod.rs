@@ -137,8 +137,11 @@ where
 /// Tasks spawned with `spawn_local` on this worker wait for `f` to return
 /// (they may not change threads). With the io_uring poller no other thread
 /// may wait on the worker's ring: the stand-in runs the worker's tasks and
-/// timers and sleeps on the poller's notify instead, and the events of the
-/// worker's own sockets wait for `f` to return.
+/// timers and sleeps on the poller's notify instead; the events of the
+/// worker's own sockets (and the closing of those dropped meanwhile) wait
+/// for `f` to return, and a socket made on the stand-in joins the next
+/// worker's reactor. On a one-worker io_uring runtime there is no next
+/// worker, so `block_in_place` panics there, with the reason.
 ///
 /// Inside `f` the thread counts as entered into *another* worker (with
 /// two or more): timers, sockets, spawns and `spindle::uring` operations

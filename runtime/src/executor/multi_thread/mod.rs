@@ -205,6 +205,18 @@ impl Group {
         &self.workers[0].shared
     }
 
+    /// The worker after the one whose shared half is `shared`, if there is
+    /// another: where a `block_in_place` stand-in on an io_uring poller
+    /// registers new IO (`context::current_io_shared`).
+    pub(crate) fn worker_after(&self, shared: &Shared) -> Option<&Arc<Shared>> {
+        let n = self.workers.len();
+        let index = self
+            .workers
+            .iter()
+            .position(|w| std::ptr::eq(&*w.shared, shared))?;
+        (n > 1).then(|| &self.workers[(index + 1) % n].shared)
+    }
+
     /// True if some queue a searcher looks at holds a task.
     pub(crate) fn has_stealable_work(&self) -> bool {
         !self.inject.is_empty() || self.workers.iter().any(|w| !w.stealer.is_empty())

@@ -364,6 +364,19 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
                 "block_in_place called outside a multi-threaded spindle runtime's worker"
             });
         };
+        let worker = local.worker();
+        let io_uring = local.shared.io.poller.backend() == spindle_reactor::Backend::IoUring;
+        if worker.group.workers.len() == 1 && io_uring {
+            // The stand-in may not wait on the worker's ring, and there is
+            // no other worker's reactor for IO made meanwhile: a socket
+            // made in `f`, or by a task on the stand-in, would wait for
+            // `f`, and `f` waiting on it would never return.
+            return Err(
+                "block_in_place called on a one-worker runtime whose poller is io_uring: only \
+                 this thread may wait on the worker's ring, so IO made while f runs would wait \
+                 for f; use spawn_blocking, two workers or more, or another poller",
+            );
+        }
         Ok(Hand::StandIn(StandInGuard::start(local)))
     });
     match handed {
