@@ -229,10 +229,11 @@ impl Local {
     fn complete(&self, task: TaskRef) {
         if let Some(list) = task.header().shared.mt.get().and_then(|l| l.owned.as_ref()) {
             // A multi-threaded runtime's task: its home worker's list, which
-            // any worker may change under its lock.
-            let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+            // any worker may change under the lock of the task's shard.
+            let mut list = list.shard_of(task.header());
             let slot = task.header().owned_index.get();
-            // SAFETY: under the home's list lock, which guards `owned_index`.
+            // SAFETY: under the lock of the task's shard of its home's list,
+            // which guards `owned_index`.
             let index = unsafe { std::mem::replace(&mut *slot, RELEASED) };
             let owned = list.tasks.try_remove(index);
             drop(list);

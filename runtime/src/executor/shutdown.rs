@@ -32,7 +32,7 @@ use super::{cancel_and_complete, context, Local, RELEASED};
 
 impl Local {
     /// A worker's task list (multi-threaded runtime), if this is a worker.
-    fn mt_owned(&self) -> Option<&std::sync::Mutex<super::multi_thread::OwnedTasks>> {
+    fn mt_owned(&self) -> Option<&super::multi_thread::OwnedTasks> {
         self.worker.as_ref()?;
         self.shared.mt.get()?.owned.as_ref()
     }
@@ -58,11 +58,7 @@ impl Local {
             let owned: Vec<TaskRef> = match self.mt_owned() {
                 // A worker: its list, closed at once so that a task spawned
                 // onto it from here on is cancelled at its spawn.
-                Some(list) => {
-                    let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
-                    list.closed = true;
-                    list.tasks.drain().collect()
-                }
+                Some(list) => list.close_and_drain(),
                 None => self.owned.borrow_mut().drain().collect(),
             };
             if owned.is_empty() {

@@ -41,6 +41,11 @@ impl Id {
     /// unique; they are no longer in spawn order across threads (tokio
     /// promises no order either).
     #[inline]
+    /// The id as a number (to pick a shard by).
+    pub(crate) fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+
     pub(crate) fn next() -> Id {
         let n = ID_RANGE
             .try_with(|range| {

@@ -38,11 +38,7 @@ use super::WorkerRemote;
 pub(super) fn release_dead_worker(remote: &WorkerRemote) {
     if let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) {
         loop {
-            let tasks: Vec<TaskRef> = {
-                let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
-                list.closed = true;
-                list.tasks.drain().collect()
-            };
+            let tasks = list.close_and_drain();
             if tasks.is_empty() {
                 break;
             }
@@ -107,24 +103,26 @@ impl Local {
         let Some(list) = remote.shared.mt.get().and_then(|link| link.owned.as_ref()) else {
             return;
         };
-        let tasks: Vec<TaskRef> = {
-            let list = list.lock().unwrap_or_else(|e| e.into_inner());
-            list.tasks
-                .iter()
-                // SAFETY: the list holds a reference to each of its tasks,
-                // so the header is alive while we hold the list's lock.
-                .filter(|ptr| unsafe { ptr.as_ref() }.vtable.pinned == pinned)
-                .map(|ptr| {
-                    // SAFETY: as above; we take a reference of our own, so
-                    // the task outlives the lock.
-                    unsafe { ptr.as_ref() }.state.ref_inc();
-                    // SAFETY: the reference just taken goes to the TaskRef.
-                    unsafe { TaskRef::from_raw(ptr) }
-                })
-                .collect()
-        };
-        // The lock is released first: running a task completes it, which
-        // takes it off this list.
+        let mut tasks: Vec<TaskRef> = Vec::new();
+        for shard in list.each_shard() {
+            tasks.extend(
+                shard
+                    .tasks
+                    .iter()
+                    // SAFETY: the shard holds a reference to each of its
+                    // tasks, so the header is alive while we hold its lock.
+                    .filter(|ptr| unsafe { ptr.as_ref() }.vtable.pinned == pinned)
+                    .map(|ptr| {
+                        // SAFETY: as above; we take a reference of our own,
+                        // so the task outlives the lock.
+                        unsafe { ptr.as_ref() }.state.ref_inc();
+                        // SAFETY: the reference just taken goes to the TaskRef.
+                        unsafe { TaskRef::from_raw(ptr) }
+                    }),
+            );
+        }
+        // Each lock is released first: running a task completes it, which
+        // takes it off its shard.
         for task in tasks {
             if task.header().state.transition_to_cancelled() == ToCancelled::Enqueue {
                 // The task was idle: the transition set SCHEDULED and took a
