@@ -224,15 +224,9 @@ fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
     // and one worker has no other reactor for IO made while `f` runs:
     // `f` waiting on such IO would never return.
     bounded(30, || {
-        let rt = Runtime::builder()
-            .multi_thread()
-            .worker_threads(1)
-            .poller(Backend::IoUring)
-            .build()
-            .unwrap();
-        if rt.backend() != Backend::IoUring {
-            return; // this kernel has no io_uring: the poller fell back
-        }
+        let Some(rt) = io_uring_workers(1) else {
+            return;
+        };
         let err = rt.block_on(async {
             spawn(async {
                 std::panic::catch_unwind(|| block_in_place(|| 1))
@@ -246,15 +240,15 @@ fn block_in_place_on_one_io_uring_worker_panics_with_a_reason() {
     });
 }
 
-/// A two-worker runtime on the io_uring poller.
-fn io_uring_two_workers() -> Option<Runtime> {
+/// A multi-threaded runtime of `workers` workers on the io_uring poller;
+/// `None` if this kernel has none (the poller fell back).
+fn io_uring_workers(workers: usize) -> Option<Runtime> {
     let rt = Runtime::builder()
         .multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .poller(Backend::IoUring)
         .build()
         .unwrap();
-    // This kernel may have no io_uring: the poller fell back.
     (rt.backend() == Backend::IoUring).then_some(rt)
 }
 
@@ -264,7 +258,7 @@ fn on_io_uring_tasks_and_timers_run_while_every_worker_blocks() {
     // sleep on the poller's notify, not in the ring) still run a task and
     // its timer. (Before io_uring workers had stand-ins, nothing ran.)
     bounded(30, || {
-        let Some(rt) = io_uring_two_workers() else {
+        let Some(rt) = io_uring_workers(2) else {
             return;
         };
         let (a_tx, a_rx) = mpsc::channel::<()>();
@@ -301,7 +295,7 @@ fn on_io_uring_a_socket_made_on_a_stand_in_joins_a_reactor_that_turns() {
     // socket reads, never returns. The other worker is kept busy until `f`
     // has written, so the task surely runs on the stand-in.
     bounded(30, || {
-        let Some(rt) = io_uring_two_workers() else {
+        let Some(rt) = io_uring_workers(2) else {
             return;
         };
         let release = Arc::new(AtomicBool::new(false));
@@ -414,35 +408,31 @@ fn an_io_uring_operation_started_in_f_completes_while_the_worker_blocks() {
 /// never stopped.
 #[test]
 fn dropping_the_runtime_releases_a_block_in_place_waiting_on_a_task() {
+    on_one_and_two_workers(|rt| {
+        let (tx, rx) = mpsc::channel::<()>();
+        // Holds the only sender and never finishes.
+        rt.spawn(async move {
+            let _tx = tx;
+            std::future::pending::<()>().await
+        });
+        let (returned, _) = block_until_closed(&rt, rx);
+        drop(rt);
+        // The closure saw the channel close: its sender was dropped.
+        assert_eq!(returned.recv_timeout(Duration::from_secs(1)), Ok(true));
+    });
+}
+
+/// Runs `test` on a fresh multi-threaded runtime of one worker, then of
+/// two, each under the watchdog (not one io_uring worker, where
+/// `block_in_place` refuses to run).
+fn on_one_and_two_workers(test: fn(Runtime)) {
     for workers in [1, 2] {
         bounded(30, move || {
             let rt = multi_thread(workers);
             if workers == 1 && rt.backend() == Backend::IoUring {
-                return; // one io_uring worker refuses block_in_place
+                return;
             }
-            let (tx, rx) = mpsc::channel::<()>();
-            let (blocked_tx, blocked_rx) = mpsc::channel::<()>();
-            let (returned_tx, returned_rx) = mpsc::channel::<bool>();
-            rt.block_on(async move {
-                // Holds the only sender and never finishes.
-                spawn(async move {
-                    let _tx = tx;
-                    std::future::pending::<()>().await
-                });
-                spawn(async move {
-                    let released = block_in_place(|| {
-                        blocked_tx.send(()).unwrap();
-                        rx.recv().is_err()
-                    });
-                    returned_tx.send(released).unwrap();
-                });
-            });
-            blocked_rx
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the closure never started");
-            drop(rt);
-            // The closure saw the channel close: its sender was dropped.
-            assert_eq!(returned_rx.recv_timeout(Duration::from_secs(1)), Ok(true));
+            test(rt)
         });
     }
 }
@@ -536,32 +526,26 @@ fn dropping_the_runtime_drops_a_pinned_holder_on_another_worker() {
 /// workers take it from there and drop it before the gate.
 #[test]
 fn dropping_the_runtime_drops_a_holder_waiting_in_the_injection_queue() {
-    for workers in [1, 2] {
-        bounded(30, move || {
-            let rt = multi_thread(workers);
-            if workers == 1 && rt.backend() == Backend::IoUring {
-                return; // one io_uring worker refuses block_in_place
-            }
-            let (tx, rx) = mpsc::channel::<()>();
-            let (waker_tx, waker_rx) = mpsc::channel::<std::task::Waker>();
-            rt.spawn(async move {
-                let _tx = tx;
-                let mut waker_tx = Some(waker_tx);
-                std::future::poll_fn(|cx| {
-                    if let Some(waker_tx) = waker_tx.take() {
-                        waker_tx.send(cx.waker().clone()).unwrap();
-                    }
-                    std::task::Poll::<()>::Pending
-                })
-                .await
-            });
-            let waker = waker_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-            let (returned, _) = block_until_closed(&rt, rx);
-            waker.wake();
-            drop(rt);
-            assert_eq!(returned.recv_timeout(Duration::from_secs(1)), Ok(true));
+    on_one_and_two_workers(|rt| {
+        let (tx, rx) = mpsc::channel::<()>();
+        let (waker_tx, waker_rx) = mpsc::channel::<std::task::Waker>();
+        rt.spawn(async move {
+            let _tx = tx;
+            let mut waker_tx = Some(waker_tx);
+            std::future::poll_fn(|cx| {
+                if let Some(waker_tx) = waker_tx.take() {
+                    waker_tx.send(cx.waker().clone()).unwrap();
+                }
+                std::task::Poll::<()>::Pending
+            })
+            .await
         });
-    }
+        let waker = waker_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let (returned, _) = block_until_closed(&rt, rx);
+        waker.wake();
+        drop(rt);
+        assert_eq!(returned.recv_timeout(Duration::from_secs(1)), Ok(true));
+    });
 }
 
 /// The sender is held by a `spawn_blocking` job queued behind a running
