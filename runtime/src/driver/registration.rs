@@ -523,8 +523,7 @@ impl Drop for Registration {
         // the ring's own thread, blocked, has yet to submit the delete.)
         let on_owner_thread = context::with_current(|local| {
             local.is_some_and(|l| Arc::ptr_eq(&l.shared, &self.shared))
-        }) && !(context::is_stand_in()
-            && self.shared.io.poller.backend() == spindle_reactor::Backend::IoUring);
+        }) && !context::is_ring_stand_in(&self.shared);
         self.shared
             .io
             .deregister(self.live_key, io, on_owner_thread);

@@ -62,7 +62,7 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 /// runtime, where there is no next worker.)
 pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
     let shared = current_shared()?;
-    if is_stand_in() && shared.io.poller.backend() == spindle_reactor::Backend::IoUring {
+    if is_ring_stand_in(&shared) {
         if let Some(group) = shared.mt.get().and_then(|link| link.group()) {
             if let Some(next) = group.worker_after(&shared) {
                 return Some(next.clone());
@@ -105,6 +105,14 @@ pub(crate) fn set_stand_in() {
 /// owns a ring may; see `uring/driver.rs`).
 pub(crate) fn is_stand_in() -> bool {
     STAND_IN.try_with(Cell::get).unwrap_or(false)
+}
+
+/// True on a `block_in_place` stand-in for a worker (whose shared half is
+/// `shared`) on the io_uring poller: only the worker's own thread, blocked
+/// in `f`, may wait on that ring, so the stand-in must not wait on it, nor
+/// register new IO with it, nor free what waits for its next submission.
+pub(crate) fn is_ring_stand_in(shared: &Shared) -> bool {
+    is_stand_in() && shared.io.poller.backend() == spindle_reactor::Backend::IoUring
 }
 
 /// True if the runtime whose shared half is `shared` is the one running

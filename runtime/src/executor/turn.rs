@@ -177,9 +177,7 @@ impl Local {
         self.fire_timers();
         // Not on an io_uring stand-in: registrations dropped meanwhile wait
         // for the ring's own thread, whose next wait submits their deletes.
-        if !(context::is_stand_in()
-            && shared.io.poller.backend() == spindle_reactor::Backend::IoUring)
-        {
+        if !context::is_ring_stand_in(shared) {
             shared.io.release_pending();
         }
         if shared.has_timer_cancels.swap(false, SeqCst) {
@@ -204,7 +202,7 @@ impl Local {
     /// events wait for the worker's thread to come back.
     fn wait_on_poller(&self, events: &mut Events, timeout: Option<Duration>) {
         let io = &self.shared.io;
-        if context::is_stand_in() && io.poller.backend() == spindle_reactor::Backend::IoUring {
+        if context::is_ring_stand_in(&self.shared) {
             events.clear();
             if timeout == Some(Duration::ZERO) {
                 return;

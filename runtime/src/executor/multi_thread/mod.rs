@@ -261,8 +261,9 @@ impl Group {
     }
 
     /// The worker after the one whose shared half is `shared`, if there is
-    /// another: where a `block_in_place` stand-in on an io_uring poller
-    /// registers new IO (`context::current_io_shared`).
+    /// another: the one `f` of a `block_in_place` enters instead of its own
+    /// worker, and where a stand-in on an io_uring poller registers new IO
+    /// (`context::current_io_shared`).
     pub(crate) fn worker_after(&self, shared: &Shared) -> Option<&Arc<Shared>> {
         let n = self.workers.len();
         let index = self
@@ -461,7 +462,7 @@ impl MultiThread {
     /// Sets the shutdown flag and wakes every worker. The injection queue
     /// stays open until the workers are joined: the workers' drains take
     /// the tasks in it (and those woken into it meanwhile) and drop them
-    /// (`drain_aborted` in `worker.rs`); a task spawned from outside now
+    /// (`drain_queued` in `abort.rs`); a task spawned from outside now
     /// is adopted by a home still open, or cancelled at its spawn.
     fn stop(&self) {
         self.group.shutdown.store(true, SeqCst);

@@ -413,12 +413,6 @@ struct StandInGuard {
     enter_instead: Option<Arc<crate::executor::Shared>>,
 }
 
-/// The next worker after `worker`, if there is another.
-fn another_worker(worker: &Worker) -> Option<Arc<crate::executor::Shared>> {
-    let workers = &worker.group.workers;
-    (workers.len() > 1).then(|| workers[(worker.index + 1) % workers.len()].shared.clone())
-}
-
 /// The `Local` pointer, sent to the stand-in thread.
 struct LocalPtr(*const Local);
 
@@ -460,7 +454,7 @@ impl StandInGuard {
             stand_in,
             thread: Some(thread),
             shared,
-            enter_instead: another_worker(worker),
+            enter_instead: worker.group.worker_after(&local.shared).cloned(),
         }
     }
 }
