@@ -9,6 +9,7 @@
 //! cargo bench -p spindle-benches --bench echo -- --load --addr 127.0.0.1:7000 --conns 50 --secs 5 --size 64
 //! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread              # spindle-mt vs tokio-mt
 //! cargo bench -p spindle-benches --bench echo -- --flavor multi_thread --workers 2 --secs 3 --runs 3
+//! cargo bench -p spindle-benches --bench echo -- --flavor floor --runs 5          # beside servers with no runtime
 //! cargo bench -p spindle-benches --bench echo -- --flavor completion --runs 3       # spindle-uring vs spindle, monoio
 //! cargo bench -p spindle-benches --bench echo -- --flavor multishot --runs 3        # spindle-uring-multi vs the same
 //! cargo bench -p spindle-benches --bench echo -- --serve spindle-uring --addr 127.0.0.1:7000
@@ -67,6 +68,14 @@
 //!   and 1000
 //!   connections, with the server and the load generator *unpinned* (the
 //!   scheduler spreads the workers and the load over the CPUs).
+//! * `--serve raw-epoll-mt|raw-uring-mt --workers W --addr A`: the floor,
+//!   echo servers with no runtime (`echo/floor.rs`): `W` threads, each an
+//!   epoll loop of plain system calls, or the IO models' hand-written
+//!   io_uring loop, on a `SO_REUSEPORT` listener of its own.
+//! * `--flavor floor` (parent): as `multi_thread`, with `spindle-mt`,
+//!   `tokio-mt`, `spindle-uring-mt` and the two floor servers; ratios of
+//!   each over `tokio-mt`, and of spindle's two servers over the floor of
+//!   their kind (what the runtime itself adds).
 //!
 //! Every server and the load generator raise their soft `RLIMIT_NOFILE` to
 //! the hard limit. Loopback only.
@@ -80,6 +89,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
+#[path = "echo/floor.rs"]
+mod floor;
 mod measure;
 #[path = "echo/servers.rs"]
 mod servers;
@@ -125,8 +136,10 @@ struct Args {
     /// `tokio`), pinned; the multi-threaded ones (`spindle-mt`, `tokio-mt`),
     /// unpinned; or the completion ones (`spindle-uring` against `spindle`
     /// and `monoio`), pinned; `multishot` is `completion` with the
-    /// `spindle-uring-multi` server (multishot receive) in front.
-    #[arg(long, value_name = "FLAVOR", default_value = "current_thread", value_parser = ["current_thread", "multi_thread", "completion", "multishot"])]
+    /// `spindle-uring-multi` server (multishot receive) in front; `floor`
+    /// is `multi_thread` beside two servers with no runtime at all
+    /// (`raw-epoll-mt`, `raw-uring-mt`).
+    #[arg(long, value_name = "FLAVOR", default_value = "current_thread", value_parser = ["current_thread", "multi_thread", "floor", "completion", "multishot"])]
     flavor: String,
     /// Worker threads of a multi-threaded server.
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -273,6 +286,13 @@ fn kinds(flavor: &str) -> &'static [&'static str] {
             "spindle-uring-mt",
             "spindle-uring-multi-mt",
         ],
+        "floor" => &[
+            "spindle-mt",
+            "tokio-mt",
+            "spindle-uring-mt",
+            "raw-epoll-mt",
+            "raw-uring-mt",
+        ],
         "completion" => &["spindle-uring", "spindle", "monoio"],
         "multishot" => &["spindle-uring-multi", "spindle", "monoio"],
         _ => &["spindle", "tokio"],
@@ -285,6 +305,7 @@ fn kinds(flavor: &str) -> &'static [&'static str] {
 fn ratios(flavor: &str, kinds: usize) -> Vec<(usize, usize)> {
     match flavor {
         "multi_thread" => vec![(0, 1), (2, 1), (3, 1)],
+        "floor" => vec![(0, 1), (2, 1), (3, 1), (4, 1), (0, 3), (2, 4)],
         _ => (1..kinds).map(|k| (0, k)).collect(),
     }
 }
@@ -312,7 +333,7 @@ type TableRow<'a> = (&'a str, Vec<Medians>, Vec<Vec<Point>>);
 fn parent(args: &Args) {
     let taskset = has_taskset();
     let quiet = args.quiet;
-    let multi_thread = args.flavor == "multi_thread";
+    let multi_thread = matches!(args.flavor.as_str(), "multi_thread" | "floor");
     let kinds = kinds(&args.flavor);
     // (label, busy conns, idle conns, runs)
     let mut points = vec![
@@ -443,8 +464,10 @@ fn main() {
                 servers::serve_spindle_uring_multi_mt(addr, args.workers)
             }
             "monoio" => servers::serve_monoio(addr),
+            "raw-epoll-mt" => floor::serve_raw_epoll(addr, args.workers),
+            "raw-uring-mt" => floor::serve_raw_uring(addr, args.workers),
             _ => panic!(
-                "--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|spindle-uring-mt|spindle-uring-multi|spindle-uring-multi-mt|monoio"
+                "--serve spindle|tokio|spindle-mt|tokio-mt|spindle-uring|spindle-uring-mt|spindle-uring-multi|spindle-uring-multi-mt|monoio|raw-epoll-mt|raw-uring-mt"
             ),
         }
     } else if args.load {

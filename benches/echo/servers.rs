@@ -23,7 +23,7 @@ use super::measure::spindle_multi_thread;
 const BUF: usize = 1024;
 
 /// Prints the `LISTENING <addr>` line the parent waits for.
-fn announce(addr: std::net::SocketAddr) {
+pub(crate) fn announce(addr: std::net::SocketAddr) {
     println!("LISTENING {addr}");
     io::stdout().flush().unwrap();
 }

@@ -348,9 +348,10 @@ pub struct ChildArgs {
     /// `spindle-uring`, `spindle-uring-multi` (multishot receive into a
     /// provided-buffer ring) or `monoio` (current-thread, io_uring completions),
     /// or `spindle-uring-mt`, `spindle-uring-multi-mt` (the same two spindle
-    /// servers, multi-threaded).
+    /// servers, multi-threaded), or `raw-epoll-mt`, `raw-uring-mt` (the
+    /// echo program's servers with no runtime, one loop per worker).
     /// Prints `LISTENING <addr>`.
-    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "spindle-uring-mt", "spindle-uring-multi", "spindle-uring-multi-mt", "monoio"])]
+    #[arg(long, value_name = "RUNTIME", value_parser = ["spindle", "tokio", "spindle-mt", "tokio-mt", "spindle-uring", "spindle-uring-mt", "spindle-uring-multi", "spindle-uring-multi-mt", "monoio", "raw-epoll-mt", "raw-uring-mt"])]
     pub serve: Option<String>,
     /// The server's address (with --serve, or a load's).
     #[arg(long, value_name = "HOST:PORT")]
