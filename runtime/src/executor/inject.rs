@@ -83,6 +83,37 @@ impl Inject {
         task
     }
 
+    /// Takes the oldest task, and hands up to `more` of the tasks behind
+    /// it to `keep`, under one hold of the lock: a worker that ran out of
+    /// work takes its share of a long queue at once (into its own run
+    /// queue) instead of a lock per task. `keep` runs under the lock, so it
+    /// must be cheap and must not touch this queue; a task it gives back
+    /// returns to the front, and the batch ends there.
+    pub(crate) fn pop_batch(
+        &self,
+        more: usize,
+        mut keep: impl FnMut(TaskRef) -> Result<(), TaskRef>,
+    ) -> Option<TaskRef> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut inner = self.lock();
+        let first = inner.tasks.pop_front()?;
+        let mut taken = 1;
+        while taken <= more {
+            let Some(task) = inner.tasks.pop_front() else {
+                break;
+            };
+            if let Err(task) = keep(task) {
+                inner.tasks.push_front(task);
+                break;
+            }
+            taken += 1;
+        }
+        self.len.fetch_sub(taken, SeqCst);
+        Some(first)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.len.load(SeqCst) == 0
     }

@@ -235,17 +235,12 @@ impl StealQueue {
     pub(crate) fn push_back(&self, mut task: TaskRef, overflow: &Inject) {
         let ring = &*self.ring;
         loop {
-            // Acquire: a thief's final store of `steal` (release) comes
-            // after its reads of the slots we may now overwrite.
+            task = match self.push_if_room(task) {
+                Ok(()) => return,
+                Err(back) => back,
+            };
             let (steal, real) = unpack(ring.head.load(Acquire));
             let tail = self.tail();
-            if tail.wrapping_sub(steal) < CAPACITY as u32 {
-                // SAFETY: `tail` is outside `steal..tail`, and we own the ring.
-                unsafe { ring.write(tail, task) };
-                // Release: a thief that reads the new tail sees the task.
-                ring.tail.store(tail.wrapping_add(1), Release);
-                return;
-            }
             if steal != real {
                 // Full, but a thief is emptying part of it: the older half is
                 // partly its. Only the new task moves.
@@ -259,6 +254,25 @@ impl StealQueue {
                 Err(back) => task = back,
             }
         }
+    }
+
+    /// Queues a task at the back if the ring has a free slot, or gives it
+    /// back. Never moves anything elsewhere, so it may run under the
+    /// injection queue's lock (a batch taken from it, `Inject::pop_batch`).
+    pub(crate) fn push_if_room(&self, task: TaskRef) -> Result<(), TaskRef> {
+        let ring = &*self.ring;
+        // Acquire: a thief's final store of `steal` (release) comes after
+        // its reads of the slots we may now overwrite.
+        let (steal, _) = unpack(ring.head.load(Acquire));
+        let tail = self.tail();
+        if tail.wrapping_sub(steal) < CAPACITY as u32 {
+            // SAFETY: `tail` is outside `steal..tail`, and we own the ring.
+            unsafe { ring.write(tail, task) };
+            // Release: a thief that reads the new tail sees the task.
+            ring.tail.store(tail.wrapping_add(1), Release);
+            return Ok(());
+        }
+        Err(task)
     }
 
     /// Moves the older half of a full queue, then `task`, to `overflow`.

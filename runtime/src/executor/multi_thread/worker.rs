@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crate::task::raw::TaskRef;
 use crate::task::JoinHandle;
 
-use super::super::steal::StealQueue;
+use super::super::steal::{self, StealQueue};
 use super::super::{context, Local};
 use super::{Arrival, Group};
 
@@ -275,7 +275,28 @@ impl Local {
         } else {
             worker.queue.pop().or_else(pinned)
         };
-        local.or_else(own_inject).or_else(|| group.inject.pop())
+        local
+            .or_else(own_inject)
+            .or_else(|| self.take_from_group_inject())
+    }
+
+    /// Takes a task from the group's injection queue, and this worker's
+    /// share of the ones behind it (as tokio does: the queue's length over
+    /// the number of workers, at most half a run queue) into its own run
+    /// queue, under one hold of the lock. The queue fills when a worker's
+    /// run queue overflows (a reactor turn that woke hundreds of tasks);
+    /// taking its tasks one lock at a time cost more than running them.
+    fn take_from_group_inject(&self) -> Option<TaskRef> {
+        let worker = self.worker();
+        let group = &*worker.group;
+        if group.inject.is_empty() {
+            return None;
+        }
+        let share = group.inject.len() / group.workers.len();
+        let more = share.min(steal::CAPACITY / 2);
+        group
+            .inject
+            .pop_batch(more, |task| worker.queue.push_if_room(task))
     }
 
     /// Looks for work elsewhere: steals half of another worker's queue, or
@@ -302,7 +323,7 @@ impl Local {
                 return Some(task);
             }
         }
-        group.inject.pop()
+        self.take_from_group_inject()
     }
 
     /// Sleeps in this worker's reactor until IO, a timer or a notify.

@@ -106,6 +106,35 @@ fn overflow_moves_the_older_half_and_the_new_task_to_inject() {
 }
 
 #[test]
+fn a_batch_from_inject_fills_the_free_slots_and_leaves_the_rest_in_order() {
+    let (_rt, shared) = runtime();
+    let inject = Inject::new();
+    let queue = StealQueue::new();
+    // The queue has 4 free slots; inject holds 10 tasks.
+    let (held, held_ids) = tasks(&shared, CAPACITY - 4);
+    for task in held {
+        queue.push_back(task, &inject);
+    }
+    let (queued, expected) = tasks(&shared, 10);
+    assert!(inject.push_batch(queued));
+    // Ask for the first task and 6 more: only 4 fit, so the fifth taken is
+    // given back to the front of inject and the batch ends there.
+    let first = inject.pop_batch(6, |task| queue.push_if_room(task));
+    assert_eq!(first.map(|t| t.header().id), Some(expected[0]));
+    assert_eq!(inject.len(), 5);
+    assert_eq!(queue.len(), CAPACITY);
+    let mut want = held_ids;
+    want.extend_from_slice(&expected[1..5]);
+    assert_eq!(pop_all(&queue), want);
+    assert_eq!(ids(inject.close()), expected[5..]);
+    // An empty queue gives nothing and calls nobody.
+    let empty = Inject::new();
+    assert!(empty
+        .pop_batch(8, |_| panic!("nothing to hand over"))
+        .is_none());
+}
+
+#[test]
 fn overflow_many_times_keeps_every_task_exactly_once() {
     let (_rt, shared) = runtime();
     let inject = Inject::new();
