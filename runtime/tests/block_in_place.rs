@@ -2,8 +2,10 @@
 //! that called it blocks, a stand-in thread runs the worker's loop, so the
 //! worker's queue, reactor and timers keep going; a nested call on the
 //! stand-in hands back only its own stand-in; the stand-in sleeps while
-//! nothing it may run waits; `spawn_local` refuses to pin a task to it.
-//! On the current-thread runtime `block_in_place` panics with a reason.
+//! nothing it may run waits; `spawn_local` refuses to pin a task to it;
+//! what a task on the stand-in starts (a socket, an ipc receive, an
+//! io_uring operation) goes to a reactor or ring that turns while `f`
+//! blocks. On the current-thread runtime `block_in_place` panics with a reason.
 //! Dropping the runtime while `f` waits for a channel whose sender a task
 //! holds drops that task first (idle, pinned to the other worker, among
 //! thousands, or waiting in the injection queue), so the drop ends.
@@ -11,6 +13,7 @@
 //! No test orders events with sleeps: each waits for what it needs through
 //! a channel, with a deadline.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -299,15 +302,7 @@ fn on_io_uring_a_socket_made_on_a_stand_in_joins_a_reactor_that_turns() {
             return;
         };
         let release = Arc::new(AtomicBool::new(false));
-        let hold = release.clone();
-        let (busy_tx, busy_rx) = mpsc::channel::<String>();
-        rt.spawn(async move {
-            busy_tx.send(thread_name()).unwrap();
-            while !hold.load(SeqCst) {
-                std::hint::spin_loop();
-            }
-        });
-        let busy = busy_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let busy = keep_a_worker_busy(&rt, release.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let task = rt.spawn(async move {
@@ -337,6 +332,156 @@ fn on_io_uring_a_socket_made_on_a_stand_in_joins_a_reactor_that_turns() {
         assert!(on.ends_with("-stand-in"), "ran on {on}");
         assert_eq!(read.unwrap(), b'7');
     });
+}
+
+#[test]
+fn a_uring_operation_started_on_a_stand_in_goes_to_a_ring_that_turns() {
+    // A task running on a stand-in starts `spindle::uring` operations (a
+    // connect, then a read). A stand-in never enters its worker's ring:
+    // only the ring's own thread may, and it is blocked in `f`. So the
+    // operations must go to the other worker's ring, or `f`, waiting for
+    // what they read, never returns (it timed out before they did). On
+    // every poller: the completion ring is the same beside epoll.
+    bounded(60, || {
+        for rt in [Some(multi_thread(2)), io_uring_workers(2)] {
+            let Some(rt) = rt else { continue };
+            if !has_uring(&rt) {
+                return;
+            }
+            a_uring_read_on_a_stand_in(rt);
+        }
+    });
+}
+
+#[test]
+fn on_io_uring_an_ipc_receive_awaited_on_a_stand_in_hears_its_sender() {
+    // A task on an io_uring worker's stand-in awaits an ipc pipe: the
+    // pipe's registration must join a reactor that turns (the other
+    // worker's), not the blocked worker's ring, which the stand-in never
+    // waits on; or `f`, which sends only once the receive waits, never
+    // hears back.
+    bounded(30, || {
+        let Some(rt) = io_uring_workers(2) else {
+            return;
+        };
+        let release = Arc::new(AtomicBool::new(false));
+        let busy = keep_a_worker_busy(&rt, release.clone());
+        let (tx, rx) = spindle_runtime::ipc::pipe_one_way::<u32>().unwrap();
+        let task = rt.spawn(async move {
+            assert_ne!(thread_name(), busy);
+            let (steps, heard) = mpsc::channel::<Result<String, std::io::Result<u32>>>();
+            // Queued here: with the other worker busy, the stand-in runs it.
+            spawn(async move {
+                let on = thread_name();
+                let mut recv = std::pin::pin!(rx.recv());
+                let mut told = false;
+                let got = std::future::poll_fn(|cx| {
+                    let poll = recv.as_mut().poll(cx);
+                    if poll.is_pending() && !told {
+                        // Waiting (registered) now: `f` may send.
+                        told = true;
+                        steps.send(Ok(on.clone())).unwrap();
+                    }
+                    poll
+                })
+                .await;
+                let _ = steps.send(Err(got));
+            });
+            block_in_place(move || {
+                let step = || heard.recv_timeout(Duration::from_secs(10));
+                let Ok(Ok(on)) = step() else {
+                    return Err("the receive never waited".to_string());
+                };
+                release.store(true, SeqCst);
+                tx.blocking_send(7).unwrap();
+                match step() {
+                    Ok(Err(got)) => Ok((on, got.map_err(|e| e.to_string()))),
+                    _ => Err(format!("the receive awaited on {on} never heard the send")),
+                }
+            })
+        });
+        let (on, got) = rt.block_on(task).unwrap().unwrap();
+        assert!(on.ends_with("-stand-in"), "ran on {on}");
+        assert_eq!(got.unwrap(), 7);
+    });
+}
+
+/// Whether this kernel lets `rt` run an io_uring connect.
+fn has_uring(rt: &Runtime) -> bool {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    match rt.block_on(spindle_runtime::uring::TcpStream::connect(addr)) {
+        Ok(_) => true,
+        Err(e) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+            false
+        }
+    }
+}
+
+fn a_uring_read_on_a_stand_in(rt: Runtime) {
+    let release = Arc::new(AtomicBool::new(false));
+    let busy = keep_a_worker_busy(&rt, release.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = rt.spawn(async move {
+        assert_ne!(thread_name(), busy);
+        let (tx, rx) = mpsc::channel::<Step>();
+        // Queued here: with the other worker busy, the stand-in runs it.
+        spawn(async move {
+            tx.send(Step::Started(thread_name())).unwrap();
+            let read = async {
+                let stream = spindle_runtime::uring::TcpStream::connect(addr).await?;
+                tx.send(Step::Connected).unwrap();
+                let (res, buf) = stream.read(Vec::with_capacity(1)).await;
+                res.map(|_| buf)
+            };
+            let _ = tx.send(Step::Read(read.await));
+        });
+        block_in_place(move || {
+            let step = || rx.recv_timeout(Duration::from_secs(10));
+            let Ok(Step::Started(on)) = step() else {
+                return Err("the task never started".to_string());
+            };
+            // The operations started on the stand-in; now the other
+            // worker may run (and turn its ring).
+            release.store(true, SeqCst);
+            match step() {
+                Ok(Step::Connected) => {}
+                Ok(Step::Read(Err(e))) => return Err(format!("connect failed: {e}")),
+                _ => return Err(format!("the connect started on {on} never completed")),
+            }
+            let (mut peer, _) = listener.accept().unwrap();
+            std::io::Write::write_all(&mut peer, b"7").unwrap();
+            match step() {
+                Ok(Step::Read(read)) => Ok((on, read.map_err(|e| e.to_string()))),
+                _ => Err(format!("the read started on {on} never completed")),
+            }
+        })
+    });
+    let (on, read) = rt.block_on(task).unwrap().unwrap();
+    assert!(on.ends_with("-stand-in"), "ran on {on}");
+    assert_eq!(read.unwrap(), b"7");
+}
+
+/// What the task of [`a_uring_read_on_a_stand_in`] reports to `f`.
+enum Step {
+    Started(String),
+    Connected,
+    Read(std::io::Result<Vec<u8>>),
+}
+
+/// Spawns a task that spins until `release`, so that a worker is busy, and
+/// returns the name of the worker it occupies.
+fn keep_a_worker_busy(rt: &Runtime, release: Arc<AtomicBool>) -> String {
+    let (busy_tx, busy_rx) = mpsc::channel::<String>();
+    rt.spawn(async move {
+        busy_tx.send(thread_name()).unwrap();
+        while !release.load(SeqCst) {
+            std::hint::spin_loop();
+        }
+    });
+    busy_rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
 
 #[test]

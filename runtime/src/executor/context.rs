@@ -63,12 +63,7 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
     let shared = current_shared()?;
     if is_ring_stand_in(&shared) {
-        if let Some(group) = shared.mt.get().and_then(|link| link.group()) {
-            if let Some(next) = group.worker_after(&shared) {
-                return Some(next.clone());
-            }
-        }
-        return Some(shared);
+        return Some(next_worker_or(shared));
     }
     if !shared.is_mt_block_on_thread() {
         return Some(shared);
@@ -80,12 +75,45 @@ pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
     }
 }
 
-/// For what registers with the thread that waits on it (an io_uring
-/// operation, an ipc descriptor's registration): the runtime this thread
-/// runs; on a thread that only entered a runtime, the one
-/// [`current_io_shared`] names (whose thread turns its reactor and ring).
+/// For what registers with the thread that waits on it (an ipc
+/// descriptor's registration): the runtime this thread runs; on a thread
+/// that only entered a runtime, the one [`current_io_shared`] names (whose
+/// thread turns its reactor and ring). A `block_in_place` stand-in on the
+/// io_uring poller names the next worker, as [`current_io_shared`] does:
+/// it never waits on its own worker's ring.
 pub(crate) fn running_or_io_shared() -> Option<Arc<Shared>> {
-    with_current(|local| local.map(|l| l.shared.clone())).or_else(current_io_shared)
+    match with_current(|local| local.map(|l| l.shared.clone())) {
+        Some(shared) if is_ring_stand_in(&shared) => Some(next_worker_or(shared)),
+        Some(shared) => Some(shared),
+        None => current_io_shared(),
+    }
+}
+
+/// The runtime whose completion ring takes a `spindle::uring` operation
+/// started on this thread: as [`running_or_io_shared`], except that a
+/// `block_in_place` stand-in on any poller sends it to the next worker's
+/// ring. A stand-in never enters its worker's ring (only the ring's own
+/// thread may, and it is blocked in `f`), so the operation would wait
+/// for `f` to return; `f` may well be waiting for it. With one worker
+/// there is no other ring, and it does wait.
+pub(crate) fn ring_shared() -> Option<Arc<Shared>> {
+    let shared = running_or_io_shared()?;
+    if is_stand_in() && is_running(&shared) {
+        return Some(next_worker_or(shared));
+    }
+    Some(shared)
+}
+
+/// The worker after `shared`'s in its multi-threaded runtime, or `shared`
+/// itself where there is none (one worker, a current-thread runtime, or a
+/// runtime that is gone).
+fn next_worker_or(shared: Arc<Shared>) -> Arc<Shared> {
+    let next = shared
+        .mt
+        .get()
+        .and_then(|link| link.group())
+        .and_then(|group| group.worker_after(&shared).cloned());
+    next.unwrap_or(shared)
 }
 
 thread_local! {

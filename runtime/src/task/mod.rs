@@ -139,9 +139,13 @@ where
 /// may wait on the worker's ring: the stand-in runs the worker's tasks and
 /// timers and sleeps on the poller's notify instead; the events of the
 /// worker's own sockets (and the closing of those dropped meanwhile) wait
-/// for `f` to return, and a socket made on the stand-in joins the next
-/// worker's reactor. On a one-worker io_uring runtime there is no next
-/// worker, so `block_in_place` panics there, with the reason.
+/// for `f` to return, and a socket or an ipc channel first awaited on the
+/// stand-in joins the next worker's reactor. On a one-worker io_uring
+/// runtime there is no next worker, so `block_in_place` panics there, with
+/// the reason. On every poller, a `spindle::uring` operation started on the
+/// stand-in goes to the next worker's ring (the stand-in never enters the
+/// worker's own; with one worker it waits for `f`), and the operations
+/// already in the worker's ring complete after `f` returns.
 ///
 /// Inside `f` the thread counts as entered into *another* worker (with
 /// two or more): timers, sockets, spawns and `spindle::uring` operations

@@ -57,7 +57,9 @@
 //! that thread ever enters the ring: a single-issuer ring refuses any
 //! other, and on any ring a request dies with the thread that submitted
 //! it. So a `block_in_place` stand-in, which runs a worker's loop for a
-//! while, leaves the ring alone; the worker's operations wait for it.
+//! while, leaves the ring alone: the operations already in the ring wait
+//! for the worker's thread, and one started on the stand-in goes to the
+//! next worker's ring (`context::ring_shared`).
 //!
 //! At shutdown the runtime cancels everything in flight and waits (up to
 //! [`SHUTDOWN_GRACE`]) until the kernel has let go of every buffer; the

@@ -60,9 +60,10 @@ fn close_result_fd(_resources: &mut (dyn Any + Send), res: i32, _flags: u32) {
 /// The runtime whose ring takes an operation started on this thread: the
 /// one this thread runs; on a thread that only entered a runtime, the one
 /// whose thread will turn the ring (on a multi-threaded runtime the first
-/// worker's, not the `block_on` thread's: `context::current_io_shared`).
+/// worker's, not the `block_on` thread's: `context::current_io_shared`);
+/// on a `block_in_place` stand-in, the next worker's (`context::ring_shared`).
 fn current() -> io::Result<Arc<Shared>> {
-    context::running_or_io_shared().ok_or_else(|| {
+    context::ring_shared().ok_or_else(|| {
         io::Error::other(
             "spindle::uring operations must run inside a spindle runtime (in block_on, a task, \
              or under Handle::enter)",
