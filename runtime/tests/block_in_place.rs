@@ -13,7 +13,6 @@
 //! No test orders events with sleeps: each waits for what it needs through
 //! a channel, with a deadline.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -353,6 +352,7 @@ fn a_uring_operation_started_on_a_stand_in_goes_to_a_ring_that_turns() {
     });
 }
 
+#[cfg(feature = "process-pool")]
 #[test]
 fn on_io_uring_an_ipc_receive_awaited_on_a_stand_in_hears_its_sender() {
     // A task on an io_uring worker's stand-in awaits an ipc pipe: the
@@ -376,7 +376,7 @@ fn on_io_uring_an_ipc_receive_awaited_on_a_stand_in_hears_its_sender() {
                 let mut recv = std::pin::pin!(rx.recv());
                 let mut told = false;
                 let got = std::future::poll_fn(|cx| {
-                    let poll = recv.as_mut().poll(cx);
+                    let poll = std::future::Future::poll(recv.as_mut(), cx);
                     if poll.is_pending() && !told {
                         // Waiting (registered) now: `f` may send.
                         told = true;
