@@ -32,6 +32,12 @@ thread_local! {
 }
 
 impl Id {
+    /// The id as a number (to pick a shard by).
+    #[inline]
+    pub(crate) fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+
     /// The next unused id.
     ///
     /// Ids are handed out from a per-thread block of [`ID_BLOCK`], taken
@@ -41,11 +47,6 @@ impl Id {
     /// unique; they are no longer in spawn order across threads (tokio
     /// promises no order either).
     #[inline]
-    /// The id as a number (to pick a shard by).
-    pub(crate) fn as_u64(self) -> u64 {
-        self.0.get()
-    }
-
     pub(crate) fn next() -> Id {
         let n = ID_RANGE
             .try_with(|range| {
