@@ -70,8 +70,8 @@
 //!   scheduler spreads the workers and the load over the CPUs).
 //! * `--serve raw-epoll-mt|raw-uring-mt --workers W --addr A`: the floor,
 //!   echo servers with no runtime (`echo/floor.rs`): `W` threads, each an
-//!   epoll loop of plain system calls, or the IO models' hand-written
-//!   io_uring loop, on a `SO_REUSEPORT` listener of its own.
+//!   epoll loop on the bare `spindle::reactor::Poller`, or the IO models'
+//!   hand-written io_uring loop, on a `SO_REUSEPORT` listener of its own.
 //! * `--flavor floor` (parent): as `multi_thread`, with `spindle-mt`,
 //!   `tokio-mt`, `spindle-uring-mt` and the two floor servers; ratios of
 //!   each over `tokio-mt`, and of spindle's two servers over the floor of

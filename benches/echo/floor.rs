@@ -6,10 +6,12 @@
 //! nothing crosses between threads: no queue, no task, no waker, no wake
 //! of another thread.
 //!
-//! * `raw-epoll-mt`: each thread an edge-triggered `epoll` loop of plain
-//!   system calls: `epoll_wait`, then per ready socket one `recv` (a
-//!   second only if the first filled the buffer) and one `send`. This is
-//!   the least work a readiness server does per request.
+//! * `raw-epoll-mt`: each thread an edge-triggered epoll loop on spindle's
+//!   bare readiness layer (`spindle::reactor::Poller`, as the IO models'
+//!   `epoll` uses), over non-blocking std sockets: `epoll_wait`, then per
+//!   ready socket one `recv` (a second only if the first filled the
+//!   buffer) and one `send`. This is the least work a readiness server
+//!   does per request.
 //! * `raw-uring-mt`: each thread the hand-written io_uring loop of the IO
 //!   models (`examples/io_models/uring_completion.rs`): a receive, then a
 //!   send of what came, per connection, one `io_uring_enter` per turn.
@@ -18,9 +20,13 @@
 //! they show what is the kernel's (the loopback TCP work every server
 //! pays) and what is a runtime's own.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use spindle::net::TcpSocket;
+use spindle::reactor::{Backend, Events, Interest, Poller, Token};
 
 #[path = "../../examples/io_models/common.rs"]
 #[allow(dead_code)]
@@ -28,8 +34,6 @@ mod common;
 #[path = "../../examples/io_models/uring_completion.rs"]
 mod uring_completion;
 
-/// The `epoll` token of the listener; connections use their descriptor.
-const LISTENER: u64 = u64::MAX;
 /// Bytes read at once (a request is 64).
 const BUF: usize = 4096;
 
@@ -67,115 +71,48 @@ fn serve_threads(addr: &str, threads: usize, serve: fn(TcpListener) -> io::Resul
 
 /// A listening socket on `addr` with `SO_REUSEPORT`, so several may share
 /// the address (blocking: the io_uring loop's accept waits in the ring;
-/// the epoll loop makes its own non-blocking).
+/// the epoll loop makes its own non-blocking). Its options and its bind
+/// are spindle's `TcpSocket`'s, which need no runtime; `listen` is called
+/// here, since `TcpSocket::listen` registers with a runtime.
 fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let SocketAddr::V4(v4) = addr else {
-        return Err(io::Error::other("the raw servers take an IPv4 address"));
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    // SAFETY: socket(2) with constant arguments; the result is checked
-    // before it is owned.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let on: libc::c_int = 1;
-    for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
-        // SAFETY: `on` is a live c_int of the length passed; `fd` is open.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&raw const on).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*v4.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `sin` is a live sockaddr_in of the length passed; `fd` is
-    // open. listen(2) takes only the descriptor and a number.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const sin).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    // SAFETY: `into_raw_fd` gave the descriptor up: it is ours alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) };
+    // SAFETY: listen(2) on a descriptor we own takes only it and a number.
     if unsafe { libc::listen(fd.as_raw_fd(), 4096) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(TcpListener::from(fd))
-}
-
-/// Watches `fd` for input, edge-triggered, under `token`.
-fn watch(ep: &OwnedFd, fd: RawFd, token: u64) -> io::Result<()> {
-    let mut event = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
-        u64: token,
-    };
-    // SAFETY: `event` is a live epoll_event; both descriptors are open.
-    if unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let listener = TcpListener::from(fd);
+    listener.set_nonblocking(false)?;
+    Ok(listener)
 }
 
 /// One thread's epoll loop: accept, and echo what each ready connection
-/// sent, until an error on the listener or the epoll instance.
+/// sent, until an error on the listener or the epoll instance. Tokens are
+/// descriptors, the listener's among them.
 fn epoll_loop(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    // SAFETY: epoll_create1 with a constant flag; checked before owned.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor nothing else owns.
-    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
-    watch(&ep, listener.as_raw_fd(), LISTENER)?;
+    let poller = Poller::with_backend(Backend::Epoll)?;
+    let listener_token = Token(listener.as_raw_fd() as usize);
+    poller.add(listener.as_raw_fd(), listener_token, Interest::READABLE)?;
     // Connections by descriptor (each descriptor is in the map while open).
-    let mut conns: std::collections::HashMap<RawFd, TcpStream> = Default::default();
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut conns: HashMap<RawFd, TcpStream> = HashMap::new();
+    let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; BUF];
     loop {
-        // SAFETY: `events` is a live array of the length passed.
-        let n = unsafe {
-            libc::epoll_wait(
-                ep.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as libc::c_int,
-                -1,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
+        poller.wait(&mut events, None)?;
+        for event in events.iter() {
+            if event.token() == listener_token {
+                accept_all(&listener, &poller, &mut conns)?;
                 continue;
             }
-            return Err(e);
-        }
-        for event in &events[..n as usize] {
-            let token = event.u64;
-            if token == LISTENER {
-                accept_all(&listener, &ep, &mut conns)?;
-                continue;
-            }
-            let fd = token as RawFd;
+            let fd = event.token().0 as RawFd;
             let Some(stream) = conns.get_mut(&fd) else {
                 continue;
             };
@@ -190,15 +127,15 @@ fn epoll_loop(listener: TcpListener) -> io::Result<()> {
 /// Accepts every pending connection (edge-triggered: until `WouldBlock`).
 fn accept_all(
     listener: &TcpListener,
-    ep: &OwnedFd,
-    conns: &mut std::collections::HashMap<RawFd, TcpStream>,
+    poller: &Poller,
+    conns: &mut HashMap<RawFd, TcpStream>,
 ) -> io::Result<()> {
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 stream.set_nonblocking(true)?;
                 let fd = stream.as_raw_fd();
-                watch(ep, fd, fd as u64)?;
+                poller.add(fd, Token(fd as usize), Interest::READABLE)?;
                 conns.insert(fd, stream);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
