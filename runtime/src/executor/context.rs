@@ -82,11 +82,7 @@ pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
 /// io_uring poller names the next worker, as [`current_io_shared`] does:
 /// it never waits on its own worker's ring.
 pub(crate) fn running_or_io_shared() -> Option<Arc<Shared>> {
-    match with_current(|local| local.map(|l| l.shared.clone())) {
-        Some(shared) if is_ring_stand_in(&shared) => Some(next_worker_or(shared)),
-        Some(shared) => Some(shared),
-        None => current_io_shared(),
-    }
+    running_or_io_shared_unless(is_ring_stand_in)
 }
 
 /// The runtime whose completion ring takes a `spindle::uring` operation
@@ -97,11 +93,18 @@ pub(crate) fn running_or_io_shared() -> Option<Arc<Shared>> {
 /// for `f` to return; `f` may well be waiting for it. With one worker
 /// there is no other ring, and it does wait.
 pub(crate) fn ring_shared() -> Option<Arc<Shared>> {
-    let shared = running_or_io_shared()?;
-    if is_stand_in() && is_running(&shared) {
-        return Some(next_worker_or(shared));
+    running_or_io_shared_unless(|_| is_stand_in())
+}
+
+/// The runtime this thread runs, or the next worker's where `leave` says
+/// this thread may not use its own (a stand-in); on a thread that only
+/// entered a runtime, the one [`current_io_shared`] names.
+fn running_or_io_shared_unless(leave: impl Fn(&Shared) -> bool) -> Option<Arc<Shared>> {
+    match with_current(|local| local.map(|l| l.shared.clone())) {
+        Some(shared) if leave(&shared) => Some(next_worker_or(shared)),
+        Some(shared) => Some(shared),
+        None => current_io_shared(),
     }
-    Some(shared)
 }
 
 /// The worker after `shared`'s in its multi-threaded runtime, or `shared`
