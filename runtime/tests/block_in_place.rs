@@ -103,11 +103,7 @@ fn block_in_place_borrows_and_the_worker_comes_back() {
 fn block_in_place_on_a_current_thread_runtime_panics_with_a_reason() {
     let rt = Runtime::builder().current_thread().build().unwrap();
     let err = rt.block_on(async { std::panic::catch_unwind(|| block_in_place(|| 1)).unwrap_err() });
-    let msg = err
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| err.downcast_ref::<String>().cloned())
-        .unwrap();
+    let msg = panic_message(&*err);
     assert!(msg.contains("current-thread"), "{msg}");
 }
 

@@ -13,7 +13,7 @@ use spindle_runtime::time::sleep;
 use spindle_runtime::{spawn, spawn_blocking, Handle, Runtime};
 
 mod support;
-use support::{bounded, foreign_block_on};
+use support::{bounded, foreign_block_on, panic_message};
 
 #[test]
 fn handle_current_inside_spawn_blocking() {
@@ -259,11 +259,7 @@ fn handle_block_on_inside_a_runtime_panics_with_a_reason() {
         }))
         .unwrap_err()
     });
-    let msg = err
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| err.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let msg = panic_message(&*err);
     assert!(msg.contains(".await"), "{msg}");
 }
 

@@ -27,7 +27,7 @@ use spindle_runtime::{
 };
 
 mod support;
-use support::{bounded, counter, OnDrop};
+use support::{bounded, counter, panic_message, OnDrop};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -77,17 +77,6 @@ impl<T> Future for Rx<T> {
                 Poll::Pending
             }
         }
-    }
-}
-
-/// The panic message of a `catch_unwind` payload.
-fn payload_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&'static str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("<non-string payload>")
     }
 }
 
@@ -577,7 +566,7 @@ fn panicking_task_reports_panic_and_runtime_keeps_working() {
             assert!(!err.is_cancelled());
             assert_eq!(err.panic_message(), Some("boom 42"));
             let payload = err.into_panic();
-            assert_eq!(payload_message(&*payload), "boom 42");
+            assert_eq!(panic_message(&*payload), "boom 42");
 
             let h = spawn(async { panic!("static str") });
             let err = h.await.unwrap_err();
@@ -687,7 +676,7 @@ fn panic_in_main_future_leaves_runtime_usable() {
                 panic!("main future panicked");
             })
         }));
-        let msg = payload_message(&*r.unwrap_err());
+        let msg = panic_message(&*r.unwrap_err());
         assert_eq!(msg, "main future panicked");
         assert_eq!(
             rt.block_on(async { timeout(HANG, h).await })
@@ -929,19 +918,19 @@ fn spawn_outside_runtime_panics_with_helpful_message() {
     let r = panic::catch_unwind(|| {
         drop(spawn(async {}));
     });
-    let msg = payload_message(&*r.unwrap_err());
+    let msg = panic_message(&*r.unwrap_err());
     assert!(msg.contains("runtime"), "unhelpful message: {msg}");
     assert!(msg.contains("Handle::spawn"), "unhelpful message: {msg}");
 
     let r = panic::catch_unwind(|| {
         drop(spawn_local(async {}));
     });
-    let msg = payload_message(&*r.unwrap_err());
+    let msg = panic_message(&*r.unwrap_err());
     assert!(msg.contains("runtime"), "unhelpful message: {msg}");
 
     assert!(Handle::try_current().is_none());
     let r = panic::catch_unwind(Handle::current);
-    let msg = payload_message(&*r.unwrap_err());
+    let msg = panic_message(&*r.unwrap_err());
     assert!(msg.contains("outside"), "unhelpful message: {msg}");
 }
 
@@ -954,7 +943,7 @@ fn block_on_inside_block_on_panics() {
                 block_on(async {});
             })
         }));
-        let msg = payload_message(&*r.unwrap_err());
+        let msg = panic_message(&*r.unwrap_err());
         assert!(msg.contains("block_on"), "unhelpful message: {msg}");
 
         // The same runtime, re-entered.

@@ -27,7 +27,7 @@ use spindle_runtime::time::{
 use spindle_runtime::{block_on, spawn, yield_now, JoinHandle, Runtime};
 
 mod support;
-use support::bounded;
+use support::{bounded, panic_message};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -465,11 +465,7 @@ fn sleep_polled_outside_a_runtime_panics_helpfully() {
         let _ = Pin::new(&mut s).poll(&mut cx);
     }));
     let p = r.unwrap_err();
-    let msg = p
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let msg = panic_message(&*p);
     assert!(msg.contains("runtime"), "unhelpful message: {msg}");
 }
 

@@ -26,7 +26,7 @@ use spindle_runtime::{spawn, spawn_blocking, yield_now, Runtime};
 mod support;
 // The test clock needs a current-thread runtime (time::pause panics on a
 // multi-threaded one): every runtime here is one, whatever SPINDLE_FLAVOR says.
-use support::{block_on_current_thread as block_on, bounded, current_thread};
+use support::{block_on_current_thread as block_on, bounded, current_thread, panic_message};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -142,11 +142,7 @@ fn advance_moves_the_clock_and_wakes_the_timers_it_passes() {
 #[test]
 fn misuse_panics_with_a_clear_message() {
     fn message(r: std::thread::Result<()>) -> String {
-        let e = r.expect_err("should have panicked");
-        e.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap()
+        panic_message(&*r.expect_err("should have panicked"))
     }
     let m = message(panic::catch_unwind(pause));
     assert!(m.contains("outside a spindle runtime"), "{m}");
