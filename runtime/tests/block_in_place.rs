@@ -35,7 +35,7 @@ fn block_in_place_keeps_the_workers_tasks_and_timers_running() {
     // of its wheel must still run, or the receive times out.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
+        if rt.backend() == Backend::IoUring {
             return; // one io_uring worker refuses block_in_place
         }
         let got = rt.block_on(async {
@@ -116,7 +116,7 @@ fn a_nested_block_in_place_on_a_stand_in_hands_back_only_its_own_stand_in() {
     // fires and A's receive times out.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
+        if rt.backend() == Backend::IoUring {
             return; // one io_uring worker refuses block_in_place
         }
         let got = rt.block_on(async {
@@ -145,7 +145,7 @@ fn spawn_local_on_a_stand_in_panics_with_a_reason() {
     // thread) must not move to another.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
+        if rt.backend() == Backend::IoUring {
             return; // one io_uring worker refuses block_in_place
         }
         let (on, err) = rt.block_on(async {
@@ -180,7 +180,7 @@ fn a_stand_in_sleeps_while_a_pinned_task_waits_for_its_worker() {
     // that thread blocks, the stand-in must sleep, not spin on the queue.
     bounded(30, || {
         let rt = multi_thread(1);
-        if rt.backend() == spindle_runtime::Backend::IoUring {
+        if rt.backend() == Backend::IoUring {
             return; // one io_uring worker refuses block_in_place
         }
         let parks = rt.block_on(async {
