@@ -81,6 +81,7 @@ pub(crate) fn current_io_shared() -> Option<Arc<Shared>> {
 /// thread turns its reactor and ring). A `block_in_place` stand-in on the
 /// io_uring poller names the next worker, as [`current_io_shared`] does:
 /// it never waits on its own worker's ring.
+#[cfg(feature = "process-pool")]
 pub(crate) fn running_or_io_shared() -> Option<Arc<Shared>> {
     running_or_io_shared_unless(is_ring_stand_in)
 }
