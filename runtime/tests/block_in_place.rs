@@ -296,8 +296,7 @@ fn on_io_uring_a_socket_made_on_a_stand_in_joins_a_reactor_that_turns() {
         let Some(rt) = io_uring_workers(2) else {
             return;
         };
-        let release = Arc::new(AtomicBool::new(false));
-        let busy = keep_a_worker_busy(&rt, release.clone());
+        let (release, busy) = keep_a_worker_busy(&rt);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let task = rt.spawn(async move {
@@ -360,8 +359,7 @@ fn on_io_uring_an_ipc_receive_awaited_on_a_stand_in_hears_its_sender() {
         let Some(rt) = io_uring_workers(2) else {
             return;
         };
-        let release = Arc::new(AtomicBool::new(false));
-        let busy = keep_a_worker_busy(&rt, release.clone());
+        let (release, busy) = keep_a_worker_busy(&rt);
         let (tx, rx) = spindle_runtime::ipc::pipe_one_way::<u32>().unwrap();
         let task = rt.spawn(async move {
             assert_ne!(thread_name(), busy);
@@ -416,8 +414,7 @@ fn has_uring(rt: &Runtime) -> bool {
 }
 
 fn a_uring_read_on_a_stand_in(rt: Runtime) {
-    let release = Arc::new(AtomicBool::new(false));
-    let busy = keep_a_worker_busy(&rt, release.clone());
+    let (release, busy) = keep_a_worker_busy(&rt);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let task = rt.spawn(async move {
@@ -467,17 +464,22 @@ enum Step {
     Read(std::io::Result<Vec<u8>>),
 }
 
-/// Spawns a task that spins until `release`, so that a worker is busy, and
-/// returns the name of the worker it occupies.
-fn keep_a_worker_busy(rt: &Runtime, release: Arc<AtomicBool>) -> String {
+/// Spawns a task that spins until the returned flag is set, so that a
+/// worker is busy; returns the flag and the name of the worker it occupies.
+fn keep_a_worker_busy(rt: &Runtime) -> (Arc<AtomicBool>, String) {
+    let release = Arc::new(AtomicBool::new(false));
+    let hold = release.clone();
     let (busy_tx, busy_rx) = mpsc::channel::<String>();
     rt.spawn(async move {
         busy_tx.send(thread_name()).unwrap();
-        while !release.load(SeqCst) {
+        while !hold.load(SeqCst) {
             std::hint::spin_loop();
         }
     });
-    busy_rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    (
+        release,
+        busy_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+    )
 }
 
 #[test]
